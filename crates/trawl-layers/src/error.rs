@@ -1,0 +1,134 @@
+//! Errors and warnings of layer reading.
+
+use std::io;
+use std::path::PathBuf;
+
+/// A layer could not be read. Every variant names the layer (its digest) and,
+/// where known, the tar entry being read when it failed.
+#[derive(Debug, thiserror::Error)]
+pub enum LayerError {
+    /// The blob itself could not be read: an I/O error, or the source's own
+    /// verification failed (a digest or size mismatch reported by the reader).
+    #[error("layer {layer}: reading the blob failed: {source}")]
+    Read {
+        /// The layer's id.
+        layer: String,
+        /// The underlying error (may wrap a digest-mismatch error).
+        #[source]
+        source: io::Error,
+    },
+    /// The compressed stream is corrupt or truncated.
+    #[error(
+        "layer {layer}: {compression} stream is corrupt or truncated{}: {source}",
+        at(entry)
+    )]
+    Decompress {
+        /// The layer's id.
+        layer: String,
+        /// `gzip` or `zstd`.
+        compression: &'static str,
+        /// The last tar entry reached before the failure.
+        entry: Option<String>,
+        /// The decompressor's error.
+        #[source]
+        source: io::Error,
+    },
+    /// The tar stream is malformed or ends early.
+    #[error("layer {layer}: malformed or truncated tar{}: {source}", at(entry))]
+    Tar {
+        /// The layer's id.
+        layer: String,
+        /// The last tar entry reached before the failure.
+        entry: Option<String>,
+        /// The tar reader's error.
+        #[source]
+        source: io::Error,
+    },
+    /// The layer decompresses to more than [`crate::Limits::max_layer_size`].
+    #[error("layer {layer}: decompressed size exceeds the limit of {limit} bytes")]
+    TooLarge {
+        /// The layer's id.
+        layer: String,
+        /// The configured limit.
+        limit: u64,
+    },
+    /// A root file system directory (`dir:` source) could not be read.
+    #[error("root file system {}: {source}", path.display())]
+    Rootfs {
+        /// The path that failed.
+        path: PathBuf,
+        /// The I/O error.
+        #[source]
+        source: io::Error,
+    },
+}
+
+fn at(entry: &Option<String>) -> String {
+    entry
+        .as_ref()
+        .map(|e| format!(" at entry {e:?}"))
+        .unwrap_or_default()
+}
+
+impl LayerError {
+    pub(crate) fn read(layer: &str, source: io::Error) -> Self {
+        LayerError::Read {
+            layer: layer.to_string(),
+            source,
+        }
+    }
+
+    /// The id of the layer the error is about, if it is about a layer.
+    pub fn layer(&self) -> Option<&str> {
+        match self {
+            LayerError::Read { layer, .. }
+            | LayerError::Decompress { layer, .. }
+            | LayerError::Tar { layer, .. }
+            | LayerError::TooLarge { layer, .. } => Some(layer),
+            LayerError::Rootfs { .. } => None,
+        }
+    }
+}
+
+/// A problem with one entry that was skipped while the rest was read.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+pub enum LayerWarning {
+    /// An entry name that climbs out of the root, or is not UTF-8; it was ignored.
+    #[error("layer {layer}: ignored entry with an unsafe or unreadable name {entry:?}")]
+    UnsafePath {
+        /// The layer's id.
+        layer: String,
+        /// The name as found (lossily decoded).
+        entry: String,
+    },
+    /// A selected file larger than [`crate::Limits::max_file_size`]; not kept.
+    #[error("layer {layer}: {path} is {size} bytes, over the {limit}-byte limit; not read")]
+    FileTooLarge {
+        /// The layer's id.
+        layer: String,
+        /// The file's path.
+        path: String,
+        /// Its size from the tar header.
+        size: u64,
+        /// The configured limit.
+        limit: u64,
+    },
+    /// A hard link whose target is neither in its own layer nor below it.
+    #[error("layer #{layer_index}: hard link {path} points to missing {target}")]
+    DanglingHardLink {
+        /// Position of the layer (0 = base).
+        layer_index: usize,
+        /// The link's path.
+        path: String,
+        /// The missing target.
+        target: String,
+    },
+    /// A file in a `dir:` root file system that could not be read.
+    #[error("root file system: {path}: {reason}")]
+    Unreadable {
+        /// The path inside the root.
+        path: String,
+        /// Why it could not be read.
+        reason: String,
+    },
+}

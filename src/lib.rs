@@ -1,0 +1,2 @@
+//! Trawl: find known vulnerabilities in container images.
+#![deny(missing_docs)]
