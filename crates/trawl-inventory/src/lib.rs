@@ -1,2 +1,119 @@
-//! OS detection and OS package catalogers (dpkg, rpm, apk) for Trawl.
+//! OS detection and OS package catalogers for Trawl.
+//!
+//! # Brief overview
+//!
+//! - [`Cataloger`]: one package database format; it names the files it needs
+//!   ([`Cataloger::selection`]) and reads them from the merged image view.
+//!   [`dpkg::DpkgCataloger`] reads `/var/lib/dpkg/status` and distroless
+//!   `/var/lib/dpkg/status.d/`.
+//! - [`os::detect`]: the image's OS from os-release and legacy release files.
+//! - [`catalog`]: runs OS detection and every cataloger, giving an
+//!   [`Inventory`] of [`Package`]s, each with its source package, purl and the
+//!   layer that introduced it.
+//! - [`selection`]: everything all catalogers need, to hand to `trawl-layers`.
+//!
+//! ```
+//! use trawl_layers::{read_layer, Limits, MergedFs};
+//!
+//! let status = b"Package: libssl3\nStatus: install ok installed\nVersion: 3.0.15-1~deb12u1\n\
+//!                Architecture: amd64\nSource: openssl\n";
+//! let mut tar = tar::Builder::new(Vec::new());
+//! let mut h = tar::Header::new_gnu();
+//! h.set_size(status.len() as u64);
+//! h.set_cksum();
+//! tar.append_data(&mut h, "var/lib/dpkg/status", &status[..]).unwrap();
+//! let blob = tar.into_inner().unwrap();
+//!
+//! let changes = read_layer("sha256:base", &blob[..], &trawl_inventory::selection(), &Limits::default()).unwrap();
+//! let fs = MergedFs::from_layers(vec![("sha256:base".into(), changes)]);
+//! let inventory = trawl_inventory::catalog(&fs);
+//! let pkg = &inventory.packages[0];
+//! assert_eq!((pkg.name.as_str(), pkg.source_name.as_str()), ("libssl3", "openssl"));
+//! assert_eq!(pkg.layer.as_deref(), Some("sha256:base"));
+//! ```
 #![deny(missing_docs)]
+#![forbid(unsafe_code)]
+
+pub mod dpkg;
+pub mod os;
+mod package;
+
+use serde::{Deserialize, Serialize};
+use trawl_layers::{MergedFs, Selection};
+
+pub use os::OsRelease;
+pub use package::{Package, PackageKind};
+
+/// A package database format.
+pub trait Cataloger {
+    /// A short name (`dpkg`).
+    fn name(&self) -> &'static str;
+    /// The files this cataloger reads.
+    fn selection(&self) -> Selection;
+    /// Adds the packages (and warnings) found in `fs` to `inventory`.
+    fn catalog(&self, fs: &MergedFs, os: Option<&OsRelease>, inventory: &mut Inventory);
+}
+
+/// What was found in an image: its OS and its packages.
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Inventory {
+    /// The detected OS, if any.
+    pub os: Option<OsRelease>,
+    /// Installed packages, in database order.
+    pub packages: Vec<Package>,
+    /// The package databases found (paths in the image).
+    pub databases: Vec<String>,
+    /// Entries that were skipped, and why.
+    pub warnings: Vec<InventoryWarning>,
+}
+
+/// A problem that made a cataloger skip something while keeping the rest.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, thiserror::Error)]
+#[serde(tag = "kind", rename_all = "snake_case")]
+pub enum InventoryWarning {
+    /// An entry of a package database that could not be used.
+    #[error("{database}:{line}: skipped entry: {reason}")]
+    MalformedEntry {
+        /// The database file (image path).
+        database: String,
+        /// 1-based line (or record number) of the entry.
+        line: usize,
+        /// What was wrong.
+        reason: String,
+    },
+}
+
+/// The catalogers Trawl runs, in order.
+pub fn catalogers() -> Vec<Box<dyn Cataloger + Send + Sync>> {
+    vec![Box::new(dpkg::DpkgCataloger)]
+}
+
+/// Every file OS detection and the catalogers need.
+pub fn selection() -> Selection {
+    let mut sel = os::selection();
+    for c in catalogers() {
+        sel.extend(&c.selection());
+    }
+    sel
+}
+
+/// Detects the OS and runs every cataloger over the merged view.
+pub fn catalog(fs: &MergedFs) -> Inventory {
+    let mut inventory = Inventory {
+        os: os::detect(fs),
+        ..Inventory::default()
+    };
+    let os = inventory.os.clone();
+    for c in catalogers() {
+        c.catalog(fs, os.as_ref(), &mut inventory);
+        tracing::debug!(
+            cataloger = c.name(),
+            packages = inventory.packages.len(),
+            "cataloged"
+        );
+    }
+    for w in &inventory.warnings {
+        tracing::warn!("{w}");
+    }
+    inventory
+}

@@ -1,0 +1,49 @@
+//! The package model shared by every cataloger.
+
+use serde::{Deserialize, Serialize};
+
+/// The packaging system a package belongs to.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum PackageKind {
+    /// A Debian package recorded by dpkg.
+    Deb,
+}
+
+impl PackageKind {
+    /// The purl type of this kind (`deb`).
+    pub fn purl_type(self) -> &'static str {
+        match self {
+            PackageKind::Deb => "deb",
+        }
+    }
+}
+
+/// One installed OS package.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Package {
+    /// The packaging system.
+    #[serde(rename = "type")]
+    pub kind: PackageKind,
+    /// The binary package name (`libssl3`).
+    pub name: String,
+    /// The installed version, as the package manager writes it.
+    pub version: String,
+    /// The architecture (`amd64`, `all`), when recorded.
+    pub arch: Option<String>,
+    /// The source package it was built from (`openssl`); the binary name when
+    /// the database does not say.
+    pub source_name: String,
+    /// The source package's version; the binary version when not recorded.
+    pub source_version: String,
+    /// The package URL (<https://github.com/package-url/purl-spec>).
+    pub purl: String,
+    /// The layer (digest) that introduced the package at its current version;
+    /// `None` for sources without layers.
+    pub layer: Option<String>,
+    /// The database file the package was read from (`var/lib/dpkg/status`).
+    pub database: String,
+    /// The maintainer, when recorded.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub maintainer: Option<String>,
+}
