@@ -1,2 +1,174 @@
 //! Trawl: find known vulnerabilities in container images.
+//!
+//! # Brief overview
+//!
+//! This crate is the thin front of the `trawl-*` stage crates, re-exported
+//! here:
+//!
+//! - [`registry`] opens an image source ([`ImageSource`]: `oci-dir:`,
+//!   `oci-archive:`, `docker-archive:`, `dir:`) and hands out verified layer
+//!   streams;
+//! - [`layers`] streams the layers once, in parallel, keeping only the files
+//!   the catalogers need, and merges them ([`layers::MergedFs`]);
+//! - [`inventory`] detects the OS and lists the installed packages;
+//! - [`advisory`] holds advisories ([`AdvisoryDb`]) and matches packages
+//!   against them with each distro's version rules;
+//! - [`classify`] turns matches into a [`Report`] with a [`Verdict`].
+//!
+//! [`Scanner`] wires them together.
+//!
+//! ```no_run
+//! use trawl::{AdvisoryDb, ImageSource, Scanner, Verdict};
+//!
+//! let (db, _warnings) = AdvisoryDb::from_osv_dirs(&["osv/debian"])?;
+//! let scanner = Scanner::builder().database(db).build();
+//! let source: ImageSource = "oci-dir:images/debian:bookworm".parse()?;
+//! let report = scanner.scan(&source)?;
+//! if report.verdict == Verdict::Unhealthy {
+//!     for f in &report.findings {
+//!         println!("{} {} {}: {}", f.severity, f.id, f.package, f.remediation);
+//!     }
+//! }
+//! # Ok::<(), Box<dyn std::error::Error>>(())
+//! ```
 #![deny(missing_docs)]
+#![forbid(unsafe_code)]
+
+pub use trawl_advisory as advisory;
+pub use trawl_classify as classify;
+pub use trawl_inventory as inventory;
+pub use trawl_layers as layers;
+pub use trawl_registry as registry;
+
+pub use trawl_advisory::AdvisoryDb;
+pub use trawl_classify::{Finding, ImageInfo, Report, Severity, Verdict};
+pub use trawl_inventory::{Inventory, Package};
+pub use trawl_layers::Limits;
+pub use trawl_registry::ImageSource;
+
+use trawl_layers::{LayerStream, MergedFs};
+use trawl_registry::OpenedSource;
+
+/// Why a scan failed. Problems with single entries are not errors: they are
+/// warnings in the report.
+#[derive(Debug, thiserror::Error)]
+pub enum ScanError {
+    /// The image could not be opened or a blob could not be read.
+    #[error(transparent)]
+    Source(#[from] trawl_registry::RegistryError),
+    /// A layer could not be read (corrupt, truncated, digest mismatch, too large).
+    #[error(transparent)]
+    Layer(#[from] trawl_layers::LayerError),
+}
+
+/// Builds a [`Scanner`].
+#[derive(Debug, Default)]
+pub struct ScannerBuilder {
+    database: AdvisoryDb,
+    limits: Limits,
+}
+
+impl ScannerBuilder {
+    /// The advisories to match against (empty by default: inventory only).
+    pub fn database(mut self, db: AdvisoryDb) -> Self {
+        self.database = db;
+        self
+    }
+
+    /// Bounds on what one scan may read and keep.
+    pub fn limits(mut self, limits: Limits) -> Self {
+        self.limits = limits;
+        self
+    }
+
+    /// The scanner.
+    pub fn build(self) -> Scanner {
+        Scanner {
+            database: self.database,
+            limits: self.limits,
+        }
+    }
+}
+
+/// An image's identity and package inventory, before matching.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Scanned {
+    /// The source as given.
+    pub source: String,
+    /// Manifest and layer digests.
+    pub image: ImageInfo,
+    /// OS and packages.
+    pub inventory: Inventory,
+}
+
+/// Scans images: open → extract → inventory → match → classify.
+#[derive(Debug, Default)]
+pub struct Scanner {
+    database: AdvisoryDb,
+    limits: Limits,
+}
+
+impl Scanner {
+    /// A builder with an empty database and default limits.
+    pub fn builder() -> ScannerBuilder {
+        ScannerBuilder::default()
+    }
+
+    /// The advisory database in use.
+    pub fn database(&self) -> &AdvisoryDb {
+        &self.database
+    }
+
+    /// Opens the image and lists its OS packages, without matching.
+    pub fn inventory(&self, source: &ImageSource) -> Result<Scanned, ScanError> {
+        let selection = trawl_inventory::selection();
+        let (image, fs): (ImageInfo, MergedFs) = match trawl_registry::open(source)? {
+            OpenedSource::Rootfs(root) => (
+                ImageInfo::default(),
+                trawl_layers::read_rootfs(&root, &selection, &self.limits)?,
+            ),
+            OpenedSource::Image(img) => {
+                let mut streams = Vec::with_capacity(img.layers().len());
+                for (i, layer) in img.layers().iter().enumerate() {
+                    streams.push(LayerStream {
+                        id: layer.digest.clone(),
+                        reader: img.open_layer(i)?,
+                    });
+                }
+                let fs = trawl_layers::extract(streams, &selection, &self.limits)?;
+                let info = ImageInfo {
+                    manifest_digest: img.manifest_digest().map(str::to_string),
+                    layers: img.layers().iter().map(|l| l.digest.clone()).collect(),
+                    diff_ids: img.config().diff_ids.clone(),
+                };
+                (info, fs)
+            }
+        };
+        let mut inventory = trawl_inventory::catalog(&fs);
+        inventory.warnings.extend(fs.warnings().iter().map(|w| {
+            trawl_inventory::InventoryWarning::Layer {
+                message: w.to_string(),
+            }
+        }));
+        Ok(Scanned {
+            source: source.to_string(),
+            image,
+            inventory,
+        })
+    }
+
+    /// Matches an inventory (fresh or stored) against the database.
+    pub fn rematch(&self, scanned: Scanned) -> Report {
+        Report::generate(
+            scanned.source,
+            scanned.image,
+            scanned.inventory,
+            &self.database,
+        )
+    }
+
+    /// Scans an image: [`Scanner::inventory`] then [`Scanner::rematch`].
+    pub fn scan(&self, source: &ImageSource) -> Result<Report, ScanError> {
+        Ok(self.rematch(self.inventory(source)?))
+    }
+}

@@ -1,2 +1,38 @@
-//! Severity, fix state, image verdicts, remediation and report formats for Trawl.
+//! Severity, image verdicts, findings and report formats for Trawl.
+//!
+//! # Brief overview
+//!
+//! - [`Report::generate`]: a pure function from an [`Inventory`] and an
+//!   [`AdvisoryDb`] to a [`Report`] — findings per installed package, each
+//!   with [`Severity`], fixed version and remediation, and the image
+//!   [`Verdict`] (`healthy`, `unhealthy`, or `unsupported`, which is never
+//!   to be read as healthy).
+//! - [`severity::rate`]: the severity of an advisory for one affected
+//!   package: the feed's own rating first, else computed from CVSS vectors.
+//! - [`write_table`] / [`write_inventory_table`]: the person-readable forms;
+//!   the JSON form is the [`Report`]'s serde serialisation.
+//!
+//! ```
+//! use trawl_advisory::AdvisoryDb;
+//! use trawl_classify::{ImageInfo, Report, Verdict};
+//! use trawl_inventory::Inventory;
+//!
+//! // No package database at all: the image cannot be judged.
+//! let report = Report::generate("dir:/empty", ImageInfo::default(), Inventory::default(), &AdvisoryDb::new());
+//! assert_eq!(report.verdict, Verdict::Unsupported);
+//! let json = serde_json::to_value(&report).unwrap();
+//! assert_eq!(json["verdict"], "unsupported");
+//! ```
+//!
+//! [`Inventory`]: trawl_inventory::Inventory
+//! [`AdvisoryDb`]: trawl_advisory::AdvisoryDb
 #![deny(missing_docs)]
+#![forbid(unsafe_code)]
+
+mod report;
+pub mod severity;
+mod table;
+
+pub use report::{Finding, ImageInfo, Report, SCHEMA_VERSION, Summary, Verdict, ecosystem_for};
+pub use severity::{Rating, Severity};
+pub use table::{write_inventory_table, write_table};

@@ -81,6 +81,13 @@ pub enum InventoryWarning {
         /// What was wrong.
         reason: String,
     },
+    /// A problem reading the image's layers that did not stop the scan (an
+    /// unsafe entry name, a file over the size limit, a dangling hard link).
+    #[error("{message}")]
+    Layer {
+        /// The layer reader's description of the problem.
+        message: String,
+    },
 }
 
 /// The catalogers Trawl runs, in order.

@@ -1,2 +1,113 @@
 //! Image sources for Trawl: OCI layouts, OCI and docker archives, root filesystems (and registries).
+//!
+//! # Brief overview
+//!
+//! - [`ImageSource`] names an image: `oci-dir:PATH[:REF]`, `oci-archive:FILE[:REF]`,
+//!   `docker-archive:FILE[:REF]` or `dir:ROOTFS`. It parses from and displays as that string.
+//! - [`open`] turns it into an [`OpenedSource`]: a [`LocalImage`], or the path of an
+//!   unpacked root filesystem.
+//! - [`LocalImage`] holds the verified manifest digest, the [`ImageConfig`] and one
+//!   [`LayerDescriptor`] per layer. [`LocalImage::open_layer`] streams a layer blob and
+//!   verifies its size and digest as it is read.
+//! - [`RegistryError`] says which source, blob or reference failed and why.
+//!
+//! Archives are never extracted: their tar headers are indexed once and blobs are read in
+//! place. Manifests, indexes and configs are read with a size cap and checked against their
+//! digests before they are parsed. Pulling from registries will be one more source.
+//!
+//! # Example
+//!
+//! ```no_run
+//! use std::io::Read;
+//! use trawl_registry::{ImageSource, OpenedSource, open};
+//!
+//! let source: ImageSource = "oci-dir:target/test-images/debian/oci:bookworm".parse()?;
+//! if let OpenedSource::Image(image) = open(&source)? {
+//!     println!("manifest {:?}", image.manifest_digest());
+//!     for (i, layer) in image.layers().iter().enumerate() {
+//!         let mut blob = image.open_layer(i)?;
+//!         // Read to the end: the digest is checked there.
+//!         let n = std::io::copy(&mut blob, &mut std::io::sink())?;
+//!         println!("{} {} bytes ({})", layer.digest, n, layer.media_type);
+//!     }
+//! }
+//! # Ok::<(), Box<dyn std::error::Error>>(())
+//! ```
 #![deny(missing_docs)]
+#![forbid(unsafe_code)]
+
+mod digest;
+mod docker_archive;
+mod error;
+mod image;
+mod oci;
+mod source;
+mod store;
+mod verify;
+
+use std::path::PathBuf;
+
+pub use error::RegistryError;
+pub use image::{
+    HistoryEntry, ImageConfig, LayerDescriptor, LocalImage, MAX_CONFIG_SIZE, MAX_MANIFEST_SIZE,
+    MEDIA_TYPE_LAYER_GZIP, MEDIA_TYPE_LAYER_TAR, MEDIA_TYPE_LAYER_ZSTD,
+};
+pub use oci::{
+    MEDIA_TYPE_DOCKER_MANIFEST, MEDIA_TYPE_DOCKER_MANIFEST_LIST, MEDIA_TYPE_OCI_INDEX,
+    MEDIA_TYPE_OCI_MANIFEST, REF_NAME_ANNOTATION,
+};
+pub use source::{ACCEPTED_PREFIXES, ImageSource};
+
+use store::{DirStore, TarStore};
+
+/// An opened source: an image whose layers are still to be applied, or a ready root filesystem.
+#[derive(Debug)]
+#[expect(
+    clippy::large_enum_variant,
+    reason = "made once per scan; matching on the image directly beats a Box"
+)]
+pub enum OpenedSource {
+    /// A container image.
+    Image(LocalImage),
+    /// An unpacked root filesystem (from `dir:`).
+    Rootfs(PathBuf),
+}
+
+/// Opens a local image source: reads and verifies its manifest and config.
+///
+/// Layers are not read here; see [`LocalImage::open_layer`].
+pub fn open(source: &ImageSource) -> Result<OpenedSource, RegistryError> {
+    let source_name = source.to_string();
+    tracing::debug!(source = %source_name, "opening image source");
+    let image = match source {
+        ImageSource::Dir { path } => {
+            return if path.is_dir() {
+                Ok(OpenedSource::Rootfs(path.clone()))
+            } else {
+                Err(RegistryError::NotADirectory { path: path.clone() })
+            };
+        }
+        ImageSource::OciDir { path, reference } => {
+            if !path.is_dir() {
+                return Err(RegistryError::NotAnOciLayout {
+                    source_name,
+                    reason: format!("{} is not a directory", path.display()),
+                });
+            }
+            let store = DirStore {
+                root: path.clone(),
+                source_name: source_name.clone(),
+            };
+            oci::open_layout(Box::new(store), source_name, reference.as_deref())?
+        }
+        ImageSource::OciArchive { path, reference } => {
+            let store = TarStore::index(path, &source_name)?;
+            oci::open_layout(Box::new(store), source_name, reference.as_deref())?
+        }
+        ImageSource::DockerArchive { path, reference } => {
+            let store = TarStore::index(path, &source_name)?;
+            docker_archive::open_archive(Box::new(store), source_name, reference.as_deref())?
+        }
+    };
+    Ok(OpenedSource::Image(image))
+}

@@ -1,0 +1,136 @@
+//! Scan an image for known vulnerabilities.
+//!
+//! ```text
+//! cargo run --release --example scan -- [--osv DIR]... [--format table|json] [--inventory-only] SOURCE
+//! ```
+//!
+//! SOURCE is `oci-dir:PATH[:TAG]`, `oci-archive:FILE[:TAG]`,
+//! `docker-archive:FILE[:TAG]` or `dir:ROOTFS`. Exit status: 0 when the scan
+//! ran (whatever the verdict), 2 when it could not.
+
+use std::io::Write;
+use std::path::PathBuf;
+use std::process::ExitCode;
+use std::time::{Duration, Instant};
+
+use clap::{Parser, ValueEnum};
+use indicatif::{ProgressBar, ProgressStyle};
+use trawl::{AdvisoryDb, ImageSource, Scanner};
+
+#[derive(Debug, Clone, Copy, ValueEnum)]
+enum Format {
+    /// Aligned columns for a person.
+    Table,
+    /// The JSON report (schema_version 1).
+    Json,
+}
+
+/// Find known vulnerabilities in a container image.
+#[derive(Debug, Parser)]
+#[command(version)]
+struct Args {
+    /// A directory of OSV JSON records (e.g. osv.dev's Debian export, unzipped). Repeatable.
+    #[arg(long = "osv", value_name = "DIR")]
+    osv: Vec<PathBuf>,
+    /// Output format.
+    #[arg(long, value_enum, default_value = "table")]
+    format: Format,
+    /// List the OS and packages only; match nothing.
+    #[arg(long)]
+    inventory_only: bool,
+    /// The image: oci-dir:PATH[:TAG], oci-archive:FILE[:TAG], docker-archive:FILE[:TAG], dir:ROOTFS.
+    source: String,
+}
+
+fn main() -> ExitCode {
+    tracing_subscriber::fmt()
+        .with_writer(std::io::stderr)
+        .with_env_filter(
+            tracing_subscriber::EnvFilter::try_from_env("TRAWL_LOG")
+                .unwrap_or_else(|_| "warn".into()),
+        )
+        .init();
+    let args = Args::parse();
+    match run(&args) {
+        Ok(()) => ExitCode::SUCCESS,
+        Err(e) => {
+            let mut msg = format!("error: {e}");
+            let mut source = e.source();
+            while let Some(s) = source {
+                msg.push_str(&format!("\n  caused by: {s}"));
+                source = s.source();
+            }
+            eprintln!("{msg}");
+            ExitCode::from(2)
+        }
+    }
+}
+
+fn spinner(message: String) -> ProgressBar {
+    let bar = ProgressBar::new_spinner();
+    bar.set_style(
+        ProgressStyle::with_template("{spinner} {msg} {elapsed}")
+            .unwrap_or_else(|_| ProgressStyle::default_spinner()),
+    );
+    bar.set_message(message);
+    bar.enable_steady_tick(Duration::from_millis(100));
+    bar
+}
+
+fn run(args: &Args) -> Result<(), Box<dyn std::error::Error>> {
+    let source: ImageSource = args.source.parse()?;
+    let mut builder = Scanner::builder();
+    if !args.inventory_only {
+        let bar = spinner(format!(
+            "loading advisories from {} location(s)",
+            args.osv.len()
+        ));
+        let (db, warnings) = AdvisoryDb::from_osv_dirs(&args.osv)?;
+        bar.finish_and_clear();
+        if !warnings.is_empty() {
+            eprintln!(
+                "note: {} advisory record(s) or file(s) skipped; first: {}",
+                warnings.len(),
+                warnings[0]
+            );
+        }
+        if args.osv.is_empty() {
+            eprintln!(
+                "note: no --osv feed given: nothing to match against, the verdict will be unsupported"
+            );
+        }
+        builder = builder.database(db);
+    }
+    let scanner = builder.build();
+
+    let started = Instant::now();
+    let bar = spinner(format!("scanning {source}"));
+    let scanned = scanner.inventory(&source);
+    bar.finish_and_clear();
+    let scanned = scanned?;
+    tracing::info!(elapsed = ?started.elapsed(), packages = scanned.inventory.packages.len(), "inventory done");
+    let report = scanner.rematch(scanned);
+
+    let stdout = std::io::stdout();
+    let mut out = stdout.lock();
+    match (args.format, args.inventory_only) {
+        (Format::Json, false) => serde_json::to_writer_pretty(&mut out, &report)?,
+        (Format::Json, true) => {
+            let inventory = serde_json::json!({
+                "schema_version": report.schema_version,
+                "source": report.source,
+                "image": report.image,
+                "os": report.os,
+                "packages": report.packages,
+                "warnings": report.warnings,
+            });
+            serde_json::to_writer_pretty(&mut out, &inventory)?
+        }
+        (Format::Table, false) => trawl::classify::write_table(&mut out, &report)?,
+        (Format::Table, true) => trawl::classify::write_inventory_table(&mut out, &report)?,
+    }
+    if matches!(args.format, Format::Json) {
+        writeln!(out)?;
+    }
+    Ok(())
+}

@@ -1,0 +1,617 @@
+//! End to end on real Debian images built by scripts/build-test-images.sh:
+//! every local source kind, inventory against dpkg-query, whiteouts, matching
+//! against OSV records written for the installed versions, verdicts.
+
+mod common;
+
+use std::collections::BTreeSet;
+use std::path::Path;
+
+use serde_json::json;
+use trawl::layers::{LayerStream, Limits, Selection};
+use trawl::{AdvisoryDb, ImageSource, Report, Scanner, Severity, Verdict};
+
+fn source(s: String) -> ImageSource {
+    s.parse().unwrap()
+}
+
+fn debian_oci() -> ImageSource {
+    source(format!(
+        "oci-dir:{}:bookworm",
+        common::images().join("debian/oci").display()
+    ))
+}
+
+fn pairs(report: &Report) -> Vec<(String, String)> {
+    let mut p: Vec<(String, String)> = report
+        .packages
+        .iter()
+        .map(|p| (p.name.clone(), p.version.clone()))
+        .collect();
+    p.sort();
+    p
+}
+
+#[test]
+fn inventory_equals_dpkg_query_for_every_source_kind() {
+    let images = common::images();
+    let expected = common::tsv_pairs(&images.join("debian/expected-dpkg-query.tsv"));
+    assert!(expected.len() > 50, "the test image has a real package set");
+    let scanner = Scanner::builder().build();
+    let sources = [
+        debian_oci(),
+        source(format!(
+            "oci-archive:{}",
+            images.join("debian/debian.oci.tar").display()
+        )),
+        source(format!(
+            "docker-archive:{}",
+            images.join("debian/debian.docker.tar").display()
+        )),
+    ];
+    let mut reports = Vec::new();
+    for s in &sources {
+        let report = scanner.scan(s).unwrap_or_else(|e| panic!("{s}: {e}"));
+        assert_eq!(pairs(&report), expected, "{s}");
+        let os = report.os.as_ref().unwrap();
+        assert_eq!(
+            (os.id.as_str(), os.version_id.as_deref()),
+            ("debian", Some("12"))
+        );
+        assert_eq!(report.image.layers.len(), 2, "{s}");
+        assert!(
+            report.packages.iter().all(|p| p.layer.is_some()),
+            "{s}: every package attributed to a layer"
+        );
+        reports.push(report);
+    }
+    // The same image through every transport: the same packages, sources and
+    // the same introducing layer (by position).
+    let by_position = |r: &Report| -> Vec<(String, String, String, usize)> {
+        r.packages
+            .iter()
+            .map(|p| {
+                let pos = r
+                    .image
+                    .layers
+                    .iter()
+                    .position(|l| Some(l) == p.layer.as_ref())
+                    .unwrap();
+                (
+                    p.name.clone(),
+                    p.source_name.clone(),
+                    p.source_version.clone(),
+                    pos,
+                )
+            })
+            .collect()
+    };
+    assert_eq!(by_position(&reports[0]), by_position(&reports[1]));
+    assert_eq!(by_position(&reports[0]), by_position(&reports[2]));
+    assert_eq!(reports[0].image.diff_ids, reports[2].image.diff_ids);
+    assert_eq!(
+        reports[0].image.manifest_digest,
+        reports[1].image.manifest_digest
+    );
+    assert!(reports[0].image.manifest_digest.is_some());
+}
+
+#[test]
+fn layer_attribution_and_the_purged_package() {
+    let images = common::images();
+    let removed = std::fs::read_to_string(images.join("debian/removed-package.txt")).unwrap();
+    let report = Scanner::builder().build().scan(&debian_oci()).unwrap();
+    let layer = |name: &str| {
+        let p = report
+            .packages
+            .iter()
+            .find(|p| p.name == name)
+            .unwrap_or_else(|| panic!("{name} installed"));
+        report
+            .image
+            .layers
+            .iter()
+            .position(|l| Some(l) == p.layer.as_ref())
+            .unwrap()
+    };
+    assert_eq!(
+        layer("base-files"),
+        0,
+        "a minbase package comes from the base layer"
+    );
+    assert_eq!(layer("curl"), 1, "curl is installed by the second layer");
+    assert!(
+        !report.packages.iter().any(|p| p.name == removed.trim()),
+        "{removed} was purged in layer 2"
+    );
+}
+
+#[test]
+fn whiteout_file_is_not_seen() {
+    let images = common::images();
+    let path = std::fs::read_to_string(images.join("debian/whiteout.txt")).unwrap();
+    let path = path.trim();
+    let image = match trawl::registry::open(&debian_oci()).unwrap() {
+        trawl::registry::OpenedSource::Image(i) => i,
+        other => panic!("{other:?}"),
+    };
+    let streams = (0..image.layers().len())
+        .map(|i| LayerStream {
+            id: image.layers()[i].digest.clone(),
+            reader: image.open_layer(i).unwrap(),
+        })
+        .collect();
+    let fs = trawl::layers::extract(
+        streams,
+        &Selection::new().with_path(path),
+        &Limits::default(),
+    )
+    .unwrap();
+    assert!(
+        fs.file(path).is_none(),
+        "{path} is deleted by a whiteout in layer 2"
+    );
+    let history = fs.history(path);
+    assert_eq!(
+        history.len(),
+        2,
+        "written by layer 1, whited out by layer 2: {history:?}"
+    );
+    assert!(history[0].data.is_some_and(|d| !d.is_empty()));
+    assert_eq!(history[1].data, None);
+    assert_eq!(history[1].layer, Some(image.layers()[1].digest.as_str()));
+}
+
+/// OSV records for packages of the image, written for its installed versions.
+fn write_feed(dir: &Path, report: &Report) {
+    let src = |name: &str| {
+        report
+            .packages
+            .iter()
+            .find(|p| p.source_name == name)
+            .unwrap_or_else(|| panic!("a package built from {name}"))
+            .source_version
+            .clone()
+    };
+    let openssl = src("openssl");
+    let tar = src("tar");
+    let coreutils = src("coreutils");
+    let bash = src("bash");
+    let range = |events: serde_json::Value| json!([{"type": "ECOSYSTEM", "events": events}]);
+    let record = |id: &str, eco: &str, name: &str, extra: serde_json::Value| {
+        let mut r = json!({
+            "schema_version": "1.6.0", "id": id, "modified": "2026-11-01T00:00:00Z",
+            "aliases": [format!("CVE-2099-{}", id.len())],
+            "summary": format!("test record {id}"),
+            "affected": [{"package": {"ecosystem": eco, "name": name}}]
+        });
+        for (k, v) in extra.as_object().unwrap() {
+            if k == "ranges" || k == "versions" || k == "database_specific" {
+                r["affected"][0][k] = v.clone();
+            } else {
+                r[k] = v.clone();
+            }
+        }
+        r
+    };
+    let records = [
+        record(
+            "TRAWL-ABOVE",
+            "Debian:12",
+            "openssl",
+            json!({
+            "ranges": range(json!([{"introduced": "0"}, {"fixed": format!("{openssl}+trawl1")}])),
+            "severity": [{"type": "CVSS_V3", "score": "CVSS:3.1/AV:N/AC:L/PR:N/UI:N/S:U/C:H/I:H/A:H"}]}),
+        ),
+        record(
+            "TRAWL-BELOW",
+            "Debian:12",
+            "openssl",
+            json!({
+            "ranges": range(json!([{"introduced": "0"}, {"fixed": "1.0.0-1"}]))}),
+        ),
+        record(
+            "TRAWL-NOFIX",
+            "Debian:12",
+            "util-linux",
+            json!({
+            "ranges": range(json!([{"introduced": "0"}])), "database_specific": {"severity": "low"}}),
+        ),
+        record(
+            "TRAWL-LASTAFF",
+            "Debian:12",
+            "tar",
+            json!({
+            "ranges": range(json!([{"introduced": "0"}, {"last_affected": tar}]))}),
+        ),
+        record(
+            "TRAWL-LASTAFF-BELOW",
+            "Debian:12",
+            "tar",
+            json!({
+            "ranges": range(json!([{"introduced": "0"}, {"last_affected": "1.0-1"}]))}),
+        ),
+        record(
+            "TRAWL-BINARY-NAME",
+            "Debian:12",
+            "libssl3",
+            json!({
+            "ranges": range(json!([{"introduced": "0"}]))}),
+        ),
+        record(
+            "TRAWL-WITHDRAWN",
+            "Debian:12",
+            "openssl",
+            json!({
+            "withdrawn": "2026-10-01T00:00:00Z", "ranges": range(json!([{"introduced": "0"}]))}),
+        ),
+        record(
+            "TRAWL-OTHER-RELEASE",
+            "Debian:11",
+            "openssl",
+            json!({
+            "ranges": range(json!([{"introduced": "0"}]))}),
+        ),
+        record(
+            "TRAWL-VERSIONS",
+            "Debian:12",
+            "coreutils",
+            json!({"versions": [coreutils]}),
+        ),
+        record(
+            "TRAWL-BINNMU",
+            "Debian:12",
+            "bash",
+            json!({
+            "ranges": range(json!([{"introduced": "0"}, {"fixed": bash}]))}),
+        ),
+        record(
+            "TRAWL-INTRODUCED-LATER",
+            "Debian:12",
+            "openssl",
+            json!({
+            "ranges": range(json!([{"introduced": format!("{openssl}+trawl1")}, {"fixed": format!("{openssl}+trawl2")}]))}),
+        ),
+    ];
+    for r in records {
+        let id = r["id"].as_str().unwrap().to_string();
+        std::fs::write(
+            dir.join(format!("{id}.json")),
+            serde_json::to_vec_pretty(&r).unwrap(),
+        )
+        .unwrap();
+    }
+}
+
+#[test]
+fn osv_records_above_below_and_without_fix_give_exactly_the_right_findings() {
+    let inventory_only = Scanner::builder().build().scan(&debian_oci()).unwrap();
+    let feed = tempfile::tempdir().unwrap();
+    write_feed(feed.path(), &inventory_only);
+    let (db, warnings) = AdvisoryDb::from_osv_dirs(&[feed.path()]).unwrap();
+    assert!(warnings.is_empty(), "{warnings:?}");
+    let report = Scanner::builder()
+        .database(db)
+        .build()
+        .scan(&debian_oci())
+        .unwrap();
+
+    let binaries = |source: &str| -> Vec<&trawl::Package> {
+        report
+            .packages
+            .iter()
+            .filter(|p| p.source_name == source)
+            .collect()
+    };
+    let openssl_fix = format!("{}+trawl1", binaries("openssl")[0].source_version);
+    let mut expected = BTreeSet::new();
+    for p in binaries("openssl") {
+        expected.insert((
+            "TRAWL-ABOVE".to_string(),
+            p.name.clone(),
+            Some(openssl_fix.clone()),
+            Severity::Critical,
+        ));
+    }
+    for p in binaries("util-linux") {
+        expected.insert((
+            "TRAWL-NOFIX".to_string(),
+            p.name.clone(),
+            None,
+            Severity::Low,
+        ));
+    }
+    for p in binaries("tar") {
+        expected.insert((
+            "TRAWL-LASTAFF".to_string(),
+            p.name.clone(),
+            None,
+            Severity::Unknown,
+        ));
+    }
+    for p in binaries("coreutils") {
+        expected.insert((
+            "TRAWL-VERSIONS".to_string(),
+            p.name.clone(),
+            None,
+            Severity::Unknown,
+        ));
+    }
+    assert!(
+        binaries("util-linux").len() > 1,
+        "util-linux builds several installed binaries"
+    );
+    let got: BTreeSet<_> = report
+        .findings
+        .iter()
+        .map(|f| {
+            (
+                f.id.clone(),
+                f.package.clone(),
+                f.fixed_version.clone(),
+                f.severity,
+            )
+        })
+        .collect();
+    assert_eq!(got, expected);
+    assert_eq!(
+        report.findings.len(),
+        expected.len(),
+        "one finding per (advisory, package)"
+    );
+    assert_eq!(report.verdict, Verdict::Unhealthy);
+    assert_eq!(report.ecosystem.as_deref(), Some("Debian:12"));
+    assert_eq!(report.summary.fixable, binaries("openssl").len());
+    assert_eq!(
+        report.findings[0].severity,
+        Severity::Critical,
+        "most serious first"
+    );
+
+    let libssl = report
+        .findings
+        .iter()
+        .find(|f| f.package == "libssl3")
+        .unwrap();
+    assert_eq!(libssl.source_name, "openssl");
+    assert_eq!(libssl.aliases, ["CVE-2099-11"]);
+    assert_eq!(libssl.cvss_score, Some(9.8));
+    assert_eq!(
+        libssl.remediation,
+        format!("upgrade libssl3 (source openssl) to {openssl_fix} or later")
+    );
+    let pkg = report
+        .packages
+        .iter()
+        .find(|p| p.name == "libssl3")
+        .unwrap();
+    assert_eq!(libssl.layer, pkg.layer);
+
+    // The JSON contract.
+    let v = serde_json::to_value(&report).unwrap();
+    assert_eq!(v["schema_version"], 1);
+    assert_eq!(v["verdict"], "unhealthy");
+    assert_eq!(v["os"]["id"], "debian");
+    assert_eq!(v["os"]["version_id"], "12");
+    for key in [
+        "type",
+        "name",
+        "version",
+        "arch",
+        "source_name",
+        "source_version",
+        "purl",
+        "layer",
+    ] {
+        assert!(v["packages"][0].get(key).is_some(), "packages[].{key}");
+    }
+    for key in [
+        "id",
+        "aliases",
+        "package",
+        "installed_version",
+        "source_name",
+        "fixed_version",
+        "severity",
+        "layer",
+        "remediation",
+    ] {
+        assert!(v["findings"][0].get(key).is_some(), "findings[].{key}");
+    }
+    assert_eq!(v["packages"][0]["type"], "deb");
+}
+
+#[test]
+fn no_matching_advisories_is_healthy_and_no_feed_is_unsupported() {
+    let feed = tempfile::tempdir().unwrap();
+    let record = json!({"id": "TRAWL-OLD", "modified": "2026-01-01T00:00:00Z",
+        "affected": [{"package": {"ecosystem": "Debian:12", "name": "openssl"},
+                      "ranges": [{"type": "ECOSYSTEM", "events": [{"introduced": "0"}, {"fixed": "1.0.0-1"}]}]}]});
+    std::fs::write(feed.path().join("old.json"), record.to_string()).unwrap();
+    let (db, _) = AdvisoryDb::from_osv_dirs(&[feed.path()]).unwrap();
+    let healthy = Scanner::builder()
+        .database(db)
+        .build()
+        .scan(&debian_oci())
+        .unwrap();
+    assert_eq!(healthy.verdict, Verdict::Healthy);
+    assert!(healthy.findings.is_empty());
+
+    let unjudged = Scanner::builder().build().scan(&debian_oci()).unwrap();
+    assert_eq!(
+        unjudged.verdict,
+        Verdict::Unsupported,
+        "no advisory data for Debian:12 is not healthy"
+    );
+    assert!(
+        unjudged.verdict_reason.contains("Debian:12"),
+        "{}",
+        unjudged.verdict_reason
+    );
+}
+
+#[test]
+fn distroless_and_scratch_images() {
+    let images = common::images();
+    let feed = tempfile::tempdir().unwrap();
+    let record = json!({"id": "TRAWL-OLD", "affected": [{"package": {"ecosystem": "Debian:12", "name": "glibc"},
+        "ranges": [{"type": "ECOSYSTEM", "events": [{"introduced": "0"}, {"fixed": "1.0-1"}]}]}]});
+    std::fs::write(feed.path().join("old.json"), record.to_string()).unwrap();
+    let (db, _) = AdvisoryDb::from_osv_dirs(&[feed.path()]).unwrap();
+    let scanner = Scanner::builder().database(db).build();
+
+    let distroless = scanner
+        .scan(&source(format!(
+            "oci-dir:{}:latest",
+            images.join("distroless/oci").display()
+        )))
+        .unwrap();
+    assert_eq!(
+        pairs(&distroless),
+        common::tsv_pairs(&images.join("distroless/expected.tsv"))
+    );
+    assert_eq!(distroless.verdict, Verdict::Healthy);
+    let libc = distroless
+        .packages
+        .iter()
+        .find(|p| p.name == "libc6")
+        .unwrap();
+    assert_eq!(libc.source_name, "glibc");
+    assert!(libc.database.starts_with("var/lib/dpkg/status.d/"));
+
+    let scratch = scanner
+        .scan(&source(format!(
+            "oci-dir:{}:latest",
+            images.join("scratch/oci").display()
+        )))
+        .unwrap();
+    assert_eq!(scratch.verdict, Verdict::Unsupported);
+    assert!(scratch.packages.is_empty());
+    assert_eq!(scratch.verdict_reason, "no OS package database found");
+}
+
+#[test]
+fn dir_source_reads_a_root_file_system() {
+    // A rootfs made of the image's own dpkg status and os-release copies.
+    let images = common::images();
+    let root = tempfile::tempdir().unwrap();
+    std::fs::create_dir_all(root.path().join("var/lib/dpkg")).unwrap();
+    std::fs::create_dir_all(root.path().join("usr/lib")).unwrap();
+    std::fs::create_dir_all(root.path().join("etc")).unwrap();
+    std::fs::copy(
+        images.join("debian/dpkg-status"),
+        root.path().join("var/lib/dpkg/status"),
+    )
+    .unwrap();
+    std::fs::copy(
+        images.join("debian/os-release"),
+        root.path().join("usr/lib/os-release"),
+    )
+    .unwrap();
+    std::os::unix::fs::symlink("../usr/lib/os-release", root.path().join("etc/os-release"))
+        .unwrap();
+    let report = Scanner::builder()
+        .build()
+        .scan(&source(format!("dir:{}", root.path().display())))
+        .unwrap();
+    assert_eq!(
+        pairs(&report),
+        common::tsv_pairs(&images.join("debian/expected-dpkg-query.tsv"))
+    );
+    assert_eq!(report.os.as_ref().map(|o| o.id.as_str()), Some("debian"));
+    assert!(report.image.layers.is_empty());
+    assert!(report.packages.iter().all(|p| p.layer.is_none()));
+}
+
+/// Copies the Debian OCI layout and damages its top layer blob with `damage`.
+fn damaged_layout(damage: impl FnOnce(&mut Vec<u8>)) -> (tempfile::TempDir, ImageSource, String) {
+    let images = common::images();
+    let tmp = tempfile::tempdir().unwrap();
+    let status = std::process::Command::new("cp")
+        .arg("-a")
+        .arg(images.join("debian/oci"))
+        .arg(tmp.path().join("oci"))
+        .status()
+        .unwrap();
+    assert!(status.success());
+    let src = source(format!(
+        "oci-dir:{}:bookworm",
+        tmp.path().join("oci").display()
+    ));
+    let digest = match trawl::registry::open(&src).unwrap() {
+        trawl::registry::OpenedSource::Image(i) => i.layers()[1].digest.clone(),
+        other => panic!("{other:?}"),
+    };
+    let blob = tmp
+        .path()
+        .join("oci/blobs/sha256")
+        .join(digest.trim_start_matches("sha256:"));
+    let mut bytes = std::fs::read(&blob).unwrap();
+    damage(&mut bytes);
+    std::fs::write(&blob, bytes).unwrap();
+    (tmp, src, digest)
+}
+
+#[test]
+fn truncated_layer_and_digest_mismatch_are_errors_naming_the_layer() {
+    let (_t, src, digest) = damaged_layout(|b| b.truncate(b.len() / 2));
+    let err = Scanner::builder().build().scan(&src).unwrap_err();
+    assert!(err.to_string().contains(&digest), "{err}");
+
+    let (_t, src, digest) = damaged_layout(|b| {
+        let n = b.len() - 100;
+        b[n] ^= 0xff;
+    });
+    let err = Scanner::builder().build().scan(&src).unwrap_err();
+    let mut chain = err.to_string();
+    let mut s = std::error::Error::source(&err);
+    while let Some(e) = s {
+        chain.push_str(&format!(" / {e}"));
+        s = e.source();
+    }
+    assert!(chain.contains(&digest), "{chain}");
+    assert!(
+        chain.to_lowercase().contains("digest") || chain.contains("corrupt"),
+        "{chain}"
+    );
+}
+
+#[test]
+fn table_report_is_readable() {
+    let feed = tempfile::tempdir().unwrap();
+    let inventory_only = Scanner::builder().build().scan(&debian_oci()).unwrap();
+    write_feed(feed.path(), &inventory_only);
+    let (db, _) = AdvisoryDb::from_osv_dirs(&[feed.path()]).unwrap();
+    let report = Scanner::builder()
+        .database(db)
+        .build()
+        .scan(&debian_oci())
+        .unwrap();
+    let mut out = Vec::new();
+    trawl::classify::write_table(&mut out, &report).unwrap();
+    let text = String::from_utf8(out).unwrap();
+    assert!(text.contains("Verdict:   UNHEALTHY"), "{text}");
+    assert!(
+        text.contains("OS:        Debian GNU/Linux 12 (bookworm) [Debian:12]"),
+        "{text}"
+    );
+    let header = text.lines().find(|l| l.starts_with("SEVERITY")).unwrap();
+    assert_eq!(
+        header.split_whitespace().collect::<Vec<_>>(),
+        [
+            "SEVERITY",
+            "ID",
+            "PACKAGE",
+            "INSTALLED",
+            "FIXED",
+            "IN",
+            "LAYER"
+        ]
+    );
+    let first = text
+        .lines()
+        .skip_while(|l| !l.starts_with("SEVERITY"))
+        .nth(1)
+        .unwrap();
+    assert!(first.starts_with("critical  TRAWL-ABOVE"), "{first}");
+}
