@@ -1,0 +1,251 @@
+//! An OSV `affected` entry compiled for matching: versions parsed once, range events
+//! turned into intervals.
+//!
+//! Semantics follow the OSV specification's evaluation rules
+//! (<https://ossf.github.io/osv-schema/#evaluation>): events are sorted by version
+//! (`introduced: "0"` before everything); a version is in a range if it is at or after
+//! an `introduced` and before the next `fixed` / at or before the next
+//! `last_affected`, and below every `limit`. Any range, or an equal entry in
+//! `versions`, makes a version affected.
+
+use crate::feed::WarningReason;
+use crate::osv::{Affected, Event, RangeType};
+use crate::version::{Version, VersionScheme};
+
+/// The outcome for an affected version.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub(crate) struct Verdict {
+    /// The earliest version that leaves every interval containing the installed
+    /// version; `None` when some containing interval has no fix, or when only the
+    /// `versions` list matched.
+    pub fixed: Option<String>,
+}
+
+#[derive(Debug)]
+pub(crate) struct CompiledAffected {
+    ranges: Vec<CompiledRange>,
+    versions: Vec<(String, Option<Version>)>,
+}
+
+#[derive(Debug)]
+struct CompiledRange {
+    intervals: Vec<Interval>,
+    limits: Vec<Version>,
+}
+
+#[derive(Debug)]
+struct Interval {
+    /// `None`: from the first version on (`introduced: "0"`).
+    start: Option<Version>,
+    end: End,
+}
+
+#[derive(Debug)]
+enum End {
+    Open,
+    Fixed(Version, String),
+    LastAffected(Version),
+}
+
+enum Bound {
+    Min,
+    At(Version),
+}
+
+impl CompiledAffected {
+    /// Compiles `affected` under `scheme`; parts it cannot use are reported and skipped.
+    pub(crate) fn compile(
+        scheme: VersionScheme,
+        affected: &Affected,
+        warnings: &mut Vec<WarningReason>,
+    ) -> Self {
+        let package = affected
+            .package
+            .as_ref()
+            .map_or_else(String::new, |p| p.name.clone());
+        let mut ranges = Vec::new();
+        for range in &affected.ranges {
+            match &range.kind {
+                RangeType::Ecosystem => {}
+                // Commit ranges say nothing about package versions.
+                RangeType::Git => continue,
+                // SEMVER belongs to semver ecosystems, which have no scheme yet.
+                other => {
+                    warnings.push(WarningReason::UnsupportedRangeType {
+                        package: package.clone(),
+                        range_type: other.as_str().to_owned(),
+                    });
+                    continue;
+                }
+            }
+            match compile_events(scheme, &range.events) {
+                Ok(compiled) => ranges.push(compiled),
+                Err(error) => warnings.push(WarningReason::InvalidVersion {
+                    package: package.clone(),
+                    error,
+                }),
+            }
+        }
+        let versions = affected
+            .versions
+            .iter()
+            .map(|raw| {
+                let parsed = scheme
+                    .parse(raw)
+                    .map_err(|error| {
+                        warnings.push(WarningReason::InvalidVersion {
+                            package: package.clone(),
+                            error,
+                        })
+                    })
+                    .ok();
+                (raw.clone(), parsed)
+            })
+            .collect();
+        Self { ranges, versions }
+    }
+
+    /// Whether `installed` (written `raw` in the query) is affected, and the fix.
+    pub(crate) fn evaluate(&self, installed: &Version, raw: &str) -> Option<Verdict> {
+        let mut in_range = false;
+        let mut unfixed = false;
+        let mut best_fix: Option<(&Version, &String)> = None;
+        for range in &self.ranges {
+            if range.limits.iter().any(|limit| is_ge(installed, limit)) {
+                continue;
+            }
+            for interval in range.intervals.iter().filter(|i| i.contains(installed)) {
+                in_range = true;
+                match &interval.end {
+                    End::Fixed(version, text) => {
+                        if best_fix.is_none_or(|(best, _)| is_gt(version, best)) {
+                            best_fix = Some((version, text));
+                        }
+                    }
+                    End::Open | End::LastAffected(_) => unfixed = true,
+                }
+            }
+        }
+        if in_range {
+            let fixed = match (unfixed, best_fix) {
+                (false, Some((_, text))) => Some(text.clone()),
+                _ => None,
+            };
+            return Some(Verdict { fixed });
+        }
+        let listed = self.versions.iter().any(|(text, parsed)| {
+            text == raw || parsed.as_ref().is_some_and(|v| is_eq(installed, v))
+        });
+        listed.then_some(Verdict { fixed: None })
+    }
+}
+
+impl Interval {
+    fn contains(&self, v: &Version) -> bool {
+        let after_start = self.start.as_ref().is_none_or(|start| is_ge(v, start));
+        after_start
+            && match &self.end {
+                End::Open => true,
+                End::Fixed(fixed, _) => is_lt(v, fixed),
+                End::LastAffected(last) => !is_gt(v, last),
+            }
+    }
+}
+
+/// Turns a range's events into disjoint intervals.
+fn compile_events(
+    scheme: VersionScheme,
+    events: &[Event],
+) -> Result<CompiledRange, crate::version::VersionError> {
+    enum Kind {
+        Introduced,
+        Fixed(String),
+        LastAffected,
+        Limit,
+    }
+    let mut parsed = Vec::with_capacity(events.len());
+    for event in events {
+        let (kind, text) = match event {
+            Event::Introduced(v) => (Kind::Introduced, v),
+            Event::Fixed(v) => (Kind::Fixed(v.clone()), v),
+            Event::LastAffected(v) => (Kind::LastAffected, v),
+            Event::Limit(v) => (Kind::Limit, v),
+        };
+        let bound = match (&kind, text.as_str()) {
+            (Kind::Introduced, "0") => Bound::Min,
+            // "*" is the spec's spelling of "no limit".
+            (Kind::Limit, "*") => continue,
+            _ => Bound::At(scheme.parse(text)?),
+        };
+        parsed.push((kind, bound));
+    }
+    // Stable: events at equal versions keep the feed's order.
+    parsed.sort_by(|(_, a), (_, b)| match (a, b) {
+        (Bound::Min, Bound::Min) => std::cmp::Ordering::Equal,
+        (Bound::Min, _) => std::cmp::Ordering::Less,
+        (_, Bound::Min) => std::cmp::Ordering::Greater,
+        (Bound::At(a), Bound::At(b)) => a.partial_cmp(b).unwrap_or(std::cmp::Ordering::Equal),
+    });
+
+    let mut intervals = Vec::new();
+    let mut limits = Vec::new();
+    // `Some(start)` while an interval is open.
+    let mut open: Option<Option<Version>> = None;
+    for (kind, bound) in parsed {
+        let version = match bound {
+            Bound::Min => None,
+            Bound::At(v) => Some(v),
+        };
+        match kind {
+            Kind::Introduced => {
+                if open.is_none() {
+                    open = Some(version);
+                }
+            }
+            Kind::Fixed(text) => {
+                if let (Some(start), Some(v)) = (open.take(), version) {
+                    intervals.push(Interval {
+                        start,
+                        end: End::Fixed(v, text),
+                    });
+                }
+            }
+            Kind::LastAffected => {
+                if let (Some(start), Some(v)) = (open.take(), version) {
+                    intervals.push(Interval {
+                        start,
+                        end: End::LastAffected(v),
+                    });
+                }
+            }
+            Kind::Limit => limits.extend(version),
+        }
+    }
+    if let Some(start) = open {
+        intervals.push(Interval {
+            start,
+            end: End::Open,
+        });
+    }
+    Ok(CompiledRange { intervals, limits })
+}
+
+// Versions reaching here share one scheme, so they are always comparable.
+fn is_lt(a: &Version, b: &Version) -> bool {
+    a.partial_cmp(b) == Some(std::cmp::Ordering::Less)
+}
+
+fn is_gt(a: &Version, b: &Version) -> bool {
+    a.partial_cmp(b) == Some(std::cmp::Ordering::Greater)
+}
+
+fn is_eq(a: &Version, b: &Version) -> bool {
+    a.partial_cmp(b) == Some(std::cmp::Ordering::Equal)
+}
+
+fn is_ge(a: &Version, b: &Version) -> bool {
+    matches!(
+        a.partial_cmp(b),
+        Some(std::cmp::Ordering::Greater | std::cmp::Ordering::Equal)
+    )
+}
