@@ -75,7 +75,7 @@ impl FromStr for Severity {
             "medium" | "moderate" => Severity::Medium,
             "low" => Severity::Low,
             "negligible" | "unimportant" | "none" => Severity::Negligible,
-            "unknown" | "not yet assigned" | "" => Severity::Unknown,
+            "unknown" | "not yet assigned" | "end-of-life" | "" => Severity::Unknown,
             _ => return Err(UnknownSeverity(s.to_string())),
         })
     }
@@ -98,32 +98,20 @@ pub struct Rating {
 /// affected entry's `database_specific.severity`, then the record's), else the
 /// newest CVSS vector's computed severity, else unknown.
 pub fn rate(advisory: &Advisory, affected: &Affected) -> Rating {
+    // Debian's OSV records carry the tracker's urgency in
+    // `affected[].ecosystem_specific.urgency`; other feeds use `severity`.
     let words = [
-        (
-            affected.database_specific.as_ref(),
-            "affected.database_specific.severity",
-        ),
-        (
-            affected.ecosystem_specific.as_ref(),
-            "affected.ecosystem_specific.severity",
-        ),
-        (
-            advisory.database_specific.as_ref(),
-            "database_specific.severity",
-        ),
+        (affected.database_specific.as_ref(), "severity", "affected.database_specific.severity"),
+        (affected.ecosystem_specific.as_ref(), "severity", "affected.ecosystem_specific.severity"),
+        (affected.ecosystem_specific.as_ref(), "urgency", "affected.ecosystem_specific.urgency"),
+        (advisory.database_specific.as_ref(), "severity", "database_specific.severity"),
     ];
-    for (value, source) in words {
-        if let Some(word) = value
-            .and_then(|v| v.get("severity"))
-            .and_then(|v| v.as_str())
+    for (value, key, source) in words {
+        if let Some(word) = value.and_then(|v| v.get(key)).and_then(|v| v.as_str())
             && let Ok(severity) = word.parse::<Severity>()
             && severity != Severity::Unknown
         {
-            return Rating {
-                severity,
-                source: source.to_string(),
-                score: None,
-            };
+            return Rating { severity, source: source.to_string(), score: None };
         }
     }
     let vectors = affected.severity.iter().chain(&advisory.severity);
@@ -214,6 +202,20 @@ mod tests {
                 "affected":[{"package":{"ecosystem":"Debian:12","name":"p"}}]}"#,
         );
         assert_eq!(rate(&a, &a.affected[0]).severity, Severity::Unknown);
+    }
+
+    #[test]
+    fn debian_urgency_is_the_vendor_rating() {
+        let a = record(
+            r#"{"id":"DEBIAN-CVE-2011-3374","severity":[{"type":"CVSS_V3","score":"CVSS:3.1/AV:N/AC:H/PR:N/UI:N/S:U/C:N/I:L/A:N"}],
+                "affected":[{"package":{"ecosystem":"Debian:12","name":"apt"},"ecosystem_specific":{"urgency":"unimportant"}},
+                            {"package":{"ecosystem":"Debian:11","name":"apt"},"ecosystem_specific":{"urgency":"not yet assigned"}}]}"#,
+        );
+        let r = rate(&a, &a.affected[0]);
+        assert_eq!((r.severity, r.source.as_str()), (Severity::Negligible, "affected.ecosystem_specific.urgency"));
+        // "not yet assigned" is no rating: fall back to the CVSS vector.
+        let r = rate(&a, &a.affected[1]);
+        assert_eq!((r.severity, r.source.as_str(), r.score), (Severity::Low, "CVSS_V3", Some(3.7)));
     }
 
     #[test]
