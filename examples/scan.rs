@@ -1,7 +1,7 @@
 //! Scan an image for known vulnerabilities.
 //!
 //! ```text
-//! cargo run --release --example scan -- [--osv DIR]... [--format table|json] [--inventory-only] SOURCE
+//! cargo run --release --example scan -- [--osv DIR]... [--format table|json] [--inventory-only] [--cache-dir DIR] SOURCE
 //! ```
 //!
 //! SOURCE is `oci-dir:PATH[:TAG]`, `oci-archive:FILE[:TAG]`,
@@ -38,6 +38,9 @@ struct Args {
     /// List the OS and packages only; match nothing.
     #[arg(long)]
     inventory_only: bool,
+    /// Keep per-layer results here, so a rescan reads no unchanged layer.
+    #[arg(long, value_name = "DIR")]
+    cache_dir: Option<PathBuf>,
     /// The image: oci-dir:PATH[:TAG], oci-archive:FILE[:TAG], docker-archive:FILE[:TAG], dir:ROOTFS.
     source: String,
 }
@@ -101,7 +104,10 @@ fn run(args: &Args) -> Result<(), Box<dyn std::error::Error>> {
         }
         builder = builder.database(db);
     }
-    let scanner = builder.build();
+    if let Some(dir) = &args.cache_dir {
+        builder = builder.cache_dir(dir);
+    }
+    let scanner = builder.build()?;
 
     let started = Instant::now();
     let bar = spinner(format!("scanning {source}"));

@@ -21,7 +21,7 @@
 //! use trawl::{AdvisoryDb, ImageSource, Scanner, Verdict};
 //!
 //! let (db, _warnings) = AdvisoryDb::from_osv_dirs(&["osv/debian"])?;
-//! let scanner = Scanner::builder().database(db).build();
+//! let scanner = Scanner::builder().database(db).cache_dir("/var/cache/trawl").build()?;
 //! let source: ImageSource = "oci-dir:images/debian:bookworm".parse()?;
 //! let report = scanner.scan(&source)?;
 //! if report.verdict == Verdict::Unhealthy {
@@ -46,7 +46,7 @@ pub use trawl_inventory::{Inventory, Package};
 pub use trawl_layers::Limits;
 pub use trawl_registry::ImageSource;
 
-use trawl_layers::{LayerStream, MergedFs};
+use trawl_layers::{ExtractOptions, LayerCache, LayerStream, MergedFs};
 use trawl_registry::OpenedSource;
 
 /// Why a scan failed. Problems with single entries are not errors: they are
@@ -66,6 +66,7 @@ pub enum ScanError {
 pub struct ScannerBuilder {
     database: AdvisoryDb,
     limits: Limits,
+    cache_dir: Option<std::path::PathBuf>,
 }
 
 impl ScannerBuilder {
@@ -81,12 +82,24 @@ impl ScannerBuilder {
         self
     }
 
-    /// The scanner.
-    pub fn build(self) -> Scanner {
-        Scanner {
+    /// Keeps per-layer results in `dir` across processes (layers are always
+    /// cached in memory for the scanner's lifetime).
+    pub fn cache_dir(mut self, dir: impl Into<std::path::PathBuf>) -> Self {
+        self.cache_dir = Some(dir.into());
+        self
+    }
+
+    /// The scanner. Fails only when the cache directory cannot be created.
+    pub fn build(self) -> Result<Scanner, std::io::Error> {
+        let cache = match self.cache_dir {
+            Some(dir) => LayerCache::with_dir(dir)?,
+            None => LayerCache::in_memory(),
+        };
+        Ok(Scanner {
             database: self.database,
             limits: self.limits,
-        }
+            cache,
+        })
     }
 }
 
@@ -106,12 +119,18 @@ pub struct Scanned {
 pub struct Scanner {
     database: AdvisoryDb,
     limits: Limits,
+    cache: LayerCache,
 }
 
 impl Scanner {
     /// A builder with an empty database and default limits.
     pub fn builder() -> ScannerBuilder {
         ScannerBuilder::default()
+    }
+
+    /// The layer cache (its statistics tell how many layers were read).
+    pub fn layer_cache(&self) -> &LayerCache {
+        &self.cache
     }
 
     /// The advisory database in use.
@@ -128,14 +147,26 @@ impl Scanner {
                 trawl_layers::read_rootfs(&root, &selection, &self.limits)?,
             ),
             OpenedSource::Image(img) => {
-                let mut streams = Vec::with_capacity(img.layers().len());
-                for (i, layer) in img.layers().iter().enumerate() {
-                    streams.push(LayerStream {
-                        id: layer.digest.clone(),
-                        reader: img.open_layer(i)?,
-                    });
-                }
-                let fs = trawl_layers::extract(streams, &selection, &self.limits)?;
+                let img = &img;
+                let streams = img
+                    .layers()
+                    .iter()
+                    .enumerate()
+                    .map(|(i, layer)| {
+                        let stream = LayerStream::lazy(layer.digest.clone(), move || {
+                            img.open_layer(i).map_err(std::io::Error::other)
+                        });
+                        match &layer.diff_id {
+                            Some(d) => stream.with_diff_id(d.clone()),
+                            None => stream,
+                        }
+                    })
+                    .collect();
+                let options = ExtractOptions {
+                    cache: Some(&self.cache),
+                    ..ExtractOptions::default()
+                };
+                let fs = trawl_layers::extract_with(streams, &selection, &self.limits, options)?;
                 let info = ImageInfo {
                     manifest_digest: img.manifest_digest().map(str::to_string),
                     layers: img.layers().iter().map(|l| l.digest.clone()).collect(),

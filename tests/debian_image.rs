@@ -37,7 +37,7 @@ fn inventory_equals_dpkg_query_for_every_source_kind() {
     let images = common::images();
     let expected = common::tsv_pairs(&images.join("debian/expected-dpkg-query.tsv"));
     assert!(expected.len() > 50, "the test image has a real package set");
-    let scanner = Scanner::builder().build();
+    let scanner = Scanner::builder().build().unwrap();
     let sources = [
         debian_oci(),
         source(format!(
@@ -100,7 +100,11 @@ fn inventory_equals_dpkg_query_for_every_source_kind() {
 fn layer_attribution_and_the_purged_package() {
     let images = common::images();
     let removed = std::fs::read_to_string(images.join("debian/removed-package.txt")).unwrap();
-    let report = Scanner::builder().build().scan(&debian_oci()).unwrap();
+    let report = Scanner::builder()
+        .build()
+        .unwrap()
+        .scan(&debian_oci())
+        .unwrap();
     let layer = |name: &str| {
         let p = report
             .packages
@@ -136,9 +140,11 @@ fn whiteout_file_is_not_seen() {
         other => panic!("{other:?}"),
     };
     let streams = (0..image.layers().len())
-        .map(|i| LayerStream {
-            id: image.layers()[i].digest.clone(),
-            reader: image.open_layer(i).unwrap(),
+        .map(|i| {
+            LayerStream::new(
+                image.layers()[i].digest.clone(),
+                image.open_layer(i).unwrap(),
+            )
         })
         .collect();
     let fs = trawl::layers::extract(
@@ -285,7 +291,11 @@ fn write_feed(dir: &Path, report: &Report) {
 
 #[test]
 fn osv_records_above_below_and_without_fix_give_exactly_the_right_findings() {
-    let inventory_only = Scanner::builder().build().scan(&debian_oci()).unwrap();
+    let inventory_only = Scanner::builder()
+        .build()
+        .unwrap()
+        .scan(&debian_oci())
+        .unwrap();
     let feed = tempfile::tempdir().unwrap();
     write_feed(feed.path(), &inventory_only);
     let (db, warnings) = AdvisoryDb::from_osv_dirs(&[feed.path()]).unwrap();
@@ -293,6 +303,7 @@ fn osv_records_above_below_and_without_fix_give_exactly_the_right_findings() {
     let report = Scanner::builder()
         .database(db)
         .build()
+        .unwrap()
         .scan(&debian_oci())
         .unwrap();
 
@@ -432,12 +443,17 @@ fn no_matching_advisories_is_healthy_and_no_feed_is_unsupported() {
     let healthy = Scanner::builder()
         .database(db)
         .build()
+        .unwrap()
         .scan(&debian_oci())
         .unwrap();
     assert_eq!(healthy.verdict, Verdict::Healthy);
     assert!(healthy.findings.is_empty());
 
-    let unjudged = Scanner::builder().build().scan(&debian_oci()).unwrap();
+    let unjudged = Scanner::builder()
+        .build()
+        .unwrap()
+        .scan(&debian_oci())
+        .unwrap();
     assert_eq!(
         unjudged.verdict,
         Verdict::Unsupported,
@@ -458,7 +474,7 @@ fn distroless_and_scratch_images() {
         "ranges": [{"type": "ECOSYSTEM", "events": [{"introduced": "0"}, {"fixed": "1.0-1"}]}]}]});
     std::fs::write(feed.path().join("old.json"), record.to_string()).unwrap();
     let (db, _) = AdvisoryDb::from_osv_dirs(&[feed.path()]).unwrap();
-    let scanner = Scanner::builder().database(db).build();
+    let scanner = Scanner::builder().database(db).build().unwrap();
 
     let distroless = scanner
         .scan(&source(format!(
@@ -512,6 +528,7 @@ fn dir_source_reads_a_root_file_system() {
         .unwrap();
     let report = Scanner::builder()
         .build()
+        .unwrap()
         .scan(&source(format!("dir:{}", root.path().display())))
         .unwrap();
     assert_eq!(
@@ -555,14 +572,14 @@ fn damaged_layout(damage: impl FnOnce(&mut Vec<u8>)) -> (tempfile::TempDir, Imag
 #[test]
 fn truncated_layer_and_digest_mismatch_are_errors_naming_the_layer() {
     let (_t, src, digest) = damaged_layout(|b| b.truncate(b.len() / 2));
-    let err = Scanner::builder().build().scan(&src).unwrap_err();
+    let err = Scanner::builder().build().unwrap().scan(&src).unwrap_err();
     assert!(err.to_string().contains(&digest), "{err}");
 
     let (_t, src, digest) = damaged_layout(|b| {
         let n = b.len() - 100;
         b[n] ^= 0xff;
     });
-    let err = Scanner::builder().build().scan(&src).unwrap_err();
+    let err = Scanner::builder().build().unwrap().scan(&src).unwrap_err();
     let mut chain = err.to_string();
     let mut s = std::error::Error::source(&err);
     while let Some(e) = s {
@@ -579,12 +596,17 @@ fn truncated_layer_and_digest_mismatch_are_errors_naming_the_layer() {
 #[test]
 fn table_report_is_readable() {
     let feed = tempfile::tempdir().unwrap();
-    let inventory_only = Scanner::builder().build().scan(&debian_oci()).unwrap();
+    let inventory_only = Scanner::builder()
+        .build()
+        .unwrap()
+        .scan(&debian_oci())
+        .unwrap();
     write_feed(feed.path(), &inventory_only);
     let (db, _) = AdvisoryDb::from_osv_dirs(&[feed.path()]).unwrap();
     let report = Scanner::builder()
         .database(db)
         .build()
+        .unwrap()
         .scan(&debian_oci())
         .unwrap();
     let mut out = Vec::new();
@@ -614,4 +636,43 @@ fn table_report_is_readable() {
         .nth(1)
         .unwrap();
     assert!(first.starts_with("critical  TRAWL-ABOVE"), "{first}");
+}
+
+#[test]
+fn warm_cache_scan_opens_no_layer() {
+    let images = common::images();
+    let tmp = tempfile::tempdir().unwrap();
+    let status = std::process::Command::new("cp")
+        .arg("-a")
+        .arg(images.join("debian/oci"))
+        .arg(tmp.path().join("oci"))
+        .status()
+        .unwrap();
+    assert!(status.success());
+    let src = source(format!(
+        "oci-dir:{}:bookworm",
+        tmp.path().join("oci").display()
+    ));
+    let cache_dir = tmp.path().join("cache");
+    let cold = Scanner::builder().cache_dir(&cache_dir).build().unwrap();
+    let first = cold.scan(&src).unwrap();
+    assert_eq!(cold.layer_cache().stats().misses, 2);
+
+    // Remove the layer blobs: a warm scan (a new scanner, as a new process
+    // would be) must not need them.
+    for layer in &first.image.layers {
+        let blob = tmp
+            .path()
+            .join("oci/blobs/sha256")
+            .join(layer.trim_start_matches("sha256:"));
+        std::fs::remove_file(blob).unwrap();
+    }
+    let warm = Scanner::builder().cache_dir(&cache_dir).build().unwrap();
+    let second = warm.scan(&src).unwrap();
+    assert_eq!(warm.layer_cache().stats().disk_hits, 2);
+    assert_eq!(warm.layer_cache().stats().misses, 0);
+    assert_eq!(
+        second, first,
+        "a warm scan reports exactly what the cold one did"
+    );
 }

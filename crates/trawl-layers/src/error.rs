@@ -52,6 +52,26 @@ pub enum LayerError {
         /// The configured limit.
         limit: u64,
     },
+    /// The decompressed layer does not hash to the diff_id the image config states.
+    #[error(
+        "layer {layer}: uncompressed content is {actual}, but the image config says {expected}"
+    )]
+    DiffIdMismatch {
+        /// The layer's id.
+        layer: String,
+        /// The diff_id from the image config.
+        expected: String,
+        /// The digest of what was read.
+        actual: String,
+    },
+    /// A diff_id that is not a `sha256:` digest.
+    #[error("layer {layer}: unsupported diff_id {diff_id:?} (expected sha256:<64 hex digits>)")]
+    UnsupportedDiffId {
+        /// The layer's id.
+        layer: String,
+        /// The diff_id as given.
+        diff_id: String,
+    },
     /// A root file system directory (`dir:` source) could not be read.
     #[error("root file system {}: {source}", path.display())]
     Rootfs {
@@ -84,14 +104,16 @@ impl LayerError {
             LayerError::Read { layer, .. }
             | LayerError::Decompress { layer, .. }
             | LayerError::Tar { layer, .. }
-            | LayerError::TooLarge { layer, .. } => Some(layer),
+            | LayerError::TooLarge { layer, .. }
+            | LayerError::DiffIdMismatch { layer, .. }
+            | LayerError::UnsupportedDiffId { layer, .. } => Some(layer),
             LayerError::Rootfs { .. } => None,
         }
     }
 }
 
 /// A problem with one entry that was skipped while the rest was read.
-#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error, serde::Serialize, serde::Deserialize)]
 pub enum LayerWarning {
     /// An entry name that climbs out of the root, or is not UTF-8; it was ignored.
     #[error("layer {layer}: ignored entry with an unsafe or unreadable name {entry:?}")]

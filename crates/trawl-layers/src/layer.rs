@@ -10,6 +10,9 @@ use std::collections::{BTreeMap, BTreeSet};
 use std::io::{self, BufRead, BufReader, Read};
 use std::sync::Arc;
 
+use serde::{Deserialize, Serialize};
+use sha2::{Digest, Sha256};
+
 use crate::error::{LayerError, LayerWarning};
 use crate::selection::{Selection, normalize_entry};
 
@@ -37,7 +40,7 @@ impl Default for Limits {
 }
 
 /// How a layer blob is compressed, as found from its first bytes.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
 pub enum Compression {
     /// A plain tar stream.
     None,
@@ -69,7 +72,7 @@ impl Compression {
 }
 
 /// One change a layer makes at a path the selection cares about.
-#[derive(Debug, Clone, PartialEq, Eq)]
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub(crate) enum Change {
     /// A regular file and its contents.
     File(Arc<[u8]>),
@@ -86,7 +89,7 @@ pub(crate) enum Change {
 
 /// What one layer changes, restricted to the selection. Produced by
 /// [`read_layer`], combined in order by [`crate::MergedFs::from_layers`].
-#[derive(Debug, Clone, Default)]
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
 pub struct LayerChanges {
     pub(crate) entries: BTreeMap<String, Change>,
     pub(crate) whiteouts: BTreeSet<String>,
@@ -136,12 +139,14 @@ impl<R: Read> Read for Source<R> {
     }
 }
 
-/// Counts decompressed bytes and stops at the limit.
+/// Counts decompressed bytes, stops at the limit, and hashes them when the
+/// layer's uncompressed digest (diff_id) is to be checked.
 struct Bounded<R> {
     inner: R,
     read: u64,
     limit: u64,
     exceeded: bool,
+    hasher: Option<Sha256>,
 }
 
 impl<R: Read> Read for Bounded<R> {
@@ -151,6 +156,9 @@ impl<R: Read> Read for Bounded<R> {
         if self.read > self.limit {
             self.exceeded = true;
             return Err(io::Error::other("decompressed size limit exceeded"));
+        }
+        if let Some(h) = &mut self.hasher {
+            h.update(&buf[..n]);
         }
         Ok(n)
     }
@@ -171,6 +179,33 @@ pub fn read_layer<R: Read>(
     selection: &Selection,
     limits: &Limits,
 ) -> Result<LayerChanges, LayerError> {
+    read_layer_checked(layer, None, blob, selection, limits)
+}
+
+/// [`read_layer`], also checking that the decompressed tar stream hashes to
+/// `diff_id` (`sha256:…`, from the image config's `rootfs.diff_ids`); a
+/// mismatch is [`LayerError::DiffIdMismatch`].
+pub fn read_layer_checked<R: Read>(
+    layer: &str,
+    diff_id: Option<&str>,
+    blob: R,
+    selection: &Selection,
+    limits: &Limits,
+) -> Result<LayerChanges, LayerError> {
+    let expected = match diff_id {
+        None => None,
+        Some(d) => match d.strip_prefix("sha256:") {
+            Some(hex) if hex.len() == 64 && hex.bytes().all(|b| b.is_ascii_hexdigit()) => {
+                Some(hex.to_ascii_lowercase())
+            }
+            _ => {
+                return Err(LayerError::UnsupportedDiffId {
+                    layer: layer.to_string(),
+                    diff_id: d.to_string(),
+                });
+            }
+        },
+    };
     let mut source = BufReader::with_capacity(
         256 << 10,
         Source {
@@ -196,6 +231,7 @@ pub fn read_layer<R: Read>(
         read: 0,
         limit: limits.max_layer_size,
         exceeded: false,
+        hasher: expected.as_ref().map(|_| Sha256::new()),
     };
     let mut changes = LayerChanges {
         compression: Some(compression),
@@ -216,6 +252,7 @@ pub fn read_layer<R: Read>(
     let drained = walked.and_then(|()| io::copy(&mut bounded, &mut io::sink()).map(drop));
     let exceeded = bounded.exceeded;
     let decompressed = bounded.read;
+    let actual = bounded.hasher.take().map(|h| hex::encode(h.finalize()));
     drop(bounded);
     let drained = drained.and_then(|()| io::copy(&mut source, &mut io::sink()).map(drop));
 
@@ -240,6 +277,15 @@ pub fn read_layer<R: Read>(
                 entry: last_entry,
                 source: e,
             }
+        });
+    }
+    if let (Some(expected), Some(actual)) = (expected, actual)
+        && expected != actual
+    {
+        return Err(LayerError::DiffIdMismatch {
+            layer: layer.to_string(),
+            expected: format!("sha256:{expected}"),
+            actual: format!("sha256:{actual}"),
         });
     }
     changes.uncompressed_size = decompressed;

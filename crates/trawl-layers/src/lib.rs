@@ -17,6 +17,9 @@
 //!   layer wrote which version — the basis of layer attribution.
 //! - [`read_rootfs`]: the same view of a plain directory (`dir:` sources).
 //! - [`Limits`]: bounds on what any input can make the scanner read or keep.
+//! - [`LayerCache`]: what each layer contributed, keyed by (diff_id,
+//!   selection), in memory and optionally on disk, so shared base layers are
+//!   read once; [`extract_with`] uses it.
 //!
 //! ```
 //! use trawl_layers::{extract, LayerStream, Limits, Selection};
@@ -45,68 +48,134 @@
 #![deny(missing_docs)]
 #![forbid(unsafe_code)]
 
+mod cache;
 mod error;
 mod layer;
 mod merged;
 mod rootfs;
 mod selection;
 
-use std::io::Read;
+use std::io::{self, Read};
 use std::sync::Mutex;
 use std::sync::atomic::{AtomicUsize, Ordering};
 
+pub use cache::{CacheStats, LayerCache};
 pub use error::{LayerError, LayerWarning};
-pub use layer::{Compression, LayerChanges, Limits, read_layer};
+pub use layer::{Compression, LayerChanges, Limits, read_layer, read_layer_checked};
 pub use merged::{FileVersion, FileView, MergedFs};
 pub use rootfs::read_rootfs;
 pub use selection::{Selection, normalize};
 
-/// One layer blob to read: its id (the digest) and a reader over its bytes.
-pub struct LayerStream {
+type Opener<'a> = Box<dyn FnOnce() -> io::Result<Box<dyn Read + Send + 'a>> + Send + 'a>;
+
+/// One layer to read: its id (the blob digest), its diff_id when known, and
+/// how to open its blob. Opening is deferred so a cached layer is never opened.
+pub struct LayerStream<'a> {
     /// The layer's id, used in the merged view and in errors.
     pub id: String,
-    /// The blob, compressed or not.
-    pub reader: Box<dyn Read + Send>,
+    /// The uncompressed digest from the image config: checked while reading,
+    /// and the cache key.
+    pub diff_id: Option<String>,
+    open: Opener<'a>,
 }
 
-impl LayerStream {
-    /// Wraps a reader.
-    pub fn new(id: impl Into<String>, reader: impl Read + Send + 'static) -> Self {
+impl<'a> LayerStream<'a> {
+    /// A layer whose blob is already open.
+    pub fn new(id: impl Into<String>, reader: impl Read + Send + 'a) -> Self {
+        Self::lazy(
+            id,
+            move || Ok(Box::new(reader) as Box<dyn Read + Send + 'a>),
+        )
+    }
+
+    /// A layer opened only if it has to be read.
+    pub fn lazy(
+        id: impl Into<String>,
+        open: impl FnOnce() -> io::Result<Box<dyn Read + Send + 'a>> + Send + 'a,
+    ) -> Self {
         LayerStream {
             id: id.into(),
-            reader: Box::new(reader),
+            diff_id: None,
+            open: Box::new(open),
         }
+    }
+
+    /// Sets the diff_id (`sha256:…` of the uncompressed tar).
+    pub fn with_diff_id(mut self, diff_id: impl Into<String>) -> Self {
+        self.diff_id = Some(diff_id.into());
+        self
+    }
+
+    fn read(self, selection: &Selection, limits: &Limits) -> Result<LayerChanges, LayerError> {
+        let blob = (self.open)().map_err(|e| LayerError::read(&self.id, e))?;
+        read_layer_checked(&self.id, self.diff_id.as_deref(), blob, selection, limits)
     }
 }
 
-impl std::fmt::Debug for LayerStream {
+impl std::fmt::Debug for LayerStream<'_> {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
         f.debug_struct("LayerStream")
             .field("id", &self.id)
+            .field("diff_id", &self.diff_id)
             .finish_non_exhaustive()
+    }
+}
+
+/// How [`extract_with`] reads layers.
+#[derive(Debug, Clone, Copy)]
+pub struct ExtractOptions<'c> {
+    /// Worker threads (layers are read in parallel); at least 1.
+    pub threads: usize,
+    /// The per-layer cache to consult and fill (layers with a diff_id only).
+    pub cache: Option<&'c LayerCache>,
+}
+
+impl Default for ExtractOptions<'_> {
+    fn default() -> Self {
+        ExtractOptions {
+            threads: std::thread::available_parallelism().map_or(1, |n| n.get()),
+            cache: None,
+        }
     }
 }
 
 /// Reads every layer (in parallel, at most one thread per core) and merges them
 /// in order. Stops at the first layer that cannot be read, naming it.
 pub fn extract(
-    layers: Vec<LayerStream>,
+    layers: Vec<LayerStream<'_>>,
     selection: &Selection,
     limits: &Limits,
 ) -> Result<MergedFs, LayerError> {
-    let threads = std::thread::available_parallelism().map_or(1, |n| n.get());
-    extract_with_threads(layers, selection, limits, threads)
+    extract_with(layers, selection, limits, ExtractOptions::default())
 }
 
 /// [`extract`] with an explicit number of worker threads (1 = sequential).
 pub fn extract_with_threads(
-    layers: Vec<LayerStream>,
+    layers: Vec<LayerStream<'_>>,
     selection: &Selection,
     limits: &Limits,
     threads: usize,
 ) -> Result<MergedFs, LayerError> {
+    extract_with(
+        layers,
+        selection,
+        limits,
+        ExtractOptions {
+            threads,
+            cache: None,
+        },
+    )
+}
+
+/// [`extract`] with explicit options: thread count and a layer cache.
+pub fn extract_with(
+    layers: Vec<LayerStream<'_>>,
+    selection: &Selection,
+    limits: &Limits,
+    options: ExtractOptions<'_>,
+) -> Result<MergedFs, LayerError> {
     let ids: Vec<String> = layers.iter().map(|l| l.id.clone()).collect();
-    let jobs: Vec<Mutex<Option<LayerStream>>> =
+    let jobs: Vec<Mutex<Option<LayerStream<'_>>>> =
         layers.into_iter().map(|l| Mutex::new(Some(l))).collect();
     let results: Vec<Mutex<Option<Result<LayerChanges, LayerError>>>> =
         jobs.iter().map(|_| Mutex::new(None)).collect();
@@ -118,13 +187,21 @@ pub fn extract_with_threads(
             let Some(job) = slot.lock().ok().and_then(|mut j| j.take()) else {
                 continue;
             };
-            let result = read_layer(&job.id, job.reader, selection, limits);
+            let result = match (options.cache, job.diff_id.clone()) {
+                (Some(cache), Some(diff_id)) => {
+                    let key = LayerCache::key(&diff_id, selection, limits);
+                    cache
+                        .get_or_read(&key, || job.read(selection, limits))
+                        .map(|c| (*c).clone())
+                }
+                _ => job.read(selection, limits),
+            };
             if let Ok(mut r) = results[i].lock() {
                 *r = Some(result);
             }
         }
     };
-    let threads = threads.clamp(1, ids.len().max(1));
+    let threads = options.threads.clamp(1, ids.len().max(1));
     if threads == 1 {
         work();
     } else {
@@ -139,7 +216,7 @@ pub fn extract_with_threads(
         let result = result.into_inner().ok().flatten().unwrap_or_else(|| {
             Err(LayerError::Read {
                 layer: id.clone(),
-                source: std::io::Error::other("layer worker did not finish"),
+                source: io::Error::other("layer worker did not finish"),
             })
         });
         merged.push((id, result?));

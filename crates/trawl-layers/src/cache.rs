@@ -1,0 +1,298 @@
+//! Per-layer result cache, keyed by (layer diff_id, selection).
+//!
+//! Images share base layers; what a layer contributes to a given selection
+//! never changes, so it is read once and remembered — in memory for the
+//! process, and optionally on disk across processes. Concurrent scans that
+//! need the same layer wait for one read instead of decompressing it twice.
+//!
+//! An on-disk entry is `MAGIC ‖ sha256(payload) ‖ payload`, the payload being
+//! the [`LayerChanges`] encoded with `postcard`. Entries are written to a
+//! temporary file and renamed into place (readers never see half an entry),
+//! and checked on read: a corrupt or truncated entry is deleted, counted and
+//! rebuilt from the layer.
+
+use std::collections::{HashMap, VecDeque};
+use std::fs;
+use std::io::{self, Read, Write};
+use std::path::{Path, PathBuf};
+use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::{Arc, Mutex, OnceLock};
+
+use sha2::{Digest, Sha256};
+
+use crate::error::LayerError;
+use crate::layer::{Change, LayerChanges, Limits};
+use crate::selection::Selection;
+
+const MAGIC: &[u8; 8] = b"TRAWLLC\x01";
+/// Largest on-disk entry read back (an entry holds selected files only).
+const MAX_ENTRY: u64 = 4 << 30;
+
+type Cell = Arc<OnceLock<Option<Arc<LayerChanges>>>>;
+
+/// Remembers what layers contribute to a selection. Cheap to share: wrap it in
+/// an `Arc` and hand it to every scan.
+///
+/// ```
+/// use trawl_layers::{LayerCache, Limits, Selection};
+/// let dir = tempfile::tempdir().unwrap();
+/// let cache = LayerCache::with_dir(dir.path()).unwrap();
+/// let key = LayerCache::key("sha256:0000000000000000000000000000000000000000000000000000000000000000",
+///                           &Selection::new().with_path("etc/os-release"), &Limits::default());
+/// assert_eq!(key.len(), 64);
+/// assert_eq!(cache.stats().misses, 0);
+/// ```
+#[derive(Debug)]
+pub struct LayerCache {
+    dir: Option<PathBuf>,
+    max_memory: u64,
+    inner: Mutex<Memory>,
+    memory_hits: AtomicU64,
+    disk_hits: AtomicU64,
+    misses: AtomicU64,
+    corrupt: AtomicU64,
+}
+
+#[derive(Debug, Default)]
+struct Memory {
+    cells: HashMap<String, Cell>,
+    /// Keys of filled cells, oldest first, with their approximate size.
+    order: VecDeque<(String, u64)>,
+    bytes: u64,
+}
+
+/// Counters of how the cache has been used.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub struct CacheStats {
+    /// Layers served from memory.
+    pub memory_hits: u64,
+    /// Layers served from the disk cache.
+    pub disk_hits: u64,
+    /// Layers that had to be read.
+    pub misses: u64,
+    /// Disk entries found corrupt (deleted and rebuilt).
+    pub corrupt_entries: u64,
+}
+
+impl Default for LayerCache {
+    fn default() -> Self {
+        Self::in_memory()
+    }
+}
+
+impl LayerCache {
+    /// A cache that lives as long as the process (at most 256 MiB of kept file contents).
+    pub fn in_memory() -> Self {
+        LayerCache {
+            dir: None,
+            max_memory: 256 << 20,
+            inner: Mutex::default(),
+            memory_hits: AtomicU64::new(0),
+            disk_hits: AtomicU64::new(0),
+            misses: AtomicU64::new(0),
+            corrupt: AtomicU64::new(0),
+        }
+    }
+
+    /// A cache that also keeps entries in `dir` (created if missing).
+    pub fn with_dir(dir: impl Into<PathBuf>) -> io::Result<Self> {
+        let dir = dir.into();
+        fs::create_dir_all(&dir)?;
+        Ok(LayerCache {
+            dir: Some(dir),
+            ..Self::in_memory()
+        })
+    }
+
+    /// Caps the memory part (approximate bytes of kept contents); the oldest
+    /// entries are dropped first.
+    pub fn with_memory_limit(mut self, bytes: u64) -> Self {
+        self.max_memory = bytes;
+        self
+    }
+
+    /// The on-disk directory, if any.
+    pub fn dir(&self) -> Option<&Path> {
+        self.dir.as_deref()
+    }
+
+    /// How the cache has been used so far.
+    pub fn stats(&self) -> CacheStats {
+        CacheStats {
+            memory_hits: self.memory_hits.load(Ordering::Relaxed),
+            disk_hits: self.disk_hits.load(Ordering::Relaxed),
+            misses: self.misses.load(Ordering::Relaxed),
+            corrupt_entries: self.corrupt.load(Ordering::Relaxed),
+        }
+    }
+
+    /// The cache key of a layer for a selection: what is kept depends on the
+    /// layer's uncompressed content (diff_id), the selection and the file size limit.
+    pub fn key(diff_id: &str, selection: &Selection, limits: &Limits) -> String {
+        let mut h = Sha256::new();
+        h.update(b"trawl-layer-cache-v1\0");
+        h.update(diff_id.as_bytes());
+        for p in selection.paths() {
+            h.update(b"\0p");
+            h.update(p.as_bytes());
+        }
+        for p in selection.prefixes() {
+            h.update(b"\0d");
+            h.update(p.as_bytes());
+        }
+        h.update(limits.max_file_size.to_le_bytes());
+        hex::encode(h.finalize())
+    }
+
+    /// The changes for `key`: from memory, else from disk, else by running
+    /// `read` (once, however many threads ask at the same time).
+    pub(crate) fn get_or_read(
+        &self,
+        key: &str,
+        read: impl FnOnce() -> Result<LayerChanges, LayerError>,
+    ) -> Result<Arc<LayerChanges>, LayerError> {
+        let cell = {
+            let mut mem = self.inner.lock().unwrap_or_else(|p| p.into_inner());
+            mem.cells.entry(key.to_string()).or_default().clone()
+        };
+        let mut failure = None;
+        let mut filled_here = false;
+        let mut read = Some(read);
+        let value = cell.get_or_init(|| {
+            filled_here = true;
+            if let Some(c) = self.load(key) {
+                self.disk_hits.fetch_add(1, Ordering::Relaxed);
+                return Some(Arc::new(c));
+            }
+            self.misses.fetch_add(1, Ordering::Relaxed);
+            let read = read.take()?;
+            match read() {
+                Ok(c) => {
+                    if let Err(e) = self.store(key, &c) {
+                        tracing::warn!(key, error = %e, "could not write layer cache entry");
+                    }
+                    Some(Arc::new(c))
+                }
+                Err(e) => {
+                    failure = Some(e);
+                    None
+                }
+            }
+        });
+        match value {
+            Some(changes) => {
+                if filled_here {
+                    self.remember(key, changes);
+                } else {
+                    self.memory_hits.fetch_add(1, Ordering::Relaxed);
+                }
+                Ok(changes.clone())
+            }
+            None => {
+                self.forget(key, &cell);
+                match (failure, read.take()) {
+                    (Some(e), _) => Err(e),
+                    // Another thread's read failed (its error is reported there);
+                    // the failure may have been its own, so read the layer ourselves.
+                    (None, Some(read)) => read().map(Arc::new),
+                    (None, None) => Err(LayerError::Read {
+                        layer: key.to_string(),
+                        source: io::Error::other("layer read failed"),
+                    }),
+                }
+            }
+        }
+    }
+
+    fn remember(&self, key: &str, changes: &LayerChanges) {
+        let size = approximate_size(changes);
+        let mut mem = self.inner.lock().unwrap_or_else(|p| p.into_inner());
+        mem.order.push_back((key.to_string(), size));
+        mem.bytes += size;
+        while mem.bytes > self.max_memory && mem.order.len() > 1 {
+            let Some((old, old_size)) = mem.order.pop_front() else {
+                break;
+            };
+            mem.cells.remove(&old);
+            mem.bytes = mem.bytes.saturating_sub(old_size);
+        }
+    }
+
+    fn forget(&self, key: &str, cell: &Cell) {
+        let mut mem = self.inner.lock().unwrap_or_else(|p| p.into_inner());
+        if mem.cells.get(key).is_some_and(|c| Arc::ptr_eq(c, cell)) {
+            mem.cells.remove(key);
+        }
+    }
+
+    fn path(&self, key: &str) -> Option<PathBuf> {
+        self.dir.as_ref().map(|d| d.join(format!("{key}.layer")))
+    }
+
+    fn load(&self, key: &str) -> Option<LayerChanges> {
+        let path = self.path(key)?;
+        let file = match fs::File::open(&path) {
+            Ok(f) => f,
+            Err(e) if e.kind() == io::ErrorKind::NotFound => return None,
+            Err(e) => {
+                tracing::warn!(path = %path.display(), error = %e, "layer cache entry unreadable");
+                return None;
+            }
+        };
+        let mut bytes = Vec::new();
+        let decoded = file
+            .take(MAX_ENTRY)
+            .read_to_end(&mut bytes)
+            .ok()
+            .and_then(|_| decode(&bytes));
+        if decoded.is_none() {
+            self.corrupt.fetch_add(1, Ordering::Relaxed);
+            tracing::warn!(path = %path.display(), "corrupt layer cache entry ignored; rebuilding it");
+            let _ = fs::remove_file(&path);
+        }
+        decoded
+    }
+
+    fn store(&self, key: &str, changes: &LayerChanges) -> io::Result<()> {
+        let Some(path) = self.path(key) else {
+            return Ok(());
+        };
+        let payload = postcard::to_allocvec(changes).map_err(io::Error::other)?;
+        let dir = path.parent().unwrap_or(Path::new("."));
+        let mut tmp = tempfile::NamedTempFile::new_in(dir)?;
+        tmp.write_all(MAGIC)?;
+        tmp.write_all(&Sha256::digest(&payload))?;
+        tmp.write_all(&payload)?;
+        tmp.as_file().sync_data()?;
+        tmp.persist(&path).map_err(|e| e.error)?;
+        Ok(())
+    }
+}
+
+fn decode(bytes: &[u8]) -> Option<LayerChanges> {
+    let rest = bytes.strip_prefix(MAGIC)?;
+    if rest.len() < 32 {
+        return None;
+    }
+    let (sum, payload) = rest.split_at(32);
+    if Sha256::digest(payload).as_slice() != sum {
+        return None;
+    }
+    postcard::from_bytes(payload).ok()
+}
+
+fn approximate_size(changes: &LayerChanges) -> u64 {
+    changes
+        .entries
+        .iter()
+        .map(|(p, c)| {
+            p.len() as u64
+                + match c {
+                    Change::File(d) => d.len() as u64,
+                    Change::Symlink(t) | Change::HardLink(t) => t.len() as u64,
+                    Change::Dir | Change::Opaque => 0,
+                }
+        })
+        .sum::<u64>()
+        + 64
+}

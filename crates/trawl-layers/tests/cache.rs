@@ -1,0 +1,234 @@
+//! The per-layer cache: memory and disk hits never open the blob, corrupt
+//! entries are rebuilt, diff_ids are checked, concurrent readers share one read.
+
+use std::io::{self, Cursor, Read, Write};
+use std::sync::Arc;
+use std::sync::atomic::{AtomicUsize, Ordering};
+
+use sha2::{Digest, Sha256};
+use trawl_layers::{
+    ExtractOptions, LayerCache, LayerError, LayerStream, Limits, MergedFs, Selection, extract_with,
+};
+
+fn layer(files: &[(&str, &[u8])]) -> (Vec<u8>, String) {
+    let mut b = tar::Builder::new(Vec::new());
+    for (p, d) in files {
+        let mut h = tar::Header::new_gnu();
+        h.set_size(d.len() as u64);
+        h.set_mode(0o644);
+        h.set_cksum();
+        b.append_data(&mut h, p, *d).unwrap();
+    }
+    let tar = b.into_inner().unwrap();
+    let diff_id = format!("sha256:{}", hex::encode(Sha256::digest(&tar)));
+    let mut gz = flate2::write::GzEncoder::new(Vec::new(), flate2::Compression::fast());
+    gz.write_all(&tar).unwrap();
+    (gz.finish().unwrap(), diff_id)
+}
+
+struct Image {
+    layers: Vec<(Vec<u8>, String)>,
+    opens: Arc<AtomicUsize>,
+}
+
+impl Image {
+    fn new() -> Self {
+        Image {
+            layers: vec![
+                layer(&[
+                    ("etc/os-release", b"ID=debian\n"),
+                    ("var/lib/dpkg/status", b"Package: a\n"),
+                ]),
+                layer(&[("var/lib/dpkg/status", b"Package: b\n")]),
+            ],
+            opens: Arc::default(),
+        }
+    }
+
+    fn streams(&self) -> Vec<LayerStream<'_>> {
+        self.layers
+            .iter()
+            .enumerate()
+            .map(|(i, (blob, diff_id))| {
+                let opens = self.opens.clone();
+                LayerStream::lazy(format!("sha256:blob{i}"), move || {
+                    opens.fetch_add(1, Ordering::SeqCst);
+                    Ok(Box::new(Cursor::new(blob.clone())) as Box<dyn Read + Send>)
+                })
+                .with_diff_id(diff_id.clone())
+            })
+            .collect()
+    }
+
+    fn scan(&self, cache: &LayerCache, sel: &Selection) -> Result<MergedFs, LayerError> {
+        extract_with(
+            self.streams(),
+            sel,
+            &Limits::default(),
+            ExtractOptions {
+                threads: 2,
+                cache: Some(cache),
+            },
+        )
+    }
+}
+
+fn sel() -> Selection {
+    Selection::new()
+        .with_path("etc/os-release")
+        .with_path("var/lib/dpkg/status")
+}
+
+fn status(fs: &MergedFs) -> String {
+    String::from_utf8(fs.file("var/lib/dpkg/status").unwrap().data.to_vec()).unwrap()
+}
+
+#[test]
+fn memory_hits_do_not_open_blobs() {
+    let img = Image::new();
+    let cache = LayerCache::in_memory();
+    let first = img.scan(&cache, &sel()).unwrap();
+    assert_eq!(img.opens.load(Ordering::SeqCst), 2);
+    let second = img.scan(&cache, &sel()).unwrap();
+    assert_eq!(
+        img.opens.load(Ordering::SeqCst),
+        2,
+        "no layer opened on a warm cache"
+    );
+    assert_eq!(status(&second), "Package: b\n");
+    assert_eq!(status(&first), status(&second));
+    assert_eq!(second.history("var/lib/dpkg/status").len(), 2);
+    let s = cache.stats();
+    assert_eq!((s.misses, s.memory_hits, s.disk_hits), (2, 2, 0));
+
+    // Another selection is another key.
+    img.scan(&cache, &Selection::new().with_path("etc/os-release"))
+        .unwrap();
+    assert_eq!(img.opens.load(Ordering::SeqCst), 4);
+}
+
+#[test]
+fn disk_entries_survive_the_process_and_corrupt_ones_are_rebuilt() {
+    let dir = tempfile::tempdir().unwrap();
+    let img = Image::new();
+    img.scan(&LayerCache::with_dir(dir.path()).unwrap(), &sel())
+        .unwrap();
+    let entries: Vec<_> = std::fs::read_dir(dir.path())
+        .unwrap()
+        .map(|e| e.unwrap().path())
+        .collect();
+    assert_eq!(
+        entries.len(),
+        2,
+        "one entry per layer, no temporary files left: {entries:?}"
+    );
+
+    // A new cache over the same directory: a new process.
+    let warm = LayerCache::with_dir(dir.path()).unwrap();
+    let fs = img.scan(&warm, &sel()).unwrap();
+    assert_eq!(img.opens.load(Ordering::SeqCst), 2);
+    assert_eq!(warm.stats().disk_hits, 2);
+    assert_eq!(status(&fs), "Package: b\n");
+
+    // Damage one entry (a flipped byte) and truncate the other.
+    let mut bytes = std::fs::read(&entries[0]).unwrap();
+    let last = bytes.len() - 1;
+    bytes[last] ^= 0x01;
+    std::fs::write(&entries[0], bytes).unwrap();
+    let bytes = std::fs::read(&entries[1]).unwrap();
+    std::fs::write(&entries[1], &bytes[..bytes.len() / 2]).unwrap();
+    let rebuilt = LayerCache::with_dir(dir.path()).unwrap();
+    let fs = img.scan(&rebuilt, &sel()).unwrap();
+    assert_eq!(status(&fs), "Package: b\n");
+    assert_eq!(rebuilt.stats().corrupt_entries, 2);
+    assert_eq!(
+        img.opens.load(Ordering::SeqCst),
+        4,
+        "both layers read again"
+    );
+    let again = LayerCache::with_dir(dir.path()).unwrap();
+    img.scan(&again, &sel()).unwrap();
+    assert_eq!(
+        (again.stats().disk_hits, again.stats().corrupt_entries),
+        (2, 0),
+        "entries rewritten whole"
+    );
+}
+
+#[test]
+fn a_wrong_diff_id_is_an_error_and_is_not_cached() {
+    let (blob, _) = layer(&[("etc/os-release", b"ID=x\n")]);
+    let wrong = format!("sha256:{}", "ab".repeat(32));
+    let cache = LayerCache::in_memory();
+    for _ in 0..2 {
+        let stream =
+            LayerStream::new("sha256:blob", Cursor::new(blob.clone())).with_diff_id(wrong.clone());
+        let err = extract_with(
+            vec![stream],
+            &sel(),
+            &Limits::default(),
+            ExtractOptions {
+                threads: 1,
+                cache: Some(&cache),
+            },
+        )
+        .unwrap_err();
+        assert!(
+            matches!(&err, LayerError::DiffIdMismatch { expected, .. } if *expected == wrong),
+            "{err:?}"
+        );
+        assert!(err.to_string().contains("sha256:blob"), "{err}");
+    }
+    assert_eq!(cache.stats().misses, 2, "a failed read is not remembered");
+    let stream = LayerStream::new("sha256:blob", Cursor::new(blob)).with_diff_id("md5:abc");
+    let err = extract_with(
+        vec![stream],
+        &sel(),
+        &Limits::default(),
+        ExtractOptions::default(),
+    )
+    .unwrap_err();
+    assert!(
+        matches!(err, LayerError::UnsupportedDiffId { .. }),
+        "{err:?}"
+    );
+}
+
+#[test]
+fn concurrent_scans_share_one_read() {
+    let img = Arc::new(Image::new());
+    let cache = Arc::new(LayerCache::in_memory());
+    let threads: Vec<_> = (0..4)
+        .map(|_| {
+            let (img, cache) = (img.clone(), cache.clone());
+            std::thread::spawn(move || status(&img.scan(&cache, &sel()).unwrap()))
+        })
+        .collect();
+    for t in threads {
+        assert_eq!(t.join().unwrap(), "Package: b\n");
+    }
+    assert_eq!(
+        img.opens.load(Ordering::SeqCst),
+        2,
+        "each layer decompressed once in the process"
+    );
+}
+
+#[test]
+fn an_unopenable_blob_is_a_read_error_naming_the_layer() {
+    let stream = LayerStream::lazy("sha256:gone", || {
+        Err(io::Error::new(
+            io::ErrorKind::NotFound,
+            "blob sha256:gone not found",
+        ))
+    });
+    let err = extract_with(
+        vec![stream],
+        &sel(),
+        &Limits::default(),
+        ExtractOptions::default(),
+    )
+    .unwrap_err();
+    assert_eq!(err.layer(), Some("sha256:gone"));
+    assert!(matches!(err, LayerError::Read { .. }));
+}
