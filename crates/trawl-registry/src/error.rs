@@ -204,6 +204,110 @@ pub enum RegistryError {
         /// The number of layers.
         count: usize,
     },
+    /// Docker's deprecated v2 schema 1 manifest, which this crate never reads.
+    #[error(
+        "{source_name}: {digest} is a Docker schema 1 manifest, which is deprecated and not \
+         supported; push the image again with a current tool"
+    )]
+    SchemaOneManifest {
+        /// The source being opened.
+        source_name: String,
+        /// Digest of the document.
+        digest: String,
+    },
+    /// A platform string is not `os/architecture[/variant]`.
+    #[error("invalid platform {input:?}: expected OS/ARCH[/VARIANT], e.g. linux/arm64")]
+    InvalidPlatform {
+        /// The string that was parsed.
+        input: String,
+    },
+    /// An image reference does not parse.
+    #[error("invalid image reference {input:?}: {reason}")]
+    InvalidReference {
+        /// The string that was parsed.
+        input: String,
+        /// The parser's complaint.
+        reason: String,
+    },
+    /// The registry refused access: credentials missing, rejected, or not enough.
+    #[error("{reference}: access to {registry} denied: {reason}")]
+    Unauthorized {
+        /// The image or repository being accessed.
+        reference: String,
+        /// The registry host (or token service) that refused.
+        registry: String,
+        /// What was tried and what the server said.
+        reason: String,
+    },
+    /// The registry has no manifest or repository by that name.
+    #[error("{reference}: not found on the registry: {reason}")]
+    NotFound {
+        /// The image or repository asked for.
+        reference: String,
+        /// What the registry said.
+        reason: String,
+    },
+    /// A registry request failed for good: an unexpected status, or a transport error that
+    /// persisted through the retries.
+    #[error("{reference}: {method} {url} failed after {attempts} attempt(s): {reason}")]
+    Request {
+        /// The image or repository being accessed.
+        reference: String,
+        /// HTTP method.
+        method: String,
+        /// The URL requested (never carries credentials).
+        url: String,
+        /// The last HTTP status, if a response came.
+        status: Option<u16>,
+        /// How many times the request was sent.
+        attempts: u32,
+        /// The last error or the server's message.
+        reason: String,
+    },
+    /// Plain HTTP was needed for a host that is neither loopback nor allowed as insecure.
+    #[error(
+        "{reference}: refusing plain HTTP to {url}: {host} is not an allowed insecure registry"
+    )]
+    InsecureTransport {
+        /// The image or repository being accessed.
+        reference: String,
+        /// The host.
+        host: String,
+        /// The URL that would have been used.
+        url: String,
+    },
+    /// Docker's client configuration could not be read.
+    #[error("{}: cannot use Docker client config: {reason}", path.display())]
+    DockerConfig {
+        /// The config file.
+        path: PathBuf,
+        /// What went wrong (never includes secrets).
+        reason: String,
+    },
+    /// A `docker-credential-*` helper failed.
+    #[error("credential helper docker-credential-{helper} for {registry} failed: {reason}")]
+    CredentialHelper {
+        /// The helper's suffix, e.g. `pass`.
+        helper: String,
+        /// The registry host credentials were asked for.
+        registry: String,
+        /// What went wrong (never includes secrets).
+        reason: String,
+    },
+    /// The HTTP client could not be set up (e.g. an unreadable or invalid CA file).
+    #[error("cannot set up the registry client: {reason}")]
+    ClientSetup {
+        /// What went wrong.
+        reason: String,
+    },
+    /// Pushing to a registry failed.
+    #[error("{reference}: push failed: {reason}")]
+    Push {
+        /// The reference being pushed.
+        reference: String,
+        /// What went wrong.
+        reason: String,
+    },
     /// A `dir:` source is not a directory.
     #[error("{}: not a directory", path.display())]
     NotADirectory {

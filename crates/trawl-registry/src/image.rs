@@ -120,7 +120,7 @@ impl ImageConfig {
     }
 }
 
-/// An image in a local OCI layout, OCI archive or docker archive.
+/// An image in a local OCI layout, OCI archive or docker archive, or on a registry.
 ///
 /// Opening it read and verified the manifest and config; layers are read on demand with
 /// [`LocalImage::open_layer`].
@@ -197,7 +197,7 @@ impl LocalImage {
         let size = layer.size.or(Some(blob.len));
         Ok(Box::new(VerifyingReader::new(
             blob.reader,
-            path.clone(),
+            format!("{} {path}", self.source_name),
             layer.digest.clone(),
             size,
         )))

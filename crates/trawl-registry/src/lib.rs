@@ -3,17 +3,22 @@
 //! # Brief overview
 //!
 //! - [`ImageSource`] names an image: `oci-dir:PATH[:REF]`, `oci-archive:FILE[:REF]`,
-//!   `docker-archive:FILE[:REF]` or `dir:ROOTFS`. It parses from and displays as that string.
-//! - [`open`] turns it into an [`OpenedSource`]: a [`LocalImage`], or the path of an
-//!   unpacked root filesystem.
+//!   `docker-archive:FILE[:REF]`, `dir:ROOTFS`, or `registry:REFERENCE` (also a bare
+//!   reference such as `debian:12`, see [`RegistryReference`]). It parses from and displays
+//!   as that string.
+//! - [`open`] (or [`open_with_options`], taking [`RegistryOptions`]) turns it into an
+//!   [`OpenedSource`]: a [`LocalImage`], or the path of an unpacked root filesystem.
 //! - [`LocalImage`] holds the verified manifest digest, the [`ImageConfig`] and one
 //!   [`LayerDescriptor`] per layer. [`LocalImage::open_layer`] streams a layer blob and
-//!   verifies its size and digest as it is read.
+//!   verifies its size and digest as it is read — from a file, or from a registry.
+//! - [`RegistryClient`] talks to OCI / Docker Registry 2.0 registries: images, `HEAD`
+//!   digest lookup, tag and catalog listing, and pushing and pulling OCI artifacts.
 //! - [`RegistryError`] says which source, blob or reference failed and why.
 //!
 //! Archives are never extracted: their tar headers are indexed once and blobs are read in
-//! place. Manifests, indexes and configs are read with a size cap and checked against their
-//! digests before they are parsed. Pulling from registries will be one more source.
+//! place. Registry blobs stream straight from the HTTP response. Manifests, indexes and
+//! configs are read with a size cap and checked against their digests before they are
+//! parsed.
 //!
 //! # Example
 //!
@@ -41,6 +46,9 @@ mod docker_archive;
 mod error;
 mod image;
 mod oci;
+mod platform;
+mod reference;
+mod registry;
 mod source;
 mod store;
 mod verify;
@@ -56,6 +64,9 @@ pub use oci::{
     MEDIA_TYPE_DOCKER_MANIFEST, MEDIA_TYPE_DOCKER_MANIFEST_LIST, MEDIA_TYPE_OCI_INDEX,
     MEDIA_TYPE_OCI_MANIFEST, REF_NAME_ANNOTATION,
 };
+pub use platform::Platform;
+pub use reference::RegistryReference;
+pub use registry::{Artifact, Credentials, RegistryClient, RegistryOptions};
 pub use source::{ACCEPTED_PREFIXES, ImageSource};
 
 use store::{DirStore, TarStore};
@@ -73,10 +84,22 @@ pub enum OpenedSource {
     Rootfs(PathBuf),
 }
 
-/// Opens a local image source: reads and verifies its manifest and config.
+/// Opens an image source with default [`RegistryOptions`]: reads and verifies its manifest
+/// and config.
 ///
 /// Layers are not read here; see [`LocalImage::open_layer`].
 pub fn open(source: &ImageSource) -> Result<OpenedSource, RegistryError> {
+    open_with_options(source, &RegistryOptions::default())
+}
+
+/// Opens an image source: reads and verifies its manifest and config.
+///
+/// `options` choose the platform taken from multi-platform images (in layouts too) and how
+/// registries are reached. Layers are not read here; see [`LocalImage::open_layer`].
+pub fn open_with_options(
+    source: &ImageSource,
+    options: &RegistryOptions,
+) -> Result<OpenedSource, RegistryError> {
     let source_name = source.to_string();
     tracing::debug!(source = %source_name, "opening image source");
     let image = match source {
@@ -98,11 +121,24 @@ pub fn open(source: &ImageSource) -> Result<OpenedSource, RegistryError> {
                 root: path.clone(),
                 source_name: source_name.clone(),
             };
-            oci::open_layout(Box::new(store), source_name, reference.as_deref())?
+            oci::open_layout(
+                Box::new(store),
+                source_name,
+                reference.as_deref(),
+                &options.platform,
+            )?
         }
         ImageSource::OciArchive { path, reference } => {
             let store = TarStore::index(path, &source_name)?;
-            oci::open_layout(Box::new(store), source_name, reference.as_deref())?
+            oci::open_layout(
+                Box::new(store),
+                source_name,
+                reference.as_deref(),
+                &options.platform,
+            )?
+        }
+        ImageSource::Registry { reference } => {
+            RegistryClient::new(options.clone())?.open_image(reference)?
         }
         ImageSource::DockerArchive { path, reference } => {
             let store = TarStore::index(path, &source_name)?;

@@ -10,12 +10,15 @@ use std::collections::BTreeMap;
 use serde::Deserialize;
 use serde::de::IgnoredAny;
 
-use crate::RegistryError;
-use crate::image::{
-    LayerDescriptor, LocalImage, MAX_CONFIG_SIZE, MAX_MANIFEST_SIZE, blob_path, parse_config,
-    read_verified,
-};
+use crate::platform::Platform;
 use crate::store::{BlobStore, read_capped};
+use crate::{
+    RegistryError,
+    image::{
+        LayerDescriptor, LocalImage, MAX_CONFIG_SIZE, MAX_MANIFEST_SIZE, blob_path, parse_config,
+        read_verified,
+    },
+};
 
 /// OCI image manifest.
 pub const MEDIA_TYPE_OCI_MANIFEST: &str = "application/vnd.oci.image.manifest.v1+json";
@@ -26,12 +29,17 @@ pub const MEDIA_TYPE_DOCKER_MANIFEST: &str = "application/vnd.docker.distributio
 /// Docker manifest list.
 pub const MEDIA_TYPE_DOCKER_MANIFEST_LIST: &str =
     "application/vnd.docker.distribution.manifest.list.v2+json";
+/// Docker image manifest, v2 schema 1 (signed): deprecated, never accepted.
+const MEDIA_TYPE_DOCKER_SCHEMA1_SIGNED: &str =
+    "application/vnd.docker.distribution.manifest.v1+prettyjws";
+/// Docker image manifest, v2 schema 1 (unsigned): deprecated, never accepted.
+const MEDIA_TYPE_DOCKER_SCHEMA1: &str = "application/vnd.docker.distribution.manifest.v1+json";
 
 /// The annotation naming an image in an OCI layout's `index.json`.
 pub const REF_NAME_ANNOTATION: &str = "org.opencontainers.image.ref.name";
 
 /// How many image indexes deep a manifest is looked for.
-const MAX_INDEX_DEPTH: usize = 4;
+pub(crate) const MAX_INDEX_DEPTH: usize = 4;
 
 #[derive(Deserialize)]
 #[serde(rename_all = "camelCase")]
@@ -41,43 +49,47 @@ struct Layout {
 
 #[derive(Deserialize, Clone)]
 #[serde(rename_all = "camelCase")]
-struct Descriptor {
-    media_type: Option<String>,
-    digest: String,
-    size: u64,
+pub(crate) struct Descriptor {
+    pub(crate) media_type: Option<String>,
+    pub(crate) digest: String,
+    pub(crate) size: u64,
     #[serde(default)]
-    annotations: BTreeMap<String, String>,
-    platform: Option<Platform>,
+    pub(crate) annotations: BTreeMap<String, String>,
+    pub(crate) platform: Option<DescriptorPlatform>,
 }
 
 #[derive(Deserialize, Clone)]
-struct Platform {
+pub(crate) struct DescriptorPlatform {
     architecture: String,
     os: String,
     variant: Option<String>,
 }
 
 #[derive(Deserialize)]
-struct Index {
-    manifests: Vec<Descriptor>,
+pub(crate) struct Index {
+    pub(crate) manifests: Vec<Descriptor>,
 }
 
 #[derive(Deserialize)]
-struct Manifest {
-    config: Descriptor,
-    layers: Vec<Descriptor>,
+#[serde(rename_all = "camelCase")]
+pub(crate) struct Manifest {
+    pub(crate) config: Descriptor,
+    pub(crate) layers: Vec<Descriptor>,
+    pub(crate) artifact_type: Option<String>,
 }
 
 /// Just enough of a document to tell a manifest from an index.
 #[derive(Deserialize)]
 #[serde(rename_all = "camelCase")]
 struct Probe {
+    schema_version: Option<u32>,
     media_type: Option<String>,
     manifests: Option<IgnoredAny>,
     layers: Option<IgnoredAny>,
 }
 
-enum Kind {
+/// What a manifest-like document is.
+pub(crate) enum Kind {
     Manifest,
     Index,
 }
@@ -87,6 +99,7 @@ pub(crate) fn open_layout(
     store: Box<dyn BlobStore>,
     source_name: String,
     reference: Option<&str>,
+    platform: &Platform,
 ) -> Result<LocalImage, RegistryError> {
     let name = source_name.as_str();
     let not_layout = |reason: String| RegistryError::NotAnOciLayout {
@@ -107,8 +120,18 @@ pub(crate) fn open_layout(
         .ok_or_else(|| not_layout("no index.json".to_owned()))?;
     let index: Index = parse_json(name, "index.json", &index_bytes)?;
     let chosen = choose_by_reference(name, &index.manifests, reference)?;
-    let (manifest_digest, manifest) = resolve_manifest(store.as_ref(), name, chosen, 0)?;
+    let (manifest_digest, manifest) = resolve_manifest(store.as_ref(), name, chosen, platform, 0)?;
+    image_from_manifest(store, source_name, manifest_digest, &manifest)
+}
 
+/// Reads and checks the config of `manifest` and describes its layers.
+pub(crate) fn image_from_manifest(
+    store: Box<dyn BlobStore>,
+    source_name: String,
+    manifest_digest: String,
+    manifest: &Manifest,
+) -> Result<LocalImage, RegistryError> {
+    let name = source_name.as_str();
     let config_digest = manifest.config.digest.clone();
     let config_bytes = read_verified(
         store.as_ref(),
@@ -199,6 +222,7 @@ fn resolve_manifest(
     store: &dyn BlobStore,
     source_name: &str,
     descriptor: &Descriptor,
+    platform: &Platform,
     depth: usize,
 ) -> Result<(String, Manifest), RegistryError> {
     if depth > MAX_INDEX_DEPTH {
@@ -217,65 +241,68 @@ fn resolve_manifest(
         MAX_MANIFEST_SIZE,
     )?;
     let document = format!("manifest {digest}");
-    let probe: Probe = parse_json(source_name, &document, &bytes)?;
-    let media_type = probe
-        .media_type
-        .as_deref()
-        .or(descriptor.media_type.as_deref());
-    let kind = match media_type {
-        Some(MEDIA_TYPE_OCI_MANIFEST | MEDIA_TYPE_DOCKER_MANIFEST) => Kind::Manifest,
-        Some(MEDIA_TYPE_OCI_INDEX | MEDIA_TYPE_DOCKER_MANIFEST_LIST) => Kind::Index,
-        Some(other) => {
-            return Err(RegistryError::UnsupportedMediaType {
-                source_name: source_name.to_owned(),
-                digest: digest.clone(),
-                media_type: other.to_owned(),
-            });
-        }
-        // OCI allows omitting mediaType; tell the two apart by their fields.
-        None if probe.manifests.is_some() => Kind::Index,
-        None if probe.layers.is_some() => Kind::Manifest,
-        None => {
-            return Err(RegistryError::Malformed {
-                source_name: source_name.to_owned(),
-                document,
-                reason: "neither an image manifest nor an image index".to_owned(),
-            });
-        }
-    };
-    match kind {
+    match document_kind(
+        source_name,
+        digest,
+        &bytes,
+        descriptor.media_type.as_deref(),
+    )? {
         Kind::Manifest => Ok((digest.clone(), parse_json(source_name, &document, &bytes)?)),
         Kind::Index => {
             let index: Index = parse_json(source_name, &document, &bytes)?;
-            let chosen = choose_platform(source_name, digest, &index.manifests)?;
-            resolve_manifest(store, source_name, chosen, depth + 1)
+            let chosen = choose_platform(source_name, digest, &index.manifests, platform)?;
+            resolve_manifest(store, source_name, chosen, platform, depth + 1)
         }
     }
 }
 
-/// The host's architecture in OCI (Go) naming.
-pub(crate) fn host_architecture() -> &'static str {
-    match std::env::consts::ARCH {
-        "x86_64" => "amd64",
-        "aarch64" => "arm64",
-        "x86" => "386",
-        "powerpc64" => "ppc64le",
-        "loongarch64" => "loong64",
-        other => other,
+/// Tells an image manifest from an image index by its media type (the document's own, else
+/// `media_type_hint` from the descriptor or HTTP response), else by its fields.
+pub(crate) fn document_kind(
+    source_name: &str,
+    digest: &str,
+    bytes: &[u8],
+    media_type_hint: Option<&str>,
+) -> Result<Kind, RegistryError> {
+    let document = format!("manifest {digest}");
+    let probe: Probe = parse_json(source_name, &document, bytes)?;
+    let media_type = probe.media_type.as_deref().or(media_type_hint);
+    let schema1 = || RegistryError::SchemaOneManifest {
+        source_name: source_name.to_owned(),
+        digest: digest.to_owned(),
+    };
+    match media_type {
+        Some(MEDIA_TYPE_OCI_MANIFEST | MEDIA_TYPE_DOCKER_MANIFEST) => Ok(Kind::Manifest),
+        Some(MEDIA_TYPE_OCI_INDEX | MEDIA_TYPE_DOCKER_MANIFEST_LIST) => Ok(Kind::Index),
+        Some(MEDIA_TYPE_DOCKER_SCHEMA1 | MEDIA_TYPE_DOCKER_SCHEMA1_SIGNED) => Err(schema1()),
+        Some(other) => Err(RegistryError::UnsupportedMediaType {
+            source_name: source_name.to_owned(),
+            digest: digest.to_owned(),
+            media_type: other.to_owned(),
+        }),
+        None if probe.schema_version == Some(1) => Err(schema1()),
+        // OCI allows omitting mediaType; tell the two apart by their fields.
+        None if probe.manifests.is_some() => Ok(Kind::Index),
+        None if probe.layers.is_some() => Ok(Kind::Manifest),
+        None => Err(RegistryError::Malformed {
+            source_name: source_name.to_owned(),
+            document,
+            reason: "neither an image manifest nor an image index".to_owned(),
+        }),
     }
 }
 
-/// The linux entry of an index for the host's architecture.
-fn choose_platform<'a>(
+/// The first entry of an index for the wanted platform.
+pub(crate) fn choose_platform<'a>(
     source_name: &str,
     index_digest: &str,
     manifests: &'a [Descriptor],
+    wanted: &Platform,
 ) -> Result<&'a Descriptor, RegistryError> {
-    let arch = host_architecture();
     let matching = |d: &&Descriptor| {
         d.platform
             .as_ref()
-            .is_some_and(|p| p.os == "linux" && p.architecture == arch)
+            .is_some_and(|p| wanted.matches(&p.os, &p.architecture, p.variant.as_deref()))
     };
     manifests
         .iter()
@@ -283,11 +310,11 @@ fn choose_platform<'a>(
         .ok_or_else(|| RegistryError::NoMatchingPlatform {
             source_name: source_name.to_owned(),
             index: index_digest.to_owned(),
-            wanted: format!("linux/{arch}"),
+            wanted: wanted.to_string(),
             available: manifests
                 .iter()
                 .map(|d| match &d.platform {
-                    Some(Platform {
+                    Some(DescriptorPlatform {
                         os,
                         architecture,
                         variant: Some(v),

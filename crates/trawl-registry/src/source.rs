@@ -1,11 +1,12 @@
 //! Naming an image: `oci-dir:PATH[:REF]`, `oci-archive:FILE[:REF]`,
-//! `docker-archive:FILE[:REF]`, `dir:ROOTFS` (skopeo's `oci:` is accepted for `oci-dir:`).
+//! `docker-archive:FILE[:REF]`, `dir:ROOTFS` (skopeo's `oci:` is accepted for `oci-dir:`),
+//! `registry:REFERENCE` (skopeo's `docker://REFERENCE`, or a bare reference like `debian:12`).
 
 use std::fmt;
 use std::path::{Path, PathBuf};
 use std::str::FromStr;
 
-use crate::RegistryError;
+use crate::{RegistryError, RegistryReference};
 
 /// Where an image comes from.
 #[derive(Debug, Clone, PartialEq, Eq, Hash)]
@@ -36,10 +37,15 @@ pub enum ImageSource {
         /// Its top directory.
         path: PathBuf,
     },
+    /// An image on an OCI / Docker Registry 2.0 registry.
+    Registry {
+        /// Which image.
+        reference: RegistryReference,
+    },
 }
 
 /// The source prefixes [`ImageSource::from_str`] accepts.
-pub const ACCEPTED_PREFIXES: &str = "oci-dir:, oci:, oci-archive:, docker-archive:, dir:";
+pub const ACCEPTED_PREFIXES: &str = "oci-dir:, oci:, oci-archive:, docker-archive:, dir:, registry:, docker://, or a bare image reference";
 
 impl FromStr for ImageSource {
     type Err = RegistryError;
@@ -49,12 +55,26 @@ impl FromStr for ImageSource {
     /// Paths may contain `:`. When the whole rest names an existing path there is no
     /// reference; otherwise the longest existing prefix ending before a `:` is the path,
     /// and failing that the split is at the last `:` (the first for docker archives, whose
-    /// references contain `:` themselves).
+    /// references contain `:` themselves). `registry:REF` and `docker://REF` name registry
+    /// images; input with no known prefix that parses as an image reference (`debian:12`,
+    /// `localhost:5000/x`) does too.
     fn from_str(input: &str) -> Result<Self, Self::Err> {
-        let (kind, rest) = input.split_once(':').ok_or_else(|| unknown(input))?;
+        let Some((kind, rest)) = input.split_once(':') else {
+            return bare_reference(input);
+        };
         let empty = || RegistryError::EmptySourcePath {
             input: input.to_owned(),
         };
+        if kind == "registry" {
+            return Ok(Self::Registry {
+                reference: rest.parse()?,
+            });
+        }
+        if let ("docker", Some(reference)) = (kind, rest.strip_prefix("//")) {
+            return Ok(Self::Registry {
+                reference: reference.parse()?,
+            });
+        }
         if kind == "dir" {
             if rest.is_empty() {
                 return Err(empty());
@@ -64,7 +84,7 @@ impl FromStr for ImageSource {
         let last_colon_fallback = match kind {
             "oci-dir" | "oci" | "oci-archive" => true,
             "docker-archive" => false,
-            _ => return Err(unknown(input)),
+            _ => return bare_reference(input),
         };
         let (path, reference) = split_reference(rest, last_colon_fallback);
         if path.is_empty() {
@@ -77,6 +97,14 @@ impl FromStr for ImageSource {
             "oci-archive" => Self::OciArchive { path, reference },
             _ => Self::OciDir { path, reference },
         })
+    }
+}
+
+/// Input without a known prefix: an image reference, or else not understood at all.
+fn bare_reference(input: &str) -> Result<ImageSource, RegistryError> {
+    match input.parse() {
+        Ok(reference) => Ok(ImageSource::Registry { reference }),
+        Err(_) => Err(unknown(input)),
     }
 }
 
@@ -117,6 +145,7 @@ impl fmt::Display for ImageSource {
             Self::OciArchive { path, reference } => ("oci-archive", path, reference),
             Self::DockerArchive { path, reference } => ("docker-archive", path, reference),
             Self::Dir { path } => ("dir", path, &None),
+            Self::Registry { reference } => return write!(f, "registry:{reference}"),
         };
         write!(f, "{kind}:{}", path.display())?;
         if let Some(reference) = reference {
@@ -211,6 +240,8 @@ mod tests {
             "oci-archive:/x/a.tar:v1",
             "docker-archive:/x/d.tar:trawl/debian:bookworm",
             "dir:/rootfs",
+            "registry:docker.io/library/debian:12",
+            "registry:127.0.0.1:5000/trawl/debian:bookworm",
         ] {
             assert_eq!(parse(s).to_string(), s);
             assert_eq!(parse(&parse(s).to_string()), parse(s));
@@ -219,12 +250,34 @@ mod tests {
     }
 
     #[test]
+    fn parses_registry_references() {
+        let debian = ImageSource::Registry {
+            reference: "docker.io/library/debian:12".parse().unwrap(),
+        };
+        assert_eq!(parse("debian:12"), debian);
+        assert_eq!(parse("registry:debian:12"), debian);
+        assert_eq!(parse("docker://debian:12"), debian);
+        assert_eq!(
+            parse("ubuntu").to_string(),
+            "registry:docker.io/library/ubuntu:latest"
+        );
+        assert_eq!(
+            parse("localhost:5000/x").to_string(),
+            "registry:localhost:5000/x:latest"
+        );
+        assert!(matches!(
+            "registry:Bad//Ref".parse::<ImageSource>(),
+            Err(RegistryError::InvalidReference { .. })
+        ));
+    }
+
+    #[test]
     fn rejects_unknown_and_empty() {
-        let e = "docker://debian:12".parse::<ImageSource>().unwrap_err();
+        let e = "ftp://debian:12".parse::<ImageSource>().unwrap_err();
         assert!(matches!(e, RegistryError::UnknownSourceKind { .. }));
         assert!(e.to_string().contains("oci-archive:"), "{e}");
         assert!(matches!(
-            "no-colon".parse::<ImageSource>(),
+            "No Spaces Allowed".parse::<ImageSource>(),
             Err(RegistryError::UnknownSourceKind { .. })
         ));
         assert!(matches!(

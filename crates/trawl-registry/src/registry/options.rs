@@ -1,0 +1,184 @@
+//! How to reach registries: platform, trust, insecure hosts, credentials, retries.
+
+use std::collections::HashMap;
+use std::fmt;
+use std::path::PathBuf;
+use std::time::Duration;
+
+use crate::Platform;
+
+/// A user name and password (or token) for one registry.
+///
+/// `Debug` never shows the password.
+#[derive(Clone, PartialEq, Eq)]
+pub struct Credentials {
+    /// The user name.
+    pub username: String,
+    /// The password or access token.
+    pub password: String,
+}
+
+impl Credentials {
+    /// Credentials from a user name and a password.
+    pub fn new(username: impl Into<String>, password: impl Into<String>) -> Self {
+        Self {
+            username: username.into(),
+            password: password.into(),
+        }
+    }
+}
+
+impl fmt::Debug for Credentials {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("Credentials")
+            .field("username", &self.username)
+            .field("password", &"<redacted>")
+            .finish()
+    }
+}
+
+/// Options for pulling from and pushing to registries; a builder with sensible defaults.
+///
+/// Defaults: platform `linux/<host arch>`; TLS with the system's trust store; plain HTTP
+/// only to loopback hosts; credentials from `$DOCKER_CONFIG/config.json` or
+/// `~/.docker/config.json`; 4 attempts per request; 10 s connect and 60 s read timeouts.
+#[derive(Debug, Clone)]
+pub struct RegistryOptions {
+    pub(crate) platform: Platform,
+    pub(crate) ca_files: Vec<PathBuf>,
+    pub(crate) insecure_hosts: Vec<String>,
+    pub(crate) credentials: HashMap<String, Credentials>,
+    pub(crate) docker_config: Option<PathBuf>,
+    pub(crate) max_attempts: u32,
+    pub(crate) retry_base_delay: Duration,
+    pub(crate) connect_timeout: Duration,
+    pub(crate) read_timeout: Duration,
+    pub(crate) listing_page_size: usize,
+}
+
+impl Default for RegistryOptions {
+    fn default() -> Self {
+        Self {
+            platform: Platform::host(),
+            ca_files: Vec::new(),
+            insecure_hosts: Vec::new(),
+            credentials: HashMap::new(),
+            docker_config: None,
+            max_attempts: 4,
+            retry_base_delay: Duration::from_millis(250),
+            connect_timeout: Duration::from_secs(10),
+            read_timeout: Duration::from_secs(60),
+            listing_page_size: 1000,
+        }
+    }
+}
+
+impl RegistryOptions {
+    /// The platform chosen from image indexes and manifest lists.
+    pub fn platform(mut self, platform: Platform) -> Self {
+        self.platform = platform;
+        self
+    }
+
+    /// Also trust the CA certificates in this PEM file.
+    pub fn ca_file(mut self, path: impl Into<PathBuf>) -> Self {
+        self.ca_files.push(path.into());
+        self
+    }
+
+    /// Allow plain HTTP to `host` (`HOST[:PORT]`, as in references) when it does not speak TLS.
+    pub fn insecure_registry(mut self, host: impl Into<String>) -> Self {
+        self.insecure_hosts.push(host.into());
+        self
+    }
+
+    /// Use these credentials for `registry` (`HOST[:PORT]` as in references, e.g.
+    /// `docker.io`) instead of Docker's configuration.
+    pub fn credentials(mut self, registry: impl Into<String>, credentials: Credentials) -> Self {
+        self.credentials.insert(registry.into(), credentials);
+        self
+    }
+
+    /// Read Docker's client configuration from this `config.json` instead of the default.
+    pub fn docker_config(mut self, path: impl Into<PathBuf>) -> Self {
+        self.docker_config = Some(path.into());
+        self
+    }
+
+    /// How many times a request is sent before its failure is final (at least 1).
+    pub fn max_attempts(mut self, attempts: u32) -> Self {
+        self.max_attempts = attempts.max(1);
+        self
+    }
+
+    /// The first retry delay; it doubles with each retry (capped at 8 s) unless the server
+    /// sends `Retry-After`.
+    pub fn retry_base_delay(mut self, delay: Duration) -> Self {
+        self.retry_base_delay = delay;
+        self
+    }
+
+    /// Connect and read timeouts (a read timeout bounds each wait for bytes, not a whole
+    /// download).
+    pub fn timeouts(mut self, connect: Duration, read: Duration) -> Self {
+        self.connect_timeout = connect;
+        self.read_timeout = read;
+        self
+    }
+
+    /// How many names a tag or catalog listing asks for per page (`n`; at least 1).
+    pub fn listing_page_size(mut self, names: usize) -> Self {
+        self.listing_page_size = names.max(1);
+        self
+    }
+
+    /// Whether plain HTTP may be used for `host`.
+    pub(crate) fn allows_plain_http(&self, host: &str) -> bool {
+        self.insecure_hosts.iter().any(|h| h == host) || is_loopback(host)
+    }
+}
+
+/// `localhost`, `127.x.x.x` or `[::1]`, with or without a port.
+pub(crate) fn is_loopback(host: &str) -> bool {
+    if let Ok(ip) = host.parse::<std::net::IpAddr>() {
+        return ip.is_loopback();
+    }
+    let name = match host.strip_prefix('[') {
+        Some(v6) => v6.split(']').next().unwrap_or(v6),
+        None => host.rsplit_once(':').map_or(host, |(name, _)| name),
+    };
+    name == "localhost"
+        || name
+            .parse::<std::net::IpAddr>()
+            .is_ok_and(|ip| ip.is_loopback())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn loopback_hosts() {
+        for host in [
+            "localhost",
+            "localhost:5000",
+            "127.0.0.1:1",
+            "[::1]:80",
+            "::1",
+        ] {
+            assert!(is_loopback(host), "{host}");
+        }
+        for host in ["example.com", "10.0.0.1:5000", "localhost.example.com"] {
+            assert!(!is_loopback(host), "{host}");
+        }
+    }
+
+    #[test]
+    fn debug_hides_password() {
+        let shown = format!("{:?}", Credentials::new("alice", "s3cret"));
+        assert!(
+            shown.contains("alice") && !shown.contains("s3cret"),
+            "{shown}"
+        );
+    }
+}
