@@ -4,8 +4,11 @@
 //! cargo run --release --example scan -- [--osv DIR]... [--format table|json] [--inventory-only] [--cache-dir DIR] SOURCE
 //! ```
 //!
-//! SOURCE is `oci-dir:PATH[:TAG]`, `oci-archive:FILE[:TAG]`,
-//! `docker-archive:FILE[:TAG]` or `dir:ROOTFS`. Exit status: 0 when the scan
+//! SOURCE is `registry:HOST/REPO[:TAG|@sha256:…]` (or a bare reference such as
+//! `debian:12`), `oci-dir:PATH[:TAG]`, `oci-archive:FILE[:TAG]`,
+//! `docker-archive:FILE[:TAG]` or `dir:ROOTFS`. Registry options:
+//! `--platform`, `--ca-file`, `--insecure-registry`, `--username` with
+//! `--password-stdin`; otherwise credentials come from Docker's config file. Exit status: 0 when the scan
 //! ran (whatever the verdict), 2 when it could not.
 
 use std::io::Write;
@@ -15,7 +18,8 @@ use std::time::{Duration, Instant};
 
 use clap::{Parser, ValueEnum};
 use indicatif::{ProgressBar, ProgressStyle};
-use trawl::{AdvisoryDb, ImageSource, Scanner};
+use trawl::registry::Credentials;
+use trawl::{AdvisoryDb, ImageSource, RegistryOptions, Scanner};
 
 #[derive(Debug, Clone, Copy, ValueEnum)]
 enum Format {
@@ -41,7 +45,23 @@ struct Args {
     /// Keep per-layer results here, so a rescan reads no unchanged layer.
     #[arg(long, value_name = "DIR")]
     cache_dir: Option<PathBuf>,
-    /// The image: oci-dir:PATH[:TAG], oci-archive:FILE[:TAG], docker-archive:FILE[:TAG], dir:ROOTFS.
+    /// Platform to pick from a multi-platform image (default: linux and the host's architecture).
+    #[arg(long, value_name = "OS/ARCH[/VARIANT]")]
+    platform: Option<String>,
+    /// An extra CA certificate (PEM) to trust for registries.
+    #[arg(long, value_name = "PEM")]
+    ca_file: Option<PathBuf>,
+    /// Allow plain HTTP for this registry (loopback is always allowed). Repeatable.
+    #[arg(long = "insecure-registry", value_name = "HOST[:PORT]")]
+    insecure_registries: Vec<String>,
+    /// Registry user name; the password is read from standard input (--password-stdin).
+    #[arg(long, requires = "password_stdin")]
+    username: Option<String>,
+    /// Read the registry password from standard input.
+    #[arg(long, requires = "username")]
+    password_stdin: bool,
+    /// The image: registry:HOST/REPO[:TAG|@DIGEST] (or a bare reference such as debian:12),
+    /// oci-dir:PATH[:TAG], oci-archive:FILE[:TAG], docker-archive:FILE[:TAG], dir:ROOTFS.
     source: String,
 }
 
@@ -82,7 +102,36 @@ fn spinner(message: String) -> ProgressBar {
 
 fn run(args: &Args) -> Result<(), Box<dyn std::error::Error>> {
     let source: ImageSource = args.source.parse()?;
-    let mut builder = Scanner::builder();
+    if matches!(source, ImageSource::Registry { .. }) && std::path::Path::new(&args.source).exists()
+    {
+        return Err(format!(
+            "{:?} is a local path; name its kind, e.g. oci-dir:{0}, oci-archive:{0}, docker-archive:{0} or dir:{0}",
+            args.source
+        )
+        .into());
+    }
+    let mut registry = RegistryOptions::default();
+    if let Some(p) = &args.platform {
+        registry = registry.platform(p.parse()?);
+    }
+    if let Some(ca) = &args.ca_file {
+        registry = registry.ca_file(ca);
+    }
+    for host in &args.insecure_registries {
+        registry = registry.insecure_registry(host.clone());
+    }
+    if let (Some(user), true, ImageSource::Registry { reference }) =
+        (&args.username, args.password_stdin, &source)
+    {
+        let mut password = String::new();
+        std::io::stdin().read_line(&mut password)?;
+        let password = password.trim_end_matches(['\r', '\n']);
+        registry = registry.credentials(
+            reference.registry(),
+            Credentials::new(user.clone(), password.to_string()),
+        );
+    }
+    let mut builder = Scanner::builder().registry_options(registry);
     if !args.inventory_only {
         let bar = spinner(format!(
             "loading advisories from {} location(s)",

@@ -5,9 +5,9 @@
 //! This crate is the thin front of the `trawl-*` stage crates, re-exported
 //! here:
 //!
-//! - [`registry`] opens an image source ([`ImageSource`]: `oci-dir:`,
-//!   `oci-archive:`, `docker-archive:`, `dir:`) and hands out verified layer
-//!   streams;
+//! - [`registry`] opens an image source ([`ImageSource`]: `registry:` or a
+//!   bare reference such as `debian:12`, `oci-dir:`, `oci-archive:`,
+//!   `docker-archive:`, `dir:`) and hands out verified layer streams;
 //! - [`layers`] streams the layers once, in parallel, keeping only the files
 //!   the catalogers need, and merges them ([`layers::MergedFs`]);
 //! - [`inventory`] detects the OS and lists the installed packages;
@@ -44,7 +44,7 @@ pub use trawl_advisory::AdvisoryDb;
 pub use trawl_classify::{Finding, ImageInfo, Report, Severity, Verdict};
 pub use trawl_inventory::{Inventory, Package};
 pub use trawl_layers::Limits;
-pub use trawl_registry::ImageSource;
+pub use trawl_registry::{ImageSource, RegistryOptions};
 
 use trawl_layers::{ExtractOptions, LayerCache, LayerStream, MergedFs};
 use trawl_registry::OpenedSource;
@@ -67,6 +67,7 @@ pub struct ScannerBuilder {
     database: AdvisoryDb,
     limits: Limits,
     cache_dir: Option<std::path::PathBuf>,
+    registry: RegistryOptions,
 }
 
 impl ScannerBuilder {
@@ -79,6 +80,13 @@ impl ScannerBuilder {
     /// Bounds on what one scan may read and keep.
     pub fn limits(mut self, limits: Limits) -> Self {
         self.limits = limits;
+        self
+    }
+
+    /// How registries are reached: platform, extra CA, plain-HTTP hosts,
+    /// credentials (default: Docker's config file, the host platform, TLS).
+    pub fn registry_options(mut self, options: RegistryOptions) -> Self {
+        self.registry = options;
         self
     }
 
@@ -99,6 +107,7 @@ impl ScannerBuilder {
             database: self.database,
             limits: self.limits,
             cache,
+            registry: self.registry,
         })
     }
 }
@@ -120,6 +129,7 @@ pub struct Scanner {
     database: AdvisoryDb,
     limits: Limits,
     cache: LayerCache,
+    registry: RegistryOptions,
 }
 
 impl Scanner {
@@ -141,40 +151,42 @@ impl Scanner {
     /// Opens the image and lists its OS packages, without matching.
     pub fn inventory(&self, source: &ImageSource) -> Result<Scanned, ScanError> {
         let selection = trawl_inventory::selection();
-        let (image, fs): (ImageInfo, MergedFs) = match trawl_registry::open(source)? {
-            OpenedSource::Rootfs(root) => (
-                ImageInfo::default(),
-                trawl_layers::read_rootfs(&root, &selection, &self.limits)?,
-            ),
-            OpenedSource::Image(img) => {
-                let img = &img;
-                let streams = img
-                    .layers()
-                    .iter()
-                    .enumerate()
-                    .map(|(i, layer)| {
-                        let stream = LayerStream::lazy(layer.digest.clone(), move || {
-                            img.open_layer(i).map_err(std::io::Error::other)
-                        });
-                        match &layer.diff_id {
-                            Some(d) => stream.with_diff_id(d.clone()),
-                            None => stream,
-                        }
-                    })
-                    .collect();
-                let options = ExtractOptions {
-                    cache: Some(&self.cache),
-                    ..ExtractOptions::default()
-                };
-                let fs = trawl_layers::extract_with(streams, &selection, &self.limits, options)?;
-                let info = ImageInfo {
-                    manifest_digest: img.manifest_digest().map(str::to_string),
-                    layers: img.layers().iter().map(|l| l.digest.clone()).collect(),
-                    diff_ids: img.config().diff_ids.clone(),
-                };
-                (info, fs)
-            }
-        };
+        let (image, fs): (ImageInfo, MergedFs) =
+            match trawl_registry::open_with_options(source, &self.registry)? {
+                OpenedSource::Rootfs(root) => (
+                    ImageInfo::default(),
+                    trawl_layers::read_rootfs(&root, &selection, &self.limits)?,
+                ),
+                OpenedSource::Image(img) => {
+                    let img = &img;
+                    let streams = img
+                        .layers()
+                        .iter()
+                        .enumerate()
+                        .map(|(i, layer)| {
+                            let stream = LayerStream::lazy(layer.digest.clone(), move || {
+                                img.open_layer(i).map_err(std::io::Error::other)
+                            });
+                            match &layer.diff_id {
+                                Some(d) => stream.with_diff_id(d.clone()),
+                                None => stream,
+                            }
+                        })
+                        .collect();
+                    let options = ExtractOptions {
+                        cache: Some(&self.cache),
+                        ..ExtractOptions::default()
+                    };
+                    let fs =
+                        trawl_layers::extract_with(streams, &selection, &self.limits, options)?;
+                    let info = ImageInfo {
+                        manifest_digest: img.manifest_digest().map(str::to_string),
+                        layers: img.layers().iter().map(|l| l.digest.clone()).collect(),
+                        diff_ids: img.config().diff_ids.clone(),
+                    };
+                    (info, fs)
+                }
+            };
         let mut inventory = trawl_inventory::catalog(&fs);
         inventory.warnings.extend(fs.warnings().iter().map(|w| {
             trawl_inventory::InventoryWarning::Layer {

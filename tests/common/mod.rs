@@ -42,3 +42,9 @@ pub fn tsv_pairs(path: &Path) -> Vec<(String, String)> {
     pairs.sort();
     pairs
 }
+
+/// The same directory, under the name the registry test support uses.
+#[allow(dead_code)]
+pub fn test_images() -> PathBuf {
+    images().to_path_buf()
+}

@@ -1,0 +1,216 @@
+//! Differential overlay test: an OCI image whose layers exercise every change
+//! kind is merged by trawl-layers and unpacked by `umoci unpack`; the regular
+//! files (contents) and symlinks each sees must be identical.
+
+use std::collections::BTreeMap;
+use std::io::{Cursor, Write};
+use std::path::Path;
+use std::process::Command;
+
+use sha2::{Digest, Sha256};
+use trawl_layers::{LayerStream, Limits, MergedFs, Selection, extract};
+
+enum E<'a> {
+    File(&'a str, &'a [u8]),
+    Dir(&'a str),
+    Link(&'a str, &'a str),
+    Hard(&'a str, &'a str),
+}
+
+fn tar_of(entries: &[E]) -> Vec<u8> {
+    let mut b = tar::Builder::new(Vec::new());
+    for e in entries {
+        let mut h = tar::Header::new_gnu();
+        h.set_mtime(1_700_000_000);
+        match e {
+            E::File(p, d) => {
+                h.set_size(d.len() as u64);
+                h.set_mode(0o644);
+                h.set_cksum();
+                b.append_data(&mut h, p, *d).unwrap();
+            }
+            E::Dir(p) => {
+                h.set_entry_type(tar::EntryType::Directory);
+                h.set_size(0);
+                h.set_mode(0o755);
+                h.set_cksum();
+                b.append_data(&mut h, p, std::io::empty()).unwrap();
+            }
+            E::Link(p, t) => {
+                h.set_entry_type(tar::EntryType::Symlink);
+                h.set_size(0);
+                h.set_mode(0o777);
+                b.append_link(&mut h, p, t).unwrap();
+            }
+            E::Hard(p, t) => {
+                h.set_entry_type(tar::EntryType::Link);
+                h.set_size(0);
+                h.set_mode(0o644);
+                b.append_link(&mut h, p, t).unwrap();
+            }
+        }
+    }
+    b.into_inner().unwrap()
+}
+
+fn sha(data: &[u8]) -> String {
+    format!("sha256:{}", hex::encode(Sha256::digest(data)))
+}
+
+fn put_blob(layout: &Path, data: &[u8]) -> String {
+    let digest = sha(data);
+    std::fs::write(layout.join("blobs/sha256").join(&digest[7..]), data).unwrap();
+    digest
+}
+
+/// Writes an OCI layout with these layers (gzip) under tag `test`; returns
+/// (blob digest, diff_id, gzip bytes) per layer.
+fn write_layout(layout: &Path, layers: &[Vec<u8>]) -> Vec<(String, String, Vec<u8>)> {
+    std::fs::create_dir_all(layout.join("blobs/sha256")).unwrap();
+    std::fs::write(layout.join("oci-layout"), r#"{"imageLayoutVersion":"1.0.0"}"#).unwrap();
+    let mut out = Vec::new();
+    for tar in layers {
+        let mut gz = flate2::write::GzEncoder::new(Vec::new(), flate2::Compression::fast());
+        gz.write_all(tar).unwrap();
+        let gz = gz.finish().unwrap();
+        out.push((put_blob(layout, &gz), sha(tar), gz));
+    }
+    let config = serde_json::json!({
+        "architecture": "amd64", "os": "linux",
+        "rootfs": {"type": "layers", "diff_ids": out.iter().map(|l| l.1.clone()).collect::<Vec<_>>()},
+    })
+    .to_string();
+    let config_digest = put_blob(layout, config.as_bytes());
+    let manifest = serde_json::json!({
+        "schemaVersion": 2,
+        "mediaType": "application/vnd.oci.image.manifest.v1+json",
+        "config": {"mediaType": "application/vnd.oci.image.config.v1+json", "digest": config_digest, "size": config.len()},
+        "layers": out.iter().map(|(d, _, gz)| serde_json::json!({
+            "mediaType": "application/vnd.oci.image.layer.v1.tar+gzip", "digest": d, "size": gz.len()})).collect::<Vec<_>>(),
+    })
+    .to_string();
+    let manifest_digest = put_blob(layout, manifest.as_bytes());
+    let index = serde_json::json!({
+        "schemaVersion": 2,
+        "manifests": [{"mediaType": "application/vnd.oci.image.manifest.v1+json", "digest": manifest_digest,
+                       "size": manifest.len(), "annotations": {"org.opencontainers.image.ref.name": "test"}}],
+    });
+    std::fs::write(layout.join("index.json"), index.to_string()).unwrap();
+    out
+}
+
+/// Regular files (path → contents) and symlinks (path → target) below `root`.
+fn walk_rootfs(root: &Path) -> (BTreeMap<String, Vec<u8>>, BTreeMap<String, String>) {
+    let (mut files, mut links) = (BTreeMap::new(), BTreeMap::new());
+    let mut stack = vec![root.to_path_buf()];
+    while let Some(dir) = stack.pop() {
+        for e in std::fs::read_dir(&dir).unwrap() {
+            let e = e.unwrap();
+            let rel = e.path().strip_prefix(root).unwrap().to_string_lossy().into_owned();
+            let ft = e.file_type().unwrap();
+            if ft.is_symlink() {
+                links.insert(rel, std::fs::read_link(e.path()).unwrap().to_string_lossy().into_owned());
+            } else if ft.is_dir() {
+                stack.push(e.path());
+            } else {
+                files.insert(rel, std::fs::read(e.path()).unwrap());
+            }
+        }
+    }
+    (files, links)
+}
+
+#[test]
+fn merged_view_equals_umoci_unpack() {
+    if Command::new("umoci").arg("--version").output().is_err() {
+        eprintln!("umoci is not installed; skipping (CI installs it)");
+        return;
+    }
+    let layers = vec![
+        tar_of(&[
+            E::Dir("etc"),
+            E::File("etc/a", b"a0"),
+            E::File("etc/b", b"b0"),
+            E::Dir("etc/dir"),
+            E::File("etc/dir/x", b"x0"),
+            E::Dir("etc/dir/sub"),
+            E::File("etc/dir/sub/y", b"y0"),
+            E::Dir("etc/opq"),
+            E::File("etc/opq/keep", b"k0"),
+            E::Dir("etc/opq/inner"),
+            E::File("etc/opq/inner/deep", b"d0"),
+            E::Dir("etc/tofile"),
+            E::File("etc/tofile/inner", b"i0"),
+            E::File("etc/todir", b"f0"),
+            E::Dir("usr"),
+            E::Dir("usr/lib"),
+            E::File("usr/lib/os-release", b"ID=test\n"),
+            E::Link("etc/os-release", "../usr/lib/os-release"),
+            E::File("etc/hl-target", b"hl0"),
+            E::Hard("etc/hl", "etc/hl-target"),
+            E::Link("etc/dirlink", "dir"),
+            E::Dir("var"),
+            E::Dir("var/lib"),
+            E::File("var/lib/state", b"s0"),
+        ]),
+        tar_of(&[
+            E::File("etc/.wh.a", b""),
+            E::File("etc/dir/.wh.sub", b""),
+            E::Dir("etc/opq"),
+            E::File("etc/opq/.wh..wh..opq", b""),
+            E::File("etc/opq/new", b"n1"),
+            E::File("etc/tofile", b"now a file"),
+            E::Dir("etc/todir"),
+            E::File("etc/todir/z", b"z1"),
+            E::File("etc/b", b"b1"),
+            E::Hard("etc/hl2", "etc/hl-target"),
+            E::File("etc/.wh.nonexistent", b""),
+            E::File("var/.wh.lib", b""),
+        ]),
+        tar_of(&[
+            E::File("etc/a", b"a2"),
+            E::File("etc/.wh.b", b""),
+            E::File("usr/lib/os-release", b"ID=test2\n"),
+            E::Dir("var/lib"),
+            E::File("var/lib/fresh", b"v2"),
+        ]),
+    ];
+    let tmp = tempfile::tempdir().unwrap();
+    let layout = tmp.path().join("layout");
+    let written = write_layout(&layout, &layers);
+
+    let bundle = tmp.path().join("bundle");
+    let out = Command::new("umoci")
+        .args(["unpack", "--image"])
+        .arg(format!("{}:test", layout.display()))
+        .arg(&bundle)
+        .output()
+        .unwrap();
+    assert!(out.status.success(), "umoci unpack failed: {}", String::from_utf8_lossy(&out.stderr));
+    let (want_files, want_links) = walk_rootfs(&bundle.join("rootfs"));
+
+    let sel = Selection::new().with_prefix("etc").with_prefix("usr").with_prefix("var");
+    let streams = written
+        .iter()
+        .map(|(digest, diff_id, gz)| LayerStream::new(digest.clone(), Cursor::new(gz.clone())).with_diff_id(diff_id.clone()))
+        .collect();
+    let fs: MergedFs = extract(streams, &sel, &Limits::default()).unwrap();
+    let got_files: BTreeMap<String, Vec<u8>> = ["etc", "usr", "var"]
+        .iter()
+        .flat_map(|d| fs.files_under(d))
+        .map(|f| (f.path.to_string(), f.data.to_vec()))
+        .collect();
+    let show = |m: &BTreeMap<String, Vec<u8>>| -> Vec<String> {
+        m.iter().map(|(k, v)| format!("{k}={}", String::from_utf8_lossy(v))).collect()
+    };
+    assert_eq!(show(&got_files), show(&want_files));
+    // Symlinks: same set, and each resolves in our view to what the link names.
+    for (link, target) in &want_links {
+        let resolved = fs.resolve(link).unwrap_or_else(|| panic!("{link} does not resolve"));
+        let expected = trawl_layers::normalize(&format!("{}/{target}", Path::new(link).parent().unwrap().display())).unwrap();
+        assert_eq!(resolved, expected, "{link} -> {target}");
+    }
+    assert_eq!(fs.file("etc/os-release").unwrap().data, b"ID=test2\n");
+    assert_eq!(fs.file("etc/dirlink/x").unwrap().data, b"x0");
+    assert_eq!(want_links.len(), 2, "{want_links:?}");
+}
