@@ -7,10 +7,11 @@
 //! taken from `debian-packaging`, which even without default features pulls
 //! 335 crates (pgp, async-std, ...) for what is a short routine.
 
-use std::collections::{HashMap, HashSet};
+use std::collections::HashSet;
 
-use trawl_layers::{FileVersion, MergedFs, Selection};
+use trawl_layers::{MergedFs, Selection};
 
+use crate::layer_attribution;
 use crate::os::OsRelease;
 use crate::package::{Package, PackageKind};
 use crate::{Cataloger, Inventory, InventoryWarning};
@@ -218,29 +219,6 @@ fn installed_keys(data: &[u8]) -> HashSet<Key> {
         .collect()
 }
 
-/// The layer that introduced each package at its current version: walking the
-/// file's history back from the newest version, the earliest layer of the
-/// unbroken run of versions that still list the package unchanged.
-fn attribute(history: &[FileVersion<'_>], wanted: &[Key]) -> HashMap<Key, Option<String>> {
-    let mut out: HashMap<Key, Option<String>> = HashMap::new();
-    let mut open: HashSet<&Key> = wanted.iter().collect();
-    for v in history.iter().rev() {
-        if open.is_empty() {
-            break;
-        }
-        let present = v.data.map(installed_keys).unwrap_or_default();
-        open.retain(|k| {
-            if present.contains(*k) {
-                out.insert((*k).clone(), v.layer.map(str::to_string));
-                true
-            } else {
-                false
-            }
-        });
-    }
-    out
-}
-
 impl DpkgCataloger {
     fn read_file(
         &self,
@@ -273,7 +251,7 @@ impl DpkgCataloger {
             }
         }
         let keys: Vec<Key> = entries.iter().map(key).collect();
-        let layers = attribute(&fs.history(path), &keys);
+        let layers = layer_attribution::attribute(&fs.history(path), &keys, installed_keys);
         for e in entries {
             let layer = layers.get(&key(&e)).cloned().flatten();
             inv.packages.push(Package {
@@ -287,6 +265,11 @@ impl DpkgCataloger {
                 layer,
                 database: path.to_string(),
                 maintainer: e.maintainer,
+                license: None,
+                epoch: None,
+                release: None,
+                vendor: None,
+                modularity_label: None,
             });
         }
     }

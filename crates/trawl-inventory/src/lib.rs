@@ -5,7 +5,9 @@
 //! - [`Cataloger`]: one package database format; it names the files it needs
 //!   ([`Cataloger::selection`]) and reads them from the merged image view.
 //!   [`dpkg::DpkgCataloger`] reads `/var/lib/dpkg/status` and distroless
-//!   `/var/lib/dpkg/status.d/`.
+//!   `/var/lib/dpkg/status.d/`; [`apk::ApkCataloger`] reads apk's
+//!   `/lib/apk/db/installed`; [`rpm::RpmCataloger`] reads the rpm database
+//!   (SQLite, Berkeley DB or NDB).
 //! - [`os::detect`]: the image's OS from os-release and legacy release files.
 //! - [`catalog`]: runs OS detection and every cataloger, giving an
 //!   [`Inventory`] of [`Package`]s, each with its source package, purl and the
@@ -34,9 +36,12 @@
 #![deny(missing_docs)]
 #![forbid(unsafe_code)]
 
+pub mod apk;
 pub mod dpkg;
+mod layer_attribution;
 pub mod os;
 mod package;
+pub mod rpm;
 
 use serde::{Deserialize, Serialize};
 use trawl_layers::{MergedFs, Selection};
@@ -92,7 +97,11 @@ pub enum InventoryWarning {
 
 /// The catalogers Trawl runs, in order.
 pub fn catalogers() -> Vec<Box<dyn Cataloger + Send + Sync>> {
-    vec![Box::new(dpkg::DpkgCataloger)]
+    vec![
+        Box::new(dpkg::DpkgCataloger),
+        Box::new(apk::ApkCataloger),
+        Box::new(rpm::RpmCataloger),
+    ]
 }
 
 /// Every file OS detection and the catalogers need.

@@ -8,6 +8,10 @@ use serde::{Deserialize, Serialize};
 pub enum PackageKind {
     /// A Debian package recorded by dpkg.
     Deb,
+    /// An Alpine (or Wolfi, Chainguard) package recorded by apk.
+    Apk,
+    /// An RPM package recorded in the rpm database.
+    Rpm,
 }
 
 impl PackageKind {
@@ -15,6 +19,8 @@ impl PackageKind {
     pub fn purl_type(self) -> &'static str {
         match self {
             PackageKind::Deb => "deb",
+            PackageKind::Apk => "apk",
+            PackageKind::Rpm => "rpm",
         }
     }
 }
@@ -46,4 +52,20 @@ pub struct Package {
     /// The maintainer, when recorded.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub maintainer: Option<String>,
+    /// The license expression, when recorded (apk `L:`, rpm `LICENSE`).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub license: Option<String>,
+    /// The rpm epoch, when the package sets one.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub epoch: Option<u32>,
+    /// The rpm release (`1.el9`); `version` then reads `[EPOCH:]VERSION-RELEASE`.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub release: Option<String>,
+    /// The vendor, when recorded (rpm `VENDOR`).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub vendor: Option<String>,
+    /// The module stream the package belongs to (rpm `MODULARITYLABEL`,
+    /// `nodejs:18:8090020230810123456:a75119d5`).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub modularity_label: Option<String>,
 }

@@ -1,0 +1,295 @@
+//! The rpm package database, read directly from its files (never by running
+//! rpm), in all three of its storage backends:
+//!
+//! | file | backend | distributions |
+//! |---|---|---|
+//! | `rpmdb.sqlite` | [`sqlite`] | Fedora 33+, RHEL 9, CBL-Mariner / Azure Linux, Amazon Linux 2023 |
+//! | `Packages.db` | [`ndb`], rpm's own format | SUSE, openSUSE |
+//! | `Packages` | [`bdb`], Berkeley DB hash | CentOS / RHEL ≤ 8, Amazon Linux 2 |
+//!
+//! Each stores one [header blob](header) per installed package
+//! (<https://rpm-software-management.github.io/rpm/manual/format_header.html>).
+//! The database lives in `/var/lib/rpm/` or `/usr/lib/sysimage/rpm/` (Fedora
+//! and SUSE link the former to the latter; the merged view follows the link).
+//!
+//! ```
+//! use trawl_inventory::rpm::{read_packages, RpmDbKind};
+//! let db = std::fs::read(concat!(env!("CARGO_MANIFEST_DIR"),
+//!     "/../../../shared/fixtures/rpm/libuuid-bdb/Packages")).unwrap();
+//! let headers = read_packages(RpmDbKind::BerkeleyDb, &db).unwrap();
+//! let libuuid = headers[0].as_ref().unwrap();
+//! assert_eq!((libuuid.name.as_str(), libuuid.evr().as_str()), ("libuuid", "2.32.1-42.el8_8"));
+//! ```
+
+pub mod bdb;
+pub mod header;
+pub mod ndb;
+pub mod sqlite;
+
+use std::collections::HashSet;
+
+use trawl_layers::{MergedFs, Selection};
+
+pub use bdb::{BdbError, BdbHash, BdbPair};
+pub use header::{HeaderError, RpmHeader};
+pub use ndb::{NdbBlob, NdbError, read_ndb};
+pub use sqlite::{SqliteError, read_sqlite};
+
+use crate::layer_attribution;
+use crate::os::OsRelease;
+use crate::package::{Package, PackageKind};
+use crate::{Cataloger, Inventory, InventoryWarning};
+
+/// Where rpm keeps its database, newest convention first.
+const DB_DIRS: [&str; 2] = ["usr/lib/sysimage/rpm", "var/lib/rpm"];
+
+/// The database files, by backend. When an image holds several (a database
+/// converted to a newer backend and its leftover predecessor), the newest
+/// backend is the one rpm uses.
+const DB_FILES: [(&str, RpmDbKind); 3] = [
+    ("rpmdb.sqlite", RpmDbKind::Sqlite),
+    ("Packages.db", RpmDbKind::Ndb),
+    ("Packages", RpmDbKind::BerkeleyDb),
+];
+
+/// The pseudo-package rpm records for each imported signing key.
+const GPG_PUBKEY: &str = "gpg-pubkey";
+
+/// An rpm database backend.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+pub enum RpmDbKind {
+    /// `rpmdb.sqlite`.
+    Sqlite,
+    /// `Packages.db`.
+    Ndb,
+    /// `Packages`.
+    BerkeleyDb,
+}
+
+/// Why an rpm database, or one package in it, could not be read.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+pub enum RpmDbError {
+    /// The SQLite backend.
+    #[error(transparent)]
+    Sqlite(#[from] SqliteError),
+    /// The NDB backend.
+    #[error(transparent)]
+    Ndb(#[from] NdbError),
+    /// The Berkeley DB backend.
+    #[error(transparent)]
+    Bdb(#[from] BdbError),
+    /// A package's header blob.
+    #[error("rpm header: {0}")]
+    Header(#[from] HeaderError),
+}
+
+/// Reads every package header of a database file, in the database's order.
+/// The outer error means the file as a whole is unreadable; an inner error
+/// is one package that could not be read while the others were.
+pub fn read_packages(
+    kind: RpmDbKind,
+    data: &[u8],
+) -> Result<Vec<Result<RpmHeader, RpmDbError>>, RpmDbError> {
+    let parse = |blob: &[u8]| RpmHeader::parse(blob).map_err(RpmDbError::from);
+    Ok(match kind {
+        RpmDbKind::Sqlite => read_sqlite(data)?
+            .into_iter()
+            .map(|blob| parse(&blob?))
+            .collect(),
+        RpmDbKind::Ndb => read_ndb(data)?
+            .into_iter()
+            .map(|blob| parse(blob?.data))
+            .collect(),
+        RpmDbKind::BerkeleyDb => BdbHash::open(data)?
+            .pairs()
+            .into_iter()
+            // rpm keeps its next header number under key 0; it is no package.
+            .filter(|pair| !matches!(pair, Ok((key, _)) if key.iter().all(|&b| b == 0)))
+            .map(|pair| parse(&pair?.1))
+            .collect(),
+    })
+}
+
+/// Reads the rpm database.
+#[derive(Debug, Clone, Copy, Default)]
+pub struct RpmCataloger;
+
+/// What identifies an installed package at one version.
+type Key = (String, Option<u32>, String, String, Option<String>);
+
+fn key(h: &RpmHeader) -> Key {
+    (
+        h.name.clone(),
+        h.epoch,
+        h.version.clone(),
+        h.release.clone(),
+        h.arch.clone(),
+    )
+}
+
+impl Cataloger for RpmCataloger {
+    fn name(&self) -> &'static str {
+        "rpm"
+    }
+
+    fn selection(&self) -> Selection {
+        let mut sel = Selection::new();
+        for dir in DB_DIRS {
+            for (file, _) in DB_FILES {
+                sel.add_path(&format!("{dir}/{file}"));
+            }
+        }
+        sel
+    }
+
+    fn catalog(&self, fs: &MergedFs, os: Option<&OsRelease>, inv: &mut Inventory) {
+        let mut tried = HashSet::new();
+        for (file, kind) in DB_FILES {
+            for dir in DB_DIRS {
+                let Some(f) = fs.file(&format!("{dir}/{file}")) else {
+                    continue;
+                };
+                // Both directories may be one through a symlink.
+                if !tried.insert(f.path) {
+                    continue;
+                }
+                match read_packages(kind, f.data) {
+                    Ok(entries) => {
+                        add_packages(fs, f.path, (kind, f.data), entries, os, inv);
+                        return;
+                    }
+                    Err(e) => inv.warnings.push(InventoryWarning::MalformedEntry {
+                        database: f.path.to_string(),
+                        line: 0,
+                        reason: format!("database unreadable: {e}"),
+                    }),
+                }
+            }
+        }
+    }
+}
+
+fn add_packages(
+    fs: &MergedFs,
+    path: &str,
+    (kind, data): (RpmDbKind, &[u8]),
+    entries: Vec<Result<RpmHeader, RpmDbError>>,
+    os: Option<&OsRelease>,
+    inv: &mut Inventory,
+) {
+    inv.databases.push(path.to_string());
+    let mut headers = Vec::new();
+    for (i, entry) in entries.into_iter().enumerate() {
+        match entry {
+            Ok(h) if h.name == GPG_PUBKEY => {}
+            Ok(h) => headers.push(h),
+            Err(e) => inv.warnings.push(InventoryWarning::MalformedEntry {
+                database: path.to_string(),
+                line: i + 1,
+                reason: e.to_string(),
+            }),
+        }
+    }
+    let keys: Vec<Key> = headers.iter().map(key).collect();
+    let current: HashSet<Key> = keys.iter().cloned().collect();
+    let layers = layer_attribution::attribute(&fs.history(path), &keys, |version| {
+        // The newest version is the database just read: do not parse it twice.
+        if std::ptr::eq(version, data) {
+            return current.clone();
+        }
+        read_packages(kind, version)
+            .map(|entries| entries.iter().flatten().map(key).collect())
+            .unwrap_or_default()
+    });
+    let namespace = purl_namespace(os);
+    for h in headers {
+        let evr = h.evr();
+        let (source_name, source_version) =
+            h.source().unwrap_or_else(|| (h.name.clone(), evr.clone()));
+        inv.packages.push(Package {
+            kind: PackageKind::Rpm,
+            purl: purl(&h, namespace, os),
+            layer: layers.get(&key(&h)).cloned().flatten(),
+            database: path.to_string(),
+            maintainer: None,
+            source_name,
+            source_version,
+            version: evr,
+            name: h.name,
+            arch: h.arch,
+            license: h.license,
+            epoch: h.epoch,
+            release: Some(h.release),
+            vendor: h.vendor,
+            modularity_label: h.modularity_label,
+        });
+    }
+}
+
+/// The purl namespace: the distribution's id, as advisory feeds and SBOM tools
+/// name it; `redhat` for RHEL and when the OS is unknown.
+fn purl_namespace(os: Option<&OsRelease>) -> &str {
+    match os.map(|o| o.id.as_str()) {
+        None | Some("") | Some("rhel") => "redhat",
+        Some(id) if id.starts_with("opensuse") => "opensuse",
+        Some(id) => id,
+    }
+}
+
+/// `pkg:rpm/<namespace>/<name>@<version>-<release>?arch=<arch>&epoch=<epoch>&distro=<id>-<version_id>`
+/// (<https://github.com/package-url/purl-spec/blob/main/PURL-TYPES.rst#rpm>).
+fn purl(h: &RpmHeader, namespace: &str, os: Option<&OsRelease>) -> String {
+    let version = format!("{}-{}", h.version, h.release);
+    let Ok(mut p) = packageurl::PackageUrl::new("rpm", h.name.as_str()) else {
+        return format!("pkg:rpm/{namespace}/{}@{version}", h.name);
+    };
+    let _ = p.with_namespace(namespace);
+    let _ = p.with_version(version);
+    if let Some(arch) = &h.arch {
+        let _ = p.add_qualifier("arch", arch.as_str());
+    }
+    if let Some(epoch) = h.epoch {
+        let _ = p.add_qualifier("epoch", epoch.to_string());
+    }
+    if let Some(os) = os
+        && let Some(v) = &os.version_id
+    {
+        let _ = p.add_qualifier("distro", format!("{}-{}", os.id, v));
+    }
+    p.to_string()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn purl_forms() {
+        let h = RpmHeader {
+            name: "openssl-libs".into(),
+            epoch: Some(1),
+            version: "3.0.7".into(),
+            release: "1.el9".into(),
+            arch: Some("x86_64".into()),
+            ..RpmHeader::default()
+        };
+        let rocky = OsRelease {
+            id: "rocky".into(),
+            version_id: Some("9.3".into()),
+            ..OsRelease::default()
+        };
+        assert_eq!(
+            purl(&h, purl_namespace(Some(&rocky)), Some(&rocky)),
+            "pkg:rpm/rocky/openssl-libs@3.0.7-1.el9?arch=x86_64&distro=rocky-9.3&epoch=1"
+        );
+        assert_eq!(
+            purl(&h, purl_namespace(None), None),
+            "pkg:rpm/redhat/openssl-libs@3.0.7-1.el9?arch=x86_64&epoch=1"
+        );
+        let leap = OsRelease {
+            id: "opensuse-leap".into(),
+            ..OsRelease::default()
+        };
+        assert_eq!(purl_namespace(Some(&leap)), "opensuse");
+    }
+}
