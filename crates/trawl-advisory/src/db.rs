@@ -1,30 +1,38 @@
 //! The in-memory advisory database and matching installed packages against it.
 //!
-//! Records are indexed by (ecosystem, package name), so a query touches only the
-//! entries for its package. Range events are parsed once, when a record is added,
-//! under the [`VersionScheme`] of the record's ecosystem.
+//! Records are indexed by (normalised ecosystem, package name), so a query touches
+//! only the entries for its package. Range events are parsed once, when a record is
+//! added, under the [`VersionScheme`] of the record's ecosystem. Every feed ends up
+//! as OSV [`Advisory`] records (plain serde data, so a compiled database can store
+//! them as they are): OSV loads directly, [`secdb`](crate::secdb) and
+//! [`debian_tracker`](crate::debian_tracker) convert into it.
 
 mod affected;
 
-use std::collections::HashMap;
+use std::collections::{HashMap, HashSet};
 use std::path::Path;
 
 use serde::Serialize;
 
-use crate::feed::{FeedError, FeedWarning, RecordRef};
+use crate::ecosystem::Ecosystem;
+use crate::feed::{FeedError, FeedWarning, RecordRef, WarningReason};
+use crate::fix::{FixState, VendorStatus};
 use crate::osv::{self, Advisory, Affected};
 use crate::version::{VersionError, VersionScheme};
-use affected::CompiledAffected;
+use affected::{CompiledAffected, Installed};
 
 /// Advisories held in memory, indexed for matching.
 ///
-/// Withdrawn records are never indexed. When two records share an id, the one with
-/// the later `modified` time wins (the first one added on a tie), and a newer withdrawn
-/// copy removes an older live one.
+/// Withdrawn records are never indexed. When two OSV records share an id, the one
+/// with the later `modified` time wins (the first one added on a tie), and a newer
+/// withdrawn copy removes an older live one. Records converted from vendor feeds
+/// are told apart by their source (file, release, package) instead, since they
+/// reuse CVE ids across packages: loading the same file twice adds nothing.
 #[derive(Debug, Default)]
 pub struct AdvisoryDb {
     slots: Vec<Option<Advisory>>,
-    by_id: HashMap<String, IdEntry>,
+    /// Deduplication key (the OSV id, or a converter's source key) -> entry.
+    by_key: HashMap<String, IdEntry>,
     /// ecosystem (normalised) -> package name -> entries.
     index: HashMap<String, HashMap<String, Vec<IndexEntry>>>,
     live: usize,
@@ -41,33 +49,38 @@ struct IdEntry {
 struct IndexEntry {
     slot: usize,
     affected: usize,
-    /// `None` when the ecosystem has no version scheme yet.
+    /// `None` when the ecosystem has no version scheme.
     compiled: Option<CompiledAffected>,
 }
 
 /// One installed package to look up.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub struct PackageQuery<'a> {
-    /// The OSV ecosystem, e.g. `Debian:12`.
+    /// The OSV ecosystem, e.g. `Debian:12`, `Alpine:v3.18` (or `Alpine:3.18.4`:
+    /// names are normalised, see [`Ecosystem`]).
     pub ecosystem: &'a str,
-    /// The package name advisories are written against; for Debian the *source*
-    /// package (`openssl`, not `libssl3`).
+    /// The package name advisories are written against: the *source* package
+    /// (Debian `Source`, apk origin, the name of rpm's SOURCERPM).
     pub name: &'a str,
-    /// The installed version; for Debian the *source* version.
+    /// The installed version the feeds compare against.
     pub version: &'a str,
 }
 
-/// An advisory that affects a queried package.
+/// What one advisory says about a queried package.
 #[derive(Debug, Clone, Serialize)]
 pub struct AdvisoryMatch<'a> {
     /// The whole record.
     pub advisory: &'a Advisory,
     /// The `affected` entry that matched.
     pub affected: &'a Affected,
-    /// The version that fixes the installed one, as the feed writes it; `None` when
-    /// no fix is known yet (open range, `last_affected`, or a match through the
-    /// `versions` list only).
+    /// Fixed (with the version), unfixed, will not be fixed, or not affected.
+    pub fix_state: FixState,
+    /// The version that fixes the installed one, as the feed writes it: the
+    /// version of [`FixState::Fixed`], `None` otherwise.
     pub fixed_version: Option<String>,
+    /// The vendor's own severity word where the feed has one (Debian urgency,
+    /// from the tracker or OSV `ecosystem_specific.urgency`), as given.
+    pub vendor_severity: Option<&'a str>,
 }
 
 /// Why a query could not be answered.
@@ -108,20 +121,81 @@ impl AdvisoryDb {
         let mut db = Self::new();
         let mut warnings = Vec::new();
         for dir in dirs {
-            let mut record_warnings = Vec::new();
-            osv::load::visit_dir(
-                dir.as_ref(),
-                &mut |path, advisory| {
-                    record_warnings.extend(db.add_osv(advisory).into_iter().map(|mut w| {
-                        w.path = Some(path.to_owned());
-                        w
-                    }));
-                },
-                &mut warnings,
-            )?;
-            warnings.append(&mut record_warnings);
+            warnings.extend(db.add_osv_dir(dir.as_ref())?);
         }
         Ok((db, warnings))
+    }
+
+    /// Loads OSV directories, Alpine secdb files or directories
+    /// ([`secdb::load_path`](crate::secdb::load_path)) and Debian security tracker
+    /// JSON files ([`debian_tracker::load_file`](crate::debian_tracker::load_file)).
+    ///
+    /// Returns the database and every warning; fails only if a path cannot be read.
+    pub fn from_paths(
+        osv_dirs: &[impl AsRef<Path>],
+        secdb_paths: &[impl AsRef<Path>],
+        tracker_files: &[impl AsRef<Path>],
+    ) -> Result<(Self, Vec<FeedWarning>), FeedError> {
+        let (mut db, mut warnings) = Self::from_osv_dirs(osv_dirs)?;
+        for path in secdb_paths {
+            warnings.extend(db.add_secdb(path.as_ref())?);
+        }
+        for path in tracker_files {
+            warnings.extend(db.add_debian_tracker(path.as_ref())?);
+        }
+        Ok((db, warnings))
+    }
+
+    fn add_osv_dir(&mut self, dir: &Path) -> Result<Vec<FeedWarning>, FeedError> {
+        let mut warnings = Vec::new();
+        let mut record_warnings = Vec::new();
+        osv::load::visit_dir(
+            dir,
+            &mut |path, advisory| {
+                record_warnings.extend(self.add_osv(advisory).into_iter().map(|mut w| {
+                    w.path = Some(path.to_owned());
+                    w
+                }));
+            },
+            &mut warnings,
+        )?;
+        warnings.append(&mut record_warnings);
+        Ok(warnings)
+    }
+
+    /// Adds an Alpine secdb file, or every `*.yaml` / `*.json` file under a
+    /// directory (see [`secdb::load_path`](crate::secdb::load_path)).
+    pub fn add_secdb(&mut self, path: impl AsRef<Path>) -> Result<Vec<FeedWarning>, FeedError> {
+        let load = crate::secdb::load_path(path)?;
+        Ok(self.add_converted(load))
+    }
+
+    /// Adds a Debian security tracker JSON file (see
+    /// [`debian_tracker::load_file`](crate::debian_tracker::load_file)).
+    pub fn add_debian_tracker(
+        &mut self,
+        path: impl AsRef<Path>,
+    ) -> Result<Vec<FeedWarning>, FeedError> {
+        let load = crate::debian_tracker::load_file(path)?;
+        Ok(self.add_converted(load))
+    }
+
+    /// Adds records converted from a vendor feed; returns the converter's warnings
+    /// and those of compiling its ranges.
+    pub fn add_converted(&mut self, load: crate::feed::ConvertedFeed) -> Vec<FeedWarning> {
+        let mut warnings = load.warnings;
+        for record in load.records {
+            let path = record.path;
+            warnings.extend(
+                self.insert(record.advisory, record.key)
+                    .into_iter()
+                    .map(|mut w| {
+                        w.path = Some(path.clone());
+                        w
+                    }),
+            );
+        }
+        warnings
     }
 
     /// Adds one OSV record, replacing an older record with the same id.
@@ -129,7 +203,12 @@ impl AdvisoryDb {
     /// Returns warnings about ranges or listed versions that cannot be evaluated and
     /// were skipped; the rest of the record is still used.
     pub fn add_osv(&mut self, advisory: Advisory) -> Vec<FeedWarning> {
-        if let Some(existing) = self.by_id.get(&advisory.id) {
+        let key = advisory.id.clone();
+        self.insert(advisory, key)
+    }
+
+    fn insert(&mut self, advisory: Advisory, key: String) -> Vec<FeedWarning> {
+        if let Some(existing) = self.by_key.get(&key) {
             if !is_newer(advisory.modified.as_deref(), existing.modified.as_deref()) {
                 return Vec::new();
             }
@@ -138,8 +217,8 @@ impl AdvisoryDb {
             }
         }
         if advisory.is_withdrawn() {
-            self.by_id.insert(
-                advisory.id.clone(),
+            self.by_key.insert(
+                key,
                 IdEntry {
                     slot: None,
                     modified: advisory.modified.clone(),
@@ -154,8 +233,8 @@ impl AdvisoryDb {
             let Some(package) = &affected.package else {
                 continue;
             };
-            let ecosystem = normalize_ecosystem(&package.ecosystem);
-            let compiled = VersionScheme::for_ecosystem(&ecosystem).map(|scheme| {
+            let ecosystem = Ecosystem::parse(&package.ecosystem);
+            let compiled = ecosystem.scheme().map(|scheme| {
                 let mut reasons = Vec::new();
                 let compiled = CompiledAffected::compile(scheme, affected, &mut reasons);
                 warnings.extend(reasons.into_iter().map(|reason| FeedWarning {
@@ -165,8 +244,18 @@ impl AdvisoryDb {
                 }));
                 compiled
             });
+            if compiled.is_none() {
+                warnings.push(FeedWarning {
+                    path: None,
+                    record: Some(RecordRef::Id(advisory.id.clone())),
+                    reason: WarningReason::UnknownEcosystem {
+                        package: package.name.clone(),
+                        ecosystem: package.ecosystem.clone(),
+                    },
+                });
+            }
             self.index
-                .entry(ecosystem)
+                .entry(ecosystem.as_str().to_owned())
                 .or_default()
                 .entry(package.name.clone())
                 .or_default()
@@ -176,8 +265,8 @@ impl AdvisoryDb {
                     compiled,
                 });
         }
-        self.by_id.insert(
-            advisory.id.clone(),
+        self.by_key.insert(
+            key,
             IdEntry {
                 slot: Some(slot),
                 modified: advisory.modified.clone(),
@@ -198,18 +287,18 @@ impl AdvisoryDb {
         self.live == 0
     }
 
-    /// The live record with this id.
+    /// The live OSV record with this id. Records converted from vendor feeds
+    /// share CVE ids across packages and are reached through matching instead.
     pub fn get(&self, id: &str) -> Option<&Advisory> {
-        let slot = self.by_id.get(id)?.slot?;
+        let slot = self.by_key.get(id)?.slot?;
         self.slots.get(slot)?.as_ref()
     }
 
     /// Whether any live record covers the ecosystem (`Debian:12`), so that a
     /// package without matches can be called unaffected rather than unknown.
     pub fn has_ecosystem(&self, ecosystem: &str) -> bool {
-        let ecosystem = normalize_ecosystem(ecosystem);
-        let base = ecosystem.split(':').next().unwrap_or(&ecosystem);
-        [ecosystem.as_str(), base].iter().any(|key| {
+        let ecosystem = Ecosystem::parse(ecosystem);
+        [ecosystem.as_str(), ecosystem.distro()].iter().any(|key| {
             self.index
                 .get(*key)
                 .is_some_and(|names| names.values().any(|e| !e.is_empty()))
@@ -220,28 +309,55 @@ impl AdvisoryDb {
     ///
     /// A query for `Debian:12` sees records for `Debian:12` (and `Debian:12.x`) and
     /// records for the release-less `Debian`. One advisory yields one match per
-    /// matching `affected` entry.
+    /// matching `affected` entry. Vendor statements that the package is not
+    /// affected are left out, and so is every match for a vulnerability (id, alias
+    /// or upstream id) that such a statement covers.
     pub fn matches(&self, query: &PackageQuery<'_>) -> Result<Vec<AdvisoryMatch<'_>>, QueryError> {
-        let ecosystem = normalize_ecosystem(query.ecosystem);
-        let scheme = VersionScheme::for_ecosystem(&ecosystem).ok_or_else(|| {
-            QueryError::UnsupportedEcosystem {
-                ecosystem: query.ecosystem.to_owned(),
-            }
-        })?;
-        let installed =
-            scheme
-                .parse(query.version)
-                .map_err(|source| QueryError::InvalidVersion {
-                    ecosystem: query.ecosystem.to_owned(),
-                    name: query.name.to_owned(),
-                    source,
-                })?;
+        let all = self.assess(query)?;
+        let not_affected: HashSet<&str> = all
+            .iter()
+            .filter(|m| !m.fix_state.is_affected())
+            .flat_map(|m| vulnerability_ids(m.advisory))
+            .collect();
+        Ok(all
+            .into_iter()
+            .filter(|m| {
+                m.fix_state.is_affected()
+                    && !vulnerability_ids(m.advisory).any(|id| not_affected.contains(id))
+            })
+            .collect())
+    }
 
-        let base = ecosystem.split(':').next().unwrap_or(&ecosystem);
-        let keys: &[&str] = if base == ecosystem {
-            &[base]
+    /// Every statement about an installed package, ordered by advisory id:
+    /// [`matches`](Self::matches) plus [`FixState::NotAffected`] statements, with
+    /// nothing suppressed.
+    pub fn assess(&self, query: &PackageQuery<'_>) -> Result<Vec<AdvisoryMatch<'_>>, QueryError> {
+        let ecosystem = Ecosystem::parse(query.ecosystem);
+        let scheme = ecosystem
+            .scheme()
+            .ok_or_else(|| QueryError::UnsupportedEcosystem {
+                ecosystem: query.ecosystem.to_owned(),
+            })?;
+        let version = scheme
+            .parse(query.version)
+            .map_err(|source| QueryError::InvalidVersion {
+                ecosystem: query.ecosystem.to_owned(),
+                name: query.name.to_owned(),
+                source,
+            })?;
+        let semver = (scheme != VersionScheme::Semver)
+            .then(|| VersionScheme::Semver.parse(query.version).ok())
+            .flatten();
+        let installed = Installed {
+            raw: query.version,
+            version,
+            semver,
+        };
+
+        let keys: &[&str] = if ecosystem.release().is_none() {
+            &[ecosystem.as_str()]
         } else {
-            &[&ecosystem, base]
+            &[ecosystem.as_str(), ecosystem.distro()]
         };
         let mut found = Vec::new();
         for key in keys {
@@ -252,19 +368,33 @@ impl AdvisoryDb {
                 let Some(compiled) = &entry.compiled else {
                     continue;
                 };
-                let Some(verdict) = compiled.evaluate(&installed, query.version) else {
-                    continue;
-                };
                 let Some(advisory) = self.slots.get(entry.slot).and_then(Option::as_ref) else {
                     continue;
                 };
                 let Some(affected) = advisory.affected.get(entry.affected) else {
                     continue;
                 };
+                let vendor_status = affected.vendor.as_ref().and_then(|v| v.status);
+                let fix_state = if vendor_status == Some(VendorStatus::NotAffected) {
+                    FixState::NotAffected
+                } else {
+                    let Some(verdict) = compiled.evaluate(&installed) else {
+                        continue;
+                    };
+                    match verdict.fixed {
+                        Some(version) => FixState::Fixed(version),
+                        None if vendor_status == Some(VendorStatus::WillNotFix) => {
+                            FixState::WillNotFix
+                        }
+                        None => FixState::Unfixed,
+                    }
+                };
                 found.push(AdvisoryMatch {
                     advisory,
                     affected,
-                    fixed_version: verdict.fixed,
+                    fixed_version: fix_state.fixed_version().map(str::to_owned),
+                    fix_state,
+                    vendor_severity: vendor_severity(affected),
                 });
             }
         }
@@ -278,10 +408,10 @@ impl AdvisoryDb {
         };
         self.live -= 1;
         for package in old.affected.iter().filter_map(|a| a.package.as_ref()) {
-            let ecosystem = normalize_ecosystem(&package.ecosystem);
+            let ecosystem = Ecosystem::parse(&package.ecosystem);
             if let Some(entries) = self
                 .index
-                .get_mut(&ecosystem)
+                .get_mut(ecosystem.as_str())
                 .and_then(|names| names.get_mut(&package.name))
             {
                 entries.retain(|e| e.slot != slot);
@@ -290,20 +420,27 @@ impl AdvisoryDb {
     }
 }
 
-/// `Debian:12.5` → `Debian:12`: Debian advisories are per major release.
-fn normalize_ecosystem(ecosystem: &str) -> String {
-    let point_release = ecosystem
-        .strip_prefix("Debian:")
-        .and_then(|release| release.split_once('.'))
-        .filter(|(major, minor)| {
-            !major.is_empty()
-                && major.bytes().all(|b| b.is_ascii_digit())
-                && minor.bytes().all(|b| b.is_ascii_digit() || b == b'.')
-        });
-    match point_release {
-        Some((major, _)) => format!("Debian:{major}"),
-        None => ecosystem.to_owned(),
-    }
+/// The ids a record is known by: its own, its aliases and its upstream ids.
+fn vulnerability_ids(advisory: &Advisory) -> impl Iterator<Item = &str> {
+    std::iter::once(advisory.id.as_str())
+        .chain(advisory.aliases.iter().map(String::as_str))
+        .chain(advisory.upstream.iter().map(String::as_str))
+}
+
+/// The vendor's severity word: a converter's statement, else the `urgency` that
+/// osv.dev's Debian records carry in `ecosystem_specific`.
+fn vendor_severity(affected: &Affected) -> Option<&str> {
+    affected
+        .vendor
+        .as_ref()
+        .and_then(|v| v.severity.as_deref())
+        .or_else(|| {
+            affected
+                .ecosystem_specific
+                .as_ref()
+                .and_then(|v| v.get("urgency"))
+                .and_then(|v| v.as_str())
+        })
 }
 
 /// Whether RFC 3339 time `a` is later than `b`; a missing time is the earliest.
@@ -337,14 +474,6 @@ fn is_newer(a: Option<&str>, b: Option<&str>) -> bool {
 #[cfg(test)]
 mod tests {
     use super::*;
-
-    #[test]
-    fn ecosystem_normalisation() {
-        assert_eq!(normalize_ecosystem("Debian:12.5"), "Debian:12");
-        assert_eq!(normalize_ecosystem("Debian:12"), "Debian:12");
-        assert_eq!(normalize_ecosystem("Debian"), "Debian");
-        assert_eq!(normalize_ecosystem("Ubuntu:22.04:LTS"), "Ubuntu:22.04:LTS");
-    }
 
     #[test]
     fn modified_times() {

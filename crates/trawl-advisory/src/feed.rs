@@ -7,6 +7,7 @@
 use std::fmt;
 use std::path::PathBuf;
 
+use crate::osv::Advisory;
 use crate::version::VersionError;
 
 /// A feed that could not be read at all.
@@ -52,6 +53,9 @@ pub enum RecordRef {
     /// The record's position (from 0) in a file holding an array of records, used
     /// when the record has no readable id.
     Index(usize),
+    /// Where an entry sits in a vendor feed, e.g.
+    /// `packages[3] openssl secfixes "1.0.2h-r2"` or `openssl CVE-2016-2177 bookworm`.
+    Entry(String),
 }
 
 impl fmt::Display for RecordRef {
@@ -59,6 +63,7 @@ impl fmt::Display for RecordRef {
         match self {
             Self::Id(id) => write!(f, "record {id}"),
             Self::Index(i) => write!(f, "record #{i}"),
+            Self::Entry(entry) => write!(f, "entry {entry}"),
         }
     }
 }
@@ -79,6 +84,18 @@ pub enum WarningReason {
         /// The parser's message, with line and column.
         message: String,
     },
+    /// A file is not valid YAML; it was skipped.
+    #[error("invalid YAML: {message}")]
+    InvalidYaml {
+        /// The parser's message, with line and column.
+        message: String,
+    },
+    /// An entry of a vendor feed does not have the expected shape; it was skipped.
+    #[error("unexpected entry: {message}")]
+    InvalidEntry {
+        /// What was expected and what was found.
+        message: String,
+    },
     /// A JSON value is not a valid OSV record; the record was skipped.
     #[error("not a valid OSV record: {message}")]
     InvalidRecord {
@@ -94,6 +111,15 @@ pub enum WarningReason {
         package: String,
         /// The version and what is wrong with it.
         error: VersionError,
+    },
+    /// No version scheme is known for the ecosystem, so the package's ranges can
+    /// never match; the record is kept (a later version of this crate may use it).
+    #[error("package {package}: no version scheme for ecosystem {ecosystem:?}; it cannot match")]
+    UnknownEcosystem {
+        /// The affected package's name.
+        package: String,
+        /// The ecosystem as written in the feed.
+        ecosystem: String,
     },
     /// A range type the ecosystem's scheme cannot evaluate (e.g. `SEMVER` for Debian);
     /// the range was skipped.
@@ -116,4 +142,29 @@ impl fmt::Display for FeedWarning {
         }
         self.reason.fmt(f)
     }
+}
+
+/// Records converted from a vendor feed into the OSV model, ready for
+/// [`AdvisoryDb::add_converted`](crate::AdvisoryDb::add_converted).
+#[derive(Debug, Default)]
+pub struct ConvertedFeed {
+    /// The converted records.
+    pub records: Vec<ConvertedRecord>,
+    /// Files and entries that were skipped, and why.
+    pub warnings: Vec<FeedWarning>,
+    /// How many files were read.
+    pub files: usize,
+}
+
+/// One converted record and where it came from.
+#[derive(Debug, Clone)]
+pub struct ConvertedRecord {
+    /// The record. Its id is the vulnerability id the vendor uses (a CVE, or e.g.
+    /// `XSA-207`), shared with other packages' records.
+    pub advisory: Advisory,
+    /// Identifies the record within all feeds (feed, release, package,
+    /// vulnerability), so a feed loaded twice is not duplicated.
+    pub key: String,
+    /// The file it was read from.
+    pub path: PathBuf,
 }

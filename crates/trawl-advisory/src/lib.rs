@@ -3,28 +3,39 @@
 //! # Brief overview
 //!
 //! - [`Advisory`] (module [`osv`]) is one OSV record, the data model for every feed:
-//!   osv.dev exports load directly with [`osv::load_dir`]; other feeds (Alpine secdb,
-//!   the Debian security tracker) are to be converted into it.
-//! - [`AdvisoryDb`] holds records indexed by (ecosystem, package name);
-//!   [`AdvisoryDb::matches`] takes a [`PackageQuery`] and returns [`AdvisoryMatch`]es,
-//!   each carrying the record, the matching [`Affected`] entry and the applicable fix.
-//! - [`VersionScheme`] orders versions per ecosystem; today only
-//!   [`dpkg`](version::dpkg) ([`DpkgVersion`]). It is hand-written on purpose: the
-//!   `debian-packaging` crate, even with no default features, pulls 335 crates
-//!   (pgp and async-std among them) for what is about a hundred lines here.
-//!   Agreement with `dpkg --compare-versions` is proven by a differential test
-//!   (`tests/dpkg_differential.rs`) over tens of thousands of real and generated
-//!   versions.
-//! - A bad file, record or range in a feed becomes a [`FeedWarning`]; only an
-//!   unreadable feed is a [`FeedError`]. Queries fail with [`QueryError`], versions
-//!   with [`VersionError`].
+//!   osv.dev exports load directly with [`osv::load_dir`]; vendor feeds are
+//!   converted into it: Alpine's secdb ([`secdb::load_path`], YAML or JSON) and the
+//!   Debian security tracker JSON ([`debian_tracker::load_file`]). OSV already
+//!   models ranges, aliases and severity, and osv.dev itself publishes these
+//!   vendors' data in it; what OSV cannot say (never affected, will not fix, the
+//!   vendor's urgency) travels as a typed [`VendorStatement`] on the
+//!   [`Affected`] entry. Everything stays plain serde data, for a compiled
+//!   database to store.
+//! - [`AdvisoryDb`] holds records indexed by (normalised [`Ecosystem`], package
+//!   name); [`AdvisoryDb::matches`] takes a [`PackageQuery`] (source package name
+//!   and version) and returns [`AdvisoryMatch`]es, each with the record, the
+//!   matching [`Affected`] entry, a [`FixState`] and the vendor severity.
+//!   [`AdvisoryDb::assess`] also returns "not affected" statements.
+//!   [`AdvisoryDb::from_paths`] loads all three kinds of feed.
+//! - [`VersionScheme`] orders versions per ecosystem: [`dpkg`](version::dpkg)
+//!   ([`DpkgVersion`]), [`rpm`](version::rpm) ([`RpmVersion`]),
+//!   [`apk`](version::apk) ([`ApkVersion`]) and [`semver`](version::semver)
+//!   ([`SemVersion`], on the `semver` crate). dpkg, rpm and apk are hand-written
+//!   ports of the reference C code: no crate matches them exactly, and the
+//!   `debian-packaging` crate alone pulls 335 crates for about a hundred lines.
+//!   Agreement is proven by differential tests against `dpkg --compare-versions`
+//!   and rpm's `rpm.vercmp()` over thousands of real and generated versions, and by
+//!   every vector of apk-tools' own `version.data`.
+//! - A bad file, record or range in a feed becomes a [`FeedWarning`] naming the file
+//!   and record; only an unreadable feed is a [`FeedError`]. Queries fail with
+//!   [`QueryError`], versions with [`VersionError`].
 //!
 //! Fetching feeds is not this crate's business: it reads what is on disk.
 //!
 //! # Example
 //!
 //! ```
-//! use trawl_advisory::{Advisory, AdvisoryDb, PackageQuery};
+//! use trawl_advisory::{Advisory, AdvisoryDb, FixState, PackageQuery};
 //!
 //! let record: Advisory = serde_json::from_str(r#"{
 //!   "id": "DSA-5514-1",
@@ -43,7 +54,7 @@
 //! let found = db.matches(&query)?;
 //! assert_eq!(found.len(), 1);
 //! assert_eq!(found[0].advisory.id, "DSA-5514-1");
-//! assert_eq!(found[0].fixed_version.as_deref(), Some("2.36-9+deb12u3"));
+//! assert_eq!(found[0].fix_state, FixState::Fixed("2.36-9+deb12u3".into()));
 //!
 //! let patched = PackageQuery { version: "2.36-9+deb12u3", ..query };
 //! assert!(db.matches(&patched)?.is_empty());
@@ -53,11 +64,20 @@
 #![forbid(unsafe_code)]
 
 pub mod db;
+pub mod debian_tracker;
+pub mod ecosystem;
 pub mod feed;
+pub mod fix;
 pub mod osv;
+pub mod secdb;
 pub mod version;
 
 pub use db::{AdvisoryDb, AdvisoryMatch, PackageQuery, QueryError};
-pub use feed::{FeedError, FeedWarning, RecordRef, WarningReason};
+pub use ecosystem::Ecosystem;
+pub use feed::{ConvertedFeed, ConvertedRecord, FeedError, FeedWarning, RecordRef, WarningReason};
+pub use fix::{FixState, VendorStatement, VendorStatus};
 pub use osv::{Advisory, Affected};
-pub use version::{DpkgVersion, InvalidVersion, Version, VersionError, VersionScheme};
+pub use version::{
+    ApkVersion, DpkgVersion, InvalidVersion, RpmVersion, SemVersion, Version, VersionError,
+    VersionScheme,
+};

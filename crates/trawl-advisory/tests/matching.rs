@@ -269,23 +269,23 @@ fn ecosystems_and_names_must_match() {
 fn query_errors() {
     let mut db = AdvisoryDb::new();
     db.add_osv(record(
-        "GHSA-xxxx",
-        "npm",
-        "left-pad",
-        events(json!([{"introduced": "0"}, {"fixed": "1.1.0"}])),
+        "PYSEC-xxxx",
+        "PyPI",
+        "requests",
+        events(json!([{"introduced": "0"}, {"fixed": "2.31.0"}])),
     ));
     assert_eq!(db.len(), 1, "records of scheme-less ecosystems are kept");
     let err = db
         .matches(&PackageQuery {
-            ecosystem: "npm",
-            name: "left-pad",
-            version: "1.0.0",
+            ecosystem: "PyPI",
+            name: "requests",
+            version: "2.30.0",
         })
-        .expect_err("no semver scheme yet");
+        .expect_err("no PEP 440 scheme");
     assert_eq!(
         err,
         QueryError::UnsupportedEcosystem {
-            ecosystem: "npm".into()
+            ecosystem: "PyPI".into()
         }
     );
 
@@ -310,7 +310,7 @@ fn query_errors() {
 #[test]
 fn unusable_ranges_are_warned_about_and_skipped() {
     let affected = json!({"ranges": [
-        {"type": "SEMVER", "events": [{"introduced": "0"}, {"fixed": "1.0.0"}]},
+        {"type": "CALVER", "events": [{"introduced": "0"}, {"fixed": "1.0.0"}]},
         {"type": "ECOSYSTEM", "events": [{"introduced": "0"}, {"fixed": "bad version"}]},
         {"type": "ECOSYSTEM", "events": [{"introduced": "0"}, {"fixed": "2.0"}]}
     ]});
@@ -374,4 +374,156 @@ fn newer_copy_of_a_record_replaces_the_older() {
     db.add_osv(new); // older than the withdrawal: stays withdrawn
     assert_eq!(db.len(), 0);
     assert_eq!(check(&db, "Debian:12", "pkg", "1.5"), None);
+}
+
+#[test]
+fn every_scheme_evaluates_its_ecosystems() {
+    let fixed = |v: &str| Some(Some(v.to_owned()));
+    let db = db_with([
+        record(
+            "RLSA-2024:0001",
+            "Rocky Linux:9",
+            "openssl",
+            events(json!([{"introduced": "0"}, {"fixed": "1:3.0.7-25.el9_3"}])),
+        ),
+        record(
+            "ALPINE-1",
+            "Alpine:v3.18",
+            "openssl",
+            events(json!([{"introduced": "0"}, {"fixed": "3.1.4-r1"}])),
+        ),
+        record(
+            "RUSTSEC-2024-0001",
+            "crates.io",
+            "tokio",
+            json!({"ranges": [{"type": "SEMVER", "events": [{"introduced": "1.0.0"}, {"fixed": "1.18.4"}]}]}),
+        ),
+        // A SEMVER range inside a distro record is evaluated under SemVer.
+        record(
+            "DSA-9-1",
+            "Debian:12",
+            "node",
+            json!({"ranges": [{"type": "SEMVER", "events": [{"introduced": "0"}, {"fixed": "18.19.1"}]}]}),
+        ),
+    ]);
+    // rpm: a missing epoch is 0, so the epoch-1 fix is above 3.0.7-27 too.
+    assert_eq!(
+        check(&db, "Rocky Linux:9.3", "openssl", "3.0.7-27.el9"),
+        fixed("1:3.0.7-25.el9_3")
+    );
+    assert_eq!(
+        check(&db, "Rocky Linux:9", "openssl", "1:3.0.7-25.el9_3"),
+        None
+    );
+    assert_eq!(
+        check(&db, "Rocky Linux:9", "openssl", "1:3.0.7-24.el9"),
+        fixed("1:3.0.7-25.el9_3")
+    );
+    // apk: revisions and pre-release suffixes.
+    assert_eq!(
+        check(&db, "Alpine:3.18.4", "openssl", "3.1.4-r0"),
+        fixed("3.1.4-r1")
+    );
+    assert_eq!(check(&db, "Alpine:v3.18", "openssl", "3.1.4-r1"), None);
+    assert_eq!(
+        check(&db, "Alpine:v3.18", "openssl", "3.1.4_rc1-r5"),
+        fixed("3.1.4-r1")
+    );
+    assert_eq!(check(&db, "Alpine:v3.17", "openssl", "3.0.0-r0"), None);
+    // semver.
+    assert_eq!(check(&db, "crates.io", "tokio", "1.18.3"), fixed("1.18.4"));
+    assert_eq!(check(&db, "crates.io", "tokio", "1.18.4+build"), None);
+    assert_eq!(check(&db, "crates.io", "tokio", "0.2.0"), None);
+    assert_eq!(check(&db, "Debian:12", "node", "18.19.0"), fixed("18.19.1"));
+    // A dpkg version that is not semver cannot be in a SEMVER range.
+    assert_eq!(
+        check(&db, "Debian:12", "node", "18.19.0+dfsg-6~deb12u1"),
+        None
+    );
+}
+
+#[test]
+fn unknown_ecosystems_are_warned_about() {
+    let mut db = AdvisoryDb::new();
+    let warnings = db.add_osv(record(
+        "XYZ-1",
+        "Plan 9",
+        "rc",
+        events(json!([{"introduced": "0"}])),
+    ));
+    assert_eq!(
+        warnings.iter().map(ToString::to_string).collect::<Vec<_>>(),
+        ["record XYZ-1: package rc: no version scheme for ecosystem \"Plan 9\"; it cannot match"]
+    );
+    assert_eq!(db.len(), 1);
+}
+
+#[test]
+fn vendor_statements_set_the_fix_state() {
+    use trawl_advisory::{FixState, VendorStatement, VendorStatus};
+    let with_vendor = |id: &str, status, affected: serde_json::Value| {
+        let mut r = record(id, "Debian:12", "pkg", affected);
+        r.affected[0].vendor = Some(VendorStatement {
+            status,
+            severity: Some("low".into()),
+            note: None,
+        });
+        r
+    };
+    let mut osv = record(
+        "DEBIAN-CVE-2024-1",
+        "Debian:12",
+        "pkg",
+        events(json!([{"introduced": "0"}])),
+    );
+    osv.upstream = vec!["CVE-2024-1".into()];
+    let db = db_with([
+        with_vendor(
+            "CVE-2024-2",
+            Some(VendorStatus::WillNotFix),
+            events(json!([{"introduced": "0"}])),
+        ),
+        with_vendor(
+            "CVE-2024-3",
+            Some(VendorStatus::WillNotFix),
+            events(json!([{"introduced": "0"}, {"fixed": "2.0"}])),
+        ),
+        // Says "not affected" for CVE-2024-1: the OSV record naming it upstream
+        // is suppressed.
+        with_vendor("CVE-2024-1", Some(VendorStatus::NotAffected), json!({})),
+        osv,
+    ]);
+    let query = PackageQuery {
+        ecosystem: "Debian:12",
+        name: "pkg",
+        version: "1.0",
+    };
+    let states = |found: Vec<trawl_advisory::AdvisoryMatch<'_>>| {
+        found
+            .into_iter()
+            .map(|m| (m.advisory.id.clone(), m.fix_state))
+            .collect::<Vec<_>>()
+    };
+    assert_eq!(
+        states(db.matches(&query).expect("valid")),
+        [
+            ("CVE-2024-2".to_owned(), FixState::WillNotFix),
+            ("CVE-2024-3".to_owned(), FixState::Fixed("2.0".into())),
+        ]
+    );
+    assert_eq!(
+        states(db.assess(&query).expect("valid")),
+        [
+            ("CVE-2024-1".to_owned(), FixState::NotAffected),
+            ("CVE-2024-2".to_owned(), FixState::WillNotFix),
+            ("CVE-2024-3".to_owned(), FixState::Fixed("2.0".into())),
+            ("DEBIAN-CVE-2024-1".to_owned(), FixState::Unfixed),
+        ]
+    );
+    // Fix states serialise in snake case.
+    assert_eq!(
+        serde_json::to_string(&[FixState::Fixed("2.0".into()), FixState::WillNotFix])
+            .expect("serialises"),
+        r#"[{"fixed":"2.0"},"will_not_fix"]"#
+    );
 }

@@ -239,17 +239,14 @@ pub fn read_layer_checked<R: Read>(
     };
     let mut last_entry: Option<String> = None;
 
-    let walked = walk_tar(
-        layer,
-        &mut bounded,
-        selection,
-        limits,
-        &mut changes,
-        &mut last_entry,
-    );
+    // The tar reader asks for 512-byte headers and 8 KiB copies; a large
+    // buffer lets the inflater work on big blocks instead.
+    let mut tar_input = BufReader::with_capacity(1 << 20, &mut bounded);
+    let walked = walk_tar(layer, &mut tar_input, selection, limits, &mut changes, &mut last_entry);
     // Drain what follows the end-of-archive marker: padding, further gzip members,
     // and the blob's last bytes, so the digest check at EOF always runs.
-    let drained = walked.and_then(|()| io::copy(&mut bounded, &mut io::sink()).map(drop));
+    let drained = walked.and_then(|()| io::copy(&mut tar_input, &mut io::sink()).map(drop));
+    drop(tar_input);
     let exceeded = bounded.exceeded;
     let decompressed = bounded.read;
     let actual = bounded.hasher.take().map(|h| hex::encode(h.finalize()));

@@ -6,7 +6,9 @@
 //! (`introduced: "0"` before everything); a version is in a range if it is at or after
 //! an `introduced` and before the next `fixed` / at or before the next
 //! `last_affected`, and below every `limit`. Any range, or an equal entry in
-//! `versions`, makes a version affected.
+//! `versions`, makes a version affected. `ECOSYSTEM` ranges are evaluated under the
+//! ecosystem's scheme, `SEMVER` ranges under SemVer precedence, whatever the
+//! ecosystem.
 
 use crate::feed::WarningReason;
 use crate::osv::{Affected, Event, RangeType};
@@ -27,8 +29,31 @@ pub(crate) struct CompiledAffected {
     versions: Vec<(String, Option<Version>)>,
 }
 
+/// An installed version, parsed under the schemes its ranges may need.
+pub(crate) struct Installed<'a> {
+    /// As the query wrote it.
+    pub raw: &'a str,
+    /// Under the ecosystem's scheme.
+    pub version: Version,
+    /// Under SemVer, when the ecosystem's scheme is another and the text parses.
+    pub semver: Option<Version>,
+}
+
+impl Installed<'_> {
+    fn under(&self, scheme: VersionScheme) -> Option<&Version> {
+        if self.version.scheme() == scheme {
+            Some(&self.version)
+        } else if scheme == VersionScheme::Semver {
+            self.semver.as_ref()
+        } else {
+            None
+        }
+    }
+}
+
 #[derive(Debug)]
 struct CompiledRange {
+    scheme: VersionScheme,
     intervals: Vec<Interval>,
     limits: Vec<Version>,
 }
@@ -65,11 +90,11 @@ impl CompiledAffected {
             .map_or_else(String::new, |p| p.name.clone());
         let mut ranges = Vec::new();
         for range in &affected.ranges {
-            match &range.kind {
-                RangeType::Ecosystem => {}
+            let range_scheme = match &range.kind {
+                RangeType::Ecosystem => scheme,
+                RangeType::Semver => VersionScheme::Semver,
                 // Commit ranges say nothing about package versions.
                 RangeType::Git => continue,
-                // SEMVER belongs to semver ecosystems, which have no scheme yet.
                 other => {
                     warnings.push(WarningReason::UnsupportedRangeType {
                         package: package.clone(),
@@ -77,8 +102,8 @@ impl CompiledAffected {
                     });
                     continue;
                 }
-            }
-            match compile_events(scheme, &range.events) {
+            };
+            match compile_events(range_scheme, &range.events) {
                 Ok(compiled) => ranges.push(compiled),
                 Err(error) => warnings.push(WarningReason::InvalidVersion {
                     package: package.clone(),
@@ -105,12 +130,15 @@ impl CompiledAffected {
         Self { ranges, versions }
     }
 
-    /// Whether `installed` (written `raw` in the query) is affected, and the fix.
-    pub(crate) fn evaluate(&self, installed: &Version, raw: &str) -> Option<Verdict> {
+    /// Whether `installed` is affected, and the fix.
+    pub(crate) fn evaluate(&self, installed: &Installed<'_>) -> Option<Verdict> {
         let mut in_range = false;
         let mut unfixed = false;
         let mut best_fix: Option<(&Version, &String)> = None;
         for range in &self.ranges {
+            let Some(installed) = installed.under(range.scheme) else {
+                continue;
+            };
             if range.limits.iter().any(|limit| is_ge(installed, limit)) {
                 continue;
             }
@@ -134,7 +162,10 @@ impl CompiledAffected {
             return Some(Verdict { fixed });
         }
         let listed = self.versions.iter().any(|(text, parsed)| {
-            text == raw || parsed.as_ref().is_some_and(|v| is_eq(installed, v))
+            text == installed.raw
+                || parsed
+                    .as_ref()
+                    .is_some_and(|v| is_eq(&installed.version, v))
         });
         listed.then_some(Verdict { fixed: None })
     }
@@ -227,7 +258,11 @@ fn compile_events(
             end: End::Open,
         });
     }
-    Ok(CompiledRange { intervals, limits })
+    Ok(CompiledRange {
+        scheme,
+        intervals,
+        limits,
+    })
 }
 
 // Versions reaching here share one scheme, so they are always comparable.

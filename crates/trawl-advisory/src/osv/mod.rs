@@ -15,6 +15,8 @@ pub use load::{OsvLoad, load_dir, load_file};
 
 use serde::{Deserialize, Deserializer, Serialize};
 
+use crate::fix::VendorStatement;
+
 /// One OSV record: a vulnerability or an advisory about it.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub struct Advisory {
@@ -118,6 +120,14 @@ pub struct Affected {
     /// Database-specific data, kept as raw JSON.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub database_specific: Option<serde_json::Value>,
+    /// Not part of OSV: the vendor's statement, set by this crate's converters of
+    /// vendor feeds (Alpine secdb, Debian security tracker); `None` in OSV input.
+    #[serde(
+        default,
+        rename = "trawl_vendor_statement",
+        skip_serializing_if = "Option::is_none"
+    )]
+    pub vendor: Option<VendorStatement>,
 }
 
 /// A package within an ecosystem.

@@ -2,41 +2,56 @@
 //!
 //! Each packaging world orders versions its own way, so an advisory range can only be
 //! evaluated under the scheme of its ecosystem. [`VersionScheme::for_ecosystem`] picks
-//! the scheme from an OSV ecosystem name; [`Version`] is a version parsed under a
-//! scheme. Only [`dpkg`] exists today; rpm, apk and semver schemes plug in as new
-//! variants of both enums.
+//! the scheme from an OSV ecosystem name (see [`Ecosystem`](crate::Ecosystem));
+//! [`Version`] is a version parsed under a scheme. Schemes: [`dpkg`], [`rpm`],
+//! [`apk`] and [`semver`].
 
+pub mod apk;
 pub mod dpkg;
+pub mod rpm;
+pub mod semver;
 
 use std::cmp::Ordering;
 use std::fmt;
 
+pub use apk::ApkVersion;
 pub use dpkg::DpkgVersion;
+pub use rpm::RpmVersion;
+pub use semver::SemVersion;
 
 /// A version ordering, chosen from an ecosystem name.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, serde::Serialize)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, serde::Serialize, serde::Deserialize)]
 #[non_exhaustive]
 pub enum VersionScheme {
     /// Debian package versions, as `dpkg --compare-versions` orders them
     /// (ecosystems `Debian…` and `Ubuntu…`).
     Dpkg,
+    /// RPM `[epoch:]version[-release]`, as rpm orders them (Red Hat, Rocky Linux,
+    /// AlmaLinux, SUSE, openSUSE, Mageia, Photon OS).
+    Rpm,
+    /// Alpine package versions, as apk-tools orders them (Alpine, Wolfi, Chainguard).
+    Apk,
+    /// Semantic Versioning 2.0.0 precedence (OSV `SEMVER` ranges; crates.io, npm,
+    /// Hex, Pub).
+    Semver,
 }
 
 impl VersionScheme {
-    /// The scheme for an OSV ecosystem such as `Debian:12` or `Ubuntu:22.04:LTS`,
-    /// decided by the part before the first `:`; `None` if no scheme is implemented.
+    /// The scheme for an OSV ecosystem such as `Debian:12`, `Alpine:v3.18` or
+    /// `Rocky Linux:9`, decided by the distribution part (see
+    /// [`Ecosystem::scheme`](crate::Ecosystem::scheme)); `None` if no scheme is
+    /// implemented.
     pub fn for_ecosystem(ecosystem: &str) -> Option<Self> {
-        let base = ecosystem.split(':').next().unwrap_or(ecosystem);
-        match base {
-            "Debian" | "Ubuntu" => Some(Self::Dpkg),
-            _ => None,
-        }
+        crate::Ecosystem::parse(ecosystem).scheme()
     }
 
     /// Parses `version` under this scheme.
     pub fn parse(self, version: &str) -> Result<Version, VersionError> {
         match self {
             Self::Dpkg => DpkgVersion::parse(version).map(Version::Dpkg),
+            Self::Rpm => RpmVersion::parse(version).map(Version::Rpm),
+            Self::Apk => ApkVersion::parse(version).map(Version::Apk),
+            Self::Semver => SemVersion::parse(version).map(Version::Semver),
         }
     }
 
@@ -52,6 +67,9 @@ impl fmt::Display for VersionScheme {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         f.write_str(match self {
             Self::Dpkg => "dpkg",
+            Self::Rpm => "rpm",
+            Self::Apk => "apk",
+            Self::Semver => "semver",
         })
     }
 }
@@ -65,6 +83,12 @@ impl fmt::Display for VersionScheme {
 pub enum Version {
     /// A Debian package version.
     Dpkg(DpkgVersion),
+    /// An RPM EVR.
+    Rpm(RpmVersion),
+    /// An Alpine package version.
+    Apk(ApkVersion),
+    /// A semantic version.
+    Semver(SemVersion),
 }
 
 impl Version {
@@ -72,6 +96,9 @@ impl Version {
     pub fn scheme(&self) -> VersionScheme {
         match self {
             Self::Dpkg(_) => VersionScheme::Dpkg,
+            Self::Rpm(_) => VersionScheme::Rpm,
+            Self::Apk(_) => VersionScheme::Apk,
+            Self::Semver(_) => VersionScheme::Semver,
         }
     }
 }
@@ -80,6 +107,10 @@ impl PartialOrd for Version {
     fn partial_cmp(&self, other: &Self) -> Option<Ordering> {
         match (self, other) {
             (Self::Dpkg(a), Self::Dpkg(b)) => Some(a.cmp(b)),
+            (Self::Rpm(a), Self::Rpm(b)) => Some(a.cmp(b)),
+            (Self::Apk(a), Self::Apk(b)) => Some(a.cmp(b)),
+            (Self::Semver(a), Self::Semver(b)) => Some(a.cmp(b)),
+            _ => None,
         }
     }
 }
@@ -88,6 +119,9 @@ impl fmt::Display for Version {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         match self {
             Self::Dpkg(v) => v.fmt(f),
+            Self::Rpm(v) => v.fmt(f),
+            Self::Apk(v) => v.fmt(f),
+            Self::Semver(v) => v.fmt(f),
         }
     }
 }
@@ -111,7 +145,7 @@ impl VersionError {
     }
 }
 
-/// Why a version string is invalid. The wording follows dpkg's messages.
+/// Why a version string is invalid. The dpkg wording follows dpkg's messages.
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
 #[non_exhaustive]
 pub enum InvalidVersion {
@@ -148,4 +182,17 @@ pub enum InvalidVersion {
     /// A character not allowed in a revision.
     #[error("invalid character {0:?} in revision number")]
     InvalidRevisionChar(char),
+    /// A control or blank character, never part of a version (rpm).
+    #[error("invalid character {0:?} in version")]
+    InvalidChar(char),
+    /// Not an Alpine version (`digits{.digits}[letter]{_suffix[N]}[~hash][-rN]`);
+    /// apk stops understanding it at this byte offset.
+    #[error("not an apk version: invalid from byte {offset}")]
+    ApkSyntax {
+        /// Byte offset of the first character apk-tools rejects.
+        offset: usize,
+    },
+    /// Not a SemVer 2.0.0 version; the `semver` crate's message.
+    #[error("not a semantic version: {0}")]
+    Semver(String),
 }

@@ -161,6 +161,14 @@ impl<'a> BdbHash<'a> {
     /// yields an error in its place and the walk goes on with the next one.
     pub fn pairs(&self) -> Vec<Result<BdbPair<'a>, BdbError>> {
         let mut out = Vec::new();
+        self.visit_pairs(|pair| out.push(pair));
+        out
+    }
+
+    /// Like [`BdbHash::pairs`], handing each pair to `visit` as soon as it is
+    /// read, so that an overflow value's buffer can be dropped before the
+    /// next one is gathered.
+    pub fn visit_pairs(&self, mut visit: impl FnMut(Result<BdbPair<'a>, BdbError>)) {
         let mut visited = vec![false; self.page_count as usize];
         // The bucket count comes from the file: never walk more buckets than
         // there are pages to hold them.
@@ -169,21 +177,20 @@ impl<'a> BdbHash<'a> {
             let mut pgno = match self.bucket_page(bucket as u32) {
                 Ok(p) => p,
                 Err(e) => {
-                    out.push(Err(e));
+                    visit(Err(e));
                     continue;
                 }
             };
             while pgno != 0 {
-                match self.hash_page(pgno, &mut visited, &mut out) {
+                match self.hash_page(pgno, &mut visited, &mut visit) {
                     Ok(next) => pgno = next,
                     Err(e) => {
-                        out.push(Err(e));
+                        visit(Err(e));
                         break;
                     }
                 }
             }
         }
-        out
     }
 
     /// The first page of `bucket` (`BS_TO_PAGE` in Berkeley DB).
@@ -230,7 +237,7 @@ impl<'a> BdbHash<'a> {
         &self,
         pgno: u32,
         visited: &mut [bool],
-        out: &mut Vec<Result<BdbPair<'a>, BdbError>>,
+        visit: &mut impl FnMut(Result<BdbPair<'a>, BdbError>),
     ) -> Result<u32, BdbError> {
         let page = self.page(pgno, visited)?;
         let bad = |reason: String| BdbError::BadPage { page: pgno, reason };
@@ -262,7 +269,7 @@ impl<'a> BdbHash<'a> {
                 let value = self.item_value(item(2 * pair + 1)?, pgno, visited)?;
                 Ok((key, value))
             };
-            out.push(read_pair());
+            visit(read_pair());
         }
         Ok(next)
     }

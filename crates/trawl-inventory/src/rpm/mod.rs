@@ -100,13 +100,17 @@ pub fn read_packages(
             .into_iter()
             .map(|blob| parse(blob?.data))
             .collect(),
-        RpmDbKind::BerkeleyDb => BdbHash::open(data)?
-            .pairs()
-            .into_iter()
-            // rpm keeps its next header number under key 0; it is no package.
-            .filter(|pair| !matches!(pair, Ok((key, _)) if key.iter().all(|&b| b == 0)))
-            .map(|pair| parse(&pair?.1))
-            .collect(),
+        RpmDbKind::BerkeleyDb => {
+            let mut headers = Vec::new();
+            // Parsed one by one: each value's buffer is freed before the next.
+            BdbHash::open(data)?.visit_pairs(|pair| match pair {
+                // rpm keeps its next header number under key 0; it is no package.
+                Ok((key, _)) if key.iter().all(|&b| b == 0) => {}
+                Ok((_, value)) => headers.push(parse(&value)),
+                Err(e) => headers.push(Err(e.into())),
+            });
+            headers
+        }
     })
 }
 
