@@ -9,6 +9,7 @@
 
 mod affected;
 
+use std::borrow::Cow;
 use std::collections::{HashMap, HashSet};
 use std::path::Path;
 
@@ -69,10 +70,11 @@ pub struct PackageQuery<'a> {
 /// What one advisory says about a queried package.
 #[derive(Debug, Clone, Serialize)]
 pub struct AdvisoryMatch<'a> {
-    /// The whole record.
-    pub advisory: &'a Advisory,
+    /// The whole record (borrowed from an in-memory database, owned when
+    /// decoded from a compiled one).
+    pub advisory: Cow<'a, Advisory>,
     /// The `affected` entry that matched.
-    pub affected: &'a Affected,
+    pub affected: Cow<'a, Affected>,
     /// Fixed (with the version), unfixed, will not be fixed, or not affected.
     pub fix_state: FixState,
     /// The version that fixes the installed one, as the feed writes it: the
@@ -80,7 +82,27 @@ pub struct AdvisoryMatch<'a> {
     pub fixed_version: Option<String>,
     /// The vendor's own severity word where the feed has one (Debian urgency,
     /// from the tracker or OSV `ecosystem_specific.urgency`), as given.
-    pub vendor_severity: Option<&'a str>,
+    pub vendor_severity: Option<String>,
+}
+
+/// Anything advisories can be matched against: the in-memory [`AdvisoryDb`],
+/// or a compiled database read on demand.
+pub trait AdvisorySource: Send + Sync {
+    /// The advisories affecting an installed package (see [`AdvisoryDb::matches`]).
+    fn matches(&self, query: &PackageQuery<'_>) -> Result<Vec<AdvisoryMatch<'_>>, QueryError>;
+    /// Whether any record covers the ecosystem, so that a package without
+    /// matches can be called unaffected rather than unknown.
+    fn has_ecosystem(&self, ecosystem: &str) -> bool;
+}
+
+impl AdvisorySource for AdvisoryDb {
+    fn matches(&self, query: &PackageQuery<'_>) -> Result<Vec<AdvisoryMatch<'_>>, QueryError> {
+        AdvisoryDb::matches(self, query)
+    }
+
+    fn has_ecosystem(&self, ecosystem: &str) -> bool {
+        AdvisoryDb::has_ecosystem(self, ecosystem)
+    }
 }
 
 /// Why a query could not be answered.
@@ -314,16 +336,16 @@ impl AdvisoryDb {
     /// or upstream id) that such a statement covers.
     pub fn matches(&self, query: &PackageQuery<'_>) -> Result<Vec<AdvisoryMatch<'_>>, QueryError> {
         let all = self.assess(query)?;
-        let not_affected: HashSet<&str> = all
+        let not_affected: HashSet<String> = all
             .iter()
             .filter(|m| !m.fix_state.is_affected())
-            .flat_map(|m| vulnerability_ids(m.advisory))
+            .flat_map(|m| vulnerability_ids(&m.advisory).map(str::to_owned))
             .collect();
         Ok(all
             .into_iter()
             .filter(|m| {
                 m.fix_state.is_affected()
-                    && !vulnerability_ids(m.advisory).any(|id| not_affected.contains(id))
+                    && !vulnerability_ids(&m.advisory).any(|id| not_affected.contains(id))
             })
             .collect())
     }
@@ -390,11 +412,11 @@ impl AdvisoryDb {
                     }
                 };
                 found.push(AdvisoryMatch {
-                    advisory,
-                    affected,
+                    advisory: Cow::Borrowed(advisory),
+                    affected: Cow::Borrowed(affected),
                     fixed_version: fix_state.fixed_version().map(str::to_owned),
                     fix_state,
-                    vendor_severity: vendor_severity(affected),
+                    vendor_severity: vendor_severity(affected).map(str::to_owned),
                 });
             }
         }

@@ -72,7 +72,7 @@ pub mod osv;
 pub mod secdb;
 pub mod version;
 
-pub use db::{AdvisoryDb, AdvisoryMatch, PackageQuery, QueryError};
+pub use db::{AdvisoryDb, AdvisoryMatch, AdvisorySource, PackageQuery, QueryError};
 pub use ecosystem::Ecosystem;
 pub use feed::{ConvertedFeed, ConvertedRecord, FeedError, FeedWarning, RecordRef, WarningReason};
 pub use fix::{FixState, VendorStatement, VendorStatus};

@@ -28,7 +28,7 @@ fn assess(
         (
             m.advisory.id.clone(),
             m.fix_state,
-            m.vendor_severity.map(str::to_owned),
+            m.vendor_severity.clone(),
         )
     })
     .collect()

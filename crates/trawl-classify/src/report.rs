@@ -272,7 +272,7 @@ fn find(
             if !seen.insert(m.advisory.id.as_str()) {
                 continue;
             }
-            let rating = rate(m.advisory, m.affected);
+            let rating = rate(&m.advisory, &m.affected);
             for p in &binaries {
                 let remediation = match &m.fixed_version {
                     Some(fixed) if p.name == p.source_name => {
