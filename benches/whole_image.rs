@@ -15,7 +15,6 @@
 #[allow(dead_code)]
 mod common;
 #[path = "../crates/trawl-registry/tests/registry_support/mod.rs"]
-#[allow(dead_code)]
 mod registry_support;
 
 use std::io::{self, Read, Write};

@@ -1,15 +1,20 @@
 //! Scan an image for known vulnerabilities.
 //!
 //! ```text
-//! cargo run --release --example scan -- [--osv DIR]... [--format table|json] [--inventory-only] [--cache-dir DIR] SOURCE
+//! cargo run --release --example scan -- [FEEDS] [POLICY] [--format table|json|sarif|cyclonedx|spdx] [--inventory-only] [--cache-dir DIR] SOURCE
 //! ```
 //!
 //! SOURCE is `registry:HOST/REPO[:TAG|@sha256:…]` (or a bare reference such as
 //! `debian:12`), `oci-dir:PATH[:TAG]`, `oci-archive:FILE[:TAG]`,
 //! `docker-archive:FILE[:TAG]` or `dir:ROOTFS`. Registry options:
 //! `--platform`, `--ca-file`, `--insecure-registry`, `--username` with
-//! `--password-stdin`; otherwise credentials come from Docker's config file. Exit status: 0 when the scan
-//! ran (whatever the verdict), 2 when it could not.
+//! `--password-stdin`; otherwise credentials come from Docker's config file.
+//! Feeds: `--osv DIR`, `--secdb DIR|FILE`, `--debian-tracker FILE` (each
+//! repeatable). Policy: `--severity-threshold`, `--ignore-unfixed`,
+//! `--ignore-file FILE`, `--vex FILE`.
+//!
+//! Exit status: 0 when the scan ran and the image is not unhealthy, 1 when it
+//! is unhealthy (for CI gates), 2 when the scan could not run.
 
 use std::io::Write;
 use std::path::PathBuf;
@@ -19,7 +24,7 @@ use std::time::{Duration, Instant};
 use clap::{Parser, ValueEnum};
 use indicatif::{ProgressBar, ProgressStyle};
 use trawl::registry::Credentials;
-use trawl::{AdvisoryDb, ImageSource, RegistryOptions, Scanner};
+use trawl::{AdvisoryDb, ImageSource, Policy, RegistryOptions, Scanner, Verdict};
 
 #[derive(Debug, Clone, Copy, ValueEnum)]
 enum Format {
@@ -27,6 +32,13 @@ enum Format {
     Table,
     /// The JSON report (schema_version 1).
     Json,
+    /// SARIF 2.1.0, for code-scanning dashboards.
+    Sarif,
+    /// A CycloneDX 1.6 JSON BOM with the vulnerabilities.
+    Cyclonedx,
+    /// An SPDX 2.3 JSON SBOM (packages only); `created` is now, or
+    /// `SOURCE_DATE_EPOCH` when set.
+    Spdx,
 }
 
 /// Find known vulnerabilities in a container image.
@@ -36,6 +48,24 @@ struct Args {
     /// A directory of OSV JSON records (e.g. osv.dev's Debian export, unzipped). Repeatable.
     #[arg(long = "osv", value_name = "DIR")]
     osv: Vec<PathBuf>,
+    /// Alpine secdb: a directory of (or one) secdb YAML/JSON files. Repeatable.
+    #[arg(long = "secdb", value_name = "DIR|FILE")]
+    secdb: Vec<PathBuf>,
+    /// The Debian security tracker's JSON export. Repeatable.
+    #[arg(long = "debian-tracker", value_name = "FILE")]
+    debian_tracker: Vec<PathBuf>,
+    /// Findings below this severity do not count (unknown always counts).
+    #[arg(long, value_name = "SEVERITY", default_value = "unknown")]
+    severity_threshold: String,
+    /// Findings without a fixed version do not count.
+    #[arg(long)]
+    ignore_unfixed: bool,
+    /// An ignore file: `ID [package=NAME] [expires=YYYY-MM-DD] reason="..."` per line. Repeatable.
+    #[arg(long = "ignore-file", value_name = "FILE")]
+    ignore_files: Vec<PathBuf>,
+    /// An OpenVEX document; `not_affected` statements suppress. Repeatable.
+    #[arg(long = "vex", value_name = "FILE")]
+    vex: Vec<PathBuf>,
     /// Output format.
     #[arg(long, value_enum, default_value = "table")]
     format: Format,
@@ -75,7 +105,7 @@ fn main() -> ExitCode {
         .init();
     let args = Args::parse();
     match run(&args) {
-        Ok(()) => ExitCode::SUCCESS,
+        Ok(code) => code,
         Err(e) => {
             let mut msg = format!("error: {e}");
             let mut source = e.source();
@@ -100,7 +130,8 @@ fn spinner(message: String) -> ProgressBar {
     bar
 }
 
-fn run(args: &Args) -> Result<(), Box<dyn std::error::Error>> {
+/// Runs the scan; exit status 1 when the image is unhealthy (for CI gates).
+fn run(args: &Args) -> Result<ExitCode, Box<dyn std::error::Error>> {
     let source: ImageSource = args.source.parse()?;
     if matches!(source, ImageSource::Registry { .. }) && std::path::Path::new(&args.source).exists()
     {
@@ -137,7 +168,7 @@ fn run(args: &Args) -> Result<(), Box<dyn std::error::Error>> {
             "loading advisories from {} location(s)",
             args.osv.len()
         ));
-        let (db, warnings) = AdvisoryDb::from_osv_dirs(&args.osv)?;
+        let (db, warnings) = AdvisoryDb::from_paths(&args.osv, &args.secdb, &args.debian_tracker)?;
         bar.finish_and_clear();
         if !warnings.is_empty() {
             eprintln!(
@@ -146,9 +177,9 @@ fn run(args: &Args) -> Result<(), Box<dyn std::error::Error>> {
                 warnings[0]
             );
         }
-        if args.osv.is_empty() {
+        if args.osv.is_empty() && args.secdb.is_empty() && args.debian_tracker.is_empty() {
             eprintln!(
-                "note: no --osv feed given: nothing to match against, the verdict will be unsupported"
+                "note: no advisory feed given (--osv, --secdb, --debian-tracker): nothing to match against, the verdict will be unsupported"
             );
         }
         builder = builder.database(db);
@@ -156,6 +187,30 @@ fn run(args: &Args) -> Result<(), Box<dyn std::error::Error>> {
     if let Some(dir) = &args.cache_dir {
         builder = builder.cache_dir(dir);
     }
+    let mut policy = Policy {
+        severity_threshold: args.severity_threshold.parse()?,
+        ignore_unfixed: args.ignore_unfixed,
+        ..Policy::default()
+    };
+    for f in &args.ignore_files {
+        policy
+            .ignores
+            .extend(trawl::classify::policy::read_ignore_file(f)?);
+    }
+    for f in &args.vex {
+        policy
+            .vex
+            .extend(trawl::classify::policy::read_vex_file(f)?);
+    }
+    for rule in policy.ignores.iter().filter(|r| r.expired(&policy.today)) {
+        eprintln!(
+            "note: ignore rule for {} ({}) expired on {}: it no longer suppresses",
+            rule.id,
+            rule.origin,
+            rule.expires.as_deref().unwrap_or_default()
+        );
+    }
+    builder = builder.policy(policy);
     let scanner = builder.build()?;
 
     let started = Instant::now();
@@ -183,9 +238,23 @@ fn run(args: &Args) -> Result<(), Box<dyn std::error::Error>> {
         }
         (Format::Table, false) => trawl::classify::write_table(&mut out, &report)?,
         (Format::Table, true) => trawl::classify::write_inventory_table(&mut out, &report)?,
+        (Format::Sarif, _) => trawl::classify::formats::write_sarif(&mut out, &report)?,
+        (Format::Cyclonedx, _) => trawl::classify::formats::write_cyclonedx(&mut out, &report)?,
+        (Format::Spdx, _) => {
+            // SOURCE_DATE_EPOCH (reproducible-builds.org) pins the time for reproducible SBOMs.
+            let created = std::env::var("SOURCE_DATE_EPOCH")
+                .ok()
+                .and_then(|s| s.parse().ok())
+                .map(|secs| std::time::UNIX_EPOCH + Duration::from_secs(secs))
+                .unwrap_or_else(std::time::SystemTime::now);
+            trawl::classify::formats::write_spdx(&mut out, &report, created)?
+        }
     }
     if matches!(args.format, Format::Json) {
         writeln!(out)?;
     }
-    Ok(())
+    if !args.inventory_only && report.verdict == Verdict::Unhealthy {
+        return Ok(ExitCode::from(1));
+    }
+    Ok(ExitCode::SUCCESS)
 }

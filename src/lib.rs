@@ -40,11 +40,14 @@ pub use trawl_inventory as inventory;
 pub use trawl_layers as layers;
 pub use trawl_registry as registry;
 
-pub use trawl_advisory::AdvisoryDb;
+pub use trawl_advisory::{AdvisoryDb, AdvisorySource};
+pub use trawl_classify::Policy;
 pub use trawl_classify::{Finding, ImageInfo, Report, Severity, Verdict};
 pub use trawl_inventory::{Inventory, Package};
 pub use trawl_layers::Limits;
 pub use trawl_registry::{ImageSource, RegistryOptions};
+
+use std::sync::Arc;
 
 use trawl_layers::{ExtractOptions, LayerCache, LayerStream, MergedFs};
 use trawl_registry::OpenedSource;
@@ -62,18 +65,27 @@ pub enum ScanError {
 }
 
 /// Builds a [`Scanner`].
-#[derive(Debug, Default)]
+#[derive(Default)]
 pub struct ScannerBuilder {
-    database: AdvisoryDb,
+    database: Option<Arc<dyn AdvisorySource>>,
+    policy: Policy,
     limits: Limits,
     cache_dir: Option<std::path::PathBuf>,
     registry: RegistryOptions,
 }
 
 impl ScannerBuilder {
-    /// The advisories to match against (empty by default: inventory only).
-    pub fn database(mut self, db: AdvisoryDb) -> Self {
-        self.database = db;
+    /// The advisories to match against: an in-memory [`AdvisoryDb`] or a
+    /// compiled database (empty by default, so every verdict is `unsupported`).
+    pub fn database(mut self, db: impl AdvisorySource + 'static) -> Self {
+        self.database = Some(Arc::new(db));
+        self
+    }
+
+    /// What counts toward the verdict: severity threshold, ignore-unfixed,
+    /// ignore rules, VEX statements (default: everything counts).
+    pub fn policy(mut self, policy: Policy) -> Self {
+        self.policy = policy;
         self
     }
 
@@ -104,11 +116,30 @@ impl ScannerBuilder {
             None => LayerCache::in_memory(),
         };
         Ok(Scanner {
-            database: self.database,
+            database: self.database.unwrap_or_else(|| Arc::new(AdvisoryDb::new())),
+            policy: self.policy,
             limits: self.limits,
             cache,
             registry: self.registry,
         })
+    }
+}
+
+impl std::fmt::Debug for ScannerBuilder {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("ScannerBuilder")
+            .field("policy", &self.policy)
+            .field("limits", &self.limits)
+            .finish_non_exhaustive()
+    }
+}
+
+impl std::fmt::Debug for Scanner {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Scanner")
+            .field("policy", &self.policy)
+            .field("limits", &self.limits)
+            .finish_non_exhaustive()
     }
 }
 
@@ -124,9 +155,9 @@ pub struct Scanned {
 }
 
 /// Scans images: open → extract → inventory → match → classify.
-#[derive(Debug, Default)]
 pub struct Scanner {
-    database: AdvisoryDb,
+    database: Arc<dyn AdvisorySource>,
+    policy: Policy,
     limits: Limits,
     cache: LayerCache,
     registry: RegistryOptions,
@@ -144,8 +175,13 @@ impl Scanner {
     }
 
     /// The advisory database in use.
-    pub fn database(&self) -> &AdvisoryDb {
-        &self.database
+    pub fn database(&self) -> &dyn AdvisorySource {
+        &*self.database
+    }
+
+    /// The policy in use.
+    pub fn policy(&self) -> &Policy {
+        &self.policy
     }
 
     /// Opens the image and lists its OS packages, without matching.
@@ -202,11 +238,12 @@ impl Scanner {
 
     /// Matches an inventory (fresh or stored) against the database.
     pub fn rematch(&self, scanned: Scanned) -> Report {
-        Report::generate(
+        Report::generate_with_policy(
             scanned.source,
             scanned.image,
             scanned.inventory,
-            &self.database,
+            &*self.database,
+            &self.policy,
         )
     }
 

@@ -4,7 +4,6 @@
 
 mod common;
 #[path = "../crates/trawl-registry/tests/registry_support/mod.rs"]
-#[allow(dead_code)]
 mod registry_support;
 
 use std::time::Duration;

@@ -29,10 +29,16 @@
 #![deny(missing_docs)]
 #![forbid(unsafe_code)]
 
+pub mod formats;
+pub mod policy;
 mod report;
 pub mod severity;
 mod table;
 
-pub use report::{Finding, ImageInfo, Report, SCHEMA_VERSION, Summary, Verdict, ecosystem_for};
+pub use policy::{IgnoreRule, Policy, PolicyError, VexStatement, VexStatus};
+pub use report::{
+    Finding, FixStateKind, ImageInfo, RemediationStep, Report, SCHEMA_VERSION, Summary,
+    Suppression, Verdict,
+};
 pub use severity::{Rating, Severity};
 pub use table::{write_inventory_table, write_table};

@@ -1,13 +1,17 @@
 //! The report: inventory + matches → findings and a verdict. A pure function
 //! of its inputs.
 
-use std::collections::{BTreeMap, HashMap};
+use std::cmp::Ordering;
+use std::collections::{BTreeMap, BTreeSet, HashMap};
 
 use serde::{Deserialize, Serialize};
-use trawl_advisory::{AdvisoryDb, PackageQuery};
-use trawl_inventory::{Inventory, OsRelease, Package, PackageKind};
+use trawl_advisory::{
+    AdvisoryMatch, AdvisorySource, Ecosystem, FixState, PackageQuery, VersionScheme,
+};
+use trawl_inventory::{Inventory, OsRelease, Package};
 
-use crate::severity::{Severity, rate};
+use crate::policy::{IgnoreRule, Policy, VexStatus, product_matches};
+use crate::severity::{Rating, Severity, rate};
 
 /// Version of the JSON report layout. Fields are only ever added within a version.
 pub const SCHEMA_VERSION: u32 = 1;
@@ -48,29 +52,69 @@ impl Verdict {
     }
 }
 
-/// One vulnerability affecting one installed package.
+/// Whether and how a finding can be fixed.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum FixStateKind {
+    /// A fixed version is available.
+    Fixed,
+    /// No fix is known yet.
+    Unfixed,
+    /// The vendor will not fix it in this release.
+    WillNotFix,
+}
+
+impl FixStateKind {
+    /// The snake_case name used in reports.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            FixStateKind::Fixed => "fixed",
+            FixStateKind::Unfixed => "unfixed",
+            FixStateKind::WillNotFix => "will_not_fix",
+        }
+    }
+}
+
+/// Why a finding does not count toward the verdict.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Suppression {
+    /// `severity-threshold`, `ignore-unfixed`, `ignore-file` or `vex`.
+    pub by: String,
+    /// The reason, in words.
+    pub reason: String,
+    /// Where the rule was written (`file:line`, `file#statementN`), if from a file.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub origin: Option<String>,
+}
+
+/// One vulnerability affecting one installed package. Records of several
+/// feeds about the same vulnerability (a DSA and its CVE, a CVE record and
+/// the tracker's entry) are one finding carrying every id.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub struct Finding {
-    /// The advisory id (`CVE-2024-5535`, `DSA-5739-1`, ...).
+    /// The vulnerability id: its CVE when the finding has exactly one, else
+    /// the advisory id (`DSA-5739-1`, `GHSA-…`).
     pub id: String,
-    /// Other ids of the same issue.
+    /// Every other id of the same issue (advisories, aliases, upstream ids).
     pub aliases: Vec<String>,
-    /// One-line summary, when the feed has one.
+    /// One-line summary, when a feed has one.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub summary: Option<String>,
     /// The installed binary package.
     pub package: String,
     /// Its installed version.
     pub installed_version: String,
-    /// The source package the advisory is about.
+    /// The source package the advisories are about.
     pub source_name: String,
-    /// The installed source version the advisory was compared with.
+    /// The installed source version the advisories were compared with.
     pub source_version: String,
-    /// The (source) version that fixes it, or `None` when no fix is known.
+    /// The (source) version that fixes it, or `None` when there is no fix.
     pub fixed_version: Option<String>,
+    /// Fixed, unfixed, or will not be fixed.
+    pub fix_state: FixStateKind,
     /// How serious it is.
     pub severity: Severity,
-    /// Where the severity came from (`database_specific.severity`, `CVSS_V3`, ...).
+    /// Where the severity came from (`vendor:Debian`, `database_specific.severity`, `CVSS_V3`, ...).
     pub severity_source: String,
     /// The CVSS base score, when the severity was computed from a vector.
     #[serde(default, skip_serializing_if = "Option::is_none")]
@@ -81,6 +125,33 @@ pub struct Finding {
     pub layer: Option<String>,
     /// What to do about it, in words.
     pub remediation: String,
+    /// A VEX `affected`/`fixed`/`under_investigation` statement about it.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub vex_status: Option<VexStatus>,
+    /// Why it does not count, for findings in [`Report::suppressed`].
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub suppression: Option<Suppression>,
+}
+
+/// One upgrade that clears every fixable finding of a package.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct RemediationStep {
+    /// The binary package to upgrade.
+    pub package: String,
+    /// Its installed version.
+    pub from: String,
+    /// The smallest version that fixes every fixable finding of the package.
+    pub to: String,
+    /// The ids of the findings it fixes.
+    pub fixes: Vec<String>,
+    /// The most serious of them.
+    pub max_severity: Severity,
+    /// The layer that introduced the package (a base-image layer shows the
+    /// problem is the base image's).
+    pub layer: Option<String>,
+    /// Findings of the package that no upgrade fixes today.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub still_unfixed: Vec<String>,
 }
 
 /// Finding counts.
@@ -88,12 +159,16 @@ pub struct Finding {
 pub struct Summary {
     /// Number of packages inventoried.
     pub packages: usize,
-    /// Number of findings.
+    /// Number of findings that count.
     pub findings: usize,
     /// Findings with a fixed version available.
     pub fixable: usize,
     /// Findings per severity (every severity present, zero included).
     pub by_severity: BTreeMap<Severity, usize>,
+    /// Findings per fix state (every state present, zero included).
+    pub by_fix_state: BTreeMap<FixStateKind, usize>,
+    /// Findings suppressed by the policy.
+    pub suppressed: usize,
 }
 
 /// A scan's result: what the image holds and what affects it.
@@ -115,40 +190,44 @@ pub struct Report {
     pub ecosystem: Option<String>,
     /// Counts.
     pub summary: Summary,
+    /// Upgrades that clear the fixable findings, most serious first.
+    pub remediation: Vec<RemediationStep>,
     /// Installed packages.
     pub packages: Vec<Package>,
-    /// Findings, most serious first.
+    /// Findings that count, most serious first.
     pub findings: Vec<Finding>,
+    /// Findings the policy suppressed, each with its reason.
+    #[serde(default)]
+    pub suppressed: Vec<Finding>,
+    /// Ignore rules past their expiry date: they suppressed nothing.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub expired_ignores: Vec<IgnoreRule>,
     /// Problems that did not stop the scan (skipped entries, unreadable versions).
     pub warnings: Vec<String>,
 }
 
-/// The advisory ecosystem (OSV naming) for an OS: `Debian:12`, `Ubuntu:22.04`.
-/// `None` when there is none (unknown distribution or release).
-pub fn ecosystem_for(os: &OsRelease) -> Option<String> {
-    let version = os.version_id.as_deref()?;
-    match os.id.as_str() {
-        "debian" => {
-            let major = version.split('.').next()?;
-            (!major.is_empty() && major.bytes().all(|b| b.is_ascii_digit()))
-                .then(|| format!("Debian:{major}"))
-        }
-        "ubuntu" => Some(format!("Ubuntu:{version}")),
-        _ => None,
-    }
-}
-
 impl Report {
-    /// Matches the inventory against the database and classifies the result.
-    ///
-    /// Debian advisories are written against source packages and source
-    /// versions, so each package is looked up by its source name and version;
-    /// findings are reported per installed binary package.
+    /// [`Report::generate_with_policy`] under the default policy (everything counts).
     pub fn generate(
         source: impl Into<String>,
         image: ImageInfo,
         inventory: Inventory,
-        db: &AdvisoryDb,
+        db: &dyn AdvisorySource,
+    ) -> Report {
+        Self::generate_with_policy(source, image, inventory, db, &Policy::default())
+    }
+
+    /// Matches the inventory against the advisories and classifies the result.
+    ///
+    /// Each package is looked up by its *source* package and source version
+    /// (dpkg `Source:`, rpm SOURCERPM, apk origin) in the ecosystem of the
+    /// image's OS; findings are reported per installed binary package.
+    pub fn generate_with_policy(
+        source: impl Into<String>,
+        image: ImageInfo,
+        inventory: Inventory,
+        db: &dyn AdvisorySource,
+        policy: &Policy,
     ) -> Report {
         let Inventory {
             os,
@@ -157,69 +236,73 @@ impl Report {
             warnings: inv_warnings,
         } = inventory;
         let mut warnings: Vec<String> = inv_warnings.iter().map(ToString::to_string).collect();
-        let ecosystem = os.as_ref().and_then(ecosystem_for);
+        let ecosystem = os.as_ref().and_then(OsRelease::osv_ecosystem);
 
-        let (verdict_if_clean, reason) = if databases.is_empty() {
-            (
-                Verdict::Unsupported,
-                "no OS package database found".to_string(),
-            )
-        } else if let Some(os) = os.as_ref().filter(|_| ecosystem.is_none()) {
-            let v = os.version_id.as_deref().unwrap_or("(no version)");
-            (
-                Verdict::Unsupported,
-                format!("no advisory data source for {} {v}", os.id),
-            )
+        let unsupported = if databases.is_empty() {
+            Some("no OS package database found".to_string())
         } else if os.is_none() {
-            (
-                Verdict::Unsupported,
-                "unknown OS: no os-release or release file".to_string(),
-            )
-        } else if ecosystem.as_deref().is_some_and(|e| !db.has_ecosystem(e)) {
-            (
-                Verdict::Unsupported,
-                format!(
-                    "the advisory data has no records for {}",
-                    ecosystem.as_deref().unwrap_or_default()
-                ),
-            )
+            Some("unknown OS: no os-release or release file".to_string())
+        } else if let (Some(os), None) = (&os, &ecosystem) {
+            let v = os.version_id.as_deref().unwrap_or("(no version)");
+            Some(format!("no advisory data source for {} {v}", os.id))
         } else {
-            (Verdict::Healthy, "no known vulnerabilities".to_string())
+            ecosystem
+                .as_deref()
+                .filter(|e| !db.has_ecosystem(e))
+                .map(|e| format!("the advisory data has no records for {e}"))
         };
 
-        let mut findings = Vec::new();
-        if let Some(eco) = ecosystem
-            .as_deref()
-            .filter(|_| verdict_if_clean == Verdict::Healthy)
-        {
-            findings = find(eco, &packages, db, &mut warnings);
+        let mut all = Vec::new();
+        if let (None, Some(eco)) = (&unsupported, ecosystem.as_deref()) {
+            all = find(eco, &packages, db, &mut warnings);
         }
-        let (verdict, verdict_reason) = if findings.is_empty() {
-            (verdict_if_clean, reason)
-        } else {
-            let n = findings.len();
-            let fixable = findings
-                .iter()
-                .filter(|f| f.fixed_version.is_some())
-                .count();
-            (
-                Verdict::Unhealthy,
-                format!("{n} known vulnerabilities ({fixable} with a fix available)"),
-            )
+        let (findings, suppressed, expired_ignores) = apply_policy(all, &packages, &image, policy);
+        let remediation = remediate(&findings, &packages, ecosystem.as_deref());
+
+        let (verdict, verdict_reason) = match (unsupported, findings.len()) {
+            (Some(reason), _) => (Verdict::Unsupported, reason),
+            (None, 0) if suppressed.is_empty() => {
+                (Verdict::Healthy, "no known vulnerabilities".to_string())
+            }
+            (None, 0) => (
+                Verdict::Healthy,
+                format!(
+                    "no vulnerabilities count under the policy ({} suppressed)",
+                    suppressed.len()
+                ),
+            ),
+            (None, n) => {
+                let fixable = findings
+                    .iter()
+                    .filter(|f| f.fix_state == FixStateKind::Fixed)
+                    .count();
+                (
+                    Verdict::Unhealthy,
+                    format!("{n} known vulnerabilities ({fixable} with a fix available)"),
+                )
+            }
         };
         let mut by_severity: BTreeMap<Severity, usize> =
             Severity::ALL.iter().map(|s| (*s, 0)).collect();
+        let mut by_fix_state: BTreeMap<FixStateKind, usize> = [
+            FixStateKind::Fixed,
+            FixStateKind::Unfixed,
+            FixStateKind::WillNotFix,
+        ]
+        .iter()
+        .map(|s| (*s, 0))
+        .collect();
         for f in &findings {
             *by_severity.entry(f.severity).or_default() += 1;
+            *by_fix_state.entry(f.fix_state).or_default() += 1;
         }
         let summary = Summary {
             packages: packages.len(),
             findings: findings.len(),
-            fixable: findings
-                .iter()
-                .filter(|f| f.fixed_version.is_some())
-                .count(),
+            fixable: by_fix_state[&FixStateKind::Fixed],
             by_severity,
+            by_fix_state,
+            suppressed: suppressed.len(),
         };
         Report {
             schema_version: SCHEMA_VERSION,
@@ -230,31 +313,104 @@ impl Report {
             verdict_reason,
             ecosystem,
             summary,
+            remediation,
             packages,
             findings,
+            suppressed,
+            expired_ignores,
             warnings,
         }
     }
 }
 
+fn scheme(ecosystem: &str) -> Option<VersionScheme> {
+    Ecosystem::parse(ecosystem).scheme()
+}
+
+/// The larger of two versions under the scheme (the first when they cannot be compared).
+fn max_version<'v>(scheme: Option<VersionScheme>, a: &'v str, b: &'v str) -> &'v str {
+    match scheme.and_then(|s| s.compare(a, b).ok()) {
+        Some(Ordering::Less) => b,
+        _ => a,
+    }
+}
+
+/// Groups matches that share any id (id, alias or upstream id) into one vulnerability.
+fn group_matches<'m, 'a>(matches: &'m [AdvisoryMatch<'a>]) -> Vec<Vec<&'m AdvisoryMatch<'a>>> {
+    let ids = |m: &AdvisoryMatch<'_>| -> BTreeSet<String> {
+        std::iter::once(m.advisory.id.clone())
+            .chain(m.advisory.aliases.iter().cloned())
+            .chain(m.advisory.upstream.iter().cloned())
+            .collect()
+    };
+    let mut groups: Vec<(BTreeSet<String>, Vec<&AdvisoryMatch<'a>>)> = Vec::new();
+    for m in matches {
+        let mut mine = ids(m);
+        let mut members = vec![m];
+        // Merge every existing group that shares an id with this match.
+        let mut i = 0;
+        while i < groups.len() {
+            if groups[i].0.iter().any(|id| mine.contains(id)) {
+                let (g_ids, g_members) = groups.swap_remove(i);
+                mine.extend(g_ids);
+                members.extend(g_members);
+            } else {
+                i += 1;
+            }
+        }
+        groups.push((mine, members));
+    }
+    groups.into_iter().map(|(_, m)| m).collect()
+}
+
+/// Vendor words outrank CVSS, which outranks nothing; within a rank, the worst.
+fn rating_of(m: &AdvisoryMatch<'_>) -> (u8, Rating) {
+    if let Some(word) = m.vendor_severity.as_deref()
+        && let Ok(severity) = word.parse::<Severity>()
+        && severity != Severity::Unknown
+    {
+        let distro = m
+            .affected
+            .package
+            .as_ref()
+            .map_or("feed", |p| p.ecosystem.split(':').next().unwrap_or("feed"));
+        return (
+            3,
+            Rating {
+                severity,
+                source: format!("vendor:{distro}"),
+                score: None,
+            },
+        );
+    }
+    let r = rate(&m.advisory, &m.affected);
+    let rank = if r.score.is_some() {
+        1
+    } else if r.severity == Severity::Unknown {
+        0
+    } else {
+        2
+    };
+    (rank, r)
+}
+
 fn find(
     ecosystem: &str,
     packages: &[Package],
-    db: &AdvisoryDb,
+    db: &dyn AdvisorySource,
     warnings: &mut Vec<String>,
 ) -> Vec<Finding> {
+    let scheme = scheme(ecosystem);
     let mut findings = Vec::new();
     // Many binaries share a source package: query each (source, version) once.
-    let mut by_source: HashMap<(&str, &str), Vec<&Package>> = HashMap::new();
-    for p in packages.iter().filter(|p| p.kind == PackageKind::Deb) {
+    let mut by_source: BTreeMap<(&str, &str), Vec<&Package>> = BTreeMap::new();
+    for p in packages {
         by_source
             .entry((&p.source_name, &p.source_version))
             .or_default()
             .push(p);
     }
-    let mut sources: Vec<_> = by_source.into_iter().collect();
-    sources.sort_by(|a, b| a.0.cmp(&b.0));
-    for ((name, version), binaries) in sources {
+    for ((name, version), binaries) in by_source {
         let query = PackageQuery {
             ecosystem,
             name,
@@ -267,80 +423,266 @@ fn find(
                 continue;
             }
         };
-        let mut seen = std::collections::HashSet::new();
-        for m in matches {
-            if !seen.insert(m.advisory.id.as_str()) {
-                continue;
+        for group in group_matches(&matches) {
+            let mut ids: BTreeSet<&str> = BTreeSet::new();
+            for m in &group {
+                ids.insert(&m.advisory.id);
+                ids.extend(m.advisory.aliases.iter().map(String::as_str));
+                ids.extend(m.advisory.upstream.iter().map(String::as_str));
             }
-            let rating = rate(&m.advisory, &m.affected);
-            for p in &binaries {
-                let remediation = match &m.fixed_version {
-                    Some(fixed) if p.name == p.source_name => {
-                        format!("upgrade {} to {fixed} or later", p.name)
+            let cves: Vec<&str> = ids
+                .iter()
+                .copied()
+                .filter(|i| i.starts_with("CVE-"))
+                .collect();
+            let id = match cves.as_slice() {
+                [one] => one.to_string(),
+                _ => group
+                    .iter()
+                    .map(|m| m.advisory.id.as_str())
+                    .min()
+                    .unwrap_or_default()
+                    .to_string(),
+            };
+            let aliases: Vec<String> = ids
+                .iter()
+                .filter(|i| **i != id)
+                .map(|i| i.to_string())
+                .collect();
+            let summary = group.iter().find_map(|m| m.advisory.summary.clone());
+
+            // A fix anywhere means a fix exists; the highest fixed version is
+            // the one every feed agrees fixes it. Else a vendor's will-not-fix.
+            let mut fixed: Option<&str> = None;
+            let mut will_not_fix = false;
+            for m in &group {
+                match &m.fix_state {
+                    FixState::Fixed(v) => {
+                        fixed = Some(fixed.map_or(v.as_str(), |f| max_version(scheme, f, v)))
                     }
-                    Some(fixed) => format!(
-                        "upgrade {} (source {}) to {fixed} or later",
+                    FixState::WillNotFix => will_not_fix = true,
+                    _ => {}
+                }
+            }
+            let fix_state = match (fixed, will_not_fix) {
+                (Some(_), _) => FixStateKind::Fixed,
+                (None, true) => FixStateKind::WillNotFix,
+                (None, false) => FixStateKind::Unfixed,
+            };
+            let (_, rating) = group
+                .iter()
+                .map(|m| rating_of(m))
+                .max_by(|a, b| a.0.cmp(&b.0).then(a.1.severity.cmp(&b.1.severity)))
+                .unwrap_or((
+                    0,
+                    Rating {
+                        severity: Severity::Unknown,
+                        source: "none".into(),
+                        score: None,
+                    },
+                ));
+
+            for p in &binaries {
+                let remediation = match (fixed, fix_state) {
+                    (Some(v), _) if p.name == p.source_name => {
+                        format!("upgrade {} to {v} or later", p.name)
+                    }
+                    (Some(v), _) => format!(
+                        "upgrade {} (source {}) to {v} or later",
                         p.name, p.source_name
                     ),
-                    None => format!("no fixed version of {} is available yet", p.source_name),
+                    (None, FixStateKind::WillNotFix) => {
+                        format!(
+                            "no fix: the distribution will not fix {} in this release",
+                            p.source_name
+                        )
+                    }
+                    (None, _) => format!("no fixed version of {} is available yet", p.source_name),
                 };
                 findings.push(Finding {
-                    id: m.advisory.id.clone(),
-                    aliases: m.advisory.aliases.clone(),
-                    summary: m.advisory.summary.clone(),
+                    id: id.clone(),
+                    aliases: aliases.clone(),
+                    summary: summary.clone(),
                     package: p.name.clone(),
                     installed_version: p.version.clone(),
                     source_name: p.source_name.clone(),
                     source_version: p.source_version.clone(),
-                    fixed_version: m.fixed_version.clone(),
+                    fixed_version: fixed.map(str::to_string),
+                    fix_state,
                     severity: rating.severity,
                     severity_source: rating.source.clone(),
                     cvss_score: rating.score,
                     ecosystem: ecosystem.to_string(),
                     layer: p.layer.clone(),
                     remediation,
+                    vex_status: None,
+                    suppression: None,
                 });
             }
         }
     }
+    sort_findings(&mut findings);
+    findings
+}
+
+fn sort_findings(findings: &mut [Finding]) {
     findings.sort_by(|a, b| {
         b.severity
             .cmp(&a.severity)
             .then_with(|| a.package.cmp(&b.package))
             .then_with(|| a.id.cmp(&b.id))
     });
-    findings
+}
+
+/// Splits findings into those that count and those the policy suppresses;
+/// also returns the expired ignore rules.
+fn apply_policy(
+    all: Vec<Finding>,
+    packages: &[Package],
+    image: &ImageInfo,
+    policy: &Policy,
+) -> (Vec<Finding>, Vec<Finding>, Vec<IgnoreRule>) {
+    let purl_of: HashMap<&str, &str> = packages
+        .iter()
+        .map(|p| (p.name.as_str(), p.purl.as_str()))
+        .collect();
+    let expired: Vec<IgnoreRule> = policy
+        .ignores
+        .iter()
+        .filter(|r| r.expired(&policy.today))
+        .cloned()
+        .collect();
+    let (mut counted, mut suppressed) = (Vec::new(), Vec::new());
+    for mut f in all {
+        let ids: Vec<&str> = std::iter::once(f.id.as_str())
+            .chain(f.aliases.iter().map(String::as_str))
+            .collect();
+        let purl = purl_of.get(f.package.as_str()).copied().unwrap_or_default();
+        let about_this = |vulns: &[String], products: &[String]| {
+            vulns.iter().any(|v| ids.contains(&v.as_str()))
+                && products.iter().any(|p| {
+                    product_matches(p, purl)
+                        || image
+                            .manifest_digest
+                            .as_deref()
+                            .is_some_and(|d| p.ends_with(d))
+                })
+        };
+        let mut suppression = None;
+        for s in &policy.vex {
+            if about_this(&s.vulnerability, &s.products) {
+                if s.status == VexStatus::NotAffected {
+                    suppression = Some(Suppression {
+                        by: "vex".into(),
+                        reason: format!(
+                            "not affected: {}",
+                            s.justification.as_deref().unwrap_or_default()
+                        ),
+                        origin: Some(s.origin.clone()),
+                    });
+                } else {
+                    f.vex_status = Some(s.status);
+                }
+            }
+        }
+        if suppression.is_none()
+            && let Some(rule) = policy.ignores.iter().find(|r| {
+                !r.expired(&policy.today)
+                    && ids.contains(&r.id.as_str())
+                    && r.package
+                        .as_deref()
+                        .is_none_or(|p| p == f.package || p == f.source_name)
+            })
+        {
+            suppression = Some(Suppression {
+                by: "ignore-file".into(),
+                reason: rule.reason.clone(),
+                origin: Some(rule.origin.clone()),
+            });
+        }
+        if suppression.is_none()
+            && f.severity != Severity::Unknown
+            && f.severity < policy.severity_threshold
+        {
+            suppression = Some(Suppression {
+                by: "severity-threshold".into(),
+                reason: format!(
+                    "{} is below the {} threshold",
+                    f.severity, policy.severity_threshold
+                ),
+                origin: None,
+            });
+        }
+        if suppression.is_none() && policy.ignore_unfixed && f.fix_state != FixStateKind::Fixed {
+            suppression = Some(Suppression {
+                by: "ignore-unfixed".into(),
+                reason: format!("no fixed version ({})", f.fix_state.as_str()),
+                origin: None,
+            });
+        }
+        match suppression {
+            Some(s) => {
+                f.suppression = Some(s);
+                suppressed.push(f);
+            }
+            None => counted.push(f),
+        }
+    }
+    (counted, suppressed, expired)
+}
+
+/// One step per package with a fixable finding: upgrade to the highest fixed
+/// version among them, which is the smallest version that fixes them all.
+fn remediate(
+    findings: &[Finding],
+    packages: &[Package],
+    ecosystem: Option<&str>,
+) -> Vec<RemediationStep> {
+    let scheme = ecosystem.and_then(scheme);
+    let mut steps: BTreeMap<&str, RemediationStep> = BTreeMap::new();
+    for f in findings {
+        let step = steps
+            .entry(f.package.as_str())
+            .or_insert_with(|| RemediationStep {
+                package: f.package.clone(),
+                from: f.installed_version.clone(),
+                to: String::new(),
+                fixes: Vec::new(),
+                max_severity: Severity::Unknown,
+                layer: packages
+                    .iter()
+                    .find(|p| p.name == f.package)
+                    .and_then(|p| p.layer.clone()),
+                still_unfixed: Vec::new(),
+            });
+        match &f.fixed_version {
+            Some(v) => {
+                step.to = if step.to.is_empty() {
+                    v.clone()
+                } else {
+                    max_version(scheme, &step.to, v).to_string()
+                };
+                step.fixes.push(f.id.clone());
+                step.max_severity = step.max_severity.max(f.severity);
+            }
+            None => step.still_unfixed.push(f.id.clone()),
+        }
+    }
+    let mut steps: Vec<RemediationStep> =
+        steps.into_values().filter(|s| !s.to.is_empty()).collect();
+    steps.sort_by(|a, b| {
+        b.max_severity
+            .cmp(&a.max_severity)
+            .then_with(|| b.fixes.len().cmp(&a.fixes.len()))
+            .then_with(|| a.package.cmp(&b.package))
+    });
+    steps
 }
 
 #[cfg(test)]
 mod tests {
     use super::*;
-
-    fn os(id: &str, v: Option<&str>) -> OsRelease {
-        OsRelease {
-            id: id.into(),
-            version_id: v.map(str::to_string),
-            ..OsRelease::default()
-        }
-    }
-
-    #[test]
-    fn ecosystems() {
-        assert_eq!(
-            ecosystem_for(&os("debian", Some("12"))).as_deref(),
-            Some("Debian:12")
-        );
-        assert_eq!(
-            ecosystem_for(&os("debian", Some("12.5"))).as_deref(),
-            Some("Debian:12")
-        );
-        assert_eq!(ecosystem_for(&os("debian", None)), None);
-        assert_eq!(
-            ecosystem_for(&os("ubuntu", Some("22.04"))).as_deref(),
-            Some("Ubuntu:22.04")
-        );
-        assert_eq!(ecosystem_for(&os("alpine", Some("3.16.0"))), None);
-    }
+    use trawl_advisory::AdvisoryDb;
 
     #[test]
     fn no_database_is_unsupported_never_healthy() {

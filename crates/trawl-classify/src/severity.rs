@@ -101,17 +101,37 @@ pub fn rate(advisory: &Advisory, affected: &Affected) -> Rating {
     // Debian's OSV records carry the tracker's urgency in
     // `affected[].ecosystem_specific.urgency`; other feeds use `severity`.
     let words = [
-        (affected.database_specific.as_ref(), "severity", "affected.database_specific.severity"),
-        (affected.ecosystem_specific.as_ref(), "severity", "affected.ecosystem_specific.severity"),
-        (affected.ecosystem_specific.as_ref(), "urgency", "affected.ecosystem_specific.urgency"),
-        (advisory.database_specific.as_ref(), "severity", "database_specific.severity"),
+        (
+            affected.database_specific.as_ref(),
+            "severity",
+            "affected.database_specific.severity",
+        ),
+        (
+            affected.ecosystem_specific.as_ref(),
+            "severity",
+            "affected.ecosystem_specific.severity",
+        ),
+        (
+            affected.ecosystem_specific.as_ref(),
+            "urgency",
+            "affected.ecosystem_specific.urgency",
+        ),
+        (
+            advisory.database_specific.as_ref(),
+            "severity",
+            "database_specific.severity",
+        ),
     ];
     for (value, key, source) in words {
         if let Some(word) = value.and_then(|v| v.get(key)).and_then(|v| v.as_str())
             && let Ok(severity) = word.parse::<Severity>()
             && severity != Severity::Unknown
         {
-            return Rating { severity, source: source.to_string(), score: None };
+            return Rating {
+                severity,
+                source: source.to_string(),
+                score: None,
+            };
         }
     }
     let vectors = affected.severity.iter().chain(&advisory.severity);
@@ -212,10 +232,16 @@ mod tests {
                             {"package":{"ecosystem":"Debian:11","name":"apt"},"ecosystem_specific":{"urgency":"not yet assigned"}}]}"#,
         );
         let r = rate(&a, &a.affected[0]);
-        assert_eq!((r.severity, r.source.as_str()), (Severity::Negligible, "affected.ecosystem_specific.urgency"));
+        assert_eq!(
+            (r.severity, r.source.as_str()),
+            (Severity::Negligible, "affected.ecosystem_specific.urgency")
+        );
         // "not yet assigned" is no rating: fall back to the CVSS vector.
         let r = rate(&a, &a.affected[1]);
-        assert_eq!((r.severity, r.source.as_str(), r.score), (Severity::Low, "CVSS_V3", Some(3.7)));
+        assert_eq!(
+            (r.severity, r.source.as_str(), r.score),
+            (Severity::Low, "CVSS_V3", Some(3.7))
+        );
     }
 
     #[test]
