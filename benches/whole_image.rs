@@ -42,7 +42,11 @@ fn main() {
     let zstd_layout = zstd_twin(&debian, &work.join("debian-zstd"));
     let blobs = layer_blobs(&layout);
     let zstd_blobs = layer_blobs(&zstd_layout);
-    println!("Debian test image: {} layers, {:.1} MiB compressed", blobs.len(), mib(total_size(&blobs)));
+    println!(
+        "Debian test image: {} layers, {:.1} MiB compressed",
+        blobs.len(),
+        mib(total_size(&blobs))
+    );
 
     // Floors: every layer decompressed in parallel by the reference tools.
     let libdeflate = floor("libdeflate-gunzip", &["-c"], &blobs);
@@ -78,22 +82,56 @@ fn main() {
     row("floor: zstd -dc (zstd twin), layers in parallel", zstd);
     row("trawl inventory, OCI layout, cold", Some(cold));
     row("trawl inventory, zstd twin, cold", Some(cold_zstd));
-    row("trawl inventory, registry over loopback, cold", Some(registry_cold));
+    row(
+        "trawl inventory, registry over loopback, cold",
+        Some(registry_cold),
+    );
     row("trawl scan process, warm layer cache", Some(warm));
     row("trawl scan process, 1 GiB-file layer", Some(big_time));
-    println!("{:<48} {:>7.1} MiB", "peak RSS, Debian image scan process", rss_debian as f64 / 1024.0);
-    println!("{:<48} {:>7.1} MiB", "peak RSS, 1 GiB-file layer scan process", rss_big as f64 / 1024.0);
+    println!(
+        "{:<48} {:>7.1} MiB",
+        "peak RSS, Debian image scan process",
+        rss_debian as f64 / 1024.0
+    );
+    println!(
+        "{:<48} {:>7.1} MiB",
+        "peak RSS, 1 GiB-file layer scan process",
+        rss_big as f64 / 1024.0
+    );
 
     println!();
     println!("ratios (goal in brackets)");
     let ratio = |name: &str, a: Duration, b: Option<Duration>, goal: &str| match b {
-        Some(b) => println!("{name:<48} {:>6.2}x  [{goal}]", a.as_secs_f64() / b.as_secs_f64()),
+        Some(b) => println!(
+            "{name:<48} {:>6.2}x  [{goal}]",
+            a.as_secs_f64() / b.as_secs_f64()
+        ),
         None => println!("{name:<48} {:>7}  [{goal}]", "n/a"),
     };
-    ratio("OCI layout cold / libdeflate floor", cold, libdeflate, "<= 1.5x");
-    ratio("zstd twin cold / zstd -dc floor", cold_zstd, zstd, "<= 1.5x");
-    ratio("registry cold / OCI layout cold", registry_cold, Some(cold), "<= 1.2x");
-    ratio("warm process / Trivy warm (90 ms here)", warm, Some(Duration::from_millis(90)), "<= 0.3x");
+    ratio(
+        "OCI layout cold / libdeflate floor",
+        cold,
+        libdeflate,
+        "<= 1.5x",
+    );
+    ratio(
+        "zstd twin cold / zstd -dc floor",
+        cold_zstd,
+        zstd,
+        "<= 1.5x",
+    );
+    ratio(
+        "registry cold / OCI layout cold",
+        registry_cold,
+        Some(cold),
+        "<= 1.2x",
+    );
+    ratio(
+        "warm process / Trivy warm (90 ms here)",
+        warm,
+        Some(Duration::from_millis(90)),
+        "<= 0.3x",
+    );
     println!(
         "{:<48} {:>6.1} MiB [< 64 MiB]",
         "peak RSS with a 1 GiB layer",
@@ -104,7 +142,10 @@ fn main() {
 /// Child mode: one inventory, then report the process's peak RSS (KiB).
 fn child(args: &[String]) {
     let source = &args[0];
-    let cache = args.iter().position(|a| a == "--cache-dir").map(|i| PathBuf::from(&args[i + 1]));
+    let cache = args
+        .iter()
+        .position(|a| a == "--cache-dir")
+        .map(|i| PathBuf::from(&args[i + 1]));
     let scanned = inventory_scanned(source, RegistryOptions::default(), cache.as_deref());
     let status = std::fs::read_to_string("/proc/self/status").unwrap_or_default();
     let hwm = status
@@ -118,22 +159,37 @@ fn child(args: &[String]) {
 fn child_run(args: &[&str]) -> (Duration, u64) {
     let exe = std::env::current_exe().unwrap();
     let start = Instant::now();
-    let out = Command::new(exe).arg("--child").args(args).stderr(Stdio::inherit()).output().unwrap();
+    let out = Command::new(exe)
+        .arg("--child")
+        .args(args)
+        .stderr(Stdio::inherit())
+        .output()
+        .unwrap();
     let elapsed = start.elapsed();
     assert!(out.status.success(), "child scan failed");
     let text = String::from_utf8_lossy(&out.stdout);
-    let rss = text.split_whitespace().next().and_then(|v| v.parse().ok()).unwrap_or(0);
+    let rss = text
+        .split_whitespace()
+        .next()
+        .and_then(|v| v.parse().ok())
+        .unwrap_or(0);
     (elapsed, rss)
 }
 
-fn inventory_scanned(source: &str, options: RegistryOptions, cache: Option<&Path>) -> trawl::Scanned {
+fn inventory_scanned(
+    source: &str,
+    options: RegistryOptions,
+    cache: Option<&Path>,
+) -> trawl::Scanned {
     let mut builder = Scanner::builder().registry_options(options);
     if let Some(dir) = cache {
         builder = builder.cache_dir(dir);
     }
     let scanner = builder.build().unwrap();
     let source: ImageSource = source.parse().unwrap();
-    scanner.inventory(&source).unwrap_or_else(|e| panic!("{source}: {e}"))
+    scanner
+        .inventory(&source)
+        .unwrap_or_else(|e| panic!("{source}: {e}"))
 }
 
 fn inventory(source: &str, options: RegistryOptions, cache: Option<&Path>) -> Duration {
@@ -156,24 +212,36 @@ fn mib(bytes: u64) -> f64 {
 }
 
 fn total_size(paths: &[PathBuf]) -> u64 {
-    paths.iter().map(|p| std::fs::metadata(p).map(|m| m.len()).unwrap_or(0)).sum()
+    paths
+        .iter()
+        .map(|p| std::fs::metadata(p).map(|m| m.len()).unwrap_or(0))
+        .sum()
 }
 
 /// The blob files of an OCI-layout image's layers.
 fn layer_blobs(source: &str) -> Vec<PathBuf> {
     let source: ImageSource = source.parse().unwrap();
-    let ImageSource::OciDir { path, .. } = &source else { panic!("{source}") };
-    let OpenedSource::Image(image) = trawl::registry::open(&source).unwrap() else { panic!("{source}") };
+    let ImageSource::OciDir { path, .. } = &source else {
+        panic!("{source}")
+    };
+    let OpenedSource::Image(image) = trawl::registry::open(&source).unwrap() else {
+        panic!("{source}")
+    };
     image
         .layers()
         .iter()
-        .map(|l| path.join("blobs/sha256").join(l.digest.trim_start_matches("sha256:")))
+        .map(|l| {
+            path.join("blobs/sha256")
+                .join(l.digest.trim_start_matches("sha256:"))
+        })
         .collect()
 }
 
 /// Median time of `tool ARGS < blob > /dev/null` for every blob at once.
 fn floor(tool: &str, args: &[&str], blobs: &[PathBuf]) -> Option<Duration> {
-    if Command::new(tool).arg("--version").output().is_err() && Command::new(tool).arg("-V").output().is_err() {
+    if Command::new(tool).arg("--version").output().is_err()
+        && Command::new(tool).arg("-V").output().is_err()
+    {
         eprintln!("{tool} not installed: floor not measured");
         return None;
     }
@@ -224,11 +292,18 @@ fn big_layer_image(dir: &Path) -> PathBuf {
     let mut tar_hash = Sha256::new();
     {
         let file = std::fs::File::create(&tmp).unwrap();
-        let gz = flate2::write::GzEncoder::new(io::BufWriter::new(file), flate2::Compression::fast());
-        let mut tar = tar::Builder::new(HashingWriter { inner: gz, hasher: &mut tar_hash });
+        let gz =
+            flate2::write::GzEncoder::new(io::BufWriter::new(file), flate2::Compression::fast());
+        let mut tar = tar::Builder::new(HashingWriter {
+            inner: gz,
+            hasher: &mut tar_hash,
+        });
         let status = std::fs::read(common::images().join("debian/dpkg-status")).unwrap();
         let os = std::fs::read(common::images().join("debian/os-release")).unwrap();
-        for (path, data) in [("var/lib/dpkg/status", &status[..]), ("etc/os-release", &os[..])] {
+        for (path, data) in [
+            ("var/lib/dpkg/status", &status[..]),
+            ("etc/os-release", &os[..]),
+        ] {
             let mut h = tar::Header::new_gnu();
             h.set_size(data.len() as u64);
             h.set_mode(0o644);
@@ -316,18 +391,29 @@ impl Registry {
         );
         let status = Command::new("skopeo")
             .args(["copy", "--quiet", "--dest-tls-verify=false", "--dest-creds"])
-            .arg(format!("{}:{}", registry_support::USER, registry_support::PASSWORD))
+            .arg(format!(
+                "{}:{}",
+                registry_support::USER,
+                registry_support::PASSWORD
+            ))
             .arg(format!("oci:{}:bookworm", layout.display()))
             .arg(format!("docker://{}/bench/debian:bookworm", server.host))
             .status()
             .unwrap();
         assert!(status.success());
-        Registry { host: server.host.clone(), _server: server, _dir: dir }
+        Registry {
+            host: server.host.clone(),
+            _server: server,
+            _dir: dir,
+        }
     }
 
     fn options(&self) -> RegistryOptions {
         RegistryOptions::default()
-            .credentials(&self.host, Credentials::new(registry_support::USER, registry_support::PASSWORD))
+            .credentials(
+                &self.host,
+                Credentials::new(registry_support::USER, registry_support::PASSWORD),
+            )
             .docker_config("/nonexistent/trawl-bench-docker-config.json")
     }
 }

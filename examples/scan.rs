@@ -10,7 +10,7 @@
 //! `--platform`, `--ca-file`, `--insecure-registry`, `--username` with
 //! `--password-stdin`; otherwise credentials come from Docker's config file.
 //! Feeds: `--osv DIR`, `--secdb DIR|FILE`, `--debian-tracker FILE` (each
-//! repeatable). Policy: `--severity-threshold`, `--ignore-unfixed`,
+//! repeatable), or a compiled database: `--db FILE`. Policy: `--severity-threshold`, `--ignore-unfixed`,
 //! `--ignore-file FILE`, `--vex FILE`.
 //!
 //! Exit status: 0 when the scan ran and the image is not unhealthy, 1 when it
@@ -51,6 +51,10 @@ struct Args {
     /// Alpine secdb: a directory of (or one) secdb YAML/JSON files. Repeatable.
     #[arg(long = "secdb", value_name = "DIR|FILE")]
     secdb: Vec<PathBuf>,
+    /// A compiled advisory database (`cargo run --example db -- build ...` or `db pull`),
+    /// instead of feeds.
+    #[arg(long, value_name = "FILE", conflicts_with_all = ["osv", "secdb", "debian_tracker"])]
+    db: Option<PathBuf>,
     /// The Debian security tracker's JSON export. Repeatable.
     #[arg(long = "debian-tracker", value_name = "FILE")]
     debian_tracker: Vec<PathBuf>,
@@ -163,7 +167,9 @@ fn run(args: &Args) -> Result<ExitCode, Box<dyn std::error::Error>> {
         );
     }
     let mut builder = Scanner::builder().registry_options(registry);
-    if !args.inventory_only {
+    if let (false, Some(path)) = (args.inventory_only, &args.db) {
+        builder = builder.database(trawl::advisory::AdvisoryStore::open(path)?);
+    } else if !args.inventory_only {
         let bar = spinner(format!(
             "loading advisories from {} location(s)",
             args.osv.len()

@@ -676,3 +676,35 @@ fn warm_cache_scan_opens_no_layer() {
         "a warm scan reports exactly what the cold one did"
     );
 }
+
+#[test]
+fn compiled_database_gives_the_same_report_as_the_feeds() {
+    let inventory_only = Scanner::builder()
+        .build()
+        .unwrap()
+        .scan(&debian_oci())
+        .unwrap();
+    let feed = tempfile::tempdir().unwrap();
+    write_feed(feed.path(), &inventory_only);
+    let (db, _) = AdvisoryDb::from_osv_dirs(&[feed.path()]).unwrap();
+    let from_feeds = Scanner::builder()
+        .database(db)
+        .build()
+        .unwrap()
+        .scan(&debian_oci())
+        .unwrap();
+
+    let mut builder = trawl::advisory::StoreBuilder::new();
+    builder.add_osv_dir(feed.path()).unwrap();
+    let file = feed.path().join("trawl.db");
+    builder.write(&file).unwrap();
+    let store = trawl::advisory::AdvisoryStore::open(&file).unwrap();
+    let from_store = Scanner::builder()
+        .database(store)
+        .build()
+        .unwrap()
+        .scan(&debian_oci())
+        .unwrap();
+    assert_eq!(from_store, from_feeds);
+    assert_eq!(from_store.verdict, Verdict::Unhealthy);
+}

@@ -7,7 +7,7 @@
 //! them as they are): OSV loads directly, [`secdb`](crate::secdb) and
 //! [`debian_tracker`](crate::debian_tracker) convert into it.
 
-mod affected;
+pub(crate) mod affected;
 
 use std::borrow::Cow;
 use std::collections::{HashMap, HashSet};
@@ -126,6 +126,12 @@ pub enum QueryError {
         /// The version and what is wrong with it.
         #[source]
         source: VersionError,
+    },
+    /// The advisory source itself failed (a damaged compiled database).
+    #[error("advisory source failed: {message}")]
+    Source {
+        /// What failed, naming the file and record.
+        message: String,
     },
 }
 

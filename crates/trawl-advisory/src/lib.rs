@@ -30,7 +30,9 @@
 //!   and record; only an unreadable feed is a [`FeedError`]. Queries fail with
 //!   [`QueryError`], versions with [`VersionError`].
 //!
-//! Fetching feeds is not this crate's business: it reads what is on disk.
+//! [`AdvisoryStore`](store::AdvisoryStore) is the compiled, on-disk form (one
+//! SQLite file, opened read-only and queried by index); the `fetch` feature
+//! downloads the feeds from their publishers with conditional requests.
 //!
 //! # Example
 //!
@@ -67,9 +69,12 @@ pub mod db;
 pub mod debian_tracker;
 pub mod ecosystem;
 pub mod feed;
+#[cfg(feature = "fetch")]
+pub mod fetch;
 pub mod fix;
 pub mod osv;
 pub mod secdb;
+pub mod store;
 pub mod version;
 
 pub use db::{AdvisoryDb, AdvisoryMatch, AdvisorySource, PackageQuery, QueryError};
@@ -77,6 +82,7 @@ pub use ecosystem::Ecosystem;
 pub use feed::{ConvertedFeed, ConvertedRecord, FeedError, FeedWarning, RecordRef, WarningReason};
 pub use fix::{FixState, VendorStatement, VendorStatus};
 pub use osv::{Advisory, Affected};
+pub use store::{AdvisoryStore, FeedPaths, StoreBuilder, StoreError, StoreInfo};
 pub use version::{
     ApkVersion, DpkgVersion, InvalidVersion, RpmVersion, SemVersion, Version, VersionError,
     VersionScheme,

@@ -242,7 +242,14 @@ pub fn read_layer_checked<R: Read>(
     // The tar reader asks for 512-byte headers and 8 KiB copies; a large
     // buffer lets the inflater work on big blocks instead.
     let mut tar_input = BufReader::with_capacity(1 << 20, &mut bounded);
-    let walked = walk_tar(layer, &mut tar_input, selection, limits, &mut changes, &mut last_entry);
+    let walked = walk_tar(
+        layer,
+        &mut tar_input,
+        selection,
+        limits,
+        &mut changes,
+        &mut last_entry,
+    );
     // Drain what follows the end-of-archive marker: padding, further gzip members,
     // and the blob's last bytes, so the digest check at EOF always runs.
     let drained = walked.and_then(|()| io::copy(&mut tar_input, &mut io::sink()).map(drop));

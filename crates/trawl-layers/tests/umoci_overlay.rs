@@ -20,10 +20,21 @@ fn walk_rootfs(root: &Path) -> (BTreeMap<String, Vec<u8>>, BTreeMap<String, Stri
     while let Some(dir) = stack.pop() {
         for e in std::fs::read_dir(&dir).unwrap() {
             let e = e.unwrap();
-            let rel = e.path().strip_prefix(root).unwrap().to_string_lossy().into_owned();
+            let rel = e
+                .path()
+                .strip_prefix(root)
+                .unwrap()
+                .to_string_lossy()
+                .into_owned();
             let ft = e.file_type().unwrap();
             if ft.is_symlink() {
-                links.insert(rel, std::fs::read_link(e.path()).unwrap().to_string_lossy().into_owned());
+                links.insert(
+                    rel,
+                    std::fs::read_link(e.path())
+                        .unwrap()
+                        .to_string_lossy()
+                        .into_owned(),
+                );
             } else if ft.is_dir() {
                 stack.push(e.path());
             } else {
@@ -100,13 +111,22 @@ fn merged_view_equals_umoci_unpack() {
         .arg(&bundle)
         .output()
         .unwrap();
-    assert!(out.status.success(), "umoci unpack failed: {}", String::from_utf8_lossy(&out.stderr));
+    assert!(
+        out.status.success(),
+        "umoci unpack failed: {}",
+        String::from_utf8_lossy(&out.stderr)
+    );
     let (want_files, want_links) = walk_rootfs(&bundle.join("rootfs"));
 
-    let sel = Selection::new().with_prefix("etc").with_prefix("usr").with_prefix("var");
+    let sel = Selection::new()
+        .with_prefix("etc")
+        .with_prefix("usr")
+        .with_prefix("var");
     let streams = written
         .iter()
-        .map(|(digest, diff_id, gz)| LayerStream::new(digest.clone(), Cursor::new(gz.clone())).with_diff_id(diff_id.clone()))
+        .map(|(digest, diff_id, gz)| {
+            LayerStream::new(digest.clone(), Cursor::new(gz.clone())).with_diff_id(diff_id.clone())
+        })
         .collect();
     let fs: MergedFs = extract(streams, &sel, &Limits::default()).unwrap();
     let got_files: BTreeMap<String, Vec<u8>> = ["etc", "usr", "var"]
@@ -115,13 +135,21 @@ fn merged_view_equals_umoci_unpack() {
         .map(|f| (f.path.to_string(), f.data.to_vec()))
         .collect();
     let show = |m: &BTreeMap<String, Vec<u8>>| -> Vec<String> {
-        m.iter().map(|(k, v)| format!("{k}={}", String::from_utf8_lossy(v))).collect()
+        m.iter()
+            .map(|(k, v)| format!("{k}={}", String::from_utf8_lossy(v)))
+            .collect()
     };
     assert_eq!(show(&got_files), show(&want_files));
     // Symlinks: same set, and each resolves in our view to what the link names.
     for (link, target) in &want_links {
-        let resolved = fs.resolve(link).unwrap_or_else(|| panic!("{link} does not resolve"));
-        let expected = trawl_layers::normalize(&format!("{}/{target}", Path::new(link).parent().unwrap().display())).unwrap();
+        let resolved = fs
+            .resolve(link)
+            .unwrap_or_else(|| panic!("{link} does not resolve"));
+        let expected = trawl_layers::normalize(&format!(
+            "{}/{target}",
+            Path::new(link).parent().unwrap().display()
+        ))
+        .unwrap();
         assert_eq!(resolved, expected, "{link} -> {target}");
     }
     assert_eq!(fs.file("etc/os-release").unwrap().data, b"ID=test2\n");

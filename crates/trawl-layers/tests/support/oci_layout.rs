@@ -66,7 +66,11 @@ pub fn put_blob(layout: &Path, data: &[u8]) -> String {
 /// (blob digest, diff_id, gzip bytes) per layer.
 pub fn write_layout(layout: &Path, layers: &[Vec<u8>]) -> Vec<(String, String, Vec<u8>)> {
     std::fs::create_dir_all(layout.join("blobs/sha256")).unwrap();
-    std::fs::write(layout.join("oci-layout"), r#"{"imageLayoutVersion":"1.0.0"}"#).unwrap();
+    std::fs::write(
+        layout.join("oci-layout"),
+        r#"{"imageLayoutVersion":"1.0.0"}"#,
+    )
+    .unwrap();
     let mut out = Vec::new();
     for tar in layers {
         let mut gz = flate2::write::GzEncoder::new(Vec::new(), flate2::Compression::fast());
@@ -97,4 +101,3 @@ pub fn write_layout(layout: &Path, layers: &[Vec<u8>]) -> Vec<(String, String, V
     std::fs::write(layout.join("index.json"), index.to_string()).unwrap();
     out
 }
-

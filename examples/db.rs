@@ -1,0 +1,312 @@
+//! The compiled advisory database from the command line: build it from feeds,
+//! inspect it, download the feeds and rebuild it, and ship it through a registry
+//! as an OCI artifact.
+//!
+//! ```sh
+//! db build --osv DIR... --secdb DIR|FILE... --debian-tracker FILE... -o trawl.db
+//! db info trawl.db
+//! db update --dir feeds [-o feeds/trawl.db] [--ecosystem Debian]... [--alpine-release v3.18]...
+//!           [--osv-base URL] [--secdb-base URL] [--tracker-url URL | --no-tracker]
+//! db push trawl.db REGISTRY/REPO:TAG [--insecure-registry HOST] [--ca-file PEM] [--username U --password-stdin]
+//! db pull REGISTRY/REPO:TAG -o trawl.db [same registry options]
+//! ```
+
+use std::io::Read;
+use std::path::{Path, PathBuf};
+use std::process::ExitCode;
+
+use clap::{Args, Parser, Subcommand};
+use trawl_advisory::fetch::{FeedMirror, FeedSources, FetchOutcome, OSV_BASE, SECDB_BASE};
+use trawl_advisory::{AdvisoryStore, FeedPaths, FeedWarning, StoreInfo};
+use trawl_registry::{Credentials, RegistryClient, RegistryOptions, RegistryReference};
+
+/// The OCI artifact type of a Trawl advisory database.
+const ARTIFACT_TYPE: &str = "application/vnd.trawl.advisory-db.v1";
+/// The media type of its one blob, the SQLite file.
+const BLOB_MEDIA_TYPE: &str = "application/vnd.trawl.advisory-db.v1.sqlite";
+
+#[derive(Parser)]
+#[command(about = "Build, inspect, update and distribute Trawl's compiled advisory database")]
+struct Cli {
+    #[command(subcommand)]
+    command: Command,
+}
+
+#[derive(Subcommand)]
+enum Command {
+    /// Build a database from feeds on disk.
+    Build {
+        /// A directory of OSV records (e.g. osv.dev's Debian/all.zip unpacked).
+        #[arg(long)]
+        osv: Vec<PathBuf>,
+        /// An Alpine secdb file or directory (JSON or YAML).
+        #[arg(long)]
+        secdb: Vec<PathBuf>,
+        /// A Debian security tracker JSON file.
+        #[arg(long = "debian-tracker")]
+        debian_tracker: Vec<PathBuf>,
+        /// The database to write (replaced atomically).
+        #[arg(short, long)]
+        output: PathBuf,
+    },
+    /// Show what a database holds, after checking all of it.
+    Info {
+        /// The database.
+        file: PathBuf,
+    },
+    /// Download the feeds (conditionally) and rebuild the database if any changed.
+    Update {
+        /// Where the feeds are kept.
+        #[arg(long)]
+        dir: PathBuf,
+        /// The database (default DIR/trawl.db).
+        #[arg(short, long)]
+        output: Option<PathBuf>,
+        /// An osv.dev ecosystem to download (`Debian`, `Alpine`, `Ubuntu`...).
+        #[arg(long)]
+        ecosystem: Vec<String>,
+        /// An Alpine release whose secdb to download (`v3.18`, `edge`).
+        #[arg(long = "alpine-release")]
+        alpine_release: Vec<String>,
+        /// Base URL of the OSV exports.
+        #[arg(long = "osv-base", default_value = OSV_BASE)]
+        osv_base: String,
+        /// Base URL of Alpine's secdb.
+        #[arg(long = "secdb-base", default_value = SECDB_BASE)]
+        secdb_base: String,
+        /// URL of the Debian security tracker JSON.
+        #[arg(long = "tracker-url", default_value = trawl_advisory::fetch::DEBIAN_TRACKER_URL)]
+        tracker_url: String,
+        /// Do not download the Debian tracker.
+        #[arg(long = "no-tracker")]
+        no_tracker: bool,
+    },
+    /// Push a database to a registry as an OCI artifact.
+    Push {
+        /// The database.
+        file: PathBuf,
+        /// Where to push it: REGISTRY/REPO:TAG.
+        reference: String,
+        #[command(flatten)]
+        registry: RegistryArgs,
+    },
+    /// Pull a database pushed with `db push`.
+    Pull {
+        /// Where it is: REGISTRY/REPO:TAG or @sha256:...
+        reference: String,
+        /// The file to write (replaced atomically, once the download verifies).
+        #[arg(short, long)]
+        output: PathBuf,
+        #[command(flatten)]
+        registry: RegistryArgs,
+    },
+}
+
+#[derive(Args)]
+struct RegistryArgs {
+    /// Allow plain HTTP to this registry (HOST[:PORT]).
+    #[arg(long = "insecure-registry")]
+    insecure_registry: Vec<String>,
+    /// Also trust the CA certificates in this PEM file.
+    #[arg(long = "ca-file")]
+    ca_file: Vec<PathBuf>,
+    /// Registry user name (the password is read from stdin).
+    #[arg(long, requires = "password_stdin")]
+    username: Option<String>,
+    /// Read the registry password from stdin.
+    #[arg(long = "password-stdin", requires = "username")]
+    password_stdin: bool,
+}
+
+type Error = Box<dyn std::error::Error>;
+
+fn main() -> ExitCode {
+    tracing_subscriber::fmt()
+        .with_writer(std::io::stderr)
+        .with_env_filter(
+            tracing_subscriber::EnvFilter::try_from_default_env()
+                .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new("warn")),
+        )
+        .init();
+    match run(Cli::parse()) {
+        Ok(()) => ExitCode::SUCCESS,
+        Err(e) => {
+            eprintln!("db: {e}");
+            let mut source = e.source();
+            while let Some(cause) = source {
+                eprintln!("  caused by: {cause}");
+                source = cause.source();
+            }
+            ExitCode::FAILURE
+        }
+    }
+}
+
+fn run(cli: Cli) -> Result<(), Error> {
+    match cli.command {
+        Command::Build {
+            osv,
+            secdb,
+            debian_tracker,
+            output,
+        } => {
+            let feeds = FeedPaths {
+                osv_dirs: osv,
+                secdb_paths: secdb,
+                debian_tracker_files: debian_tracker,
+            };
+            let (info, warnings) = AdvisoryStore::build(&feeds, &output)?;
+            print_warnings(&warnings);
+            println!("wrote {}", output.display());
+            print_info(&info);
+        }
+        Command::Info { file } => {
+            let store = AdvisoryStore::open(&file)?;
+            store.verify()?;
+            println!("{}: verified", file.display());
+            print_info(store.info());
+        }
+        Command::Update {
+            dir,
+            output,
+            ecosystem,
+            alpine_release,
+            osv_base,
+            secdb_base,
+            tracker_url,
+            no_tracker,
+        } => {
+            let output = output.unwrap_or_else(|| dir.join("trawl.db"));
+            let sources = FeedSources {
+                osv_base,
+                osv_ecosystems: ecosystem,
+                secdb_base,
+                alpine_releases: alpine_release,
+                debian_tracker: (!no_tracker).then_some(tracker_url),
+                ..FeedSources::default()
+            };
+            let report = FeedMirror::new(&dir)?.update(&sources, &output)?;
+            for (url, outcome) in &report.fetched {
+                match outcome {
+                    FetchOutcome::Downloaded(bytes) => println!("downloaded {url} ({bytes} bytes)"),
+                    FetchOutcome::NotModified => println!("unchanged  {url}"),
+                }
+            }
+            match &report.rebuilt {
+                Some((info, warnings)) => {
+                    print_warnings(warnings);
+                    println!("rebuilt {}", output.display());
+                    print_info(info);
+                }
+                None => println!("{} is up to date", output.display()),
+            }
+        }
+        Command::Push {
+            file,
+            reference,
+            registry,
+        } => {
+            // Refuse to publish a damaged file.
+            let store = AdvisoryStore::open(&file)?;
+            store.verify()?;
+            drop(store);
+            let reference: RegistryReference = reference.parse()?;
+            let blob = std::fs::read(&file)?;
+            let client = RegistryClient::new(registry.options(&reference)?)?;
+            let digest = client.push_artifact(&reference, ARTIFACT_TYPE, BLOB_MEDIA_TYPE, blob)?;
+            println!("pushed {} to {reference}@{digest}", file.display());
+        }
+        Command::Pull {
+            reference,
+            output,
+            registry,
+        } => {
+            let reference: RegistryReference = reference.parse()?;
+            let client = RegistryClient::new(registry.options(&reference)?)?;
+            let artifact = client.pull_artifact(&reference)?;
+            if artifact.artifact_type() != Some(ARTIFACT_TYPE) {
+                return Err(format!(
+                    "{reference} is not a Trawl advisory database (artifact type {:?})",
+                    artifact.artifact_type()
+                )
+                .into());
+            }
+            let index = artifact
+                .blobs()
+                .iter()
+                .position(|b| b.media_type == BLOB_MEDIA_TYPE)
+                .ok_or_else(|| format!("{reference} has no {BLOB_MEDIA_TYPE} blob"))?;
+            pull_into(&mut artifact.open_blob(index)?, &output)?;
+            let store = AdvisoryStore::open(&output)?;
+            println!(
+                "pulled {reference}@{} to {}",
+                artifact.manifest_digest(),
+                output.display()
+            );
+            print_info(store.info());
+        }
+    }
+    Ok(())
+}
+
+impl RegistryArgs {
+    fn options(&self, reference: &RegistryReference) -> Result<RegistryOptions, Error> {
+        let mut options = RegistryOptions::default();
+        for host in &self.insecure_registry {
+            options = options.insecure_registry(host);
+        }
+        for ca in &self.ca_file {
+            options = options.ca_file(ca);
+        }
+        if let (Some(user), true) = (&self.username, self.password_stdin) {
+            let mut password = String::new();
+            std::io::stdin().read_to_string(&mut password)?;
+            let password = password.trim_end_matches(['\r', '\n']);
+            options = options.credentials(reference.registry(), Credentials::new(user, password));
+        }
+        Ok(options)
+    }
+}
+
+/// Streams the blob (verified against its digest as it is read) to a temporary
+/// file beside `output`, checks the whole database, then renames it into place.
+fn pull_into(blob: &mut dyn Read, output: &Path) -> Result<(), Error> {
+    let dir = match output.parent() {
+        Some(dir) if !dir.as_os_str().is_empty() => dir,
+        _ => Path::new("."),
+    };
+    let mut temp = tempfile::Builder::new()
+        .prefix(".trawl-db-")
+        .suffix(".tmp")
+        .tempfile_in(dir)?;
+    std::io::copy(blob, temp.as_file_mut())?;
+    temp.as_file().sync_all()?;
+    AdvisoryStore::open(temp.path())?.verify()?;
+    temp.persist(output)?;
+    Ok(())
+}
+
+fn print_warnings(warnings: &[FeedWarning]) {
+    const SHOWN: usize = 20;
+    for warning in warnings.iter().take(SHOWN) {
+        eprintln!("warning: {warning}");
+    }
+    if warnings.len() > SHOWN {
+        eprintln!("... and {} more warnings", warnings.len() - SHOWN);
+    }
+    if !warnings.is_empty() {
+        eprintln!("{} warnings", warnings.len());
+    }
+}
+
+fn print_info(info: &StoreInfo) {
+    println!("schema version  {}", info.schema_version);
+    println!("records         {}", info.records);
+    println!("indexed entries {}", info.entries);
+    println!("content sha256  {}", info.content_sha256);
+    println!("built by        {}", info.built_by);
+    println!("ecosystems      {}", info.ecosystems.len());
+    for (ecosystem, entries) in &info.ecosystems {
+        println!("  {ecosystem:<40} {entries}");
+    }
+}
