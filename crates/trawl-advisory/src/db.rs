@@ -19,8 +19,8 @@ use crate::ecosystem::Ecosystem;
 use crate::feed::{FeedError, FeedWarning, RecordRef, WarningReason};
 use crate::fix::{FixState, VendorStatus};
 use crate::osv::{self, Advisory, Affected};
-use crate::version::{VersionError, VersionScheme};
-use affected::{CompiledAffected, Installed};
+use crate::version::VersionError;
+use affected::{CompiledAffected, PreparedQuery};
 
 /// Advisories held in memory, indexed for matching.
 ///
@@ -360,36 +360,13 @@ impl AdvisoryDb {
     /// [`matches`](Self::matches) plus [`FixState::NotAffected`] statements, with
     /// nothing suppressed.
     pub fn assess(&self, query: &PackageQuery<'_>) -> Result<Vec<AdvisoryMatch<'_>>, QueryError> {
-        let ecosystem = Ecosystem::parse(query.ecosystem);
-        let scheme = ecosystem
-            .scheme()
-            .ok_or_else(|| QueryError::UnsupportedEcosystem {
-                ecosystem: query.ecosystem.to_owned(),
-            })?;
-        let version = scheme
-            .parse(query.version)
-            .map_err(|source| QueryError::InvalidVersion {
-                ecosystem: query.ecosystem.to_owned(),
-                name: query.name.to_owned(),
-                source,
-            })?;
-        let semver = (scheme != VersionScheme::Semver)
-            .then(|| VersionScheme::Semver.parse(query.version).ok())
-            .flatten();
-        let installed = Installed {
-            raw: query.version,
-            version,
-            semver,
-        };
+        let prepared = PreparedQuery::new(query)?;
+        let installed = &prepared.installed;
+        let keys = prepared.keys();
 
-        let keys: &[&str] = if ecosystem.release().is_none() {
-            &[ecosystem.as_str()]
-        } else {
-            &[ecosystem.as_str(), ecosystem.distro()]
-        };
         let mut found = Vec::new();
         for key in keys {
-            let Some(entries) = self.index.get(*key).and_then(|names| names.get(query.name)) else {
+            let Some(entries) = self.index.get(key).and_then(|names| names.get(query.name)) else {
                 continue;
             };
             for entry in entries {
@@ -406,7 +383,7 @@ impl AdvisoryDb {
                 let fix_state = if vendor_status == Some(VendorStatus::NotAffected) {
                     FixState::NotAffected
                 } else {
-                    let Some(verdict) = compiled.evaluate(&installed) else {
+                    let Some(verdict) = compiled.evaluate(installed) else {
                         continue;
                     };
                     match verdict.fixed {

@@ -1,51 +1,16 @@
 //! Overlay semantics and hostile input, on layers built in memory.
 
+#[path = "support/oci_layout.rs"]
+mod oci_layout;
+
 use std::io::{self, Cursor, Read, Write};
+
+use oci_layout::{E, tar_of};
 
 use trawl_layers::{
     Compression, LayerError, LayerStream, LayerWarning, Limits, MergedFs, Selection, extract,
     read_layer,
 };
-
-enum E<'a> {
-    File(&'a str, &'a [u8]),
-    Dir(&'a str),
-    Link(&'a str, &'a str),
-    Hard(&'a str, &'a str),
-}
-
-fn tar_of(entries: &[E]) -> Vec<u8> {
-    let mut b = tar::Builder::new(Vec::new());
-    for e in entries {
-        let mut h = tar::Header::new_gnu();
-        match e {
-            E::File(p, d) => {
-                h.set_size(d.len() as u64);
-                h.set_mode(0o644);
-                h.set_cksum();
-                b.append_data(&mut h, p, *d).unwrap();
-            }
-            E::Dir(p) => {
-                h.set_entry_type(tar::EntryType::Directory);
-                h.set_size(0);
-                h.set_mode(0o755);
-                h.set_cksum();
-                b.append_data(&mut h, p, io::empty()).unwrap();
-            }
-            E::Link(p, t) => {
-                h.set_entry_type(tar::EntryType::Symlink);
-                h.set_size(0);
-                b.append_link(&mut h, p, t).unwrap();
-            }
-            E::Hard(p, t) => {
-                h.set_entry_type(tar::EntryType::Link);
-                h.set_size(0);
-                b.append_link(&mut h, p, t).unwrap();
-            }
-        }
-    }
-    b.into_inner().unwrap()
-}
 
 /// Overwrites the start of the name field of the header at `at`, fixing the checksum.
 fn patch_name(raw: &mut [u8], at: usize, name: &[u8]) {

@@ -39,6 +39,57 @@ pub(crate) struct Installed<'a> {
     pub semver: Option<Version>,
 }
 
+/// A query made ready for range evaluation: the normalised ecosystem, the
+/// installed version parsed under its scheme, and the index keys to look in.
+/// Shared by the in-memory and the compiled database so both agree.
+pub(crate) struct PreparedQuery<'a> {
+    /// The normalised ecosystem.
+    pub ecosystem: crate::ecosystem::Ecosystem,
+    /// The installed version.
+    pub installed: Installed<'a>,
+}
+
+impl<'a> PreparedQuery<'a> {
+    /// Parses the query's ecosystem and version.
+    pub fn new(query: &crate::db::PackageQuery<'a>) -> Result<Self, crate::db::QueryError> {
+        use crate::db::QueryError;
+        let ecosystem = crate::ecosystem::Ecosystem::parse(query.ecosystem);
+        let scheme = ecosystem
+            .scheme()
+            .ok_or_else(|| QueryError::UnsupportedEcosystem {
+                ecosystem: query.ecosystem.to_owned(),
+            })?;
+        let version = scheme
+            .parse(query.version)
+            .map_err(|source| QueryError::InvalidVersion {
+                ecosystem: query.ecosystem.to_owned(),
+                name: query.name.to_owned(),
+                source,
+            })?;
+        let semver = (scheme != VersionScheme::Semver)
+            .then(|| VersionScheme::Semver.parse(query.version).ok())
+            .flatten();
+        Ok(PreparedQuery {
+            ecosystem,
+            installed: Installed {
+                raw: query.version,
+                version,
+                semver,
+            },
+        })
+    }
+
+    /// The index keys to look in: the release's ecosystem, and the
+    /// release-less one of its distribution (`Debian:12`, then `Debian`).
+    pub fn keys(&self) -> Vec<&str> {
+        if self.ecosystem.release().is_none() {
+            vec![self.ecosystem.as_str()]
+        } else {
+            vec![self.ecosystem.as_str(), self.ecosystem.distro()]
+        }
+    }
+}
+
 impl Installed<'_> {
     fn under(&self, scheme: VersionScheme) -> Option<&Version> {
         if self.version.scheme() == scheme {

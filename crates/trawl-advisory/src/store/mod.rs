@@ -65,8 +65,7 @@ use crate::ecosystem::Ecosystem;
 use crate::feed::{FeedError, FeedWarning};
 use crate::fix::{FixState, VendorStatus};
 use crate::osv::{Advisory, Affected};
-use crate::version::VersionScheme;
-use affected::{CompiledAffected, Installed};
+use affected::{CompiledAffected, PreparedQuery};
 use record::{BlobError, decode_advisory, decode_entry};
 
 /// The schema version this crate reads and writes; also SQLite's `user_version`.
@@ -441,32 +440,9 @@ impl AdvisoryStore {
         &self,
         query: &PackageQuery<'_>,
     ) -> Result<Vec<AdvisoryMatch<'static>>, StoreError> {
-        let ecosystem = Ecosystem::parse(query.ecosystem);
-        let scheme = ecosystem
-            .scheme()
-            .ok_or_else(|| QueryError::UnsupportedEcosystem {
-                ecosystem: query.ecosystem.to_owned(),
-            })?;
-        let version = scheme
-            .parse(query.version)
-            .map_err(|source| QueryError::InvalidVersion {
-                ecosystem: query.ecosystem.to_owned(),
-                name: query.name.to_owned(),
-                source,
-            })?;
-        let semver = (scheme != VersionScheme::Semver)
-            .then(|| VersionScheme::Semver.parse(query.version).ok())
-            .flatten();
-        let installed = Installed {
-            raw: query.version,
-            version,
-            semver,
-        };
-        let keys: &[&str] = if ecosystem.release().is_none() {
-            &[ecosystem.as_str()]
-        } else {
-            &[ecosystem.as_str(), ecosystem.distro()]
-        };
+        let prepared = PreparedQuery::new(query)?;
+        let installed = &prepared.installed;
+        let keys = prepared.keys();
 
         let conn = self.lock();
         // (seq, affected index, fix state, the record's bytes) of each match, in
@@ -502,11 +478,11 @@ impl AdvisoryStore {
                     FixState::NotAffected
                 } else {
                     let compiled = CompiledAffected::compile(
-                        scheme,
+                        prepared.installed.version.scheme(),
                         &entry.to_affected(query.name),
                         &mut Vec::new(),
                     );
-                    let Some(verdict) = compiled.evaluate(&installed) else {
+                    let Some(verdict) = compiled.evaluate(installed) else {
                         continue;
                     };
                     match verdict.fixed {
