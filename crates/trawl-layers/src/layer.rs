@@ -9,6 +9,7 @@
 use std::collections::{BTreeMap, BTreeSet};
 use std::io::{self, BufRead, BufReader, Read};
 use std::sync::Arc;
+use std::sync::mpsc::{Receiver, SyncSender};
 
 use serde::{Deserialize, Serialize};
 use sha2::{Digest, Sha256};
@@ -164,6 +165,78 @@ impl<R: Read> Read for Bounded<R> {
     }
 }
 
+/// Decompressed chunks a layer's decoding thread may run ahead by.
+const CHUNKS_IN_FLIGHT: usize = 4;
+const CHUNK_SIZE: usize = 1 << 20;
+
+/// Reads the blob to its end, decompressing, and sends the output in chunks.
+/// Stops early when the receiver is gone; an error is sent and ends the stream.
+fn decompress_into<R: BufRead>(
+    compression: Compression,
+    source: &mut R,
+    tx: &SyncSender<io::Result<Vec<u8>>>,
+) {
+    let result = (|| -> io::Result<()> {
+        let mut decoder: Box<dyn Read + '_> = match compression {
+            Compression::None => Box::new(&mut *source),
+            Compression::Gzip => Box::new(flate2::bufread::MultiGzDecoder::new(&mut *source)),
+            Compression::Zstd => Box::new(zstd::stream::read::Decoder::with_buffer(&mut *source)?),
+        };
+        loop {
+            let mut chunk = vec![0u8; CHUNK_SIZE];
+            let mut filled = 0;
+            while filled < chunk.len() {
+                match decoder.read(&mut chunk[filled..]) {
+                    Ok(0) => break,
+                    Ok(n) => filled += n,
+                    Err(e) if e.kind() == io::ErrorKind::Interrupted => {}
+                    Err(e) => return Err(e),
+                }
+            }
+            if filled == 0 {
+                break;
+            }
+            chunk.truncate(filled);
+            if tx.send(Ok(chunk)).is_err() {
+                return Ok(());
+            }
+        }
+        drop(decoder);
+        // The blob's last bytes (after the compressed stream), for the digest check.
+        io::copy(source, &mut io::sink()).map(drop)
+    })();
+    if let Err(e) = result {
+        let _ = tx.send(Err(e));
+    }
+}
+
+/// The consuming end of [`decompress_into`].
+struct ChunkReader {
+    rx: Receiver<io::Result<Vec<u8>>>,
+    chunk: Vec<u8>,
+    pos: usize,
+}
+
+impl Read for ChunkReader {
+    fn read(&mut self, buf: &mut [u8]) -> io::Result<usize> {
+        while self.pos == self.chunk.len() {
+            match self.rx.recv() {
+                Ok(Ok(chunk)) => {
+                    self.chunk = chunk;
+                    self.pos = 0;
+                }
+                Ok(Err(e)) => return Err(e),
+                // The sender finished: end of stream.
+                Err(_) => return Ok(0),
+            }
+        }
+        let n = buf.len().min(self.chunk.len() - self.pos);
+        buf[..n].copy_from_slice(&self.chunk[self.pos..self.pos + n]);
+        self.pos += n;
+        Ok(n)
+    }
+}
+
 const WHITEOUT_PREFIX: &str = ".wh.";
 const OPAQUE_MARKER: &str = ".wh..wh..opq";
 
@@ -173,7 +246,7 @@ const OPAQUE_MARKER: &str = ".wh..wh..opq";
 /// `layer` names the layer in errors and warnings (its digest). The blob is
 /// always read to its end, so a verifying reader (see `trawl-registry`) gets to
 /// check the digest; a failure there is reported as [`LayerError::Read`].
-pub fn read_layer<R: Read>(
+pub fn read_layer<R: Read + Send>(
     layer: &str,
     blob: R,
     selection: &Selection,
@@ -185,7 +258,7 @@ pub fn read_layer<R: Read>(
 /// [`read_layer`], also checking that the decompressed tar stream hashes to
 /// `diff_id` (`sha256:…`, from the image config's `rootfs.diff_ids`); a
 /// mismatch is [`LayerError::DiffIdMismatch`].
-pub fn read_layer_checked<R: Read>(
+pub fn read_layer_checked<R: Read + Send>(
     layer: &str,
     diff_id: Option<&str>,
     blob: R,
@@ -218,47 +291,52 @@ pub fn read_layer_checked<R: Read>(
         Err(e) => return Err(LayerError::read(layer, e)),
     };
     let compression = Compression::detect(head);
-    let decoder: Box<dyn Read + '_> = match compression {
-        Compression::None => Box::new(&mut source),
-        Compression::Gzip => Box::new(flate2::bufread::MultiGzDecoder::new(&mut source)),
-        Compression::Zstd => match zstd::stream::read::Decoder::with_buffer(&mut source) {
-            Ok(d) => Box::new(d),
-            Err(e) => return Err(LayerError::read(layer, e)),
-        },
-    };
-    let mut bounded = Bounded {
-        inner: decoder,
-        read: 0,
-        limit: limits.max_layer_size,
-        exceeded: false,
-        hasher: expected.as_ref().map(|_| Sha256::new()),
-    };
     let mut changes = LayerChanges {
         compression: Some(compression),
         ..Default::default()
     };
     let mut last_entry: Option<String> = None;
 
-    // The tar reader asks for 512-byte headers and 8 KiB copies; a large
-    // buffer lets the inflater work on big blocks instead.
-    let mut tar_input = BufReader::with_capacity(1 << 20, &mut bounded);
-    let walked = walk_tar(
-        layer,
-        &mut tar_input,
-        selection,
-        limits,
-        &mut changes,
-        &mut last_entry,
-    );
-    // Drain what follows the end-of-archive marker: padding, further gzip members,
-    // and the blob's last bytes, so the digest check at EOF always runs.
-    let drained = walked.and_then(|()| io::copy(&mut tar_input, &mut io::sink()).map(drop));
-    drop(tar_input);
-    let exceeded = bounded.exceeded;
-    let decompressed = bounded.read;
-    let actual = bounded.hasher.take().map(|h| hex::encode(h.finalize()));
-    drop(bounded);
-    let drained = drained.and_then(|()| io::copy(&mut source, &mut io::sink()).map(drop));
+    // Two stages overlap: a helper thread reads the blob (verifying its digest)
+    // and decompresses it; this thread hashes the tar (diff_id) and walks it.
+    // The channel holds a few chunks, so memory stays bounded.
+    let (drained, exceeded, decompressed, actual) = std::thread::scope(|scope| {
+        let (tx, rx) = std::sync::mpsc::sync_channel::<io::Result<Vec<u8>>>(CHUNKS_IN_FLIGHT);
+        let source = &mut source;
+        let producer = scope.spawn(move || decompress_into(compression, source, &tx));
+        let mut bounded = Bounded {
+            inner: ChunkReader {
+                rx,
+                chunk: Vec::new(),
+                pos: 0,
+            },
+            read: 0,
+            limit: limits.max_layer_size,
+            exceeded: false,
+            hasher: expected.as_ref().map(|_| Sha256::new()),
+        };
+        let walked = walk_tar(
+            layer,
+            &mut bounded,
+            selection,
+            limits,
+            &mut changes,
+            &mut last_entry,
+        );
+        // Drain what follows the end-of-archive marker: padding, further gzip
+        // members, and the blob's last bytes, so the digest check at EOF runs.
+        let drained = walked.and_then(|()| io::copy(&mut bounded, &mut io::sink()).map(drop));
+        let actual = bounded.hasher.take().map(|h| hex::encode(h.finalize()));
+        let (exceeded, read) = (bounded.exceeded, bounded.read);
+        // Dropping the reader closes the channel: a producer still running stops.
+        drop(bounded);
+        // A stream that ended because its producer died is not a complete layer.
+        let drained = match producer.join() {
+            Ok(()) => drained,
+            Err(_) => Err(io::Error::other("the decompression thread failed")),
+        };
+        (drained, exceeded, read, actual)
+    });
 
     if let Err(e) = drained {
         return Err(if source.get_ref().failed {
