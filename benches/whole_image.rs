@@ -188,7 +188,7 @@ fn inventory_scanned(
     let scanner = builder.build().unwrap();
     let source: ImageSource = source.parse().unwrap();
     scanner
-        .inventory(&source)
+        .inventory_blocking(&source)
         .unwrap_or_else(|e| panic!("{source}: {e}"))
 }
 

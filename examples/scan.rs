@@ -13,16 +13,23 @@
 //! repeatable), or a compiled database: `--db FILE`. Policy: `--severity-threshold`, `--ignore-unfixed`,
 //! `--ignore-file FILE`, `--vex FILE`.
 //!
-//! Exit status: 0 when the scan ran and the image is not unhealthy, 1 when it
-//! is unhealthy (for CI gates), 2 when the scan could not run.
+//! Exit status: 0 when the scan ran and the image is healthy (or unsupported),
+//! 1 when it is unhealthy (for CI gates), 2 when the scan could not run, 3 when
+//! the scan is partial (a layer or package database could not be read and
+//! nothing was found in the rest: not healthy, but nothing to fix either).
 
+#[path = "support/cli.rs"]
+mod cli;
+
+use std::collections::HashMap;
 use std::io::Write;
 use std::path::PathBuf;
 use std::process::ExitCode;
+use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
 use clap::{Parser, ValueEnum};
-use indicatif::{ProgressBar, ProgressStyle};
+use indicatif::{MultiProgress, ProgressBar, ProgressStyle};
 use trawl::registry::Credentials;
 use trawl::{AdvisoryDb, ImageSource, Policy, RegistryOptions, Scanner, Verdict};
 
@@ -100,26 +107,11 @@ struct Args {
 }
 
 fn main() -> ExitCode {
-    tracing_subscriber::fmt()
-        .with_writer(std::io::stderr)
-        .with_env_filter(
-            tracing_subscriber::EnvFilter::try_from_env("TRAWL_LOG")
-                .unwrap_or_else(|_| "warn".into()),
-        )
-        .init();
+    cli::init_logging("warn");
     let args = Args::parse();
     match run(&args) {
         Ok(code) => code,
-        Err(e) => {
-            let mut msg = format!("error: {e}");
-            let mut source = e.source();
-            while let Some(s) = source {
-                msg.push_str(&format!("\n  caused by: {s}"));
-                source = s.source();
-            }
-            eprintln!("{msg}");
-            ExitCode::from(2)
-        }
+        Err(e) => cli::fail(&*e),
     }
 }
 
@@ -217,12 +209,49 @@ fn run(args: &Args) -> Result<ExitCode, Box<dyn std::error::Error>> {
         );
     }
     builder = builder.policy(policy);
+    // One bar per layer blob being read (pulled, for a registry), under a
+    // spinner for the whole scan; drawn only when stderr is a terminal.
+    let bars = MultiProgress::new();
+    let overall = bars.add(spinner(format!("scanning {source}")));
+    let layer_bars: Arc<Mutex<HashMap<usize, ProgressBar>>> = Arc::default();
+    {
+        let (bars, layer_bars) = (bars.clone(), layer_bars.clone());
+        builder = builder.on_progress(move |p| {
+            let Ok(mut layer_bars) = layer_bars.lock() else {
+                return;
+            };
+            let bar = layer_bars.entry(p.index).or_insert_with(|| {
+                let bar = bars.add(ProgressBar::new(p.size.unwrap_or(0)));
+                bar.set_style(
+                    ProgressStyle::with_template(
+                        "  {prefix} [{bar:30}] {bytes}/{total_bytes} {bytes_per_sec}",
+                    )
+                    .unwrap_or_else(|_| ProgressStyle::default_bar())
+                    .progress_chars("=> "),
+                );
+                let hex = p.digest.split_once(':').map_or(&*p.digest, |(_, h)| h);
+                bar.set_prefix(format!(
+                    "layer {} {}",
+                    p.index + 1,
+                    &hex[..hex.len().min(12)]
+                ));
+                bar
+            });
+            bar.set_position(p.read);
+            if p.done {
+                bar.finish();
+            }
+        });
+    }
     let scanner = builder.build()?;
 
     let started = Instant::now();
-    let bar = spinner(format!("scanning {source}"));
-    let scanned = scanner.inventory(&source);
-    bar.finish_and_clear();
+    let scanned = scanner.inventory_blocking(&source);
+    overall.finish_and_clear();
+    if let Ok(layer_bars) = layer_bars.lock() {
+        layer_bars.values().for_each(ProgressBar::finish_and_clear);
+    }
+    let _ = bars.clear();
     let scanned = scanned?;
     tracing::info!(elapsed = ?started.elapsed(), packages = scanned.inventory.packages.len(), "inventory done");
     let report = scanner.rematch(scanned);
@@ -242,7 +271,12 @@ fn run(args: &Args) -> Result<ExitCode, Box<dyn std::error::Error>> {
             });
             serde_json::to_writer_pretty(&mut out, &inventory)?
         }
-        (Format::Table, false) => trawl::classify::write_table(&mut out, &report)?,
+        (Format::Table, false) => {
+            // Colour for a person at a terminal (https://no-color.org).
+            let color = std::io::IsTerminal::is_terminal(&std::io::stdout())
+                && std::env::var_os("NO_COLOR").is_none_or(|v| v.is_empty());
+            trawl::classify::write_table_with(&mut out, &report, color)?
+        }
         (Format::Table, true) => trawl::classify::write_inventory_table(&mut out, &report)?,
         (Format::Sarif, _) => trawl::classify::formats::write_sarif(&mut out, &report)?,
         (Format::Cyclonedx, _) => trawl::classify::formats::write_cyclonedx(&mut out, &report)?,
@@ -259,8 +293,15 @@ fn run(args: &Args) -> Result<ExitCode, Box<dyn std::error::Error>> {
     if matches!(args.format, Format::Json) {
         writeln!(out)?;
     }
-    if !args.inventory_only && report.verdict == Verdict::Unhealthy {
-        return Ok(ExitCode::from(1));
+    if !args.inventory_only {
+        match report.verdict {
+            Verdict::Unhealthy => return Ok(ExitCode::from(1)),
+            Verdict::Partial => {
+                eprintln!("note: {}", report.verdict_reason);
+                return Ok(ExitCode::from(3));
+            }
+            Verdict::Healthy | Verdict::Unsupported => {}
+        }
     }
     Ok(ExitCode::SUCCESS)
 }

@@ -15,21 +15,56 @@
 //!   against them with each distro's version rules;
 //! - [`classify`] turns matches into a [`Report`] with a [`Verdict`].
 //!
-//! [`Scanner`] wires them together.
+//! [`Scanner`] wires them together. Scanning is blocking work (decompression,
+//! hashing, parsing), so the `async` methods run it on a thread of its own
+//! and never stall the caller's executor; the `_blocking` twins run it on
+//! the calling thread. Both work with any executor or none.
 //!
-//! ```no_run
+//! ```
+//! # fn main() -> Result<(), Box<dyn std::error::Error>> {
+//! # let dir = tempfile::tempdir()?;
+//! # let (rootfs, osv) = (dir.path().join("rootfs"), dir.path().join("osv"));
+//! # example_files(&rootfs, &osv)?;
 //! use trawl::{AdvisoryDb, ImageSource, Scanner, Verdict};
 //!
-//! let (db, _warnings) = AdvisoryDb::from_osv_dirs(&["osv/debian"])?;
-//! let scanner = Scanner::builder().database(db).cache_dir("/var/cache/trawl").build()?;
-//! let source: ImageSource = "oci-dir:images/debian:bookworm".parse()?;
-//! let report = scanner.scan(&source)?;
-//! if report.verdict == Verdict::Unhealthy {
-//!     for f in &report.findings {
-//!         println!("{} {} {}: {}", f.severity, f.id, f.package, f.remediation);
-//!     }
+//! // OSV's Debian export, unpacked (osv.dev/…/Debian/all.zip), or a compiled
+//! // database: `trawl::advisory::AdvisoryStore::open("trawl.db")?`.
+//! let (db, _skipped) = AdvisoryDb::from_osv_dirs(&[&osv])?;
+//! let scanner = Scanner::builder().database(db).build()?;
+//!
+//! // A registry image, an OCI layout, a `docker save` tar or a root file system.
+//! let source: ImageSource = format!("dir:{}", rootfs.display()).parse()?;
+//! let report = block_on(scanner.scan(&source))?;
+//!
+//! assert_eq!(report.verdict, Verdict::Unhealthy);
+//! for step in &report.remediation {
+//!     // "upgrade openssl from 3.0.11-1~deb12u1 to 3.0.15-1~deb12u1 (fixes DSA-5764-1)"
+//!     println!("upgrade {} from {} to {} (fixes {})",
+//!              step.package, step.from, step.to, step.fixes.join(", "));
 //! }
-//! # Ok::<(), Box<dyn std::error::Error>>(())
+//! assert_eq!(report.remediation[0].to, "3.0.15-1~deb12u1");
+//! # Ok(())
+//! # }
+//! # // Any executor works; the example drives the future with tokio's.
+//! # fn block_on<F: std::future::Future>(f: F) -> F::Output {
+//! #     tokio::runtime::Builder::new_current_thread().build().unwrap().block_on(f)
+//! # }
+//! # fn example_files(rootfs: &std::path::Path, osv: &std::path::Path) -> std::io::Result<()> {
+//! #     std::fs::create_dir_all(rootfs.join("etc"))?;
+//! #     std::fs::create_dir_all(rootfs.join("var/lib/dpkg"))?;
+//! #     std::fs::create_dir_all(osv)?;
+//! #     std::fs::write(rootfs.join("etc/os-release"),
+//! #         "ID=debian\nVERSION_ID=\"12\"\nVERSION_CODENAME=bookworm\n")?;
+//! #     std::fs::write(rootfs.join("var/lib/dpkg/status"),
+//! #         "Package: openssl\nStatus: install ok installed\nArchitecture: amd64\n\
+//! #          Version: 3.0.11-1~deb12u1\n")?;
+//! #     std::fs::write(osv.join("DSA-5764-1.json"), r#"{"id": "DSA-5764-1",
+//! #         "modified": "2024-09-03T00:00:00Z", "aliases": ["CVE-2024-5535"],
+//! #         "affected": [{"package": {"ecosystem": "Debian:12", "name": "openssl"},
+//! #         "ranges": [{"type": "ECOSYSTEM", "events": [{"introduced": "0"},
+//! #         {"fixed": "3.0.15-1~deb12u1"}]}]}]}"#)?;
+//! #     Ok(())
+//! # }
 //! ```
 #![deny(missing_docs)]
 #![forbid(unsafe_code)]
@@ -52,17 +87,43 @@ use std::sync::Arc;
 use trawl_layers::{ExtractOptions, LayerCache, LayerStream, MergedFs};
 use trawl_registry::OpenedSource;
 
-/// Why a scan failed. Problems with single entries are not errors: they are
-/// warnings in the report.
+/// Why a scan failed. Problems with single entries, and layers whose content
+/// cannot be read, are not errors: they are warnings in the report (the
+/// latter make its verdict `partial`).
 #[derive(Debug, thiserror::Error)]
 pub enum ScanError {
     /// The image could not be opened or a blob could not be read.
     #[error(transparent)]
     Source(#[from] trawl_registry::RegistryError),
-    /// A layer could not be read (corrupt, truncated, digest mismatch, too large).
+    /// A layer failed its integrity checks (digest or diff_id mismatch) or
+    /// could not be read at all.
     #[error(transparent)]
     Layer(#[from] trawl_layers::LayerError),
+    /// No thread could be started to run the scan.
+    #[error("could not start a scan thread: {0}")]
+    Spawn(#[source] std::io::Error),
+    /// The thread running the scan ended without an answer (it panicked).
+    #[error("the scan thread ended without a result")]
+    Interrupted,
 }
+
+/// How far the reading of one layer blob has got, for progress displays
+/// (see [`ScannerBuilder::on_progress`]).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct LayerProgress {
+    /// The layer's position in the image, base layer first.
+    pub index: usize,
+    /// The blob's digest.
+    pub digest: String,
+    /// The blob's size, when the source states it.
+    pub size: Option<u64>,
+    /// Bytes of the blob read so far.
+    pub read: u64,
+    /// Whether the blob has been read to its end.
+    pub done: bool,
+}
+
+type ProgressFn = Arc<dyn Fn(&LayerProgress) + Send + Sync>;
 
 /// Builds a [`Scanner`].
 #[derive(Default)]
@@ -72,6 +133,7 @@ pub struct ScannerBuilder {
     limits: Limits,
     cache_dir: Option<std::path::PathBuf>,
     registry: RegistryOptions,
+    progress: Option<ProgressFn>,
 }
 
 impl ScannerBuilder {
@@ -109,6 +171,17 @@ impl ScannerBuilder {
         self
     }
 
+    /// Calls `observer` as layer blobs are read (about every 256 KiB and at
+    /// each blob's end), from the threads reading them. Layers answered from
+    /// the cache are not read and report nothing.
+    pub fn on_progress(
+        mut self,
+        observer: impl Fn(&LayerProgress) + Send + Sync + 'static,
+    ) -> Self {
+        self.progress = Some(Arc::new(observer));
+        self
+    }
+
     /// The scanner. Fails only when the cache directory cannot be created.
     pub fn build(self) -> Result<Scanner, std::io::Error> {
         let cache = match self.cache_dir {
@@ -117,10 +190,13 @@ impl ScannerBuilder {
         };
         Ok(Scanner {
             database: self.database.unwrap_or_else(|| Arc::new(AdvisoryDb::new())),
-            policy: self.policy,
-            limits: self.limits,
-            cache,
-            registry: self.registry,
+            policy: Arc::new(self.policy),
+            reader: Arc::new(Reader {
+                limits: self.limits,
+                cache,
+                registry: self.registry,
+                progress: self.progress,
+            }),
         })
     }
 }
@@ -138,13 +214,15 @@ impl std::fmt::Debug for Scanner {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
         f.debug_struct("Scanner")
             .field("policy", &self.policy)
-            .field("limits", &self.limits)
+            .field("limits", &self.reader.limits)
             .finish_non_exhaustive()
     }
 }
 
-/// An image's identity and package inventory, before matching.
-#[derive(Debug, Clone, PartialEq, Eq)]
+/// An image's identity and package inventory, before matching. It
+/// serializes (JSON, or any serde format), so inventories can be stored and
+/// matched again later with [`Scanner::rematch`] without pulling the image.
+#[derive(Debug, Clone, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
 pub struct Scanned {
     /// The source as given.
     pub source: String,
@@ -155,12 +233,45 @@ pub struct Scanned {
 }
 
 /// Scans images: open → extract → inventory → match → classify.
+///
+/// Cloning is cheap and clones share the layer cache, so one scanner can
+/// serve many tasks or threads at once.
+#[derive(Clone)]
 pub struct Scanner {
     database: Arc<dyn AdvisorySource>,
-    policy: Policy,
+    policy: Arc<Policy>,
+    reader: Arc<Reader>,
+}
+
+/// What reading an image needs; shared by clones.
+struct Reader {
     limits: Limits,
     cache: LayerCache,
     registry: RegistryOptions,
+    progress: Option<ProgressFn>,
+}
+
+/// Reports [`LayerProgress`] as a blob is read.
+struct Progress<R> {
+    inner: R,
+    state: LayerProgress,
+    reported: u64,
+    observer: ProgressFn,
+}
+
+impl<R: std::io::Read> std::io::Read for Progress<R> {
+    fn read(&mut self, buf: &mut [u8]) -> std::io::Result<usize> {
+        let n = self.inner.read(buf)?;
+        self.state.read += n as u64;
+        if n == 0 && !self.state.done {
+            self.state.done = true;
+            (self.observer)(&self.state);
+        } else if self.state.read - self.reported >= 256 << 10 {
+            self.reported = self.state.read;
+            (self.observer)(&self.state);
+        }
+        Ok(n)
+    }
 }
 
 impl Scanner {
@@ -169,9 +280,19 @@ impl Scanner {
         ScannerBuilder::default()
     }
 
+    /// A scanner like this one (same layer cache, policy and registry
+    /// options) that matches against `db`: for when a new advisory database
+    /// arrives.
+    pub fn with_database(&self, db: impl AdvisorySource + 'static) -> Scanner {
+        Scanner {
+            database: Arc::new(db),
+            ..self.clone()
+        }
+    }
+
     /// The layer cache (its statistics tell how many layers were read).
     pub fn layer_cache(&self) -> &LayerCache {
-        &self.cache
+        &self.reader.cache
     }
 
     /// The advisory database in use.
@@ -184,14 +305,44 @@ impl Scanner {
         &self.policy
     }
 
-    /// Opens the image and lists its OS packages, without matching.
-    pub fn inventory(&self, source: &ImageSource) -> Result<Scanned, ScanError> {
+    /// Scans an image: [`Scanner::inventory`] then [`Scanner::rematch`].
+    ///
+    /// The work runs on a thread of its own; dropping the future does not
+    /// stop it, it only discards the result.
+    pub async fn scan(&self, source: &ImageSource) -> Result<Report, ScanError> {
+        let scanner = self.clone();
+        let source = source.clone();
+        off_thread(move || scanner.scan_blocking(&source)).await
+    }
+
+    /// Opens the image and lists its OS packages, without matching (see
+    /// [`Scanner::scan`] on how the work runs).
+    pub async fn inventory(&self, source: &ImageSource) -> Result<Scanned, ScanError> {
+        let scanner = self.clone();
+        let source = source.clone();
+        off_thread(move || scanner.inventory_blocking(&source)).await
+    }
+
+    /// [`Scanner::scan`] on the calling thread.
+    pub fn scan_blocking(&self, source: &ImageSource) -> Result<Report, ScanError> {
+        Ok(self.rematch(self.inventory_blocking(source)?))
+    }
+
+    /// [`Scanner::inventory`] on the calling thread.
+    ///
+    /// A layer whose content cannot be read (corrupt compression, malformed
+    /// tar, over [`Limits`]) is left out and recorded in the inventory's
+    /// warnings, which makes the report's verdict `partial`; a blob that
+    /// fails its digest or diff_id check fails the whole scan.
+    pub fn inventory_blocking(&self, source: &ImageSource) -> Result<Scanned, ScanError> {
+        let reader = &*self.reader;
         let selection = trawl_inventory::selection();
-        let (image, fs): (ImageInfo, MergedFs) =
-            match trawl_registry::open_with_options(source, &self.registry)? {
+        let (image, fs, skipped): (ImageInfo, MergedFs, Vec<trawl_layers::LayerError>) =
+            match trawl_registry::open_with_options(source, &reader.registry)? {
                 OpenedSource::Rootfs(root) => (
                     ImageInfo::default(),
-                    trawl_layers::read_rootfs(&root, &selection, &self.limits)?,
+                    trawl_layers::read_rootfs(&root, &selection, &reader.limits)?,
+                    Vec::new(),
                 ),
                 OpenedSource::Image(img) => {
                     let img = &img;
@@ -200,8 +351,25 @@ impl Scanner {
                         .iter()
                         .enumerate()
                         .map(|(i, layer)| {
+                            let progress = reader.progress.clone();
                             let stream = LayerStream::lazy(layer.digest.clone(), move || {
-                                img.open_layer(i).map_err(std::io::Error::other)
+                                let blob = img.open_layer(i).map_err(std::io::Error::other)?;
+                                Ok(match progress {
+                                    None => blob,
+                                    Some(observer) => Box::new(Progress {
+                                        inner: blob,
+                                        state: LayerProgress {
+                                            index: i,
+                                            digest: layer.digest.clone(),
+                                            size: layer.size,
+                                            read: 0,
+                                            done: false,
+                                        },
+                                        reported: 0,
+                                        observer,
+                                    })
+                                        as Box<dyn std::io::Read + Send>,
+                                })
                             });
                             match &layer.diff_id {
                                 Some(d) => stream.with_diff_id(d.clone()),
@@ -210,20 +378,30 @@ impl Scanner {
                         })
                         .collect();
                     let options = ExtractOptions {
-                        cache: Some(&self.cache),
+                        cache: Some(&reader.cache),
                         ..ExtractOptions::default()
                     };
-                    let fs =
-                        trawl_layers::extract_with(streams, &selection, &self.limits, options)?;
+                    let (fs, skipped) = trawl_layers::extract_partial(
+                        streams,
+                        &selection,
+                        &reader.limits,
+                        options,
+                    )?;
                     let info = ImageInfo {
                         manifest_digest: img.manifest_digest().map(str::to_string),
                         layers: img.layers().iter().map(|l| l.digest.clone()).collect(),
                         diff_ids: img.config().diff_ids.clone(),
                     };
-                    (info, fs)
+                    (info, fs, skipped)
                 }
             };
         let mut inventory = trawl_inventory::catalog(&fs);
+        inventory.warnings.extend(skipped.iter().map(|e| {
+            trawl_inventory::InventoryWarning::UnreadableLayer {
+                layer: e.layer().unwrap_or_default().to_string(),
+                message: e.to_string(),
+            }
+        }));
         inventory.warnings.extend(fs.warnings().iter().map(|w| {
             trawl_inventory::InventoryWarning::Layer {
                 message: w.to_string(),
@@ -236,7 +414,9 @@ impl Scanner {
         })
     }
 
-    /// Matches an inventory (fresh or stored) against the database.
+    /// Matches an inventory (fresh or stored) against the database and
+    /// classifies the result under the policy. Pulls nothing; a thousand
+    /// stored inventories re-match in well under a second.
     pub fn rematch(&self, scanned: Scanned) -> Report {
         Report::generate_with_policy(
             scanned.source,
@@ -246,9 +426,78 @@ impl Scanner {
             &self.policy,
         )
     }
+}
 
-    /// Scans an image: [`Scanner::inventory`] then [`Scanner::rematch`].
-    pub fn scan(&self, source: &ImageSource) -> Result<Report, ScanError> {
-        Ok(self.rematch(self.inventory(source)?))
+impl Scanner {
+    /// Matches many stored inventories at once, in order: what a registry
+    /// does when a new advisory database arrives. Each distinct (package,
+    /// version) is looked up once for the whole batch (images share base
+    /// layers, so most lookups repeat) and the work is spread over the
+    /// cores. Gives exactly what [`Scanner::rematch`] gives for each.
+    ///
+    /// ```
+    /// # let scanner = trawl::Scanner::builder().build()?;
+    /// # let stored: Vec<trawl::Scanned> = Vec::new();
+    /// let reports = scanner.rematch_all(stored);
+    /// # assert!(reports.is_empty());
+    /// # Ok::<(), std::io::Error>(())
+    /// ```
+    pub fn rematch_all(&self, inventories: Vec<Scanned>) -> Vec<Report> {
+        let memo = trawl_advisory::Memoized::new(&*self.database);
+        let jobs: Vec<std::sync::Mutex<Option<Scanned>>> = inventories
+            .into_iter()
+            .map(|s| std::sync::Mutex::new(Some(s)))
+            .collect();
+        let reports: Vec<std::sync::Mutex<Option<Report>>> =
+            jobs.iter().map(|_| std::sync::Mutex::new(None)).collect();
+        let next = std::sync::atomic::AtomicUsize::new(0);
+        let work = || {
+            loop {
+                let i = next.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
+                let Some(job) = jobs.get(i) else { break };
+                let Some(scanned) = job.lock().ok().and_then(|mut j| j.take()) else {
+                    continue;
+                };
+                let report = Report::generate_with_policy(
+                    scanned.source,
+                    scanned.image,
+                    scanned.inventory,
+                    &memo,
+                    &self.policy,
+                );
+                if let Ok(mut slot) = reports[i].lock() {
+                    *slot = Some(report);
+                }
+            }
+        };
+        let threads = std::thread::available_parallelism()
+            .map_or(1, |n| n.get())
+            .clamp(1, jobs.len().max(1));
+        std::thread::scope(|s| {
+            for _ in 1..threads {
+                s.spawn(work);
+            }
+            work();
+        });
+        reports
+            .into_iter()
+            .filter_map(|r| r.into_inner().ok().flatten())
+            .collect()
     }
+}
+
+/// Runs `work` on a new thread and waits for it without blocking the
+/// executor the future is polled on.
+async fn off_thread<T: Send + 'static>(
+    work: impl FnOnce() -> Result<T, ScanError> + Send + 'static,
+) -> Result<T, ScanError> {
+    let (tx, rx) = tokio::sync::oneshot::channel();
+    std::thread::Builder::new()
+        .name("trawl-scan".into())
+        .spawn(move || {
+            // The receiver may be gone (the future was dropped): nothing to do.
+            let _ = tx.send(work());
+        })
+        .map_err(ScanError::Spawn)?;
+    rx.await.map_err(|_| ScanError::Interrupted)?
 }

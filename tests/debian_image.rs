@@ -5,7 +5,6 @@
 mod common;
 
 use std::collections::BTreeSet;
-use std::path::Path;
 
 use serde_json::json;
 use trawl::layers::{LayerStream, Limits, Selection};
@@ -51,7 +50,9 @@ fn inventory_equals_dpkg_query_for_every_source_kind() {
     ];
     let mut reports = Vec::new();
     for s in &sources {
-        let report = scanner.scan(s).unwrap_or_else(|e| panic!("{s}: {e}"));
+        let report = scanner
+            .scan_blocking(s)
+            .unwrap_or_else(|e| panic!("{s}: {e}"));
         assert_eq!(pairs(&report), expected, "{s}");
         let os = report.os.as_ref().unwrap();
         assert_eq!(
@@ -103,7 +104,7 @@ fn layer_attribution_and_the_purged_package() {
     let report = Scanner::builder()
         .build()
         .unwrap()
-        .scan(&debian_oci())
+        .scan_blocking(&debian_oci())
         .unwrap();
     let layer = |name: &str| {
         let p = report
@@ -168,143 +169,22 @@ fn whiteout_file_is_not_seen() {
     assert_eq!(history[1].layer, Some(image.layers()[1].digest.as_str()));
 }
 
-/// OSV records for packages of the image, written for its installed versions.
-fn write_feed(dir: &Path, report: &Report) {
-    let src = |name: &str| {
-        report
-            .packages
-            .iter()
-            .find(|p| p.source_name == name)
-            .unwrap_or_else(|| panic!("a package built from {name}"))
-            .source_version
-            .clone()
-    };
-    let openssl = src("openssl");
-    let tar = src("tar");
-    let coreutils = src("coreutils");
-    let bash = src("bash");
-    let range = |events: serde_json::Value| json!([{"type": "ECOSYSTEM", "events": events}]);
-    let record = |id: &str, eco: &str, name: &str, extra: serde_json::Value| {
-        let mut r = json!({
-            "schema_version": "1.6.0", "id": id, "modified": "2026-11-01T00:00:00Z",
-            "aliases": [format!("TRAWL-ALIAS-{id}")],
-            "summary": format!("test record {id}"),
-            "affected": [{"package": {"ecosystem": eco, "name": name}}]
-        });
-        for (k, v) in extra.as_object().unwrap() {
-            if k == "ranges" || k == "versions" || k == "database_specific" {
-                r["affected"][0][k] = v.clone();
-            } else {
-                r[k] = v.clone();
-            }
-        }
-        r
-    };
-    let records = [
-        record(
-            "TRAWL-ABOVE",
-            "Debian:12",
-            "openssl",
-            json!({
-            "ranges": range(json!([{"introduced": "0"}, {"fixed": format!("{openssl}+trawl1")}])),
-            "severity": [{"type": "CVSS_V3", "score": "CVSS:3.1/AV:N/AC:L/PR:N/UI:N/S:U/C:H/I:H/A:H"}]}),
-        ),
-        record(
-            "TRAWL-BELOW",
-            "Debian:12",
-            "openssl",
-            json!({
-            "ranges": range(json!([{"introduced": "0"}, {"fixed": "1.0.0-1"}]))}),
-        ),
-        record(
-            "TRAWL-NOFIX",
-            "Debian:12",
-            "util-linux",
-            json!({
-            "ranges": range(json!([{"introduced": "0"}])), "database_specific": {"severity": "low"}}),
-        ),
-        record(
-            "TRAWL-LASTAFF",
-            "Debian:12",
-            "tar",
-            json!({
-            "ranges": range(json!([{"introduced": "0"}, {"last_affected": tar}]))}),
-        ),
-        record(
-            "TRAWL-LASTAFF-BELOW",
-            "Debian:12",
-            "tar",
-            json!({
-            "ranges": range(json!([{"introduced": "0"}, {"last_affected": "1.0-1"}]))}),
-        ),
-        record(
-            "TRAWL-BINARY-NAME",
-            "Debian:12",
-            "libssl3",
-            json!({
-            "ranges": range(json!([{"introduced": "0"}]))}),
-        ),
-        record(
-            "TRAWL-WITHDRAWN",
-            "Debian:12",
-            "openssl",
-            json!({
-            "withdrawn": "2026-10-01T00:00:00Z", "ranges": range(json!([{"introduced": "0"}]))}),
-        ),
-        record(
-            "TRAWL-OTHER-RELEASE",
-            "Debian:11",
-            "openssl",
-            json!({
-            "ranges": range(json!([{"introduced": "0"}]))}),
-        ),
-        record(
-            "TRAWL-VERSIONS",
-            "Debian:12",
-            "coreutils",
-            json!({"versions": [coreutils]}),
-        ),
-        record(
-            "TRAWL-BINNMU",
-            "Debian:12",
-            "bash",
-            json!({
-            "ranges": range(json!([{"introduced": "0"}, {"fixed": bash}]))}),
-        ),
-        record(
-            "TRAWL-INTRODUCED-LATER",
-            "Debian:12",
-            "openssl",
-            json!({
-            "ranges": range(json!([{"introduced": format!("{openssl}+trawl1")}, {"fixed": format!("{openssl}+trawl2")}]))}),
-        ),
-    ];
-    for r in records {
-        let id = r["id"].as_str().unwrap().to_string();
-        std::fs::write(
-            dir.join(format!("{id}.json")),
-            serde_json::to_vec_pretty(&r).unwrap(),
-        )
-        .unwrap();
-    }
-}
-
 #[test]
 fn osv_records_above_below_and_without_fix_give_exactly_the_right_findings() {
     let inventory_only = Scanner::builder()
         .build()
         .unwrap()
-        .scan(&debian_oci())
+        .scan_blocking(&debian_oci())
         .unwrap();
     let feed = tempfile::tempdir().unwrap();
-    write_feed(feed.path(), &inventory_only);
+    common::write_osv_feed(feed.path(), &inventory_only);
     let (db, warnings) = AdvisoryDb::from_osv_dirs(&[feed.path()]).unwrap();
     assert!(warnings.is_empty(), "{warnings:?}");
     let report = Scanner::builder()
         .database(db)
         .build()
         .unwrap()
-        .scan(&debian_oci())
+        .scan_blocking(&debian_oci())
         .unwrap();
 
     let binaries = |source: &str| -> Vec<&trawl::Package> {
@@ -444,7 +324,7 @@ fn no_matching_advisories_is_healthy_and_no_feed_is_unsupported() {
         .database(db)
         .build()
         .unwrap()
-        .scan(&debian_oci())
+        .scan_blocking(&debian_oci())
         .unwrap();
     assert_eq!(healthy.verdict, Verdict::Healthy);
     assert!(healthy.findings.is_empty());
@@ -452,7 +332,7 @@ fn no_matching_advisories_is_healthy_and_no_feed_is_unsupported() {
     let unjudged = Scanner::builder()
         .build()
         .unwrap()
-        .scan(&debian_oci())
+        .scan_blocking(&debian_oci())
         .unwrap();
     assert_eq!(
         unjudged.verdict,
@@ -477,7 +357,7 @@ fn distroless_and_scratch_images() {
     let scanner = Scanner::builder().database(db).build().unwrap();
 
     let distroless = scanner
-        .scan(&source(format!(
+        .scan_blocking(&source(format!(
             "oci-dir:{}:latest",
             images.join("distroless/oci").display()
         )))
@@ -496,7 +376,7 @@ fn distroless_and_scratch_images() {
     assert!(libc.database.starts_with("var/lib/dpkg/status.d/"));
 
     let scratch = scanner
-        .scan(&source(format!(
+        .scan_blocking(&source(format!(
             "oci-dir:{}:latest",
             images.join("scratch/oci").display()
         )))
@@ -529,7 +409,7 @@ fn dir_source_reads_a_root_file_system() {
     let report = Scanner::builder()
         .build()
         .unwrap()
-        .scan(&source(format!("dir:{}", root.path().display())))
+        .scan_blocking(&source(format!("dir:{}", root.path().display())))
         .unwrap();
     assert_eq!(
         pairs(&report),
@@ -569,17 +449,172 @@ fn damaged_layout(damage: impl FnOnce(&mut Vec<u8>)) -> (tempfile::TempDir, Imag
     (tmp, src, digest)
 }
 
+/// A layer whose content cannot be read (here: over the size limit) is left
+/// out; the report is `partial`, never healthy, and names the layer. Findings
+/// in the rest still make it unhealthy.
+#[test]
+fn unreadable_layer_makes_the_scan_partial() {
+    let limits = Limits {
+        // The base layer is 121 MB of tar, the top one 37 MB.
+        max_layer_size: 64 << 20,
+        ..Limits::default()
+    };
+    let full = Scanner::builder()
+        .build()
+        .unwrap()
+        .scan_blocking(&debian_oci())
+        .unwrap();
+    let base = full.image.layers[0].clone();
+
+    // Advisories for Debian 12, none about the packages here.
+    let feed = tempfile::tempdir().unwrap();
+    std::fs::write(
+        feed.path().join("TRAWL-OTHER.json"),
+        json!({"id": "TRAWL-OTHER", "modified": "2026-11-01T00:00:00Z",
+               "affected": [{"package": {"ecosystem": "Debian:12", "name": "not-installed"},
+                             "ranges": [{"type": "ECOSYSTEM", "events": [{"introduced": "0"}]}]}]})
+        .to_string(),
+    )
+    .unwrap();
+    let load = || AdvisoryDb::from_osv_dirs(&[feed.path()]).unwrap().0;
+    let healthy = Scanner::builder()
+        .database(load())
+        .build()
+        .unwrap()
+        .scan_blocking(&debian_oci())
+        .unwrap();
+    assert_eq!(healthy.verdict, Verdict::Healthy);
+
+    let partial = Scanner::builder()
+        .database(load())
+        .limits(limits)
+        .build()
+        .unwrap()
+        .scan_blocking(&debian_oci())
+        .unwrap();
+    assert_eq!(
+        partial.verdict,
+        Verdict::Partial,
+        "{}",
+        partial.verdict_reason
+    );
+    let expected = format!(
+        "incomplete scan: layer {base}: decompressed size exceeds the limit of {} bytes",
+        64 << 20
+    );
+    assert_eq!(partial.verdict_reason, expected);
+    assert_eq!(
+        partial.warnings,
+        [expected["incomplete scan: ".len()..].to_string()]
+    );
+    // What the top layer holds is still inventoried (its dpkg status lists
+    // every package), attributed to the only layer read.
+    assert_eq!(pairs(&partial), pairs(&full));
+    assert!(
+        partial
+            .packages
+            .iter()
+            .all(|p| p.layer.as_deref() == Some(full.image.layers[1].as_str()))
+    );
+
+    // Without the base layer there is no os-release: the OS is unknown.
+    assert_eq!(partial.os, None);
+
+    // A corrupt top layer whose digests are consistent (the image was built
+    // that way): the base layer is read, its packages are matched, and the
+    // findings make the verdict unhealthy, saying the scan is incomplete.
+    let (_tmp, damaged, top) = relabelled_layout(|b| {
+        let n = b.len() / 2;
+        b[n..n + 64].fill(0x55);
+    });
+    let feed = tempfile::tempdir().unwrap();
+    common::write_osv_feed(feed.path(), &full);
+    let (db, _) = AdvisoryDb::from_osv_dirs(&[feed.path()]).unwrap();
+    let unhealthy = Scanner::builder()
+        .database(db)
+        .build()
+        .unwrap()
+        .scan_blocking(&damaged)
+        .unwrap();
+    assert_eq!(
+        unhealthy.verdict,
+        Verdict::Unhealthy,
+        "{}",
+        unhealthy.verdict_reason
+    );
+    let reason = &unhealthy.verdict_reason;
+    let incomplete = format!(
+        "; the scan is incomplete, more may exist: layer {top}: gzip stream is corrupt or truncated"
+    );
+    assert!(reason.contains(&incomplete), "{reason}");
+    assert!(!unhealthy.findings.is_empty());
+    assert!(
+        unhealthy
+            .findings
+            .iter()
+            .all(|f| f.layer.as_deref() == Some(base.as_str()))
+    );
+}
+
+/// Copies the Debian OCI layout, damages its top layer blob with `damage`, and
+/// stores it under its new digest, updating the manifest and index, so the
+/// image is consistent but its top layer cannot be decompressed.
+fn relabelled_layout(
+    damage: impl FnOnce(&mut Vec<u8>),
+) -> (tempfile::TempDir, ImageSource, String) {
+    use sha2::Digest;
+    let (tmp, _, old) = damaged_layout(damage);
+    let blobs = tmp.path().join("oci/blobs/sha256");
+    let hex = |d: &str| d.trim_start_matches("sha256:").to_string();
+    let bytes = std::fs::read(blobs.join(hex(&old))).unwrap();
+    let new = format!("sha256:{}", hex::encode(sha2::Sha256::digest(&bytes)));
+    std::fs::write(blobs.join(hex(&new)), &bytes).unwrap();
+
+    let index_path = tmp.path().join("oci/index.json");
+    let mut index: serde_json::Value =
+        serde_json::from_slice(&std::fs::read(&index_path).unwrap()).unwrap();
+    let manifest_digest = index["manifests"][0]["digest"]
+        .as_str()
+        .unwrap()
+        .to_string();
+    let manifest = std::fs::read_to_string(blobs.join(hex(&manifest_digest))).unwrap();
+    let manifest = manifest.replace(&old, &new);
+    let manifest_digest = format!(
+        "sha256:{}",
+        hex::encode(sha2::Sha256::digest(manifest.as_bytes()))
+    );
+    std::fs::write(blobs.join(hex(&manifest_digest)), &manifest).unwrap();
+    index["manifests"][0]["digest"] = json!(manifest_digest);
+    index["manifests"][0]["size"] = json!(manifest.len());
+    std::fs::write(&index_path, index.to_string()).unwrap();
+    let src = source(format!(
+        "oci-dir:{}:bookworm",
+        tmp.path().join("oci").display()
+    ));
+    (tmp, src, new)
+}
+
+/// A blob that is not what its digest says fails the scan, however its
+/// damage shows (a truncated stream, a corrupt deflate block).
 #[test]
 fn truncated_layer_and_digest_mismatch_are_errors_naming_the_layer() {
     let (_t, src, digest) = damaged_layout(|b| b.truncate(b.len() / 2));
-    let err = Scanner::builder().build().unwrap().scan(&src).unwrap_err();
+    let err = Scanner::builder()
+        .build()
+        .unwrap()
+        .scan_blocking(&src)
+        .unwrap_err();
     assert!(err.to_string().contains(&digest), "{err}");
 
     let (_t, src, digest) = damaged_layout(|b| {
         let n = b.len() - 100;
         b[n] ^= 0xff;
     });
-    let err = Scanner::builder().build().unwrap().scan(&src).unwrap_err();
+    let err = Scanner::builder()
+        .build()
+        .unwrap()
+        .scan_blocking(&src)
+        .unwrap_err();
     let mut chain = err.to_string();
     let mut s = std::error::Error::source(&err);
     while let Some(e) = s {
@@ -599,15 +634,15 @@ fn table_report_is_readable() {
     let inventory_only = Scanner::builder()
         .build()
         .unwrap()
-        .scan(&debian_oci())
+        .scan_blocking(&debian_oci())
         .unwrap();
-    write_feed(feed.path(), &inventory_only);
+    common::write_osv_feed(feed.path(), &inventory_only);
     let (db, _) = AdvisoryDb::from_osv_dirs(&[feed.path()]).unwrap();
     let report = Scanner::builder()
         .database(db)
         .build()
         .unwrap()
-        .scan(&debian_oci())
+        .scan_blocking(&debian_oci())
         .unwrap();
     let mut out = Vec::new();
     trawl::classify::write_table(&mut out, &report).unwrap();
@@ -655,7 +690,7 @@ fn warm_cache_scan_opens_no_layer() {
     ));
     let cache_dir = tmp.path().join("cache");
     let cold = Scanner::builder().cache_dir(&cache_dir).build().unwrap();
-    let first = cold.scan(&src).unwrap();
+    let first = cold.scan_blocking(&src).unwrap();
     assert_eq!(cold.layer_cache().stats().misses, 2);
 
     // Remove the layer blobs: a warm scan (a new scanner, as a new process
@@ -668,7 +703,7 @@ fn warm_cache_scan_opens_no_layer() {
         std::fs::remove_file(blob).unwrap();
     }
     let warm = Scanner::builder().cache_dir(&cache_dir).build().unwrap();
-    let second = warm.scan(&src).unwrap();
+    let second = warm.scan_blocking(&src).unwrap();
     assert_eq!(warm.layer_cache().stats().disk_hits, 2);
     assert_eq!(warm.layer_cache().stats().misses, 0);
     assert_eq!(
@@ -682,16 +717,16 @@ fn compiled_database_gives_the_same_report_as_the_feeds() {
     let inventory_only = Scanner::builder()
         .build()
         .unwrap()
-        .scan(&debian_oci())
+        .scan_blocking(&debian_oci())
         .unwrap();
     let feed = tempfile::tempdir().unwrap();
-    write_feed(feed.path(), &inventory_only);
+    common::write_osv_feed(feed.path(), &inventory_only);
     let (db, _) = AdvisoryDb::from_osv_dirs(&[feed.path()]).unwrap();
     let from_feeds = Scanner::builder()
         .database(db)
         .build()
         .unwrap()
-        .scan(&debian_oci())
+        .scan_blocking(&debian_oci())
         .unwrap();
 
     let mut builder = trawl::advisory::StoreBuilder::new();
@@ -703,8 +738,80 @@ fn compiled_database_gives_the_same_report_as_the_feeds() {
         .database(store)
         .build()
         .unwrap()
-        .scan(&debian_oci())
+        .scan_blocking(&debian_oci())
         .unwrap();
     assert_eq!(from_store, from_feeds);
     assert_eq!(from_store.verdict, Verdict::Unhealthy);
+}
+
+/// The async API gives what the blocking one does, for several images at
+/// once on a single-threaded executor, and a stored inventory re-matched
+/// against another database gives what a fresh scan against it would.
+#[test]
+fn async_scans_and_rematch_of_a_stored_inventory() {
+    let scanner = Scanner::builder().build().unwrap();
+    let blocking = scanner.scan_blocking(&debian_oci()).unwrap();
+    let archive = source(format!(
+        "oci-archive:{}",
+        common::images().join("debian/debian.oci.tar").display()
+    ));
+    let runtime = tokio::runtime::Builder::new_current_thread()
+        .build()
+        .unwrap();
+    let layout = debian_oci();
+    let (a, b, scanned) = runtime.block_on(async {
+        let a = scanner.scan(&layout);
+        let b = scanner.scan(&archive);
+        let c = scanner.inventory(&layout);
+        // All three run at once, each on its own thread.
+        let (a, b) = (a.await.unwrap(), b.await.unwrap());
+        (a, b, c.await.unwrap())
+    });
+    assert_eq!(a, blocking);
+    assert_eq!(pairs(&b), pairs(&blocking));
+
+    // Store the inventory, then match it against a database that arrives later.
+    let stored = serde_json::to_string(&scanned).unwrap();
+    let feed = tempfile::tempdir().unwrap();
+    common::write_osv_feed(feed.path(), &blocking);
+    let (db, _) = AdvisoryDb::from_osv_dirs(&[feed.path()]).unwrap();
+    let updated = scanner.with_database(db);
+    let rematched = updated.rematch(serde_json::from_str(&stored).unwrap());
+    let fresh = updated.scan_blocking(&debian_oci()).unwrap();
+    assert_eq!(rematched, fresh);
+    assert_eq!(rematched.verdict, Verdict::Unhealthy);
+    // A batch gives the same, in order.
+    let batch = updated.rematch_all(vec![serde_json::from_str(&stored).unwrap(); 3]);
+    assert_eq!(batch, vec![fresh.clone(); 3]);
+    // The new scanner shares the layer cache: the fresh scan read no layer.
+    assert_eq!(updated.layer_cache().stats().misses, 2);
+}
+
+/// Progress observers see every layer blob read to its stated size, and
+/// nothing for layers answered from the cache.
+#[test]
+fn progress_reports_every_layer_read_to_its_end() {
+    let events: std::sync::Arc<std::sync::Mutex<Vec<trawl::LayerProgress>>> =
+        std::sync::Arc::default();
+    let seen = events.clone();
+    let scanner = Scanner::builder()
+        .on_progress(move |p| seen.lock().unwrap().push(p.clone()))
+        .build()
+        .unwrap();
+    let report = scanner.scan_blocking(&debian_oci()).unwrap();
+    let taken = std::mem::take(&mut *events.lock().unwrap());
+    for (i, digest) in report.image.layers.iter().enumerate() {
+        let layer: Vec<&trawl::LayerProgress> = taken.iter().filter(|e| e.index == i).collect();
+        assert!(layer.len() > 1, "layer {i}: {layer:?}");
+        assert!(layer.windows(2).all(|w| w[0].read <= w[1].read));
+        let last = layer.last().unwrap();
+        assert_eq!(&last.digest, digest);
+        assert!(last.done);
+        assert_eq!(Some(last.read), last.size);
+        assert_eq!(layer.iter().filter(|e| e.done).count(), 1);
+    }
+    // A second scan is answered from the in-memory cache: no blob is read.
+    scanner.scan_blocking(&debian_oci()).unwrap();
+    assert_eq!(scanner.layer_cache().stats().misses, 2);
+    assert_eq!(*events.lock().unwrap(), []);
 }

@@ -38,7 +38,7 @@ fn scan(options: RegistryOptions, source: String) -> Report {
         .unwrap();
     let source: ImageSource = source.parse().unwrap();
     scanner
-        .scan(&source)
+        .scan_blocking(&source)
         .unwrap_or_else(|e| panic!("{source}: {e}"))
 }
 

@@ -48,3 +48,126 @@ pub fn tsv_pairs(path: &Path) -> Vec<(String, String)> {
 pub fn test_images() -> PathBuf {
     images().to_path_buf()
 }
+
+/// OSV records for packages of the image, written for its installed versions.
+#[allow(dead_code)]
+pub fn write_osv_feed(dir: &Path, report: &trawl::Report) {
+    let src = |name: &str| {
+        report
+            .packages
+            .iter()
+            .find(|p| p.source_name == name)
+            .unwrap_or_else(|| panic!("a package built from {name}"))
+            .source_version
+            .clone()
+    };
+    let openssl = src("openssl");
+    let tar = src("tar");
+    let coreutils = src("coreutils");
+    let bash = src("bash");
+    let range =
+        |events: serde_json::Value| serde_json::json!([{"type": "ECOSYSTEM", "events": events}]);
+    let record = |id: &str, eco: &str, name: &str, extra: serde_json::Value| {
+        let mut r = serde_json::json!({
+            "schema_version": "1.6.0", "id": id, "modified": "2026-11-01T00:00:00Z",
+            "aliases": [format!("TRAWL-ALIAS-{id}")],
+            "summary": format!("test record {id}"),
+            "affected": [{"package": {"ecosystem": eco, "name": name}}]
+        });
+        for (k, v) in extra.as_object().unwrap() {
+            if k == "ranges" || k == "versions" || k == "database_specific" {
+                r["affected"][0][k] = v.clone();
+            } else {
+                r[k] = v.clone();
+            }
+        }
+        r
+    };
+    let records = [
+        record(
+            "TRAWL-ABOVE",
+            "Debian:12",
+            "openssl",
+            serde_json::json!({
+            "ranges": range(serde_json::json!([{"introduced": "0"}, {"fixed": format!("{openssl}+trawl1")}])),
+            "severity": [{"type": "CVSS_V3", "score": "CVSS:3.1/AV:N/AC:L/PR:N/UI:N/S:U/C:H/I:H/A:H"}]}),
+        ),
+        record(
+            "TRAWL-BELOW",
+            "Debian:12",
+            "openssl",
+            serde_json::json!({
+            "ranges": range(serde_json::json!([{"introduced": "0"}, {"fixed": "1.0.0-1"}]))}),
+        ),
+        record(
+            "TRAWL-NOFIX",
+            "Debian:12",
+            "util-linux",
+            serde_json::json!({
+            "ranges": range(serde_json::json!([{"introduced": "0"}])), "database_specific": {"severity": "low"}}),
+        ),
+        record(
+            "TRAWL-LASTAFF",
+            "Debian:12",
+            "tar",
+            serde_json::json!({
+            "ranges": range(serde_json::json!([{"introduced": "0"}, {"last_affected": tar}]))}),
+        ),
+        record(
+            "TRAWL-LASTAFF-BELOW",
+            "Debian:12",
+            "tar",
+            serde_json::json!({
+            "ranges": range(serde_json::json!([{"introduced": "0"}, {"last_affected": "1.0-1"}]))}),
+        ),
+        record(
+            "TRAWL-BINARY-NAME",
+            "Debian:12",
+            "libssl3",
+            serde_json::json!({
+            "ranges": range(serde_json::json!([{"introduced": "0"}]))}),
+        ),
+        record(
+            "TRAWL-WITHDRAWN",
+            "Debian:12",
+            "openssl",
+            serde_json::json!({
+            "withdrawn": "2026-10-01T00:00:00Z", "ranges": range(serde_json::json!([{"introduced": "0"}]))}),
+        ),
+        record(
+            "TRAWL-OTHER-RELEASE",
+            "Debian:11",
+            "openssl",
+            serde_json::json!({
+            "ranges": range(serde_json::json!([{"introduced": "0"}]))}),
+        ),
+        record(
+            "TRAWL-VERSIONS",
+            "Debian:12",
+            "coreutils",
+            serde_json::json!({"versions": [coreutils]}),
+        ),
+        record(
+            "TRAWL-BINNMU",
+            "Debian:12",
+            "bash",
+            serde_json::json!({
+            "ranges": range(serde_json::json!([{"introduced": "0"}, {"fixed": bash}]))}),
+        ),
+        record(
+            "TRAWL-INTRODUCED-LATER",
+            "Debian:12",
+            "openssl",
+            serde_json::json!({
+            "ranges": range(serde_json::json!([{"introduced": format!("{openssl}+trawl1")}, {"fixed": format!("{openssl}+trawl2")}]))}),
+        ),
+    ];
+    for r in records {
+        let id = r["id"].as_str().unwrap().to_string();
+        std::fs::write(
+            dir.join(format!("{id}.json")),
+            serde_json::to_vec_pretty(&r).unwrap(),
+        )
+        .unwrap();
+    }
+}

@@ -18,6 +18,7 @@
 //! | `Rocky Linux:9.2`, `AlmaLinux:9.3` | `Rocky Linux:9`, `AlmaLinux:9` |
 //! | anything else | unchanged |
 
+use std::borrow::Cow;
 use std::fmt;
 
 use crate::version::VersionScheme;
@@ -51,7 +52,13 @@ impl Ecosystem {
         };
         let release = release.map(|release| normalize_release(distro, release));
         let key = match release {
-            Some(release) if !release.is_empty() => format!("{distro}:{release}"),
+            Some(release) if !release.is_empty() => {
+                let mut key = String::with_capacity(distro.len() + 1 + release.len());
+                key.push_str(distro);
+                key.push(':');
+                key.push_str(&release);
+                key
+            }
             _ => distro.to_owned(),
         };
         Self { key }
@@ -104,23 +111,23 @@ fn is_number(s: &str) -> bool {
     !s.is_empty() && s.bytes().all(|b| b.is_ascii_digit())
 }
 
-fn normalize_release(distro: &str, release: &str) -> String {
+fn normalize_release<'a>(distro: &str, release: &'a str) -> Cow<'a, str> {
     match distro {
         "Debian" => {
             if let Some(number) = Ecosystem::debian_release(release) {
-                return number.to_owned();
+                return Cow::Borrowed(number);
             }
             match release.split_once('.') {
                 Some((major, minor))
                     if is_number(major)
                         && minor.bytes().all(|b| b.is_ascii_digit() || b == b'.') =>
                 {
-                    major.to_owned()
+                    Cow::Borrowed(major)
                 }
-                _ => release.to_owned(),
+                _ => Cow::Borrowed(release),
             }
         }
-        "Ubuntu" => release.strip_suffix(":LTS").unwrap_or(release).to_owned(),
+        "Ubuntu" => Cow::Borrowed(release.strip_suffix(":LTS").unwrap_or(release)),
         "Alpine" => {
             let bare = release.strip_prefix('v').unwrap_or(release);
             let mut parts = bare.split('.');
@@ -128,16 +135,16 @@ fn normalize_release(distro: &str, release: &str) -> String {
                 (Some(major), Some(minor))
                     if is_number(major) && is_number(minor) && parts.all(is_number) =>
                 {
-                    format!("v{major}.{minor}")
+                    Cow::Owned(format!("v{major}.{minor}"))
                 }
-                _ => release.to_owned(),
+                _ => Cow::Borrowed(release),
             }
         }
         "Rocky Linux" | "AlmaLinux" => match release.split_once('.') {
-            Some((major, minor)) if is_number(major) && is_number(minor) => major.to_owned(),
-            _ => release.to_owned(),
+            Some((major, minor)) if is_number(major) && is_number(minor) => Cow::Borrowed(major),
+            _ => Cow::Borrowed(release),
         },
-        _ => release.to_owned(),
+        _ => Cow::Borrowed(release),
     }
 }
 

@@ -72,6 +72,7 @@ pub mod feed;
 #[cfg(feature = "fetch")]
 pub mod fetch;
 pub mod fix;
+mod memo;
 pub mod osv;
 pub mod secdb;
 pub mod store;
@@ -81,6 +82,7 @@ pub use db::{AdvisoryDb, AdvisoryMatch, AdvisorySource, PackageQuery, QueryError
 pub use ecosystem::Ecosystem;
 pub use feed::{ConvertedFeed, ConvertedRecord, FeedError, FeedWarning, RecordRef, WarningReason};
 pub use fix::{FixState, VendorStatement, VendorStatus};
+pub use memo::Memoized;
 pub use osv::{Advisory, Affected};
 pub use store::{AdvisoryStore, FeedPaths, StoreBuilder, StoreError, StoreInfo};
 pub use version::{

@@ -299,17 +299,18 @@ fn truncated_foreign_and_future_files_are_refused() {
     // A store from a future schema: `user_version` is bytes 60..64 of the header.
     let future = dir.path().join("future.db");
     let mut changed = bytes.clone();
-    changed[60..64].copy_from_slice(&2u32.to_be_bytes());
+    let next = trawl_advisory::store::SCHEMA_VERSION + 1;
+    changed[60..64].copy_from_slice(&next.to_be_bytes());
     std::fs::write(&future, &changed).unwrap();
     let err = expect_error(&future);
     assert!(
         matches!(
             err,
             StoreError::SchemaVersion {
-                found: 2,
-                expected: 1,
+                found,
+                expected: trawl_advisory::store::SCHEMA_VERSION,
                 ..
-            }
+            } if found == next
         ),
         "{err}"
     );
@@ -367,4 +368,44 @@ fn a_damaged_record_is_reported_when_read() {
     let fresh = AdvisoryStore::open(&damaged).unwrap();
     let err = fresh.verify().expect_err("verify reads every record");
     assert!(err.to_string().contains("damaged.db"), "{err}");
+}
+
+/// Packages are found by an integer key derived from their name; rows of
+/// another package that share a key (a hash collision, forced here) are not
+/// taken for the queried package's, and `verify` reports a key that does not
+/// match its package.
+#[test]
+fn colliding_package_keys_are_told_apart() {
+    let dir = tempfile::tempdir().unwrap();
+    let (db, _, path) = build(dir.path());
+    let musl = PackageQuery {
+        ecosystem: "Alpine:v3.4",
+        name: "musl",
+        version: "1.1.0-r0",
+    };
+    let want = db.matches(&musl).unwrap().len();
+    assert!(want > 0);
+    // A copy whose openssl rows carry musl's key.
+    let forced = dir.path().join("forced.db");
+    std::fs::copy(&path, &forced).unwrap();
+    {
+        let conn = rusqlite::Connection::open(&forced).unwrap();
+        let changed = conn
+            .execute(
+                "UPDATE entries SET key = (SELECT key FROM entries WHERE ecosystem = 'Alpine:v3.4' \
+                 AND name = 'musl' LIMIT 1) WHERE ecosystem = 'Alpine:v3.4' AND name = 'openssl'",
+                [],
+            )
+            .unwrap();
+        assert!(changed > 0);
+    }
+    let store = AdvisoryStore::open(&forced).unwrap();
+    let got = store.matches(&musl).unwrap();
+    assert_eq!(got.len(), want);
+    assert!(
+        got.iter()
+            .all(|m| m.affected.package.as_ref().unwrap().name == "musl")
+    );
+    let err = store.verify().expect_err("the moved rows are found out");
+    assert!(err.to_string().contains("key does not match"), "{err}");
 }

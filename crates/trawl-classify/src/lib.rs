@@ -41,4 +41,4 @@ pub use report::{
     Suppression, Verdict,
 };
 pub use severity::{Rating, Severity};
-pub use table::{write_inventory_table, write_table};
+pub use table::{write_inventory_table, write_table, write_table_with};

@@ -39,6 +39,11 @@ pub enum Verdict {
     /// It could not be judged: no package database, unknown OS, or no
     /// advisory data for its distribution. Never to be read as healthy.
     Unsupported,
+    /// Some layer or package database could not be read, so packages may be
+    /// missing; nothing found in the rest counts against it. Never to be read
+    /// as healthy. (An image with findings is `unhealthy` even when the scan
+    /// was incomplete.)
+    Partial,
 }
 
 impl Verdict {
@@ -48,6 +53,7 @@ impl Verdict {
             Verdict::Healthy => "healthy",
             Verdict::Unhealthy => "unhealthy",
             Verdict::Unsupported => "unsupported",
+            Verdict::Partial => "partial",
         }
     }
 }
@@ -229,6 +235,12 @@ impl Report {
         db: &dyn AdvisorySource,
         policy: &Policy,
     ) -> Report {
+        let incomplete: Vec<String> = inventory
+            .warnings
+            .iter()
+            .filter(|w| w.makes_incomplete())
+            .map(ToString::to_string)
+            .collect();
         let Inventory {
             os,
             packages,
@@ -257,9 +269,16 @@ impl Report {
             all = find(eco, &packages, db, &mut warnings);
         }
         let (findings, suppressed, expired_ignores) = apply_policy(all, &packages, &image, policy);
-        let remediation = remediate(&findings, &packages, ecosystem.as_deref());
+        let mut remediation = remediate(&findings, &packages, ecosystem.as_deref());
+        if let Some(eco) = ecosystem.as_deref() {
+            past_known_fixes(&mut remediation, &findings, eco, db);
+        }
 
         let (verdict, verdict_reason) = match (unsupported, findings.len()) {
+            (_, 0) if !incomplete.is_empty() => (
+                Verdict::Partial,
+                format!("incomplete scan: {}", incomplete.join("; ")),
+            ),
             (Some(reason), _) => (Verdict::Unsupported, reason),
             (None, 0) if suppressed.is_empty() => {
                 (Verdict::Healthy, "no known vulnerabilities".to_string())
@@ -276,10 +295,15 @@ impl Report {
                     .iter()
                     .filter(|f| f.fix_state == FixStateKind::Fixed)
                     .count();
-                (
-                    Verdict::Unhealthy,
-                    format!("{n} known vulnerabilities ({fixable} with a fix available)"),
-                )
+                let mut reason =
+                    format!("{n} known vulnerabilities ({fixable} with a fix available)");
+                if !incomplete.is_empty() {
+                    reason.push_str(&format!(
+                        "; the scan is incomplete, more may exist: {}",
+                        incomplete.join("; ")
+                    ));
+                }
+                (Verdict::Unhealthy, reason)
             }
         };
         let mut by_severity: BTreeMap<Severity, usize> =
@@ -677,6 +701,61 @@ fn remediate(
             .then_with(|| a.package.cmp(&b.package))
     });
     steps
+}
+
+/// Raises each step's target past fixable advisories that affect the target
+/// version itself (a fix release that introduced another vulnerability, fixed
+/// later), so that applying the steps leaves no fixable finding behind.
+/// Advisories the target is affected by with no fix are not followed: they
+/// will show up as findings after the upgrade, as they would now.
+fn past_known_fixes(
+    steps: &mut [RemediationStep],
+    findings: &[Finding],
+    ecosystem: &str,
+    db: &dyn AdvisorySource,
+) {
+    let scheme = scheme(ecosystem);
+    for step in steps.iter_mut() {
+        let Some(source) = findings
+            .iter()
+            .find(|f| f.package == step.package)
+            .map(|f| f.source_name.as_str())
+        else {
+            continue;
+        };
+        // Each round moves the target strictly up; a feed that keeps
+        // pointing further stops after a few rounds.
+        for _ in 0..8 {
+            let query = PackageQuery {
+                ecosystem,
+                name: source,
+                version: &step.to,
+            };
+            let Ok(matches) = db.matches(&query) else {
+                break;
+            };
+            let not_affected: BTreeSet<&str> = matches
+                .iter()
+                .filter(|m| m.fix_state == FixState::NotAffected)
+                .flat_map(|m| std::iter::once(&m.advisory.id).chain(&m.advisory.aliases))
+                .map(String::as_str)
+                .collect();
+            let mut target = step.to.clone();
+            for m in &matches {
+                let ids = || std::iter::once(&m.advisory.id).chain(&m.advisory.aliases);
+                if let (Some(fix), false) = (
+                    &m.fixed_version,
+                    ids().any(|i| not_affected.contains(i.as_str())),
+                ) {
+                    target = max_version(scheme, &target, fix).to_string();
+                }
+            }
+            if target == step.to {
+                break;
+            }
+            step.to = target;
+        }
+    }
 }
 
 #[cfg(test)]

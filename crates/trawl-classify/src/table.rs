@@ -2,11 +2,56 @@
 
 use std::io::{self, Write};
 
-use crate::report::{Report, Verdict};
+use crate::report::{FixStateKind, Report, Verdict};
 use crate::severity::Severity;
+
+/// Terminal styles (ANSI SGR sequences), or nothing when colour is off.
+#[derive(Debug, Clone, Copy)]
+struct Style {
+    color: bool,
+}
+
+impl Style {
+    fn paint(self, code: &str, text: &str) -> String {
+        if self.color && !code.is_empty() {
+            format!("\x1b[{code}m{text}\x1b[0m")
+        } else {
+            text.to_string()
+        }
+    }
+
+    fn severity(self, severity: Severity, text: &str) -> String {
+        let code = match severity {
+            Severity::Critical => "1;31",
+            Severity::High => "31",
+            Severity::Medium => "33",
+            Severity::Low => "36",
+            Severity::Negligible | Severity::Unknown => "2",
+        };
+        self.paint(code, text)
+    }
+
+    fn verdict(self, verdict: Verdict, text: &str) -> String {
+        let code = match verdict {
+            Verdict::Healthy => "1;32",
+            Verdict::Unhealthy => "1;31",
+            Verdict::Unsupported | Verdict::Partial => "1;33",
+        };
+        self.paint(code, text)
+    }
+}
 
 /// Writes `rows` as columns separated by two spaces, the first row as header.
 fn columns(out: &mut dyn Write, rows: &[Vec<String>]) -> io::Result<()> {
+    columns_styled(out, rows, |_, cell| cell.to_string())
+}
+
+/// [`columns`], passing each padded first cell (by row index) through `first`.
+fn columns_styled(
+    out: &mut dyn Write,
+    rows: &[Vec<String>],
+    first: impl Fn(usize, &str) -> String,
+) -> io::Result<()> {
     let n = rows.iter().map(Vec::len).max().unwrap_or(0);
     let widths: Vec<usize> = (0..n)
         .map(|c| {
@@ -17,13 +62,12 @@ fn columns(out: &mut dyn Write, rows: &[Vec<String>]) -> io::Result<()> {
                 .unwrap_or(0)
         })
         .collect();
-    for row in rows {
+    for (r, row) in rows.iter().enumerate() {
         let mut line = String::new();
         for (c, cell) in row.iter().enumerate() {
-            if c + 1 == row.len() {
-                line.push_str(cell);
-            } else {
-                line.push_str(cell);
+            let text = if c == 0 { first(r, cell) } else { cell.clone() };
+            line.push_str(&text);
+            if c + 1 < row.len() {
                 line.extend(std::iter::repeat_n(
                     ' ',
                     widths[c] - cell.chars().count() + 2,
@@ -72,17 +116,33 @@ fn header(out: &mut dyn Write, report: &Report) -> io::Result<()> {
     Ok(())
 }
 
-/// Writes the vulnerability report as a person reads it.
+/// Writes the vulnerability report as a person reads it, without colour.
+///
+/// After the header and verdict come the findings, one per line, then the
+/// remediation: each upgrade with the findings it clears, and plainly which
+/// findings have no fix yet.
 pub fn write_table(out: &mut dyn Write, report: &Report) -> io::Result<()> {
+    write_table_with(out, report, false)
+}
+
+/// [`write_table`], coloured with ANSI escapes when `color` is set (for a
+/// terminal; honour `NO_COLOR` in the caller).
+pub fn write_table_with(out: &mut dyn Write, report: &Report, color: bool) -> io::Result<()> {
+    let style = Style { color };
     header(out, report)?;
     let verdict = report.verdict.as_str().to_uppercase();
-    writeln!(out, "Verdict:   {verdict}: {}", report.verdict_reason)?;
+    writeln!(
+        out,
+        "Verdict:   {}: {}",
+        style.verdict(report.verdict, &verdict),
+        report.verdict_reason
+    )?;
     if report.verdict == Verdict::Unhealthy {
         let counts: Vec<String> = Severity::ALL
             .iter()
             .filter_map(|s| {
                 let n = report.summary.by_severity.get(s).copied().unwrap_or(0);
-                (n > 0).then(|| format!("{s} {n}"))
+                (n > 0).then(|| style.severity(*s, &format!("{s} {n}")))
             })
             .collect();
         writeln!(out, "           {}", counts.join(", "))?;
@@ -105,16 +165,88 @@ pub fn write_table(out: &mut dyn Write, report: &Report) -> io::Result<()> {
                 f.id.clone(),
                 f.package.clone(),
                 f.installed_version.clone(),
-                f.fixed_version
-                    .clone()
-                    .unwrap_or_else(|| "(no fix yet)".into()),
+                match (&f.fixed_version, f.fix_state) {
+                    (Some(v), _) => v.clone(),
+                    (None, FixStateKind::WillNotFix) => "(will not fix)".into(),
+                    (None, _) => "(no fix yet)".into(),
+                },
                 short(f.layer.as_deref()),
             ]);
         }
-        columns(out, &rows)?;
+        columns_styled(out, &rows, |r, cell| match r {
+            0 => cell.to_string(),
+            r => style.severity(report.findings[r - 1].severity, cell),
+        })?;
+        remediation(out, report, style)?;
+    }
+    if !report.suppressed.is_empty() {
+        writeln!(out)?;
+        writeln!(
+            out,
+            "Suppressed by policy: {} finding(s) (see the JSON report for each reason)",
+            report.suppressed.len()
+        )?;
     }
     for w in &report.warnings {
         writeln!(out, "warning: {w}")?;
+    }
+    Ok(())
+}
+
+/// The upgrade steps, most severe first, and the findings no upgrade clears.
+fn remediation(out: &mut dyn Write, report: &Report, style: Style) -> io::Result<()> {
+    writeln!(out)?;
+    let fixable = report.summary.fixable;
+    match report.remediation.len() {
+        0 => writeln!(out, "Remediation: no fix is available for any finding yet.")?,
+        n => {
+            writeln!(
+                out,
+                "Remediation: {n} upgrade(s) clear {fixable} of {} finding(s):",
+                report.findings.len()
+            )?;
+            for step in &report.remediation {
+                let layer = match &step.layer {
+                    Some(l) if report.image.layers.first() == Some(l) => {
+                        format!(" (installed in the base layer {})", short(Some(l)))
+                    }
+                    Some(l) => format!(" (installed in layer {})", short(Some(l))),
+                    None => String::new(),
+                };
+                let fixes = match step.fixes.len() {
+                    n @ 0..=3 => format!("fixes {}", step.fixes[..n].join(", ")),
+                    n => format!(
+                        "fixes {n} ({}, … {} more)",
+                        step.fixes[..3].join(", "),
+                        n - 3
+                    ),
+                };
+                let line = format!(
+                    "  upgrade {} from {} to {}: {fixes} [{}]{layer}",
+                    step.package, step.from, step.to, step.max_severity,
+                );
+                writeln!(out, "{}", style.severity(step.max_severity, &line))?;
+            }
+        }
+    }
+    let unfixed: Vec<&crate::report::Finding> = report
+        .findings
+        .iter()
+        .filter(|f| f.fix_state != FixStateKind::Fixed)
+        .collect();
+    if !unfixed.is_empty() {
+        let mut packages: Vec<&str> = unfixed.iter().map(|f| f.package.as_str()).collect();
+        packages.dedup();
+        let mut ids: Vec<&str> = unfixed.iter().map(|f| f.id.as_str()).collect();
+        ids.sort();
+        ids.dedup();
+        writeln!(
+            out,
+            "No fix available yet for {} finding(s) ({}) in: {}",
+            unfixed.len(),
+            ids.join(", "),
+            packages.join(", ")
+        )?;
     }
     Ok(())
 }

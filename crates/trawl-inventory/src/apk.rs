@@ -221,25 +221,17 @@ fn installed_keys(data: &[u8]) -> HashSet<Key> {
 /// the form syft and trivy emit; the namespace is the OS id (`alpine`,
 /// `wolfi`, `chainguard`), `alpine` when the OS is unknown.
 fn purl(e: &ApkEntry, os: Option<&OsRelease>) -> String {
-    let namespace = os
-        .map(|o| o.id.as_str())
-        .filter(|id| !id.is_empty())
-        .unwrap_or("alpine");
-    let mut p = match packageurl::PackageUrl::new("apk", e.name.as_str()) {
-        Ok(p) => p,
-        Err(_) => return format!("pkg:apk/{namespace}/{}@{}", e.name, e.version),
-    };
-    let _ = p.with_namespace(namespace);
-    let _ = p.with_version(e.version.as_str());
-    if let Some(arch) = &e.arch {
-        let _ = p.add_qualifier("arch", arch.as_str());
-    }
-    if let Some(os) = os
-        && let Some(v) = &os.version_id
-    {
-        let _ = p.add_qualifier("distro", format!("{}-{}", os.id, v));
-    }
-    p.to_string()
+    crate::package::distro_purl(
+        crate::package::PurlParts {
+            kind: "apk",
+            namespace: crate::package::os_namespace(os, "alpine"),
+            name: &e.name,
+            version: &e.version,
+            arch: e.arch.as_deref(),
+            epoch: None,
+        },
+        os,
+    )
 }
 
 impl Cataloger for ApkCataloger {
@@ -279,6 +271,7 @@ impl Cataloger for ApkCataloger {
         for e in db.entries {
             let layer = layers.get(&key(&e)).cloned().flatten();
             inv.packages.push(Package {
+                database_line: Some(e.line),
                 kind: PackageKind::Apk,
                 purl: purl(&e, os),
                 source_name: e.origin.unwrap_or_else(|| e.name.clone()),

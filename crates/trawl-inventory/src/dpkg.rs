@@ -230,6 +230,7 @@ impl DpkgCataloger {
     ) {
         let text = String::from_utf8_lossy(data);
         let mut entries = Vec::new();
+        let mut lines = Vec::new();
         for paragraph in parse_paragraphs(&text) {
             match paragraph {
                 Err(e) => inv.warnings.push(InventoryWarning::MalformedEntry {
@@ -238,7 +239,10 @@ impl DpkgCataloger {
                     reason: e.reason,
                 }),
                 Ok(p) => match entry_from_paragraph(&p) {
-                    EntryOutcome::Installed(e) => entries.push(e),
+                    EntryOutcome::Installed(e) => {
+                        entries.push(e);
+                        lines.push(p.line);
+                    }
                     EntryOutcome::NotInstalled => {}
                     EntryOutcome::Invalid(reason) => {
                         inv.warnings.push(InventoryWarning::MalformedEntry {
@@ -252,9 +256,10 @@ impl DpkgCataloger {
         }
         let keys: Vec<Key> = entries.iter().map(key).collect();
         let layers = layer_attribution::attribute(&fs.history(path), &keys, installed_keys);
-        for e in entries {
+        for (e, line) in entries.into_iter().zip(lines) {
             let layer = layers.get(&key(&e)).cloned().flatten();
             inv.packages.push(Package {
+                database_line: Some(line),
                 kind: PackageKind::Deb,
                 purl: purl(&e, os),
                 name: e.name,
@@ -278,25 +283,17 @@ impl DpkgCataloger {
 /// `pkg:deb/<distro>/<name>@<version>?arch=<arch>&distro=<id>-<version_id>`,
 /// the form other scanners and SBOM tools emit.
 fn purl(e: &DpkgEntry, os: Option<&OsRelease>) -> String {
-    let namespace = os
-        .map(|o| o.id.as_str())
-        .filter(|id| !id.is_empty())
-        .unwrap_or("debian");
-    let mut p = match packageurl::PackageUrl::new("deb", e.name.as_str()) {
-        Ok(p) => p,
-        Err(_) => return format!("pkg:deb/{namespace}/{}@{}", e.name, e.version),
-    };
-    let _ = p.with_namespace(namespace);
-    let _ = p.with_version(e.version.as_str());
-    if let Some(arch) = &e.arch {
-        let _ = p.add_qualifier("arch", arch.as_str());
-    }
-    if let Some(os) = os
-        && let Some(v) = &os.version_id
-    {
-        let _ = p.add_qualifier("distro", format!("{}-{}", os.id, v));
-    }
-    p.to_string()
+    crate::package::distro_purl(
+        crate::package::PurlParts {
+            kind: "deb",
+            namespace: crate::package::os_namespace(os, "debian"),
+            name: &e.name,
+            version: &e.version,
+            arch: e.arch.as_deref(),
+            epoch: None,
+        },
+        os,
+    )
 }
 
 impl Cataloger for DpkgCataloger {

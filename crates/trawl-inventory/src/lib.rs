@@ -72,6 +72,37 @@ pub struct Inventory {
     pub warnings: Vec<InventoryWarning>,
 }
 
+impl Inventory {
+    /// Whether a whole layer or package database could not be read, so that
+    /// packages may be missing (a scan of such an inventory is `partial`).
+    ///
+    /// ```
+    /// use trawl_inventory::{Inventory, InventoryWarning};
+    ///
+    /// let mut inv = Inventory::default();
+    /// assert!(!inv.is_incomplete());
+    /// inv.warnings.push(InventoryWarning::UnreadableDatabase {
+    ///     database: "var/lib/rpm/rpmdb.sqlite".into(),
+    ///     reason: "not an rpm database".into(),
+    /// });
+    /// assert!(inv.is_incomplete());
+    /// ```
+    pub fn is_incomplete(&self) -> bool {
+        self.warnings.iter().any(InventoryWarning::makes_incomplete)
+    }
+}
+
+impl InventoryWarning {
+    /// Whether this problem means packages may be missing from the inventory
+    /// (an unreadable layer or database), not just one skipped entry.
+    pub fn makes_incomplete(&self) -> bool {
+        matches!(
+            self,
+            InventoryWarning::UnreadableDatabase { .. } | InventoryWarning::UnreadableLayer { .. }
+        )
+    }
+}
+
 /// A problem that made a cataloger skip something while keeping the rest.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, thiserror::Error)]
 #[serde(tag = "kind", rename_all = "snake_case")]
@@ -85,6 +116,25 @@ pub enum InventoryWarning {
         line: usize,
         /// What was wrong.
         reason: String,
+    },
+    /// A package database that was found but could not be read at all: the
+    /// packages it lists are missing from the inventory.
+    #[error("{database}: package database unreadable: {reason}")]
+    UnreadableDatabase {
+        /// The database file (image path).
+        database: String,
+        /// What was wrong.
+        reason: String,
+    },
+    /// A whole layer whose content could not be read (corrupt compression,
+    /// malformed tar, over a size limit); the inventory was taken from the
+    /// other layers and may miss or misstate packages.
+    #[error("{message}")]
+    UnreadableLayer {
+        /// The layer's digest.
+        layer: String,
+        /// The layer reader's description of the problem.
+        message: String,
     },
     /// A problem reading the image's layers that did not stop the scan (an
     /// unsafe entry name, a file over the size limit, a dangling hard link).

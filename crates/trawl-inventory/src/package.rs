@@ -68,4 +68,61 @@ pub struct Package {
     /// `nodejs:18:8090020230810123456:a75119d5`).
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub modularity_label: Option<String>,
+    /// The 1-based line where the package's entry starts in a text database
+    /// (dpkg `status`, a `status.d` file, apk `installed`); none for rpm's
+    /// binary databases. Reports point at it (SARIF regions).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub database_line: Option<usize>,
+}
+
+/// What a package URL is made of (<https://github.com/package-url/purl-spec>).
+pub(crate) struct PurlParts<'a> {
+    /// `deb`, `rpm`, `apk`.
+    pub kind: &'a str,
+    /// The distro namespace (`debian`, `redhat`, `alpine`, ...).
+    pub namespace: &'a str,
+    pub name: &'a str,
+    pub version: &'a str,
+    pub arch: Option<&'a str>,
+    /// rpm's epoch, when set.
+    pub epoch: Option<u32>,
+}
+
+/// `pkg:<kind>/<namespace>/<name>@<version>?arch=<arch>[&epoch=<epoch>]&distro=<id>-<version_id>`,
+/// the form other scanners and SBOM tools emit. A name the purl library
+/// rejects still gets a plain `pkg:` string.
+pub(crate) fn distro_purl(parts: PurlParts<'_>, os: Option<&crate::OsRelease>) -> String {
+    let PurlParts {
+        kind,
+        namespace,
+        name,
+        version,
+        arch,
+        epoch,
+    } = parts;
+    let Ok(mut p) = packageurl::PackageUrl::new(kind, name) else {
+        return format!("pkg:{kind}/{namespace}/{name}@{version}");
+    };
+    let _ = p.with_namespace(namespace);
+    let _ = p.with_version(version);
+    if let Some(arch) = arch {
+        let _ = p.add_qualifier("arch", arch);
+    }
+    if let Some(epoch) = epoch {
+        let _ = p.add_qualifier("epoch", epoch.to_string());
+    }
+    if let Some(os) = os
+        && let Some(v) = &os.version_id
+    {
+        let _ = p.add_qualifier("distro", format!("{}-{}", os.id, v));
+    }
+    p.to_string()
+}
+
+/// The purl namespace for dpkg and apk packages: the OS id (`debian`,
+/// `ubuntu`, `alpine`, `wolfi`), `default` when the OS is unknown.
+pub(crate) fn os_namespace<'a>(os: Option<&'a crate::OsRelease>, default: &'a str) -> &'a str {
+    os.map(|o| o.id.as_str())
+        .filter(|id| !id.is_empty())
+        .unwrap_or(default)
 }

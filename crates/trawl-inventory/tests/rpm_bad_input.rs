@@ -158,7 +158,8 @@ fn sqlite_that_is_not_an_rpmdb() {
         read_packages(RpmDbKind::Sqlite, &bytes).unwrap_err(),
         RpmDbError::Sqlite(SqliteError::NotRpmDb)
     );
-    // Through the cataloger: a warning naming the file, no packages.
+    // Through the cataloger: a warning naming the file, no packages, and the
+    // inventory is marked incomplete (the scan's verdict becomes partial).
     let root = tempfile::tempdir().unwrap();
     std::fs::create_dir_all(root.path().join("var/lib/rpm")).unwrap();
     std::fs::write(root.path().join("var/lib/rpm/rpmdb.sqlite"), &bytes).unwrap();
@@ -167,12 +168,30 @@ fn sqlite_that_is_not_an_rpmdb() {
     assert!(
         matches!(
             &inv.warnings[..],
-            [InventoryWarning::MalformedEntry { database, line: 0, reason }]
+            [InventoryWarning::UnreadableDatabase { database, reason }]
                 if database == "var/lib/rpm/rpmdb.sqlite" && reason.contains("not an rpm database")
         ),
         "{:?}",
         inv.warnings
     );
+    assert!(inv.is_incomplete());
+    // Beside a readable database of another backend, the unreadable one is
+    // only a warning: the inventory is complete.
+    std::fs::copy(
+        concat!(
+            env!("CARGO_MANIFEST_DIR"),
+            "/../../../shared/fixtures/rpm/libuuid-bdb/Packages"
+        ),
+        root.path().join("var/lib/rpm/Packages"),
+    )
+    .unwrap();
+    let inv = catalog(&read_rootfs(root.path(), &selection(), &Limits::default()).unwrap());
+    assert_eq!(inv.packages.len(), 1);
+    assert!(!inv.is_incomplete(), "{:?}", inv.warnings);
+    assert!(matches!(
+        &inv.warnings[..],
+        [InventoryWarning::MalformedEntry { line: 0, .. }]
+    ));
     // A blob column holding something that is not a header: per-row errors.
     let conn = rusqlite::Connection::open_in_memory().unwrap();
     conn.execute_batch(

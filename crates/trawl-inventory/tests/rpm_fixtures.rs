@@ -78,6 +78,31 @@ fn ndb_sle15_matches_rpm_qa() {
     check_fixture("sle15-bci", "Packages.db", RpmDbKind::Ndb, 36);
 }
 
+/// Until then, the NDB reader is held to what that file really holds:
+/// `tests/data/sle15-bci-ndb-contents.tsv`, checked by hand against the list
+/// an independent NDB reader (go-rpmdb's tests) expects for the same file.
+#[test]
+fn ndb_sle15_reads_what_the_file_holds() {
+    use sha2::Digest;
+    let data = std::fs::read(fixtures().join("sle15-bci/Packages.db")).unwrap();
+    assert_eq!(
+        hex::encode(sha2::Sha256::digest(&data)),
+        "c0578453d18e262823bc498ea1805645c9a94b9a91898d50dcf186a56d378968",
+        "the shared fixture changed: check ndb_sle15_matches_rpm_qa instead"
+    );
+    let golden = std::fs::read_to_string(
+        Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/data/sle15-bci-ndb-contents.tsv"),
+    )
+    .unwrap();
+    let golden: Vec<String> = golden
+        .lines()
+        .filter(|l| !l.starts_with('#'))
+        .map(str::to_string)
+        .collect();
+    assert_eq!(golden.len(), 35);
+    assert_eq!(sorted(rows(RpmDbKind::Ndb, &data)), golden);
+}
+
 /// What the shipped NDB fixture does allow checking: every package reads
 /// cleanly, and each one that was not upgraded between the two snapshots
 /// matches `rpm -qa`'s row field for field; the others are the same

@@ -129,9 +129,22 @@ impl LayerCache {
     /// The cache key of a layer for a selection: what is kept depends on the
     /// layer's uncompressed content (diff_id), the selection and the file size limit.
     pub fn key(diff_id: &str, selection: &Selection, limits: &Limits) -> String {
+        Self::key_with(b"trawl-layer-cache-v1\0", diff_id, selection, limits)
+    }
+
+    /// The cache key of a layer for a selection by the layer's blob digest
+    /// (`sha256:…`, as in the manifest), for layers read with
+    /// [`read_layer_verified`](crate::read_layer_verified), which checks the
+    /// blob against it: what is kept depends on the blob, the selection and
+    /// the file size limit. Never equal to a [`key`](Self::key).
+    pub fn blob_key(digest: &str, selection: &Selection, limits: &Limits) -> String {
+        Self::key_with(b"trawl-layer-cache-v2\0blob\0", digest, selection, limits)
+    }
+
+    fn key_with(namespace: &[u8], id: &str, selection: &Selection, limits: &Limits) -> String {
         let mut h = Sha256::new();
-        h.update(b"trawl-layer-cache-v1\0");
-        h.update(diff_id.as_bytes());
+        h.update(namespace);
+        h.update(id.as_bytes());
         for p in selection.paths() {
             h.update(b"\0p");
             h.update(p.as_bytes());

@@ -64,6 +64,23 @@ pub enum LayerError {
         /// The digest of what was read.
         actual: String,
     },
+    /// The blob, as stored, does not hash to the layer's digest (see
+    /// [`crate::read_layer_verified`]).
+    #[error("layer {layer}: the blob's content is {actual}, not the layer's digest")]
+    BlobDigestMismatch {
+        /// The layer's id: its digest.
+        layer: String,
+        /// The digest of what was read.
+        actual: String,
+    },
+    /// A layer digest that is not a `sha256:` digest.
+    #[error("layer {layer}: unsupported digest {digest:?} (expected sha256:<64 hex digits>)")]
+    UnsupportedDigest {
+        /// The layer's id.
+        layer: String,
+        /// The digest as given.
+        digest: String,
+    },
     /// A diff_id that is not a `sha256:` digest.
     #[error("layer {layer}: unsupported diff_id {diff_id:?} (expected sha256:<64 hex digits>)")]
     UnsupportedDiffId {
@@ -98,6 +115,24 @@ impl LayerError {
         }
     }
 
+    /// Whether the error means the image is not what its digests say (the
+    /// blob could not be read or failed its digest check, or the content
+    /// does not match the config's diff_id), as opposed to content that is
+    /// authentic but unreadable (corrupt compression, malformed tar, over a
+    /// size limit). Scanners stop on the former and may go on without the
+    /// layer on the latter.
+    pub fn is_integrity(&self) -> bool {
+        matches!(
+            self,
+            LayerError::Read { .. }
+                | LayerError::BlobDigestMismatch { .. }
+                | LayerError::UnsupportedDigest { .. }
+                | LayerError::DiffIdMismatch { .. }
+                | LayerError::UnsupportedDiffId { .. }
+                | LayerError::Rootfs { .. }
+        )
+    }
+
     /// The id of the layer the error is about, if it is about a layer.
     pub fn layer(&self) -> Option<&str> {
         match self {
@@ -105,6 +140,8 @@ impl LayerError {
             | LayerError::Decompress { layer, .. }
             | LayerError::Tar { layer, .. }
             | LayerError::TooLarge { layer, .. }
+            | LayerError::BlobDigestMismatch { layer, .. }
+            | LayerError::UnsupportedDigest { layer, .. }
             | LayerError::DiffIdMismatch { layer, .. }
             | LayerError::UnsupportedDiffId { layer, .. } => Some(layer),
             LayerError::Rootfs { .. } => None,

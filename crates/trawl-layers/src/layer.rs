@@ -7,9 +7,9 @@
 //! every lower entry of its directory.
 
 use std::collections::{BTreeMap, BTreeSet};
-use std::io::{self, BufRead, BufReader, Read};
+use std::io::{self, BufRead, Read, Seek, SeekFrom};
 use std::sync::Arc;
-use std::sync::mpsc::{Receiver, SyncSender};
+use std::sync::mpsc::{Receiver, SyncSender, sync_channel};
 
 use serde::{Deserialize, Serialize};
 use sha2::{Digest, Sha256};
@@ -127,118 +127,30 @@ impl LayerChanges {
     }
 }
 
-/// Counts bytes pulled from the blob and remembers whether the blob itself
-/// failed, so that a failure is blamed on the right stage.
-struct Source<R> {
-    inner: R,
-    failed: bool,
+/// Size of the blocks the blob is read in.
+const BLOCK_SIZE: usize = 256 << 10;
+/// Size of the decompressed chunks handed to the tar walk.
+const CHUNK_SIZE: usize = 256 << 10;
+/// Blocks, and chunks, one stage may run ahead of the next: memory stays
+/// bounded (a few MiB per layer) whatever the layer's size.
+const IN_FLIGHT: usize = 4;
+
+/// A filled buffer travelling between stages: the bytes are `buf[..len]`.
+/// Buffers go back to the stage that filled them once read, so a layer
+/// allocates (and zeroes) a handful of them, not one per megabyte.
+struct Filled {
+    buf: Vec<u8>,
+    len: usize,
 }
 
-impl<R: Read> Read for Source<R> {
-    fn read(&mut self, buf: &mut [u8]) -> io::Result<usize> {
-        self.inner.read(buf).inspect_err(|_| self.failed = true)
-    }
+/// What a layer read checks besides its content being readable.
+#[derive(Debug, Clone, Default)]
+struct Expect {
+    /// Lowercase hex SHA-256 of the blob as stored (compressed).
+    blob: Option<String>,
+    /// Lowercase hex SHA-256 of the tar stream (the diff_id).
+    tar: Option<String>,
 }
-
-/// Counts decompressed bytes, stops at the limit, and hashes them when the
-/// layer's uncompressed digest (diff_id) is to be checked.
-struct Bounded<R> {
-    inner: R,
-    read: u64,
-    limit: u64,
-    exceeded: bool,
-    hasher: Option<Sha256>,
-}
-
-impl<R: Read> Read for Bounded<R> {
-    fn read(&mut self, buf: &mut [u8]) -> io::Result<usize> {
-        let n = self.inner.read(buf)?;
-        self.read += n as u64;
-        if self.read > self.limit {
-            self.exceeded = true;
-            return Err(io::Error::other("decompressed size limit exceeded"));
-        }
-        if let Some(h) = &mut self.hasher {
-            h.update(&buf[..n]);
-        }
-        Ok(n)
-    }
-}
-
-/// Decompressed chunks a layer's decoding thread may run ahead by.
-const CHUNKS_IN_FLIGHT: usize = 4;
-const CHUNK_SIZE: usize = 1 << 20;
-
-/// Reads the blob to its end, decompressing, and sends the output in chunks.
-/// Stops early when the receiver is gone; an error is sent and ends the stream.
-fn decompress_into<R: BufRead>(
-    compression: Compression,
-    source: &mut R,
-    tx: &SyncSender<io::Result<Vec<u8>>>,
-) {
-    let result = (|| -> io::Result<()> {
-        let mut decoder: Box<dyn Read + '_> = match compression {
-            Compression::None => Box::new(&mut *source),
-            Compression::Gzip => Box::new(flate2::bufread::MultiGzDecoder::new(&mut *source)),
-            Compression::Zstd => Box::new(zstd::stream::read::Decoder::with_buffer(&mut *source)?),
-        };
-        loop {
-            let mut chunk = vec![0u8; CHUNK_SIZE];
-            let mut filled = 0;
-            while filled < chunk.len() {
-                match decoder.read(&mut chunk[filled..]) {
-                    Ok(0) => break,
-                    Ok(n) => filled += n,
-                    Err(e) if e.kind() == io::ErrorKind::Interrupted => {}
-                    Err(e) => return Err(e),
-                }
-            }
-            if filled == 0 {
-                break;
-            }
-            chunk.truncate(filled);
-            if tx.send(Ok(chunk)).is_err() {
-                return Ok(());
-            }
-        }
-        drop(decoder);
-        // The blob's last bytes (after the compressed stream), for the digest check.
-        io::copy(source, &mut io::sink()).map(drop)
-    })();
-    if let Err(e) = result {
-        let _ = tx.send(Err(e));
-    }
-}
-
-/// The consuming end of [`decompress_into`].
-struct ChunkReader {
-    rx: Receiver<io::Result<Vec<u8>>>,
-    chunk: Vec<u8>,
-    pos: usize,
-}
-
-impl Read for ChunkReader {
-    fn read(&mut self, buf: &mut [u8]) -> io::Result<usize> {
-        while self.pos == self.chunk.len() {
-            match self.rx.recv() {
-                Ok(Ok(chunk)) => {
-                    self.chunk = chunk;
-                    self.pos = 0;
-                }
-                Ok(Err(e)) => return Err(e),
-                // The sender finished: end of stream.
-                Err(_) => return Ok(0),
-            }
-        }
-        let n = buf.len().min(self.chunk.len() - self.pos);
-        buf[..n].copy_from_slice(&self.chunk[self.pos..self.pos + n]);
-        self.pos += n;
-        Ok(n)
-    }
-}
-
-const WHITEOUT_PREFIX: &str = ".wh.";
-const OPAQUE_MARKER: &str = ".wh..wh..opq";
 
 /// Reads one layer blob (gzip, zstd or plain tar, detected by magic bytes) in a
 /// single pass and returns the changes it makes to the selected paths.
@@ -252,7 +164,7 @@ pub fn read_layer<R: Read + Send>(
     selection: &Selection,
     limits: &Limits,
 ) -> Result<LayerChanges, LayerError> {
-    read_layer_checked(layer, None, blob, selection, limits)
+    read_layer_expecting(layer, Expect::default(), blob, selection, limits)
 }
 
 /// [`read_layer`], also checking that the decompressed tar stream hashes to
@@ -265,103 +177,214 @@ pub fn read_layer_checked<R: Read + Send>(
     selection: &Selection,
     limits: &Limits,
 ) -> Result<LayerChanges, LayerError> {
-    let expected = match diff_id {
-        None => None,
-        Some(d) => match d.strip_prefix("sha256:") {
-            Some(hex) if hex.len() == 64 && hex.bytes().all(|b| b.is_ascii_hexdigit()) => {
-                Some(hex.to_ascii_lowercase())
-            }
-            _ => {
-                return Err(LayerError::UnsupportedDiffId {
-                    layer: layer.to_string(),
-                    diff_id: d.to_string(),
-                });
-            }
-        },
+    let expect = Expect {
+        blob: None,
+        tar: diff_id.map(|d| parse_diff_id(layer, d)).transpose()?,
     };
-    let mut source = BufReader::with_capacity(
-        256 << 10,
-        Source {
-            inner: blob,
-            failed: false,
-        },
-    );
-    let head = match source.fill_buf() {
-        Ok(h) => h,
-        Err(e) => return Err(LayerError::read(layer, e)),
+    read_layer_expecting(layer, expect, blob, selection, limits)
+}
+
+/// [`read_layer`], also checking that the blob itself, as stored (compressed),
+/// hashes to `digest` (`sha256:…`, the layer's digest in the manifest); a
+/// mismatch is [`LayerError::BlobDigestMismatch`]. The tar stream is not
+/// hashed: the blob's digest already pins it (see the crate docs on
+/// verification).
+pub fn read_layer_verified<R: Read + Send>(
+    layer: &str,
+    digest: &str,
+    blob: R,
+    selection: &Selection,
+    limits: &Limits,
+) -> Result<LayerChanges, LayerError> {
+    let Some(hex) = sha256_hex(digest) else {
+        return Err(LayerError::UnsupportedDigest {
+            layer: layer.to_string(),
+            digest: digest.to_string(),
+        });
     };
-    let compression = Compression::detect(head);
+    let expect = Expect {
+        blob: Some(hex),
+        tar: None,
+    };
+    read_layer_expecting(layer, expect, blob, selection, limits)
+}
+
+/// The lowercase hex of a `sha256:<64 hex digits>` digest.
+pub(crate) fn sha256_hex(digest: &str) -> Option<String> {
+    match digest.strip_prefix("sha256:") {
+        Some(hex) if hex.len() == 64 && hex.bytes().all(|b| b.is_ascii_hexdigit()) => {
+            Some(hex.to_ascii_lowercase())
+        }
+        _ => None,
+    }
+}
+
+/// The diff_id's hex, or [`LayerError::UnsupportedDiffId`].
+pub(crate) fn parse_diff_id(layer: &str, diff_id: &str) -> Result<String, LayerError> {
+    sha256_hex(diff_id).ok_or_else(|| LayerError::UnsupportedDiffId {
+        layer: layer.to_string(),
+        diff_id: diff_id.to_string(),
+    })
+}
+
+/// Reads a whole buffer, or up to the end of the stream; returns the length.
+fn fill<R: Read>(reader: &mut R, buf: &mut [u8]) -> io::Result<usize> {
+    let mut filled = 0;
+    while filled < buf.len() {
+        match reader.read(&mut buf[filled..]) {
+            Ok(0) => break,
+            Ok(n) => filled += n,
+            Err(e) if e.kind() == io::ErrorKind::Interrupted => {}
+            Err(e) => return Err(e),
+        }
+    }
+    Ok(filled)
+}
+
+/// A buffer of `size` bytes: one sent back by the next stage, or a new one.
+fn recycled(returned: &Receiver<Vec<u8>>, size: usize) -> Vec<u8> {
+    match returned.try_recv() {
+        Ok(buf) => buf,
+        Err(_) => vec![0; size],
+    }
+}
+
+/// Three stages overlap, each on its own thread: the blob is read in blocks
+/// (and hashed when its digest is to be checked), the blocks are
+/// decompressed into chunks, and this thread walks the tar in the chunks
+/// (hashing them when the diff_id is to be checked). Skipped file contents
+/// are never copied. The channels hold a few buffers, so memory stays
+/// bounded.
+fn read_layer_expecting<R: Read + Send>(
+    layer: &str,
+    expect: Expect,
+    mut blob: R,
+    selection: &Selection,
+    limits: &Limits,
+) -> Result<LayerChanges, LayerError> {
+    // The first block decides the compression.
+    let mut first = vec![0; BLOCK_SIZE];
+    let first_len = fill(&mut blob, &mut first).map_err(|e| LayerError::read(layer, e))?;
+    let compression = Compression::detect(&first[..first_len]);
     let mut changes = LayerChanges {
         compression: Some(compression),
         ..Default::default()
     };
     let mut last_entry: Option<String> = None;
 
-    // Two stages overlap: a helper thread reads the blob (verifying its digest)
-    // and decompresses it; this thread hashes the tar (diff_id) and walks it.
-    // The channel holds a few chunks, so memory stays bounded.
-    let (drained, exceeded, decompressed, actual) = std::thread::scope(|scope| {
-        let (tx, rx) = std::sync::mpsc::sync_channel::<io::Result<Vec<u8>>>(CHUNKS_IN_FLIGHT);
-        let source = &mut source;
-        let producer = scope.spawn(move || decompress_into(compression, source, &tx));
-        let mut bounded = Bounded {
-            inner: ChunkReader {
-                rx,
-                chunk: Vec::new(),
+    let (walked, blob_result, decoded) = std::thread::scope(|scope| {
+        let (block_tx, block_rx) = sync_channel::<Filled>(IN_FLIGHT);
+        let (block_back_tx, block_back_rx) = sync_channel::<Vec<u8>>(IN_FLIGHT + 2);
+        let (chunk_tx, chunk_rx) = sync_channel::<io::Result<Filled>>(IN_FLIGHT);
+        let (chunk_back_tx, chunk_back_rx) = sync_channel::<Vec<u8>>(IN_FLIGHT + 2);
+        let hash_blob = expect.blob.is_some();
+        let reader = scope.spawn(move || {
+            read_blocks(
+                blob,
+                Filled {
+                    buf: first,
+                    len: first_len,
+                },
+                hash_blob,
+                &block_tx,
+                &block_back_rx,
+            )
+        });
+        let decoder = scope.spawn(move || {
+            let input = BlockReader {
+                rx: block_rx,
+                back: block_back_tx,
+                current: Filled {
+                    buf: Vec::new(),
+                    len: 0,
+                },
                 pos: 0,
+            };
+            decompress(
+                compression,
+                input,
+                limits.max_layer_size,
+                &chunk_tx,
+                &chunk_back_rx,
+            )
+        });
+        let mut stream = ChunkReader {
+            rx: chunk_rx,
+            back: chunk_back_tx,
+            current: Filled {
+                buf: Vec::new(),
+                len: 0,
             },
-            read: 0,
-            limit: limits.max_layer_size,
-            exceeded: false,
-            hasher: expected.as_ref().map(|_| Sha256::new()),
+            pos: 0,
+            consumed: 0,
+            hasher: expect.tar.as_ref().map(|_| Sha256::new()),
         };
         let walked = walk_tar(
             layer,
-            &mut bounded,
+            &mut stream,
             selection,
             limits,
             &mut changes,
             &mut last_entry,
-        );
-        // Drain what follows the end-of-archive marker: padding, further gzip
-        // members, and the blob's last bytes, so the digest check at EOF runs.
-        let drained = walked.and_then(|()| io::copy(&mut bounded, &mut io::sink()).map(drop));
-        let actual = bounded.hasher.take().map(|h| hex::encode(h.finalize()));
-        let (exceeded, read) = (bounded.exceeded, bounded.read);
-        // Dropping the reader closes the channel: a producer still running stops.
-        drop(bounded);
-        // A stream that ended because its producer died is not a complete layer.
-        let drained = match producer.join() {
-            Ok(()) => drained,
-            Err(_) => Err(io::Error::other("the decompression thread failed")),
+        )
+        // What follows the end-of-archive marker (padding, further gzip
+        // members) is decompressed and, for the diff_id, hashed too.
+        .and_then(|()| stream.drain());
+        let tar = stream.hasher.take().map(|h| hex::encode(h.finalize()));
+        // Dropping the reader closes the channel: stages still running stop.
+        drop(stream);
+        // A stream that ended because a stage died is not a complete layer.
+        let (walked, decoded) = match decoder.join() {
+            Ok(decoded) => (walked, decoded),
+            Err(_) => (
+                Err(io::Error::other("the decompression thread failed")),
+                Decoded::default(),
+            ),
         };
-        (drained, exceeded, read, actual)
+        let blob_result = reader
+            .join()
+            .unwrap_or_else(|_| Err(io::Error::other("the blob reading thread failed")));
+        (walked.map(|()| tar), blob_result, decoded)
     });
 
-    if let Err(e) = drained {
-        return Err(if source.get_ref().failed {
-            LayerError::read(layer, e)
-        } else if exceeded {
-            LayerError::TooLarge {
-                layer: layer.to_string(),
-                limit: limits.max_layer_size,
-            }
-        } else if e.kind() == io::ErrorKind::UnexpectedEof || compression == Compression::None {
-            LayerError::Tar {
-                layer: layer.to_string(),
-                entry: last_entry,
-                source: e,
-            }
-        } else {
-            LayerError::Decompress {
-                layer: layer.to_string(),
-                compression: compression.name(),
-                entry: last_entry,
-                source: e,
-            }
+    // The blob itself failing (its reader's own verification included), or
+    // not being its digest, is reported first: nothing else about such a blob
+    // can be trusted. (The blob is read to its end even when its content
+    // fails, so this is known.)
+    let blob_digest = blob_result.map_err(|e| LayerError::read(layer, e))?;
+    if let (Some(expected), Some(actual)) = (&expect.blob, &blob_digest)
+        && expected != actual
+    {
+        return Err(LayerError::BlobDigestMismatch {
+            layer: layer.to_string(),
+            actual: format!("sha256:{actual}"),
         });
     }
-    if let (Some(expected), Some(actual)) = (expected, actual)
+    let tar = match walked {
+        Ok(tar) => tar,
+        Err(e) => {
+            return Err(if decoded.exceeded {
+                LayerError::TooLarge {
+                    layer: layer.to_string(),
+                    limit: limits.max_layer_size,
+                }
+            } else if e.kind() == io::ErrorKind::UnexpectedEof || compression == Compression::None {
+                LayerError::Tar {
+                    layer: layer.to_string(),
+                    entry: last_entry,
+                    source: e,
+                }
+            } else {
+                LayerError::Decompress {
+                    layer: layer.to_string(),
+                    compression: compression.name(),
+                    entry: last_entry,
+                    source: e,
+                }
+            });
+        }
+    };
+    if let (Some(expected), Some(actual)) = (expect.tar, tar)
         && expected != actual
     {
         return Err(LayerError::DiffIdMismatch {
@@ -370,11 +393,250 @@ pub fn read_layer_checked<R: Read + Send>(
             actual: format!("sha256:{actual}"),
         });
     }
-    changes.uncompressed_size = decompressed;
+    changes.uncompressed_size = decoded.produced;
     Ok(changes)
 }
 
-fn walk_tar<R: Read>(
+/// The reading stage: sends the blob in blocks, starting with `first`, and
+/// always reads it to its end (a verifying reader checks its digest there),
+/// also once the next stage has stopped listening. Returns the blob's
+/// SHA-256 (hex) when asked to compute it.
+fn read_blocks<R: Read>(
+    mut blob: R,
+    first: Filled,
+    hash: bool,
+    tx: &SyncSender<Filled>,
+    returned: &Receiver<Vec<u8>>,
+) -> io::Result<Option<String>> {
+    let mut hasher = hash.then(Sha256::new);
+    let mut listening = true;
+    let mut block = first;
+    loop {
+        if block.len == 0 {
+            break;
+        }
+        if let Some(h) = &mut hasher {
+            h.update(&block.buf[..block.len]);
+        }
+        if listening {
+            if let Err(unsent) = tx.send(block) {
+                listening = false;
+                block = unsent.0;
+            } else {
+                block = Filled {
+                    buf: recycled(returned, BLOCK_SIZE),
+                    len: 0,
+                };
+            }
+        }
+        // A short block is the last one; the next read returns nothing (and
+        // is where a verifying reader checks the digest).
+        block.len = fill(&mut blob, &mut block.buf)?;
+    }
+    Ok(hasher.map(|h| hex::encode(h.finalize())))
+}
+
+/// The blocks from the reading stage as one buffered stream; consumed
+/// blocks go back to it.
+struct BlockReader {
+    rx: Receiver<Filled>,
+    back: SyncSender<Vec<u8>>,
+    current: Filled,
+    pos: usize,
+}
+
+impl Read for BlockReader {
+    fn read(&mut self, buf: &mut [u8]) -> io::Result<usize> {
+        let available = self.fill_buf()?;
+        let n = available.len().min(buf.len());
+        buf[..n].copy_from_slice(&available[..n]);
+        self.consume(n);
+        Ok(n)
+    }
+}
+
+impl BufRead for BlockReader {
+    fn fill_buf(&mut self) -> io::Result<&[u8]> {
+        if self.pos == self.current.len {
+            match self.rx.recv() {
+                Ok(next) => {
+                    let done = std::mem::replace(&mut self.current, next);
+                    if !done.buf.is_empty() {
+                        let _ = self.back.try_send(done.buf);
+                    }
+                    self.pos = 0;
+                }
+                // The reading stage is done: end of the blob.
+                Err(_) => return Ok(&[]),
+            }
+        }
+        Ok(&self.current.buf[self.pos..self.current.len])
+    }
+
+    fn consume(&mut self, amount: usize) {
+        self.pos = (self.pos + amount).min(self.current.len);
+    }
+}
+
+/// How the decompressing stage ended.
+#[derive(Default)]
+struct Decoded {
+    /// Decompressed bytes sent on.
+    produced: u64,
+    /// Whether it stopped at [`Limits::max_layer_size`].
+    exceeded: bool,
+}
+
+/// The decompressing stage: sends the tar stream on in chunks, at most
+/// `limit` bytes of it. An error is sent on and ends the stream. Whatever
+/// happens, the rest of the blob is read (and dropped), so that its digest
+/// is checked.
+fn decompress(
+    compression: Compression,
+    mut input: BlockReader,
+    limit: u64,
+    tx: &SyncSender<io::Result<Filled>>,
+    returned: &Receiver<Vec<u8>>,
+) -> Decoded {
+    let mut produced: u64 = 0;
+    let mut exceeded = false;
+    let result = (|| -> io::Result<()> {
+        let mut decoder: Box<dyn Read + '_> = match compression {
+            Compression::None => Box::new(&mut input),
+            Compression::Gzip => Box::new(flate2::bufread::MultiGzDecoder::new(&mut input)),
+            Compression::Zstd => Box::new(zstd::stream::read::Decoder::with_buffer(&mut input)?),
+        };
+        loop {
+            let mut chunk = recycled(returned, CHUNK_SIZE);
+            let len = fill(&mut decoder, &mut chunk)?;
+            if len == 0 {
+                return Ok(());
+            }
+            produced += len as u64;
+            if produced > limit {
+                exceeded = true;
+                return Err(io::Error::other("decompressed size limit exceeded"));
+            }
+            if tx.send(Ok(Filled { buf: chunk, len })).is_err() {
+                // The walk has stopped; nothing more to decompress.
+                return Ok(());
+            }
+        }
+    })();
+    if let Err(e) = result {
+        let _ = tx.send(Err(e));
+    }
+    // The blob's last bytes (after the compressed stream, or after a
+    // failure), for the digest check.
+    while input.fill_buf().is_ok_and(|b| !b.is_empty()) {
+        let n = input.current.len - input.pos;
+        input.consume(n);
+    }
+    Decoded { produced, exceeded }
+}
+
+/// The tar stream, in the chunks the decompressing stage sends; consumed
+/// chunks go back to it. Hashes everything it hands out or skips when the
+/// diff_id is checked. Seeks forward only: skipping a file's contents costs
+/// no copy.
+struct ChunkReader {
+    rx: Receiver<io::Result<Filled>>,
+    back: SyncSender<Vec<u8>>,
+    current: Filled,
+    pos: usize,
+    /// Bytes handed out or skipped so far.
+    consumed: u64,
+    hasher: Option<Sha256>,
+}
+
+impl ChunkReader {
+    /// The unread part of the current chunk, receiving the next one when it
+    /// is used up; empty at the end of the stream.
+    fn available(&mut self) -> io::Result<&[u8]> {
+        while self.pos == self.current.len {
+            match self.rx.recv() {
+                Ok(Ok(next)) => {
+                    let done = std::mem::replace(&mut self.current, next);
+                    if !done.buf.is_empty() {
+                        let _ = self.back.try_send(done.buf);
+                    }
+                    self.pos = 0;
+                }
+                Ok(Err(e)) => return Err(e),
+                // The decompressing stage finished: end of stream.
+                Err(_) => return Ok(&[]),
+            }
+        }
+        Ok(&self.current.buf[self.pos..self.current.len])
+    }
+
+    /// Marks `n` available bytes as read (or skipped).
+    fn advance(&mut self, n: usize) {
+        if let Some(h) = &mut self.hasher {
+            h.update(&self.current.buf[self.pos..self.pos + n]);
+        }
+        self.pos += n;
+        self.consumed += n as u64;
+    }
+
+    /// Reads to the end of the stream.
+    fn drain(&mut self) -> io::Result<()> {
+        loop {
+            let n = self.available()?.len();
+            if n == 0 {
+                return Ok(());
+            }
+            self.advance(n);
+        }
+    }
+}
+
+impl Read for ChunkReader {
+    fn read(&mut self, buf: &mut [u8]) -> io::Result<usize> {
+        let available = self.available()?;
+        let n = available.len().min(buf.len());
+        buf[..n].copy_from_slice(&available[..n]);
+        self.advance(n);
+        Ok(n)
+    }
+}
+
+impl Seek for ChunkReader {
+    /// Only forward from the current position (what the tar reader needs to
+    /// skip contents); returns the new position.
+    fn seek(&mut self, pos: SeekFrom) -> io::Result<u64> {
+        let SeekFrom::Current(mut ahead) = pos else {
+            return Err(io::Error::new(
+                io::ErrorKind::Unsupported,
+                "a layer stream only seeks forward",
+            ));
+        };
+        if ahead < 0 {
+            return Err(io::Error::new(
+                io::ErrorKind::Unsupported,
+                "a layer stream only seeks forward",
+            ));
+        }
+        while ahead > 0 {
+            let available = self.available()?.len();
+            if available == 0 {
+                return Err(io::Error::new(
+                    io::ErrorKind::UnexpectedEof,
+                    "unexpected end of the layer while skipping",
+                ));
+            }
+            let n = usize::try_from(ahead).map_or(available, |a| a.min(available));
+            self.advance(n);
+            ahead -= n as i64;
+        }
+        Ok(self.consumed)
+    }
+}
+
+const WHITEOUT_PREFIX: &str = ".wh.";
+const OPAQUE_MARKER: &str = ".wh..wh..opq";
+
+fn walk_tar<R: Read + Seek>(
     layer: &str,
     stream: R,
     selection: &Selection,
@@ -383,7 +645,8 @@ fn walk_tar<R: Read>(
     last_entry: &mut Option<String>,
 ) -> io::Result<()> {
     let mut archive = tar::Archive::new(stream);
-    for entry in archive.entries()? {
+    // Seeking skips what is not selected without copying it.
+    for entry in archive.entries_with_seek()? {
         let mut entry = entry?;
         let raw_name = entry.path_bytes();
         let Some(path) = normalize_entry(&raw_name) else {

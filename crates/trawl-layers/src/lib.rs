@@ -17,9 +17,37 @@
 //!   layer wrote which version — the basis of layer attribution.
 //! - [`read_rootfs`]: the same view of a plain directory (`dir:` sources).
 //! - [`Limits`]: bounds on what any input can make the scanner read or keep.
-//! - [`LayerCache`]: what each layer contributed, keyed by (diff_id,
-//!   selection), in memory and optionally on disk, so shared base layers are
-//!   read once; [`extract_with`] uses it.
+//! - [`LayerCache`]: what each layer contributed, keyed by (layer digest or
+//!   diff_id, selection), in memory and optionally on disk, so shared base
+//!   layers are read once; [`extract_with`] uses it.
+//!
+//! # Verification
+//!
+//! A layer is read once, as a stream, and checked as it streams. What is
+//! checked depends on how the layer is named:
+//!
+//! - A [`LayerStream`] whose id is the blob's digest (`sha256:…`, as in the
+//!   manifest) is checked against that digest: the blob's bytes, as stored,
+//!   are hashed ([`read_layer_verified`]), and the layer is cached under that
+//!   digest. Its diff_id is not hashed. The digest already pins the blob, and
+//!   with it the tar it decompresses to; the diff_id (the tar's own digest,
+//!   from the image config) would only check that the config agrees with the
+//!   blob, at the price of hashing the tar, which is several times larger
+//!   than the blob: for zstd layers, which decompress fast, that hashing
+//!   cost more than decompressing. A blob that is not its digest is an
+//!   integrity error ([`LayerError::BlobDigestMismatch`]), and what it held is
+//!   never cached.
+//! - Any other layer is checked against its diff_id, when it has one
+//!   ([`read_layer_checked`]), and cached under the diff_id.
+//!
+//! Either way a cache entry is only ever filled from content that matched
+//! its key, so an image cannot plant an entry that another image's layer
+//! would then be answered from: a hostile layer that claims a popular base
+//! layer's diff_id is cached under its own blob digest, which it cannot
+//! share with the real one. (Sources that verify blobs themselves, as
+//! `trawl-registry` does, make the blob digest checked twice; that second
+//! hash is of the compressed bytes only, and keeps the cache safe with any
+//! reader.)
 //!
 //! ```
 //! use trawl_layers::{extract, LayerStream, Limits, Selection};
@@ -61,7 +89,9 @@ use std::sync::atomic::{AtomicUsize, Ordering};
 
 pub use cache::{CacheStats, LayerCache};
 pub use error::{LayerError, LayerWarning};
-pub use layer::{Compression, LayerChanges, Limits, read_layer, read_layer_checked};
+pub use layer::{
+    Compression, LayerChanges, Limits, read_layer, read_layer_checked, read_layer_verified,
+};
 pub use merged::{FileVersion, FileView, MergedFs};
 pub use rootfs::read_rootfs;
 pub use selection::{Selection, normalize};
@@ -71,10 +101,13 @@ type Opener<'a> = Box<dyn FnOnce() -> io::Result<Box<dyn Read + Send + 'a>> + Se
 /// One layer to read: its id (the blob digest), its diff_id when known, and
 /// how to open its blob. Opening is deferred so a cached layer is never opened.
 pub struct LayerStream<'a> {
-    /// The layer's id, used in the merged view and in errors.
+    /// The layer's id, used in the merged view and in errors. When it is a
+    /// `sha256:` digest it is taken as the blob's digest, and checked (see
+    /// [Verification](crate#verification)).
     pub id: String,
     /// The uncompressed digest from the image config: checked while reading,
-    /// and the cache key.
+    /// and the cache key, unless the id is the blob's digest (see
+    /// [Verification](crate#verification)).
     pub diff_id: Option<String>,
     open: Opener<'a>,
 }
@@ -106,9 +139,35 @@ impl<'a> LayerStream<'a> {
         self
     }
 
+    /// Whether the id is a blob digest, which reading then verifies: see
+    /// [Verification](crate#verification).
+    fn is_digest(&self) -> bool {
+        layer::sha256_hex(&self.id).is_some()
+    }
+
+    /// The cache key: by the blob's digest when the id is one (verified as
+    /// the layer is read), else by the diff_id (verified as well).
+    fn cache_key(&self, selection: &Selection, limits: &Limits) -> Option<String> {
+        if self.is_digest() {
+            Some(LayerCache::blob_key(&self.id, selection, limits))
+        } else {
+            let diff_id = self.diff_id.as_deref()?;
+            Some(LayerCache::key(diff_id, selection, limits))
+        }
+    }
+
     fn read(self, selection: &Selection, limits: &Limits) -> Result<LayerChanges, LayerError> {
-        let blob = (self.open)().map_err(|e| LayerError::read(&self.id, e))?;
-        read_layer_checked(&self.id, self.diff_id.as_deref(), blob, selection, limits)
+        if self.is_digest() {
+            // The blob's digest pins the content; a diff_id must still be one.
+            if let Some(diff_id) = &self.diff_id {
+                layer::parse_diff_id(&self.id, diff_id)?;
+            }
+            let blob = (self.open)().map_err(|e| LayerError::read(&self.id, e))?;
+            read_layer_verified(&self.id, &self.id, blob, selection, limits)
+        } else {
+            let blob = (self.open)().map_err(|e| LayerError::read(&self.id, e))?;
+            read_layer_checked(&self.id, self.diff_id.as_deref(), blob, selection, limits)
+        }
     }
 }
 
@@ -174,6 +233,77 @@ pub fn extract_with(
     limits: &Limits,
     options: ExtractOptions<'_>,
 ) -> Result<MergedFs, LayerError> {
+    let mut merged = Vec::new();
+    for (id, result) in read_layers(layers, selection, limits, options) {
+        merged.push((id, result?));
+    }
+    Ok(MergedFs::from_layers(merged))
+}
+
+/// Like [`extract_with`], but a layer whose *content* cannot be read (a
+/// corrupt or truncated compressed stream, a malformed tar, a layer over the
+/// size limit) is left out of the merge instead of failing it; those layers'
+/// errors are returned beside the merged view, in layer order. The view is
+/// then incomplete (a file the skipped layer wrote, replaced or deleted may
+/// be missing or stale), so callers must not treat its results as complete.
+///
+/// Integrity failures still stop the extraction: a blob that cannot be read
+/// or does not match its digest, and a diff_id mismatch, mean the image is not
+/// the one that was asked for (see [`LayerError::is_integrity`]).
+///
+/// ```
+/// use trawl_layers::{extract_partial, ExtractOptions, LayerStream, Limits, Selection};
+///
+/// let selection = Selection::new().with_path("etc/os-release");
+/// let good = tar_with("etc/os-release", b"ID=alpine\n");
+/// let layers = vec![
+///     LayerStream::new("sha256:bad", &[0x1f, 0x8b, 8, 0, 0, 0, 0, 0, 0, 0xff, 1, 2][..]),
+///     LayerStream::new("sha256:good", &good[..]),
+/// ];
+/// let (fs, skipped) =
+///     extract_partial(layers, &selection, &Limits::default(), ExtractOptions::default())?;
+/// assert_eq!(fs.file("etc/os-release").unwrap().data, b"ID=alpine\n");
+/// assert_eq!(skipped.len(), 1);
+/// assert_eq!(skipped[0].layer(), Some("sha256:bad"));
+/// # fn tar_with(path: &str, data: &[u8]) -> Vec<u8> {
+/// #     let mut b = tar::Builder::new(Vec::new());
+/// #     let mut h = tar::Header::new_gnu();
+/// #     h.set_size(data.len() as u64);
+/// #     h.set_mode(0o644);
+/// #     h.set_cksum();
+/// #     b.append_data(&mut h, path, data).unwrap();
+/// #     b.into_inner().unwrap()
+/// # }
+/// # Ok::<(), trawl_layers::LayerError>(())
+/// ```
+pub fn extract_partial(
+    layers: Vec<LayerStream<'_>>,
+    selection: &Selection,
+    limits: &Limits,
+    options: ExtractOptions<'_>,
+) -> Result<(MergedFs, Vec<LayerError>), LayerError> {
+    let mut merged = Vec::new();
+    let mut skipped = Vec::new();
+    for (id, result) in read_layers(layers, selection, limits, options) {
+        match result {
+            Ok(changes) => merged.push((id, changes)),
+            Err(e) if e.is_integrity() => return Err(e),
+            Err(e) => {
+                tracing::warn!("{e}; continuing without this layer");
+                skipped.push(e);
+            }
+        }
+    }
+    Ok((MergedFs::from_layers(merged), skipped))
+}
+
+/// Reads every layer (in parallel) and returns each one's result, in order.
+fn read_layers(
+    layers: Vec<LayerStream<'_>>,
+    selection: &Selection,
+    limits: &Limits,
+    options: ExtractOptions<'_>,
+) -> Vec<(String, Result<LayerChanges, LayerError>)> {
     let ids: Vec<String> = layers.iter().map(|l| l.id.clone()).collect();
     let jobs: Vec<Mutex<Option<LayerStream<'_>>>> =
         layers.into_iter().map(|l| Mutex::new(Some(l))).collect();
@@ -187,13 +317,10 @@ pub fn extract_with(
             let Some(job) = slot.lock().ok().and_then(|mut j| j.take()) else {
                 continue;
             };
-            let result = match (options.cache, job.diff_id.clone()) {
-                (Some(cache), Some(diff_id)) => {
-                    let key = LayerCache::key(&diff_id, selection, limits);
-                    cache
-                        .get_or_read(&key, || job.read(selection, limits))
-                        .map(|c| (*c).clone())
-                }
+            let result = match (options.cache, job.cache_key(selection, limits)) {
+                (Some(cache), Some(key)) => cache
+                    .get_or_read(&key, || job.read(selection, limits))
+                    .map(|c| (*c).clone()),
                 _ => job.read(selection, limits),
             };
             if let Ok(mut r) = results[i].lock() {
@@ -211,15 +338,16 @@ pub fn extract_with(
             }
         });
     }
-    let mut merged = Vec::with_capacity(ids.len());
-    for (id, result) in ids.into_iter().zip(results) {
-        let result = result.into_inner().ok().flatten().unwrap_or_else(|| {
-            Err(LayerError::Read {
-                layer: id.clone(),
-                source: io::Error::other("layer worker did not finish"),
-            })
-        });
-        merged.push((id, result?));
-    }
-    Ok(MergedFs::from_layers(merged))
+    ids.into_iter()
+        .zip(results)
+        .map(|(id, result)| {
+            let result = result.into_inner().ok().flatten().unwrap_or_else(|| {
+                Err(LayerError::Read {
+                    layer: id.clone(),
+                    source: io::Error::other("layer worker did not finish"),
+                })
+            });
+            (id, result)
+        })
+        .collect()
 }

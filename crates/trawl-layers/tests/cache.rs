@@ -232,3 +232,138 @@ fn an_unopenable_blob_is_a_read_error_naming_the_layer() {
     assert_eq!(err.layer(), Some("sha256:gone"));
     assert!(matches!(err, LayerError::Read { .. }));
 }
+
+fn digest(bytes: &[u8]) -> String {
+    format!("sha256:{}", hex::encode(Sha256::digest(bytes)))
+}
+
+fn os_release(fs: &MergedFs) -> String {
+    String::from_utf8(fs.file("etc/os-release").unwrap().data.to_vec()).unwrap()
+}
+
+/// One layer read through `cache`, its stream opened from `blob` under `id`.
+fn scan_one(
+    cache: &LayerCache,
+    id: &str,
+    diff_id: &str,
+    blob: Vec<u8>,
+    opens: &Arc<AtomicUsize>,
+) -> Result<MergedFs, LayerError> {
+    let opens = opens.clone();
+    let stream = LayerStream::lazy(id, move || {
+        opens.fetch_add(1, Ordering::SeqCst);
+        Ok(Box::new(Cursor::new(blob)) as Box<dyn Read + Send>)
+    })
+    .with_diff_id(diff_id);
+    extract_with(
+        vec![stream],
+        &sel(),
+        &Limits::default(),
+        ExtractOptions {
+            threads: 1,
+            cache: Some(cache),
+        },
+    )
+}
+
+/// A layer named by its blob digest is checked against that digest instead
+/// of its diff_id, and cached by it: a hostile layer that claims a popular
+/// layer's diff_id cannot stand in for it.
+#[test]
+fn layers_named_by_digest_are_cached_by_their_verified_digest() {
+    let (genuine, diff_id) = layer(&[("etc/os-release", b"ID=debian\n")]);
+    let (hostile, _) = layer(&[("etc/os-release", b"ID=evil\n")]);
+    let cache = LayerCache::in_memory();
+    let opens = Arc::new(AtomicUsize::new(0));
+
+    // The hostile layer, honestly named by its own digest but claiming the
+    // genuine diff_id, is read (the diff_id is not what is checked)...
+    let fs = scan_one(&cache, &digest(&hostile), &diff_id, hostile.clone(), &opens).unwrap();
+    assert_eq!(os_release(&fs), "ID=evil\n");
+    // ... and does not answer for the genuine layer.
+    let fs = scan_one(&cache, &digest(&genuine), &diff_id, genuine.clone(), &opens).unwrap();
+    assert_eq!(os_release(&fs), "ID=debian\n");
+    assert_eq!(opens.load(Ordering::SeqCst), 2);
+    let again = scan_one(&cache, &digest(&genuine), &diff_id, genuine.clone(), &opens).unwrap();
+    assert_eq!(os_release(&again), "ID=debian\n");
+    assert_eq!(opens.load(Ordering::SeqCst), 2, "served from the cache");
+
+    // Claiming the genuine digest for other bytes fails the scan as an
+    // integrity error, and leaves nothing in the cache under that digest.
+    let fresh = LayerCache::in_memory();
+    let err = scan_one(&fresh, &digest(&genuine), &diff_id, hostile, &opens).unwrap_err();
+    assert!(
+        matches!(&err, LayerError::BlobDigestMismatch { layer, actual }
+            if *layer == digest(&genuine) && *actual != digest(&genuine)),
+        "{err:?}"
+    );
+    assert!(err.is_integrity());
+    let fs = scan_one(&fresh, &digest(&genuine), &diff_id, genuine.clone(), &opens).unwrap();
+    assert_eq!(os_release(&fs), "ID=debian\n");
+    assert_eq!(
+        fresh.stats().misses,
+        2,
+        "the failed read was not remembered"
+    );
+
+    // Even when the bytes do not decompress: not being the digest comes first
+    // (an integrity error, which stops a scan, not a content error).
+    let garbage = vec![0x1f, 0x8b, 8, 0, 0, 0, 0, 0, 0, 0xff, 1, 2, 3];
+    let err = scan_one(
+        &LayerCache::in_memory(),
+        &digest(&genuine),
+        &diff_id,
+        garbage,
+        &opens,
+    )
+    .unwrap_err();
+    assert!(
+        matches!(err, LayerError::BlobDigestMismatch { .. }),
+        "{err:?}"
+    );
+    let err = trawl_layers::read_layer_verified("x", "md5:1", &b""[..], &sel(), &Limits::default())
+        .unwrap_err();
+    assert!(
+        matches!(err, LayerError::UnsupportedDigest { .. }),
+        "{err:?}"
+    );
+
+    // A digest id must still come with a well-formed diff_id.
+    let (blob, _) = layer(&[("etc/os-release", b"ID=x\n")]);
+    let err = scan_one(&cache, &digest(&blob), "md5:abc", blob, &opens).unwrap_err();
+    assert!(
+        matches!(err, LayerError::UnsupportedDiffId { .. }),
+        "{err:?}"
+    );
+}
+
+/// The diff_id covers the whole tar, contents the selection skips included.
+#[test]
+fn skipped_contents_count_for_the_diff_id() {
+    let filler = vec![b'x'; 3 << 20];
+    let (blob, diff_id) = layer(&[
+        ("usr/share/big", &filler[..]),
+        ("etc/os-release", b"ID=debian\n"),
+        ("usr/share/more", &filler[..1000]),
+    ]);
+    let opens = Arc::new(AtomicUsize::new(0));
+    let fs = scan_one(
+        &LayerCache::in_memory(),
+        "sha256:blob",
+        &diff_id,
+        blob.clone(),
+        &opens,
+    )
+    .unwrap();
+    assert_eq!(os_release(&fs), "ID=debian\n");
+    let wrong = format!("sha256:{}", "cd".repeat(32));
+    let err = scan_one(
+        &LayerCache::in_memory(),
+        "sha256:blob",
+        &wrong,
+        blob,
+        &opens,
+    )
+    .unwrap_err();
+    assert!(matches!(err, LayerError::DiffIdMismatch { .. }), "{err:?}");
+}

@@ -32,11 +32,13 @@ pub(crate) struct CompiledAffected {
 /// An installed version, parsed under the schemes its ranges may need.
 pub(crate) struct Installed<'a> {
     /// As the query wrote it.
-    pub raw: &'a str,
+    pub raw: std::borrow::Cow<'a, str>,
     /// Under the ecosystem's scheme.
     pub version: Version,
-    /// Under SemVer, when the ecosystem's scheme is another and the text parses.
-    pub semver: Option<Version>,
+    /// Under SemVer, when the ecosystem's scheme is another and the text
+    /// parses; parsed on first use (only `SEMVER` ranges need it, and most
+    /// distribution versions fail to parse, at the cost of an error message).
+    semver: std::cell::OnceCell<Option<Version>>,
 }
 
 /// A query made ready for range evaluation: the normalised ecosystem, the
@@ -66,36 +68,48 @@ impl<'a> PreparedQuery<'a> {
                 name: query.name.to_owned(),
                 source,
             })?;
-        let semver = (scheme != VersionScheme::Semver)
-            .then(|| VersionScheme::Semver.parse(query.version).ok())
-            .flatten();
         Ok(PreparedQuery {
             ecosystem,
             installed: Installed {
-                raw: query.version,
+                raw: std::borrow::Cow::Borrowed(query.version),
                 version,
-                semver,
+                semver: std::cell::OnceCell::new(),
             },
         })
     }
 
     /// The index keys to look in: the release's ecosystem, and the
     /// release-less one of its distribution (`Debian:12`, then `Debian`).
-    pub fn keys(&self) -> Vec<&str> {
-        if self.ecosystem.release().is_none() {
-            vec![self.ecosystem.as_str()]
-        } else {
-            vec![self.ecosystem.as_str(), self.ecosystem.distro()]
-        }
+    pub fn keys(&self) -> impl Iterator<Item = &str> + Clone {
+        index_keys(&self.ecosystem)
     }
 }
 
+/// The index keys of an ecosystem: see [`PreparedQuery::keys`].
+pub(crate) fn index_keys(
+    ecosystem: &crate::ecosystem::Ecosystem,
+) -> impl Iterator<Item = &str> + Clone {
+    let distro = ecosystem.release().map(|_| ecosystem.distro());
+    std::iter::once(ecosystem.as_str()).chain(distro)
+}
+
 impl Installed<'_> {
+    /// The same version, owning its text.
+    pub(crate) fn into_owned(self) -> Installed<'static> {
+        Installed {
+            raw: std::borrow::Cow::Owned(self.raw.into_owned()),
+            version: self.version,
+            semver: self.semver,
+        }
+    }
+
     fn under(&self, scheme: VersionScheme) -> Option<&Version> {
         if self.version.scheme() == scheme {
             Some(&self.version)
         } else if scheme == VersionScheme::Semver {
-            self.semver.as_ref()
+            self.semver
+                .get_or_init(|| VersionScheme::Semver.parse(&self.raw).ok())
+                .as_ref()
         } else {
             None
         }
@@ -213,12 +227,166 @@ impl CompiledAffected {
             return Some(Verdict { fixed });
         }
         let listed = self.versions.iter().any(|(text, parsed)| {
-            text == installed.raw
+            *text == *installed.raw
                 || parsed
                     .as_ref()
                     .is_some_and(|v| is_eq(&installed.version, v))
         });
         listed.then_some(Verdict { fixed: None })
+    }
+}
+
+/// The stored form of a compiled entry (in a compiled database's index): the
+/// ranges already sorted into intervals, each bound as its version text, so
+/// that evaluating one in place parses only the bounds it compares.
+impl CompiledAffected {
+    /// Appends the encoded entry to `out`.
+    pub(crate) fn encode(&self, out: &mut crate::store::wire::Writer) {
+        out.len(self.ranges.len());
+        for range in &self.ranges {
+            out.u8(scheme_tag(range.scheme));
+            out.len(range.limits.len());
+            for limit in &range.limits {
+                out.str(&limit.to_string());
+            }
+            out.len(range.intervals.len());
+            for interval in &range.intervals {
+                match &interval.start {
+                    None => out.u8(0),
+                    Some(start) => {
+                        out.u8(1);
+                        out.str(&start.to_string());
+                    }
+                }
+                match &interval.end {
+                    End::Open => out.u8(0),
+                    // The text as the feed wrote it: the answer quotes it.
+                    End::Fixed(_, text) => {
+                        out.u8(1);
+                        out.str(text);
+                    }
+                    End::LastAffected(last) => {
+                        out.u8(2);
+                        out.str(&last.to_string());
+                    }
+                }
+            }
+        }
+        out.len(self.versions.len());
+        for (text, parsed) in &self.versions {
+            out.str(text);
+            // 0: did not parse; else 1 + the scheme it parsed under.
+            out.u8(parsed.as_ref().map_or(0, |v| 1 + scheme_tag(v.scheme())));
+        }
+    }
+
+    /// Evaluates an entry as [`encode`](Self::encode) wrote it, reading it in
+    /// place: the same answer as [`evaluate`](Self::evaluate) on the original,
+    /// with each bound compared as text (parsed on the fly, nothing allocated
+    /// but the fix's text). Fails on damaged input, including a bound that no
+    /// longer parses under its scheme.
+    pub(crate) fn evaluate_encoded(
+        input: &mut crate::store::wire::Reader<'_>,
+        installed: &Installed<'_>,
+    ) -> Result<Option<Verdict>, crate::store::record::BlobError> {
+        use crate::store::record::BlobError;
+        use std::cmp::Ordering;
+        let bad = |what: &str| BlobError::Decode(format!("bad {what}"));
+        let cmp = |v: &Version, text: &str| {
+            v.cmp_str(text)
+                .map_err(|e| BlobError::Decode(e.to_string()))
+        };
+        let mut in_range = false;
+        let mut unfixed = false;
+        // The scheme and text of the best fix so far.
+        let mut best_fix: Option<(VersionScheme, &str)> = None;
+        for _ in 0..input.count()? {
+            let scheme = scheme_of_tag(input.u8()?).ok_or_else(|| bad("scheme"))?;
+            // `None`: the range says nothing about this version; read past it.
+            let mut version = installed.under(scheme);
+            for _ in 0..input.count()? {
+                let limit = input.str()?;
+                if let Some(v) = version
+                    && cmp(v, limit)? != Ordering::Less
+                {
+                    version = None;
+                }
+            }
+            for _ in 0..input.count()? {
+                let start = match input.u8()? {
+                    0 => None,
+                    1 => Some(input.str()?),
+                    _ => return Err(bad("interval start")),
+                };
+                let end = input.u8()?;
+                let end_text = match end {
+                    0 => "",
+                    1 | 2 => input.str()?,
+                    _ => return Err(bad("interval end")),
+                };
+                let Some(v) = version else {
+                    continue;
+                };
+                if let Some(start) = start
+                    && cmp(v, start)? == Ordering::Less
+                {
+                    continue;
+                }
+                match end {
+                    0 => unfixed = true,
+                    1 => {
+                        if cmp(v, end_text)? != Ordering::Less {
+                            continue;
+                        }
+                        let better = match best_fix {
+                            None => true,
+                            Some((best_scheme, best)) => {
+                                best_scheme == scheme
+                                    && scheme
+                                        .compare(end_text, best)
+                                        .map_err(|e| BlobError::Decode(e.to_string()))?
+                                        == Ordering::Greater
+                            }
+                        };
+                        if better {
+                            best_fix = Some((scheme, end_text));
+                        }
+                    }
+                    _ => {
+                        if cmp(v, end_text)? == Ordering::Greater {
+                            continue;
+                        }
+                        unfixed = true;
+                    }
+                }
+                in_range = true;
+            }
+        }
+        let mut listed = false;
+        for _ in 0..input.count()? {
+            let text = input.str()?;
+            let tag = input.u8()?;
+            if listed || in_range {
+                continue;
+            }
+            listed = text == installed.raw
+                || match tag {
+                    0 => false,
+                    tag => {
+                        let scheme = scheme_of_tag(tag - 1).ok_or_else(|| bad("version scheme"))?;
+                        scheme == installed.version.scheme()
+                            && cmp(&installed.version, text)? == Ordering::Equal
+                    }
+                };
+        }
+        if in_range {
+            let fixed = match (unfixed, best_fix) {
+                (false, Some((_, text))) => Some(text.to_owned()),
+                _ => None,
+            };
+            return Ok(Some(Verdict { fixed }));
+        }
+        Ok(listed.then_some(Verdict { fixed: None }))
     }
 }
 
@@ -313,6 +481,25 @@ fn compile_events(
         scheme,
         intervals,
         limits,
+    })
+}
+
+fn scheme_tag(scheme: VersionScheme) -> u8 {
+    match scheme {
+        VersionScheme::Dpkg => 0,
+        VersionScheme::Rpm => 1,
+        VersionScheme::Apk => 2,
+        VersionScheme::Semver => 3,
+    }
+}
+
+fn scheme_of_tag(tag: u8) -> Option<VersionScheme> {
+    Some(match tag {
+        0 => VersionScheme::Dpkg,
+        1 => VersionScheme::Rpm,
+        2 => VersionScheme::Apk,
+        3 => VersionScheme::Semver,
+        _ => return None,
     })
 }
 

@@ -7,9 +7,10 @@ use rusqlite::{Connection, params};
 use sha2::{Digest, Sha256};
 
 use super::affected::CompiledAffected;
-use super::record::{MatchEntry, encode_advisory, encode_entry};
+use super::record::{encode_advisory, encode_entry};
 use super::{
     APPLICATION_ID, ContentHasher, FORMAT_NAME, SCHEMA, SCHEMA_VERSION, StoreError, StoreInfo,
+    package_key,
 };
 use crate::ecosystem::Ecosystem;
 use crate::feed::{ConvertedFeed, FeedError, FeedWarning, RecordRef, WarningReason};
@@ -162,13 +163,14 @@ impl StoreBuilder {
             let entry = match ecosystem.scheme() {
                 Some(scheme) => {
                     let mut reasons = Vec::new();
-                    CompiledAffected::compile(scheme, affected, &mut reasons);
+                    let compiled = CompiledAffected::compile(scheme, affected, &mut reasons);
                     warnings.extend(reasons.into_iter().map(|reason| FeedWarning {
                         path: None,
                         record: Some(RecordRef::Id(advisory.id.clone())),
                         reason,
                     }));
-                    Some(encode_entry(&MatchEntry::of(affected)))
+                    let status = affected.vendor.as_ref().and_then(|v| v.status);
+                    Some(encode_entry(status, &compiled))
                 }
                 None => {
                     warnings.push(FeedWarning {
@@ -282,29 +284,52 @@ impl StoreBuilder {
                 records += 1;
             }
         }
-        let mut entries = Vec::new();
-        for (ord, pending) in live.into_iter().enumerate() {
-            for (ecosystem, name, affected, entry) in pending.entries {
-                entries.push((ecosystem, name, ord as i64, affected, seq_of[ord], entry));
-            }
-        }
-        // Primary-key order: appends to the b-tree, and the order checksums use.
-        entries.sort_unstable_by(|a, b| (&a.0, &a.1, a.2, a.3).cmp(&(&b.0, &b.1, b.2, b.3)));
-        let mut ecosystems: Vec<(String, u64)> = Vec::new();
-        {
-            let mut insert = tx.prepare(
-                "INSERT INTO entries (ecosystem, name, ord, affected, seq, entry) \
-                 VALUES (?1, ?2, ?3, ?4, ?5, ?6)",
-            )?;
-            for (ecosystem, name, ord, affected, seq, entry) in &entries {
-                insert.execute(params![ecosystem, name, ord, affected, seq, entry])?;
-                hasher.entry(ecosystem, name, *ord, *affected, *seq, entry.as_deref());
-                match ecosystems.last_mut() {
-                    Some((last, count)) if last == ecosystem => *count += 1,
-                    _ => ecosystems.push((ecosystem.clone(), 1)),
+        // Ecosystems, sorted, with their entry counts; an ecosystem's position
+        // is the high part of its packages' keys.
+        let mut counts: std::collections::BTreeMap<String, u64> = Default::default();
+        for pending in &live {
+            for (ecosystem, ..) in &pending.entries {
+                match counts.get_mut(ecosystem.as_str()) {
+                    Some(count) => *count += 1,
+                    None => {
+                        counts.insert(ecosystem.clone(), 1);
+                    }
                 }
             }
         }
+        let index: HashMap<&str, u32> = counts
+            .keys()
+            .enumerate()
+            .map(|(i, key)| (key.as_str(), i as u32))
+            .collect();
+        let mut entries = Vec::new();
+        for (ord, pending) in live.iter().enumerate() {
+            for (ecosystem, name, affected, entry) in &pending.entries {
+                let key = package_key(index[ecosystem.as_str()], name);
+                entries.push((
+                    key,
+                    ord as i64,
+                    *affected,
+                    ecosystem.as_str(),
+                    name.as_str(),
+                    seq_of[ord],
+                    entry.as_deref(),
+                ));
+            }
+        }
+        // Primary-key order: appends to the b-tree, and the order checksums use.
+        entries.sort_unstable_by_key(|e| (e.0, e.1, e.2));
+        {
+            let mut insert = tx.prepare(
+                "INSERT INTO entries (key, ord, affected, ecosystem, name, seq, entry) \
+                 VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7)",
+            )?;
+            for (key, ord, affected, ecosystem, name, seq, entry) in &entries {
+                insert.execute(params![key, ord, affected, ecosystem, name, seq, entry])?;
+                hasher.entry(*key, *ord, *affected, ecosystem, name, *seq, *entry);
+            }
+        }
+        let ecosystems: Vec<(String, u64)> = counts.into_iter().collect();
         let mut ecosystems_hash = Sha256::new();
         {
             let mut insert = tx.prepare("INSERT INTO ecosystems (key, entries) VALUES (?1, ?2)")?;

@@ -10,19 +10,34 @@
 //! | table | key | holds |
 //! |---|---|---|
 //! | `meta` | name | format, schema version, counts, content SHA-256 |
-//! | `records` | sequence number | one record, postcard-encoded |
-//! | `entries` | (normalised ecosystem, package, insertion order, affected index) | what matching reads of one `affected` entry, and its record's `seq` |
+//! | `records` | sequence number (`seq`) | one whole record, in a compact encoding with its CRC-32 |
+//! | `entries` | (package key, insertion order, affected index) | one `affected` entry: its ecosystem and package, its record's `seq`, and its ranges compiled for matching |
 //! | `ecosystems` | normalised ecosystem | number of entries |
 //!
-//! A query reads the `entries` rows of its (ecosystem, package) by primary key,
-//! evaluates them, and decodes only the records that match. Records are placed
-//! in the order of the first package they name, so one query's records share
-//! pages. SQLite was chosen
-//! over a hand-made format because it gives the B-tree index, page-level
-//! access through `mmap`, and mature tooling (`sqlite3` can inspect a file)
-//! for free; with postcard records it opens in well under a millisecond and
-//! matches a 1000-package inventory in a few milliseconds against half a million
-//! advisories (see `benches/store.rs`).
+//! The package key is an integer: the ecosystem's position among the
+//! store's ecosystems in the high bits, a hash of the package name in the
+//! low ones (see `package_key`). Integer keys make the index search a few
+//! integer comparisons per page, and one ecosystem's entries (all an image
+//! asks about) stay together in the file. An entry holds what matching
+//! reads, pre-digested: the range events already sorted into intervals, each
+//! bound as its version text, the vendor status; it is evaluated in place
+//! without building anything (see `CompiledAffected::evaluate_encoded`).
+//!
+//! One query per (ecosystem, package) joins the package's entries to their
+//! records. The join is filtered by `trawl_match`, an SQL function this
+//! store registers on its connection, which evaluates each entry against
+//! the installed version, so that SQLite reads (and this code decodes) the
+//! records of matching entries only. The statement is prepared once and
+//! cached; one read transaction stays open, since the file never changes.
+//! Records are placed in the order of the first package they name, so one
+//! query's records share pages.
+//!
+//! SQLite was chosen over a hand-made format because it gives the B-tree
+//! index, page-level access through `mmap`, and mature tooling (`sqlite3`
+//! can inspect a file) for free. Against half a million advisories it opens
+//! in well under a millisecond and matches a 1000-package inventory in
+//! about 5 ms, most of it spent building the owned answers (see
+//! `benches/store.rs`).
 //!
 //! # Integrity, and what open costs
 //!
@@ -31,11 +46,12 @@
 //!   (`TRWL`), the schema version (`user_version`), and that the file is exactly
 //!   as long as the header says (a truncated download is caught here); then the
 //!   `meta` row, and the small `ecosystems` table against its own SHA-256;
-//! - on every read, each record and index entry against the adler32 stored in
+//! - on every read, each record and index entry against the CRC-32 stored in
 //!   front of it, and SQLite's own page checks: damage is reported for the record
 //!   read, naming the file;
-//! - on demand, [`AdvisoryStore::verify`]: `PRAGMA quick_check` and the SHA-256 of
-//!   the whole content against the one recorded at build time. It reads every
+//! - on demand, [`AdvisoryStore::verify`]: `PRAGMA quick_check`, every checksum
+//!   and package key, and the SHA-256 of the whole content against the one
+//!   recorded at build time. It reads every
 //!   page (about a second for 500,000 advisories), so `db info`, `db pull` and
 //!   `db update` run it, and scans do not.
 //!
@@ -46,7 +62,8 @@
 // Ranges are evaluated by the in-memory database's own code, so both agree.
 use crate::db::affected;
 mod build;
-mod record;
+pub(crate) mod record;
+pub(crate) mod wire;
 
 pub use build::{FeedPaths, StoreBuilder};
 
@@ -54,22 +71,24 @@ use std::borrow::Cow;
 use std::collections::{HashMap, HashSet};
 use std::io::Read;
 use std::path::{Path, PathBuf};
-use std::sync::Mutex;
 use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::{Arc, Mutex};
 
+use rusqlite::functions::{Context, FunctionFlags};
+use rusqlite::types::ValueRef;
 use rusqlite::{Connection, OpenFlags};
 use sha2::{Digest, Sha256};
 
 use crate::db::{AdvisoryMatch, AdvisorySource, PackageQuery, QueryError};
 use crate::ecosystem::Ecosystem;
 use crate::feed::{FeedError, FeedWarning};
-use crate::fix::{FixState, VendorStatus};
+use crate::fix::FixState;
 use crate::osv::{Advisory, Affected};
-use affected::{CompiledAffected, PreparedQuery};
-use record::{BlobError, decode_advisory, decode_entry};
+use affected::{Installed, PreparedQuery};
+use record::{BlobError, decode_advisory, evaluate_entry};
 
 /// The schema version this crate reads and writes; also SQLite's `user_version`.
-pub const SCHEMA_VERSION: u32 = 1;
+pub const SCHEMA_VERSION: u32 = 2;
 
 /// SQLite `application_id` of a store: `TRWL`.
 const APPLICATION_ID: u32 = u32::from_be_bytes(*b"TRWL");
@@ -81,12 +100,22 @@ const SCHEMA: &str = "
 CREATE TABLE meta (key TEXT PRIMARY KEY, value TEXT NOT NULL) WITHOUT ROWID;
 CREATE TABLE records (seq INTEGER PRIMARY KEY, data BLOB NOT NULL);
 CREATE TABLE entries (
-    ecosystem TEXT NOT NULL, name TEXT NOT NULL, ord INTEGER NOT NULL,
-    affected INTEGER NOT NULL, seq INTEGER NOT NULL, entry BLOB,
-    PRIMARY KEY (ecosystem, name, ord, affected)
+    key INTEGER NOT NULL, ord INTEGER NOT NULL, affected INTEGER NOT NULL,
+    ecosystem TEXT NOT NULL, name TEXT NOT NULL, seq INTEGER NOT NULL, entry BLOB,
+    PRIMARY KEY (key, ord, affected)
 ) WITHOUT ROWID;
 CREATE TABLE ecosystems (key TEXT PRIMARY KEY, entries INTEGER NOT NULL) WITHOUT ROWID;
 ";
+
+/// The matching entries of one (ecosystem, package), in `AdvisoryDb` order,
+/// with their records: `trawl_match` (see [`Probe`]) decides which entries
+/// match before SQLite reads a record, so only matching records are read.
+const MATCH_QUERY: &str = "SELECT e.seq, e.affected, r.data FROM entries e JOIN records r ON r.seq = e.seq \
+     WHERE e.key=?1 AND trawl_match(e.ecosystem, e.name, e.seq, e.affected, e.entry) \
+     ORDER BY e.ord, e.affected";
+
+/// Matches a query keeps on the stack before allocating its answer.
+const STAGED: usize = 4;
 
 /// A compiled advisory database, opened read-only.
 ///
@@ -96,10 +125,75 @@ pub struct AdvisoryStore {
     path: PathBuf,
     conn: Mutex<Connection>,
     info: StoreInfo,
-    ecosystems: HashSet<String>,
+    /// Each ecosystem and its position in [`StoreInfo::ecosystems`], the
+    /// high part of its packages' keys.
+    ecosystems: HashMap<String, u32>,
     /// Set once a read finds damage: from then on the store claims no
     /// ecosystem, so that no package is called unaffected on its word.
     damaged: AtomicBool,
+    /// What the connection's `trawl_match` function works with.
+    probe: Arc<Mutex<Probe>>,
+}
+
+/// The state of `trawl_match(ecosystem, name, seq, affected, entry)`, the SQL function that
+/// evaluates index entries inside the match query, so that SQLite reads the
+/// record of a matching entry only: the current query's installed version
+/// in, the verdicts of the entries it accepted (in order) and the first
+/// damage found out.
+#[derive(Default)]
+struct Probe {
+    installed: Option<Installed<'static>>,
+    /// The queried (ecosystem, package): rows of another package whose key
+    /// collides with it are not its entries.
+    ecosystem: String,
+    name: String,
+    hits: Vec<(i64, u32, FixState)>,
+    error: Option<(i64, BlobError)>,
+}
+
+impl Probe {
+    /// `trawl_match` itself: true when the entry covers the installed
+    /// version (its verdict is queued), false when it does not or when no
+    /// query is running; an error when the entry is damaged.
+    fn evaluate(probe: &Mutex<Probe>, ctx: &Context<'_>) -> rusqlite::Result<bool> {
+        let mut probe = probe.lock().unwrap_or_else(|e| e.into_inner());
+        let Probe {
+            installed,
+            ecosystem,
+            name,
+            hits,
+            error,
+        } = &mut *probe;
+        let Some(installed) = installed else {
+            return Ok(false);
+        };
+        let is = |at: usize, text: &str| matches!(ctx.get_raw(at), ValueRef::Text(t) if t == text.as_bytes());
+        if !is(1, name) || !is(0, ecosystem) {
+            return Ok(false);
+        }
+        let seq: i64 = ctx.get(2)?;
+        let affected: u32 = ctx.get(3)?;
+        let blob = match ctx.get_raw(4) {
+            ValueRef::Blob(blob) => blob,
+            // Entries of ecosystems without a version scheme never match.
+            ValueRef::Null => return Ok(false),
+            _ => {
+                *error = Some((seq, BlobError::Decode("entry is not a blob".into())));
+                return Err(rusqlite::Error::UserFunctionError("damaged entry".into()));
+            }
+        };
+        match evaluate_entry(blob, installed) {
+            Ok(Some(fix_state)) => {
+                hits.push((seq, affected, fix_state));
+                Ok(true)
+            }
+            Ok(None) => Ok(false),
+            Err(e) => {
+                *error = Some((seq, e));
+                Err(rusqlite::Error::UserFunctionError("damaged entry".into()))
+            }
+        }
+    }
 }
 
 impl std::fmt::Debug for AdvisoryStore {
@@ -238,8 +332,20 @@ impl AdvisoryStore {
             | OpenFlags::SQLITE_OPEN_NO_MUTEX;
         let conn = Connection::open_with_flags(immutable_uri(&path), flags).map_err(sqlite)?;
         // Pages are read through the mapping: no copies in SQLite's cache.
-        conn.execute_batch("PRAGMA mmap_size = 4294967296; PRAGMA query_only = 1;")
+        // One read transaction stays open for the connection's life, so that
+        // queries do not each begin and end one (the file never changes).
+        conn.execute_batch("PRAGMA mmap_size = 4294967296; PRAGMA query_only = 1; BEGIN;")
             .map_err(sqlite)?;
+
+        let probe = Arc::new(Mutex::new(Probe::default()));
+        let shared = probe.clone();
+        conn.create_scalar_function(
+            "trawl_match",
+            5,
+            FunctionFlags::SQLITE_UTF8 | FunctionFlags::SQLITE_DIRECTONLY,
+            move |ctx| Probe::evaluate(&shared, ctx),
+        )
+        .map_err(sqlite)?;
 
         let meta: HashMap<String, String> = {
             let mut stmt = conn
@@ -319,11 +425,17 @@ impl AdvisoryStore {
             ecosystems,
         };
         Ok(Self {
-            ecosystems: info.ecosystems.iter().map(|(k, _)| k.clone()).collect(),
+            ecosystems: info
+                .ecosystems
+                .iter()
+                .enumerate()
+                .map(|(i, (key, _))| (key.clone(), i as u32))
+                .collect(),
             path,
             conn: Mutex::new(conn),
             info,
             damaged: AtomicBool::new(false),
+            probe,
         })
     }
 
@@ -373,27 +485,32 @@ impl AdvisoryStore {
         }
         let mut stmt = conn
             .prepare(
-                "SELECT ecosystem, name, ord, affected, seq, entry FROM entries \
-                 ORDER BY ecosystem, name, ord, affected",
+                "SELECT key, ord, affected, ecosystem, name, seq, entry FROM entries \
+                 ORDER BY key, ord, affected",
             )
             .map_err(sqlite)?;
         let mut rows = stmt.query([]).map_err(sqlite)?;
         while let Some(row) = rows.next().map_err(sqlite)? {
-            let ecosystem: String = row.get(0).map_err(sqlite)?;
-            let name: String = row.get(1).map_err(sqlite)?;
-            let ord: i64 = row.get(2).map_err(sqlite)?;
-            let affected: u32 = row.get(3).map_err(sqlite)?;
-            let seq: i64 = row.get(4).map_err(sqlite)?;
-            let entry: Option<Vec<u8>> = row.get(5).map_err(sqlite)?;
-            if let Some(entry) = &entry {
-                record::unframe(entry).map_err(|e| {
-                    self.corrupt(
-                        format!("entries row ({ecosystem}, {name}, {seq})"),
-                        e.to_string(),
-                    )
-                })?;
+            let key: i64 = row.get(0).map_err(sqlite)?;
+            let ord: i64 = row.get(1).map_err(sqlite)?;
+            let affected: u32 = row.get(2).map_err(sqlite)?;
+            let ecosystem: String = row.get(3).map_err(sqlite)?;
+            let name: String = row.get(4).map_err(sqlite)?;
+            let seq: i64 = row.get(5).map_err(sqlite)?;
+            let entry: Option<Vec<u8>> = row.get(6).map_err(sqlite)?;
+            let what = || format!("entries row ({ecosystem}, {name}, {seq})");
+            if self
+                .ecosystems
+                .get(&ecosystem)
+                .map(|&i| package_key(i, &name))
+                != Some(key)
+            {
+                return Err(self.corrupt(what(), "its key does not match its package".into()));
             }
-            hasher.entry(&ecosystem, &name, ord, affected, seq, entry.as_deref());
+            if let Some(entry) = &entry {
+                record::unframe(entry).map_err(|e| self.corrupt(what(), e.to_string()))?;
+            }
+            hasher.entry(key, ord, affected, &ecosystem, &name, seq, entry.as_deref());
         }
         let mut ecosystems = Sha256::new();
         for (key, count) in &self.info.ecosystems {
@@ -420,6 +537,10 @@ impl AdvisoryStore {
         query: &PackageQuery<'_>,
     ) -> Result<Vec<AdvisoryMatch<'static>>, StoreError> {
         let all = self.assess(query)?;
+        if all.iter().all(|m| m.fix_state.is_affected()) {
+            // Nothing to suppress (the usual case): the answer as it is.
+            return Ok(all);
+        }
         let not_affected: HashSet<String> = all
             .iter()
             .filter(|m| !m.fix_state.is_affected())
@@ -440,111 +561,135 @@ impl AdvisoryStore {
         &self,
         query: &PackageQuery<'_>,
     ) -> Result<Vec<AdvisoryMatch<'static>>, StoreError> {
-        let prepared = PreparedQuery::new(query)?;
-        let installed = &prepared.installed;
-        let keys = prepared.keys();
+        let PreparedQuery {
+            ecosystem,
+            installed,
+        } = PreparedQuery::new(query)?;
+        let failed = |e| self.sqlite_failure(e);
+        // The index keys (the release's ecosystem, then its distribution's)
+        // the store has entries under, with their positions.
+        let keys = affected::index_keys(&ecosystem)
+            .filter_map(|key| Some((key, *self.ecosystems.get(key)?)));
+        if keys.clone().next().is_none() {
+            return Ok(Vec::new());
+        }
 
         let conn = self.lock();
-        // (seq, affected index, fix state, the record's bytes) of each match, in
-        // index order; records are decoded after, once each.
-        let mut hits: Vec<(i64, u32, FixState)> = Vec::new();
-        let mut blobs: HashMap<i64, Vec<u8>> = HashMap::new();
-        for key in keys.iter().filter(|k| self.ecosystems.contains(**k)) {
-            let mut stmt = conn
-                .prepare_cached(
-                    "SELECT e.seq, e.affected, e.entry, r.data FROM entries e \
-                     JOIN records r ON r.seq = e.seq \
-                     WHERE e.ecosystem = ?1 AND e.name = ?2 ORDER BY e.ord, e.affected",
-                )
-                .map_err(|e| self.sqlite_failure(e))?;
+        // The query's installed version, for `trawl_match` (one query at a
+        // time: the connection is locked).
+        let probe = &self.probe;
+        {
+            let mut probe = probe.lock().unwrap_or_else(|e| e.into_inner());
+            probe.installed = Some(installed.into_owned());
+            probe.name.clear();
+            probe.name.push_str(query.name);
+            probe.hits.clear();
+            probe.error = None;
+        }
+        // Matches, in index order. A short answer stays on the stack until it
+        // is complete: its vector is the one large allocation of a query, and
+        // allocating it first would make the allocator tidy up, slowing every
+        // small allocation after it.
+        let mut staged: [Option<AdvisoryMatch<'static>>; STAGED] = Default::default();
+        let mut found: Vec<AdvisoryMatch<'static>> = Vec::new();
+        let mut count = 0;
+        // Records already decoded, by seq: a record matching again (another of
+        // its `affected` entries) is copied from its first match.
+        let mut decoded = Decoded::default();
+        for (key, ecosystem_index) in keys {
+            {
+                let mut probe = probe.lock().unwrap_or_else(|e| e.into_inner());
+                probe.ecosystem.clear();
+                probe.ecosystem.push_str(key);
+            }
+            let mut stmt = conn.prepare_cached(MATCH_QUERY).map_err(failed)?;
             let mut rows = stmt
-                .query([key, query.name])
-                .map_err(|e| self.sqlite_failure(e))?;
-            while let Some(row) = rows.next().map_err(|e| self.sqlite_failure(e))? {
-                let seq: i64 = row.get(0).map_err(|e| self.sqlite_failure(e))?;
-                let affected_index: u32 = row.get(1).map_err(|e| self.sqlite_failure(e))?;
-                let what = || format!("entries row ({key}, {}, {seq})", query.name);
-                // Entries of ecosystems without a version scheme never match.
-                let Some(blob) = row
-                    .get_ref(2)
-                    .map_err(|e| self.sqlite_failure(e))?
-                    .as_blob_or_null()
-                    .map_err(|e| self.corrupt(what(), e.to_string()))?
-                else {
-                    continue;
-                };
-                let entry = decode_entry(blob).map_err(|e| self.corrupt_blob(what(), e))?;
-                let fix_state = if entry.status == Some(VendorStatus::NotAffected) {
-                    FixState::NotAffected
-                } else {
-                    let compiled = CompiledAffected::compile(
-                        prepared.installed.version.scheme(),
-                        &entry.to_affected(query.name),
-                        &mut Vec::new(),
-                    );
-                    let Some(verdict) = compiled.evaluate(installed) else {
-                        continue;
-                    };
-                    match verdict.fixed {
-                        Some(version) => FixState::Fixed(version),
-                        None if entry.status == Some(VendorStatus::WillNotFix) => {
-                            FixState::WillNotFix
-                        }
-                        None => FixState::Unfixed,
+                .query([package_key(ecosystem_index, query.name)])
+                .map_err(failed)?;
+            loop {
+                let row = match rows.next() {
+                    Ok(Some(row)) => row,
+                    Ok(None) => break,
+                    Err(e) => {
+                        return Err(
+                            match probe.lock().unwrap_or_else(|e| e.into_inner()).error.take() {
+                                Some((seq, e)) => self.corrupt_blob(
+                                    format!("entries row ({key}, {}, {seq})", query.name),
+                                    e,
+                                ),
+                                None => failed(e),
+                            },
+                        );
                     }
                 };
-                if let std::collections::hash_map::Entry::Vacant(slot) = blobs.entry(seq) {
-                    let data = row
-                        .get_ref(3)
-                        .map_err(|e| self.sqlite_failure(e))?
-                        .as_blob()
-                        .map_err(|e| self.corrupt(format!("record {seq}"), e.to_string()))?;
-                    slot.insert(data.to_vec());
+                let seq: i64 = row.get(0).map_err(failed)?;
+                let affected_index: u32 = row.get(1).map_err(failed)?;
+                let what = || format!("record {seq}");
+                // The verdict `trawl_match` gave this row. Rows it accepted but
+                // another condition refused left theirs before it.
+                let fix_state = {
+                    let mut probe = probe.lock().unwrap_or_else(|e| e.into_inner());
+                    let hits = &mut probe.hits;
+                    let at = hits
+                        .iter()
+                        .position(|(s, a, _)| (*s, *a) == (seq, affected_index));
+                    match at {
+                        Some(at) => hits.drain(..=at).next_back().map(|(_, _, fix)| fix),
+                        None => None,
+                    }
+                };
+                let Some(fix_state) = fix_state else {
+                    return Err(self.corrupt(what(), "matched without a verdict".into()));
+                };
+                let earlier = decoded.get(seq).and_then(|at| match staged.get(at) {
+                    Some(slot) if found.is_empty() => slot.as_ref(),
+                    _ => found.get(at),
+                });
+                let advisory = match earlier {
+                    Some(earlier) => earlier.advisory.clone(),
+                    None => {
+                        let blob = row
+                            .get_ref(2)
+                            .map_err(failed)?
+                            .as_blob()
+                            .map_err(|e| self.corrupt(what(), e.to_string()))?;
+                        let advisory =
+                            decode_advisory(blob).map_err(|e| self.corrupt_blob(what(), e))?;
+                        decoded.insert(seq, count);
+                        Cow::Owned(advisory)
+                    }
+                };
+                let affected = advisory
+                    .affected
+                    .get(affected_index as usize)
+                    .cloned()
+                    .ok_or_else(|| {
+                        self.corrupt(what(), format!("it has no affected entry {affected_index}"))
+                    })?;
+                let one = AdvisoryMatch {
+                    advisory,
+                    fixed_version: fix_state.fixed_version().map(str::to_owned),
+                    fix_state,
+                    vendor_severity: vendor_severity(&affected).map(str::to_owned),
+                    affected: Cow::Owned(affected),
+                };
+                if count < STAGED {
+                    staged[count] = Some(one);
+                } else {
+                    if found.is_empty() {
+                        found.reserve(2 * STAGED);
+                        found.extend(staged.iter_mut().filter_map(Option::take));
+                    }
+                    found.push(one);
                 }
-                hits.push((seq, affected_index, fix_state));
+                count += 1;
             }
         }
+        probe.lock().unwrap_or_else(|e| e.into_inner()).installed = None;
         drop(conn);
-
-        let mut uses: HashMap<i64, usize> = HashMap::new();
-        for (seq, _, _) in &hits {
-            *uses.entry(*seq).or_default() += 1;
-        }
-        let mut records: HashMap<i64, Advisory> = HashMap::new();
-        let mut found = Vec::with_capacity(hits.len());
-        for (seq, affected_index, fix_state) in hits {
-            let what = || format!("record {seq}");
-            if let std::collections::hash_map::Entry::Vacant(slot) = records.entry(seq) {
-                let blob = blobs.get(&seq).map_or(&[][..], Vec::as_slice);
-                slot.insert(decode_advisory(blob).map_err(|e| self.corrupt_blob(what(), e))?);
-            }
-            let remaining = uses.get_mut(&seq).map_or(0, |n| {
-                *n -= 1;
-                *n
-            });
-            // The last match of a record takes it; earlier ones copy it.
-            let advisory = if remaining == 0 {
-                records.remove(&seq)
-            } else {
-                records.get(&seq).cloned()
-            };
-            let Some(advisory) = advisory else {
-                continue;
-            };
-            let affected = advisory
-                .affected
-                .get(affected_index as usize)
-                .cloned()
-                .ok_or_else(|| {
-                    self.corrupt(what(), format!("it has no affected entry {affected_index}"))
-                })?;
-            found.push(AdvisoryMatch {
-                advisory: Cow::Owned(advisory),
-                fixed_version: fix_state.fixed_version().map(str::to_owned),
-                fix_state,
-                vendor_severity: vendor_severity(&affected).map(str::to_owned),
-                affected: Cow::Owned(affected),
-            });
+        if count <= STAGED {
+            found.reserve_exact(count);
+            found.extend(staged.into_iter().flatten());
         }
         found.sort_by(|a, b| a.advisory.id.cmp(&b.advisory.id));
         Ok(found)
@@ -560,7 +705,7 @@ impl AdvisoryStore {
         let ecosystem = Ecosystem::parse(ecosystem);
         [ecosystem.as_str(), ecosystem.distro()]
             .iter()
-            .any(|key| self.ecosystems.contains(*key))
+            .any(|key| self.ecosystems.contains_key(*key))
     }
 
     fn lock(&self) -> std::sync::MutexGuard<'_, Connection> {
@@ -713,16 +858,19 @@ impl ContentHasher {
         self.bytes(data);
     }
 
+    #[allow(clippy::too_many_arguments)]
     fn entry(
         &mut self,
-        ecosystem: &str,
-        name: &str,
+        key: i64,
         ord: i64,
         affected: u32,
+        ecosystem: &str,
+        name: &str,
         seq: i64,
         entry: Option<&[u8]>,
     ) {
         self.hash.update(b"E");
+        self.hash.update(key.to_le_bytes());
         self.bytes(ecosystem.as_bytes());
         self.bytes(name.as_bytes());
         self.hash.update(ord.to_le_bytes());
@@ -741,10 +889,64 @@ impl ContentHasher {
     }
 }
 
+/// The `entries` key of a package: the position of its ecosystem among the
+/// store's (sorted) ecosystems in the high 20 bits, FNV-1a of its name in the
+/// low 43, so that one ecosystem's entries (what one image reads) stay
+/// together in the file. An integer key makes the index search cheap; rows
+/// whose keys collide are told apart by their `ecosystem` and `name`
+/// columns, which every query also matches.
+pub(crate) fn package_key(ecosystem_index: u32, name: &str) -> i64 {
+    const OFFSET: u64 = 0xcbf2_9ce4_8422_2325;
+    const PRIME: u64 = 0x0000_0100_0000_01b3;
+    const NAME_BITS: u32 = 43;
+    let mut hash = OFFSET;
+    for &b in name.as_bytes() {
+        hash ^= u64::from(b);
+        hash = hash.wrapping_mul(PRIME);
+    }
+    // More than 2^20 ecosystems share the top position (still correct).
+    let high = u64::from(ecosystem_index.min((1 << 20) - 1)) << NAME_BITS;
+    i64::try_from(high | (hash >> (64 - NAME_BITS))).unwrap_or(i64::MAX)
+}
+
 fn hash_ecosystem(hash: &mut Sha256, key: &str, count: u64) {
     hash.update((key.len() as u64).to_le_bytes());
     hash.update(key.as_bytes());
     hash.update(count.to_le_bytes());
+}
+
+/// Which records one query has decoded, and where their first match is: a
+/// short list while it is short (most packages), a map once it is not.
+#[derive(Default)]
+struct Decoded {
+    few: [(i64, usize); Decoded::FEW],
+    len: usize,
+    many: HashMap<i64, usize>,
+}
+
+impl Decoded {
+    const FEW: usize = 16;
+
+    fn get(&self, seq: i64) -> Option<usize> {
+        match self.few.get(..self.len) {
+            Some(few) if self.len < Self::FEW => {
+                few.iter().find(|(s, _)| *s == seq).map(|(_, at)| *at)
+            }
+            _ => self.many.get(&seq).copied(),
+        }
+    }
+
+    fn insert(&mut self, seq: i64, at: usize) {
+        if let Some(slot) = self.few.get_mut(self.len) {
+            *slot = (seq, at);
+            self.len += 1;
+            if self.len == Self::FEW {
+                self.many.extend(self.few.iter().copied());
+            }
+        } else {
+            self.many.insert(seq, at);
+        }
+    }
 }
 
 /// The ids a record is known by: its own, its aliases and its upstream ids.

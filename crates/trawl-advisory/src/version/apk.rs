@@ -40,27 +40,21 @@ pub struct ApkVersion {
 impl ApkVersion {
     /// Parses a version, accepting exactly what `apk_version_validate()` accepts.
     pub fn parse(input: &str) -> Result<Self, VersionError> {
-        if input.is_empty() {
-            return Err(VersionError::new(input, InvalidVersion::Empty));
-        }
-        let mut tokens = Tokens::new(input.as_bytes());
-        loop {
-            match tokens.next_token().kind {
-                Kind::End => break,
-                Kind::Invalid => {
-                    return Err(VersionError::new(
-                        input,
-                        InvalidVersion::ApkSyntax {
-                            offset: tokens.invalid_at,
-                        },
-                    ));
-                }
-                _ => {}
-            }
-        }
+        validate(input)?;
         Ok(Self {
             text: input.to_owned(),
         })
+    }
+
+    /// Compares with `other` as a version, without allocating; fails as
+    /// [`parse`](Self::parse) would on `other`.
+    pub(crate) fn cmp_str(&self, other: &str) -> Result<Ordering, VersionError> {
+        validate(other)?;
+        Ok(compare_tokens(
+            self.text.as_bytes(),
+            other.as_bytes(),
+            false,
+        ))
     }
 
     /// The version as given.
@@ -78,6 +72,28 @@ impl ApkVersion {
                 Kind::End | Kind::Invalid => return 0,
                 _ => {}
             }
+        }
+    }
+}
+
+/// `apk_version_validate()`, with the reason for a rejection.
+fn validate(input: &str) -> Result<(), VersionError> {
+    if input.is_empty() {
+        return Err(VersionError::new(input, InvalidVersion::Empty));
+    }
+    let mut tokens = Tokens::new(input.as_bytes());
+    loop {
+        match tokens.next_token().kind {
+            Kind::End => return Ok(()),
+            Kind::Invalid => {
+                return Err(VersionError::new(
+                    input,
+                    InvalidVersion::ApkSyntax {
+                        offset: tokens.invalid_at,
+                    },
+                ));
+            }
+            _ => {}
         }
     }
 }

@@ -50,66 +50,28 @@ impl DpkgVersion {
     /// `[A-Za-z0-9.+~]` (revision). An upstream part not starting with a digit is only a
     /// warning in dpkg, so it is accepted here.
     pub fn parse(input: &str) -> Result<Self, VersionError> {
-        let err = |reason| Err(VersionError::new(input, reason));
-        if input.is_empty() {
-            return err(InvalidVersion::Empty);
-        }
-        let text = input.trim_matches(is_blank);
-        if text.contains(is_blank) {
-            return err(InvalidVersion::EmbeddedBlank);
-        }
-        if text.is_empty() {
-            return err(InvalidVersion::Empty);
-        }
-
-        let (epoch, rest_start) = match text.find(':') {
-            Some(colon) => {
-                let epoch = match parse_epoch(&text[..colon]) {
-                    Ok(epoch) => epoch,
-                    Err(reason) => return err(reason),
-                };
-                if colon + 1 == text.len() {
-                    return err(InvalidVersion::NothingAfterColon);
-                }
-                (epoch, colon + 1)
-            }
-            None => (0, 0),
-        };
-
-        let rest = &text[rest_start..];
-        let (upstream_end, revision) = match rest.rfind('-') {
-            Some(hyphen) => {
-                if hyphen + 1 == rest.len() {
-                    return err(InvalidVersion::EmptyRevision);
-                }
-                (rest_start + hyphen, Some(rest_start + hyphen + 1))
-            }
-            None => (text.len(), None),
-        };
-        let upstream = &text[rest_start..upstream_end];
-        if upstream.is_empty() {
-            return err(InvalidVersion::EmptyUpstream);
-        }
-        if let Some(c) = upstream
-            .chars()
-            .find(|&c| !(c.is_ascii_alphanumeric() || ".-+~:".contains(c)))
-        {
-            return err(InvalidVersion::InvalidUpstreamChar(c));
-        }
-        let revision_text = revision.map_or("", |start| &text[start..]);
-        if let Some(c) = revision_text
-            .chars()
-            .find(|&c| !(c.is_ascii_alphanumeric() || ".+~".contains(c)))
-        {
-            return err(InvalidVersion::InvalidRevisionChar(c));
-        }
-
+        let parts = Parts::parse(input)?;
         Ok(Self {
-            text: text.to_owned(),
-            epoch,
-            upstream: (rest_start, upstream_end),
-            revision,
+            text: parts.text.to_owned(),
+            epoch: parts.epoch,
+            upstream: parts.upstream,
+            revision: parts.revision,
         })
+    }
+
+    fn parts(&self) -> Parts<'_> {
+        Parts {
+            text: &self.text,
+            epoch: self.epoch,
+            upstream: self.upstream,
+            revision: self.revision,
+        }
+    }
+
+    /// Compares with `other` parsed as a version, without allocating; fails
+    /// as [`parse`](Self::parse) would on `other`.
+    pub(crate) fn cmp_str(&self, other: &str) -> Result<Ordering, VersionError> {
+        Ok(self.parts().cmp(&Parts::parse(other)?))
     }
 
     /// The epoch; 0 when the version has none.
@@ -137,7 +99,116 @@ impl DpkgVersion {
 ///
 /// Fails if either string is not a valid version (see [`DpkgVersion::parse`]).
 pub fn compare(a: &str, b: &str) -> Result<Ordering, VersionError> {
-    Ok(DpkgVersion::parse(a)?.cmp(&DpkgVersion::parse(b)?))
+    Ok(Parts::parse(a)?.cmp(&Parts::parse(b)?))
+}
+
+/// A version split into its parts, borrowing its text: what [`DpkgVersion`]
+/// holds, without owning it.
+#[derive(Debug, Clone, Copy)]
+struct Parts<'a> {
+    text: &'a str,
+    epoch: u32,
+    upstream: (usize, usize),
+    revision: Option<usize>,
+}
+
+impl<'a> Parts<'a> {
+    /// dpkg's `parseversion` (see [`DpkgVersion::parse`]).
+    fn parse(input: &'a str) -> Result<Self, VersionError> {
+        let err = |reason| Err(VersionError::new(input, reason));
+        if input.is_empty() {
+            return err(InvalidVersion::Empty);
+        }
+        let text = trim_blanks(input);
+        // Most versions use only the characters an upstream part allows; then
+        // one pass checks everything but the revision's colons.
+        // The same pass finds the first colon and the last hyphen.
+        let mut plain = true;
+        let (mut first_colon, mut last_hyphen) = (None, None);
+        for (i, b) in text.bytes().enumerate() {
+            plain &= UPSTREAM_BYTES[usize::from(b)];
+            match b {
+                b':' if first_colon.is_none() => first_colon = Some(i),
+                b'-' => last_hyphen = Some(i),
+                _ => {}
+            }
+        }
+        if !plain && text.bytes().any(|b| b == b' ' || b == b'\t') {
+            return err(InvalidVersion::EmbeddedBlank);
+        }
+        if text.is_empty() {
+            return err(InvalidVersion::Empty);
+        }
+
+        let (epoch, rest_start) = match first_colon {
+            Some(colon) => {
+                let epoch = match parse_epoch(&text[..colon]) {
+                    Ok(epoch) => epoch,
+                    Err(reason) => return err(reason),
+                };
+                if colon + 1 == text.len() {
+                    return err(InvalidVersion::NothingAfterColon);
+                }
+                (epoch, colon + 1)
+            }
+            None => (0, 0),
+        };
+
+        // The last hyphen, if it is after the epoch.
+        let (upstream_end, revision) = match last_hyphen.filter(|&at| at >= rest_start) {
+            Some(hyphen) => {
+                if hyphen + 1 == text.len() {
+                    return err(InvalidVersion::EmptyRevision);
+                }
+                (hyphen, Some(hyphen + 1))
+            }
+            None => (text.len(), None),
+        };
+        let upstream = &text[rest_start..upstream_end];
+        if upstream.is_empty() {
+            return err(InvalidVersion::EmptyUpstream);
+        }
+        let revision_text = revision.map_or("", |start| &text[start..]);
+        if plain && !revision_text.as_bytes().contains(&b':') {
+            return Ok(Self {
+                text,
+                epoch,
+                upstream: (rest_start, upstream_end),
+                revision,
+            });
+        }
+        let allowed = |b: &u8, extra: &[u8]| b.is_ascii_alphanumeric() || extra.contains(b);
+        if let Some(at) = upstream.bytes().position(|b| !allowed(&b, b".-+~:")) {
+            // Everything before is ASCII, so `at` starts a character.
+            let c = upstream[at..].chars().next().unwrap_or('\u{fffd}');
+            return err(InvalidVersion::InvalidUpstreamChar(c));
+        }
+        if let Some(at) = revision_text.bytes().position(|b| !allowed(&b, b".+~")) {
+            let c = revision_text[at..].chars().next().unwrap_or('\u{fffd}');
+            return err(InvalidVersion::InvalidRevisionChar(c));
+        }
+        Ok(Self {
+            text,
+            epoch,
+            upstream: (rest_start, upstream_end),
+            revision,
+        })
+    }
+
+    fn upstream(&self) -> &'a str {
+        &self.text[self.upstream.0..self.upstream.1]
+    }
+
+    fn revision(&self) -> &'a str {
+        self.revision.map_or("", |start| &self.text[start..])
+    }
+
+    fn cmp(&self, other: &Self) -> Ordering {
+        self.epoch
+            .cmp(&other.epoch)
+            .then_with(|| verrevcmp(self.upstream(), other.upstream()))
+            .then_with(|| verrevcmp(self.revision(), other.revision()))
+    }
 }
 
 impl FromStr for DpkgVersion {
@@ -156,15 +227,7 @@ impl fmt::Display for DpkgVersion {
 
 impl Ord for DpkgVersion {
     fn cmp(&self, other: &Self) -> Ordering {
-        self.epoch
-            .cmp(&other.epoch)
-            .then_with(|| verrevcmp(self.upstream(), other.upstream()))
-            .then_with(|| {
-                verrevcmp(
-                    self.revision().unwrap_or(""),
-                    other.revision().unwrap_or(""),
-                )
-            })
+        self.parts().cmp(&other.parts())
     }
 }
 
@@ -190,9 +253,29 @@ impl Hash for DpkgVersion {
     }
 }
 
-/// dpkg's `c_isblank`: only space and tab.
-fn is_blank(c: char) -> bool {
-    c == ' ' || c == '\t'
+/// The bytes an upstream version may hold: `[A-Za-z0-9.+~:-]`.
+const UPSTREAM_BYTES: [bool; 256] = {
+    let mut table = [false; 256];
+    let mut b = 0;
+    while b < 256 {
+        let c = b as u8;
+        table[b] = c.is_ascii_alphanumeric() || matches!(c, b'.' | b'+' | b'~' | b':' | b'-');
+        b += 1;
+    }
+    table
+};
+
+/// `s` without leading and trailing blanks.
+fn trim_blanks(s: &str) -> &str {
+    let blank = |b: &u8| *b == b' ' || *b == b'\t';
+    let bytes = s.as_bytes();
+    let start = bytes.iter().position(|b| !blank(b)).unwrap_or(bytes.len());
+    let end = bytes
+        .iter()
+        .rposition(|b| !blank(b))
+        .map_or(start, |i| i + 1);
+    // Blanks are ASCII, so both ends are character boundaries.
+    s.get(start..end).unwrap_or_default()
 }
 
 /// The epoch as C's `strtol` reads it: optional sign, then decimal digits filling the

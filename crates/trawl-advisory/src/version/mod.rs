@@ -57,9 +57,13 @@ impl VersionScheme {
 
     /// Compares two version strings under this scheme.
     pub fn compare(self, a: &str, b: &str) -> Result<Ordering, VersionError> {
-        let (a, b) = (self.parse(a)?, self.parse(b)?);
-        // Both were parsed by the same scheme, so they are comparable.
-        Ok(a.partial_cmp(&b).unwrap_or(Ordering::Equal))
+        match self {
+            Self::Dpkg => dpkg::compare(a, b),
+            Self::Rpm => rpm::compare(a, b),
+            // `apk::compare` answers for invalid versions too; this does not.
+            Self::Apk => ApkVersion::parse(a)?.cmp_str(b),
+            Self::Semver => SemVersion::parse(a)?.cmp_str(b),
+        }
     }
 }
 
@@ -99,6 +103,20 @@ impl Version {
             Self::Rpm(_) => VersionScheme::Rpm,
             Self::Apk(_) => VersionScheme::Apk,
             Self::Semver(_) => VersionScheme::Semver,
+        }
+    }
+}
+
+impl Version {
+    /// Compares with `other` parsed under this version's scheme, as
+    /// `self.partial_cmp(&self.scheme().parse(other)?)` would, but without
+    /// allocating for the usual versions.
+    pub(crate) fn cmp_str(&self, other: &str) -> Result<Ordering, VersionError> {
+        match self {
+            Self::Dpkg(v) => v.cmp_str(other),
+            Self::Rpm(v) => v.cmp_str(other),
+            Self::Apk(v) => v.cmp_str(other),
+            Self::Semver(v) => v.cmp_str(other),
         }
     }
 }

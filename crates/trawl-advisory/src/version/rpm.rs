@@ -52,34 +52,28 @@ impl RpmVersion {
     /// characters, which rpm never allows in a package's version or release and
     /// which in a feed mean the field was mangled.
     pub fn parse(input: &str) -> Result<Self, VersionError> {
-        let err = |reason| Err(VersionError::new(input, reason));
-        if input.is_empty() {
-            return err(InvalidVersion::Empty);
-        }
-        if let Some(c) = input.chars().find(|c| c.is_whitespace() || c.is_control()) {
-            return err(if c == ' ' || c == '\t' {
-                InvalidVersion::EmbeddedBlank
-            } else {
-                InvalidVersion::InvalidChar(c)
-            });
-        }
-        let digits = input.bytes().take_while(u8::is_ascii_digit).count();
-        let (epoch, version_start) = if input.as_bytes().get(digits) == Some(&b':') {
-            (Some((0, digits)), digits + 1)
-        } else {
-            (None, 0)
-        };
-        // The epoch is digits only, so the last hyphen is never inside it.
-        let (version_end, release) = match input[version_start..].rfind('-') {
-            Some(hyphen) => (version_start + hyphen, Some(version_start + hyphen + 1)),
-            None => (input.len(), None),
-        };
+        let parts = Parts::parse(input)?;
         Ok(Self {
             text: input.to_owned(),
-            epoch,
-            version: (version_start, version_end),
-            release,
+            epoch: parts.epoch,
+            version: parts.version,
+            release: parts.release,
         })
+    }
+
+    fn parts(&self) -> Parts<'_> {
+        Parts {
+            text: &self.text,
+            epoch: self.epoch,
+            version: self.version,
+            release: self.release,
+        }
+    }
+
+    /// Compares with `other` parsed as an EVR, without allocating; fails as
+    /// [`parse`](Self::parse) would on `other`.
+    pub(crate) fn cmp_str(&self, other: &str) -> Result<Ordering, VersionError> {
+        Ok(self.parts().cmp(&Parts::parse(other)?))
     }
 
     /// The epoch as written (digits; empty for `:1.0`); `None` when there is none.
@@ -102,12 +96,79 @@ impl RpmVersion {
     pub fn as_str(&self) -> &str {
         &self.text
     }
+}
 
-    fn epoch_or_zero(&self) -> &str {
-        match self.epoch() {
-            Some(e) if !e.is_empty() => e,
+/// An EVR split into its parts, borrowing its text: what [`RpmVersion`]
+/// holds, without owning it.
+#[derive(Debug, Clone, Copy)]
+struct Parts<'a> {
+    text: &'a str,
+    epoch: Option<(usize, usize)>,
+    version: (usize, usize),
+    release: Option<usize>,
+}
+
+impl<'a> Parts<'a> {
+    /// `rpmverParse()` (see [`RpmVersion::parse`]).
+    fn parse(input: &'a str) -> Result<Self, VersionError> {
+        let err = |reason| Err(VersionError::new(input, reason));
+        if input.is_empty() {
+            return err(InvalidVersion::Empty);
+        }
+        let bad = |c: char| c.is_whitespace() || c.is_control();
+        let suspect = if input.is_ascii() {
+            input.bytes().any(|b| bad(char::from(b)))
+        } else {
+            true
+        };
+        if suspect && let Some(c) = input.chars().find(|&c| bad(c)) {
+            return err(if c == ' ' || c == '\t' {
+                InvalidVersion::EmbeddedBlank
+            } else {
+                InvalidVersion::InvalidChar(c)
+            });
+        }
+        let digits = input.bytes().take_while(u8::is_ascii_digit).count();
+        let (epoch, version_start) = if input.as_bytes().get(digits) == Some(&b':') {
+            (Some((0, digits)), digits + 1)
+        } else {
+            (None, 0)
+        };
+        // The epoch is digits only, so the last hyphen is never inside it.
+        let (version_end, release) = match input[version_start..].rfind('-') {
+            Some(hyphen) => (version_start + hyphen, Some(version_start + hyphen + 1)),
+            None => (input.len(), None),
+        };
+        Ok(Self {
+            text: input,
+            epoch,
+            version: (version_start, version_end),
+            release,
+        })
+    }
+
+    fn epoch_or_zero(&self) -> &'a str {
+        match self.epoch {
+            Some((start, end)) if end > start => &self.text[start..end],
             _ => "0",
         }
+    }
+
+    fn version(&self) -> &'a str {
+        &self.text[self.version.0..self.version.1]
+    }
+
+    fn release(&self) -> Option<&'a str> {
+        self.release.map(|start| &self.text[start..])
+    }
+
+    fn cmp(&self, other: &Self) -> Ordering {
+        rpmvercmp(self.epoch_or_zero(), other.epoch_or_zero())
+            .then_with(|| rpmvercmp(self.version(), other.version()))
+            .then_with(|| match (self.release(), other.release()) {
+                (Some(a), Some(b)) => rpmvercmp(a, b),
+                (a, b) => a.is_some().cmp(&b.is_some()),
+            })
     }
 }
 
@@ -115,7 +176,7 @@ impl RpmVersion {
 ///
 /// Fails if either is not a valid version (see [`RpmVersion::parse`]).
 pub fn compare(a: &str, b: &str) -> Result<Ordering, VersionError> {
-    Ok(RpmVersion::parse(a)?.cmp(&RpmVersion::parse(b)?))
+    Ok(Parts::parse(a)?.cmp(&Parts::parse(b)?))
 }
 
 impl FromStr for RpmVersion {
@@ -134,12 +195,7 @@ impl fmt::Display for RpmVersion {
 
 impl Ord for RpmVersion {
     fn cmp(&self, other: &Self) -> Ordering {
-        rpmvercmp(self.epoch_or_zero(), other.epoch_or_zero())
-            .then_with(|| rpmvercmp(self.version(), other.version()))
-            .then_with(|| match (self.release(), other.release()) {
-                (Some(a), Some(b)) => rpmvercmp(a, b),
-                (a, b) => a.is_some().cmp(&b.is_some()),
-            })
+        self.parts().cmp(&other.parts())
     }
 }
 
@@ -159,7 +215,7 @@ impl Eq for RpmVersion {}
 
 impl Hash for RpmVersion {
     fn hash<H: Hasher>(&self, state: &mut H) {
-        hash_segments(self.epoch_or_zero(), state);
+        hash_segments(self.parts().epoch_or_zero(), state);
         hash_segments(self.version(), state);
         match self.release() {
             Some(release) => {

@@ -22,15 +22,17 @@ pub struct SemVersion {
 impl SemVersion {
     /// Parses a SemVer 2.0.0 version.
     pub fn parse(input: &str) -> Result<Self, VersionError> {
-        if input.is_empty() {
-            return Err(VersionError::new(input, InvalidVersion::Empty));
-        }
-        let version = semver::Version::parse(input)
-            .map_err(|err| VersionError::new(input, InvalidVersion::Semver(err.to_string())))?;
+        let version = parse_semver(input)?;
         Ok(Self {
             text: input.to_owned(),
             version,
         })
+    }
+
+    /// Compares with `other` parsed as a version; fails as
+    /// [`parse`](Self::parse) would on `other`.
+    pub(crate) fn cmp_str(&self, other: &str) -> Result<Ordering, VersionError> {
+        Ok(self.version.cmp_precedence(&parse_semver(other)?))
     }
 
     /// The parsed version.
@@ -42,6 +44,14 @@ impl SemVersion {
     pub fn as_str(&self) -> &str {
         &self.text
     }
+}
+
+fn parse_semver(input: &str) -> Result<semver::Version, VersionError> {
+    if input.is_empty() {
+        return Err(VersionError::new(input, InvalidVersion::Empty));
+    }
+    semver::Version::parse(input)
+        .map_err(|err| VersionError::new(input, InvalidVersion::Semver(err.to_string())))
 }
 
 impl FromStr for SemVersion {

@@ -13,9 +13,9 @@
 //! - one result per finding: `level` `error` for critical and high,
 //!   `warning` for medium, `note` below; the location is the package
 //!   database file in the image, with the package as a logical location.
-//!   GitHub requires a `region.startLine`; the report does not record where
-//!   in the database a package's entry starts, so the region is line 1, the
-//!   start of the file.
+//!   GitHub requires a `region.startLine`: the line where the package's
+//!   entry starts in a text database (dpkg `status`, apk `installed`), line 1
+//!   for rpm's binary databases.
 //! - `partialFingerprints["trawl/v1"]` hashes the vulnerability, package,
 //!   installed version and architecture, so an alert keeps its identity
 //!   across scans and closes when the package is upgraded.
@@ -275,7 +275,11 @@ fn result(
                         .uri(uri_path(&p.database))
                         .build(),
                 )
-                .region(Region::builder().start_line(1).build())
+                .region(
+                    Region::builder()
+                        .start_line(p.database_line.unwrap_or(1) as i64)
+                        .build(),
+                )
                 .build(),
         );
     }

@@ -148,6 +148,7 @@ impl Cataloger for RpmCataloger {
 
     fn catalog(&self, fs: &MergedFs, os: Option<&OsRelease>, inv: &mut Inventory) {
         let mut tried = HashSet::new();
+        let mut failed = Vec::new();
         for (file, kind) in DB_FILES {
             for dir in DB_DIRS {
                 let Some(f) = fs.file(&format!("{dir}/{file}")) else {
@@ -159,17 +160,28 @@ impl Cataloger for RpmCataloger {
                 }
                 match read_packages(kind, f.data) {
                     Ok(entries) => {
+                        // A stale database of another backend beside the one
+                        // rpm uses does not make the inventory incomplete.
+                        inv.warnings.extend(failed.into_iter().map(|(database, e)| {
+                            InventoryWarning::MalformedEntry {
+                                database,
+                                line: 0,
+                                reason: format!("database unreadable: {e}"),
+                            }
+                        }));
                         add_packages(fs, f.path, (kind, f.data), entries, os, inv);
                         return;
                     }
-                    Err(e) => inv.warnings.push(InventoryWarning::MalformedEntry {
-                        database: f.path.to_string(),
-                        line: 0,
-                        reason: format!("database unreadable: {e}"),
-                    }),
+                    Err(e) => failed.push((f.path.to_string(), e)),
                 }
             }
         }
+        inv.warnings.extend(failed.into_iter().map(|(database, e)| {
+            InventoryWarning::UnreadableDatabase {
+                database,
+                reason: e.to_string(),
+            }
+        }));
     }
 }
 
@@ -226,6 +238,7 @@ fn add_packages(
             release: Some(h.release),
             vendor: h.vendor,
             modularity_label: h.modularity_label,
+            database_line: None,
         });
     }
 }
@@ -243,24 +256,17 @@ fn purl_namespace(os: Option<&OsRelease>) -> &str {
 /// `pkg:rpm/<namespace>/<name>@<version>-<release>?arch=<arch>&epoch=<epoch>&distro=<id>-<version_id>`
 /// (<https://github.com/package-url/purl-spec/blob/main/PURL-TYPES.rst#rpm>).
 fn purl(h: &RpmHeader, namespace: &str, os: Option<&OsRelease>) -> String {
-    let version = format!("{}-{}", h.version, h.release);
-    let Ok(mut p) = packageurl::PackageUrl::new("rpm", h.name.as_str()) else {
-        return format!("pkg:rpm/{namespace}/{}@{version}", h.name);
-    };
-    let _ = p.with_namespace(namespace);
-    let _ = p.with_version(version);
-    if let Some(arch) = &h.arch {
-        let _ = p.add_qualifier("arch", arch.as_str());
-    }
-    if let Some(epoch) = h.epoch {
-        let _ = p.add_qualifier("epoch", epoch.to_string());
-    }
-    if let Some(os) = os
-        && let Some(v) = &os.version_id
-    {
-        let _ = p.add_qualifier("distro", format!("{}-{}", os.id, v));
-    }
-    p.to_string()
+    crate::package::distro_purl(
+        crate::package::PurlParts {
+            kind: "rpm",
+            namespace,
+            name: &h.name,
+            version: &format!("{}-{}", h.version, h.release),
+            arch: h.arch.as_deref(),
+            epoch: h.epoch,
+        },
+        os,
+    )
 }
 
 #[cfg(test)]

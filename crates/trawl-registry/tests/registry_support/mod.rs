@@ -40,8 +40,30 @@ pub enum Auth {
     Token { realm: String, cert: PathBuf },
 }
 
+/// A webhook endpoint the registry sends its notifications (Docker Registry 2.0
+/// `notifications.endpoints`) to.
+pub struct Notifications {
+    /// Where events are POSTed, e.g. `http://127.0.0.1:8780/events`.
+    pub url: String,
+    /// The `Authorization` header sent with each request.
+    pub authorization: String,
+}
+
 impl Registry {
     pub fn start(root: &Path, storage: &Path, auth: &Auth, tls: Option<(&Path, &Path)>) -> Self {
+        Self::start_with(root, storage, auth, tls, None)
+    }
+
+    /// [`Registry::start`], also sending notifications of pushes and pulls of
+    /// manifests to `notifications` (blob uploads, `application/octet-stream`, are
+    /// not sent). Failed deliveries are retried every 100 ms after 3 failures.
+    pub fn start_with(
+        root: &Path,
+        storage: &Path,
+        auth: &Auth,
+        tls: Option<(&Path, &Path)>,
+        notifications: Option<&Notifications>,
+    ) -> Self {
         let port = free_port();
         let host = format!("127.0.0.1:{port}");
         let mut config = format!(
@@ -70,6 +92,15 @@ impl Registry {
                     cert.display()
                 )
             }
+        }
+        if let Some(n) = notifications {
+            // JSON strings are YAML double-quoted scalars.
+            let quote = |s: &str| serde_json::Value::from(s).to_string();
+            config += &format!(
+                "notifications:\n  endpoints:\n    - name: trawl-test\n      url: {}\n      headers:\n        Authorization: [{}]\n      timeout: 5s\n      threshold: 3\n      backoff: 100ms\n      ignoredmediatypes:\n        - application/octet-stream\n",
+                quote(&n.url),
+                quote(&n.authorization)
+            );
         }
         let config_path = root.join(format!("registry-{port}.yml"));
         std::fs::write(&config_path, config).unwrap();

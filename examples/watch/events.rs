@@ -1,0 +1,378 @@
+//! Docker Registry 2.0 notifications: the envelope a registry POSTs to each
+//! endpoint of its `notifications:` configuration, and what `watch` makes of
+//! each event.
+//!
+//! The format is distribution's `notifications` package
+//! (<https://distribution.github.io/distribution/about/notifications/>): a
+//! body of media type `application/vnd.docker.distribution.events.v1+json`
+//! (`v2` from distribution 3 on, same fields) holding
+//!
+//! ```json
+//! {"events": [{"id": "…", "timestamp": "2006-01-02T15:04:05.999Z", "action": "push",
+//!   "target": {"mediaType": "application/vnd.oci.image.manifest.v1+json",
+//!              "digest": "sha256:…", "size": 708, "length": 708,
+//!              "repository": "team/app", "tag": "1.2",
+//!              "url": "https://registry.example/v2/team/app/manifests/sha256:…"},
+//!   "request": {"id": "…", "addr": "…", "host": "registry.example", "method": "PUT",
+//!               "useragent": "skopeo/1.9.3"},
+//!   "actor": {"name": "alice"}, "source": {"addr": "…", "instanceID": "…"}}]}
+//! ```
+//!
+//! Actions are `push`, `pull`, `mount` and `delete`; targets are manifests and
+//! blobs alike. Distribution sends each endpoint one event per envelope,
+//! serially, and sends an envelope again (after `backoff` once `threshold`
+//! attempts failed) until the endpoint answers 2xx or 3xx; so answering 503
+//! makes it retry later, and nothing is lost while the endpoint is down as
+//! long as the registry keeps running (its queue is in memory).
+
+use serde::Deserialize;
+
+/// Manifest media types worth a scan: images and indexes (Docker's and OCI's).
+/// Everything else (layers, configs, schema 1 manifests) is ignored.
+pub const MANIFEST_MEDIA_TYPES: [&str; 4] = [
+    "application/vnd.oci.image.manifest.v1+json",
+    "application/vnd.oci.image.index.v1+json",
+    "application/vnd.docker.distribution.manifest.v2+json",
+    "application/vnd.docker.distribution.manifest.list.v2+json",
+];
+
+/// The `User-Agent` prefix of Trawl's own registry client. Pulls by it are
+/// scans (this service's, or a CI gate's), not uses of the image, so they do
+/// not count as pulls.
+pub const OWN_USER_AGENT_PREFIX: &str = "trawl/";
+
+/// A notification request body.
+#[derive(Debug, Default, Deserialize)]
+pub struct Envelope {
+    /// The events; not necessarily related to each other.
+    #[serde(default)]
+    pub events: Vec<Event>,
+}
+
+/// One registry event (only the fields `watch` reads).
+#[derive(Debug, Default, Deserialize)]
+#[serde(default)]
+pub struct Event {
+    /// Unique per event.
+    pub id: String,
+    /// When it happened (RFC 3339).
+    pub timestamp: Option<String>,
+    /// `push`, `pull`, `mount` or `delete`.
+    pub action: String,
+    /// What was pushed or pulled.
+    pub target: Target,
+    /// The HTTP request that caused it.
+    pub request: RequestRecord,
+}
+
+/// An event's target.
+#[derive(Debug, Default, Deserialize)]
+#[serde(default, rename_all = "camelCase")]
+pub struct Target {
+    /// The manifest's or blob's media type.
+    pub media_type: String,
+    /// Its digest.
+    pub digest: String,
+    /// The repository (`team/app`).
+    pub repository: String,
+    /// A link to the content, built from the request's host.
+    pub url: String,
+    /// The tag, when a manifest was pushed or pulled by tag.
+    pub tag: String,
+}
+
+/// The request that caused an event.
+#[derive(Debug, Default, Deserialize)]
+#[serde(default)]
+pub struct RequestRecord {
+    /// The registry's host as the client named it (`Host` header).
+    pub host: String,
+    /// The client's `User-Agent`.
+    pub useragent: String,
+}
+
+/// Whether a manifest was pushed (or imported) or pulled.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Kind {
+    /// Pushed: scan it.
+    Push,
+    /// Pulled: the image is in use; record when.
+    Pull,
+}
+
+/// A push or pull of an image manifest, checked and ready to record.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct ImageEvent {
+    /// Push or pull.
+    pub kind: Kind,
+    /// The manifest digest (`sha256:` and 64 hex digits).
+    pub digest: String,
+    /// The registry to pull it from (`HOST[:PORT]`).
+    pub registry: String,
+    /// The repository it was pushed to or pulled from.
+    pub repository: String,
+    /// The tag, when pushed or pulled by tag.
+    pub tag: Option<String>,
+    /// The manifest media type.
+    pub media_type: String,
+    /// When it happened (Unix seconds): the event's timestamp, or the time
+    /// of arrival when it has none; never later than the arrival.
+    pub at: i64,
+}
+
+/// What to do with one event.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Classified {
+    /// Record it.
+    Image(ImageEvent),
+    /// Nothing to do, and why.
+    Ignored(String),
+}
+
+impl Event {
+    /// Checks the event and says what it means for `watch`. `registry`
+    /// overrides the host the event names; `now` is the time of arrival.
+    pub fn classify(&self, registry: Option<&str>, now: i64) -> Classified {
+        let kind = match self.action.as_str() {
+            "push" => Kind::Push,
+            "pull" => Kind::Pull,
+            other => return Classified::Ignored(format!("action {other:?}")),
+        };
+        let target = &self.target;
+        if !MANIFEST_MEDIA_TYPES.contains(&target.media_type.as_str()) {
+            return Classified::Ignored(format!("media type {:?}", target.media_type));
+        }
+        if kind == Kind::Pull && self.request.useragent.starts_with(OWN_USER_AGENT_PREFIX) {
+            return Classified::Ignored(format!("pulled by {:?}", self.request.useragent));
+        }
+        if !is_sha256_digest(&target.digest) {
+            return Classified::Ignored(format!("digest {:?}", target.digest));
+        }
+        if !is_repository(&target.repository) {
+            return Classified::Ignored(format!("repository {:?}", target.repository));
+        }
+        let tag = match target.tag.as_str() {
+            "" => None,
+            t if is_tag(t) => Some(t.to_string()),
+            t => return Classified::Ignored(format!("tag {t:?}")),
+        };
+        let host = match registry {
+            Some(host) => host.to_string(),
+            None => match url_host(&target.url).or_else(|| non_empty(&self.request.host)) {
+                Some(host) => host.to_string(),
+                None => return Classified::Ignored("no registry host".into()),
+            },
+        };
+        if !is_host(&host) {
+            return Classified::Ignored(format!("registry host {host:?}"));
+        }
+        let at = self
+            .timestamp
+            .as_deref()
+            .and_then(|t| chrono::DateTime::parse_from_rfc3339(t).ok())
+            .map_or(now, |t| t.timestamp().min(now));
+        Classified::Image(ImageEvent {
+            kind,
+            digest: target.digest.clone(),
+            registry: host,
+            repository: target.repository.clone(),
+            tag,
+            media_type: target.media_type.clone(),
+            at,
+        })
+    }
+}
+
+fn non_empty(s: &str) -> Option<&str> {
+    (!s.is_empty()).then_some(s)
+}
+
+/// The `HOST[:PORT]` of an `http(s)://` URL, without user info.
+fn url_host(url: &str) -> Option<&str> {
+    let rest = url
+        .strip_prefix("https://")
+        .or_else(|| url.strip_prefix("http://"))?;
+    let authority = rest.split(['/', '?', '#']).next()?;
+    non_empty(authority.rsplit('@').next()?)
+}
+
+/// `sha256:` and 64 lower-case hex digits (Trawl verifies sha256 only).
+pub fn is_sha256_digest(s: &str) -> bool {
+    s.strip_prefix("sha256:").is_some_and(|hex| {
+        hex.len() == 64 && hex.bytes().all(|b| matches!(b, b'0'..=b'9' | b'a'..=b'f'))
+    })
+}
+
+/// A repository path by the distribution reference grammar: `/`-separated
+/// components of lower-case letters and digits, joined by `.`, `_`, `__` or
+/// runs of `-`.
+fn is_repository(s: &str) -> bool {
+    s.len() <= 255
+        && s.split('/').all(|component| {
+            let b = component.as_bytes();
+            !b.is_empty()
+                && b[0].is_ascii_alphanumeric()
+                && b[b.len() - 1].is_ascii_alphanumeric()
+                && b.iter()
+                    .all(|&c| matches!(c, b'a'..=b'z' | b'0'..=b'9' | b'.' | b'_' | b'-'))
+        })
+}
+
+/// A tag: `[A-Za-z0-9_][A-Za-z0-9_.-]{0,127}`.
+fn is_tag(s: &str) -> bool {
+    let b = s.as_bytes();
+    !b.is_empty()
+        && b.len() <= 128
+        && (b[0].is_ascii_alphanumeric() || b[0] == b'_')
+        && b.iter()
+            .all(|&c| c.is_ascii_alphanumeric() || matches!(c, b'_' | b'.' | b'-'))
+}
+
+/// A host name or address with an optional port (`[::1]:5000` included).
+fn is_host(s: &str) -> bool {
+    !s.is_empty()
+        && s.len() <= 255
+        && s.bytes()
+            .all(|c| c.is_ascii_alphanumeric() || matches!(c, b'.' | b'-' | b':' | b'[' | b']'))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    const DIGEST: &str = "sha256:0123456789abcdef0123456789abcdef0123456789abcdef0123456789abcdef";
+
+    /// An envelope as distribution 2.8 sends it (pretty-printed, one event).
+    fn envelope(action: &str, media_type: &str, tag: &str, agent: &str) -> Envelope {
+        let body = format!(
+            r#"{{
+   "events": [
+      {{
+         "id": "0c1f3b4e-2a3d-4f6e-9a1b-5c6d7e8f9a0b",
+         "timestamp": "2026-11-20T10:11:12.123456789+01:00",
+         "action": "{action}",
+         "target": {{
+            "mediaType": "{media_type}",
+            "size": 1022,
+            "digest": "{DIGEST}",
+            "length": 1022,
+            "repository": "team/app",
+            "url": "http://127.0.0.1:5000/v2/team/app/manifests/{DIGEST}",
+            "tag": "{tag}"
+         }},
+         "request": {{
+            "id": "b7a6c5d4-e3f2-4a1b-8c9d-0e1f2a3b4c5d",
+            "addr": "127.0.0.1:40000",
+            "host": "registry.internal:5000",
+            "method": "PUT",
+            "useragent": "{agent}"
+         }},
+         "actor": {{"name": "alice"}},
+         "source": {{"addr": "node-1:5000", "instanceID": "e5b2f0c4"}}
+      }}
+   ]
+}}"#
+        );
+        serde_json::from_str(&body).unwrap()
+    }
+
+    #[test]
+    fn a_manifest_push_is_an_image_event() {
+        let e = envelope("push", MANIFEST_MEDIA_TYPES[0], "1.2", "skopeo/1.9.3");
+        let Classified::Image(ev) = e.events[0].classify(None, 2_000_000_000) else {
+            panic!("not an image event");
+        };
+        assert_eq!(
+            ev,
+            ImageEvent {
+                kind: Kind::Push,
+                digest: DIGEST.into(),
+                registry: "127.0.0.1:5000".into(),
+                repository: "team/app".into(),
+                tag: Some("1.2".into()),
+                media_type: MANIFEST_MEDIA_TYPES[0].into(),
+                // 2026-11-20T09:11:12Z
+                at: 1_795_165_872,
+            }
+        );
+        // The timestamp never lies in the future of the arrival.
+        let Classified::Image(ev) = e.events[0].classify(Some("mirror:443"), 1_000) else {
+            panic!("not an image event");
+        };
+        assert_eq!((ev.at, ev.registry.as_str()), (1_000, "mirror:443"));
+    }
+
+    #[test]
+    fn blobs_other_actions_and_own_pulls_are_ignored() {
+        let layer = "application/vnd.oci.image.layer.v1.tar+gzip";
+        for e in [
+            envelope("push", layer, "", "skopeo/1.9.3"),
+            envelope("delete", MANIFEST_MEDIA_TYPES[1], "", "skopeo/1.9.3"),
+            envelope("mount", MANIFEST_MEDIA_TYPES[2], "", "skopeo/1.9.3"),
+            envelope("pull", MANIFEST_MEDIA_TYPES[3], "", "trawl/0.1.0"),
+        ] {
+            assert!(
+                matches!(e.events[0].classify(None, 0), Classified::Ignored(_)),
+                "{e:?}"
+            );
+        }
+        // A push by Trawl (an import) is still a push.
+        let e = envelope("push", MANIFEST_MEDIA_TYPES[3], "", "trawl/0.1.0");
+        assert!(matches!(
+            e.events[0].classify(None, 0),
+            Classified::Image(ImageEvent { tag: None, .. })
+        ));
+    }
+
+    #[test]
+    fn malformed_fields_are_ignored_not_trusted() {
+        let mut e = envelope("pull", MANIFEST_MEDIA_TYPES[0], "", "docker/27");
+        e.events[0].target.digest = "sha256:../../etc".into();
+        assert!(matches!(
+            e.events[0].classify(None, 0),
+            Classified::Ignored(_)
+        ));
+        for bad in ["Team/app", "team//app", "-team/app", "team/app/", ""] {
+            let mut e = envelope("push", MANIFEST_MEDIA_TYPES[0], "", "docker/27");
+            e.events[0].target.repository = bad.into();
+            assert!(
+                matches!(e.events[0].classify(None, 0), Classified::Ignored(_)),
+                "{bad}"
+            );
+        }
+        let mut e = envelope("push", MANIFEST_MEDIA_TYPES[0], ".bad", "docker/27");
+        assert!(matches!(
+            e.events[0].classify(None, 0),
+            Classified::Ignored(_)
+        ));
+        // No URL: the request's host; a bad host is refused.
+        e.events[0].target.tag.clear();
+        e.events[0].target.url.clear();
+        match e.events[0].classify(None, 0) {
+            Classified::Image(ev) => assert_eq!(ev.registry, "registry.internal:5000"),
+            other => panic!("{other:?}"),
+        }
+        e.events[0].request.host = "evil host/x".into();
+        assert!(matches!(
+            e.events[0].classify(None, 0),
+            Classified::Ignored(_)
+        ));
+        // Missing fields and an unparsable time are tolerated.
+        let e: Envelope = serde_json::from_str(r#"{"events":[{"action":"push"}]}"#).unwrap();
+        assert!(matches!(
+            e.events[0].classify(None, 0),
+            Classified::Ignored(_)
+        ));
+    }
+
+    #[test]
+    fn url_hosts() {
+        assert_eq!(
+            url_host("https://u:p@r.example:5000/v2/x"),
+            Some("r.example:5000")
+        );
+        assert_eq!(url_host("http://[::1]:5000/v2/"), Some("[::1]:5000"));
+        assert_eq!(url_host("ftp://r/x"), None);
+        assert_eq!(url_host("http:///v2"), None);
+    }
+}

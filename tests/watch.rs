@@ -1,0 +1,829 @@
+//! The `watch` example end to end, run in-process (the module is the
+//! example's own `service.rs`, so its unit tests run here too): Debian's
+//! `docker-registry` with htpasswd auth sends its notifications to the
+//! service, images are pushed and pulled with `skopeo`, the advisory database
+//! file is replaced, and everything is checked through the REST API.
+//!
+//! - `registry_scanning_service`: pushes are scanned once each; a pull is
+//!   recorded (Trawl's own pulls are not); replacing the database rescans,
+//!   from stored inventories, the images pushed or pulled within the window
+//!   and no other; finding filters; a failed scan; auth on the API and the
+//!   webhook; a restart keeps everything.
+//! - `back_pressure_and_crash_recovery`: with one worker stuck on a scan and
+//!   the queue full, the webhook answers 503 and the registry retries; the
+//!   service is killed (no shutdown code runs) with one scan running and one
+//!   queued, and at the next start both are redone and the retried event is
+//!   taken.
+
+mod common;
+#[path = "../crates/trawl-registry/tests/registry_support/mod.rs"]
+mod registry_support;
+#[path = "../examples/watch/service.rs"]
+mod service;
+
+use std::net::{SocketAddr, TcpListener, TcpStream};
+use std::path::Path;
+use std::process::Command;
+use std::sync::{Arc, Condvar, Mutex, OnceLock};
+use std::thread::JoinHandle;
+use std::time::{Duration, Instant};
+
+use registry_support::{Auth, Notifications, PASSWORD, Registry, USER};
+use reqwest::StatusCode;
+use serde_json::{Value, json};
+use trawl::advisory::StoreBuilder;
+use trawl::registry::Credentials;
+use trawl::{ImageSource, RegistryOptions, Scanner};
+
+const API_TOKEN: &str = "api-token-4f1c";
+const WEBHOOK_TOKEN: &str = "webhook-token-9d2e";
+const EVENTS_MEDIA_TYPE: &str = "application/vnd.docker.distribution.events.v1+json";
+const OCI_MANIFEST: &str = "application/vnd.oci.image.manifest.v1+json";
+
+/// How long any one awaited state may take.
+const DEADLINE: Duration = Duration::from_secs(60);
+
+/// The service on a runtime of its own, in a thread.
+struct Watch {
+    addr: SocketAddr,
+    stop: Option<tokio::sync::oneshot::Sender<()>>,
+    kill: Option<tokio::sync::oneshot::Sender<()>>,
+    thread: Option<JoinHandle<Result<(), String>>>,
+}
+
+impl Watch {
+    /// Starts the service and waits until `GET /healthz` answers. The port
+    /// may still be held by a service just stopped: then it tries again.
+    fn start(config: service::Config) -> Watch {
+        let deadline = Instant::now() + DEADLINE;
+        loop {
+            let mut watch = Watch::spawn(config.clone());
+            loop {
+                if let Ok(r) = client().get(watch.url("/healthz")).send() {
+                    if r.status() == StatusCode::OK {
+                        return watch;
+                    }
+                }
+                if watch.thread.as_ref().is_some_and(|t| t.is_finished()) {
+                    let result = watch.thread.take().unwrap().join().unwrap();
+                    let error = result.expect_err("the service stopped by itself");
+                    assert!(
+                        error.contains("cannot listen") && Instant::now() < deadline,
+                        "{error}"
+                    );
+                    std::thread::sleep(Duration::from_millis(50));
+                    break;
+                }
+                assert!(Instant::now() < deadline, "the service did not start");
+                std::thread::sleep(Duration::from_millis(20));
+            }
+        }
+    }
+
+    fn spawn(config: service::Config) -> Watch {
+        let addr = config.listen;
+        let (stop, stop_rx) = tokio::sync::oneshot::channel::<()>();
+        let (kill, kill_rx) = tokio::sync::oneshot::channel::<()>();
+        let thread = std::thread::spawn(move || {
+            let runtime = tokio::runtime::Builder::new_multi_thread()
+                .worker_threads(2)
+                .enable_all()
+                .build()
+                .unwrap();
+            let result = runtime.block_on(async move {
+                let shutdown = async {
+                    let _ = stop_rx.await;
+                };
+                tokio::select! {
+                    r = service::run(config, shutdown) => r.map_err(|e| e.to_string()),
+                    // A crash: the service's futures are dropped where they stand.
+                    _ = kill_rx => Ok(()),
+                }
+            });
+            runtime.shutdown_timeout(Duration::from_secs(10));
+            result
+        });
+        Watch {
+            addr,
+            stop: Some(stop),
+            kill: Some(kill),
+            thread: Some(thread),
+        }
+    }
+
+    fn url(&self, path: &str) -> String {
+        format!("http://{}{path}", self.addr)
+    }
+
+    /// A graceful stop, as on SIGTERM.
+    fn stop(mut self) {
+        let _ = self.stop.take().unwrap().send(());
+        self.thread.take().unwrap().join().unwrap().unwrap();
+    }
+
+    /// Stops without running any of the service's shutdown code.
+    fn kill(mut self) {
+        let _ = self.kill.take().unwrap().send(());
+        self.thread.take().unwrap().join().unwrap().unwrap();
+    }
+
+    /// `GET path` with the API token: status and JSON body.
+    fn get(&self, path: &str) -> (StatusCode, Value) {
+        let r = client()
+            .get(self.url(path))
+            .bearer_auth(API_TOKEN)
+            .send()
+            .unwrap();
+        let status = r.status();
+        (status, r.json().unwrap_or(Value::Null))
+    }
+
+    fn image(&self, digest: &str) -> Value {
+        let (status, body) = self.get(&format!("/v1/images/{digest}"));
+        assert_eq!(status, StatusCode::OK, "{digest}: {body}");
+        body
+    }
+
+    fn findings(&self, digest: &str, query: &str) -> Vec<Value> {
+        let (status, body) = self.get(&format!("/v1/images/{digest}/findings{query}"));
+        assert_eq!(status, StatusCode::OK, "{query}: {body}");
+        body.as_array().unwrap().clone()
+    }
+
+    /// Polls `GET /v1/images/{digest}` until `done` holds.
+    fn wait_for(&self, digest: &str, what: &str, done: impl Fn(&Value) -> bool) -> Value {
+        let deadline = Instant::now() + DEADLINE;
+        loop {
+            let (status, body) = self.get(&format!("/v1/images/{digest}"));
+            if status == StatusCode::OK && done(&body) {
+                return body;
+            }
+            assert!(
+                Instant::now() < deadline,
+                "{digest}: {what} did not happen; last answer {status}: {body}"
+            );
+            std::thread::sleep(Duration::from_millis(50));
+        }
+    }
+
+    /// POSTs a notification envelope with the webhook token.
+    fn post_events(&self, envelope: &Value) -> reqwest::blocking::Response {
+        client()
+            .post(self.url("/events"))
+            .bearer_auth(WEBHOOK_TOKEN)
+            .header("Content-Type", EVENTS_MEDIA_TYPE)
+            .body(envelope.to_string())
+            .send()
+            .unwrap()
+    }
+}
+
+impl Drop for Watch {
+    fn drop(&mut self) {
+        if let Some(kill) = self.kill.take() {
+            let _ = kill.send(());
+        }
+        if let Some(thread) = self.thread.take() {
+            let _ = thread.join();
+        }
+    }
+}
+
+/// The service's logs, shown for a failing test (`TRAWL_LOG`, default `info`).
+fn logs() {
+    let _ = tracing_subscriber::fmt()
+        .with_test_writer()
+        .with_env_filter(
+            tracing_subscriber::EnvFilter::try_from_env("TRAWL_LOG")
+                .unwrap_or_else(|_| "info".into()),
+        )
+        .try_init();
+}
+
+fn client() -> &'static reqwest::blocking::Client {
+    static CLIENT: OnceLock<reqwest::blocking::Client> = OnceLock::new();
+    CLIENT.get_or_init(|| {
+        reqwest::blocking::Client::builder()
+            .timeout(Duration::from_secs(30))
+            .build()
+            .unwrap()
+    })
+}
+
+fn config(root: &Path, listen: SocketAddr, registry_override: Option<String>) -> service::Config {
+    service::Config {
+        listen,
+        data_dir: root.join("data"),
+        advisory_db: root.join("db/trawl.db"),
+        api_token: API_TOKEN.into(),
+        webhook_token: WEBHOOK_TOKEN.into(),
+        registry: RegistryOptions::default()
+            .docker_config(root.join("no-docker-config.json"))
+            .retry_base_delay(Duration::from_millis(20)),
+        credentials: Some(Credentials::new(USER, PASSWORD)),
+        registry_override,
+        workers: 2,
+        max_pending: 16,
+        rescan_window: service::parse_duration("30d").unwrap(),
+        db_poll_interval: Duration::from_millis(100),
+    }
+}
+
+/// Test registries on one storage: `notifying` sends its events to
+/// `watch_url`, `silent` sends none.
+struct Registries {
+    notifying: Registry,
+    silent: Registry,
+}
+
+fn registries(root: &Path, watch: SocketAddr) -> Registries {
+    let storage = root.join("storage");
+    std::fs::create_dir_all(&storage).unwrap();
+    let htpasswd = root.join("htpasswd");
+    let hash = bcrypt::hash(PASSWORD, 4).unwrap();
+    std::fs::write(&htpasswd, format!("{USER}:{hash}\n")).unwrap();
+    let notifications = Notifications {
+        url: format!("http://{watch}/events"),
+        authorization: format!("Bearer {WEBHOOK_TOKEN}"),
+    };
+    let auth = Auth::Htpasswd(htpasswd);
+    Registries {
+        notifying: Registry::start_with(root, &storage, &auth, None, Some(&notifications)),
+        silent: Registry::start(root, &storage, &auth, None),
+    }
+}
+
+fn skopeo(args: &[&str]) {
+    let out = Command::new("skopeo")
+        .args(args)
+        .output()
+        .expect("run skopeo (apt-get install skopeo)");
+    assert!(
+        out.status.success(),
+        "skopeo {args:?}: {}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+}
+
+/// Pushes the test image `name` (`debian`, `distroless`, `scratch`) to `host/repo:tag`;
+/// returns its manifest digest.
+fn push(name: &str, host: &str, repo: &str, tag: &str) -> String {
+    let layout = common::images().join(name).join("oci");
+    let source_tag = if name == "debian" {
+        "bookworm"
+    } else {
+        "latest"
+    };
+    let creds = format!("{USER}:{PASSWORD}");
+    skopeo(&[
+        "copy",
+        "--quiet",
+        "--dest-tls-verify=false",
+        "--dest-creds",
+        &creds,
+        &format!("oci:{}:{source_tag}", layout.display()),
+        &format!("docker://{host}/{repo}:{tag}"),
+    ]);
+    registry_support::layout_manifest(&layout).0
+}
+
+/// A push event as distribution 2.8 sends it, `days` days ago.
+fn push_event(host: &str, repo: &str, tag: &str, digest: &str, days: i64) -> Value {
+    let at = chrono::Utc::now() - chrono::Duration::days(days);
+    json!({"events": [{
+        "id": format!("test-{digest}"),
+        "timestamp": at.to_rfc3339_opts(chrono::SecondsFormat::Nanos, true),
+        "action": "push",
+        "target": {
+            "mediaType": OCI_MANIFEST, "size": 509, "digest": digest, "length": 509,
+            "repository": repo, "url": format!("http://{host}/v2/{repo}/manifests/{digest}"),
+            "tag": tag,
+        },
+        "request": {"id": "r1", "addr": "127.0.0.1:40000", "host": host, "method": "PUT",
+                    "useragent": "skopeo/1.9.3"},
+        "actor": {"name": USER},
+        "source": {"addr": "registry:5000", "instanceID": "test"},
+    }]})
+}
+
+/// OSV records for Debian 12: `old` ones that affect nothing in the test
+/// images (an openssl fix older than any installed version); with `new`, also
+/// a critical openssl issue fixed after the installed version (alias
+/// CVE-2099-0001) and an unfixed low one in util-linux.
+fn write_db(path: &Path, openssl_version: &str, new: bool) {
+    let feed = tempfile::tempdir().unwrap();
+    let record = |id: &str, name: &str, extra: Value| {
+        let mut r = json!({
+            "schema_version": "1.6.0", "id": id, "modified": "2026-11-01T00:00:00Z",
+            "summary": format!("test record {id}"),
+            "affected": [{"package": {"ecosystem": "Debian:12", "name": name}}],
+        });
+        for (k, v) in extra.as_object().unwrap() {
+            if k == "ranges" || k == "database_specific" {
+                r["affected"][0][k] = v.clone();
+            } else {
+                r[k] = v.clone();
+            }
+        }
+        r
+    };
+    let mut records = vec![record(
+        "TRAWL-W-OLD",
+        "openssl",
+        json!({"ranges": [{"type": "ECOSYSTEM",
+                "events": [{"introduced": "0"}, {"fixed": "1.0.0-1"}]}]}),
+    )];
+    if new {
+        records.push(record(
+            "TRAWL-W-CRIT",
+            "openssl",
+            json!({"aliases": ["CVE-2099-0001"],
+                "ranges": [{"type": "ECOSYSTEM", "events": [{"introduced": "0"},
+                           {"fixed": format!("{openssl_version}+trawl1")}]}],
+                "severity": [{"type": "CVSS_V3",
+                              "score": "CVSS:3.1/AV:N/AC:L/PR:N/UI:N/S:U/C:H/I:H/A:H"}]}),
+        ));
+        records.push(record(
+            "TRAWL-W-LOW",
+            "util-linux",
+            json!({"ranges": [{"type": "ECOSYSTEM", "events": [{"introduced": "0"}]}],
+                   "database_specific": {"severity": "low"}}),
+        ));
+    }
+    for r in &records {
+        std::fs::write(
+            feed.path()
+                .join(format!("{}.json", r["id"].as_str().unwrap())),
+            r.to_string(),
+        )
+        .unwrap();
+    }
+    let mut builder = StoreBuilder::new();
+    let warnings = builder.add_osv_dir(feed.path()).unwrap();
+    assert!(warnings.is_empty(), "{warnings:?}");
+    // Written beside the database, then renamed over it: one atomic replacement.
+    let next = path.with_extension("next");
+    builder.write(&next).unwrap();
+    std::fs::rename(&next, path).unwrap();
+}
+
+/// Binary packages of the Debian test image built from `source`.
+fn binaries_of(packages: &[trawl::Package], source: &str) -> Vec<String> {
+    let mut names: Vec<String> = packages
+        .iter()
+        .filter(|p| p.source_name == source)
+        .map(|p| p.name.clone())
+        .collect();
+    names.sort();
+    names
+}
+
+fn zero_counts(image: &Value) -> bool {
+    let counts = &image["counts"];
+    counts["findings"] == 0
+        && counts["by_severity"]
+            .as_object()
+            .is_some_and(|m| !m.is_empty() && m.values().all(|v| v == 0))
+        && counts["by_fix_state"]
+            .as_object()
+            .is_some_and(|m| !m.is_empty() && m.values().all(|v| v == 0))
+}
+
+fn ids(findings: &[Value]) -> Vec<(String, String)> {
+    let mut v: Vec<(String, String)> = findings
+        .iter()
+        .map(|f| {
+            (
+                f["id"].as_str().unwrap().to_string(),
+                f["package"].as_str().unwrap().to_string(),
+            )
+        })
+        .collect();
+    v.sort();
+    v
+}
+
+#[test]
+fn registry_scanning_service() {
+    logs();
+    let root = tempfile::tempdir().unwrap();
+    let root = root.path();
+    std::fs::create_dir_all(root.join("db")).unwrap();
+    let debian_layout = common::images().join("debian/oci");
+    let inventory = Scanner::builder()
+        .build()
+        .unwrap()
+        .inventory_blocking(
+            &format!("oci-dir:{}:bookworm", debian_layout.display())
+                .parse::<ImageSource>()
+                .unwrap(),
+        )
+        .unwrap()
+        .inventory;
+    let openssl = inventory
+        .packages
+        .iter()
+        .find(|p| p.source_name == "openssl")
+        .expect("the Debian image has openssl")
+        .source_version
+        .clone();
+    let openssl_binaries = binaries_of(&inventory.packages, "openssl");
+    let util_linux_binaries = binaries_of(&inventory.packages, "util-linux");
+    assert!(openssl_binaries.contains(&"libssl3".to_string()));
+    assert!(util_linux_binaries.len() > 1);
+    write_db(&root.join("db/trawl.db"), &openssl, false);
+
+    let listen: SocketAddr = format!("127.0.0.1:{}", registry_support::free_port())
+        .parse()
+        .unwrap();
+    let watch = Watch::start(config(root, listen, None));
+    let regs = registries(root, listen);
+    let (r, silent) = (&regs.notifying.host, &regs.silent.host);
+
+    // Auth: the API wants its token, the webhook its own; /healthz is open.
+    let images_url = watch.url("/v1/images");
+    for token in [None, Some("wrong"), Some(WEBHOOK_TOKEN)] {
+        let mut request = client().get(&images_url);
+        if let Some(t) = token {
+            request = request.bearer_auth(t);
+        }
+        let response = request.send().unwrap();
+        assert_eq!(response.status(), StatusCode::UNAUTHORIZED, "{token:?}");
+        assert_eq!(response.headers()["www-authenticate"], "Bearer");
+    }
+    for token in [None, Some("wrong"), Some(API_TOKEN)] {
+        let mut request = client().post(watch.url("/events")).body("{\"events\":[]}");
+        if let Some(t) = token {
+            request = request.bearer_auth(t);
+        }
+        assert_eq!(
+            request.send().unwrap().status(),
+            StatusCode::UNAUTHORIZED,
+            "{token:?}"
+        );
+    }
+    let garbage = client()
+        .post(watch.url("/events"))
+        .bearer_auth(WEBHOOK_TOKEN)
+        .body("not an envelope")
+        .send()
+        .unwrap();
+    assert_eq!(garbage.status(), StatusCode::BAD_REQUEST);
+    assert_eq!(
+        client().get(watch.url("/healthz")).send().unwrap().status(),
+        StatusCode::OK
+    );
+
+    // Debian and distroless were pushed 40 days ago: through the silent
+    // registry, their notifications delivered now as the registry would have
+    // sent them then. Scratch is pushed now, through the notifying registry.
+    let debian = push("debian", silent, "trawl/debian", "bookworm");
+    let distroless = push("distroless", silent, "trawl/distroless", "latest");
+    for (repo, tag, digest) in [
+        ("trawl/debian", "bookworm", &debian),
+        ("trawl/distroless", "latest", &distroless),
+    ] {
+        let response = watch.post_events(&push_event(r, repo, tag, digest, 40));
+        assert_eq!(response.status(), StatusCode::ACCEPTED);
+        assert_eq!(response.json::<Value>().unwrap()["queued"], 1);
+    }
+    let scratch = push("scratch", r, "trawl/scratch", "latest");
+    for digest in [&debian, &distroless, &scratch] {
+        watch.wait_for(digest, "scan", |i| i["state"] == "scanned");
+    }
+    let d = watch.image(&debian);
+    assert_eq!(
+        (&d["verdict"], &d["scans"], &d["rescans"]),
+        (&json!("healthy"), &json!(1), &json!(0)),
+        "{d}"
+    );
+    assert!(zero_counts(&d), "{d}");
+    assert!(watch.findings(&debian, "").is_empty());
+    let s = watch.image(&distroless);
+    assert_eq!((&s["verdict"], &s["scans"]), (&json!("healthy"), &json!(1)));
+    assert!(zero_counts(&s), "{s}");
+    let x = watch.image(&scratch);
+    assert_eq!(
+        (&x["verdict"], &x["scans"]),
+        (&json!("unsupported"), &json!(1))
+    );
+    assert_eq!(
+        x["tags"],
+        json!([{"repository": "trawl/scratch", "tag": "latest"}])
+    );
+
+    // A pull through the registry is recorded; the service's own pulls of
+    // the same registry (delivered before it) are not.
+    let creds = format!("{USER}:{PASSWORD}");
+    skopeo(&[
+        "inspect",
+        "--tls-verify=false",
+        "--creds",
+        &creds,
+        &format!("docker://{r}/trawl/debian:bookworm"),
+    ]);
+    watch.wait_for(&debian, "the pull", |i| i["last_pulled"].is_string());
+    for digest in [&distroless, &scratch] {
+        assert_eq!(watch.image(digest)["last_pulled"], Value::Null, "{digest}");
+    }
+    let (status, list) = watch.get("/v1/images");
+    assert_eq!(status, StatusCode::OK);
+    let rows: Vec<(String, String, String, String)> = list
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|row| {
+            (
+                row["repository"].as_str().unwrap().to_string(),
+                row["tag"].as_str().unwrap().to_string(),
+                row["digest"].as_str().unwrap().to_string(),
+                row["verdict"].as_str().unwrap().to_string(),
+            )
+        })
+        .collect();
+    let row = |repo: &str, tag: &str, digest: &str, verdict: &str| {
+        (
+            repo.to_string(),
+            tag.to_string(),
+            digest.to_string(),
+            verdict.to_string(),
+        )
+    };
+    assert_eq!(
+        rows,
+        [
+            row("trawl/debian", "bookworm", &debian, "healthy"),
+            row("trawl/distroless", "latest", &distroless, "healthy"),
+            row("trawl/scratch", "latest", &scratch, "unsupported"),
+        ]
+    );
+    assert!(list[0]["last_pulled"].is_string() && list[0]["last_scanned"].is_string());
+
+    // A new database: the pulled image and the one pushed now are matched
+    // again from their stored inventories; distroless (pushed 40 days ago,
+    // never pulled) keeps its old result.
+    let (_, health) = watch.get("/healthz");
+    let old_db = health["advisory_db"].clone();
+    write_db(&root.join("db/trawl.db"), &openssl, true);
+    let d = watch.wait_for(&debian, "the rescan", |i| i["verdict"] == "unhealthy");
+    watch.wait_for(&scratch, "the rescan", |i| i["rescans"] == 1);
+    let (_, health) = watch.get("/healthz");
+    assert_ne!(health["advisory_db"], old_db);
+    assert_eq!(d["advisory_db"], health["advisory_db"]);
+    assert_eq!((&d["scans"], &d["rescans"]), (&json!(1), &json!(1)), "{d}");
+    let (n_openssl, n_util) = (openssl_binaries.len(), util_linux_binaries.len());
+    let counts = &d["counts"];
+    assert_eq!(counts["findings"], n_openssl + n_util, "{d}");
+    assert_eq!(counts["by_severity"]["critical"], n_openssl);
+    assert_eq!(counts["by_severity"]["low"], n_util);
+    assert_eq!(counts["by_fix_state"]["fixed"], n_openssl);
+    assert_eq!(counts["by_fix_state"]["unfixed"], n_util);
+    assert_eq!(counts["fixable"], n_openssl);
+    let s = watch.image(&distroless);
+    assert_eq!(
+        (&s["verdict"], &s["scans"], &s["rescans"]),
+        (&json!("healthy"), &json!(1), &json!(0)),
+        "distroless carries libssl3 but was not in the window: {s}"
+    );
+    assert_eq!(s["advisory_db"], old_db);
+    let x = watch.image(&scratch);
+    assert_eq!(
+        (&x["scans"], &x["verdict"]),
+        (&json!(1), &json!("unsupported"))
+    );
+
+    // Findings and their filters.
+    let critical: Vec<(String, String)> = openssl_binaries
+        .iter()
+        .map(|p| ("CVE-2099-0001".to_string(), p.clone()))
+        .collect();
+    let low: Vec<(String, String)> = util_linux_binaries
+        .iter()
+        .map(|p| ("TRAWL-W-LOW".to_string(), p.clone()))
+        .collect();
+    let all = watch.findings(&debian, "");
+    assert_eq!(all.len(), n_openssl + n_util);
+    for query in ["?severity=critical", "?severity=high", "?fix_state=fixed"] {
+        assert_eq!(ids(&watch.findings(&debian, query)), critical, "{query}");
+    }
+    assert_eq!(watch.findings(&debian, "?severity=low").len(), all.len());
+    assert_eq!(ids(&watch.findings(&debian, "?fix_state=unfixed")), low);
+    assert_eq!(
+        ids(&watch.findings(&debian, "?package=libssl3")),
+        [("CVE-2099-0001".to_string(), "libssl3".to_string())]
+    );
+    assert_eq!(ids(&watch.findings(&debian, "?package=openssl")), critical);
+    for query in ["?id=TRAWL-W-CRIT", "?id=cve-2099-0001"] {
+        assert_eq!(ids(&watch.findings(&debian, query)), critical, "{query}");
+    }
+    assert!(
+        watch
+            .findings(&debian, "?severity=critical&fix_state=unfixed")
+            .is_empty()
+    );
+    let f = &watch.findings(&debian, "?package=libssl3")[0];
+    assert_eq!(f["fixed_version"], format!("{openssl}+trawl1"));
+    assert_eq!(f["severity"], "critical");
+    for bad in ["?severity=dire", "?fix_state=maybe", "?colour=red"] {
+        let (status, body) = watch.get(&format!("/v1/images/{debian}/findings{bad}"));
+        assert_eq!(status, StatusCode::BAD_REQUEST, "{bad}: {body}");
+    }
+    assert!(watch.findings(&distroless, "").is_empty());
+    let unknown = format!("sha256:{}", "0".repeat(64));
+    for path in [
+        format!("/v1/images/{unknown}"),
+        format!("/v1/images/{unknown}/findings"),
+    ] {
+        assert_eq!(watch.get(&path).0, StatusCode::NOT_FOUND, "{path}");
+    }
+
+    // A scan that fails (the manifest is not in the registry) is recorded as
+    // failed, with the registry's answer; it has no report.
+    let missing = format!("sha256:{}", "e".repeat(64));
+    let response = watch.post_events(&push_event(r, "trawl/debian", "gone", &missing, 0));
+    assert_eq!(response.status(), StatusCode::ACCEPTED);
+    let m = watch.wait_for(&missing, "the failure", |i| i["state"] == "failed");
+    assert_eq!(
+        (&m["scans"], &m["failures"], &m["verdict"], &m["counts"]),
+        (&json!(0), &json!(1), &Value::Null, &Value::Null),
+        "{m}"
+    );
+    assert!(m["error"].as_str().unwrap().contains(&missing), "{m}");
+    assert!(m["last_failed"].is_string() && m["last_scanned"].is_null());
+    assert_eq!(
+        watch.get(&format!("/v1/images/{missing}/findings")).0,
+        StatusCode::CONFLICT
+    );
+
+    // Duplicates coalesce: a push of the scanned image under a new tag, and
+    // the old notification again, record the tag and the time only.
+    push("debian", r, "trawl/debian", "v2");
+    let d = watch.wait_for(&debian, "the new tag", |i| {
+        i["tags"]
+            .as_array()
+            .unwrap()
+            .contains(&json!({"repository": "trawl/debian", "tag": "v2"}))
+    });
+    assert_eq!(d["scans"], 1);
+    let again = watch.post_events(&push_event(r, "trawl/debian", "bookworm", &debian, 40));
+    assert_eq!(again.json::<Value>().unwrap()["queued"], 0);
+    let d = watch.image(&debian);
+    assert_eq!((&d["scans"], &d["rescans"]), (&json!(1), &json!(1)));
+
+    // A restart on the same data directory keeps everything, and rescans
+    // nothing (the database did not change meanwhile).
+    // (Push and pull times are left out: a late notification may move them.)
+    let settled = |list: Value| -> Vec<Value> {
+        let mut rows = list.as_array().unwrap().clone();
+        for row in &mut rows {
+            let row = row.as_object_mut().unwrap();
+            row.remove("last_pushed");
+            row.remove("last_pulled");
+        }
+        rows
+    };
+    let (_, before) = watch.get("/v1/images");
+    watch.stop();
+    let watch = Watch::start(config(root, listen, None));
+    let (status, after) = watch.get("/v1/images");
+    assert_eq!(status, StatusCode::OK);
+    assert_eq!(settled(after.clone()), settled(before));
+    assert_eq!(after.as_array().unwrap().len(), 5, "{after}");
+    assert_eq!(watch.findings(&debian, "").len(), n_openssl + n_util);
+    let d = watch.image(&debian);
+    assert_eq!(
+        (&d["verdict"], &d["scans"], &d["rescans"]),
+        (&json!("unhealthy"), &json!(1), &json!(1))
+    );
+    watch.stop();
+}
+
+/// A TCP relay to `upstream` that holds every connection until opened.
+struct Gate {
+    host: String,
+    open: Arc<(Mutex<bool>, Condvar)>,
+}
+
+impl Gate {
+    fn start(upstream: &str) -> Gate {
+        let listener = TcpListener::bind("127.0.0.1:0").unwrap();
+        let host = listener.local_addr().unwrap().to_string();
+        let open: Arc<(Mutex<bool>, Condvar)> = Arc::default();
+        let (gate, upstream) = (open.clone(), upstream.to_string());
+        std::thread::spawn(move || {
+            for client in listener.incoming().flatten() {
+                let (gate, upstream) = (gate.clone(), upstream.clone());
+                std::thread::spawn(move || {
+                    let (lock, opened) = &*gate;
+                    drop(opened.wait_while(lock.lock().unwrap(), |open| !*open));
+                    let Ok(server) = TcpStream::connect(&upstream) else {
+                        return;
+                    };
+                    let (mut c_in, mut s_out) =
+                        (client.try_clone().unwrap(), server.try_clone().unwrap());
+                    let up = std::thread::spawn(move || {
+                        let _ = std::io::copy(&mut c_in, &mut s_out);
+                        let _ = s_out.shutdown(std::net::Shutdown::Write);
+                    });
+                    let (mut s_in, mut c_out) = (server, client);
+                    let _ = std::io::copy(&mut s_in, &mut c_out);
+                    let _ = c_out.shutdown(std::net::Shutdown::Write);
+                    let _ = up.join();
+                });
+            }
+        });
+        Gate { host, open }
+    }
+
+    fn open(&self) {
+        let (lock, opened) = &*self.open;
+        *lock.lock().unwrap() = true;
+        opened.notify_all();
+    }
+}
+
+/// The scratch image's manifest with an annotation, PUT to `host` under
+/// `trawl/scratch:tag` (the blobs are there already); returns its digest.
+fn scratch_variant(host: &str, tag: &str) -> String {
+    let layout = common::images().join("scratch/oci");
+    let (digest, _) = registry_support::layout_manifest(&layout);
+    let blob = layout
+        .join("blobs/sha256")
+        .join(digest.trim_start_matches("sha256:"));
+    let mut manifest: Value = serde_json::from_slice(&std::fs::read(blob).unwrap()).unwrap();
+    manifest["annotations"] = json!({"org.example.variant": tag});
+    let body = serde_json::to_vec(&manifest).unwrap();
+    registry_support::put_manifest(host, "trawl/scratch", tag, OCI_MANIFEST, &body);
+    format!(
+        "sha256:{}",
+        hex::encode(<sha2::Sha256 as sha2::Digest>::digest(&body))
+    )
+}
+
+#[test]
+fn back_pressure_and_crash_recovery() {
+    logs();
+    let root = tempfile::tempdir().unwrap();
+    let root = root.path();
+    std::fs::create_dir_all(root.join("db")).unwrap();
+    write_db(&root.join("db/trawl.db"), "0", false);
+    let listen: SocketAddr = format!("127.0.0.1:{}", registry_support::free_port())
+        .parse()
+        .unwrap();
+    let regs = registries(root, listen);
+    let r = &regs.notifying.host;
+    push("scratch", &regs.silent.host, "trawl/scratch", "latest");
+
+    // One worker, room for one waiting scan, and every scan pulls through
+    // the gate (--registry), which holds it until opened.
+    let gate = Gate::start(r);
+    let mut cfg = config(root, listen, Some(gate.host.clone()));
+    cfg.workers = 1;
+    cfg.max_pending = 1;
+    let watch = Watch::start(cfg.clone());
+    let a = scratch_variant(r, "a");
+    watch.wait_for(&a, "a running scan", |i| i["state"] == "scanning");
+    let b = scratch_variant(r, "b");
+    watch.wait_for(&b, "a queued scan", |i| i["state"] == "queued");
+    // The queue is full: an event that needs a scan is refused, not recorded.
+    let c_digest_unpushed = format!("sha256:{}", "c".repeat(64));
+    let refused = watch.post_events(&push_event(r, "trawl/scratch", "c", &c_digest_unpushed, 0));
+    assert_eq!(refused.status(), StatusCode::SERVICE_UNAVAILABLE);
+    assert!(refused.headers().contains_key("retry-after"));
+    assert_eq!(
+        watch.get(&format!("/v1/images/{c_digest_unpushed}")).0,
+        StatusCode::NOT_FOUND
+    );
+    // A real push meanwhile: the registry's notification is refused the same
+    // way, and the registry keeps retrying it.
+    let c = scratch_variant(r, "c");
+    let (_, health) = watch.get("/healthz");
+    assert_eq!(
+        (&health["queued"], &health["running"]),
+        (&json!(1), &json!(1))
+    );
+    assert_eq!(
+        watch.get(&format!("/v1/images/{c}")).0,
+        StatusCode::NOT_FOUND
+    );
+
+    // A crash with one scan running and one queued; then a start with the
+    // registry reachable: both are redone, and the retried event is taken.
+    watch.kill();
+    gate.open();
+    let watch = Watch::start(cfg);
+    for digest in [&a, &b, &c] {
+        let image = watch.wait_for(digest, "the scan", |i| i["state"] == "scanned");
+        assert_eq!(
+            (&image["scans"], &image["verdict"]),
+            (&json!(1), &json!("unsupported")),
+            "{image}"
+        );
+    }
+    let (_, health) = watch.get("/healthz");
+    assert_eq!(
+        (&health["queued"], &health["running"]),
+        (&json!(0), &json!(0))
+    );
+    watch.stop();
+}
