@@ -1,7 +1,7 @@
 //! Scan an image for known vulnerabilities.
 //!
 //! ```text
-//! cargo run --release --example scan -- [FEEDS] [POLICY] [--format table|json|sarif|cyclonedx|spdx] [--inventory-only] [--cache-dir DIR] SOURCE
+//! cargo run --release --example scan -- [FEEDS] [POLICY] [--format table|json|sarif|cyclonedx|spdx] [--inventory-only] [--cache-dir DIR [--cache-max-size SIZE]] SOURCE
 //! ```
 //!
 //! SOURCE is `registry:HOST/REPO[:TAG|@sha256:…]` (or a bare reference such as
@@ -20,6 +20,10 @@
 
 #[path = "support/cli.rs"]
 mod cli;
+#[path = "support/policy.rs"]
+mod policy;
+#[path = "support/size.rs"]
+mod size;
 
 use std::collections::HashMap;
 use std::io::Write;
@@ -31,7 +35,7 @@ use std::time::{Duration, Instant};
 use clap::{Parser, ValueEnum};
 use indicatif::{MultiProgress, ProgressBar, ProgressStyle};
 use trawl::registry::Credentials;
-use trawl::{AdvisoryDb, ImageSource, Policy, RegistryOptions, Scanner, Verdict};
+use trawl::{AdvisoryDb, ImageSource, RegistryOptions, Scanner, Verdict};
 
 #[derive(Debug, Clone, Copy, ValueEnum)]
 enum Format {
@@ -65,18 +69,8 @@ struct Args {
     /// The Debian security tracker's JSON export. Repeatable.
     #[arg(long = "debian-tracker", value_name = "FILE")]
     debian_tracker: Vec<PathBuf>,
-    /// Findings below this severity do not count (unknown always counts).
-    #[arg(long, value_name = "SEVERITY", default_value = "unknown")]
-    severity_threshold: String,
-    /// Findings without a fixed version do not count.
-    #[arg(long)]
-    ignore_unfixed: bool,
-    /// An ignore file: `ID [package=NAME] [expires=YYYY-MM-DD] reason="..."` per line. Repeatable.
-    #[arg(long = "ignore-file", value_name = "FILE")]
-    ignore_files: Vec<PathBuf>,
-    /// An OpenVEX document; `not_affected` statements suppress. Repeatable.
-    #[arg(long = "vex", value_name = "FILE")]
-    vex: Vec<PathBuf>,
+    #[command(flatten)]
+    policy: policy::PolicyArgs,
     /// Output format.
     #[arg(long, value_enum, default_value = "table")]
     format: Format,
@@ -86,6 +80,9 @@ struct Args {
     /// Keep per-layer results here, so a rescan reads no unchanged layer.
     #[arg(long, value_name = "DIR")]
     cache_dir: Option<PathBuf>,
+    /// After the scan, prune the cache directory to this size (least recently used layers first).
+    #[arg(long, value_name = "SIZE", requires = "cache_dir", value_parser = size::parse_size)]
+    cache_max_size: Option<u64>,
     /// Platform to pick from a multi-platform image (default: linux and the host's architecture).
     #[arg(long, value_name = "OS/ARCH[/VARIANT]")]
     platform: Option<String>,
@@ -185,28 +182,9 @@ fn run(args: &Args) -> Result<ExitCode, Box<dyn std::error::Error>> {
     if let Some(dir) = &args.cache_dir {
         builder = builder.cache_dir(dir);
     }
-    let mut policy = Policy {
-        severity_threshold: args.severity_threshold.parse()?,
-        ignore_unfixed: args.ignore_unfixed,
-        ..Policy::default()
-    };
-    for f in &args.ignore_files {
-        policy
-            .ignores
-            .extend(trawl::classify::policy::read_ignore_file(f)?);
-    }
-    for f in &args.vex {
-        policy
-            .vex
-            .extend(trawl::classify::policy::read_vex_file(f)?);
-    }
-    for rule in policy.ignores.iter().filter(|r| r.expired(&policy.today)) {
-        eprintln!(
-            "note: ignore rule for {} ({}) expired on {}: it no longer suppresses",
-            rule.id,
-            rule.origin,
-            rule.expires.as_deref().unwrap_or_default()
-        );
+    let policy = args.policy.load()?;
+    for note in policy::expired_rules(&policy) {
+        eprintln!("note: {note}");
     }
     builder = builder.policy(policy);
     // One bar per layer blob being read (pulled, for a registry), under a
@@ -255,6 +233,14 @@ fn run(args: &Args) -> Result<ExitCode, Box<dyn std::error::Error>> {
     let scanned = scanned?;
     tracing::info!(elapsed = ?started.elapsed(), packages = scanned.inventory.packages.len(), "inventory done");
     let report = scanner.rematch(scanned);
+    if let Some(max) = args.cache_max_size {
+        let pruned = scanner.layer_cache().prune(max)?;
+        tracing::info!(
+            removed = pruned.removed_entries,
+            kept_bytes = pruned.kept_bytes,
+            "layer cache pruned"
+        );
+    }
 
     let stdout = std::io::stdout();
     let mut out = stdout.lock();

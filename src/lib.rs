@@ -290,6 +290,28 @@ impl Scanner {
         }
     }
 
+    /// A scanner like this one (same layer cache, database and registry
+    /// options) that classifies under `policy`: for a long-running service
+    /// whose ignore or VEX files change, or whose ignore rules expire (the
+    /// policy's `today` decides which rules have).
+    ///
+    /// ```
+    /// use trawl::{Policy, Scanner, Severity};
+    /// let scanner = Scanner::builder().build().unwrap();
+    /// let strict = scanner.with_policy(Policy {
+    ///     severity_threshold: Severity::High,
+    ///     ..Policy::default()
+    /// });
+    /// assert_eq!(strict.policy().severity_threshold, Severity::High);
+    /// assert_eq!(scanner.policy().severity_threshold, Severity::Unknown);
+    /// ```
+    pub fn with_policy(&self, policy: Policy) -> Scanner {
+        Scanner {
+            policy: Arc::new(policy),
+            ..self.clone()
+        }
+    }
+
     /// The layer cache (its statistics tell how many layers were read).
     pub fn layer_cache(&self) -> &LayerCache {
         &self.reader.cache

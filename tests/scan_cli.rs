@@ -329,3 +329,51 @@ fn alpine_34_fixture_every_format_validates_and_remediation_clears_fixable_findi
         );
     }
 }
+
+/// `--cache-dir` with `--cache-max-size`: the directory stays within the
+/// bound (least recently used layers go first) and scans from it give the
+/// same inventory.
+#[test]
+fn the_cache_directory_is_pruned_to_its_bound() {
+    let images = common::images();
+    let cache = tempfile::tempdir().unwrap();
+    let cache_dir = cache.path().to_str().unwrap();
+    let entries = || -> Vec<u64> {
+        std::fs::read_dir(cache.path())
+            .unwrap()
+            .map(|e| e.unwrap().metadata().unwrap().len())
+            .collect()
+    };
+    let debian = format!("oci-dir:{}:bookworm", images.join("debian/oci").display());
+    let distroless = format!("oci-dir:{}:latest", images.join("distroless/oci").display());
+    let run = |source: &str, bound: &str| {
+        let run = scan(&[
+            "--inventory-only",
+            "--format",
+            "json",
+            "--cache-dir",
+            cache_dir,
+            "--cache-max-size",
+            bound,
+            source,
+        ]);
+        assert_eq!(run.code, 0, "{}", run.stderr);
+        run.stdout
+    };
+    let unbounded = run(&debian, "1G");
+    let whole = entries();
+    assert_eq!(whole.len(), 2, "one entry per layer of the Debian image");
+    // A bound below the Debian image's two entries: after the distroless
+    // scan (the most recent), at most the bound is kept, and it is not empty.
+    let bound = whole.iter().sum::<u64>() - 1;
+    run(&distroless, &bound.to_string());
+    let kept = entries();
+    assert!(
+        !kept.is_empty() && kept.iter().sum::<u64>() <= bound,
+        "{kept:?} within {bound}"
+    );
+    assert_eq!(run(&debian, "0"), unbounded, "the same inventory, rebuilt");
+    assert!(entries().is_empty(), "a bound of 0 keeps nothing");
+    let refused = scan(&["--cache-max-size", "1G", "--inventory-only", &debian]);
+    assert_eq!(refused.code, 2, "--cache-max-size needs --cache-dir");
+}

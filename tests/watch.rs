@@ -226,7 +226,34 @@ fn config(root: &Path, listen: SocketAddr, registry_override: Option<String>) ->
         max_pending: 16,
         rescan_window: service::parse_duration("30d").unwrap(),
         db_poll_interval: Duration::from_millis(100),
+        policy: service::policy::PolicyArgs {
+            severity_threshold: trawl::Severity::Unknown,
+            ignore_unfixed: false,
+            ignore_files: vec![ignore_file(root)],
+            vex_files: Vec::new(),
+        },
+        cache_max_bytes: CACHE_MAX_BYTES,
     }
+}
+
+/// The layer cache bound the tests give the service.
+const CACHE_MAX_BYTES: u64 = 128 << 10;
+
+/// The service's ignore file; empty until a test writes rules into it.
+fn ignore_file(root: &Path) -> std::path::PathBuf {
+    let path = root.join("policy/ignore.txt");
+    if !path.exists() {
+        std::fs::create_dir_all(path.parent().unwrap()).unwrap();
+        std::fs::write(&path, "").unwrap();
+    }
+    path
+}
+
+/// Replaces a file by rename, as editors and config management do.
+fn replace_file(path: &Path, contents: &str) {
+    let next = path.with_extension("next");
+    std::fs::write(&next, contents).unwrap();
+    std::fs::rename(&next, path).unwrap();
 }
 
 /// Test registries on one storage: `notifying` sends its events to
@@ -695,6 +722,110 @@ fn registry_scanning_service() {
         (&d["verdict"], &d["scans"], &d["rescans"]),
         (&json!("unhealthy"), &json!(1), &json!(1))
     );
+
+    // The layer cache stays within its bound.
+    // (The Debian image's two entries alone are larger.)
+    let cached: Vec<u64> = std::fs::read_dir(root.join("data/layers"))
+        .unwrap()
+        .map(|e| e.unwrap())
+        .filter(|e| e.file_name().to_string_lossy().ends_with(".layer"))
+        .map(|e| e.metadata().unwrap().len())
+        .collect();
+    let total: u64 = cached.iter().sum();
+    assert!(
+        !cached.is_empty() && total <= CACHE_MAX_BYTES,
+        "{cached:?} cached"
+    );
+
+    // The policy changes: an ignore rule for the low finding. The images in
+    // the window are classified again; the rule's findings are suppressed,
+    // listed apart with the reason, and no longer counted.
+    let (_, health) = watch.get("/healthz");
+    let first_policy = health["policy"].clone();
+    assert_eq!(d["policy"], first_policy);
+    let ignore = ignore_file(root);
+    replace_file(&ignore, "TRAWL-W-LOW reason=\"accepted: not reachable\"\n");
+    let d = watch.wait_for(&debian, "the policy rescan", |i| i["rescans"] == 2);
+    let (_, health) = watch.get("/healthz");
+    assert_ne!(health["policy"], first_policy);
+    assert_eq!(d["policy"], health["policy"]);
+    assert_eq!(
+        (
+            &d["verdict"],
+            &d["counts"]["findings"],
+            &d["counts"]["suppressed"]
+        ),
+        (&json!("unhealthy"), &json!(n_openssl), &json!(n_util)),
+        "{d}"
+    );
+    assert_eq!(ids(&watch.findings(&debian, "")), critical);
+    let suppressed = watch.findings(&debian, "?suppressed=true");
+    assert_eq!(ids(&suppressed), low);
+    assert!(
+        suppressed[0]["suppression"]
+            .to_string()
+            .contains("accepted: not reachable"),
+        "{}",
+        suppressed[0]
+    );
+    watch.wait_for(&scratch, "the policy rescan", |i| i["rescans"] == 2);
+    assert_eq!(watch.image(&distroless)["rescans"], 0, "outside the window");
+
+    // A policy file that does not parse is reported and the policy in use stays.
+    replace_file(&ignore, "TRAWL-W-LOW expires=someday reason=\"x\"\n");
+    std::thread::sleep(Duration::from_millis(600));
+    let (_, unchanged) = watch.get("/healthz");
+    assert_eq!(unchanged["policy"], health["policy"]);
+    assert_eq!(watch.image(&debian)["rescans"], 2);
+    // An expired rule does not suppress: back to counting everything.
+    replace_file(
+        &ignore,
+        "TRAWL-W-LOW expires=2020-01-31 reason=\"until the January release\"\n",
+    );
+    let d = watch.wait_for(&debian, "the next policy rescan", |i| i["rescans"] == 3);
+    assert_eq!(
+        (&d["counts"]["findings"], &d["counts"]["suppressed"]),
+        (&json!(n_openssl + n_util), &json!(0)),
+        "{d}"
+    );
+
+    // Deletes. Distroless is pushed to a second repository, then deleted
+    // from its first: it stays, listed under the second. Scratch is deleted
+    // from its only repository: forgotten.
+    push("distroless", r, "trawl/mirror", "latest");
+    let mirror = json!({"repository": "trawl/mirror", "tag": "latest"});
+    watch.wait_for(&distroless, "the mirror push", |i| {
+        i["tags"].as_array().unwrap().contains(&mirror)
+    });
+    for image in ["trawl/distroless:latest", "trawl/scratch:latest"] {
+        skopeo(&[
+            "delete",
+            "--tls-verify=false",
+            "--creds",
+            &creds,
+            &format!("docker://{r}/{image}"),
+        ]);
+    }
+    let s = watch.wait_for(&distroless, "the delete", |i| i["tags"] == json!([mirror]));
+    assert_eq!((&s["scans"], &s["verdict"]), (&json!(1), &json!("healthy")));
+    let deadline = Instant::now() + DEADLINE;
+    while watch.get(&format!("/v1/images/{scratch}")).0 != StatusCode::NOT_FOUND {
+        assert!(Instant::now() < deadline, "scratch was not forgotten");
+        std::thread::sleep(Duration::from_millis(50));
+    }
+    assert_eq!(
+        watch.get(&format!("/v1/images/{scratch}/findings")).0,
+        StatusCode::NOT_FOUND
+    );
+    let (_, list) = watch.get("/v1/images");
+    let mut repositories: Vec<&str> = list
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|row| row["repository"].as_str().unwrap())
+        .collect();
+    repositories.dedup();
+    assert_eq!(repositories, ["trawl/debian", "trawl/mirror"], "{list}");
     watch.stop();
 }
 

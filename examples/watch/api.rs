@@ -2,11 +2,11 @@
 //!
 //! | route | auth | answer |
 //! |---|---|---|
-//! | `POST /events` | `Authorization: Bearer WEBHOOK_TOKEN` | 202 `{"queued", "recorded", "ignored"}`; 503 with `Retry-After` when the scan queue is full; 400 for a body that is no envelope |
+//! | `POST /events` | `Authorization: Bearer WEBHOOK_TOKEN` | 202 `{"queued", "recorded", "forgotten", "ignored"}`; 503 with `Retry-After` when the scan queue is full; 400 for a body that is no envelope |
 //! | `GET /v1/images` | `Authorization: Bearer TOKEN` | one row per repository and tag (`tag: null` for an image pushed by digest only) |
 //! | `GET /v1/images/{digest}` | same | the image: tags, state, verdict, counts, scan history |
-//! | `GET /v1/images/{digest}/findings` | same | its findings, filtered by `severity`, `fix_state`, `package`, `id` |
-//! | `GET /healthz` | none | `{"status": "ok", "queued", "running", "advisory_db"}` |
+//! | `GET /v1/images/{digest}/findings` | same | its findings, filtered by `severity`, `fix_state`, `package`, `id`; with `suppressed=true`, those the policy suppresses instead |
+//! | `GET /healthz` | none | `{"status": "ok", "queued", "running", "advisory_db", "policy"}` |
 //!
 //! A missing or wrong token is 401, an unknown digest 404, an image not
 //! scanned yet 409. Errors are `{"error": "..."}`.
@@ -28,7 +28,7 @@ use tracing::{debug, info};
 use trawl::classify::{FixStateKind, Summary};
 use trawl::{Finding, Report, Severity};
 
-use super::events::{Classified, Envelope, Kind};
+use super::events::{Classified, Deleted, Envelope, Kind, Recorded};
 use super::store::{Applied, ImageRecord, StoreError};
 use super::{Shared, now};
 
@@ -162,51 +162,72 @@ async fn events(
         )
     })?;
     let arrived = now();
-    let mut images = Vec::new();
+    let mut records = Vec::new();
     let mut ignored = 0;
     for event in &envelope.events {
         match event.classify(shared.config.registry_override.as_deref(), arrived) {
-            Classified::Image(image) => images.push(image),
+            Classified::Record(record) => records.push(record),
             Classified::Ignored(why) => {
                 debug!(id = %event.id, action = %event.action, %why, "event ignored");
                 ignored += 1;
             }
         }
     }
-    if images.is_empty() {
+    if records.is_empty() {
         return Ok((
             StatusCode::ACCEPTED,
-            Json(serde_json::json!({"queued": 0, "recorded": 0, "ignored": ignored})),
+            Json(
+                serde_json::json!({"queued": 0, "recorded": 0, "forgotten": 0, "ignored": ignored}),
+            ),
         )
             .into_response());
     }
-    for image in &images {
-        let what = match image.kind {
-            Kind::Push => "push",
-            Kind::Pull => "pull",
-        };
-        info!(
-            event = what,
-            repository = %image.repository,
-            tag = image.tag.as_deref().unwrap_or(""),
-            digest = %image.digest,
-            "event"
-        );
+    for record in &records {
+        match record {
+            Recorded::Image(image) => info!(
+                event = match image.kind {
+                    Kind::Push => "push",
+                    Kind::Pull => "pull",
+                },
+                repository = %image.repository,
+                tag = image.tag.as_deref().unwrap_or(""),
+                digest = %image.digest,
+                "event"
+            ),
+            Recorded::Delete(deletion) => {
+                let (digest, tag) = match &deletion.deleted {
+                    Deleted::Manifest(digest) => (digest.as_str(), ""),
+                    Deleted::Tag(tag) => ("", tag.as_str()),
+                };
+                info!(event = "delete", repository = %deletion.repository, tag, digest, "event")
+            }
+        }
     }
     let max_pending = shared.config.max_pending;
     let applied = shared
-        .store(move |s| s.apply(&images, max_pending, arrived))
+        .store(move |s| s.apply(&records, max_pending, arrived))
         .await?;
     match applied {
-        Applied::Accepted { queued, recorded } => {
+        Applied::Accepted {
+            queued,
+            recorded,
+            forgotten,
+        } => {
             if queued > 0 {
                 shared.work.notify_waiters();
             }
+            if forgotten > 0 {
+                info!(
+                    images = forgotten,
+                    "deleted from their last repository: forgotten"
+                );
+            }
             Ok((
                 StatusCode::ACCEPTED,
-                Json(
-                    serde_json::json!({"queued": queued, "recorded": recorded, "ignored": ignored}),
-                ),
+                Json(serde_json::json!({
+                    "queued": queued, "recorded": recorded, "forgotten": forgotten,
+                    "ignored": ignored,
+                })),
             )
                 .into_response())
         }
@@ -226,13 +247,10 @@ async fn healthz(State(shared): State<Arc<Shared>>) -> Result<Response, ApiError
         .store(|s| s.queue_lengths())
         .await
         .map_err(|e| ApiError::new(StatusCode::SERVICE_UNAVAILABLE, e.to_string()))?;
-    let db = shared
-        .db_id
-        .read()
-        .unwrap_or_else(|e| e.into_inner())
-        .clone();
+    let (db, policy) = shared.ids.read().unwrap_or_else(|e| e.into_inner()).clone();
     Ok(Json(serde_json::json!({
         "status": "ok", "queued": queued, "running": running, "advisory_db": db,
+        "policy": policy,
     }))
     .into_response())
 }
@@ -329,6 +347,7 @@ struct ImageDetail {
     verdict_reason: Option<String>,
     counts: Option<Counts>,
     advisory_db: Option<String>,
+    policy: Option<String>,
     error: Option<String>,
     scans: i64,
     rescans: i64,
@@ -363,6 +382,7 @@ async fn image(
         verdict: image.verdict,
         verdict_reason: image.verdict_reason,
         advisory_db: image.advisory_db,
+        policy: image.policy,
         error: image.error,
         scans: image.scans,
         rescans: image.rescans,
@@ -390,6 +410,10 @@ struct FindingFilter {
     package: Option<String>,
     /// The finding's id or any of its aliases (case-insensitive).
     id: Option<String>,
+    /// `true`: the findings the policy suppresses (each with its reason)
+    /// instead of those that count.
+    #[serde(default)]
+    suppressed: bool,
 }
 
 impl FindingFilter {
@@ -456,8 +480,13 @@ async fn findings(
             "stored report unreadable",
         )
     })?;
+    let findings = if filter.suppressed {
+        report.suppressed
+    } else {
+        report.findings
+    };
     filter
-        .apply(report.findings)
+        .apply(findings)
         .map(Json)
         .map_err(|e| ApiError::new(StatusCode::BAD_REQUEST, e))
 }

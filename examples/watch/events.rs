@@ -120,11 +120,39 @@ pub struct ImageEvent {
     pub at: i64,
 }
 
+/// What a registry deleted from a repository.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Deleted {
+    /// A manifest (by digest): it and every tag naming it are gone from the
+    /// repository. Distribution sends this, then one [`Deleted::Tag`] per tag.
+    Manifest(String),
+    /// A tag; the manifest it named may stay (distribution 3 deletes tags alone).
+    Tag(String),
+}
+
+/// A deletion in a repository, checked and ready to record.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Deletion {
+    /// The repository.
+    pub repository: String,
+    /// What went.
+    pub deleted: Deleted,
+}
+
+/// An event worth recording.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Recorded {
+    /// A push or pull of an image manifest.
+    Image(ImageEvent),
+    /// A manifest or tag deleted.
+    Delete(Deletion),
+}
+
 /// What to do with one event.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum Classified {
     /// Record it.
-    Image(ImageEvent),
+    Record(Recorded),
     /// Nothing to do, and why.
     Ignored(String),
 }
@@ -136,6 +164,7 @@ impl Event {
         let kind = match self.action.as_str() {
             "push" => Kind::Push,
             "pull" => Kind::Pull,
+            "delete" => return self.classify_delete(),
             other => return Classified::Ignored(format!("action {other:?}")),
         };
         let target = &self.target;
@@ -171,7 +200,7 @@ impl Event {
             .as_deref()
             .and_then(|t| chrono::DateTime::parse_from_rfc3339(t).ok())
             .map_or(now, |t| t.timestamp().min(now));
-        Classified::Image(ImageEvent {
+        Classified::Record(Recorded::Image(ImageEvent {
             kind,
             digest: target.digest.clone(),
             registry: host,
@@ -179,7 +208,28 @@ impl Event {
             tag,
             media_type: target.media_type.clone(),
             at,
-        })
+        }))
+    }
+
+    /// A delete names its repository and either a digest (a manifest, or a
+    /// blob: the two look alike, and a blob's digest never names an image
+    /// the store knows) or a tag. It carries no media type.
+    fn classify_delete(&self) -> Classified {
+        let target = &self.target;
+        if !is_repository(&target.repository) {
+            return Classified::Ignored(format!("repository {:?}", target.repository));
+        }
+        let deleted = match (target.digest.as_str(), target.tag.as_str()) {
+            ("", "") => return Classified::Ignored("a delete of nothing".into()),
+            ("", tag) if is_tag(tag) => Deleted::Tag(tag.to_string()),
+            ("", tag) => return Classified::Ignored(format!("tag {tag:?}")),
+            (digest, _) if is_sha256_digest(digest) => Deleted::Manifest(digest.to_string()),
+            (digest, _) => return Classified::Ignored(format!("digest {digest:?}")),
+        };
+        Classified::Record(Recorded::Delete(Deletion {
+            repository: target.repository.clone(),
+            deleted,
+        }))
     }
 }
 
@@ -279,7 +329,8 @@ mod tests {
     #[test]
     fn a_manifest_push_is_an_image_event() {
         let e = envelope("push", MANIFEST_MEDIA_TYPES[0], "1.2", "skopeo/1.9.3");
-        let Classified::Image(ev) = e.events[0].classify(None, 2_000_000_000) else {
+        let Classified::Record(Recorded::Image(ev)) = e.events[0].classify(None, 2_000_000_000)
+        else {
             panic!("not an image event");
         };
         assert_eq!(
@@ -296,7 +347,9 @@ mod tests {
             }
         );
         // The timestamp never lies in the future of the arrival.
-        let Classified::Image(ev) = e.events[0].classify(Some("mirror:443"), 1_000) else {
+        let Classified::Record(Recorded::Image(ev)) =
+            e.events[0].classify(Some("mirror:443"), 1_000)
+        else {
             panic!("not an image event");
         };
         assert_eq!((ev.at, ev.registry.as_str()), (1_000, "mirror:443"));
@@ -307,7 +360,6 @@ mod tests {
         let layer = "application/vnd.oci.image.layer.v1.tar+gzip";
         for e in [
             envelope("push", layer, "", "skopeo/1.9.3"),
-            envelope("delete", MANIFEST_MEDIA_TYPES[1], "", "skopeo/1.9.3"),
             envelope("mount", MANIFEST_MEDIA_TYPES[2], "", "skopeo/1.9.3"),
             envelope("pull", MANIFEST_MEDIA_TYPES[3], "", "trawl/0.1.0"),
         ] {
@@ -320,7 +372,7 @@ mod tests {
         let e = envelope("push", MANIFEST_MEDIA_TYPES[3], "", "trawl/0.1.0");
         assert!(matches!(
             e.events[0].classify(None, 0),
-            Classified::Image(ImageEvent { tag: None, .. })
+            Classified::Record(Recorded::Image(ImageEvent { tag: None, .. }))
         ));
     }
 
@@ -349,7 +401,9 @@ mod tests {
         e.events[0].target.tag.clear();
         e.events[0].target.url.clear();
         match e.events[0].classify(None, 0) {
-            Classified::Image(ev) => assert_eq!(ev.registry, "registry.internal:5000"),
+            Classified::Record(Recorded::Image(ev)) => {
+                assert_eq!(ev.registry, "registry.internal:5000")
+            }
             other => panic!("{other:?}"),
         }
         e.events[0].request.host = "evil host/x".into();
@@ -363,6 +417,46 @@ mod tests {
             e.events[0].classify(None, 0),
             Classified::Ignored(_)
         ));
+    }
+
+    /// Deletes as distribution 2.8 sends them for `skopeo delete REPO:TAG`:
+    /// the manifest by digest, then each tag that named it.
+    #[test]
+    fn deletes_name_a_manifest_or_a_tag() {
+        let delete = |target: &str| -> Classified {
+            let body = format!(
+                r#"{{"events": [{{"id": "89ee855b", "timestamp": "2026-11-23T12:09:38.69220533Z",
+                    "action": "delete", "target": {target},
+                    "request": {{"id": "3dba184d", "addr": "127.0.0.1:56762",
+                                 "host": "127.0.0.1:18998", "method": "DELETE",
+                                 "useragent": "skopeo/1.9.3"}},
+                    "actor": {{}}, "source": {{"addr": "vm:18998", "instanceID": "fcddc349"}}}}]}}"#
+            );
+            let e: Envelope = serde_json::from_str(&body).unwrap();
+            e.events[0].classify(None, 0)
+        };
+        let deletion = |deleted| {
+            Classified::Record(Recorded::Delete(Deletion {
+                repository: "a/b".into(),
+                deleted,
+            }))
+        };
+        assert_eq!(
+            delete(&format!(r#"{{"digest": "{DIGEST}", "repository": "a/b"}}"#)),
+            deletion(Deleted::Manifest(DIGEST.into()))
+        );
+        assert_eq!(
+            delete(r#"{"repository": "a/b", "tag": "one"}"#),
+            deletion(Deleted::Tag("one".into()))
+        );
+        for bad in [
+            r#"{"repository": "a/b"}"#,
+            r#"{"repository": "A/b", "tag": "one"}"#,
+            r#"{"repository": "a/b", "tag": ".one"}"#,
+            r#"{"repository": "a/b", "digest": "sha256:../x"}"#,
+        ] {
+            assert!(matches!(delete(bad), Classified::Ignored(_)), "{bad}");
+        }
     }
 
     #[test]

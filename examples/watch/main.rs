@@ -7,7 +7,8 @@
 //!     [--listen 127.0.0.1:8780] [--registry HOST[:PORT]] [--ca-file PEM] \
 //!     [--insecure-registry HOST[:PORT]]... [--platform OS/ARCH[/VARIANT]] \
 //!     [--username USER --password-file FILE] [--workers N] [--max-pending N] \
-//!     [--rescan-window 30d]
+//!     [--rescan-window 30d] [--cache-max-size 1G] [--severity-threshold SEVERITY] \
+//!     [--ignore-unfixed] [--ignore-file FILE]... [--vex FILE]...
 //! ```
 //!
 //! Point the registry's notifications at it (Docker Registry 2.0 /
@@ -38,14 +39,23 @@
 //! image pushed or pulled within `--rescan-window` is matched again from its
 //! stored inventory, without pulling. Results, inventories and the scan queue
 //! live in `DATA/watch.sqlite`; a scan interrupted by a crash is redone at the
-//! next start.
+//! next start. The layer cache in `DATA/layers` is kept under
+//! `--cache-max-size`, least recently used layers removed first.
+//!
+//! The policy flags are `scan`'s. The ignore and VEX files are watched like
+//! the database: when one is edited or replaced, or an ignore rule's expiry
+//! date passes, the images in the window are classified again (an unreadable
+//! file is reported and the policy in use is kept). A manifest deleted from
+//! the registry (`delete` events; `storage.delete.enabled` in its config) is
+//! removed from that repository's listing, and forgotten once no repository
+//! holds it; a deleted tag is removed from its image.
 //!
 //! The REST API (`Authorization: Bearer TOKEN`):
 //!
 //! ```text
 //! GET /v1/images                      [{repository, tag, digest, state, verdict, counts, scans, rescans, last_scanned, last_pushed, last_pulled}]
 //! GET /v1/images/DIGEST               one image: tags, verdict and reason, counts, advisory_db, error, history
-//! GET /v1/images/DIGEST/findings?severity=high&fix_state=fixed&package=openssl&id=CVE-2024-5535
+//! GET /v1/images/DIGEST/findings?severity=high&fix_state=fixed&package=openssl&id=CVE-2024-5535[&suppressed=true]
 //! GET /healthz                        no token; queue lengths and the advisory database in use
 //! ```
 //!
@@ -59,6 +69,8 @@ mod service;
 
 #[path = "../support/cli.rs"]
 mod cli;
+#[path = "../support/size.rs"]
+mod size;
 
 use std::net::SocketAddr;
 use std::path::{Path, PathBuf};
@@ -130,6 +142,11 @@ struct Args {
     /// Images pushed or pulled this recently are rescanned when the database changes.
     #[arg(long, value_name = "DURATION", default_value = "30d", value_parser = service::parse_duration)]
     rescan_window: Duration,
+    /// Bound on the layer cache under --data; least recently used layers go first.
+    #[arg(long, value_name = "SIZE", default_value = "1G", value_parser = size::parse_size)]
+    cache_max_size: u64,
+    #[command(flatten)]
+    policy: service::policy::PolicyArgs,
 }
 
 fn main() -> ExitCode {
@@ -197,6 +214,8 @@ fn run(args: Args) -> Result<(), Box<dyn std::error::Error>> {
         max_pending: args.max_pending,
         rescan_window: args.rescan_window,
         db_poll_interval: Duration::from_secs(1),
+        policy: args.policy,
+        cache_max_bytes: args.cache_max_size,
     };
     let runtime = tokio::runtime::Builder::new_multi_thread()
         .enable_all()

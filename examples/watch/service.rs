@@ -18,11 +18,19 @@
 //! - The advisory database file is polled (its device, inode, size, mtime and
 //!   ctime) every `db_poll_interval`. When a new file is in place (`db build`
 //!   and `db pull` replace it by rename), it is opened and every image pushed
-//!   or pulled within `rescan_window` whose report came from another database
+//!   or pulled within `rescan_window` whose report came from another database (or policy)
 //!   is matched again from its stored inventory: nothing is pulled. The same
 //!   pass runs at start, for a database replaced while the service was down.
 //!   Matching and storing hold one lock, so a scan finishing during a rescan
 //!   is matched against the new database, never stored with the old one.
+//! - The policy's ignore and VEX files are polled the same way, and so is
+//!   the date (an ignore rule that expires stops suppressing). When what the
+//!   policy decides changes ([`policy_id`]), the same images are classified
+//!   again; every report records the database and the policy it came from.
+//! - A `delete` of a manifest removes it from that repository's listing; an
+//!   image no repository holds any more is forgotten, its queued job too.
+//! - After each scan the on-disk layer cache is pruned to `cache_max_bytes`,
+//!   least recently used entries first.
 //! - Stopping (the `shutdown` future) stops taking events and jobs; scans in
 //!   progress are put back in the queue and redone at the next start.
 
@@ -30,6 +38,8 @@
 mod api;
 #[path = "events.rs"]
 mod events;
+#[path = "../support/policy.rs"]
+pub mod policy;
 #[path = "store.rs"]
 mod store;
 
@@ -40,11 +50,12 @@ use std::path::{Path, PathBuf};
 use std::sync::{Arc, Mutex, RwLock};
 use std::time::{Duration, Instant, SystemTime};
 
+use sha2::{Digest, Sha256};
 use tokio::sync::{Notify, watch};
 use tracing::{debug, error, info, warn};
 use trawl::advisory::AdvisoryStore;
 use trawl::registry::{Credentials, RegistryReference};
-use trawl::{ImageSource, RegistryOptions, Report, Scanned, Scanner};
+use trawl::{ImageSource, Policy, RegistryOptions, Report, Scanned, Scanner};
 
 use store::{Job, MatchResult, Store, StoreError};
 
@@ -74,8 +85,13 @@ pub struct Config {
     /// Images pushed or pulled this recently are matched again when the
     /// advisory database changes.
     pub rescan_window: Duration,
-    /// How often the advisory database file is checked for replacement.
+    /// How often the advisory database and policy files are checked for changes.
     pub db_poll_interval: Duration,
+    /// What counts toward the verdict; its files are watched like the database.
+    pub policy: policy::PolicyArgs,
+    /// The layer cache under `data_dir` is pruned to this size (least
+    /// recently used entries first) after each scan.
+    pub cache_max_bytes: u64,
 }
 
 /// Why the service could not start or stopped with an error.
@@ -87,6 +103,9 @@ pub enum ServiceError {
     /// The advisory database could not be opened.
     #[error(transparent)]
     AdvisoryDb(#[from] trawl::advisory::StoreError),
+    /// An ignore or VEX file could not be read.
+    #[error(transparent)]
+    Policy(#[from] trawl::classify::policy::PolicyError),
     /// The layer cache directory could not be created.
     #[error("cannot create the layer cache in {}: {source}", path.display())]
     Cache {
@@ -114,11 +133,14 @@ pub enum ServiceError {
     Lost,
 }
 
-/// The advisory database in use, and the scanner that matches against it.
+/// The advisory database and policy in use, and the scanner that matches
+/// and classifies with them.
 struct Matcher {
     scanner: Scanner,
-    /// Its content SHA-256.
+    /// The database's content SHA-256.
     db_id: String,
+    /// The policy's id ([`policy_id`]).
+    policy_id: String,
 }
 
 /// State shared by the HTTP handlers, the workers and the database watcher.
@@ -127,8 +149,8 @@ struct Shared {
     store: Arc<Store>,
     /// Held while matching and storing, so results follow database changes in order.
     matcher: tokio::sync::Mutex<Matcher>,
-    /// The current database's content SHA-256, for `GET /healthz`.
-    db_id: RwLock<String>,
+    /// The current database's content SHA-256 and policy id, for `GET /healthz`.
+    ids: RwLock<(String, String)>,
     /// Scanners that pull, one per registry host (credentials are per host).
     pullers: Mutex<HashMap<String, Scanner>>,
     /// Woken when jobs are queued.
@@ -186,6 +208,12 @@ pub async fn run(
             "scans interrupted by the last stop are queued again"
         );
     }
+    let policy_seen = policy_inputs(&config.policy);
+    let policy = config.policy.load()?;
+    for note in policy::expired_rules(&policy) {
+        warn!("{note}");
+    }
+    let policy_id = policy_id(&policy);
     let path = config.advisory_db.clone();
     let identity = file_identity(&path);
     let db = tokio::task::spawn_blocking(move || AdvisoryStore::open(path))
@@ -205,6 +233,7 @@ pub async fn run(
     let cache = config.data_dir.join("layers");
     let base = Scanner::builder()
         .cache_dir(&cache)
+        .policy(policy)
         .build()
         .map_err(|source| ServiceError::Cache {
             path: cache,
@@ -215,8 +244,9 @@ pub async fn run(
         matcher: tokio::sync::Mutex::new(Matcher {
             scanner: base.with_database(db),
             db_id: db_id.clone(),
+            policy_id: policy_id.clone(),
         }),
-        db_id: RwLock::new(db_id),
+        ids: RwLock::new((db_id, policy_id)),
         pullers: Mutex::new(HashMap::new()),
         work: Notify::new(),
         config,
@@ -224,7 +254,12 @@ pub async fn run(
 
     let (stop_tx, stop_rx) = watch::channel(false);
     let mut tasks = tokio::task::JoinSet::new();
-    tasks.spawn(watch_database(shared.clone(), identity, stop_rx.clone()));
+    tasks.spawn(watch_inputs(
+        shared.clone(),
+        identity,
+        policy_seen,
+        stop_rx.clone(),
+    ));
     for _ in 0..shared.config.workers.max(1) {
         tasks.spawn(worker(shared.clone(), stop_rx.clone()));
     }
@@ -303,7 +338,8 @@ async fn scan(shared: &Shared, job: Job, stop: &mut watch::Receiver<bool>) {
     let source = ImageSource::Registry { reference };
     let digest = job.digest.clone();
     let started = Instant::now();
-    let pulled = match shared.puller(&job.registry) {
+    let puller = shared.puller(&job.registry);
+    let pulled = match &puller {
         Ok(puller) => {
             tokio::select! {
                 result = puller.inventory(&source) => result.map_err(|e| error_chain(&e)),
@@ -316,8 +352,11 @@ async fn scan(shared: &Shared, job: Job, stop: &mut watch::Receiver<bool>) {
                 }
             }
         }
-        Err(e) => Err(error_chain(&e)),
+        Err(e) => Err(error_chain(e)),
     };
+    if let Ok(puller) = puller {
+        prune_cache(puller, shared.config.cache_max_bytes).await;
+    }
     let outcome = match pulled {
         Ok(scanned) => {
             let packages = scanned.inventory.packages.len();
@@ -345,6 +384,21 @@ async fn scan(shared: &Shared, job: Job, stop: &mut watch::Receiver<bool>) {
     }
 }
 
+/// Bounds the on-disk layer cache (shared by every puller).
+async fn prune_cache(puller: Scanner, max_bytes: u64) {
+    let pruned = tokio::task::spawn_blocking(move || puller.layer_cache().prune(max_bytes)).await;
+    match pruned {
+        Ok(Ok(p)) if p.removed_entries > 0 || p.removed_temporary > 0 => debug!(
+            removed = p.removed_entries,
+            removed_bytes = p.removed_bytes,
+            kept_bytes = p.kept_bytes,
+            "layer cache pruned"
+        ),
+        Ok(Ok(_)) | Err(_) => {}
+        Ok(Err(e)) => warn!(error = %e, "cannot prune the layer cache"),
+    }
+}
+
 /// Stores a fresh inventory and its report against the current database;
 /// returns the verdict.
 async fn match_and_store(
@@ -354,12 +408,12 @@ async fn match_and_store(
 ) -> Result<&'static str, ServiceError> {
     let matcher = shared.matcher.lock().await;
     let scanner = matcher.scanner.clone();
-    let db_id = matcher.db_id.clone();
+    let ids = (matcher.db_id.clone(), matcher.policy_id.clone());
     let store = shared.store.clone();
     let verdict = tokio::task::spawn_blocking(move || {
         let inventory = serde_json::to_string(&scanned)?;
         let report = scanner.rematch(scanned);
-        let result = match_result(&report, db_id)?;
+        let result = match_result(&report, &ids)?;
         store.finish_scan(&digest, &inventory, &result, now())?;
         Ok::<_, ServiceError>(report.verdict.as_str())
     })
@@ -369,15 +423,57 @@ async fn match_and_store(
     Ok(verdict)
 }
 
-/// What the store keeps of a report.
-fn match_result(report: &Report, advisory_db: String) -> Result<MatchResult, serde_json::Error> {
+/// What the store keeps of a report matched against the (database, policy) `ids`.
+fn match_result(
+    report: &Report,
+    (advisory_db, policy): &(String, String),
+) -> Result<MatchResult, serde_json::Error> {
     Ok(MatchResult {
         verdict: report.verdict.as_str().to_string(),
         verdict_reason: report.verdict_reason.clone(),
         summary: serde_json::to_string(&report.summary)?,
         report: serde_json::to_string(report)?,
-        advisory_db,
+        advisory_db: advisory_db.clone(),
+        policy: policy.clone(),
     })
+}
+
+/// Identifies what a policy decides: its threshold, flags, rules and
+/// statements (with where each was read), and which ignore rules have
+/// expired. Not the date itself, so a day passing changes the id only when a
+/// rule expires with it.
+fn policy_id(policy: &Policy) -> String {
+    let expired: Vec<&str> = policy
+        .ignores
+        .iter()
+        .filter(|r| r.expired(&policy.today))
+        .map(|r| r.origin.as_str())
+        .collect();
+    let text = format!(
+        "trawl-watch-policy-v1\n{:?}\n{}\n{:?}\n{:?}\n{:?}",
+        policy.severity_threshold, policy.ignore_unfixed, policy.ignores, policy.vex, expired
+    );
+    hex::encode(Sha256::digest(text.as_bytes()))
+}
+
+/// What the policy is read from as of now: today's date (ignore rules
+/// expire) and the identity of each of its files.
+#[derive(Debug, Clone, PartialEq, Eq)]
+struct PolicyInputs {
+    today: String,
+    files: Vec<Option<FileIdentity>>,
+}
+
+fn policy_inputs(args: &policy::PolicyArgs) -> PolicyInputs {
+    PolicyInputs {
+        today: trawl::classify::policy::today(),
+        files: args
+            .ignore_files
+            .iter()
+            .chain(&args.vex_files)
+            .map(|f| file_identity(f))
+            .collect(),
+    }
 }
 
 /// How many stored inventories one rescan batch re-matches together.
@@ -388,12 +484,12 @@ const RESCAN_BATCH: usize = 256;
 async fn rescan(shared: &Shared, matcher: &Matcher) -> Result<usize, ServiceError> {
     let window = i64::try_from(shared.config.rescan_window.as_secs()).unwrap_or(i64::MAX);
     let since = now().saturating_sub(window);
-    let db_id = matcher.db_id.clone();
+    let ids = (matcher.db_id.clone(), matcher.policy_id.clone());
     let scanner = matcher.scanner.clone();
     let store = shared.store.clone();
     tokio::task::spawn_blocking(move || {
         let mut done = 0;
-        let candidates = store.rescan_candidates(since, &db_id)?;
+        let candidates = store.rescan_candidates(since, &ids.0, &ids.1)?;
         // In batches: each distinct (package, version) is looked up once per
         // batch, and memory stays bounded however many images there are.
         for batch in candidates.chunks(RESCAN_BATCH) {
@@ -414,7 +510,7 @@ async fn rescan(shared: &Shared, matcher: &Matcher) -> Result<usize, ServiceErro
                 }
             }
             for (digest, report) in digests.into_iter().zip(scanner.rematch_all(stored)) {
-                store.finish_rescan(digest, &match_result(&report, db_id.clone())?, now())?;
+                store.finish_rescan(digest, &match_result(&report, &ids)?, now())?;
                 debug!(%digest, verdict = report.verdict.as_str(), "rescanned");
                 done += 1;
             }
@@ -456,10 +552,13 @@ fn file_identity(path: &Path) -> Option<FileIdentity> {
     }
 }
 
-/// Rescans at start, then whenever the advisory database file is replaced.
-async fn watch_database(
+/// Rescans at start, then whenever the advisory database file is replaced
+/// or the policy changes: an ignore or VEX file edited or replaced, or an
+/// ignore rule expiring.
+async fn watch_inputs(
     shared: Arc<Shared>,
-    mut seen: Option<FileIdentity>,
+    mut db_seen: Option<FileIdentity>,
+    mut policy_seen: PolicyInputs,
     mut stop: watch::Receiver<bool>,
 ) {
     {
@@ -468,60 +567,133 @@ async fn watch_database(
             Ok(0) => {}
             Ok(n) => info!(
                 images = n,
-                "rescanned against the advisory database (changed while stopped)"
+                "rescanned against the advisory database and policy (changed while stopped)"
             ),
             Err(e) => error!(error = %error_chain(&e), "rescan failed"),
         }
     }
-    let path = shared.config.advisory_db.clone();
     let mut ticks = tokio::time::interval(shared.config.db_poll_interval);
     ticks.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Skip);
-    let mut last_problem: Option<String> = None;
+    let (mut db_problem, mut policy_problem) = (None, None);
     loop {
         tokio::select! {
             _ = ticks.tick() => {}
             () = stopped(&mut stop) => return,
         }
-        let identity = file_identity(&path);
-        if identity.is_none() || identity == seen {
+        let db = new_database(&shared.config.advisory_db, &mut db_seen, &mut db_problem).await;
+        let policy = new_policy(&shared.config.policy, &mut policy_seen, &mut policy_problem).await;
+        if db.is_none() && policy.is_none() {
             continue;
         }
-        let open_path = path.clone();
-        let opened = tokio::task::spawn_blocking(move || AdvisoryStore::open(open_path)).await;
-        let db = match opened {
-            Ok(Ok(db)) => db,
-            Ok(Err(e)) => {
-                // Retried every tick until a good file is in place; said once.
-                let problem = error_chain(&e);
-                if last_problem.as_ref() != Some(&problem) {
-                    warn!(error = %problem, "new advisory database not usable; keeping the old one");
-                    last_problem = Some(problem);
-                }
-                continue;
-            }
-            Err(_) => continue,
-        };
-        seen = identity;
-        last_problem = None;
         let mut matcher = shared.matcher.lock().await;
-        let db_id = db.info().content_sha256.clone();
-        if db_id == matcher.db_id {
-            debug!("advisory database replaced by an identical one");
+        let mut changed = Vec::new();
+        let mut next = Matcher {
+            scanner: matcher.scanner.clone(),
+            db_id: matcher.db_id.clone(),
+            policy_id: matcher.policy_id.clone(),
+        };
+        if let Some(db) = db {
+            let db_id = db.info().content_sha256.clone();
+            if db_id == next.db_id {
+                debug!("advisory database replaced by an identical one");
+            } else {
+                info!(records = db.info().records, "advisory database changed");
+                next.scanner = next.scanner.with_database(db);
+                next.db_id = db_id;
+                changed.push("advisory database");
+            }
+        }
+        if let Some(policy) = policy {
+            let id = policy_id(&policy);
+            if id != next.policy_id {
+                info!(
+                    ignore_rules = policy.ignores.len(),
+                    vex_statements = policy.vex.len(),
+                    "policy changed"
+                );
+                for note in policy::expired_rules(&policy) {
+                    warn!("{note}");
+                }
+                changed.push("policy");
+                next.policy_id = id;
+            }
+            // Even when nothing it decides changed: the new one knows today's date.
+            next.scanner = next.scanner.with_policy(policy);
+        }
+        *shared.ids.write().unwrap_or_else(|e| e.into_inner()) =
+            (next.db_id.clone(), next.policy_id.clone());
+        *matcher = next;
+        if changed.is_empty() {
             continue;
         }
-        let records = db.info().records;
-        *matcher = Matcher {
-            scanner: matcher.scanner.with_database(db),
-            db_id: db_id.clone(),
-        };
-        *shared.db_id.write().unwrap_or_else(|e| e.into_inner()) = db_id;
         let started = Instant::now();
         match rescan(&shared, &matcher).await {
             Ok(n) => {
-                info!(records, images = n, elapsed = ?started.elapsed(), "advisory database changed; rescanned")
+                info!(changed = ?changed, images = n, elapsed = ?started.elapsed(), "rescanned")
             }
             Err(e) => error!(error = %error_chain(&e), "rescan failed"),
         }
+    }
+}
+
+/// The advisory database, when a new file is in place and opens. A file
+/// that does not open is retried every tick and reported once.
+async fn new_database(
+    path: &Path,
+    seen: &mut Option<FileIdentity>,
+    last_problem: &mut Option<String>,
+) -> Option<AdvisoryStore> {
+    let identity = file_identity(path);
+    if identity.is_none() || identity == *seen {
+        return None;
+    }
+    let open_path = path.to_owned();
+    match tokio::task::spawn_blocking(move || AdvisoryStore::open(open_path)).await {
+        Ok(Ok(db)) => {
+            *seen = identity;
+            *last_problem = None;
+            Some(db)
+        }
+        Ok(Err(e)) => {
+            let problem = error_chain(&e);
+            if last_problem.as_ref() != Some(&problem) {
+                warn!(error = %problem, "new advisory database not usable; keeping the old one");
+                *last_problem = Some(problem);
+            }
+            None
+        }
+        Err(_) => None,
+    }
+}
+
+/// The policy read again, when a file of it changed or the date did. Files
+/// that do not read are retried every tick and reported once; the policy in
+/// use stays meanwhile.
+async fn new_policy(
+    args: &policy::PolicyArgs,
+    seen: &mut PolicyInputs,
+    last_problem: &mut Option<String>,
+) -> Option<Policy> {
+    let inputs = policy_inputs(args);
+    if inputs == *seen {
+        return None;
+    }
+    let read = args.clone();
+    match tokio::task::spawn_blocking(move || read.load()).await {
+        Ok(Ok(policy)) => {
+            *seen = inputs;
+            *last_problem = None;
+            Some(policy)
+        }
+        Ok(Err(e)) => {
+            let problem = error_chain(&e);
+            if last_problem.as_ref() != Some(&problem) {
+                warn!(error = %problem, "changed policy not usable; keeping the one in use");
+                *last_problem = Some(problem);
+            }
+            None
+        }
+        Err(_) => None,
     }
 }
 
@@ -578,6 +750,30 @@ mod tests {
         for bad in ["", "d", "1w", "-1d", "1.5h", "99999999999999999999d"] {
             assert!(parse_duration(bad).is_err(), "{bad}");
         }
+    }
+
+    #[test]
+    fn policy_ids_change_when_what_the_policy_decides_changes() {
+        let rules = trawl::classify::policy::parse_ignore_file(
+            "CVE-2024-1 expires=2026-01-31 reason=\"waiting for 1.2\"\n",
+            Path::new("ignore.txt"),
+        )
+        .unwrap();
+        let on = |today: &str| Policy {
+            ignores: rules.clone(),
+            today: today.into(),
+            ..Policy::default()
+        };
+        // A day passing changes nothing until the rule expires.
+        assert_eq!(policy_id(&on("2026-01-30")), policy_id(&on("2026-01-31")));
+        assert_ne!(policy_id(&on("2026-01-31")), policy_id(&on("2026-02-01")));
+        assert_eq!(policy_id(&on("2026-02-01")), policy_id(&on("2027-06-01")));
+        let stricter = Policy {
+            ignore_unfixed: true,
+            ..on("2026-01-30")
+        };
+        assert_ne!(policy_id(&stricter), policy_id(&on("2026-01-30")));
+        assert_ne!(policy_id(&Policy::default()), policy_id(&on("2026-01-30")));
     }
 
     #[test]

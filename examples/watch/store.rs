@@ -13,16 +13,16 @@
 //! scan was interrupted [`MAX_ATTEMPTS`] times (the process died each time) is
 //! given up, so one poisonous image cannot keep the service in a crash loop.
 
-use std::collections::HashSet;
 use std::path::{Path, PathBuf};
 use std::sync::Mutex;
 
 use rusqlite::{Connection, OptionalExtension, TransactionBehavior, params};
 
-use super::events::{ImageEvent, Kind};
+use super::events::{Deleted, Deletion, ImageEvent, Kind, Recorded};
 
-/// The schema this file writes (SQLite's `user_version`).
-const SCHEMA_VERSION: i64 = 1;
+/// The schema this file writes (SQLite's `user_version`). Version 1 (before
+/// policies were recorded) is upgraded in place.
+const SCHEMA_VERSION: i64 = 2;
 
 /// Attempts at one job before it is given up.
 pub const MAX_ATTEMPTS: i64 = 3;
@@ -39,6 +39,7 @@ CREATE TABLE images (
     inventory TEXT,
     report TEXT,
     advisory_db TEXT,
+    policy TEXT,
     error TEXT,
     scans INTEGER NOT NULL DEFAULT 0,
     rescans INTEGER NOT NULL DEFAULT 0,
@@ -141,6 +142,8 @@ pub struct ImageRecord {
     pub summary: Option<String>,
     /// The content SHA-256 of the advisory database the report was matched against.
     pub advisory_db: Option<String>,
+    /// The id of the policy the report was classified under.
+    pub policy: Option<String>,
     /// The last scan failure, if the last scan failed.
     pub error: Option<String>,
     /// Scans (pulls of the image).
@@ -182,6 +185,8 @@ pub enum Applied {
         queued: usize,
         /// Events recorded.
         recorded: usize,
+        /// Images forgotten: deleted from the last repository holding them.
+        forgotten: usize,
     },
     /// Nothing recorded: the batch needs new scans and `pending` are already waiting.
     Full {
@@ -203,6 +208,8 @@ pub struct MatchResult {
     pub report: String,
     /// The advisory database's content SHA-256.
     pub advisory_db: String,
+    /// The policy's id.
+    pub policy: String,
 }
 
 /// The results store. Calls are short transactions behind one mutex; call
@@ -235,6 +242,13 @@ impl Store {
                 tx.pragma_update(None, "user_version", SCHEMA_VERSION)?;
                 tx.commit()?;
             }
+            1 => {
+                // Reports of version 1 name no policy: the next rescan redoes them.
+                let tx = conn.transaction_with_behavior(TransactionBehavior::Exclusive)?;
+                tx.execute_batch("ALTER TABLE images ADD COLUMN policy TEXT")?;
+                tx.pragma_update(None, "user_version", SCHEMA_VERSION)?;
+                tx.commit()?;
+            }
             SCHEMA_VERSION => {}
             found => return Err(StoreError::Schema { path, found }),
         }
@@ -258,94 +272,42 @@ impl Store {
         )?)
     }
 
-    /// Records a batch of events in one transaction: tags, push and pull
-    /// times, and a scan job for each image that needs one. An image needs a
-    /// scan when it is pushed and has no report yet (new, or its scans
-    /// failed), or when it is pulled and was never seen; never while a job for
-    /// it is queued or running. When the batch needs new jobs and
-    /// `max_pending` jobs are already queued, nothing is recorded.
+    /// Records a batch of events in one transaction, in order: tags, push
+    /// and pull times, a scan job for each image that needs one, and
+    /// deletions. An image needs a scan when it is pushed and has no report
+    /// yet (new, or its scans failed), or when it is pulled and was never
+    /// seen; never while a job for it is queued or running. An image deleted
+    /// from the last repository that holds it is forgotten: its results, its
+    /// job, its tags. When the batch needs new jobs and `max_pending` jobs are
+    /// already queued, nothing is recorded.
     pub fn apply(
         &self,
-        events: &[ImageEvent],
+        events: &[Recorded],
         max_pending: usize,
         now: i64,
     ) -> Result<Applied, StoreError> {
         let mut conn = self.conn();
         let tx = conn.transaction_with_behavior(TransactionBehavior::Immediate)?;
-        let pending: i64 = tx.query_row(
-            "SELECT COUNT(*) FROM jobs WHERE state = 'queued'",
-            [],
-            |r| r.get(0),
-        )?;
-        let pending = usize::try_from(pending).unwrap_or(usize::MAX);
-        let mut to_queue: Vec<&ImageEvent> = Vec::new();
-        let mut seen = HashSet::new();
-        for ev in events {
-            if seen.contains(&ev.digest) {
-                continue;
-            }
-            let known: Option<bool> = tx
-                .query_row(
-                    "SELECT report IS NOT NULL FROM images WHERE digest = ?1",
-                    [&ev.digest],
-                    |r| r.get(0),
-                )
-                .optional()?;
-            let has_job = tx
-                .query_row("SELECT 1 FROM jobs WHERE digest = ?1", [&ev.digest], |_| {
-                    Ok(())
-                })
-                .optional()?
-                .is_some();
-            let needs_scan = !has_job
-                && match (ev.kind, known) {
-                    (_, None) => true,
-                    (Kind::Push, Some(has_report)) => !has_report,
-                    (Kind::Pull, Some(_)) => false,
-                };
-            if needs_scan {
-                seen.insert(ev.digest.clone());
-                to_queue.push(ev);
+        let pending = queued_jobs(&tx)?;
+        let mut forgotten = 0;
+        for event in events {
+            match event {
+                Recorded::Image(ev) => record_image(&tx, ev, now)?,
+                Recorded::Delete(deletion) => forgotten += usize::from(delete(&tx, deletion)?),
             }
         }
-        if !to_queue.is_empty() && pending >= max_pending {
+        let after = queued_jobs(&tx)?;
+        // New jobs, net of the queued ones deletions removed.
+        let queued = after.saturating_sub(pending);
+        if queued > 0 && pending >= max_pending {
+            // Dropping the transaction rolls it back.
             return Ok(Applied::Full { pending });
-        }
-        for ev in events {
-            tx.execute(
-                "INSERT INTO images (digest, registry, repository, media_type, first_seen)
-                 VALUES (?1, ?2, ?3, ?4, ?5) ON CONFLICT (digest) DO NOTHING",
-                params![ev.digest, ev.registry, ev.repository, ev.media_type, now],
-            )?;
-            match ev.kind {
-                // Pull from where it was pushed last: it is certainly there.
-                Kind::Push => tx.execute(
-                    "UPDATE images SET registry = ?2, repository = ?3, media_type = ?4,
-                     last_pushed = max(coalesce(last_pushed, ?5), ?5) WHERE digest = ?1",
-                    params![ev.digest, ev.registry, ev.repository, ev.media_type, ev.at],
-                )?,
-                Kind::Pull => tx.execute(
-                    "UPDATE images SET last_pulled = max(coalesce(last_pulled, ?2), ?2)
-                     WHERE digest = ?1",
-                    params![ev.digest, ev.at],
-                )?,
-            };
-            match &ev.tag {
-                Some(tag) => set_tag(&tx, &ev.repository, tag, &ev.digest)?,
-                None => list_untagged(&tx, &ev.repository, &ev.digest)?,
-            }
-        }
-        for ev in &to_queue {
-            tx.execute(
-                "INSERT INTO jobs (digest, registry, repository, state, enqueued)
-                 VALUES (?1, ?2, ?3, 'queued', ?4)",
-                params![ev.digest, ev.registry, ev.repository, now],
-            )?;
         }
         tx.commit()?;
         Ok(Applied::Accepted {
-            queued: to_queue.len(),
+            queued,
             recorded: events.len(),
+            forgotten,
         })
     }
 
@@ -403,7 +365,8 @@ impl Store {
         Ok(())
     }
 
-    /// Stores a scan's inventory and report and removes its job.
+    /// Stores a scan's inventory and report and removes its job (nothing, if
+    /// the image was deleted meanwhile).
     pub fn finish_scan(
         &self,
         digest: &str,
@@ -415,8 +378,8 @@ impl Store {
         let tx = conn.transaction_with_behavior(TransactionBehavior::Immediate)?;
         tx.execute(
             "UPDATE images SET inventory = ?2, verdict = ?3, verdict_reason = ?4, summary = ?5,
-             report = ?6, advisory_db = ?7, error = NULL, scans = scans + 1,
-             last_scanned = ?8, last_matched = ?8 WHERE digest = ?1",
+             report = ?6, advisory_db = ?7, policy = ?8, error = NULL, scans = scans + 1,
+             last_scanned = ?9, last_matched = ?9 WHERE digest = ?1",
             params![
                 digest,
                 inventory,
@@ -425,6 +388,7 @@ impl Store {
                 result.summary,
                 result.report,
                 result.advisory_db,
+                result.policy,
                 now
             ],
         )?;
@@ -443,20 +407,23 @@ impl Store {
     }
 
     /// Digests of the images to match again against advisory database
-    /// `advisory_db`: those with an inventory, pushed or pulled at or after
-    /// `since`, whose report came from another database.
+    /// `advisory_db` under policy `policy`: those with an inventory, pushed or
+    /// pulled at or after `since`, whose report came from another database
+    /// or another policy.
     pub fn rescan_candidates(
         &self,
         since: i64,
         advisory_db: &str,
+        policy: &str,
     ) -> Result<Vec<String>, StoreError> {
         let conn = self.conn();
         let mut stmt = conn.prepare(
             "SELECT digest FROM images WHERE inventory IS NOT NULL
-             AND (last_pushed >= ?1 OR last_pulled >= ?1) AND advisory_db IS NOT ?2
+             AND (last_pushed >= ?1 OR last_pulled >= ?1)
+             AND (advisory_db IS NOT ?2 OR policy IS NOT ?3)
              ORDER BY digest",
         )?;
-        let rows = stmt.query_map(params![since, advisory_db], |r| r.get(0))?;
+        let rows = stmt.query_map(params![since, advisory_db, policy], |r| r.get(0))?;
         Ok(rows.collect::<Result<_, _>>()?)
     }
 
@@ -482,7 +449,8 @@ impl Store {
     ) -> Result<(), StoreError> {
         self.conn().execute(
             "UPDATE images SET verdict = ?2, verdict_reason = ?3, summary = ?4, report = ?5,
-             advisory_db = ?6, rescans = rescans + 1, last_matched = ?7 WHERE digest = ?1",
+             advisory_db = ?6, policy = ?7, rescans = rescans + 1, last_matched = ?8
+             WHERE digest = ?1",
             params![
                 digest,
                 result.verdict,
@@ -490,6 +458,7 @@ impl Store {
                 result.summary,
                 result.report,
                 result.advisory_db,
+                result.policy,
                 now
             ],
         )?;
@@ -512,7 +481,7 @@ impl Store {
             "SELECT i.digest, i.registry, i.media_type, j.state, i.report IS NOT NULL,
                     i.verdict, i.verdict_reason, i.summary, i.advisory_db, i.error,
                     i.scans, i.rescans, i.failures, i.last_scanned, i.last_matched,
-                    i.last_pushed, i.last_pulled, i.last_failed
+                    i.last_pushed, i.last_pulled, i.last_failed, i.policy
              FROM images i LEFT JOIN jobs j ON j.digest = i.digest
              WHERE ?1 IS NULL OR i.digest = ?1 ORDER BY i.digest",
         )?;
@@ -544,6 +513,7 @@ impl Store {
                 last_pushed: r.get(15)?,
                 last_pulled: r.get(16)?,
                 last_failed: r.get(17)?,
+                policy: r.get(18)?,
             })
         })?;
         let mut images: Vec<ImageRecord> = rows.collect::<Result<_, _>>()?;
@@ -590,6 +560,130 @@ impl Store {
             [],
             |r| Ok((r.get(0)?, r.get(1)?)),
         )?)
+    }
+}
+
+/// Jobs waiting for a worker.
+fn queued_jobs(tx: &rusqlite::Transaction<'_>) -> Result<usize, StoreError> {
+    let n: i64 = tx.query_row(
+        "SELECT COUNT(*) FROM jobs WHERE state = 'queued'",
+        [],
+        |r| r.get(0),
+    )?;
+    Ok(usize::try_from(n).unwrap_or(usize::MAX))
+}
+
+/// Records one push or pull, queueing a scan when it needs one.
+fn record_image(
+    tx: &rusqlite::Transaction<'_>,
+    ev: &ImageEvent,
+    now: i64,
+) -> Result<(), StoreError> {
+    let known: Option<bool> = tx
+        .query_row(
+            "SELECT report IS NOT NULL FROM images WHERE digest = ?1",
+            [&ev.digest],
+            |r| r.get(0),
+        )
+        .optional()?;
+    let has_job = tx
+        .query_row("SELECT 1 FROM jobs WHERE digest = ?1", [&ev.digest], |_| {
+            Ok(())
+        })
+        .optional()?
+        .is_some();
+    let needs_scan = !has_job
+        && match (ev.kind, known) {
+            (_, None) => true,
+            (Kind::Push, Some(has_report)) => !has_report,
+            (Kind::Pull, Some(_)) => false,
+        };
+    tx.execute(
+        "INSERT INTO images (digest, registry, repository, media_type, first_seen)
+         VALUES (?1, ?2, ?3, ?4, ?5) ON CONFLICT (digest) DO NOTHING",
+        params![ev.digest, ev.registry, ev.repository, ev.media_type, now],
+    )?;
+    match ev.kind {
+        // Pull from where it was pushed last: it is certainly there.
+        Kind::Push => tx.execute(
+            "UPDATE images SET registry = ?2, repository = ?3, media_type = ?4,
+             last_pushed = max(coalesce(last_pushed, ?5), ?5) WHERE digest = ?1",
+            params![ev.digest, ev.registry, ev.repository, ev.media_type, ev.at],
+        )?,
+        Kind::Pull => tx.execute(
+            "UPDATE images SET last_pulled = max(coalesce(last_pulled, ?2), ?2)
+             WHERE digest = ?1",
+            params![ev.digest, ev.at],
+        )?,
+    };
+    match &ev.tag {
+        Some(tag) => set_tag(tx, &ev.repository, tag, &ev.digest)?,
+        None => list_untagged(tx, &ev.repository, &ev.digest)?,
+    }
+    if needs_scan {
+        tx.execute(
+            "INSERT INTO jobs (digest, registry, repository, state, enqueued)
+             VALUES (?1, ?2, ?3, 'queued', ?4)",
+            params![ev.digest, ev.registry, ev.repository, now],
+        )?;
+    }
+    Ok(())
+}
+
+/// Records a deletion; true when it made the store forget an image.
+fn delete(tx: &rusqlite::Transaction<'_>, deletion: &Deletion) -> Result<bool, StoreError> {
+    let repository = deletion.repository.as_str();
+    match &deletion.deleted {
+        Deleted::Manifest(digest) => {
+            let removed = tx.execute(
+                "DELETE FROM tags WHERE repository = ?1 AND digest = ?2",
+                [repository, digest],
+            )?;
+            if removed == 0 {
+                // Not an image of this repository (a blob, or unknown).
+                return Ok(false);
+            }
+            let elsewhere: Option<String> = tx
+                .query_row(
+                    "SELECT repository FROM tags WHERE digest = ?1 ORDER BY repository LIMIT 1",
+                    [digest],
+                    |r| r.get(0),
+                )
+                .optional()?;
+            match elsewhere {
+                // Still in another repository: pull it from there from now on.
+                Some(other) => {
+                    tx.execute(
+                        "UPDATE images SET repository = ?2 WHERE digest = ?1 AND repository = ?3",
+                        [digest, &other, repository],
+                    )?;
+                    Ok(false)
+                }
+                None => {
+                    // A scan running now finds no row to store into.
+                    tx.execute("DELETE FROM jobs WHERE digest = ?1", [digest])?;
+                    tx.execute("DELETE FROM images WHERE digest = ?1", [digest])?;
+                    Ok(true)
+                }
+            }
+        }
+        Deleted::Tag(tag) => {
+            let named: Vec<String> = {
+                let mut stmt =
+                    tx.prepare("SELECT digest FROM tags WHERE repository = ?1 AND tag = ?2")?;
+                let rows = stmt.query_map([repository, tag], |r| r.get(0))?;
+                rows.collect::<Result<_, _>>()?
+            };
+            for digest in named {
+                tx.execute(
+                    "DELETE FROM tags WHERE repository = ?1 AND tag = ?2 AND digest = ?3",
+                    [repository, tag, &digest],
+                )?;
+                // The manifest stays in the repository, untagged.
+                list_untagged(tx, repository, &digest)?;
+            }
+            Ok(false)
+        }
     }
 }
 
@@ -671,6 +765,10 @@ mod tests {
         }
     }
 
+    fn images(events: &[ImageEvent]) -> Vec<Recorded> {
+        events.iter().cloned().map(Recorded::Image).collect()
+    }
+
     fn result() -> MatchResult {
         MatchResult {
             verdict: "healthy".into(),
@@ -678,6 +776,7 @@ mod tests {
             summary: "{}".into(),
             report: "{}".into(),
             advisory_db: "db1".into(),
+            policy: "p1".into(),
         }
     }
 
@@ -692,17 +791,23 @@ mod tests {
         let a = event(Kind::Push, 'a', "team/app", Some("1"));
         // The same digest twice in one batch, and again later: one job.
         assert_eq!(
-            store.apply(&[a.clone(), a.clone()], 10, 1).unwrap(),
+            store
+                .apply(&images(&[a.clone(), a.clone()]), 10, 1)
+                .unwrap(),
             Applied::Accepted {
                 queued: 1,
-                recorded: 2
+                recorded: 2,
+                forgotten: 0
             }
         );
         assert_eq!(
-            store.apply(std::slice::from_ref(&a), 10, 2).unwrap(),
+            store
+                .apply(&images(std::slice::from_ref(&a)), 10, 2)
+                .unwrap(),
             Applied::Accepted {
                 queued: 0,
-                recorded: 1
+                recorded: 1,
+                forgotten: 0
             }
         );
         let job = store.claim(3).unwrap().unwrap();
@@ -713,10 +818,13 @@ mod tests {
         );
         // Running: not queued again.
         assert_eq!(
-            store.apply(std::slice::from_ref(&a), 10, 4).unwrap(),
+            store
+                .apply(&images(std::slice::from_ref(&a)), 10, 4)
+                .unwrap(),
             Applied::Accepted {
                 queued: 0,
-                recorded: 1
+                recorded: 1,
+                forgotten: 0
             }
         );
         store.finish_scan(&a.digest, "{}", &result(), 5).unwrap();
@@ -724,10 +832,11 @@ mod tests {
         let mut a2 = a.clone();
         a2.tag = Some("2".into());
         assert_eq!(
-            store.apply(&[a2], 10, 6).unwrap(),
+            store.apply(&images(&[a2]), 10, 6).unwrap(),
             Applied::Accepted {
                 queued: 0,
-                recorded: 1
+                recorded: 1,
+                forgotten: 0
             }
         );
         assert_eq!(store.claim(7).unwrap(), None);
@@ -743,7 +852,7 @@ mod tests {
         // Tag 1 moves to b: a keeps tag 2; once 2 moves too, a is listed untagged.
         let b1 = event(Kind::Push, 'b', "team/app", Some("1"));
         let b2 = event(Kind::Push, 'b', "team/app", Some("2"));
-        store.apply(&[b1, b2.clone()], 10, 8).unwrap();
+        store.apply(&images(&[b1, b2.clone()]), 10, 8).unwrap();
         assert_eq!(tags(&store, &a.digest), [("team/app".into(), None)]);
         assert_eq!(tags(&store, &b2.digest).len(), 2);
     }
@@ -755,11 +864,15 @@ mod tests {
         let a = event(Kind::Push, 'a', "x", None);
         let b = event(Kind::Push, 'b', "x", None);
         assert!(matches!(
-            store.apply(std::slice::from_ref(&a), 1, 1).unwrap(),
+            store
+                .apply(&images(std::slice::from_ref(&a)), 1, 1)
+                .unwrap(),
             Applied::Accepted { queued: 1, .. }
         ));
         assert_eq!(
-            store.apply(std::slice::from_ref(&b), 1, 1).unwrap(),
+            store
+                .apply(&images(std::slice::from_ref(&b)), 1, 1)
+                .unwrap(),
             Applied::Full { pending: 1 }
         );
         assert!(
@@ -769,7 +882,7 @@ mod tests {
         // A pull of a known image needs no scan: recorded even when full.
         let pull = event(Kind::Pull, 'a', "x", None);
         assert!(matches!(
-            store.apply(&[pull], 1, 1).unwrap(),
+            store.apply(&images(&[pull]), 1, 1).unwrap(),
             Applied::Accepted { queued: 0, .. }
         ));
         assert_eq!(
@@ -784,7 +897,9 @@ mod tests {
         let a = event(Kind::Push, 'a', "x", None);
         {
             let store = Store::open(dir.path()).unwrap();
-            store.apply(std::slice::from_ref(&a), 10, 1).unwrap();
+            store
+                .apply(&images(std::slice::from_ref(&a)), 10, 1)
+                .unwrap();
             store.claim(2).unwrap().unwrap();
         }
         for attempt in 2..=MAX_ATTEMPTS {
@@ -800,7 +915,9 @@ mod tests {
         assert!(image.error.unwrap().contains("interrupted"));
         // A graceful stop does not count as an attempt.
         let b = event(Kind::Push, 'b', "x", None);
-        store.apply(std::slice::from_ref(&b), 10, 5).unwrap();
+        store
+            .apply(&images(std::slice::from_ref(&b)), 10, 5)
+            .unwrap();
         for _ in 0..MAX_ATTEMPTS + 1 {
             store.claim(6).unwrap().unwrap();
             store.release(&b.digest).unwrap();
@@ -818,21 +935,166 @@ mod tests {
         recent.at = 1_000;
         let mut pulled = event(Kind::Pull, 'a', "x", None);
         pulled.at = 2_000;
-        store.apply(&[old.clone(), recent.clone()], 10, 1).unwrap();
+        store
+            .apply(&images(&[old.clone(), recent.clone()]), 10, 1)
+            .unwrap();
         for _ in 0..2 {
             let job = store.claim(2).unwrap().unwrap();
             store.finish_scan(&job.digest, "{}", &result(), 3).unwrap();
         }
         assert_eq!(
-            store.rescan_candidates(500, "db2").unwrap(),
+            store.rescan_candidates(500, "db2", "p1").unwrap(),
             [recent.digest.clone()]
         );
-        assert!(store.rescan_candidates(500, "db1").unwrap().is_empty());
-        store.apply(&[pulled], 10, 4).unwrap();
+        assert!(
+            store
+                .rescan_candidates(500, "db1", "p1")
+                .unwrap()
+                .is_empty()
+        );
+        store.apply(&images(&[pulled]), 10, 4).unwrap();
         assert_eq!(
-            store.rescan_candidates(500, "db2").unwrap(),
+            store.rescan_candidates(500, "db2", "p1").unwrap(),
             [old.digest.clone(), recent.digest.clone()]
         );
+        // Another policy makes them stale too.
+        assert_eq!(
+            store.rescan_candidates(500, "db1", "p2").unwrap(),
+            [old.digest.clone(), recent.digest.clone()]
+        );
+    }
+
+    fn deletion(repository: &str, deleted: Deleted) -> Recorded {
+        Recorded::Delete(Deletion {
+            repository: repository.into(),
+            deleted,
+        })
+    }
+
+    #[test]
+    fn deletes_untag_and_forget_in_order() {
+        let dir = tempfile::tempdir().unwrap();
+        let store = Store::open(dir.path()).unwrap();
+        let a = event(Kind::Push, 'a', "team/app", Some("1"));
+        let a_mirror = event(Kind::Push, 'a', "mirror/app", Some("1"));
+        let b = event(Kind::Push, 'b', "team/app", Some("2"));
+        store
+            .apply(&images(&[a.clone(), a_mirror.clone(), b.clone()]), 10, 1)
+            .unwrap();
+        let job = store.claim(2).unwrap().unwrap();
+        store.finish_scan(&job.digest, "{}", &result(), 3).unwrap();
+
+        // A tag deleted alone: the manifest stays, untagged.
+        store
+            .apply(&[deletion("team/app", Deleted::Tag("2".into()))], 10, 4)
+            .unwrap();
+        assert_eq!(tags(&store, &b.digest), [("team/app".into(), None)]);
+
+        // A manifest deleted from one of its repositories: kept, pulled from the other.
+        let applied = store
+            .apply(
+                &[
+                    deletion("team/app", Deleted::Manifest(a.digest.clone())),
+                    deletion("team/app", Deleted::Tag("1".into())),
+                ],
+                10,
+                5,
+            )
+            .unwrap();
+        assert_eq!(
+            applied,
+            Applied::Accepted {
+                queued: 0,
+                recorded: 2,
+                forgotten: 0
+            }
+        );
+        assert_eq!(
+            tags(&store, &a.digest),
+            [("mirror/app".into(), Some("1".into()))]
+        );
+        assert_eq!(
+            store.claim(6).unwrap().unwrap(),
+            Job {
+                digest: b.digest.clone(),
+                registry: b.registry.clone(),
+                repository: "team/app".into(),
+            }
+        );
+        // From its last repository: forgotten, the running job with it, and
+        // the scan that finishes afterwards stores nothing. A blob digest or
+        // an unknown one changes nothing.
+        let applied = store
+            .apply(
+                &[
+                    deletion("mirror/app", Deleted::Manifest(a.digest.clone())),
+                    deletion("team/app", Deleted::Manifest(b.digest.clone())),
+                    deletion(
+                        "team/app",
+                        Deleted::Manifest(format!("sha256:{}", "f".repeat(64))),
+                    ),
+                ],
+                10,
+                7,
+            )
+            .unwrap();
+        assert!(matches!(applied, Applied::Accepted { forgotten: 2, .. }));
+        store.finish_scan(&b.digest, "{}", &result(), 8).unwrap();
+        assert!(store.image(&a.digest).unwrap().is_none());
+        assert!(store.image(&b.digest).unwrap().is_none());
+        assert!(store.images().unwrap().is_empty());
+        assert_eq!(store.queue_lengths().unwrap(), (0, 0));
+
+        // Pushed again after its deletion, in the same batch: a new image, scanned anew.
+        let applied = store
+            .apply(
+                &[
+                    Recorded::Image(a.clone()),
+                    deletion("team/app", Deleted::Manifest(a.digest.clone())),
+                    Recorded::Image(a.clone()),
+                ],
+                10,
+                9,
+            )
+            .unwrap();
+        assert_eq!(
+            applied,
+            Applied::Accepted {
+                queued: 1,
+                recorded: 3,
+                forgotten: 1
+            }
+        );
+        let image = store.image(&a.digest).unwrap().unwrap();
+        assert_eq!((image.state, image.scans), (ImageState::Queued, 0));
+    }
+
+    #[test]
+    fn a_version_1_store_is_upgraded() {
+        let dir = tempfile::tempdir().unwrap();
+        {
+            let conn = Connection::open(dir.path().join("watch.sqlite")).unwrap();
+            conn.execute_batch(&SCHEMA.replace("    policy TEXT,\n", ""))
+                .unwrap();
+            conn.pragma_update(None, "user_version", 1).unwrap();
+        }
+        let store = Store::open(dir.path()).unwrap();
+        let a = event(Kind::Push, 'a', "x", None);
+        store
+            .apply(&images(std::slice::from_ref(&a)), 10, 1)
+            .unwrap();
+        let job = store.claim(2).unwrap().unwrap();
+        store.finish_scan(&job.digest, "{}", &result(), 3).unwrap();
+        assert_eq!(
+            store.image(&a.digest).unwrap().unwrap().policy.as_deref(),
+            Some("p1")
+        );
+        drop(store);
+        let conn = Connection::open(dir.path().join("watch.sqlite")).unwrap();
+        let version: i64 = conn
+            .query_row("PRAGMA user_version", [], |r| r.get(0))
+            .unwrap();
+        assert_eq!(version, SCHEMA_VERSION);
     }
 
     #[test]

@@ -61,6 +61,21 @@ struct Memory {
     bytes: u64,
 }
 
+/// What [`LayerCache::prune`] removed and kept.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub struct Pruned {
+    /// Entries removed (least recently used first).
+    pub removed_entries: u64,
+    /// Their bytes.
+    pub removed_bytes: u64,
+    /// Temporary files left by interrupted writes, removed.
+    pub removed_temporary: u64,
+    /// Entries kept.
+    pub kept_entries: u64,
+    /// Their bytes (at most the limit, unless one entry alone is larger).
+    pub kept_bytes: u64,
+}
+
 /// Counters of how the cache has been used.
 #[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
 pub struct CacheStats {
@@ -124,6 +139,71 @@ impl LayerCache {
             misses: self.misses.load(Ordering::Relaxed),
             corrupt_entries: self.corrupt.load(Ordering::Relaxed),
         }
+    }
+
+    /// Bounds the on-disk part to `max_bytes`: entries are removed least
+    /// recently used first (an entry's modification time is refreshed each
+    /// time it is read) until the rest fits, and temporary files that
+    /// interrupted writes left behind for over an hour are removed. Files that
+    /// are not cache entries are left alone. Safe while other scans use the
+    /// cache, in this process or another: an entry removed under a reader is
+    /// simply read from its layer again. Does nothing for an in-memory cache.
+    ///
+    /// ```
+    /// use trawl_layers::LayerCache;
+    /// let dir = tempfile::tempdir().unwrap();
+    /// let cache = LayerCache::with_dir(dir.path()).unwrap();
+    /// let pruned = cache.prune(64 << 20).unwrap();
+    /// assert_eq!((pruned.removed_entries, pruned.kept_entries), (0, 0));
+    /// ```
+    pub fn prune(&self, max_bytes: u64) -> io::Result<Pruned> {
+        let mut pruned = Pruned::default();
+        let Some(dir) = &self.dir else {
+            return Ok(pruned);
+        };
+        let now = std::time::SystemTime::now();
+        let mut entries = Vec::new();
+        for item in fs::read_dir(dir)? {
+            let item = match item {
+                Ok(item) => item,
+                Err(e) => {
+                    tracing::warn!(dir = %dir.display(), error = %e, "layer cache directory entry unreadable");
+                    continue;
+                }
+            };
+            let name = item.file_name();
+            let Some(name) = name.to_str() else { continue };
+            // Entries only: a symlink or directory is never followed or removed.
+            let Ok(meta) = item.metadata() else { continue };
+            if !meta.is_file() {
+                continue;
+            }
+            let modified = meta.modified().unwrap_or(std::time::UNIX_EPOCH);
+            if is_entry_name(name) {
+                entries.push((modified, name.to_string(), meta.len()));
+            } else if name.starts_with(".tmp")
+                && now
+                    .duration_since(modified)
+                    .is_ok_and(|age| age > std::time::Duration::from_secs(3600))
+                && remove(&item.path())
+            {
+                pruned.removed_temporary += 1;
+            }
+        }
+        let mut total: u64 = entries.iter().map(|e| e.2).sum();
+        // Oldest first; the name breaks ties so the order is deterministic.
+        entries.sort();
+        for (_, name, len) in entries {
+            if total > max_bytes && remove(&dir.join(&name)) {
+                total -= len;
+                pruned.removed_entries += 1;
+                pruned.removed_bytes += len;
+            } else {
+                pruned.kept_entries += 1;
+                pruned.kept_bytes += len;
+            }
+        }
+        Ok(pruned)
     }
 
     /// The cache key of a layer for a selection: what is kept depends on the
@@ -252,6 +332,8 @@ impl LayerCache {
                 return None;
             }
         };
+        // Read means used: pruning removes the least recently used first.
+        let _ = file.set_modified(std::time::SystemTime::now());
         let mut bytes = Vec::new();
         let decoded = file
             .take(MAX_ENTRY)
@@ -279,6 +361,24 @@ impl LayerCache {
         tmp.as_file().sync_data()?;
         tmp.persist(&path).map_err(|e| e.error)?;
         Ok(())
+    }
+}
+
+/// `<64 hex digits>.layer`, the names [`LayerCache`] gives its entries.
+fn is_entry_name(name: &str) -> bool {
+    name.strip_suffix(".layer")
+        .is_some_and(|key| key.len() == 64 && key.bytes().all(|b| b.is_ascii_hexdigit()))
+}
+
+/// Removes a file; one already gone counts as removed by someone else.
+fn remove(path: &Path) -> bool {
+    match fs::remove_file(path) {
+        Ok(()) => true,
+        Err(e) if e.kind() == io::ErrorKind::NotFound => false,
+        Err(e) => {
+            tracing::warn!(path = %path.display(), error = %e, "cannot remove layer cache file");
+            false
+        }
     }
 }
 

@@ -87,7 +87,7 @@ use std::io::{self, Read};
 use std::sync::Mutex;
 use std::sync::atomic::{AtomicUsize, Ordering};
 
-pub use cache::{CacheStats, LayerCache};
+pub use cache::{CacheStats, LayerCache, Pruned};
 pub use error::{LayerError, LayerWarning};
 pub use layer::{
     Compression, LayerChanges, Limits, read_layer, read_layer_checked, read_layer_verified,

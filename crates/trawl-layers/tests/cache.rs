@@ -73,6 +73,105 @@ impl Image {
     }
 }
 
+fn entry_names(dir: &std::path::Path) -> std::collections::BTreeSet<String> {
+    std::fs::read_dir(dir)
+        .unwrap()
+        .map(|e| e.unwrap().file_name().into_string().unwrap())
+        .filter(|n| n.ends_with(".layer"))
+        .collect()
+}
+
+fn set_age(path: &std::path::Path, seconds: u64) {
+    let when = std::time::SystemTime::now() - std::time::Duration::from_secs(seconds);
+    std::fs::File::options()
+        .write(true)
+        .open(path)
+        .unwrap()
+        .set_modified(when)
+        .unwrap();
+}
+
+#[test]
+fn pruning_removes_least_recently_used_entries_first() {
+    let dir = tempfile::tempdir().unwrap();
+    let first = Image::new();
+    let second = Image {
+        layers: vec![
+            layer(&[("etc/os-release", b"ID=alpine\n")]),
+            layer(&[("var/lib/dpkg/status", b"Package: c\n")]),
+        ],
+        opens: Arc::default(),
+    };
+    first
+        .scan(&LayerCache::with_dir(dir.path()).unwrap(), &sel())
+        .unwrap();
+    let first_entries = entry_names(dir.path());
+    second
+        .scan(&LayerCache::with_dir(dir.path()).unwrap(), &sel())
+        .unwrap();
+    let second_entries: std::collections::BTreeSet<String> = entry_names(dir.path())
+        .difference(&first_entries)
+        .cloned()
+        .collect();
+    assert_eq!((first_entries.len(), second_entries.len()), (2, 2));
+    // The first image's entries were written first and are older...
+    for (age, name) in first_entries.iter().chain(&second_entries).enumerate() {
+        set_age(&dir.path().join(name), 400 - 100 * age as u64);
+    }
+    // ...but it is scanned again (from disk), which makes them the most recently used.
+    first
+        .scan(&LayerCache::with_dir(dir.path()).unwrap(), &sel())
+        .unwrap();
+    assert_eq!(first.opens.load(Ordering::SeqCst), 2, "served from disk");
+    let size = |names: &std::collections::BTreeSet<String>| -> u64 {
+        names
+            .iter()
+            .map(|n| std::fs::metadata(dir.path().join(n)).unwrap().len())
+            .sum()
+    };
+    let (first_size, second_size) = (size(&first_entries), size(&second_entries));
+    // Not entries: left alone, except a temporary file abandoned over an hour ago.
+    std::fs::write(dir.path().join("README"), "mine").unwrap();
+    std::fs::create_dir(dir.path().join("sub")).unwrap();
+    std::fs::write(dir.path().join(".tmpOLD123"), "half an entry").unwrap();
+    set_age(&dir.path().join(".tmpOLD123"), 7200);
+    std::fs::write(dir.path().join(".tmpNEW456"), "being written").unwrap();
+
+    let cache = LayerCache::with_dir(dir.path()).unwrap();
+    let pruned = cache.prune(first_size).unwrap();
+    assert_eq!(
+        pruned,
+        trawl_layers::Pruned {
+            removed_entries: 2,
+            removed_bytes: second_size,
+            removed_temporary: 1,
+            kept_entries: 2,
+            kept_bytes: first_size,
+        }
+    );
+    assert_eq!(entry_names(dir.path()), first_entries);
+    for kept in ["README", "sub", ".tmpNEW456"] {
+        assert!(dir.path().join(kept).exists(), "{kept}");
+    }
+    assert!(!dir.path().join(".tmpOLD123").exists());
+
+    // Within the limit: nothing to do.
+    assert_eq!(cache.prune(first_size).unwrap().removed_entries, 0);
+    // What was pruned is read again; what was kept is not.
+    first.scan(&cache, &sel()).unwrap();
+    second.scan(&cache, &sel()).unwrap();
+    assert_eq!(first.opens.load(Ordering::SeqCst), 2);
+    assert_eq!(second.opens.load(Ordering::SeqCst), 4);
+    // A limit of zero empties it; an in-memory cache has nothing to prune.
+    let all = cache.prune(0).unwrap();
+    assert_eq!((all.removed_entries, all.kept_entries), (4, 0));
+    assert!(entry_names(dir.path()).is_empty());
+    assert_eq!(
+        LayerCache::in_memory().prune(0).unwrap(),
+        trawl_layers::Pruned::default()
+    );
+}
+
 fn sel() -> Selection {
     Selection::new()
         .with_path("etc/os-release")

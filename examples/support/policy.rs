@@ -1,0 +1,69 @@
+//! The policy flags `scan` and `watch` share, and how they become a
+//! [`Policy`]. (A directory without `main.rs`, so cargo does not take it for
+//! an example.)
+
+use std::path::PathBuf;
+
+use trawl::{Policy, Severity};
+
+/// What counts toward the verdict.
+#[derive(Debug, Clone, clap::Args)]
+pub struct PolicyArgs {
+    /// Findings below this severity do not count (unknown always counts).
+    #[arg(long, value_name = "SEVERITY", default_value = "unknown", value_parser = parse_severity)]
+    pub severity_threshold: Severity,
+    /// Findings without a fixed version do not count.
+    #[arg(long)]
+    pub ignore_unfixed: bool,
+    /// An ignore file: `ID [package=NAME] [expires=YYYY-MM-DD] reason="..."` per line. Repeatable.
+    #[arg(long = "ignore-file", value_name = "FILE")]
+    pub ignore_files: Vec<PathBuf>,
+    /// An OpenVEX document; `not_affected` statements suppress. Repeatable.
+    #[arg(long = "vex", value_name = "FILE")]
+    pub vex_files: Vec<PathBuf>,
+}
+
+fn parse_severity(text: &str) -> Result<Severity, String> {
+    text.parse().map_err(|e| format!("{e}"))
+}
+
+impl PolicyArgs {
+    /// Reads the ignore and VEX files into a policy as of today (which
+    /// decides the expired ignore rules). A file that cannot be read or
+    /// parsed is an error naming it and the line.
+    pub fn load(&self) -> Result<Policy, trawl::classify::policy::PolicyError> {
+        let mut policy = Policy {
+            severity_threshold: self.severity_threshold,
+            ignore_unfixed: self.ignore_unfixed,
+            ..Policy::default()
+        };
+        for f in &self.ignore_files {
+            policy
+                .ignores
+                .extend(trawl::classify::policy::read_ignore_file(f)?);
+        }
+        for f in &self.vex_files {
+            policy
+                .vex
+                .extend(trawl::classify::policy::read_vex_file(f)?);
+        }
+        Ok(policy)
+    }
+}
+
+/// One line per ignore rule that has expired (it no longer suppresses).
+pub fn expired_rules(policy: &Policy) -> Vec<String> {
+    policy
+        .ignores
+        .iter()
+        .filter(|r| r.expired(&policy.today))
+        .map(|rule| {
+            format!(
+                "ignore rule for {} ({}) expired on {}: it no longer suppresses",
+                rule.id,
+                rule.origin,
+                rule.expires.as_deref().unwrap_or_default()
+            )
+        })
+        .collect()
+}
