@@ -152,6 +152,7 @@ fn remediated(report: &Report) -> Inventory {
         packages,
         databases,
         warnings: Vec::new(),
+        catalogers: report.catalogers.clone(),
     }
 }
 

@@ -198,6 +198,10 @@ pub struct Report {
     pub summary: Summary,
     /// Upgrades that clear the fixable findings, most serious first.
     pub remediation: Vec<RemediationStep>,
+    /// The catalogers that looked at the image (`dpkg`, `apk`, `rpm`, ...):
+    /// what kinds of packages the inventory covers.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub catalogers: Vec<String>,
     /// Installed packages.
     pub packages: Vec<Package>,
     /// Findings that count, most serious first.
@@ -246,6 +250,7 @@ impl Report {
             packages,
             databases,
             warnings: inv_warnings,
+            catalogers,
         } = inventory;
         let mut warnings: Vec<String> = inv_warnings.iter().map(ToString::to_string).collect();
         let ecosystem = os.as_ref().and_then(OsRelease::osv_ecosystem);
@@ -338,6 +343,7 @@ impl Report {
             ecosystem,
             summary,
             remediation,
+            catalogers,
             packages,
             findings,
             suppressed,

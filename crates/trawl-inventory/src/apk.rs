@@ -287,6 +287,10 @@ impl Cataloger for ApkCataloger {
                 release: None,
                 vendor: None,
                 modularity_label: None,
+                nested: Vec::new(),
+                found_by: None,
+                role: None,
+                owned_by: None,
             });
         }
     }

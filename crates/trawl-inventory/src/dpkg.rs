@@ -275,6 +275,10 @@ impl DpkgCataloger {
                 release: None,
                 vendor: None,
                 modularity_label: None,
+                nested: Vec::new(),
+                found_by: None,
+                role: None,
+                owned_by: None,
             });
         }
     }

@@ -47,7 +47,7 @@ use serde::{Deserialize, Serialize};
 use trawl_layers::{MergedFs, Selection};
 
 pub use os::OsRelease;
-pub use package::{Package, PackageKind};
+pub use package::{Package, PackageKind, PackageRole};
 
 /// A package database format.
 pub trait Cataloger {
@@ -70,6 +70,10 @@ pub struct Inventory {
     pub databases: Vec<String>,
     /// Entries that were skipped, and why.
     pub warnings: Vec<InventoryWarning>,
+    /// The catalogers that looked at the image (`dpkg`, `apk`, `rpm`, ...),
+    /// in the order they ran: what the inventory covers.
+    #[serde(default)]
+    pub catalogers: Vec<String>,
 }
 
 impl Inventory {
@@ -98,7 +102,9 @@ impl InventoryWarning {
     pub fn makes_incomplete(&self) -> bool {
         matches!(
             self,
-            InventoryWarning::UnreadableDatabase { .. } | InventoryWarning::UnreadableLayer { .. }
+            InventoryWarning::UnreadableDatabase { .. }
+                | InventoryWarning::UnreadableLayer { .. }
+                | InventoryWarning::UnreadableFile { .. }
         )
     }
 }
@@ -136,6 +142,18 @@ pub enum InventoryWarning {
         /// The layer reader's description of the problem.
         message: String,
     },
+    /// A language package's metadata file, binary or archive that could not
+    /// be read (a truncated ELF, a corrupt zip, malformed JSON): the packages
+    /// it holds are missing from the inventory.
+    #[error("{path}{}: unreadable: {reason}", layer.as_deref().map(|l| format!(" (layer {l})")).unwrap_or_default())]
+    UnreadableFile {
+        /// The file (image path), with `!/`-joined archive entries inside it.
+        path: String,
+        /// The layer that wrote the file, when known.
+        layer: Option<String>,
+        /// What was wrong.
+        reason: String,
+    },
     /// A problem reading the image's layers that did not stop the scan (an
     /// unsafe entry name, a file over the size limit, a dangling hard link).
     #[error("{message}")]
@@ -172,6 +190,7 @@ pub fn catalog(fs: &MergedFs) -> Inventory {
     let os = inventory.os.clone();
     for c in catalogers() {
         c.catalog(fs, os.as_ref(), &mut inventory);
+        inventory.catalogers.push(c.name().to_string());
         tracing::debug!(
             cataloger = c.name(),
             packages = inventory.packages.len(),

@@ -239,6 +239,10 @@ fn add_packages(
             vendor: h.vendor,
             modularity_label: h.modularity_label,
             database_line: None,
+            nested: Vec::new(),
+            found_by: None,
+            role: None,
+            owned_by: None,
         });
     }
 }
