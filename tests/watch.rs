@@ -14,6 +14,28 @@
 //!   service is killed (no shutdown code runs) with one scan running and one
 //!   queued, and at the next start both are redone and the retried event is
 //!   taken.
+//!
+//! Hostile network (issue 15), in-process or with the `watch` binary itself
+//! (signals, crashes):
+//!
+//! - `credentials_go_only_to_configured_registries`: events naming a second
+//!   real registry (by URL, by request host) are refused and counted; it gets
+//!   no request at all.
+//! - `presigned_urls_are_redacted_from_errors`: blobs redirected to presigned
+//!   storage that does not answer; the stored error has no signature.
+//! - `back_pressure_is_per_event`: a 3,000-event envelope queues up to
+//!   `max_pending`, is answered 503, and applies exactly again when re-sent.
+//! - `slow_clients_cannot_hold_the_server`: 300 half-open connections
+//!   against a cap of 100; a normal request answers within 5 s; header, idle
+//!   and request timeouts; SIGTERM with idle clients exits at once.
+//! - `a_crash_is_charged_to_the_job_running_alone`: SIGKILL with three scans
+//!   running charges none; then the one running alone is charged each time,
+//!   given up after three, and the others are scanned.
+//! - `advisory_database_rewritten_in_place`: the database file is truncated
+//!   and rewritten in place while images are scanned and the API is asked;
+//!   the service stays up, refuses the torn file and takes the whole one.
+//! - `secrets_never_on_the_command_line`: `--token` and `--webhook-token`
+//!   are refused; tokens come from files or the environment.
 
 mod common;
 #[path = "../crates/trawl-registry/tests/registry_support/mod.rs"]
@@ -21,13 +43,15 @@ mod registry_support;
 #[path = "../examples/watch/service.rs"]
 mod service;
 
+use std::io::{Read as _, Write as _};
 use std::net::{SocketAddr, TcpListener, TcpStream};
 use std::path::Path;
-use std::process::Command;
+use std::process::{Child, Command, Stdio};
 use std::sync::{Arc, Condvar, Mutex, OnceLock};
 use std::thread::JoinHandle;
 use std::time::{Duration, Instant};
 
+use registry_support::proxy::{Fault, Proxy};
 use registry_support::{Auth, Notifications, PASSWORD, Registry, USER};
 use reqwest::StatusCode;
 use serde_json::{Value, json};
@@ -45,7 +69,7 @@ const DEADLINE: Duration = Duration::from_secs(60);
 
 /// The service on a runtime of its own, in a thread.
 struct Watch {
-    addr: SocketAddr,
+    api: Api,
     stop: Option<tokio::sync::oneshot::Sender<()>>,
     kill: Option<tokio::sync::oneshot::Sender<()>>,
     thread: Option<JoinHandle<Result<(), String>>>,
@@ -104,15 +128,11 @@ impl Watch {
             result
         });
         Watch {
-            addr,
+            api: Api { addr },
             stop: Some(stop),
             kill: Some(kill),
             thread: Some(thread),
         }
-    }
-
-    fn url(&self, path: &str) -> String {
-        format!("http://{}{path}", self.addr)
     }
 
     /// A graceful stop, as on SIGTERM.
@@ -126,55 +146,13 @@ impl Watch {
         let _ = self.kill.take().unwrap().send(());
         self.thread.take().unwrap().join().unwrap().unwrap();
     }
+}
 
-    /// `GET path` with the API token: status and JSON body.
-    fn get(&self, path: &str) -> (StatusCode, Value) {
-        let r = client()
-            .get(self.url(path))
-            .bearer_auth(API_TOKEN)
-            .send()
-            .unwrap();
-        let status = r.status();
-        (status, r.json().unwrap_or(Value::Null))
-    }
+impl std::ops::Deref for Watch {
+    type Target = Api;
 
-    fn image(&self, digest: &str) -> Value {
-        let (status, body) = self.get(&format!("/v1/images/{digest}"));
-        assert_eq!(status, StatusCode::OK, "{digest}: {body}");
-        body
-    }
-
-    fn findings(&self, digest: &str, query: &str) -> Vec<Value> {
-        let (status, body) = self.get(&format!("/v1/images/{digest}/findings{query}"));
-        assert_eq!(status, StatusCode::OK, "{query}: {body}");
-        body.as_array().unwrap().clone()
-    }
-
-    /// Polls `GET /v1/images/{digest}` until `done` holds.
-    fn wait_for(&self, digest: &str, what: &str, done: impl Fn(&Value) -> bool) -> Value {
-        let deadline = Instant::now() + DEADLINE;
-        loop {
-            let (status, body) = self.get(&format!("/v1/images/{digest}"));
-            if status == StatusCode::OK && done(&body) {
-                return body;
-            }
-            assert!(
-                Instant::now() < deadline,
-                "{digest}: {what} did not happen; last answer {status}: {body}"
-            );
-            std::thread::sleep(Duration::from_millis(50));
-        }
-    }
-
-    /// POSTs a notification envelope with the webhook token.
-    fn post_events(&self, envelope: &Value) -> reqwest::blocking::Response {
-        client()
-            .post(self.url("/events"))
-            .bearer_auth(WEBHOOK_TOKEN)
-            .header("Content-Type", EVENTS_MEDIA_TYPE)
-            .body(envelope.to_string())
-            .send()
-            .unwrap()
+    fn deref(&self) -> &Api {
+        &self.api
     }
 }
 
@@ -210,7 +188,21 @@ fn client() -> &'static reqwest::blocking::Client {
     })
 }
 
-fn config(root: &Path, listen: SocketAddr, registry_override: Option<String>) -> service::Config {
+/// The registry events name `host`, pulled from `pull_from` with the test
+/// user's credentials.
+fn watched(host: &str, pull_from: &str) -> service::WatchedRegistry {
+    service::WatchedRegistry {
+        host: host.into(),
+        pull_from: pull_from.into(),
+        credentials: Some(Credentials::new(USER, PASSWORD)),
+    }
+}
+
+fn config(
+    root: &Path,
+    listen: SocketAddr,
+    registries: Vec<service::WatchedRegistry>,
+) -> service::Config {
     service::Config {
         listen,
         data_dir: root.join("data"),
@@ -220,8 +212,7 @@ fn config(root: &Path, listen: SocketAddr, registry_override: Option<String>) ->
         registry: RegistryOptions::default()
             .docker_config(root.join("no-docker-config.json"))
             .retry_base_delay(Duration::from_millis(20)),
-        credentials: Some(Credentials::new(USER, PASSWORD)),
-        registry_override,
+        registries,
         workers: 2,
         max_pending: 16,
         rescan_window: service::parse_duration("30d").unwrap(),
@@ -233,6 +224,8 @@ fn config(root: &Path, listen: SocketAddr, registry_override: Option<String>) ->
             vex_files: Vec::new(),
         },
         cache_max_bytes: CACHE_MAX_BYTES,
+        http: service::server::HttpLimits::default(),
+        job_lease: Duration::from_secs(30),
     }
 }
 
@@ -463,9 +456,9 @@ fn registry_scanning_service() {
     let listen: SocketAddr = format!("127.0.0.1:{}", registry_support::free_port())
         .parse()
         .unwrap();
-    let watch = Watch::start(config(root, listen, None));
     let regs = registries(root, listen);
     let (r, silent) = (&regs.notifying.host, &regs.silent.host);
+    let watch = Watch::start(config(root, listen, vec![watched(r, r)]));
 
     // Auth: the API wants its token, the webhook its own; /healthz is open.
     let images_url = watch.url("/v1/images");
@@ -711,7 +704,7 @@ fn registry_scanning_service() {
     };
     let (_, before) = watch.get("/v1/images");
     watch.stop();
-    let watch = Watch::start(config(root, listen, None));
+    let watch = Watch::start(config(root, listen, vec![watched(r, r)]));
     let (status, after) = watch.get("/v1/images");
     assert_eq!(status, StatusCode::OK);
     assert_eq!(settled(after.clone()), settled(before));
@@ -908,7 +901,7 @@ fn back_pressure_and_crash_recovery() {
     // One worker, room for one waiting scan, and every scan pulls through
     // the gate (--registry), which holds it until opened.
     let gate = Gate::start(r);
-    let mut cfg = config(root, listen, Some(gate.host.clone()));
+    let mut cfg = config(root, listen, vec![watched(r, &gate.host)]);
     cfg.workers = 1;
     cfg.max_pending = 1;
     let watch = Watch::start(cfg.clone());
@@ -957,4 +950,713 @@ fn back_pressure_and_crash_recovery() {
         (&json!(0), &json!(0))
     );
     watch.stop();
+}
+
+// ---------------------------------------------------------------------------
+// Hostile network (issue 15).
+
+/// The `watch` example binary of this build profile, built (or found up to
+/// date) by cargo first: `cargo test` of one target does not rebuild examples.
+fn watch_bin() -> &'static Path {
+    static BIN: OnceLock<std::path::PathBuf> = OnceLock::new();
+    BIN.get_or_init(|| {
+        let exe = std::env::current_exe().unwrap();
+        let profile_dir = exe.parent().unwrap().parent().unwrap();
+        let mut cargo = Command::new(option_env!("CARGO").unwrap_or("cargo"));
+        cargo.args(["build", "--quiet", "--example", "watch"]);
+        if profile_dir.file_name().is_some_and(|n| n == "release") {
+            cargo.arg("--release");
+        }
+        if std::env::var_os("CI").is_some() {
+            cargo.arg("--locked");
+        }
+        let status = cargo
+            .current_dir(env!("CARGO_MANIFEST_DIR"))
+            .status()
+            .unwrap();
+        assert!(status.success(), "building the watch example failed");
+        profile_dir.join("examples/watch")
+    })
+}
+
+/// The `watch` binary as operators run it.
+struct WatchProcess {
+    child: Child,
+    addr: SocketAddr,
+    log: std::path::PathBuf,
+}
+
+impl WatchProcess {
+    /// Starts `watch ARGS` (with `--listen addr`) and waits until `/healthz` answers.
+    fn start(addr: SocketAddr, args: &[String], env: &[(&str, &str)], log: &Path) -> Self {
+        let log_file = std::fs::OpenOptions::new()
+            .create(true)
+            .append(true)
+            .open(log)
+            .unwrap();
+        let mut command = Command::new(watch_bin());
+        command
+            .arg("--listen")
+            .arg(addr.to_string())
+            .args(args)
+            .env("TRAWL_LOG", "info")
+            .stdin(Stdio::null())
+            .stdout(Stdio::null())
+            .stderr(log_file);
+        for (k, v) in env {
+            command.env(k, v);
+        }
+        let child = command.spawn().unwrap();
+        let mut p = WatchProcess {
+            child,
+            addr,
+            log: log.to_owned(),
+        };
+        let deadline = Instant::now() + DEADLINE;
+        loop {
+            if let Ok(r) = client().get(p.url("/healthz")).send() {
+                if r.status() == StatusCode::OK {
+                    return p;
+                }
+            }
+            if let Some(status) = p.child.try_wait().unwrap() {
+                panic!("watch exited with {status}: {}", p.logs());
+            }
+            assert!(
+                Instant::now() < deadline,
+                "watch did not start: {}",
+                p.logs()
+            );
+            std::thread::sleep(Duration::from_millis(50));
+        }
+    }
+
+    fn logs(&self) -> String {
+        std::fs::read_to_string(&self.log).unwrap_or_default()
+    }
+
+    fn url(&self, path: &str) -> String {
+        format!("http://{}{path}", self.addr)
+    }
+
+    fn api(&self) -> Api {
+        Api { addr: self.addr }
+    }
+
+    fn alive(&mut self) -> bool {
+        self.child.try_wait().unwrap().is_none()
+    }
+
+    /// SIGTERM, then the exit status if it exits within `within`.
+    fn terminate(&mut self, within: Duration) -> Option<std::process::ExitStatus> {
+        let pid = i32::try_from(self.child.id()).unwrap();
+        // SAFETY: kill(2) on our own child's pid.
+        assert_eq!(unsafe { libc::kill(pid, libc::SIGTERM) }, 0);
+        let deadline = Instant::now() + within;
+        while Instant::now() < deadline {
+            if let Some(status) = self.child.try_wait().unwrap() {
+                return Some(status);
+            }
+            std::thread::sleep(Duration::from_millis(20));
+        }
+        None
+    }
+
+    /// SIGKILL: no shutdown code runs.
+    fn kill(mut self) {
+        self.child.kill().unwrap();
+        self.child.wait().unwrap();
+    }
+}
+
+impl Drop for WatchProcess {
+    fn drop(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
+}
+
+/// The REST API of a service at `addr`.
+struct Api {
+    addr: SocketAddr,
+}
+
+impl Api {
+    fn url(&self, path: &str) -> String {
+        format!("http://{}{path}", self.addr)
+    }
+
+    /// `GET path` with the API token: status and JSON body.
+    fn get(&self, path: &str) -> (StatusCode, Value) {
+        let r = client()
+            .get(self.url(path))
+            .bearer_auth(API_TOKEN)
+            .send()
+            .unwrap();
+        let status = r.status();
+        (status, r.json().unwrap_or(Value::Null))
+    }
+
+    fn image(&self, digest: &str) -> Value {
+        let (status, body) = self.get(&format!("/v1/images/{digest}"));
+        assert_eq!(status, StatusCode::OK, "{digest}: {body}");
+        body
+    }
+
+    fn findings(&self, digest: &str, query: &str) -> Vec<Value> {
+        let (status, body) = self.get(&format!("/v1/images/{digest}/findings{query}"));
+        assert_eq!(status, StatusCode::OK, "{query}: {body}");
+        body.as_array().unwrap().clone()
+    }
+
+    /// Polls `GET /v1/images/{digest}` until `done` holds.
+    fn wait_for(&self, digest: &str, what: &str, done: impl Fn(&Value) -> bool) -> Value {
+        let deadline = Instant::now() + DEADLINE;
+        loop {
+            let (status, body) = self.get(&format!("/v1/images/{digest}"));
+            if status == StatusCode::OK && done(&body) {
+                return body;
+            }
+            assert!(
+                Instant::now() < deadline,
+                "{digest}: {what} did not happen; last answer {status}: {body}"
+            );
+            std::thread::sleep(Duration::from_millis(50));
+        }
+    }
+
+    /// POSTs a notification envelope with the webhook token.
+    fn post_events(&self, envelope: &Value) -> reqwest::blocking::Response {
+        client()
+            .post(self.url("/events"))
+            .bearer_auth(WEBHOOK_TOKEN)
+            .header("Content-Type", EVENTS_MEDIA_TYPE)
+            .body(envelope.to_string())
+            .send()
+            .unwrap()
+    }
+}
+
+/// Token and password files, the arguments every run of the binary shares.
+fn binary_args(root: &Path) -> Vec<String> {
+    let secrets = root.join("secrets");
+    std::fs::create_dir_all(&secrets).unwrap();
+    for (name, value) in [
+        ("api.token", API_TOKEN),
+        ("webhook.token", WEBHOOK_TOKEN),
+        ("registry.password", PASSWORD),
+    ] {
+        std::fs::write(secrets.join(name), format!("{value}\n")).unwrap();
+    }
+    [
+        "--db",
+        &root.join("db/trawl.db").display().to_string(),
+        "--data",
+        &root.join("data").display().to_string(),
+        "--token-file",
+        &secrets.join("api.token").display().to_string(),
+        "--webhook-token-file",
+        &secrets.join("webhook.token").display().to_string(),
+    ]
+    .iter()
+    .map(|s| s.to_string())
+    .collect()
+}
+
+/// A free loopback address to listen on.
+fn free_addr() -> SocketAddr {
+    format!("127.0.0.1:{}", registry_support::free_port())
+        .parse()
+        .unwrap()
+}
+
+#[test]
+fn credentials_go_only_to_configured_registries() {
+    logs();
+    let root = tempfile::tempdir().unwrap();
+    let root = root.path();
+    std::fs::create_dir_all(root.join("db")).unwrap();
+    write_db(&root.join("db/trawl.db"), "0", false);
+    let listen = free_addr();
+    let regs = registries(root, listen);
+    let r = &regs.notifying.host;
+    // A second real registry (the same storage, the same user and password),
+    // behind a proxy that records every request.
+    let other = Proxy::start(&regs.silent.host, None);
+    let watch = Watch::start(config(root, listen, vec![watched(r, r)]));
+    let debian = push("debian", &regs.silent.host, "trawl/debian", "bookworm");
+
+    // Events naming the other registry, as the notifying registry sends them
+    // for a client that put another name in `Host:`: by the URL, by the
+    // request's host alone, and by both.
+    let mut by_request_host = push_event(&other.host, "trawl/debian", "one", &debian, 0);
+    by_request_host["events"][0]["target"]["url"] = json!("");
+    let mut by_url = push_event(r, "trawl/debian", "two", &debian, 0);
+    by_url["events"][0]["target"]["url"] = json!(format!(
+        "http://{}/v2/trawl/debian/manifests/{debian}",
+        other.host
+    ));
+    for envelope in [
+        push_event(&other.host, "trawl/debian", "bookworm", &debian, 0),
+        by_request_host,
+        by_url,
+    ] {
+        let response = watch.post_events(&envelope);
+        assert_eq!(response.status(), StatusCode::ACCEPTED);
+        let body: Value = response.json().unwrap();
+        assert_eq!(
+            (&body["queued"], &body["unknown_registry"]),
+            (&json!(0), &json!(1)),
+            "{body}"
+        );
+    }
+    // Pushes through the configured registry are scanned meanwhile.
+    let scratch = push("scratch", r, "trawl/scratch", "latest");
+    watch.wait_for(&scratch, "scan", |i| i["state"] == "scanned");
+    std::thread::sleep(Duration::from_millis(500));
+    assert_eq!(other.requests().len(), 0, "{:?}", other.requests());
+    assert_eq!(
+        watch.get(&format!("/v1/images/{debian}")).0,
+        StatusCode::NOT_FOUND
+    );
+    let (_, health) = watch.get("/healthz");
+    assert_eq!(health["unknown_registry_events"], 3, "{health}");
+    watch.stop();
+}
+
+#[test]
+fn presigned_urls_are_redacted_from_errors() {
+    logs();
+    let root = tempfile::tempdir().unwrap();
+    let root = root.path();
+    std::fs::create_dir_all(root.join("db")).unwrap();
+    write_db(&root.join("db/trawl.db"), "0", false);
+    let listen = free_addr();
+    let regs = registries(root, listen);
+    let r = &regs.notifying.host;
+    // Blobs are sent to "storage" that does not answer, by a presigned URL.
+    let proxy = Proxy::start(r, None);
+    let storage = format!(
+        "http://127.0.0.1:{}/bucket/blob?X-Amz-Algorithm=AWS4-HMAC-SHA256&X-Amz-Credential=AKIATRAWLTEST%2F20261120&X-Amz-Signature=5ec2e7deadbeef&path=",
+        registry_support::free_port()
+    );
+    proxy.add("GET", "/blobs/", Fault::Redirect(storage), usize::MAX);
+    let watch = Watch::start(config(root, listen, vec![watched(r, &proxy.host)]));
+    let scratch = push("scratch", r, "trawl/scratch", "latest");
+    let image = watch.wait_for(&scratch, "the failure", |i| i["state"] == "failed");
+    let error = image["error"].as_str().unwrap();
+    for secret in ["5ec2e7deadbeef", "AKIATRAWLTEST", "X-Amz-Signature"] {
+        assert!(!error.contains(secret), "{error}");
+    }
+    assert!(error.contains("/bucket/blob?<redacted>"), "{error}");
+    watch.stop();
+}
+
+/// A push event of `n` images (digests of their numbers) in one envelope.
+fn flood_envelope(host: &str, n: usize) -> Value {
+    let events: Vec<Value> = (0..n)
+        .map(|i| {
+            let digest = format!(
+                "sha256:{}",
+                hex::encode(<sha2::Sha256 as sha2::Digest>::digest(i.to_string()))
+            );
+            push_event(host, "trawl/flood", &format!("t{i}"), &digest, 0)["events"][0].clone()
+        })
+        .collect();
+    json!({ "events": events })
+}
+
+#[test]
+fn back_pressure_is_per_event() {
+    logs();
+    let root = tempfile::tempdir().unwrap();
+    let root = root.path();
+    std::fs::create_dir_all(root.join("db")).unwrap();
+    write_db(&root.join("db/trawl.db"), "0", false);
+    let listen = free_addr();
+    let regs = registries(root, listen);
+    let r = &regs.notifying.host;
+    // Scans hang in the gate, so the queue only fills.
+    let gate = Gate::start(r);
+    let mut cfg = config(root, listen, vec![watched(r, &gate.host)]);
+    cfg.workers = 2;
+    cfg.max_pending = 16;
+    let watch = Watch::start(cfg);
+    let envelope = flood_envelope(r, 3_000);
+    let response = watch.post_events(&envelope);
+    assert_eq!(response.status(), StatusCode::SERVICE_UNAVAILABLE);
+    assert!(response.headers().contains_key("retry-after"));
+    let body: Value = response.json().unwrap();
+    let (_, health) = watch.get("/healthz");
+    assert!(
+        health["queued"].as_i64().unwrap() <= 16 && health["running"].as_i64().unwrap() <= 2,
+        "{health}"
+    );
+    let (_, list) = watch.get("/v1/images");
+    let listed = list.as_array().unwrap().len();
+    assert_eq!(body["recorded"], listed, "{body}");
+    assert!(listed <= 18, "{listed} images recorded");
+    assert_eq!(body["deferred"], 3_000 - listed, "{body}");
+    // The registry sends the whole envelope again: what was applied applies
+    // again without effect (one job per image, nothing queued twice), and as
+    // the workers took jobs meanwhile, a little more fits.
+    let again = watch.post_events(&envelope);
+    assert_eq!(again.status(), StatusCode::SERVICE_UNAVAILABLE);
+    let body: Value = again.json().unwrap();
+    let (_, list) = watch.get("/v1/images");
+    let now_listed = list.as_array().unwrap().len();
+    let (_, health) = watch.get("/healthz");
+    let jobs = health["queued"].as_u64().unwrap() + health["running"].as_u64().unwrap();
+    assert!(health["queued"].as_u64().unwrap() <= 16, "{health}");
+    assert_eq!(jobs, now_listed as u64, "{health}");
+    assert_eq!(body["recorded"], now_listed, "{body}");
+    assert_eq!(body["queued"], now_listed - listed, "{body}");
+    assert_eq!(body["deferred"], 3_000 - now_listed, "{body}");
+    watch.stop();
+}
+
+/// Whether the server closed `stream` (EOF or reset) within `within`.
+fn closed_by_server(stream: &mut TcpStream, within: Duration) -> bool {
+    stream.set_read_timeout(Some(within)).unwrap();
+    let mut byte = [0u8; 1];
+    match stream.read(&mut byte) {
+        Ok(0) => true,
+        Ok(_) => false,
+        Err(e) => matches!(
+            e.kind(),
+            std::io::ErrorKind::ConnectionReset | std::io::ErrorKind::BrokenPipe
+        ),
+    }
+}
+
+/// The issue's done-when: while 300 half-open connections are held, a
+/// normal request still answers within 5 s; SIGTERM with idle clients exits
+/// promptly. With a cap of 100 connections, so that the cap is reached too.
+#[test]
+fn slow_clients_cannot_hold_the_server() {
+    let root = tempfile::tempdir().unwrap();
+    let root = root.path();
+    std::fs::create_dir_all(root.join("db")).unwrap();
+    write_db(&root.join("db/trawl.db"), "0", false);
+    let addr = free_addr();
+    let mut args = binary_args(root);
+    args.extend(
+        [
+            "--registry",
+            "127.0.0.1:1",
+            "--header-timeout",
+            "3s",
+            "--idle-timeout",
+            "4s",
+            "--max-connections",
+            "100",
+            "--request-timeout",
+            "2s",
+        ]
+        .map(String::from),
+    );
+    let mut watch = WatchProcess::start(addr, &args, &[], &root.join("watch.log"));
+    // A request whose body trickles: answered 503 at the request deadline,
+    // and the registry would send it again.
+    let mut slow = TcpStream::connect(addr).unwrap();
+    write!(
+        slow,
+        "POST /events HTTP/1.1\r\nHost: watch\r\nAuthorization: Bearer {WEBHOOK_TOKEN}\r\nContent-Length: 1000\r\n\r\n{{\"events\": ["
+    )
+    .unwrap();
+    let sent = Instant::now();
+    slow.set_read_timeout(Some(Duration::from_secs(10)))
+        .unwrap();
+    let mut answer = [0u8; 12];
+    slow.read_exact(&mut answer).unwrap();
+    assert_eq!(&answer, b"HTTP/1.1 503");
+    let waited = sent.elapsed();
+    assert!(
+        waited >= Duration::from_millis(1_900) && waited < Duration::from_secs(5),
+        "{waited:?}"
+    );
+    // 300 connections that send half a request and then nothing.
+    let held_since = Instant::now();
+    let mut held: Vec<TcpStream> = (0..300)
+        .map(|_| {
+            let mut s = TcpStream::connect(addr).unwrap();
+            s.write_all(b"GET /v1/images HTTP/1.1\r\nHost: watch\r\nAuthorization: Bearer ")
+                .unwrap();
+            s
+        })
+        .collect();
+    let quick = reqwest::blocking::Client::builder()
+        .timeout(Duration::from_secs(5))
+        .build()
+        .unwrap();
+    let started = Instant::now();
+    let health = quick.get(watch.url("/healthz")).send();
+    assert!(
+        health.is_ok_and(|r| r.status() == StatusCode::OK),
+        "no answer in 5 s: {}",
+        watch.logs()
+    );
+    assert!(started.elapsed() < Duration::from_secs(5));
+    // None of them gets more than the header timeout.
+    for (i, stream) in held.iter_mut().enumerate() {
+        let left = Duration::from_secs(8).saturating_sub(held_since.elapsed());
+        assert!(
+            closed_by_server(stream, left.max(Duration::from_millis(10))),
+            "held connection {i} still open after {:?}",
+            held_since.elapsed()
+        );
+    }
+    // A client that sends nothing is closed after the idle timeout.
+    let mut idle = TcpStream::connect(addr).unwrap();
+    let opened = Instant::now();
+    assert!(closed_by_server(&mut idle, Duration::from_secs(8)));
+    let waited = opened.elapsed();
+    assert!(
+        waited >= Duration::from_secs(3) && waited < Duration::from_secs(7),
+        "{waited:?}"
+    );
+
+    // SIGTERM with idle clients, half-open ones and a kept-alive one: it
+    // exits promptly.
+    let _idle: Vec<TcpStream> = (0..50).map(|_| TcpStream::connect(addr).unwrap()).collect();
+    let _half: Vec<TcpStream> = (0..50)
+        .map(|_| {
+            let mut s = TcpStream::connect(addr).unwrap();
+            s.write_all(b"POST /events HTTP/1.1\r\nHost: w").unwrap();
+            s
+        })
+        .collect();
+    let mut kept = TcpStream::connect(addr).unwrap();
+    kept.write_all(b"GET /healthz HTTP/1.1\r\nHost: watch\r\n\r\n")
+        .unwrap();
+    let mut answer = [0u8; 12];
+    kept.read_exact(&mut answer).unwrap();
+    assert_eq!(&answer, b"HTTP/1.1 200");
+    let status = watch.terminate(Duration::from_secs(5));
+    assert!(
+        status.is_some_and(|s| s.success()),
+        "{status:?}: {}",
+        watch.logs()
+    );
+}
+
+/// A scratch variant pushed to the notifying registry: its notification
+/// makes the service queue its scan.
+#[test]
+fn a_crash_is_charged_to_the_job_running_alone() {
+    let root = tempfile::tempdir().unwrap();
+    let root = root.path();
+    std::fs::create_dir_all(root.join("db")).unwrap();
+    write_db(&root.join("db/trawl.db"), "0", false);
+    let addr = free_addr();
+    let regs = registries(root, addr);
+    let r = &regs.notifying.host;
+    push("scratch", &regs.silent.host, "trawl/scratch", "latest");
+    let gate = Gate::start(r);
+    let mut args = binary_args(root);
+    args.extend(
+        [
+            "--registry",
+            &format!("{r}={}", gate.host),
+            "--registry-auth",
+            &format!(
+                "{r}={USER}:{}",
+                root.join("secrets/registry.password").display()
+            ),
+            "--workers",
+            "3",
+        ]
+        .map(String::from),
+    );
+    let log = root.join("watch.log");
+    let watch = WatchProcess::start(addr, &args, &[], &log);
+    let api = watch.api();
+    let jobs: Vec<String> = ["a", "b", "c"]
+        .iter()
+        .map(|t| scratch_variant(r, t))
+        .collect();
+    for digest in &jobs {
+        api.wait_for(digest, "a running scan", |i| i["state"] == "scanning");
+    }
+    // The process dies with three scans running: none of them is charged;
+    // each runs again alone.
+    watch.kill();
+    let (a, b, c) = (&jobs[0], &jobs[1], &jobs[2]);
+    for crash in 1..=3 {
+        let watch = WatchProcess::start(addr, &args, &[], &log);
+        let api = watch.api();
+        let i = api.wait_for(a, "a scan running alone", |i| i["state"] == "scanning");
+        assert_eq!(i["job"]["attempts"], crash - 1, "{i}");
+        for other in [b, c] {
+            let i = api.wait_for(other, "waiting", |i| i["state"] == "queued");
+            assert_eq!(i["job"]["attempts"], 0, "{i}");
+        }
+        // It dies again, with `a` alone running: `a` is charged.
+        watch.kill();
+    }
+    // Charged three times, `a` is given up; `b` and `c` are scanned.
+    gate.open();
+    let watch = WatchProcess::start(addr, &args, &[], &log);
+    let api = watch.api();
+    let i = api.wait_for(a, "given up", |i| i["state"] == "failed");
+    assert!(i["error"].as_str().unwrap().contains("given up"), "{i}");
+    for other in [b, c] {
+        let i = api.wait_for(other, "the scan", |i| i["state"] == "scanned");
+        assert_eq!((&i["scans"], &i["failures"]), (&json!(1), &json!(0)), "{i}");
+    }
+}
+
+/// Writes a new database over `path` in place (same inode), in two halves
+/// with `between` run after the first.
+fn rewrite_in_place(path: &Path, openssl: &str, between: impl FnOnce()) {
+    let scratch = tempfile::tempdir().unwrap();
+    let next = scratch.path().join("next.db");
+    write_db(&next, openssl, true);
+    let bytes = std::fs::read(&next).unwrap();
+    let mut file = std::fs::OpenOptions::new()
+        .write(true)
+        .truncate(true)
+        .open(path)
+        .unwrap();
+    file.write_all(&bytes[..bytes.len() / 2]).unwrap();
+    file.sync_all().unwrap();
+    between();
+    file.write_all(&bytes[bytes.len() / 2..]).unwrap();
+    file.sync_all().unwrap();
+}
+
+#[test]
+fn advisory_database_rewritten_in_place() {
+    let root = tempfile::tempdir().unwrap();
+    let root = root.path();
+    std::fs::create_dir_all(root.join("db")).unwrap();
+    let db = root.join("db/trawl.db");
+    let openssl = debian_openssl();
+    write_db(&db, &openssl, false);
+    let addr = free_addr();
+    let regs = registries(root, addr);
+    let r = &regs.notifying.host;
+    let mut args = binary_args(root);
+    args.extend(
+        [
+            "--registry",
+            r,
+            "--registry-auth",
+            &format!(
+                "{r}={USER}:{}",
+                root.join("secrets/registry.password").display()
+            ),
+        ]
+        .map(String::from),
+    );
+    let mut watch = WatchProcess::start(addr, &args, &[], &root.join("watch.log"));
+    let api = watch.api();
+    let debian = push("debian", r, "trawl/debian", "bookworm");
+    api.wait_for(&debian, "scan", |i| i["verdict"] == "healthy");
+    let (_, health) = api.get("/healthz");
+    let old_db = health["advisory_db"].clone();
+    // Half of a new database is in the file while images are scanned and
+    // the API is asked.
+    rewrite_in_place(&db, &openssl, || {
+        let distroless = push("distroless", r, "trawl/distroless", "latest");
+        std::thread::sleep(Duration::from_millis(1_500));
+        api.wait_for(&distroless, "scan", |i| i["verdict"] == "healthy");
+        let (status, _) = api.get(&format!("/v1/images/{debian}/findings"));
+        assert_eq!(status, StatusCode::OK);
+        let (_, health) = api.get("/healthz");
+        assert_eq!(health["advisory_db"], old_db, "a torn database is not used");
+    });
+    assert!(watch.alive(), "{}", watch.logs());
+    // Once whole, the new database is used.
+    api.wait_for(&debian, "the rescan", |i| i["verdict"] == "unhealthy");
+    assert!(watch.alive(), "{}", watch.logs());
+    let logs = watch.logs();
+    for said in [
+        "the advisory database was modified in place",
+        "new advisory database not usable; keeping the one in use",
+        "advisory database changed",
+    ] {
+        assert!(logs.contains(said), "{said:?} not logged: {logs}");
+    }
+    assert!(watch.terminate(DEADLINE).is_some_and(|s| s.success()));
+}
+
+/// The source version of openssl in the Debian test image.
+fn debian_openssl() -> String {
+    let layout = common::images().join("debian/oci");
+    Scanner::builder()
+        .build()
+        .unwrap()
+        .inventory_blocking(
+            &format!("oci-dir:{}:bookworm", layout.display())
+                .parse::<ImageSource>()
+                .unwrap(),
+        )
+        .unwrap()
+        .inventory
+        .packages
+        .iter()
+        .find(|p| p.source_name == "openssl")
+        .unwrap()
+        .source_version
+        .clone()
+}
+
+#[test]
+fn secrets_never_on_the_command_line() {
+    let root = tempfile::tempdir().unwrap();
+    let root = root.path();
+    std::fs::create_dir_all(root.join("db")).unwrap();
+    write_db(&root.join("db/trawl.db"), "0", false);
+    let base = [
+        "--db",
+        &root.join("db/trawl.db").display().to_string(),
+        "--data",
+        &root.join("data").display().to_string(),
+        "--registry",
+        "127.0.0.1:1",
+    ]
+    .map(String::from);
+    for flag in ["--token", "--webhook-token"] {
+        let out = Command::new(watch_bin())
+            .args(&base)
+            .args([flag, "s3cret"])
+            .output()
+            .unwrap();
+        assert_eq!(out.status.code(), Some(2), "{flag} accepted");
+        let stderr = String::from_utf8_lossy(&out.stderr);
+        assert!(
+            stderr.contains(&format!("unexpected argument '{flag}'")),
+            "{stderr}"
+        );
+    }
+    // Not from a file and the environment at once.
+    let token = root.join("api.token");
+    std::fs::write(&token, API_TOKEN).unwrap();
+    let out = Command::new(watch_bin())
+        .args(&base)
+        .arg("--token-file")
+        .arg(&token)
+        .env("TRAWL_WATCH_TOKEN", API_TOKEN)
+        .env("TRAWL_WATCH_WEBHOOK_TOKEN", WEBHOOK_TOKEN)
+        .output()
+        .unwrap();
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert_eq!(out.status.code(), Some(2), "{stderr}");
+    assert!(stderr.contains("given twice"), "{stderr}");
+    // From the environment.
+    let addr = free_addr();
+    let watch = WatchProcess::start(
+        addr,
+        &base,
+        &[
+            ("TRAWL_WATCH_TOKEN", API_TOKEN),
+            ("TRAWL_WATCH_WEBHOOK_TOKEN", WEBHOOK_TOKEN),
+        ],
+        &root.join("watch.log"),
+    );
+    let (status, _) = watch.api().get("/v1/images");
+    assert_eq!(status, StatusCode::OK);
+    let events = watch.api().post_events(&json!({"events": []}));
+    assert_eq!(events.status(), StatusCode::ACCEPTED);
 }

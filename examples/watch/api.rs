@@ -2,14 +2,16 @@
 //!
 //! | route | auth | answer |
 //! |---|---|---|
-//! | `POST /events` | `Authorization: Bearer WEBHOOK_TOKEN` | 202 `{"queued", "recorded", "forgotten", "ignored"}`; 503 with `Retry-After` when the scan queue is full; 400 for a body that is no envelope |
+//! | `POST /events` | `Authorization: Bearer WEBHOOK_TOKEN` | 202 `{"queued", "recorded", "forgotten", "ignored", "unknown_registry"}`; 503 with `Retry-After` and `{"error", "recorded", "queued", "deferred"}` when the scan queue filled before the last event (the events before it are recorded); 400 for a body that is no envelope |
 //! | `GET /v1/images` | `Authorization: Bearer TOKEN` | one row per repository and tag (`tag: null` for an image pushed by digest only) |
 //! | `GET /v1/images/{digest}` | same | the image: tags, state, verdict, counts, scan history |
 //! | `GET /v1/images/{digest}/findings` | same | its findings, filtered by `severity`, `fix_state`, `package`, `id`; with `suppressed=true`, those the policy suppresses instead |
-//! | `GET /healthz` | none | `{"status": "ok", "queued", "running", "advisory_db", "policy"}` |
+//! | `GET /healthz` | none | `{"status": "ok", "queued", "running", "advisory_db", "policy", "unknown_registry_events"}` |
 //!
 //! A missing or wrong token is 401, an unknown digest 404, an image not
-//! scanned yet 409. Errors are `{"error": "..."}`.
+//! scanned yet 409. Errors are `{"error": "..."}`. Stored scan errors are
+//! served with URL secrets redacted ([`redact_urls`]), those stored by older
+//! versions too.
 
 use std::collections::BTreeMap;
 use std::str::FromStr;
@@ -29,8 +31,8 @@ use trawl::classify::{FixStateKind, Summary};
 use trawl::{Finding, Report, Severity};
 
 use super::events::{Classified, Deleted, Envelope, Kind, Recorded};
-use super::store::{Applied, ImageRecord, StoreError};
-use super::{Shared, now};
+use super::store::{ImageRecord, StoreError};
+use super::{Shared, now, redact_urls};
 
 /// Seconds a registry is asked to wait when the queue is full.
 const RETRY_AFTER_SECS: u32 = 10;
@@ -163,22 +165,27 @@ async fn events(
     })?;
     let arrived = now();
     let mut records = Vec::new();
-    let mut ignored = 0;
+    let (mut ignored, mut unknown_registry) = (0, 0);
     for event in &envelope.events {
-        match event.classify(shared.config.registry_override.as_deref(), arrived) {
+        match event.classify(&shared.registry_hosts, arrived) {
             Classified::Record(record) => records.push(record),
             Classified::Ignored(why) => {
-                debug!(id = %event.id, action = %event.action, %why, "event ignored");
+                debug!(id = ?event.id, action = ?event.action, %why, "event ignored");
                 ignored += 1;
+            }
+            Classified::UnknownRegistry(host) => {
+                shared.refuse_unknown_registry(&event.id, &host);
+                unknown_registry += 1;
             }
         }
     }
     if records.is_empty() {
         return Ok((
             StatusCode::ACCEPTED,
-            Json(
-                serde_json::json!({"queued": 0, "recorded": 0, "forgotten": 0, "ignored": ignored}),
-            ),
+            Json(serde_json::json!({
+                "queued": 0, "recorded": 0, "forgotten": 0, "ignored": ignored,
+                "unknown_registry": unknown_registry,
+            })),
         )
             .into_response());
     }
@@ -207,38 +214,44 @@ async fn events(
     let applied = shared
         .store(move |s| s.apply(&records, max_pending, arrived))
         .await?;
-    match applied {
-        Applied::Accepted {
-            queued,
-            recorded,
-            forgotten,
-        } => {
-            if queued > 0 {
-                shared.work.notify_waiters();
-            }
-            if forgotten > 0 {
-                info!(
-                    images = forgotten,
-                    "deleted from their last repository: forgotten"
-                );
-            }
-            Ok((
-                StatusCode::ACCEPTED,
-                Json(serde_json::json!({
-                    "queued": queued, "recorded": recorded, "forgotten": forgotten,
-                    "ignored": ignored,
-                })),
-            )
-                .into_response())
-        }
-        Applied::Full { pending } => {
-            info!(pending, "scan queue full: asking the registry to retry");
-            Err(ApiError::new(
-                StatusCode::SERVICE_UNAVAILABLE,
-                format!("{pending} scans are waiting; retry later"),
-            ))
-        }
+    if applied.recorded > 0 {
+        // (A job may be new even when deletions make the net count zero.)
+        shared.work.notify_waiters();
     }
+    if applied.forgotten > 0 {
+        info!(
+            images = applied.forgotten,
+            "deleted from their last repository: forgotten"
+        );
+    }
+    if applied.deferred > 0 {
+        info!(
+            pending = applied.pending,
+            recorded = applied.recorded,
+            deferred = applied.deferred,
+            "scan queue full: asking the registry to send the envelope again"
+        );
+        let response = (
+            StatusCode::SERVICE_UNAVAILABLE,
+            [(header::RETRY_AFTER, HeaderValue::from(RETRY_AFTER_SECS))],
+            Json(serde_json::json!({
+                "error": format!("{} scans are waiting; retry later", applied.pending),
+                "recorded": applied.recorded, "queued": applied.queued,
+                "deferred": applied.deferred,
+            })),
+        )
+            .into_response();
+        return Ok(response);
+    }
+    Ok((
+        StatusCode::ACCEPTED,
+        Json(serde_json::json!({
+            "queued": applied.queued, "recorded": applied.recorded,
+            "forgotten": applied.forgotten, "ignored": ignored,
+            "unknown_registry": unknown_registry,
+        })),
+    )
+        .into_response())
 }
 
 /// `GET /healthz`.
@@ -248,9 +261,12 @@ async fn healthz(State(shared): State<Arc<Shared>>) -> Result<Response, ApiError
         .await
         .map_err(|e| ApiError::new(StatusCode::SERVICE_UNAVAILABLE, e.to_string()))?;
     let (db, policy) = shared.ids.read().unwrap_or_else(|e| e.into_inner()).clone();
+    let unknown_registry_events = shared
+        .unknown_registry_events
+        .load(std::sync::atomic::Ordering::Relaxed);
     Ok(Json(serde_json::json!({
         "status": "ok", "queued": queued, "running": running, "advisory_db": db,
-        "policy": policy,
+        "policy": policy, "unknown_registry_events": unknown_registry_events,
     }))
     .into_response())
 }
@@ -349,6 +365,7 @@ struct ImageDetail {
     advisory_db: Option<String>,
     policy: Option<String>,
     error: Option<String>,
+    job: Option<JobDetail>,
     scans: i64,
     rescans: i64,
     failures: i64,
@@ -357,6 +374,15 @@ struct ImageDetail {
     last_pushed: Option<String>,
     last_pulled: Option<String>,
     last_failed: Option<String>,
+}
+
+/// The scan job of an image, while it has one.
+#[derive(Debug, Serialize)]
+struct JobDetail {
+    /// Crashes charged to it (its process died while it ran alone).
+    attempts: i64,
+    /// A process died while it ran, so it runs alone.
+    after_crash: bool,
 }
 
 async fn image(
@@ -383,7 +409,11 @@ async fn image(
         verdict_reason: image.verdict_reason,
         advisory_db: image.advisory_db,
         policy: image.policy,
-        error: image.error,
+        error: image.error.as_deref().map(redact_urls),
+        job: image.job.map(|job| JobDetail {
+            attempts: job.attempts,
+            after_crash: job.after_crash,
+        }),
         scans: image.scans,
         rescans: image.rescans,
         failures: image.failures,

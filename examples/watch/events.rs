@@ -18,6 +18,12 @@
 //!   "actor": {"name": "alice"}, "source": {"addr": "…", "instanceID": "…"}}]}
 //! ```
 //!
+//! Every field is the word of whoever made the request to the registry: the
+//! host in `target.url` and `request.host` comes from the client's `Host:`
+//! (or `X-Forwarded-Host:`) header. So an event is only taken when that host
+//! is one of the registries `watch` is configured for, and the image is then
+//! pulled from where the configuration says, never from a URL in the event.
+//!
 //! Actions are `push`, `pull`, `mount` and `delete`; targets are manifests and
 //! blobs alike. Distribution sends each endpoint one event per envelope,
 //! serially, and sends an envelope again (after `backoff` once `threshold`
@@ -42,7 +48,7 @@ pub const MANIFEST_MEDIA_TYPES: [&str; 4] = [
 pub const OWN_USER_AGENT_PREFIX: &str = "trawl/";
 
 /// A notification request body.
-#[derive(Debug, Default, Deserialize)]
+#[derive(Debug, Clone, Default, Deserialize)]
 pub struct Envelope {
     /// The events; not necessarily related to each other.
     #[serde(default)]
@@ -50,7 +56,7 @@ pub struct Envelope {
 }
 
 /// One registry event (only the fields `watch` reads).
-#[derive(Debug, Default, Deserialize)]
+#[derive(Debug, Clone, Default, Deserialize)]
 #[serde(default)]
 pub struct Event {
     /// Unique per event.
@@ -66,7 +72,7 @@ pub struct Event {
 }
 
 /// An event's target.
-#[derive(Debug, Default, Deserialize)]
+#[derive(Debug, Clone, Default, Deserialize)]
 #[serde(default, rename_all = "camelCase")]
 pub struct Target {
     /// The manifest's or blob's media type.
@@ -82,7 +88,7 @@ pub struct Target {
 }
 
 /// The request that caused an event.
-#[derive(Debug, Default, Deserialize)]
+#[derive(Debug, Clone, Default, Deserialize)]
 #[serde(default)]
 pub struct RequestRecord {
     /// The registry's host as the client named it (`Host` header).
@@ -155,16 +161,43 @@ pub enum Classified {
     Record(Recorded),
     /// Nothing to do, and why.
     Ignored(String),
+    /// It names a registry host that is not configured (the host, as
+    /// named): refused, and nothing is pulled.
+    UnknownRegistry(String),
+}
+
+/// Why an event's registry host is not taken.
+enum HostRefused {
+    /// There is none to read.
+    Malformed(&'static str),
+    /// It is not configured.
+    Unknown(String),
+}
+
+impl From<HostRefused> for Classified {
+    fn from(refused: HostRefused) -> Self {
+        match refused {
+            HostRefused::Malformed(why) => Classified::Ignored(why.into()),
+            HostRefused::Unknown(host) => Classified::UnknownRegistry(host),
+        }
+    }
 }
 
 impl Event {
-    /// Checks the event and says what it means for `watch`. `registry`
-    /// overrides the host the event names; `now` is the time of arrival.
-    pub fn classify(&self, registry: Option<&str>, now: i64) -> Classified {
+    /// Checks the event and says what it means for `watch`. `registries` are
+    /// the configured registry hosts (`HOST[:PORT]`, compared without regard
+    /// to case); an image event names the one it was recorded under. `now`
+    /// is the time of arrival.
+    pub fn classify(&self, registries: &[String], now: i64) -> Classified {
         let kind = match self.action.as_str() {
             "push" => Kind::Push,
             "pull" => Kind::Pull,
-            "delete" => return self.classify_delete(),
+            "delete" => {
+                return match self.registry(registries) {
+                    Ok(_) => self.classify_delete(),
+                    Err(refused) => refused.into(),
+                };
+            }
             other => return Classified::Ignored(format!("action {other:?}")),
         };
         let target = &self.target;
@@ -185,16 +218,10 @@ impl Event {
             t if is_tag(t) => Some(t.to_string()),
             t => return Classified::Ignored(format!("tag {t:?}")),
         };
-        let host = match registry {
-            Some(host) => host.to_string(),
-            None => match url_host(&target.url).or_else(|| non_empty(&self.request.host)) {
-                Some(host) => host.to_string(),
-                None => return Classified::Ignored("no registry host".into()),
-            },
+        let registry = match self.registry(registries) {
+            Ok(registry) => registry,
+            Err(refused) => return refused.into(),
         };
-        if !is_host(&host) {
-            return Classified::Ignored(format!("registry host {host:?}"));
-        }
         let at = self
             .timestamp
             .as_deref()
@@ -203,12 +230,33 @@ impl Event {
         Classified::Record(Recorded::Image(ImageEvent {
             kind,
             digest: target.digest.clone(),
-            registry: host,
+            registry,
             repository: target.repository.clone(),
             tag,
             media_type: target.media_type.clone(),
             at,
         }))
+    }
+
+    /// The configured registry the event names: the host of `target.url`,
+    /// or without one `request.host`. Any other host is refused.
+    fn registry(&self, registries: &[String]) -> Result<String, HostRefused> {
+        let host = if self.target.url.is_empty() {
+            non_empty(&self.request.host)
+        } else {
+            match url_host(&self.target.url) {
+                Some(host) => Some(host),
+                None => return Err(HostRefused::Malformed("target URL without a host")),
+            }
+        };
+        let Some(host) = host else {
+            return Err(HostRefused::Malformed("no registry host"));
+        };
+        registries
+            .iter()
+            .find(|r| r.eq_ignore_ascii_case(host))
+            .cloned()
+            .ok_or_else(|| HostRefused::Unknown(host.to_string()))
     }
 
     /// A delete names its repository and either a digest (a manifest, or a
@@ -237,11 +285,17 @@ fn non_empty(s: &str) -> Option<&str> {
     (!s.is_empty()).then_some(s)
 }
 
-/// The `HOST[:PORT]` of an `http(s)://` URL, without user info.
+/// The `HOST[:PORT]` of an `http(s)://` URL (scheme case-insensitive),
+/// without user info.
 fn url_host(url: &str) -> Option<&str> {
-    let rest = url
-        .strip_prefix("https://")
-        .or_else(|| url.strip_prefix("http://"))?;
+    let scheme_end = url.find("://")?;
+    if !matches!(
+        url[..scheme_end].to_ascii_lowercase().as_str(),
+        "http" | "https"
+    ) {
+        return None;
+    }
+    let rest = &url[scheme_end + 3..];
     let authority = rest.split(['/', '?', '#']).next()?;
     non_empty(authority.rsplit('@').next()?)
 }
@@ -279,7 +333,7 @@ fn is_tag(s: &str) -> bool {
 }
 
 /// A host name or address with an optional port (`[::1]:5000` included).
-fn is_host(s: &str) -> bool {
+pub fn is_host(s: &str) -> bool {
     !s.is_empty()
         && s.len() <= 255
         && s.bytes()
@@ -289,6 +343,12 @@ fn is_host(s: &str) -> bool {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    /// The registries the tests configure: the envelope's URL host and
+    /// request host.
+    fn known() -> Vec<String> {
+        vec!["127.0.0.1:5000".into(), "Registry.Internal:5000".into()]
+    }
 
     const DIGEST: &str = "sha256:0123456789abcdef0123456789abcdef0123456789abcdef0123456789abcdef";
 
@@ -329,7 +389,7 @@ mod tests {
     #[test]
     fn a_manifest_push_is_an_image_event() {
         let e = envelope("push", MANIFEST_MEDIA_TYPES[0], "1.2", "skopeo/1.9.3");
-        let Classified::Record(Recorded::Image(ev)) = e.events[0].classify(None, 2_000_000_000)
+        let Classified::Record(Recorded::Image(ev)) = e.events[0].classify(&known(), 2_000_000_000)
         else {
             panic!("not an image event");
         };
@@ -347,12 +407,10 @@ mod tests {
             }
         );
         // The timestamp never lies in the future of the arrival.
-        let Classified::Record(Recorded::Image(ev)) =
-            e.events[0].classify(Some("mirror:443"), 1_000)
-        else {
+        let Classified::Record(Recorded::Image(ev)) = e.events[0].classify(&known(), 1_000) else {
             panic!("not an image event");
         };
-        assert_eq!((ev.at, ev.registry.as_str()), (1_000, "mirror:443"));
+        assert_eq!(ev.at, 1_000);
     }
 
     #[test]
@@ -364,14 +422,14 @@ mod tests {
             envelope("pull", MANIFEST_MEDIA_TYPES[3], "", "trawl/0.1.0"),
         ] {
             assert!(
-                matches!(e.events[0].classify(None, 0), Classified::Ignored(_)),
+                matches!(e.events[0].classify(&known(), 0), Classified::Ignored(_)),
                 "{e:?}"
             );
         }
         // A push by Trawl (an import) is still a push.
         let e = envelope("push", MANIFEST_MEDIA_TYPES[3], "", "trawl/0.1.0");
         assert!(matches!(
-            e.events[0].classify(None, 0),
+            e.events[0].classify(&known(), 0),
             Classified::Record(Recorded::Image(ImageEvent { tag: None, .. }))
         ));
     }
@@ -381,42 +439,87 @@ mod tests {
         let mut e = envelope("pull", MANIFEST_MEDIA_TYPES[0], "", "docker/27");
         e.events[0].target.digest = "sha256:../../etc".into();
         assert!(matches!(
-            e.events[0].classify(None, 0),
+            e.events[0].classify(&known(), 0),
             Classified::Ignored(_)
         ));
         for bad in ["Team/app", "team//app", "-team/app", "team/app/", ""] {
             let mut e = envelope("push", MANIFEST_MEDIA_TYPES[0], "", "docker/27");
             e.events[0].target.repository = bad.into();
             assert!(
-                matches!(e.events[0].classify(None, 0), Classified::Ignored(_)),
+                matches!(e.events[0].classify(&known(), 0), Classified::Ignored(_)),
                 "{bad}"
             );
         }
         let mut e = envelope("push", MANIFEST_MEDIA_TYPES[0], ".bad", "docker/27");
         assert!(matches!(
-            e.events[0].classify(None, 0),
+            e.events[0].classify(&known(), 0),
             Classified::Ignored(_)
         ));
-        // No URL: the request's host; a bad host is refused.
+        // No URL: the request's host, spelled as configured.
         e.events[0].target.tag.clear();
         e.events[0].target.url.clear();
-        match e.events[0].classify(None, 0) {
+        match e.events[0].classify(&known(), 0) {
             Classified::Record(Recorded::Image(ev)) => {
-                assert_eq!(ev.registry, "registry.internal:5000")
+                assert_eq!(ev.registry, "Registry.Internal:5000")
             }
             other => panic!("{other:?}"),
         }
-        e.events[0].request.host = "evil host/x".into();
+        e.events[0].target.url = "not a url".into();
         assert!(matches!(
-            e.events[0].classify(None, 0),
+            e.events[0].classify(&known(), 0),
             Classified::Ignored(_)
         ));
         // Missing fields and an unparsable time are tolerated.
         let e: Envelope = serde_json::from_str(r#"{"events":[{"action":"push"}]}"#).unwrap();
         assert!(matches!(
-            e.events[0].classify(None, 0),
+            e.events[0].classify(&known(), 0),
             Classified::Ignored(_)
         ));
+    }
+
+    /// The host comes from the client's `Host:` (or `X-Forwarded-Host:`)
+    /// header: any host not configured is refused, whichever field names it,
+    /// deletes included.
+    #[test]
+    fn unknown_registries_are_refused() {
+        let push = envelope("push", MANIFEST_MEDIA_TYPES[0], "1", "docker/27");
+        let mut by_url = push.events[0].clone();
+        by_url.target.url = format!("HTTPS://attacker.example/v2/team/app/manifests/{DIGEST}");
+        assert_eq!(
+            by_url.classify(&known(), 0),
+            Classified::UnknownRegistry("attacker.example".into())
+        );
+        let mut by_host = push.events[0].clone();
+        by_host.target.url.clear();
+        by_host.request.host = "evil host/\x1b[31m".into();
+        assert_eq!(
+            by_host.classify(&known(), 0),
+            Classified::UnknownRegistry("evil host/\x1b[31m".into())
+        );
+        // The URL decides when there is one: the request's host alone does not.
+        let mut both = push.events[0].clone();
+        both.request.host = "attacker.example".into();
+        assert!(matches!(
+            both.classify(&known(), 0),
+            Classified::Record(Recorded::Image(ImageEvent { ref registry, .. }))
+                if registry == "127.0.0.1:5000"
+        ));
+        assert!(matches!(
+            push.events[0].classify(&[], 0),
+            Classified::UnknownRegistry(_)
+        ));
+        let mut delete = envelope("delete", "", "", "docker/27").events[0].clone();
+        delete.target.url.clear();
+        delete.request.host = "attacker.example".into();
+        assert!(matches!(
+            delete.classify(&known(), 0),
+            Classified::UnknownRegistry(_)
+        ));
+        // A blob is ignored before its host matters.
+        let blob = envelope("push", "application/octet-stream", "", "docker/27");
+        let mut blob = blob.events[0].clone();
+        blob.target.url = "http://attacker.example/v2/x".into();
+        assert!(matches!(blob.classify(&known(), 0), Classified::Ignored(_)));
     }
 
     /// Deletes as distribution 2.8 sends them for `skopeo delete REPO:TAG`:
@@ -433,7 +536,7 @@ mod tests {
                     "actor": {{}}, "source": {{"addr": "vm:18998", "instanceID": "fcddc349"}}}}]}}"#
             );
             let e: Envelope = serde_json::from_str(&body).unwrap();
-            e.events[0].classify(None, 0)
+            e.events[0].classify(&["127.0.0.1:18998".to_string()], 0)
         };
         let deletion = |deleted| {
             Classified::Record(Recorded::Delete(Deletion {

@@ -4,11 +4,13 @@
 //! ```text
 //! cargo run --release --example watch -- --db trawl.db --data /var/lib/trawl-watch \
 //!     --token-file api.token --webhook-token-file webhook.token \
-//!     [--listen 127.0.0.1:8780] [--registry HOST[:PORT]] [--ca-file PEM] \
-//!     [--insecure-registry HOST[:PORT]]... [--platform OS/ARCH[/VARIANT]] \
-//!     [--username USER --password-file FILE] [--workers N] [--max-pending N] \
-//!     [--rescan-window 30d] [--cache-max-size 1G] [--severity-threshold SEVERITY] \
-//!     [--ignore-unfixed] [--ignore-file FILE]... [--vex FILE]...
+//!     --registry HOST[:PORT][=PULL_HOST[:PORT]]... \
+//!     [--registry-auth HOST[:PORT]=USER:PASSWORD_FILE]... \
+//!     [--listen 127.0.0.1:8780] [--ca-file PEM] [--insecure-registry HOST[:PORT]]... \
+//!     [--platform OS/ARCH[/VARIANT]] [--workers N] [--max-pending N] \
+//!     [--rescan-window 30d] [--cache-max-size 1G] [--idle-timeout 60s] \
+//!     [--header-timeout 10s] [--request-timeout 30s] [--max-connections 512] \
+//!     [--severity-threshold SEVERITY] [--ignore-unfixed] [--ignore-file FILE]... [--vex FILE]...
 //! ```
 //!
 //! Point the registry's notifications at it (Docker Registry 2.0 /
@@ -28,19 +30,48 @@
 //!         - application/octet-stream
 //! ```
 //!
-//! Every push of an image manifest or index (imports too) is scanned once,
-//! pulling from the registry that sent the event (or `--registry`) with the
-//! same registry options as `scan`: `--ca-file`, `--insecure-registry`,
-//! `--username` with the password in `--password-file`, else Docker's config
-//! file. Credentials go to the `--registry` host, or to the host the events
-//! name. Pulls record when an image was last used (pulls by Trawl itself, user
+//! Secrets are never arguments (`ps` shows arguments to everyone): the API
+//! and webhook tokens come from `--token-file` and `--webhook-token-file` or
+//! from `TRAWL_WATCH_TOKEN` and `TRAWL_WATCH_WEBHOOK_TOKEN` (removed from the
+//! environment once read, so helpers the service starts do not inherit
+//! them), registry passwords from the files `--registry-auth` names.
+//!
+//! Only the registries given with `--registry` are scanned for: `HOST[:PORT]`
+//! as the registry's events name it (the host its clients push to), and
+//! optionally `=PULL_HOST[:PORT]`, another address to pull from (an
+//! internal name). An event naming any other host (clients choose the
+//! `Host:` header the registry puts into its events) is refused, logged and
+//! counted in `/healthz`; nothing is pulled from it, with or without
+//! credentials. `--registry-auth HOST=USER:PASSWORD_FILE` gives a registry
+//! its credentials, sent to its pull address only; a registry without them
+//! uses Docker's config file for that address, as `scan` does. `--ca-file`,
+//! `--insecure-registry` and `--platform` are `scan`'s.
+//!
+//! Every push of an image manifest or index (imports too) is scanned once.
+//! Pulls record when an image was last used (pulls by Trawl itself, user
 //! agent `trawl/…`, do not count; an image never seen is scanned on its first
-//! pull). Replace `--db` atomically (`db build -o`, `db pull -o`) and every
-//! image pushed or pulled within `--rescan-window` is matched again from its
-//! stored inventory, without pulling. Results, inventories and the scan queue
-//! live in `DATA/watch.sqlite`; a scan interrupted by a crash is redone at the
-//! next start. The layer cache in `DATA/layers` is kept under
-//! `--cache-max-size`, least recently used layers removed first.
+//! pull). When `--max-pending` scans wait, the next event of an envelope that
+//! needs a scan and the events after it are not recorded, and the answer is
+//! 503 with `Retry-After`: the registry sends the whole envelope again later
+//! and the events recorded the first time record again without effect.
+//! Replace `--db` atomically (`db build -o`, `db pull -o`) and every image
+//! pushed or pulled within `--rescan-window` is matched again from its
+//! stored inventory, without pulling; the service reads a verified private
+//! copy of the file (in `DATA/advisory-db/`), so a file rewritten in place
+//! is refused until whole instead of crashing it. Results, inventories and
+//! the scan queue live in `DATA/watch.sqlite` (one process per data
+//! directory); a scan interrupted by a crash is redone at the next start, one
+//! at a time, and only a scan that was running alone when the process died
+//! is charged for it (given up after three). The layer cache in
+//! `DATA/layers` is kept under `--cache-max-size`, least recently used
+//! layers removed first.
+//!
+//! The HTTP server closes a connection that sends nothing for
+//! `--idle-timeout`, or does not complete a request's head within
+//! `--header-timeout`; a request must be answered (503 otherwise) and the
+//! answer written within `--request-timeout`; at most `--max-connections`
+//! are open, and at the cap the one waiting longest without a request in
+//! progress is closed for the new one.
 //!
 //! The policy flags are `scan`'s. The ignore and VEX files are watched like
 //! the database: when one is edited or replaced, or an ignore rule's expiry
@@ -54,16 +85,18 @@
 //!
 //! ```text
 //! GET /v1/images                      [{repository, tag, digest, state, verdict, counts, scans, rescans, last_scanned, last_pushed, last_pulled}]
-//! GET /v1/images/DIGEST               one image: tags, verdict and reason, counts, advisory_db, error, history
+//! GET /v1/images/DIGEST               one image: tags, verdict and reason, counts, advisory_db, error, job, history
 //! GET /v1/images/DIGEST/findings?severity=high&fix_state=fixed&package=openssl&id=CVE-2024-5535[&suppressed=true]
-//! GET /healthz                        no token; queue lengths and the advisory database in use
+//! GET /healthz                        no token; queue lengths, the advisory database in use, unknown_registry_events
 //! ```
 //!
 //! `severity` keeps findings at or above it (unknown ranks lowest), `package`
 //! matches the binary or source package, `id` the id or any alias. `counts`
 //! are those of the findings that count toward the verdict, by severity and
-//! by fix state. Logs go to stderr (`TRAWL_LOG`, default `info`). SIGINT or
-//! SIGTERM stops it gracefully.
+//! by fix state. Errors are served and logged with URL query strings and
+//! user info redacted (presigned storage URLs carry signatures). Logs go to
+//! stderr (`TRAWL_LOG`, default `info`). SIGINT or SIGTERM stops it
+//! gracefully, without waiting for idle clients.
 
 mod service;
 
@@ -79,7 +112,6 @@ use std::time::Duration;
 
 use clap::Parser;
 use trawl::RegistryOptions;
-use trawl::registry::Credentials;
 
 /// Scan images pushed to a registry (its notification webhook) and rescan
 /// those in use when the advisory database changes.
@@ -95,29 +127,28 @@ struct Args {
     /// Where results, inventories, the scan queue and the layer cache live.
     #[arg(long, value_name = "DIR")]
     data: PathBuf,
-    /// Bearer token of the REST API.
-    #[arg(
-        long,
-        required_unless_present = "token_file",
-        conflicts_with = "token_file"
-    )]
-    token: Option<String>,
-    /// A file holding the API token.
+    /// A file holding the API's bearer token (else $TRAWL_WATCH_TOKEN).
     #[arg(long, value_name = "FILE")]
     token_file: Option<PathBuf>,
-    /// Bearer token the registry sends (its endpoint's Authorization header).
-    #[arg(
-        long,
-        required_unless_present = "webhook_token_file",
-        conflicts_with = "webhook_token_file"
-    )]
-    webhook_token: Option<String>,
-    /// A file holding the webhook token.
+    /// A file holding the token the registry sends (else $TRAWL_WATCH_WEBHOOK_TOKEN).
     #[arg(long, value_name = "FILE")]
     webhook_token_file: Option<PathBuf>,
-    /// Pull from this registry instead of the host the events name.
-    #[arg(long, value_name = "HOST[:PORT]")]
-    registry: Option<String>,
+    /// A registry to scan for, as its events name it; optionally another
+    /// address to pull from. Repeatable; events naming any other host are refused.
+    #[arg(
+        long = "registry",
+        value_name = "HOST[:PORT][=PULL_HOST[:PORT]]",
+        required = true,
+        value_parser = service::parse_registry
+    )]
+    registries: Vec<(String, String)>,
+    /// Credentials of a --registry: the user, and a file holding the password. Repeatable.
+    #[arg(
+        long = "registry-auth",
+        value_name = "HOST[:PORT]=USER:PASSWORD_FILE",
+        value_parser = service::parse_registry_auth
+    )]
+    registry_auths: Vec<(String, String, PathBuf)>,
     /// An extra CA certificate (PEM) to trust for registries.
     #[arg(long, value_name = "PEM")]
     ca_file: Option<PathBuf>,
@@ -127,17 +158,11 @@ struct Args {
     /// Platform to pick from multi-platform images (default: linux and the host's architecture).
     #[arg(long, value_name = "OS/ARCH[/VARIANT]")]
     platform: Option<String>,
-    /// Registry user name; the password is read from --password-file.
-    #[arg(long, requires = "password_file")]
-    username: Option<String>,
-    /// A file holding the registry password.
-    #[arg(long, value_name = "FILE", requires = "username")]
-    password_file: Option<PathBuf>,
     /// Scans run at once (default: the number of cores).
     #[arg(long)]
     workers: Option<usize>,
     /// Scans that may wait; beyond, the webhook answers 503 and the registry retries.
-    #[arg(long, default_value_t = 256)]
+    #[arg(long, default_value_t = 256, value_parser = at_least_one)]
     max_pending: usize,
     /// Images pushed or pulled this recently are rescanned when the database changes.
     #[arg(long, value_name = "DURATION", default_value = "30d", value_parser = service::parse_duration)]
@@ -145,8 +170,34 @@ struct Args {
     /// Bound on the layer cache under --data; least recently used layers go first.
     #[arg(long, value_name = "SIZE", default_value = "1G", value_parser = size::parse_size)]
     cache_max_size: u64,
+    /// A connection that sends nothing (no request in progress) this long is closed.
+    #[arg(long, value_name = "DURATION", default_value = "60s", value_parser = positive_duration)]
+    idle_timeout: Duration,
+    /// A request's head must be complete this long after its first byte.
+    #[arg(long, value_name = "DURATION", default_value = "10s", value_parser = positive_duration)]
+    header_timeout: Duration,
+    /// A request is answered within this (503 beyond), and the answer written within it again.
+    #[arg(long, value_name = "DURATION", default_value = "30s", value_parser = positive_duration)]
+    request_timeout: Duration,
+    /// Connections open at once; at the cap, the one waiting longest without a request goes.
+    #[arg(long, value_name = "N", default_value_t = 512, value_parser = at_least_one)]
+    max_connections: usize,
     #[command(flatten)]
     policy: service::policy::PolicyArgs,
+}
+
+fn at_least_one(text: &str) -> Result<usize, String> {
+    match text.parse::<usize>() {
+        Ok(n) if n >= 1 => Ok(n),
+        _ => Err(format!("{text:?}: use a whole number of at least 1")),
+    }
+}
+
+fn positive_duration(text: &str) -> Result<Duration, String> {
+    match service::parse_duration(text)? {
+        d if d.is_zero() => Err(format!("{text:?}: use at least 1s")),
+        d => Ok(d),
+    }
 }
 
 fn main() -> ExitCode {
@@ -158,17 +209,31 @@ fn main() -> ExitCode {
     }
 }
 
-/// A secret from the command line or a file (one line; surrounding white space dropped).
+/// A secret from a file, else from the environment variable `env` (one
+/// line; surrounding white space dropped). Never from the command line.
 fn secret(
-    value: Option<String>,
     file: Option<&Path>,
+    flag: &str,
+    env: &str,
     what: &str,
 ) -> Result<String, Box<dyn std::error::Error>> {
-    let secret = match (value, file) {
-        (Some(v), _) => v,
-        (None, Some(f)) => std::fs::read_to_string(f)
-            .map_err(|e| format!("cannot read {what} from {}: {e}", f.display()))?,
-        (None, None) => return Err(format!("no {what} given").into()),
+    let from_env = std::env::var_os(env);
+    if from_env.is_some() {
+        // SAFETY: called from `run` before the runtime (or any other thread)
+        // starts, so nothing reads the environment concurrently. Removed so
+        // that processes the service starts (credential helpers) do not
+        // inherit the secret.
+        unsafe { std::env::remove_var(env) };
+    }
+    let secret = match (file, from_env) {
+        (Some(_), Some(_)) => {
+            return Err(format!("the {what} is given twice: {flag} and ${env}").into());
+        }
+        (Some(f), None) => read_secret_file(f, what)?,
+        (None, Some(v)) => v
+            .into_string()
+            .map_err(|_| format!("${env} is not UTF-8"))?,
+        (None, None) => return Err(format!("no {what}: give {flag} FILE or set ${env}").into()),
     };
     let secret = secret.trim().to_string();
     if secret.is_empty() {
@@ -177,7 +242,32 @@ fn secret(
     Ok(secret)
 }
 
+fn read_secret_file(file: &Path, what: &str) -> Result<String, String> {
+    let text = std::fs::read_to_string(file)
+        .map_err(|e| format!("cannot read the {what} from {}: {e}", file.display()))?;
+    let text = text.trim();
+    if text.is_empty() {
+        return Err(format!("the {what} in {} is empty", file.display()));
+    }
+    Ok(text.to_string())
+}
+
 fn run(args: Args) -> Result<(), Box<dyn std::error::Error>> {
+    let api_token = secret(
+        args.token_file.as_deref(),
+        "--token-file",
+        "TRAWL_WATCH_TOKEN",
+        "API token",
+    )?;
+    let webhook_token = secret(
+        args.webhook_token_file.as_deref(),
+        "--webhook-token-file",
+        "TRAWL_WATCH_WEBHOOK_TOKEN",
+        "webhook token",
+    )?;
+    let registries = service::watched_registries(&args.registries, &args.registry_auths, |file| {
+        read_secret_file(file, "registry password")
+    })?;
     let mut registry = RegistryOptions::default();
     if let Some(p) = &args.platform {
         registry = registry.platform(p.parse()?);
@@ -188,26 +278,14 @@ fn run(args: Args) -> Result<(), Box<dyn std::error::Error>> {
     for host in &args.insecure_registries {
         registry = registry.insecure_registry(host.clone());
     }
-    let credentials = match (&args.username, &args.password_file) {
-        (Some(user), Some(file)) => Some(Credentials::new(
-            user.clone(),
-            secret(None, Some(file), "registry password")?,
-        )),
-        _ => None,
-    };
     let config = service::Config {
         listen: args.listen,
-        api_token: secret(args.token, args.token_file.as_deref(), "API token")?,
-        webhook_token: secret(
-            args.webhook_token,
-            args.webhook_token_file.as_deref(),
-            "webhook token",
-        )?,
+        api_token,
+        webhook_token,
         data_dir: args.data,
         advisory_db: args.db,
         registry,
-        credentials,
-        registry_override: args.registry,
+        registries,
         workers: args.workers.unwrap_or_else(|| {
             std::thread::available_parallelism().map_or(1, std::num::NonZeroUsize::get)
         }),
@@ -216,11 +294,22 @@ fn run(args: Args) -> Result<(), Box<dyn std::error::Error>> {
         db_poll_interval: Duration::from_secs(1),
         policy: args.policy,
         cache_max_bytes: args.cache_max_size,
+        http: service::server::HttpLimits {
+            idle_timeout: args.idle_timeout,
+            header_timeout: args.header_timeout,
+            request_timeout: args.request_timeout,
+            max_connections: args.max_connections,
+        },
+        job_lease: Duration::from_secs(30),
     };
     let runtime = tokio::runtime::Builder::new_multi_thread()
         .enable_all()
         .build()?;
-    runtime.block_on(service::run(config, shutdown_signal()))?;
+    let result = runtime.block_on(service::run(config, shutdown_signal()));
+    // A scan's blocking work (a pull) may still run on its thread; its job
+    // is back in the queue, so it is not waited for.
+    runtime.shutdown_timeout(Duration::from_secs(2));
+    result?;
     Ok(())
 }
 

@@ -5,13 +5,29 @@
 //! |---|---|---|
 //! | `images` | manifest digest | where to pull it, the stored inventory and report (JSON), verdict, summary, scan and rescan counts, when it was last scanned, matched, pushed and pulled |
 //! | `tags` | (repository, tag, digest) | the repositories and tags naming each image; tag `''` lists an image pushed by digest only |
-//! | `jobs` | manifest digest | the scan queue: `queued` or `running`, in arrival order |
+//! | `jobs` | manifest digest | the scan queue: `queued` or `running`, in arrival order, and the lease of a running job |
 //!
 //! Every change is one transaction, so a crash leaves the queue as it was at
-//! the last commit: a job that was `running` is set back to `queued` at the
-//! next start ([`Store::requeue_interrupted`]) and scanned again. A job whose
-//! scan was interrupted [`MAX_ATTEMPTS`] times (the process died each time) is
-//! given up, so one poisonous image cannot keep the service in a crash loop.
+//! the last commit. The file is locked for the life of the [`Store`]
+//! (SQLite's exclusive locking mode): one process per data directory.
+//!
+//! # Leases, and which job a crash is charged to
+//!
+//! A running job holds a lease: its owner (one per process), a token (one
+//! per claim) and an expiry that the worker renews while it scans
+//! ([`Store::heartbeat`]). A job whose lease expired, or whose owner is known
+//! to be gone (at start: the lock proves the previous process is), is
+//! *orphaned*: its process died during the scan ([`Store::recover_orphans`]).
+//!
+//! A crash takes every scan of the process with it, and only one of them
+//! may have caused it. So a job is charged an attempt only when it was
+//! running *alone* in its process since it was claimed; jobs that ran beside
+//! others are not charged but marked `after_crash`, and such jobs then run
+//! one at a time (no other job is claimed by a process running one, and one
+//! is claimed only by a process running nothing). A poisonous image is thus
+//! charged for each crash it causes, and the images that happened to be
+//! scanned beside it are not; after [`MAX_ATTEMPTS`] crashes it is given up,
+//! so it cannot keep the service in a crash loop.
 
 use std::path::{Path, PathBuf};
 use std::sync::Mutex;
@@ -20,12 +36,24 @@ use rusqlite::{Connection, OptionalExtension, TransactionBehavior, params};
 
 use super::events::{Deleted, Deletion, ImageEvent, Kind, Recorded};
 
-/// The schema this file writes (SQLite's `user_version`). Version 1 (before
-/// policies were recorded) is upgraded in place.
-const SCHEMA_VERSION: i64 = 2;
+/// The schema this file writes (SQLite's `user_version`). Versions 1
+/// (before policies were recorded) and 2 (before job leases) are upgraded in
+/// place.
+const SCHEMA_VERSION: i64 = 3;
 
-/// Attempts at one job before it is given up.
+/// Crashes charged to one job before it is given up.
 pub const MAX_ATTEMPTS: i64 = 3;
+
+/// What version 3 added: the lease columns of `jobs`.
+const LEASE_COLUMNS: &str = "
+ALTER TABLE jobs ADD COLUMN lease_owner TEXT;
+ALTER TABLE jobs ADD COLUMN lease_token INTEGER;
+ALTER TABLE jobs ADD COLUMN lease_until INTEGER;
+ALTER TABLE jobs ADD COLUMN alone INTEGER NOT NULL DEFAULT 0;
+ALTER TABLE jobs ADD COLUMN after_crash INTEGER NOT NULL DEFAULT 0;
+CREATE INDEX jobs_by_owner ON jobs(lease_owner) WHERE state = 'running';
+CREATE TABLE lease_tokens (token INTEGER PRIMARY KEY AUTOINCREMENT);
+";
 
 const SCHEMA: &str = "
 CREATE TABLE images (
@@ -65,8 +93,15 @@ CREATE TABLE jobs (
     repository TEXT NOT NULL,
     state TEXT NOT NULL CHECK (state IN ('queued', 'running')),
     attempts INTEGER NOT NULL DEFAULT 0,
-    enqueued INTEGER NOT NULL
+    enqueued INTEGER NOT NULL,
+    lease_owner TEXT,
+    lease_token INTEGER,
+    lease_until INTEGER,
+    alone INTEGER NOT NULL DEFAULT 0,
+    after_crash INTEGER NOT NULL DEFAULT 0
 );
+CREATE INDEX jobs_by_owner ON jobs(lease_owner) WHERE state = 'running';
+CREATE TABLE lease_tokens (token INTEGER PRIMARY KEY AUTOINCREMENT);
 ";
 
 /// Why the store could not answer.
@@ -83,6 +118,12 @@ pub enum StoreError {
     /// SQLite failed.
     #[error("results store: {0}")]
     Sqlite(#[from] rusqlite::Error),
+    /// Another process holds the file.
+    #[error("results store {} is in use by another process (one watch per data directory)", path.display())]
+    Locked {
+        /// The file.
+        path: PathBuf,
+    },
     /// The file was written by a newer (or unknown) version of `watch`.
     #[error("results store {}: schema version {found}, this program reads {SCHEMA_VERSION}", path.display())]
     Schema {
@@ -163,36 +204,57 @@ pub struct ImageRecord {
     pub last_pulled: Option<i64>,
     /// See `last_scanned`.
     pub last_failed: Option<i64>,
+    /// Its scan job, while it has one.
+    pub job: Option<JobStatus>,
 }
 
-/// A scan to run.
+/// A queued or running job, as the API shows it.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct JobStatus {
+    /// Crashes charged to it (it was running alone when its process died).
+    pub attempts: i64,
+    /// A process died while it ran, so it runs alone.
+    pub after_crash: bool,
+}
+
+/// A scan to run, claimed under a lease.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Job {
     /// The manifest digest.
     pub digest: String,
-    /// The registry to pull from.
+    /// The configured registry (as events name it) to pull from.
     pub registry: String,
     /// The repository to pull from.
     pub repository: String,
+    /// This claim's lease token: renewing, finishing and releasing the job
+    /// need it, so a claim that lost its lease changes nothing of the next.
+    pub token: i64,
 }
 
-/// What became of a batch of events.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum Applied {
-    /// Recorded; `queued` new scans.
-    Accepted {
-        /// New jobs.
-        queued: usize,
-        /// Events recorded.
-        recorded: usize,
-        /// Images forgotten: deleted from the last repository holding them.
-        forgotten: usize,
-    },
-    /// Nothing recorded: the batch needs new scans and `pending` are already waiting.
-    Full {
-        /// Jobs waiting for a worker.
-        pending: usize,
-    },
+/// What became of a batch of events: the first `recorded` were applied, in
+/// order; the rest (`deferred`) were not, because the next of them needed a
+/// scan and `max_pending` scans were waiting.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub struct Applied {
+    /// Events applied.
+    pub recorded: usize,
+    /// New jobs, net of queued ones that deletions removed.
+    pub queued: usize,
+    /// Images forgotten: deleted from the last repository holding them.
+    pub forgotten: usize,
+    /// Events not applied.
+    pub deferred: usize,
+    /// Jobs waiting for a worker afterwards.
+    pub pending: usize,
+}
+
+/// What [`Store::recover_orphans`] found.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub struct Recovered {
+    /// Orphaned jobs queued again (each now runs alone).
+    pub jobs: usize,
+    /// Of them, those charged an attempt (they were running alone).
+    pub charged: usize,
 }
 
 /// A match result to store.
@@ -228,12 +290,26 @@ impl Store {
         })?;
         let path = dir.join("watch.sqlite");
         let mut conn = Connection::open(&path)?;
-        // WAL: readers do not wait for the writer; FULL: a committed queue
-        // change survives a power loss, not only a crash.
-        conn.execute_batch(
-            "PRAGMA journal_mode = WAL; PRAGMA synchronous = FULL; PRAGMA foreign_keys = ON;",
-        )?;
-        conn.busy_timeout(std::time::Duration::from_secs(10))?;
+        // Exclusive: the first write below takes the file's lock and it is
+        // held until the connection closes, so a second process fails here
+        // instead of taking the first one's jobs (and WAL needs no shared
+        // memory file). WAL: a commit appends; FULL: a committed queue change
+        // survives a power loss, not only a crash.
+        conn.execute_batch("PRAGMA locking_mode = EXCLUSIVE;")?;
+        conn.busy_timeout(std::time::Duration::from_millis(500))?;
+        let locked = conn.execute_batch("PRAGMA journal_mode = WAL; BEGIN EXCLUSIVE; COMMIT;");
+        match locked {
+            Err(rusqlite::Error::SqliteFailure(e, _))
+                if matches!(
+                    e.code,
+                    rusqlite::ErrorCode::DatabaseBusy | rusqlite::ErrorCode::DatabaseLocked
+                ) =>
+            {
+                return Err(StoreError::Locked { path });
+            }
+            other => other?,
+        }
+        conn.execute_batch("PRAGMA synchronous = FULL; PRAGMA foreign_keys = ON;")?;
         let version: i64 = conn.query_row("PRAGMA user_version", [], |r| r.get(0))?;
         match version {
             0 => {
@@ -242,10 +318,15 @@ impl Store {
                 tx.pragma_update(None, "user_version", SCHEMA_VERSION)?;
                 tx.commit()?;
             }
-            1 => {
+            1 | 2 => {
                 // Reports of version 1 name no policy: the next rescan redoes them.
                 let tx = conn.transaction_with_behavior(TransactionBehavior::Exclusive)?;
-                tx.execute_batch("ALTER TABLE images ADD COLUMN policy TEXT")?;
+                if version == 1 {
+                    tx.execute_batch("ALTER TABLE images ADD COLUMN policy TEXT")?;
+                }
+                // Running jobs of version 2 have no lease: recovered at start,
+                // uncharged.
+                tx.execute_batch(LEASE_COLUMNS)?;
                 tx.pragma_update(None, "user_version", SCHEMA_VERSION)?;
                 tx.commit()?;
             }
@@ -263,13 +344,22 @@ impl Store {
         self.conn.lock().unwrap_or_else(|e| e.into_inner())
     }
 
-    /// Sets jobs left `running` by a process that stopped back to `queued`;
-    /// returns how many.
-    pub fn requeue_interrupted(&self) -> Result<usize, StoreError> {
-        Ok(self.conn().execute(
-            "UPDATE jobs SET state = 'queued' WHERE state = 'running'",
-            [],
-        )?)
+    /// Queues again the running jobs of owners other than `owner` whose
+    /// lease expired before `now_ms` (Unix milliseconds) or, with
+    /// `owners_gone`, all of them (at start: the file's lock proves their
+    /// process is gone). Each is marked `after_crash`; one that was running
+    /// alone is charged an attempt.
+    pub fn recover_orphans(
+        &self,
+        owner: &str,
+        owners_gone: bool,
+        now_ms: i64,
+    ) -> Result<Recovered, StoreError> {
+        let mut conn = self.conn();
+        let tx = conn.transaction_with_behavior(TransactionBehavior::Immediate)?;
+        let recovered = recover(&tx, owner, owners_gone, now_ms)?;
+        tx.commit()?;
+        Ok(recovered)
     }
 
     /// Records a batch of events in one transaction, in order: tags, push
@@ -278,98 +368,166 @@ impl Store {
     /// yet (new, or its scans failed), or when it is pulled and was never
     /// seen; never while a job for it is queued or running. An image deleted
     /// from the last repository that holds it is forgotten: its results, its
-    /// job, its tags. When the batch needs new jobs and `max_pending` jobs are
-    /// already queued, nothing is recorded.
+    /// job, its tags.
+    ///
+    /// Back-pressure is per event: events are applied in order until one
+    /// needs a scan while `max_pending` (at least 1) jobs are queued; that one
+    /// and all after it are not applied ([`Applied::deferred`]). A registry
+    /// sends a refused envelope again whole, and applying the events already
+    /// applied once more changes nothing (jobs coalesce, tags are set, times
+    /// only move forward), so the prefix semantics keep its retries exact,
+    /// and an envelope larger than the queue still gets through, a part per
+    /// retry, as the workers drain the queue.
     pub fn apply(
         &self,
         events: &[Recorded],
         max_pending: usize,
         now: i64,
     ) -> Result<Applied, StoreError> {
+        let max_pending = max_pending.max(1);
         let mut conn = self.conn();
         let tx = conn.transaction_with_behavior(TransactionBehavior::Immediate)?;
-        let pending = queued_jobs(&tx)?;
-        let mut forgotten = 0;
+        let before = queued_jobs(&tx)?;
+        let mut applied = Applied {
+            pending: before,
+            ..Applied::default()
+        };
         for event in events {
             match event {
-                Recorded::Image(ev) => record_image(&tx, ev, now)?,
-                Recorded::Delete(deletion) => forgotten += usize::from(delete(&tx, deletion)?),
+                Recorded::Image(ev) => {
+                    if applied.pending >= max_pending && needs_scan(&tx, ev)? {
+                        break;
+                    }
+                    if record_image(&tx, ev, now)? {
+                        applied.pending += 1;
+                    }
+                }
+                Recorded::Delete(deletion) => {
+                    applied.forgotten += usize::from(delete(&tx, deletion)?);
+                    applied.pending = queued_jobs(&tx)?;
+                }
             }
+            applied.recorded += 1;
         }
-        let after = queued_jobs(&tx)?;
+        applied.deferred = events.len() - applied.recorded;
         // New jobs, net of the queued ones deletions removed.
-        let queued = after.saturating_sub(pending);
-        if queued > 0 && pending >= max_pending {
-            // Dropping the transaction rolls it back.
-            return Ok(Applied::Full { pending });
-        }
+        applied.queued = applied.pending.saturating_sub(before);
         tx.commit()?;
-        Ok(Applied::Accepted {
-            queued,
-            recorded: events.len(),
-            forgotten,
-        })
+        Ok(applied)
     }
 
-    /// Takes the oldest queued job and marks it `running`. Jobs interrupted
-    /// [`MAX_ATTEMPTS`] times are given up (recorded as failed) on the way.
-    pub fn claim(&self, now: i64) -> Result<Option<Job>, StoreError> {
+    /// Takes a job for `owner` under a lease until `lease_until_ms` (Unix
+    /// milliseconds; `now_ms` is now), or `None`. Orphans of other owners
+    /// whose lease expired are recovered first. Jobs marked `after_crash`
+    /// come first and run alone: one is claimed only when `owner` runs
+    /// nothing, and while it runs `owner` gets nothing else. Jobs charged
+    /// [`MAX_ATTEMPTS`] crashes are given up (recorded as failed) on the way.
+    pub fn claim(
+        &self,
+        owner: &str,
+        now_ms: i64,
+        lease_until_ms: i64,
+    ) -> Result<Option<Job>, StoreError> {
         let mut conn = self.conn();
         let tx = conn.transaction_with_behavior(TransactionBehavior::Immediate)?;
+        recover(&tx, owner, false, now_ms)?;
+        let (running, running_after_crash): (i64, i64) = tx.query_row(
+            "SELECT count(*), coalesce(sum(after_crash), 0) FROM jobs
+             WHERE state = 'running' AND lease_owner = ?1",
+            [owner],
+            |r| Ok((r.get(0)?, r.get(1)?)),
+        )?;
+        if running_after_crash > 0 {
+            return Ok(None);
+        }
         let job = loop {
             let row = tx
                 .query_row(
-                    "SELECT digest, registry, repository, attempts FROM jobs
-                     WHERE state = 'queued' ORDER BY seq LIMIT 1",
+                    "SELECT digest, registry, repository, attempts, after_crash FROM jobs
+                     WHERE state = 'queued' ORDER BY after_crash DESC, seq LIMIT 1",
                     [],
                     |r| {
                         Ok((
-                            Job {
-                                digest: r.get(0)?,
-                                registry: r.get(1)?,
-                                repository: r.get(2)?,
-                            },
+                            r.get::<_, String>(0)?,
+                            r.get::<_, String>(1)?,
+                            r.get::<_, String>(2)?,
                             r.get::<_, i64>(3)?,
+                            r.get::<_, bool>(4)?,
                         ))
                     },
                 )
                 .optional()?;
-            let Some((job, attempts)) = row else {
+            let Some((digest, registry, repository, attempts, after_crash)) = row else {
                 break None;
             };
             if attempts >= MAX_ATTEMPTS {
                 let error = format!(
-                    "given up: the scan was interrupted {attempts} times (the process stopped during it)"
+                    "given up: the process died {attempts} times while this scan ran alone"
                 );
-                record_failure(&tx, &job.digest, &error, now)?;
+                record_failure(&tx, &digest, &error, now_ms / 1000)?;
                 continue;
             }
+            if after_crash && running > 0 {
+                // It waits until this process runs nothing.
+                break None;
+            }
+            // AUTOINCREMENT never hands out a number twice, so a stale claim's
+            // token never matches a later one.
+            tx.execute("INSERT INTO lease_tokens DEFAULT VALUES", [])?;
+            let token = tx.last_insert_rowid();
+            tx.execute("DELETE FROM lease_tokens WHERE token = ?1", [token])?;
+            let alone = running == 0;
+            if !alone {
+                // The jobs already running are no longer alone either.
+                tx.execute(
+                    "UPDATE jobs SET alone = 0 WHERE state = 'running' AND lease_owner = ?1",
+                    [owner],
+                )?;
+            }
             tx.execute(
-                "UPDATE jobs SET state = 'running', attempts = attempts + 1 WHERE digest = ?1",
-                [&job.digest],
+                "UPDATE jobs SET state = 'running', lease_owner = ?2, lease_token = ?3,
+                 lease_until = ?4, alone = ?5 WHERE digest = ?1",
+                params![digest, owner, token, lease_until_ms, alone],
             )?;
-            break Some(job);
+            break Some(Job {
+                digest,
+                registry,
+                repository,
+                token,
+            });
         };
         tx.commit()?;
         Ok(job)
     }
 
-    /// Puts a running job back in the queue without counting the attempt
-    /// (the service is stopping).
-    pub fn release(&self, digest: &str) -> Result<(), StoreError> {
+    /// Extends a running job's lease to `until_ms`; false when the claim
+    /// `token` no longer holds it (the job was deleted or recovered).
+    pub fn heartbeat(&self, digest: &str, token: i64, until_ms: i64) -> Result<bool, StoreError> {
+        Ok(self.conn().execute(
+            "UPDATE jobs SET lease_until = ?3
+             WHERE digest = ?1 AND lease_token = ?2 AND state = 'running'",
+            params![digest, token, until_ms],
+        )? == 1)
+    }
+
+    /// Puts a running job back in the queue, uncharged (the service is
+    /// stopping).
+    pub fn release(&self, digest: &str, token: i64) -> Result<(), StoreError> {
         self.conn().execute(
-            "UPDATE jobs SET state = 'queued', attempts = max(attempts - 1, 0)
-             WHERE digest = ?1 AND state = 'running'",
-            [digest],
+            "UPDATE jobs SET state = 'queued', lease_owner = NULL, lease_token = NULL,
+             lease_until = NULL WHERE digest = ?1 AND lease_token = ?2 AND state = 'running'",
+            params![digest, token],
         )?;
         Ok(())
     }
 
-    /// Stores a scan's inventory and report and removes its job (nothing, if
-    /// the image was deleted meanwhile).
+    /// Stores a scan's inventory and report and removes its job, if the
+    /// claim `token` still holds it (nothing is stored if the image was
+    /// deleted meanwhile).
     pub fn finish_scan(
         &self,
         digest: &str,
+        token: i64,
         inventory: &str,
         result: &MatchResult,
         now: i64,
@@ -392,16 +550,36 @@ impl Store {
                 now
             ],
         )?;
-        tx.execute("DELETE FROM jobs WHERE digest = ?1", [digest])?;
+        tx.execute(
+            "DELETE FROM jobs WHERE digest = ?1 AND lease_token = ?2",
+            params![digest, token],
+        )?;
         tx.commit()?;
         Ok(())
     }
 
-    /// Records a failed scan and removes its job (the next push queues it again).
-    pub fn fail_scan(&self, digest: &str, error: &str, now: i64) -> Result<(), StoreError> {
+    /// Records a failed scan and removes its job, if the claim `token` still
+    /// holds it (the next push queues it again).
+    pub fn fail_scan(
+        &self,
+        digest: &str,
+        token: i64,
+        error: &str,
+        now: i64,
+    ) -> Result<(), StoreError> {
         let mut conn = self.conn();
         let tx = conn.transaction_with_behavior(TransactionBehavior::Immediate)?;
-        record_failure(&tx, digest, error, now)?;
+        let held = tx
+            .query_row(
+                "SELECT 1 FROM jobs WHERE digest = ?1 AND lease_token = ?2",
+                params![digest, token],
+                |_| Ok(()),
+            )
+            .optional()?
+            .is_some();
+        if held {
+            record_failure(&tx, digest, error, now)?;
+        }
         tx.commit()?;
         Ok(())
     }
@@ -481,7 +659,8 @@ impl Store {
             "SELECT i.digest, i.registry, i.media_type, j.state, i.report IS NOT NULL,
                     i.verdict, i.verdict_reason, i.summary, i.advisory_db, i.error,
                     i.scans, i.rescans, i.failures, i.last_scanned, i.last_matched,
-                    i.last_pushed, i.last_pulled, i.last_failed, i.policy
+                    i.last_pushed, i.last_pulled, i.last_failed, i.policy,
+                    j.attempts, j.after_crash
              FROM images i LEFT JOIN jobs j ON j.digest = i.digest
              WHERE ?1 IS NULL OR i.digest = ?1 ORDER BY i.digest",
         )?;
@@ -514,6 +693,13 @@ impl Store {
                 last_pulled: r.get(16)?,
                 last_failed: r.get(17)?,
                 policy: r.get(18)?,
+                job: match r.get::<_, Option<i64>>(19)? {
+                    Some(attempts) => Some(JobStatus {
+                        attempts,
+                        after_crash: r.get(20)?,
+                    }),
+                    None => None,
+                },
             })
         })?;
         let mut images: Vec<ImageRecord> = rows.collect::<Result<_, _>>()?;
@@ -573,12 +759,8 @@ fn queued_jobs(tx: &rusqlite::Transaction<'_>) -> Result<usize, StoreError> {
     Ok(usize::try_from(n).unwrap_or(usize::MAX))
 }
 
-/// Records one push or pull, queueing a scan when it needs one.
-fn record_image(
-    tx: &rusqlite::Transaction<'_>,
-    ev: &ImageEvent,
-    now: i64,
-) -> Result<(), StoreError> {
+/// Whether recording `ev` would queue a scan.
+fn needs_scan(tx: &rusqlite::Transaction<'_>, ev: &ImageEvent) -> Result<bool, StoreError> {
     let known: Option<bool> = tx
         .query_row(
             "SELECT report IS NOT NULL FROM images WHERE digest = ?1",
@@ -592,12 +774,22 @@ fn record_image(
         })
         .optional()?
         .is_some();
-    let needs_scan = !has_job
+    Ok(!has_job
         && match (ev.kind, known) {
             (_, None) => true,
             (Kind::Push, Some(has_report)) => !has_report,
             (Kind::Pull, Some(_)) => false,
-        };
+        })
+}
+
+/// Records one push or pull, queueing a scan when it needs one; true when
+/// it did.
+fn record_image(
+    tx: &rusqlite::Transaction<'_>,
+    ev: &ImageEvent,
+    now: i64,
+) -> Result<bool, StoreError> {
+    let needs_scan = needs_scan(tx, ev)?;
     tx.execute(
         "INSERT INTO images (digest, registry, repository, media_type, first_seen)
          VALUES (?1, ?2, ?3, ?4, ?5) ON CONFLICT (digest) DO NOTHING",
@@ -627,7 +819,30 @@ fn record_image(
             params![ev.digest, ev.registry, ev.repository, now],
         )?;
     }
-    Ok(())
+    Ok(needs_scan)
+}
+
+/// See [`Store::recover_orphans`].
+fn recover(
+    tx: &rusqlite::Transaction<'_>,
+    owner: &str,
+    owners_gone: bool,
+    now_ms: i64,
+) -> Result<Recovered, StoreError> {
+    let orphaned = "state = 'running' AND lease_owner IS NOT ?1
+                    AND (?2 OR lease_until IS NULL OR lease_until < ?3)";
+    let charged = tx.execute(
+        &format!("UPDATE jobs SET attempts = attempts + 1 WHERE alone = 1 AND {orphaned}"),
+        params![owner, owners_gone, now_ms],
+    )?;
+    let jobs = tx.execute(
+        &format!(
+            "UPDATE jobs SET state = 'queued', after_crash = 1, alone = 0, lease_owner = NULL,
+             lease_token = NULL, lease_until = NULL WHERE {orphaned}"
+        ),
+        params![owner, owners_gone, now_ms],
+    )?;
+    Ok(Recovered { jobs, charged })
 }
 
 /// Records a deletion; true when it made the store forget an image.
@@ -784,6 +999,23 @@ mod tests {
         store.image(digest).unwrap().unwrap().tags
     }
 
+    const OWNER: &str = "test-owner";
+
+    /// Claims for [`OWNER`] at second `now`, leased for a minute.
+    fn claim(store: &Store, now: i64) -> Option<Job> {
+        store.claim(OWNER, now * 1000, now * 1000 + 60_000).unwrap()
+    }
+
+    fn accepted(recorded: usize, queued: usize, forgotten: usize, pending: usize) -> Applied {
+        Applied {
+            recorded,
+            queued,
+            forgotten,
+            deferred: 0,
+            pending,
+        }
+    }
+
     #[test]
     fn pushes_coalesce_and_tags_move() {
         let dir = tempfile::tempdir().unwrap();
@@ -794,23 +1026,15 @@ mod tests {
             store
                 .apply(&images(&[a.clone(), a.clone()]), 10, 1)
                 .unwrap(),
-            Applied::Accepted {
-                queued: 1,
-                recorded: 2,
-                forgotten: 0
-            }
+            accepted(2, 1, 0, 1)
         );
         assert_eq!(
             store
                 .apply(&images(std::slice::from_ref(&a)), 10, 2)
                 .unwrap(),
-            Applied::Accepted {
-                queued: 0,
-                recorded: 1,
-                forgotten: 0
-            }
+            accepted(1, 0, 0, 1)
         );
-        let job = store.claim(3).unwrap().unwrap();
+        let job = claim(&store, 3).unwrap();
         assert_eq!(job.digest, a.digest);
         assert_eq!(
             store.image(&a.digest).unwrap().unwrap().state,
@@ -821,25 +1045,19 @@ mod tests {
             store
                 .apply(&images(std::slice::from_ref(&a)), 10, 4)
                 .unwrap(),
-            Applied::Accepted {
-                queued: 0,
-                recorded: 1,
-                forgotten: 0
-            }
+            accepted(1, 0, 0, 0)
         );
-        store.finish_scan(&a.digest, "{}", &result(), 5).unwrap();
+        store
+            .finish_scan(&a.digest, job.token, "{}", &result(), 5)
+            .unwrap();
         // Scanned: a push records the tag only.
         let mut a2 = a.clone();
         a2.tag = Some("2".into());
         assert_eq!(
             store.apply(&images(&[a2]), 10, 6).unwrap(),
-            Applied::Accepted {
-                queued: 0,
-                recorded: 1,
-                forgotten: 0
-            }
+            accepted(1, 0, 0, 0)
         );
-        assert_eq!(store.claim(7).unwrap(), None);
+        assert_eq!(claim(&store, 7), None);
         let image = store.image(&a.digest).unwrap().unwrap();
         assert_eq!((image.state, image.scans), (ImageState::Scanned, 1));
         assert_eq!(
@@ -858,71 +1076,252 @@ mod tests {
     }
 
     #[test]
-    fn a_full_queue_refuses_new_scans_but_not_records() {
+    fn back_pressure_is_per_event_and_retries_are_exact() {
         let dir = tempfile::tempdir().unwrap();
         let store = Store::open(dir.path()).unwrap();
-        let a = event(Kind::Push, 'a', "x", None);
-        let b = event(Kind::Push, 'b', "x", None);
-        assert!(matches!(
-            store
-                .apply(&images(std::slice::from_ref(&a)), 1, 1)
-                .unwrap(),
-            Applied::Accepted { queued: 1, .. }
-        ));
+        let pushes: Vec<ImageEvent> = "abcdef"
+            .chars()
+            .map(|c| event(Kind::Push, c, "x", Some("t")))
+            .collect();
+        // One envelope of six new images, room for four: the first four are
+        // applied, the rest (and nothing of them) deferred.
+        let applied = store.apply(&images(&pushes), 4, 1).unwrap();
         assert_eq!(
-            store
-                .apply(&images(std::slice::from_ref(&b)), 1, 1)
-                .unwrap(),
-            Applied::Full { pending: 1 }
+            applied,
+            Applied {
+                recorded: 4,
+                queued: 4,
+                forgotten: 0,
+                deferred: 2,
+                pending: 4
+            }
         );
-        assert!(
-            store.image(&b.digest).unwrap().is_none(),
-            "nothing recorded"
+        assert!(store.image(&pushes[4].digest).unwrap().is_none());
+        // (Tag `t` moved along the envelope: the last applied push has it.)
+        assert_eq!(
+            tags(&store, &pushes[3].digest),
+            [("x".into(), Some("t".into()))]
         );
-        // A pull of a known image needs no scan: recorded even when full.
+        // The registry sends it again whole: the applied part changes nothing.
+        assert_eq!(
+            store.apply(&images(&pushes), 4, 2).unwrap(),
+            Applied {
+                queued: 0,
+                ..applied
+            }
+        );
+        assert_eq!(store.queue_lengths().unwrap(), (4, 0));
+        // A worker takes one: the next event fits, the last does not.
+        let job = claim(&store, 3).unwrap();
+        let applied = store.apply(&images(&pushes), 4, 4).unwrap();
+        assert_eq!(
+            (applied.recorded, applied.queued, applied.deferred),
+            (5, 1, 1)
+        );
+        store
+            .finish_scan(&job.digest, job.token, "{}", &result(), 5)
+            .unwrap();
+        // A pull of a known image needs no scan: applied even when full,
+        // unless an event before it is deferred.
         let pull = event(Kind::Pull, 'a', "x", None);
-        assert!(matches!(
-            store.apply(&images(&[pull]), 1, 1).unwrap(),
-            Applied::Accepted { queued: 0, .. }
-        ));
+        let applied = store
+            .apply(&images(std::slice::from_ref(&pull)), 4, 6)
+            .unwrap();
+        assert_eq!((applied.recorded, applied.deferred), (1, 0));
         assert_eq!(
-            store.image(&a.digest).unwrap().unwrap().last_pulled,
+            store.image(&pushes[0].digest).unwrap().unwrap().last_pulled,
             Some(100)
+        );
+        let mut late = pull.clone();
+        late.at = 200;
+        let applied = store
+            .apply(&images(&[pushes[5].clone(), late]), 4, 7)
+            .unwrap();
+        assert_eq!((applied.recorded, applied.deferred), (0, 2));
+        assert_eq!(
+            store.image(&pushes[0].digest).unwrap().unwrap().last_pulled,
+            Some(100)
+        );
+        // A delete frees room for the pushes after it in the same envelope
+        // (one queued job goes, one comes: net, nothing more is queued).
+        let envelope = vec![
+            deletion("x", Deleted::Manifest(pushes[1].digest.clone())),
+            Recorded::Image(pushes[5].clone()),
+        ];
+        let applied = store.apply(&envelope, 4, 8).unwrap();
+        assert_eq!(
+            applied,
+            Applied {
+                recorded: 2,
+                queued: 0,
+                forgotten: 1,
+                deferred: 0,
+                pending: 4
+            }
+        );
+        assert_eq!(
+            store.image(&pushes[5].digest).unwrap().unwrap().state,
+            ImageState::Queued
+        );
+    }
+
+    fn job_status(store: &Store, digest: &str) -> Option<JobStatus> {
+        store.image(digest).unwrap().unwrap().job
+    }
+
+    #[test]
+    fn a_crash_is_charged_only_to_a_job_running_alone() {
+        let dir = tempfile::tempdir().unwrap();
+        let (a, b, c) = (
+            event(Kind::Push, 'a', "x", None),
+            event(Kind::Push, 'b', "x", None),
+            event(Kind::Push, 'c', "x", None),
+        );
+        let status = |attempts, after_crash| {
+            Some(JobStatus {
+                attempts,
+                after_crash,
+            })
+        };
+        {
+            let store = Store::open(dir.path()).unwrap();
+            store
+                .apply(&images(&[a.clone(), b.clone(), c.clone()]), 10, 1)
+                .unwrap();
+            // Three running in one process when it dies.
+            for _ in 0..3 {
+                claim(&store, 2).unwrap();
+            }
+        }
+        // The next process: none is charged; each runs alone.
+        let store = Store::open(dir.path()).unwrap();
+        assert_eq!(
+            store.recover_orphans("next", true, 3_000).unwrap(),
+            Recovered {
+                jobs: 3,
+                charged: 0
+            }
+        );
+        for e in [&a, &b, &c] {
+            assert_eq!(job_status(&store, &e.digest), status(0, true));
+        }
+        let first = store.claim("next", 4_000, 64_000).unwrap().unwrap();
+        assert_eq!(first.digest, a.digest);
+        assert_eq!(
+            store.claim("next", 4_000, 64_000).unwrap(),
+            None,
+            "a runs alone"
+        );
+        // Another process (the lease allows several; this store is locked
+        // to one) takes the next one, alone in it.
+        let other = store.claim("other", 4_000, 5_000).unwrap().unwrap();
+        assert_eq!(other.digest, b.digest);
+        assert!(store.heartbeat(&b.digest, other.token, 6_000).unwrap());
+        // "other" dies: its lease expires at 6 s, and b was alone in it.
+        assert_eq!(
+            store.recover_orphans("next", false, 5_500).unwrap(),
+            Recovered::default()
+        );
+        assert_eq!(
+            store.recover_orphans("next", false, 6_001).unwrap(),
+            Recovered {
+                jobs: 1,
+                charged: 1
+            }
+        );
+        assert_eq!(job_status(&store, &b.digest), status(1, true));
+        // The stale claim can neither renew, fail nor release the job.
+        assert!(!store.heartbeat(&b.digest, other.token, 9_000).unwrap());
+        store.fail_scan(&b.digest, other.token, "stale", 7).unwrap();
+        store.release(&b.digest, other.token).unwrap();
+        assert_eq!(store.image(&b.digest).unwrap().unwrap().failures, 0);
+        assert_eq!(job_status(&store, &b.digest), status(1, true));
+        drop(store);
+
+        // "next" dies with a alone: a is charged; c is not.
+        for crash in 1..MAX_ATTEMPTS {
+            let store = Store::open(dir.path()).unwrap();
+            let owner = format!("again-{crash}");
+            assert_eq!(
+                store.recover_orphans(&owner, true, 8_000).unwrap(),
+                Recovered {
+                    jobs: 1,
+                    charged: 1
+                },
+                "crash {crash}"
+            );
+            assert_eq!(job_status(&store, &a.digest), status(crash, true));
+            assert_eq!(job_status(&store, &c.digest), status(0, true));
+            assert_eq!(
+                store.claim(&owner, 9_000, 69_000).unwrap().unwrap().digest,
+                a.digest
+            );
+        }
+        // Charged MAX_ATTEMPTS times: given up; the next is taken.
+        let store = Store::open(dir.path()).unwrap();
+        store.recover_orphans("last", true, 10_000).unwrap();
+        let job = store.claim("last", 11_000, 71_000).unwrap().unwrap();
+        assert_eq!(job.digest, b.digest);
+        let given_up = store.image(&a.digest).unwrap().unwrap();
+        assert_eq!(given_up.state, ImageState::Failed);
+        assert!(given_up.error.unwrap().contains("given up"));
+        store
+            .finish_scan(&job.digest, job.token, "{}", &result(), 12)
+            .unwrap();
+        let job = store.claim("last", 12_000, 72_000).unwrap().unwrap();
+        assert_eq!(job.digest, c.digest);
+        // A graceful stop charges nothing, and the job keeps its place.
+        store.release(&c.digest, job.token).unwrap();
+        assert_eq!(job_status(&store, &c.digest), status(0, true));
+        assert_eq!(
+            store.claim("last", 13_000, 73_000).unwrap().unwrap().digest,
+            c.digest
         );
     }
 
     #[test]
-    fn interrupted_jobs_are_redone_then_given_up() {
+    fn jobs_claimed_together_are_not_alone() {
         let dir = tempfile::tempdir().unwrap();
-        let a = event(Kind::Push, 'a', "x", None);
+        let (a, b) = (
+            event(Kind::Push, 'a', "x", None),
+            event(Kind::Push, 'b', "x", None),
+        );
         {
             let store = Store::open(dir.path()).unwrap();
             store
-                .apply(&images(std::slice::from_ref(&a)), 10, 1)
+                .apply(&images(&[a.clone(), b.clone()]), 10, 1)
                 .unwrap();
-            store.claim(2).unwrap().unwrap();
-        }
-        for attempt in 2..=MAX_ATTEMPTS {
-            let store = Store::open(dir.path()).unwrap();
-            assert_eq!(store.requeue_interrupted().unwrap(), 1, "attempt {attempt}");
-            assert_eq!(store.claim(3).unwrap().unwrap().digest, a.digest);
+            let first = claim(&store, 2).unwrap();
+            let second = claim(&store, 2).unwrap();
+            assert_eq!(
+                (first.digest.as_str(), second.digest.as_str()),
+                (a.digest.as_str(), b.digest.as_str())
+            );
+            // b finished: a was not alone all along, so it is not charged.
+            store
+                .finish_scan(&b.digest, second.token, "{}", &result(), 3)
+                .unwrap();
         }
         let store = Store::open(dir.path()).unwrap();
-        store.requeue_interrupted().unwrap();
-        assert_eq!(store.claim(4).unwrap(), None);
-        let image = store.image(&a.digest).unwrap().unwrap();
-        assert_eq!(image.state, ImageState::Failed);
-        assert!(image.error.unwrap().contains("interrupted"));
-        // A graceful stop does not count as an attempt.
-        let b = event(Kind::Push, 'b', "x", None);
-        store
-            .apply(&images(std::slice::from_ref(&b)), 10, 5)
-            .unwrap();
-        for _ in 0..MAX_ATTEMPTS + 1 {
-            store.claim(6).unwrap().unwrap();
-            store.release(&b.digest).unwrap();
-        }
-        assert_eq!(store.claim(7).unwrap().unwrap().digest, b.digest);
+        assert_eq!(
+            store.recover_orphans("next", true, 5_000).unwrap(),
+            Recovered {
+                jobs: 1,
+                charged: 0
+            }
+        );
+    }
+
+    #[test]
+    fn a_second_process_is_refused() {
+        let dir = tempfile::tempdir().unwrap();
+        let store = Store::open(dir.path()).unwrap();
+        assert!(matches!(
+            Store::open(dir.path()),
+            Err(StoreError::Locked { .. })
+        ));
+        drop(store);
+        Store::open(dir.path()).unwrap();
     }
 
     #[test]
@@ -939,8 +1338,10 @@ mod tests {
             .apply(&images(&[old.clone(), recent.clone()]), 10, 1)
             .unwrap();
         for _ in 0..2 {
-            let job = store.claim(2).unwrap().unwrap();
-            store.finish_scan(&job.digest, "{}", &result(), 3).unwrap();
+            let job = claim(&store, 2).unwrap();
+            store
+                .finish_scan(&job.digest, job.token, "{}", &result(), 3)
+                .unwrap();
         }
         assert_eq!(
             store.rescan_candidates(500, "db2", "p1").unwrap(),
@@ -981,8 +1382,10 @@ mod tests {
         store
             .apply(&images(&[a.clone(), a_mirror.clone(), b.clone()]), 10, 1)
             .unwrap();
-        let job = store.claim(2).unwrap().unwrap();
-        store.finish_scan(&job.digest, "{}", &result(), 3).unwrap();
+        let job = claim(&store, 2).unwrap();
+        store
+            .finish_scan(&job.digest, job.token, "{}", &result(), 3)
+            .unwrap();
 
         // A tag deleted alone: the manifest stays, untagged.
         store
@@ -1001,25 +1404,19 @@ mod tests {
                 5,
             )
             .unwrap();
-        assert_eq!(
-            applied,
-            Applied::Accepted {
-                queued: 0,
-                recorded: 2,
-                forgotten: 0
-            }
-        );
+        assert_eq!(applied, accepted(2, 0, 0, 1));
         assert_eq!(
             tags(&store, &a.digest),
             [("mirror/app".into(), Some("1".into()))]
         );
+        let job_b = claim(&store, 6).unwrap();
         assert_eq!(
-            store.claim(6).unwrap().unwrap(),
-            Job {
-                digest: b.digest.clone(),
-                registry: b.registry.clone(),
-                repository: "team/app".into(),
-            }
+            (
+                job_b.digest.as_str(),
+                job_b.registry.as_str(),
+                job_b.repository.as_str()
+            ),
+            (b.digest.as_str(), b.registry.as_str(), "team/app")
         );
         // From its last repository: forgotten, the running job with it, and
         // the scan that finishes afterwards stores nothing. A blob digest or
@@ -1038,8 +1435,10 @@ mod tests {
                 7,
             )
             .unwrap();
-        assert!(matches!(applied, Applied::Accepted { forgotten: 2, .. }));
-        store.finish_scan(&b.digest, "{}", &result(), 8).unwrap();
+        assert_eq!(applied.forgotten, 2);
+        store
+            .finish_scan(&b.digest, job_b.token, "{}", &result(), 8)
+            .unwrap();
         assert!(store.image(&a.digest).unwrap().is_none());
         assert!(store.image(&b.digest).unwrap().is_none());
         assert!(store.images().unwrap().is_empty());
@@ -1057,44 +1456,83 @@ mod tests {
                 9,
             )
             .unwrap();
-        assert_eq!(
-            applied,
-            Applied::Accepted {
-                queued: 1,
-                recorded: 3,
-                forgotten: 1
-            }
-        );
+        assert_eq!(applied, accepted(3, 1, 1, 1));
         let image = store.image(&a.digest).unwrap().unwrap();
         assert_eq!((image.state, image.scans), (ImageState::Queued, 0));
     }
 
+    /// The schema of version 2: no lease columns (and of version 1: no policy).
+    fn old_schema(version: i64) -> String {
+        let v2 = SCHEMA
+            .replace(
+                ",\n    lease_owner TEXT,\n    lease_token INTEGER,\n    lease_until INTEGER,\n    alone INTEGER NOT NULL DEFAULT 0,\n    after_crash INTEGER NOT NULL DEFAULT 0\n",
+                "\n",
+            )
+            .replace(
+                "CREATE INDEX jobs_by_owner ON jobs(lease_owner) WHERE state = 'running';\n",
+                "",
+            )
+            .replace(
+                "CREATE TABLE lease_tokens (token INTEGER PRIMARY KEY AUTOINCREMENT);\n",
+                "",
+            );
+        assert!(!v2.contains("lease"), "{v2}");
+        match version {
+            1 => v2.replace("    policy TEXT,\n", ""),
+            _ => v2,
+        }
+    }
+
     #[test]
-    fn a_version_1_store_is_upgraded() {
+    fn version_1_and_2_stores_are_upgraded() {
+        for version in [1, 2] {
+            upgraded(version);
+        }
+    }
+
+    fn upgraded(version: i64) {
         let dir = tempfile::tempdir().unwrap();
+        let a = event(Kind::Push, 'a', "x", None);
         {
             let conn = Connection::open(dir.path().join("watch.sqlite")).unwrap();
-            conn.execute_batch(&SCHEMA.replace("    policy TEXT,\n", ""))
-                .unwrap();
-            conn.pragma_update(None, "user_version", 1).unwrap();
+            conn.execute_batch(&old_schema(version)).unwrap();
+            conn.pragma_update(None, "user_version", version).unwrap();
+            // A job running when the old version stopped.
+            conn.execute(
+                "INSERT INTO images (digest, registry, repository, media_type, first_seen)
+                 VALUES (?1, 'r', 'x', 'm', 1)",
+                [&a.digest],
+            )
+            .unwrap();
+            conn.execute(
+                "INSERT INTO jobs (digest, registry, repository, state, attempts, enqueued)
+                 VALUES (?1, 'r', 'x', 'running', 1, 1)",
+                [&a.digest],
+            )
+            .unwrap();
         }
         let store = Store::open(dir.path()).unwrap();
-        let a = event(Kind::Push, 'a', "x", None);
+        assert_eq!(
+            store.recover_orphans(OWNER, true, 1_000).unwrap(),
+            Recovered {
+                jobs: 1,
+                charged: 0
+            }
+        );
+        let job = claim(&store, 2).unwrap();
         store
-            .apply(&images(std::slice::from_ref(&a)), 10, 1)
+            .finish_scan(&job.digest, job.token, "{}", &result(), 3)
             .unwrap();
-        let job = store.claim(2).unwrap().unwrap();
-        store.finish_scan(&job.digest, "{}", &result(), 3).unwrap();
         assert_eq!(
             store.image(&a.digest).unwrap().unwrap().policy.as_deref(),
             Some("p1")
         );
         drop(store);
         let conn = Connection::open(dir.path().join("watch.sqlite")).unwrap();
-        let version: i64 = conn
+        let found: i64 = conn
             .query_row("PRAGMA user_version", [], |r| r.get(0))
             .unwrap();
-        assert_eq!(version, SCHEMA_VERSION);
+        assert_eq!(found, SCHEMA_VERSION, "from version {version}");
     }
 
     #[test]
