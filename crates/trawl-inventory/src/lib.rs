@@ -100,13 +100,15 @@ impl Inventory {
 
 impl InventoryWarning {
     /// Whether this problem means packages may be missing from the inventory
-    /// (an unreadable layer or database), not just one skipped entry.
+    /// (an unreadable layer, database or file, or more skipped entries than
+    /// are listed), not just one skipped entry.
     pub fn makes_incomplete(&self) -> bool {
         matches!(
             self,
             InventoryWarning::UnreadableDatabase { .. }
                 | InventoryWarning::UnreadableLayer { .. }
                 | InventoryWarning::UnreadableFile { .. }
+                | InventoryWarning::EntriesNotListed { .. }
         )
     }
 }
