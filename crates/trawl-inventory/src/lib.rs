@@ -218,7 +218,9 @@ pub fn catalog(fs: &MergedFs) -> Inventory {
         );
     }
     for w in &inventory.warnings {
-        tracing::warn!("{w}");
+        // Debug-quoted: the text quotes image contents, which must not reach
+        // a terminal raw (control characters, bidi overrides).
+        tracing::warn!("{:?}", w.to_string());
     }
     inventory
 }

@@ -175,3 +175,29 @@ fn rows_are_read_in_hnum_order_with_per_row_errors() {
     assert!(matches!(&blobs[1], Err(SqliteError::Sqlite(m)) if m.contains("not a blob")));
     assert_eq!(blobs[2], Ok(vec![3]));
 }
+
+/// A stale Berkeley DB beside the SQLite database rpm uses: when the SQLite
+/// one is refused, the old one's packages are listed but the inventory is
+/// incomplete (they may be out of date); a file that is no rpm SQLite
+/// database at all does not count against it.
+#[test]
+fn refused_sqlite_beside_a_stale_berkeley_db_is_incomplete() {
+    let bdb = std::fs::read(
+        Path::new(env!("CARGO_MANIFEST_DIR"))
+            .join("../../../shared/fixtures/rpm/libuuid-bdb/Packages"),
+    )
+    .unwrap();
+    for (sqlite, incomplete) in [
+        (database(RECURSIVE_VIEW), true),
+        (database("CREATE TABLE Other (x);"), false),
+    ] {
+        let root = tempfile::tempdir().unwrap();
+        std::fs::create_dir_all(root.path().join("var/lib/rpm")).unwrap();
+        std::fs::write(root.path().join("var/lib/rpm/rpmdb.sqlite"), sqlite).unwrap();
+        std::fs::write(root.path().join("var/lib/rpm/Packages"), &bdb).unwrap();
+        let inv = catalog(&read_rootfs(root.path(), &selection(), &Limits::default()).unwrap());
+        assert_eq!(inv.packages.len(), 1);
+        assert_eq!(inv.packages[0].name, "libuuid");
+        assert_eq!(inv.is_incomplete(), incomplete, "{:?}", inv.warnings);
+    }
+}

@@ -198,13 +198,22 @@ impl Cataloger for RpmCataloger {
                 }
                 match read_packages(kind, f.data) {
                     Ok(entries) => {
-                        // A stale database of another backend beside the one
-                        // rpm uses does not make the inventory incomplete.
+                        // A newer backend's file that is not that backend at
+                        // all (a leftover, something else under the name)
+                        // does not make the inventory incomplete; one that is
+                        // but could not be read is the database rpm uses.
                         inv.warnings.extend(failed.into_iter().map(|(database, e)| {
-                            InventoryWarning::MalformedEntry {
-                                database,
-                                line: 0,
-                                reason: format!("database unreadable: {e}"),
+                            if is_other_format(&e) {
+                                InventoryWarning::MalformedEntry {
+                                    database,
+                                    line: 0,
+                                    reason: format!("database unreadable: {e}"),
+                                }
+                            } else {
+                                InventoryWarning::UnreadableDatabase {
+                                    database,
+                                    reason: e.to_string(),
+                                }
                             }
                         }));
                         add_packages(fs, f.path, (kind, f.data), entries, os, inv);
@@ -221,6 +230,17 @@ impl Cataloger for RpmCataloger {
             }
         }));
     }
+}
+
+/// Whether a whole-file error says the file is not of its backend's format
+/// at all, rather than one that could not be read.
+fn is_other_format(e: &RpmDbError) -> bool {
+    matches!(
+        e,
+        RpmDbError::Sqlite(SqliteError::NotSqlite | SqliteError::NotRpmDb)
+            | RpmDbError::Ndb(NdbError::BadHeader(_))
+            | RpmDbError::Bdb(BdbError::NotHash(_))
+    )
 }
 
 fn add_packages(
