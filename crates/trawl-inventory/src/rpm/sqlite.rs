@@ -25,7 +25,7 @@
 //! whose `hnum` and `blob` are stored columns, `sqlite3_limit` caps value and
 //! statement sizes, temporary storage stays in memory and is never used (the
 //! rows are read in storage order and sorted here), the page cache is small, a
-//! progress handler stops a query after [`MAX_VM_STEPS`] virtual-machine
+//! progress handler stops the reading after [`MAX_VM_STEPS`] virtual-machine
 //! steps or [`MAX_QUERY_TIME`], and at most [`MAX_ROWS`] rows and as many
 //! blob bytes as the file holds are read. `sqlite3_hard_heap_limit64` is not
 //! used: it is process-wide and would cap every other SQLite user of the
@@ -49,10 +49,10 @@ const LEGACY_FORMAT: u8 = 1;
 /// At most this many rows of `Packages` are read. The largest real
 /// installations hold a few thousand packages.
 pub const MAX_ROWS: usize = 100_000;
-/// A query is stopped after this many SQLite virtual-machine steps (reading
-/// a real database takes about ten per row).
+/// Reading one database stops after this many SQLite virtual-machine steps,
+/// all its queries together (a real database takes about ten per row).
 pub const MAX_VM_STEPS: u64 = 20_000_000;
-/// A query is stopped after this long, however few steps it took.
+/// Reading one database stops after this long, however few steps it took.
 pub const MAX_QUERY_TIME: Duration = Duration::from_secs(10);
 /// How often (in VM steps) the progress handler looks at the budget.
 const STEPS_PER_CHECK: u32 = 1000;
