@@ -18,6 +18,7 @@ use std::process::ExitCode;
 use clap::{Args, Parser, Subcommand};
 use trawl_advisory::fetch::{FeedMirror, FeedSources, FetchOutcome, OSV_BASE, SECDB_BASE};
 use trawl_advisory::{AdvisoryStore, FeedPaths, FeedWarning, StoreInfo};
+use trawl_classify::escape_terminal;
 use trawl_registry::{Credentials, RegistryClient, RegistryOptions, RegistryReference};
 
 /// The OCI artifact type of a Trawl advisory database.
@@ -131,10 +132,10 @@ fn main() -> ExitCode {
     match run(Cli::parse()) {
         Ok(()) => ExitCode::SUCCESS,
         Err(e) => {
-            eprintln!("db: {e}");
+            eprintln!("db: {}", escape_terminal(&e.to_string()));
             let mut source = e.source();
             while let Some(cause) = source {
-                eprintln!("  caused by: {cause}");
+                eprintln!("  caused by: {}", escape_terminal(&cause.to_string()));
                 source = cause.source();
             }
             ExitCode::FAILURE
@@ -289,7 +290,7 @@ fn pull_into(blob: &mut dyn Read, output: &Path) -> Result<(), Error> {
 fn print_warnings(warnings: &[FeedWarning]) {
     const SHOWN: usize = 20;
     for warning in warnings.iter().take(SHOWN) {
-        eprintln!("warning: {warning}");
+        eprintln!("warning: {}", escape_terminal(&warning.to_string()));
     }
     if warnings.len() > SHOWN {
         eprintln!("... and {} more warnings", warnings.len() - SHOWN);
@@ -304,9 +305,9 @@ fn print_info(info: &StoreInfo) {
     println!("records         {}", info.records);
     println!("indexed entries {}", info.entries);
     println!("content sha256  {}", info.content_sha256);
-    println!("built by        {}", info.built_by);
+    println!("built by        {}", escape_terminal(&info.built_by));
     println!("ecosystems      {}", info.ecosystems.len());
     for (ecosystem, entries) in &info.ecosystems {
-        println!("  {ecosystem:<40} {entries}");
+        println!("  {:<40} {entries}", escape_terminal(ecosystem));
     }
 }

@@ -34,6 +34,7 @@ use std::time::{Duration, Instant};
 
 use clap::{Parser, ValueEnum};
 use indicatif::{MultiProgress, ProgressBar, ProgressStyle};
+use trawl::classify::escape_terminal;
 use trawl::registry::Credentials;
 use trawl::{AdvisoryDb, ImageSource, RegistryOptions, Scanner, Verdict};
 
@@ -169,7 +170,7 @@ fn run(args: &Args) -> Result<ExitCode, Box<dyn std::error::Error>> {
             eprintln!(
                 "note: {} advisory record(s) or file(s) skipped; first: {}",
                 warnings.len(),
-                warnings[0]
+                escape_terminal(&warnings[0].to_string())
             );
         }
         if args.osv.is_empty() && args.secdb.is_empty() && args.debian_tracker.is_empty() {
@@ -184,7 +185,7 @@ fn run(args: &Args) -> Result<ExitCode, Box<dyn std::error::Error>> {
     }
     let policy = args.policy.load()?;
     for note in policy::expired_rules(&policy) {
-        eprintln!("note: {note}");
+        eprintln!("note: {}", escape_terminal(&note));
     }
     builder = builder.policy(policy);
     // One bar per layer blob being read (pulled, for a registry), under a
@@ -283,7 +284,7 @@ fn run(args: &Args) -> Result<ExitCode, Box<dyn std::error::Error>> {
         match report.verdict {
             Verdict::Unhealthy => return Ok(ExitCode::from(1)),
             Verdict::Partial => {
-                eprintln!("note: {}", report.verdict_reason);
+                eprintln!("note: {}", escape_terminal(&report.verdict_reason));
                 return Ok(ExitCode::from(3));
             }
             Verdict::Healthy | Verdict::Unsupported => {}

@@ -15,12 +15,16 @@ pub fn init_logging(default: &str) {
         .init();
 }
 
-/// Prints `error: …` with its chain of causes to stderr; exit status 2.
+/// Prints `error: …` with its chain of causes to stderr, escaped for the
+/// terminal (messages quote image contents and servers' answers); exit
+/// status 2.
 pub fn fail(e: &dyn std::error::Error) -> ExitCode {
-    let mut msg = format!("error: {e}");
+    let escape =
+        |e: &dyn std::error::Error| trawl::classify::escape_terminal(&e.to_string()).into_owned();
+    let mut msg = format!("error: {}", escape(e));
     let mut source = e.source();
     while let Some(s) = source {
-        msg.push_str(&format!("\n  caused by: {s}"));
+        msg.push_str(&format!("\n  caused by: {}", escape(s)));
         source = s.source();
     }
     eprintln!("{msg}");

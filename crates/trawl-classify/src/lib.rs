@@ -37,8 +37,8 @@ mod table;
 
 pub use policy::{IgnoreRule, Policy, PolicyError, VexStatement, VexStatus};
 pub use report::{
-    Finding, FixStateKind, ImageInfo, RemediationStep, Report, SCHEMA_VERSION, Summary,
-    Suppression, Verdict,
+    Finding, FixStateKind, ImageInfo, MAX_REPORT_WARNINGS, RemediationStep, Report, SCHEMA_VERSION,
+    Summary, Suppression, Verdict,
 };
 pub use severity::{Rating, Severity};
-pub use table::{write_inventory_table, write_table, write_table_with};
+pub use table::{escape_terminal, write_inventory_table, write_table, write_table_with};

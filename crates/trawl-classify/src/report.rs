@@ -239,7 +239,7 @@ impl Report {
         db: &dyn AdvisorySource,
         policy: &Policy,
     ) -> Report {
-        let incomplete: Vec<String> = inventory
+        let mut incomplete: Vec<String> = inventory
             .warnings
             .iter()
             .filter(|w| w.makes_incomplete())
@@ -271,8 +271,14 @@ impl Report {
 
         let mut all = Vec::new();
         if let (None, Some(eco)) = (&unsupported, ecosystem.as_deref()) {
-            all = find(eco, &packages, db, &mut warnings);
+            let mut unmatched = Vec::new();
+            all = find(eco, &packages, db, &mut unmatched);
+            // A package the advisories could not be asked about may be
+            // affected: the scan is as incomplete as an unread database.
+            incomplete.extend(unmatched.iter().cloned());
+            warnings.extend(unmatched);
         }
+        let incomplete = summarize(&incomplete);
         let (findings, suppressed, expired_ignores) = apply_policy(all, &packages, &image, policy);
         let mut remediation = remediate(&findings, &packages, ecosystem.as_deref());
         if let Some(eco) = ecosystem.as_deref() {
@@ -280,10 +286,9 @@ impl Report {
         }
 
         let (verdict, verdict_reason) = match (unsupported, findings.len()) {
-            (_, 0) if !incomplete.is_empty() => (
-                Verdict::Partial,
-                format!("incomplete scan: {}", incomplete.join("; ")),
-            ),
+            (_, 0) if !incomplete.is_empty() => {
+                (Verdict::Partial, format!("incomplete scan: {incomplete}"))
+            }
             (Some(reason), _) => (Verdict::Unsupported, reason),
             (None, 0) if suppressed.is_empty() => {
                 (Verdict::Healthy, "no known vulnerabilities".to_string())
@@ -304,8 +309,7 @@ impl Report {
                     format!("{n} known vulnerabilities ({fixable} with a fix available)");
                 if !incomplete.is_empty() {
                     reason.push_str(&format!(
-                        "; the scan is incomplete, more may exist: {}",
-                        incomplete.join("; ")
+                        "; the scan is incomplete, more may exist: {incomplete}"
                     ));
                 }
                 (Verdict::Unhealthy, reason)
@@ -348,7 +352,7 @@ impl Report {
             findings,
             suppressed,
             expired_ignores,
-            warnings,
+            warnings: cap_warnings(warnings),
         }
     }
 }
@@ -363,6 +367,36 @@ fn max_version<'v>(scheme: Option<VersionScheme>, a: &'v str, b: &'v str) -> &'v
         Some(Ordering::Less) => b,
         _ => a,
     }
+}
+
+/// The most problems [`Report::warnings`] lists; the rest are counted in
+/// one last line, so that a report stays small whatever an image holds.
+pub const MAX_REPORT_WARNINGS: usize = 1000;
+
+/// How many reasons for an incomplete scan the verdict reason names.
+const INCOMPLETE_REASONS: usize = 3;
+
+/// The first [`INCOMPLETE_REASONS`] reasons, then how many more; empty
+/// when there are none.
+fn summarize(reasons: &[String]) -> String {
+    let mut text = reasons[..reasons.len().min(INCOMPLETE_REASONS)].join("; ");
+    if reasons.len() > INCOMPLETE_REASONS {
+        text.push_str(&format!(
+            "; and {} more (see the warnings)",
+            reasons.len() - INCOMPLETE_REASONS
+        ));
+    }
+    text
+}
+
+/// The first [`MAX_REPORT_WARNINGS`] warnings, then a count of the rest.
+fn cap_warnings(mut warnings: Vec<String>) -> Vec<String> {
+    if warnings.len() > MAX_REPORT_WARNINGS {
+        let more = warnings.len() - MAX_REPORT_WARNINGS;
+        warnings.truncate(MAX_REPORT_WARNINGS);
+        warnings.push(format!("{more} more warnings not listed"));
+    }
+    warnings
 }
 
 /// Groups matches that share any id (id, alias or upstream id) into one vulnerability.

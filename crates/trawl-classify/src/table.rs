@@ -1,5 +1,11 @@
 //! The person-readable report: a short header and aligned columns.
+//!
+//! Every string in it that came from an image or a feed (package names and
+//! versions, advisory ids, paths, OS names, warnings) goes through
+//! [`escape_terminal`] first: a package named with terminal escape
+//! sequences must not rewrite the screen, hide lines or reorder text.
 
+use std::borrow::Cow;
 use std::io::{self, Write};
 
 use crate::report::{FixStateKind, Report, Verdict};
@@ -39,6 +45,56 @@ impl Style {
         };
         self.paint(code, text)
     }
+}
+
+/// `text` with everything a terminal would act on instead of showing made
+/// visible, as Rust escapes it (`\u{1b}`, `\r`, `\\`): C0 and C1 control
+/// characters and DEL (escape sequences, carriage return, bell, the
+/// one-character CSI U+009B), Unicode bidirectional controls (U+061C,
+/// U+200E, U+200F, U+202A–U+202E, U+2066–U+2069, which reorder what follows
+/// them) and the line and paragraph separators U+2028 and U+2029; a
+/// backslash is doubled so that an escape cannot be forged. Other text is
+/// borrowed unchanged.
+///
+/// ```
+/// use trawl_classify::escape_terminal;
+/// assert_eq!(escape_terminal("libssl3"), "libssl3");
+/// assert_eq!(escape_terminal("evil\x1b[2J\r"), "evil\\u{1b}[2J\\r");
+/// assert_eq!(escape_terminal("a\u{202e}b"), "a\\u{202e}b");
+/// ```
+pub fn escape_terminal(text: &str) -> Cow<'_, str> {
+    if !text.chars().any(needs_escape) {
+        return Cow::Borrowed(text);
+    }
+    let mut out = String::with_capacity(text.len() + 8);
+    for c in text.chars() {
+        if needs_escape(c) {
+            out.extend(c.escape_default());
+        } else {
+            out.push(c);
+        }
+    }
+    Cow::Owned(out)
+}
+
+fn needs_escape(c: char) -> bool {
+    c.is_control()
+        || c == '\\'
+        || matches!(
+            c,
+            '\u{061c}'
+                | '\u{200e}'
+                | '\u{200f}'
+                | '\u{202a}'..='\u{202e}'
+                | '\u{2066}'..='\u{2069}'
+                | '\u{2028}'
+                | '\u{2029}'
+        )
+}
+
+/// [`escape_terminal`], owned: for a table cell.
+fn cell(text: &str) -> String {
+    escape_terminal(text).into_owned()
 }
 
 /// Writes `rows` as columns separated by two spaces, the first row as header.
@@ -84,16 +140,16 @@ fn short(digest: Option<&str>) -> String {
     match digest {
         Some(d) => {
             let hex = d.split_once(':').map_or(d, |(_, h)| h);
-            hex.chars().take(12).collect()
+            cell(&hex.chars().take(12).collect::<String>())
         }
         None => "-".to_string(),
     }
 }
 
 fn header(out: &mut dyn Write, report: &Report) -> io::Result<()> {
-    writeln!(out, "Source:    {}", report.source)?;
+    writeln!(out, "Source:    {}", escape_terminal(&report.source))?;
     if let Some(d) = &report.image.manifest_digest {
-        writeln!(out, "Manifest:  {d}")?;
+        writeln!(out, "Manifest:  {}", escape_terminal(d))?;
     }
     if !report.image.layers.is_empty() {
         writeln!(out, "Layers:    {}", report.image.layers.len())?;
@@ -111,7 +167,7 @@ fn header(out: &mut dyn Write, report: &Report) -> io::Result<()> {
         }
         None => "unknown".to_string(),
     };
-    writeln!(out, "OS:        {os}")?;
+    writeln!(out, "OS:        {}", escape_terminal(&os))?;
     writeln!(out, "Packages:  {}", report.packages.len())?;
     Ok(())
 }
@@ -135,7 +191,7 @@ pub fn write_table_with(out: &mut dyn Write, report: &Report, color: bool) -> io
         out,
         "Verdict:   {}: {}",
         style.verdict(report.verdict, &verdict),
-        report.verdict_reason
+        escape_terminal(&report.verdict_reason)
     )?;
     if report.verdict == Verdict::Unhealthy {
         let counts: Vec<String> = Severity::ALL
@@ -162,11 +218,11 @@ pub fn write_table_with(out: &mut dyn Write, report: &Report, color: bool) -> io
         for f in &report.findings {
             rows.push(vec![
                 f.severity.to_string(),
-                f.id.clone(),
-                f.package.clone(),
-                f.installed_version.clone(),
+                cell(&f.id),
+                cell(&f.package),
+                cell(&f.installed_version),
                 match (&f.fixed_version, f.fix_state) {
-                    (Some(v), _) => v.clone(),
+                    (Some(v), _) => cell(v),
                     (None, FixStateKind::WillNotFix) => "(will not fix)".into(),
                     (None, _) => "(no fix yet)".into(),
                 },
@@ -187,8 +243,12 @@ pub fn write_table_with(out: &mut dyn Write, report: &Report, color: bool) -> io
             report.suppressed.len()
         )?;
     }
+    warnings(out, report)
+}
+
+fn warnings(out: &mut dyn Write, report: &Report) -> io::Result<()> {
     for w in &report.warnings {
-        writeln!(out, "warning: {w}")?;
+        writeln!(out, "warning: {}", escape_terminal(w))?;
     }
     Ok(())
 }
@@ -222,8 +282,12 @@ fn remediation(out: &mut dyn Write, report: &Report, style: Style) -> io::Result
                     ),
                 };
                 let line = format!(
-                    "  upgrade {} from {} to {}: {fixes} [{}]{layer}",
-                    step.package, step.from, step.to, step.max_severity,
+                    "  upgrade {} from {} to {}: {} [{}]{layer}",
+                    escape_terminal(&step.package),
+                    escape_terminal(&step.from),
+                    escape_terminal(&step.to),
+                    escape_terminal(&fixes),
+                    step.max_severity,
                 );
                 writeln!(out, "{}", style.severity(step.max_severity, &line))?;
             }
@@ -244,8 +308,8 @@ fn remediation(out: &mut dyn Write, report: &Report, style: Style) -> io::Result
             out,
             "No fix available yet for {} finding(s) ({}) in: {}",
             unfixed.len(),
-            ids.join(", "),
-            packages.join(", ")
+            escape_terminal(&ids.join(", ")),
+            escape_terminal(&packages.join(", "))
         )?;
     }
     Ok(())
@@ -269,16 +333,13 @@ pub fn write_inventory_table(out: &mut dyn Write, report: &Report) -> io::Result
             format!("{} ({})", p.source_name, p.source_version)
         };
         rows.push(vec![
-            p.name.clone(),
-            p.version.clone(),
-            p.arch.clone().unwrap_or_default(),
-            source,
+            cell(&p.name),
+            cell(&p.version),
+            cell(p.arch.as_deref().unwrap_or_default()),
+            cell(&source),
             short(p.layer.as_deref()),
         ]);
     }
     columns(out, &rows)?;
-    for w in &report.warnings {
-        writeln!(out, "warning: {w}")?;
-    }
-    Ok(())
+    warnings(out, report)
 }

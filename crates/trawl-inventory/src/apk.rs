@@ -33,7 +33,8 @@ use trawl_layers::{MergedFs, Selection};
 use crate::layer_attribution;
 use crate::os::OsRelease;
 use crate::package::{Package, PackageKind};
-use crate::{Cataloger, Inventory, InventoryWarning};
+use crate::skipped::{EntryLog, oversized};
+use crate::{Cataloger, Inventory};
 
 /// Where apk keeps its installed database. apk-tools reads the first; images
 /// with a merged `/usr` reach it through a `/lib` symlink, and some carry only
@@ -146,47 +147,72 @@ impl RecordFields {
 
 impl ApkInstalledDb {
     /// Parses the contents of an installed database. Never fails: unusable
-    /// lines and records are listed in [`ApkInstalledDb::errors`].
+    /// lines and records are listed in [`ApkInstalledDb::errors`]. (Holds
+    /// every error; [`ApkInstalledDb::records`] streams them instead.)
     pub fn parse(data: &[u8]) -> ApkInstalledDb {
         let mut db = ApkInstalledDb::default();
-        let mut record = RecordFields::default();
-        let push = |db: &mut ApkInstalledDb, record: RecordFields| match record.finish() {
-            Some(Ok(entry)) => db.entries.push(entry),
-            Some(Err(e)) => db.errors.push(e),
-            None => {}
-        };
-        for (i, line) in data.split(|&b| b == b'\n').enumerate() {
-            let lineno = i + 1;
-            if line.len() < 2 {
-                push(&mut db, std::mem::take(&mut record));
-                continue;
-            }
-            if record.start_line == 0 {
-                record.start_line = lineno;
-            }
-            if line[1] != b':' {
-                db.errors.push(ApkEntryError {
-                    line: lineno,
-                    problem: ApkEntryProblem::MalformedLine { text: quote(line) },
-                });
-                continue;
-            }
-            record.any_field = true;
-            let value = &line[2..];
-            // Empty values count as absent: an empty name or version names nothing.
-            let text = || (!value.is_empty()).then(|| String::from_utf8_lossy(value).into_owned());
-            match line[0] {
-                b'P' => record.name = text(),
-                b'V' => record.version = text(),
-                b'A' => record.arch = text(),
-                b'o' => record.origin = text(),
-                b'm' => record.maintainer = text(),
-                b'L' => record.license = text(),
-                _ => {}
+        for record in Self::records(data) {
+            match record {
+                Ok(entry) => db.entries.push(entry),
+                Err(e) => db.errors.push(e),
             }
         }
-        push(&mut db, record);
         db
+    }
+
+    /// The records and problems of an installed database one at a time, in
+    /// database order (a malformed line comes before the record it is in),
+    /// so that a reader can count what it does not keep.
+    ///
+    /// ```
+    /// use trawl_inventory::apk::ApkInstalledDb;
+    /// let records: Vec<_> = ApkInstalledDb::records(b"P:musl\nV:1.2.3-r4\njunk\n").collect();
+    /// assert!(records[0].is_err());
+    /// assert_eq!(records[1].as_ref().unwrap().name, "musl");
+    /// ```
+    pub fn records(data: &[u8]) -> impl Iterator<Item = Result<ApkEntry, ApkEntryError>> + '_ {
+        let mut lines = data.split(|&b| b == b'\n').enumerate();
+        let mut record = RecordFields::default();
+        let mut done = false;
+        std::iter::from_fn(move || {
+            while !done {
+                let Some((i, line)) = lines.next() else {
+                    done = true;
+                    return std::mem::take(&mut record).finish();
+                };
+                let lineno = i + 1;
+                if line.len() < 2 {
+                    match std::mem::take(&mut record).finish() {
+                        Some(r) => return Some(r),
+                        None => continue,
+                    }
+                }
+                if record.start_line == 0 {
+                    record.start_line = lineno;
+                }
+                if line[1] != b':' {
+                    return Some(Err(ApkEntryError {
+                        line: lineno,
+                        problem: ApkEntryProblem::MalformedLine { text: quote(line) },
+                    }));
+                }
+                record.any_field = true;
+                let value = &line[2..];
+                // Empty values count as absent: an empty name or version names nothing.
+                let text =
+                    || (!value.is_empty()).then(|| String::from_utf8_lossy(value).into_owned());
+                match line[0] {
+                    b'P' => record.name = text(),
+                    b'V' => record.version = text(),
+                    b'A' => record.arch = text(),
+                    b'o' => record.origin = text(),
+                    b'm' => record.maintainer = text(),
+                    b'L' => record.license = text(),
+                    _ => {}
+                }
+            }
+            None
+        })
     }
 }
 
@@ -210,10 +236,9 @@ fn key(e: &ApkEntry) -> Key {
 
 /// The packages one version of the database lists, for attribution.
 fn installed_keys(data: &[u8]) -> HashSet<Key> {
-    ApkInstalledDb::parse(data)
-        .entries
-        .iter()
-        .map(key)
+    ApkInstalledDb::records(data)
+        .flatten()
+        .map(|e| key(&e))
         .collect()
 }
 
@@ -256,19 +281,31 @@ impl Cataloger for ApkCataloger {
         };
         let path = file.path.to_string();
         inv.databases.push(path.clone());
-        let db = ApkInstalledDb::parse(file.data);
-        inv.warnings.extend(
-            db.errors
-                .into_iter()
-                .map(|e| InventoryWarning::MalformedEntry {
-                    database: path.clone(),
-                    line: e.line,
-                    reason: e.problem.to_string(),
-                }),
-        );
-        let keys: Vec<Key> = db.entries.iter().map(key).collect();
+        let mut log = EntryLog::new(path.clone());
+        let mut entries = Vec::new();
+        for record in ApkInstalledDb::records(file.data) {
+            match record {
+                Ok(e) => match oversized([
+                    ("P", Some(e.name.as_str())),
+                    ("V", Some(e.version.as_str())),
+                    ("A", e.arch.as_deref()),
+                    ("o", e.origin.as_deref()),
+                    ("m", e.maintainer.as_deref()),
+                    ("L", e.license.as_deref()),
+                ]) {
+                    Some(reason) => log.skip(e.line, || reason),
+                    None => {
+                        log.read();
+                        entries.push(e);
+                    }
+                },
+                Err(e) => log.skip(e.line, || e.problem.to_string()),
+            }
+        }
+        log.finish(inv);
+        let keys: Vec<Key> = entries.iter().map(key).collect();
         let layers = layer_attribution::attribute(&fs.history(&path), &keys, installed_keys);
-        for e in db.entries {
+        for e in entries {
             let layer = layers.get(&key(&e)).cloned().flatten();
             inv.packages.push(Package {
                 database_line: Some(e.line),

@@ -14,7 +14,8 @@ use trawl_layers::{MergedFs, Selection};
 use crate::layer_attribution;
 use crate::os::OsRelease;
 use crate::package::{Package, PackageKind};
-use crate::{Cataloger, Inventory, InventoryWarning};
+use crate::skipped::{EntryLog, oversized};
+use crate::{Cataloger, Inventory};
 
 const STATUS: &str = "var/lib/dpkg/status";
 const STATUS_D: &str = "var/lib/dpkg/status.d";
@@ -47,66 +48,102 @@ pub struct ParagraphError {
     pub reason: String,
 }
 
+/// The most fields a paragraph may have (real status entries have about
+/// twenty); past it the paragraph is malformed, so that one endless paragraph
+/// cannot hold millions of fields in memory.
+pub const MAX_FIELDS: usize = 1000;
+
 /// Splits deb822 text into paragraphs. A malformed paragraph is returned as an
-/// error in place and does not affect its neighbours.
+/// error in place and does not affect its neighbours. (Holds them all;
+/// [`paragraphs`] streams them instead.)
 pub fn parse_paragraphs(text: &str) -> Vec<Result<Paragraph, ParagraphError>> {
-    let mut out = Vec::new();
+    paragraphs(text).collect()
+}
+
+/// [`parse_paragraphs`] one paragraph at a time, so that a reader keeps only
+/// what it needs.
+///
+/// ```
+/// use trawl_inventory::dpkg::paragraphs;
+/// let mut it = paragraphs("Package: a\nVersion: 1\n\nnot a field\n\nPackage: b\n");
+/// assert_eq!(it.next().unwrap().unwrap().get("version"), Some("1"));
+/// assert_eq!(it.next().unwrap().unwrap_err().line, 4);
+/// assert_eq!(it.next().unwrap().unwrap().get("Package"), Some("b"));
+/// assert!(it.next().is_none());
+/// ```
+pub fn paragraphs(text: &str) -> impl Iterator<Item = Result<Paragraph, ParagraphError>> + '_ {
+    let mut lines = text.lines().enumerate();
     let mut current = Paragraph::default();
     let mut broken: Option<ParagraphError> = None;
-    let mut flush = |current: &mut Paragraph, broken: &mut Option<ParagraphError>| {
+    let mut done = false;
+    let flush = |current: &mut Paragraph, broken: &mut Option<ParagraphError>| {
         let p = std::mem::take(current);
         match broken.take() {
-            Some(e) => out.push(Err(e)),
-            None if !p.fields.is_empty() => out.push(Ok(p)),
-            None => {}
+            Some(e) => Some(Err(e)),
+            None if !p.fields.is_empty() => Some(Ok(p)),
+            None => None,
         }
     };
-    for (i, line) in text.lines().enumerate() {
-        let lineno = i + 1;
-        if line.trim().is_empty() {
-            flush(&mut current, &mut broken);
-            continue;
-        }
-        if current.fields.is_empty() && broken.is_none() {
-            current.line = lineno;
-        }
-        if broken.is_some() {
-            continue;
-        }
-        if line.starts_with('#') && current.fields.is_empty() {
-            continue;
-        }
-        if line.starts_with([' ', '\t']) {
-            match current.fields.last_mut() {
-                Some((_, v)) => {
-                    v.push('\n');
-                    v.push_str(line.trim());
+    std::iter::from_fn(move || {
+        while !done {
+            let Some((i, line)) = lines.next() else {
+                done = true;
+                return flush(&mut current, &mut broken);
+            };
+            let lineno = i + 1;
+            if line.trim().is_empty() {
+                match flush(&mut current, &mut broken) {
+                    Some(p) => return Some(p),
+                    None => continue,
                 }
-                None => {
+            }
+            if current.fields.is_empty() && broken.is_none() {
+                current.line = lineno;
+            }
+            if broken.is_some() {
+                continue;
+            }
+            if line.starts_with('#') && current.fields.is_empty() {
+                continue;
+            }
+            if line.starts_with([' ', '\t']) {
+                match current.fields.last_mut() {
+                    Some((_, v)) => {
+                        v.push('\n');
+                        v.push_str(line.trim());
+                    }
+                    None => {
+                        broken = Some(ParagraphError {
+                            line: lineno,
+                            reason: "continuation line before any field".into(),
+                        })
+                    }
+                }
+                continue;
+            }
+            match line.split_once(':') {
+                Some(_) if current.fields.len() == MAX_FIELDS => {
                     broken = Some(ParagraphError {
                         line: lineno,
-                        reason: "continuation line before any field".into(),
+                        reason: format!("more than {MAX_FIELDS} fields"),
+                    });
+                    current.fields = Vec::new();
+                }
+                Some((name, value)) if is_field_name(name) => {
+                    current
+                        .fields
+                        .push((name.to_string(), value.trim().to_string()));
+                }
+                _ => {
+                    broken = Some(ParagraphError {
+                        line: lineno,
+                        reason: format!("not a `Field: value` line: {:?}", truncate(line, 60)),
                     })
                 }
             }
-            continue;
         }
-        match line.split_once(':') {
-            Some((name, value)) if is_field_name(name) => {
-                current
-                    .fields
-                    .push((name.to_string(), value.trim().to_string()));
-            }
-            _ => {
-                broken = Some(ParagraphError {
-                    line: lineno,
-                    reason: format!("not a `Field: value` line: {:?}", truncate(line, 60)),
-                })
-            }
-        }
-    }
-    flush(&mut current, &mut broken);
-    out
+        None
+    })
 }
 
 fn truncate(s: &str, n: usize) -> &str {
@@ -151,27 +188,60 @@ pub enum EntryOutcome {
     Invalid(String),
 }
 
+/// Which of dpkg's files a paragraph comes from: the rules for a missing
+/// `Status` differ.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum StatusFile {
+    /// `/var/lib/dpkg/status`, written by dpkg: an entry without `Status`
+    /// is not installed (dpkg-query does not list it).
+    Status,
+    /// A distroless `/var/lib/dpkg/status.d/` file, written by the image
+    /// builder: entries carry no `Status` and count as installed.
+    StatusD,
+}
+
 /// Interprets one status paragraph. `Status` is honoured when present
 /// (`install ok installed`, but also `hold`/`deinstall` wants and the
-/// transitional states whose files are on disk); distroless `status.d`
-/// entries carry no `Status` and count as installed.
-pub fn entry_from_paragraph(p: &Paragraph) -> EntryOutcome {
+/// transitional states whose files are on disk). Without one, a `status`
+/// entry is not a package dpkg lists (an [`EntryOutcome::Invalid`] entry,
+/// to be reported), while distroless `status.d` entries count as installed.
+///
+/// ```
+/// use trawl_inventory::dpkg::{EntryOutcome, StatusFile, entry_from_paragraph, paragraphs};
+/// let p = paragraphs("Package: base-files\nVersion: 12.4\n").next().unwrap().unwrap();
+/// assert!(matches!(entry_from_paragraph(&p, StatusFile::StatusD), EntryOutcome::Installed(_)));
+/// assert!(matches!(entry_from_paragraph(&p, StatusFile::Status), EntryOutcome::Invalid(_)));
+/// ```
+pub fn entry_from_paragraph(p: &Paragraph, file: StatusFile) -> EntryOutcome {
     let Some(name) = p.get("Package").filter(|n| !n.is_empty()) else {
         return EntryOutcome::Invalid("no Package field".into());
     };
-    if let Some(status) = p.get("Status") {
-        let state = status.split_whitespace().nth(2).unwrap_or("");
-        match state {
-            "installed" | "half-configured" | "unpacked" | "half-installed"
-            | "triggers-awaited" | "triggers-pending" => {}
-            "not-installed" | "config-files" => return EntryOutcome::NotInstalled,
-            _ => {
-                return EntryOutcome::Invalid(format!("package {name}: unknown Status {status:?}"));
+    match (p.get("Status"), file) {
+        (Some(status), _) => {
+            let state = status.split_whitespace().nth(2).unwrap_or("");
+            match state {
+                "installed" | "half-configured" | "unpacked" | "half-installed"
+                | "triggers-awaited" | "triggers-pending" => {}
+                "not-installed" | "config-files" => return EntryOutcome::NotInstalled,
+                _ => {
+                    return EntryOutcome::Invalid(format!(
+                        "package {}: unknown Status {:?}",
+                        truncate(name, 60),
+                        truncate(status, 60)
+                    ));
+                }
             }
+        }
+        (None, StatusFile::StatusD) => {}
+        (None, StatusFile::Status) => {
+            return EntryOutcome::Invalid(format!(
+                "package {}: no Status field (dpkg does not list it as installed)",
+                truncate(name, 60)
+            ));
         }
     }
     let Some(version) = p.get("Version").filter(|v| !v.is_empty()) else {
-        return EntryOutcome::Invalid(format!("package {name}: no Version field"));
+        return EntryOutcome::Invalid(format!("package {}: no Version field", truncate(name, 60)));
     };
     let (source_name, source_version) =
         match p.get("Source").map(str::trim).filter(|s| !s.is_empty()) {
@@ -209,10 +279,9 @@ fn key(e: &DpkgEntry) -> Key {
 }
 
 /// The installed entries of one version of a database file, for attribution.
-fn installed_keys(data: &[u8]) -> HashSet<Key> {
-    parse_paragraphs(&String::from_utf8_lossy(data))
-        .into_iter()
-        .filter_map(|p| match entry_from_paragraph(&p.ok()?) {
+fn installed_keys(data: &[u8], file: StatusFile) -> HashSet<Key> {
+    paragraphs(&String::from_utf8_lossy(data))
+        .filter_map(|p| match entry_from_paragraph(&p.ok()?, file) {
             EntryOutcome::Installed(e) => Some(key(&e)),
             _ => None,
         })
@@ -223,39 +292,41 @@ impl DpkgCataloger {
     fn read_file(
         &self,
         fs: &MergedFs,
-        path: &str,
-        data: &[u8],
+        (path, data, file): (&str, &[u8], StatusFile),
         os: Option<&OsRelease>,
+        log: &mut EntryLog,
         inv: &mut Inventory,
     ) {
         let text = String::from_utf8_lossy(data);
         let mut entries = Vec::new();
         let mut lines = Vec::new();
-        for paragraph in parse_paragraphs(&text) {
+        for paragraph in paragraphs(&text) {
             match paragraph {
-                Err(e) => inv.warnings.push(InventoryWarning::MalformedEntry {
-                    database: path.to_string(),
-                    line: e.line,
-                    reason: e.reason,
-                }),
-                Ok(p) => match entry_from_paragraph(&p) {
-                    EntryOutcome::Installed(e) => {
-                        entries.push(e);
-                        lines.push(p.line);
-                    }
-                    EntryOutcome::NotInstalled => {}
-                    EntryOutcome::Invalid(reason) => {
-                        inv.warnings.push(InventoryWarning::MalformedEntry {
-                            database: path.to_string(),
-                            line: p.line,
-                            reason,
-                        })
-                    }
+                Err(e) => log.skip_in(path, e.line, || e.reason),
+                Ok(p) => match entry_from_paragraph(&p, file) {
+                    EntryOutcome::Installed(e) => match oversized([
+                        ("Package", Some(e.name.as_str())),
+                        ("Version", Some(e.version.as_str())),
+                        ("Architecture", e.arch.as_deref()),
+                        ("Source", Some(e.source_name.as_str())),
+                        ("Source version", Some(e.source_version.as_str())),
+                        ("Maintainer", e.maintainer.as_deref()),
+                    ]) {
+                        Some(reason) => log.skip_in(path, p.line, || reason),
+                        None => {
+                            log.read();
+                            entries.push(e);
+                            lines.push(p.line);
+                        }
+                    },
+                    EntryOutcome::NotInstalled => log.read(),
+                    EntryOutcome::Invalid(reason) => log.skip_in(path, p.line, || reason),
                 },
             }
         }
         let keys: Vec<Key> = entries.iter().map(key).collect();
-        let layers = layer_attribution::attribute(&fs.history(path), &keys, installed_keys);
+        let layers =
+            layer_attribution::attribute(&fs.history(path), &keys, |v| installed_keys(v, file));
         for (e, line) in entries.into_iter().zip(lines) {
             let layer = layers.get(&key(&e)).cloned().flatten();
             inv.packages.push(Package {
@@ -312,17 +383,20 @@ impl Cataloger for DpkgCataloger {
     fn catalog(&self, fs: &MergedFs, os: Option<&OsRelease>, inv: &mut Inventory) {
         if let Some(f) = fs.file(STATUS) {
             inv.databases.push(f.path.to_string());
-            let (path, data) = (f.path.to_string(), f.data);
-            self.read_file(fs, &path, data, os, inv);
+            let mut log = EntryLog::new(f.path);
+            self.read_file(fs, (f.path, f.data, StatusFile::Status), os, &mut log, inv);
+            log.finish(inv);
         }
         let entries = fs.files_under(STATUS_D);
+        let mut log = EntryLog::new(STATUS_D);
         let mut any = false;
         for f in entries.iter().filter(|f| !f.path.ends_with(".md5sums")) {
             any = true;
-            self.read_file(fs, f.path, f.data, os, inv);
+            self.read_file(fs, (f.path, f.data, StatusFile::StatusD), os, &mut log, inv);
         }
         if any {
             inv.databases.push(STATUS_D.to_string());
+            log.finish(inv);
         }
     }
 }
@@ -334,10 +408,12 @@ mod tests {
     fn installed(text: &str) -> Vec<DpkgEntry> {
         parse_paragraphs(text)
             .into_iter()
-            .filter_map(|p| match entry_from_paragraph(&p.ok()?) {
-                EntryOutcome::Installed(e) => Some(e),
-                _ => None,
-            })
+            .filter_map(
+                |p| match entry_from_paragraph(&p.ok()?, StatusFile::Status) {
+                    EntryOutcome::Installed(e) => Some(e),
+                    _ => None,
+                },
+            )
             .collect()
     }
 
@@ -383,7 +459,7 @@ mod tests {
         let d = paras[3].as_ref().unwrap();
         assert_eq!(d.get("description"), Some("x\nmulti\n.\nline"));
         assert!(matches!(
-            entry_from_paragraph(paras[4].as_ref().unwrap()),
+            entry_from_paragraph(paras[4].as_ref().unwrap(), StatusFile::Status),
             EntryOutcome::Invalid(_)
         ));
     }

@@ -42,12 +42,14 @@ mod layer_attribution;
 pub mod os;
 mod package;
 pub mod rpm;
+mod skipped;
 
 use serde::{Deserialize, Serialize};
 use trawl_layers::{MergedFs, Selection};
 
 pub use os::OsRelease;
 pub use package::{Package, PackageKind, PackageRole};
+pub use skipped::{MAX_ENTRY_WARNINGS, MAX_FIELD_LEN};
 
 /// A package database format.
 pub trait Cataloger {
@@ -98,20 +100,28 @@ impl Inventory {
 
 impl InventoryWarning {
     /// Whether this problem means packages may be missing from the inventory
-    /// (an unreadable layer or database), not just one skipped entry.
+    /// (an unreadable layer, database or file, or more skipped entries than
+    /// are listed), not just one skipped entry.
     pub fn makes_incomplete(&self) -> bool {
         matches!(
             self,
             InventoryWarning::UnreadableDatabase { .. }
                 | InventoryWarning::UnreadableLayer { .. }
                 | InventoryWarning::UnreadableFile { .. }
+                | InventoryWarning::EntriesNotListed { .. }
         )
     }
 }
 
 /// A problem that made a cataloger skip something while keeping the rest.
+///
+/// Each package database lists at most [`MAX_ENTRY_WARNINGS`] skipped
+/// entries, then one [`InventoryWarning::EntriesNotListed`]; a database with
+/// more skipped entries than that, or more skipped than read, also gets an
+/// [`InventoryWarning::UnreadableDatabase`].
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, thiserror::Error)]
 #[serde(tag = "kind", rename_all = "snake_case")]
+#[non_exhaustive]
 pub enum InventoryWarning {
     /// An entry of a package database that could not be used.
     #[error("{database}:{line}: skipped entry: {reason}")]
@@ -123,8 +133,18 @@ pub enum InventoryWarning {
         /// What was wrong.
         reason: String,
     },
-    /// A package database that was found but could not be read at all: the
-    /// packages it lists are missing from the inventory.
+    /// Skipped entries of a package database beyond the first
+    /// [`MAX_ENTRY_WARNINGS`], counted rather than listed.
+    #[error("{database}: {count} more skipped entries not listed")]
+    EntriesNotListed {
+        /// The database file (image path).
+        database: String,
+        /// How many skipped entries are not listed.
+        count: usize,
+    },
+    /// A package database that was found but could not be read, wholly or
+    /// in part (mostly malformed, or read only up to a cap): packages it
+    /// lists are missing from the inventory.
     #[error("{database}: package database unreadable: {reason}")]
     UnreadableDatabase {
         /// The database file (image path).
@@ -198,7 +218,9 @@ pub fn catalog(fs: &MergedFs) -> Inventory {
         );
     }
     for w in &inventory.warnings {
-        tracing::warn!("{w}");
+        // Debug-quoted: the text quotes image contents, which must not reach
+        // a terminal raw (control characters, bidi overrides).
+        tracing::warn!("{:?}", w.to_string());
     }
     inventory
 }

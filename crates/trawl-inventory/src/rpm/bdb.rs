@@ -26,11 +26,16 @@
 //!   on the page `next_pgno` names.
 //! - Overflow pages (type 7) carry `hf_offset` bytes of the value after the
 //!   header and chain through `next_pgno` (0 ends the chain).
+//! - A bucket page that was never written (zeros, so its own page number at
+//!   offset 8 is 0) is an empty bucket: Berkeley DB allocates bucket pages
+//!   without writing them, and an empty database made by `db_load` or rpm
+//!   has nothing but such buckets.
 //!
 //! Every page is visited at most once, so a hostile file cannot loop or make
 //! the walk quadratic; every offset and length is checked against the file.
 
 use std::borrow::Cow;
+use std::ops::ControlFlow;
 
 const HASH_MAGIC: u32 = 0x0006_1561;
 const P_HASH_UNSORTED: u8 = 2;
@@ -161,14 +166,20 @@ impl<'a> BdbHash<'a> {
     /// yields an error in its place and the walk goes on with the next one.
     pub fn pairs(&self) -> Vec<Result<BdbPair<'a>, BdbError>> {
         let mut out = Vec::new();
-        self.visit_pairs(|pair| out.push(pair));
+        self.visit_pairs(|pair| {
+            out.push(pair);
+            ControlFlow::Continue(())
+        });
         out
     }
 
     /// Like [`BdbHash::pairs`], handing each pair to `visit` as soon as it is
     /// read, so that an overflow value's buffer can be dropped before the
-    /// next one is gathered.
-    pub fn visit_pairs(&self, mut visit: impl FnMut(Result<BdbPair<'a>, BdbError>)) {
+    /// next one is gathered; the walk ends when `visit` breaks.
+    pub fn visit_pairs(
+        &self,
+        mut visit: impl FnMut(Result<BdbPair<'a>, BdbError>) -> ControlFlow<()>,
+    ) {
         let mut visited = vec![false; self.page_count as usize];
         // The bucket count comes from the file: never walk more buckets than
         // there are pages to hold them.
@@ -177,15 +188,20 @@ impl<'a> BdbHash<'a> {
             let mut pgno = match self.bucket_page(bucket as u32) {
                 Ok(p) => p,
                 Err(e) => {
-                    visit(Err(e));
+                    if visit(Err(e)).is_break() {
+                        return;
+                    }
                     continue;
                 }
             };
             while pgno != 0 {
                 match self.hash_page(pgno, &mut visited, &mut visit) {
-                    Ok(next) => pgno = next,
+                    Ok(Some(next)) => pgno = next,
+                    Ok(None) => return,
                     Err(e) => {
-                        visit(Err(e));
+                        if visit(Err(e)).is_break() {
+                            return;
+                        }
                         break;
                     }
                 }
@@ -232,15 +248,21 @@ impl<'a> BdbHash<'a> {
         }
     }
 
-    /// Reads the pairs of one hash page into `out`; returns its `next_pgno`.
+    /// Hands the pairs of one hash page to `visit`; returns its `next_pgno`,
+    /// or `None` when `visit` broke off the walk.
     fn hash_page(
         &self,
         pgno: u32,
         visited: &mut [bool],
-        visit: &mut impl FnMut(Result<BdbPair<'a>, BdbError>),
-    ) -> Result<u32, BdbError> {
+        visit: &mut impl FnMut(Result<BdbPair<'a>, BdbError>) -> ControlFlow<()>,
+    ) -> Result<Option<u32>, BdbError> {
         let page = self.page(pgno, visited)?;
         let bad = |reason: String| BdbError::BadPage { page: pgno, reason };
+        // Berkeley DB reads bucket pages blindly: one never written (all
+        // zeros, its page number field 0) is an empty bucket (`__ham_pgin`).
+        if page[25] != P_HASHMETA && read_u32(page, 8, self.order) == Some(0) {
+            return Ok(Some(0));
+        }
         let kind = page[25];
         if kind != P_HASH && kind != P_HASH_UNSORTED {
             return Err(bad(format!("bucket page has type {kind}")));
@@ -269,9 +291,11 @@ impl<'a> BdbHash<'a> {
                 let value = self.item_value(item(2 * pair + 1)?, pgno, visited)?;
                 Ok((key, value))
             };
-            visit(read_pair());
+            if visit(read_pair()).is_break() {
+                return Ok(None);
+            }
         }
-        Ok(next)
+        Ok(Some(next))
     }
 
     /// The bytes an item stands for: inline, or gathered from overflow pages.

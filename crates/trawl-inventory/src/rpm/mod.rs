@@ -27,6 +27,7 @@ pub mod ndb;
 pub mod sqlite;
 
 use std::collections::HashSet;
+use std::ops::ControlFlow;
 
 use trawl_layers::{MergedFs, Selection};
 
@@ -38,6 +39,7 @@ pub use sqlite::{SqliteError, read_sqlite};
 use crate::layer_attribution;
 use crate::os::OsRelease;
 use crate::package::{Package, PackageKind};
+use crate::skipped::{EntryLog, oversized};
 use crate::{Cataloger, Inventory, InventoryWarning};
 
 /// Where rpm keeps its database, newest convention first.
@@ -66,6 +68,10 @@ pub enum RpmDbKind {
     BerkeleyDb,
 }
 
+/// At most this many entries (packages, readable or not) are read from one
+/// rpm database; the largest real installations hold a few thousand.
+pub const MAX_ENTRIES: usize = 100_000;
+
 /// Why an rpm database, or one package in it, could not be read.
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
 pub enum RpmDbError {
@@ -81,37 +87,69 @@ pub enum RpmDbError {
     /// A package's header blob.
     #[error("rpm header: {0}")]
     Header(#[from] HeaderError),
+    /// The database holds more than [`MAX_ENTRIES`] entries: the rest were
+    /// not read. Always the last entry.
+    #[error("more than {0} entries: the rest of the database is not read")]
+    TooManyEntries(usize),
 }
 
 /// Reads every package header of a database file, in the database's order.
 /// The outer error means the file as a whole is unreadable; an inner error
-/// is one package that could not be read while the others were.
+/// is one package that could not be read while the others were. After
+/// [`MAX_ENTRIES`] entries, a last [`RpmDbError::TooManyEntries`] ends the
+/// list.
 pub fn read_packages(
     kind: RpmDbKind,
     data: &[u8],
 ) -> Result<Vec<Result<RpmHeader, RpmDbError>>, RpmDbError> {
-    let parse = |blob: &[u8]| RpmHeader::parse(blob).map_err(RpmDbError::from);
-    Ok(match kind {
-        RpmDbKind::Sqlite => read_sqlite(data)?
-            .into_iter()
-            .map(|blob| parse(&blob?))
-            .collect(),
-        RpmDbKind::Ndb => read_ndb(data)?
-            .into_iter()
-            .map(|blob| parse(blob?.data))
-            .collect(),
+    let mut out = Vec::new();
+    visit_packages(kind, data, |entry| out.push(entry))?;
+    Ok(out)
+}
+
+/// [`read_packages`], handing each entry to `visit` as it is parsed.
+fn visit_packages(
+    kind: RpmDbKind,
+    data: &[u8],
+    mut visit: impl FnMut(Result<RpmHeader, RpmDbError>),
+) -> Result<(), RpmDbError> {
+    let mut seen = 0usize;
+    // Counts entries; past the cap, says so once and asks the reader to stop.
+    let mut visit = |entry: Result<&[u8], RpmDbError>| {
+        if seen == MAX_ENTRIES {
+            visit(Err(RpmDbError::TooManyEntries(MAX_ENTRIES)));
+            return ControlFlow::Break(());
+        }
+        seen += 1;
+        visit(entry.and_then(|blob| RpmHeader::parse(blob).map_err(RpmDbError::from)));
+        ControlFlow::Continue(())
+    };
+    match kind {
+        RpmDbKind::Sqlite => {
+            for blob in read_sqlite(data)? {
+                if visit(blob.as_deref().map_err(|e| e.clone().into())).is_break() {
+                    break;
+                }
+            }
+        }
+        RpmDbKind::Ndb => {
+            for blob in read_ndb(data)? {
+                if visit(blob.map(|b| b.data).map_err(RpmDbError::from)).is_break() {
+                    break;
+                }
+            }
+        }
         RpmDbKind::BerkeleyDb => {
-            let mut headers = Vec::new();
             // Parsed one by one: each value's buffer is freed before the next.
             BdbHash::open(data)?.visit_pairs(|pair| match pair {
                 // rpm keeps its next header number under key 0; it is no package.
-                Ok((key, _)) if key.iter().all(|&b| b == 0) => {}
-                Ok((_, value)) => headers.push(parse(&value)),
-                Err(e) => headers.push(Err(e.into())),
+                Ok((key, _)) if key.iter().all(|&b| b == 0) => ControlFlow::Continue(()),
+                Ok((_, value)) => visit(Ok(&value)),
+                Err(e) => visit(Err(e.into())),
             });
-            headers
         }
-    })
+    }
+    Ok(())
 }
 
 /// Reads the rpm database.
@@ -160,13 +198,22 @@ impl Cataloger for RpmCataloger {
                 }
                 match read_packages(kind, f.data) {
                     Ok(entries) => {
-                        // A stale database of another backend beside the one
-                        // rpm uses does not make the inventory incomplete.
+                        // A newer backend's file that is not that backend at
+                        // all (a leftover, something else under the name)
+                        // does not make the inventory incomplete; one that is
+                        // but could not be read is the database rpm uses.
                         inv.warnings.extend(failed.into_iter().map(|(database, e)| {
-                            InventoryWarning::MalformedEntry {
-                                database,
-                                line: 0,
-                                reason: format!("database unreadable: {e}"),
+                            if is_other_format(&e) {
+                                InventoryWarning::MalformedEntry {
+                                    database,
+                                    line: 0,
+                                    reason: format!("database unreadable: {e}"),
+                                }
+                            } else {
+                                InventoryWarning::UnreadableDatabase {
+                                    database,
+                                    reason: e.to_string(),
+                                }
                             }
                         }));
                         add_packages(fs, f.path, (kind, f.data), entries, os, inv);
@@ -185,6 +232,17 @@ impl Cataloger for RpmCataloger {
     }
 }
 
+/// Whether a whole-file error says the file is not of its backend's format
+/// at all, rather than one that could not be read.
+fn is_other_format(e: &RpmDbError) -> bool {
+    matches!(
+        e,
+        RpmDbError::Sqlite(SqliteError::NotSqlite | SqliteError::NotRpmDb)
+            | RpmDbError::Ndb(NdbError::BadHeader(_))
+            | RpmDbError::Bdb(BdbError::NotHash(_))
+    )
+}
+
 fn add_packages(
     fs: &MergedFs,
     path: &str,
@@ -194,18 +252,32 @@ fn add_packages(
     inv: &mut Inventory,
 ) {
     inv.databases.push(path.to_string());
+    let mut log = EntryLog::new(path);
     let mut headers = Vec::new();
     for (i, entry) in entries.into_iter().enumerate() {
         match entry {
-            Ok(h) if h.name == GPG_PUBKEY => {}
-            Ok(h) => headers.push(h),
-            Err(e) => inv.warnings.push(InventoryWarning::MalformedEntry {
-                database: path.to_string(),
-                line: i + 1,
-                reason: e.to_string(),
-            }),
+            Ok(h) if h.name == GPG_PUBKEY => log.read(),
+            Ok(h) => match oversized([
+                ("NAME", Some(h.name.as_str())),
+                ("VERSION", Some(h.version.as_str())),
+                ("RELEASE", Some(h.release.as_str())),
+                ("ARCH", h.arch.as_deref()),
+                ("SOURCERPM", h.source_rpm.as_deref()),
+                ("LICENSE", h.license.as_deref()),
+                ("VENDOR", h.vendor.as_deref()),
+                ("MODULARITYLABEL", h.modularity_label.as_deref()),
+            ]) {
+                Some(reason) => log.skip(i + 1, || reason),
+                None => {
+                    log.read();
+                    headers.push(h);
+                }
+            },
+            Err(e @ RpmDbError::TooManyEntries(_)) => log.stop(e.to_string()),
+            Err(e) => log.skip(i + 1, || e.to_string()),
         }
     }
+    log.finish(inv);
     let keys: Vec<Key> = headers.iter().map(key).collect();
     let current: HashSet<Key> = keys.iter().cloned().collect();
     let layers = layer_attribution::attribute(&fs.history(path), &keys, |version| {

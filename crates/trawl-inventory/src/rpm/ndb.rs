@@ -96,11 +96,16 @@ pub fn read_ndb(data: &[u8]) -> Result<Vec<Result<NdbBlob<'_>, NdbError>>, NdbEr
     let first_blob_block = slots_end / BLOCK_SIZE;
     let file_blocks = data.len() / BLOCK_SIZE;
     let mut found = Vec::new();
+    let mut spans = Vec::new();
     for (slot, raw) in data[..slots_end]
         .chunks_exact(SLOT_SIZE)
         .enumerate()
         .skip(HEADER_SLOTS)
     {
+        // One past the reader's cap is enough for it to see the cap was hit.
+        if found.len() > super::MAX_ENTRIES {
+            break;
+        }
         let bad = |reason: String| NdbError::BadSlot { slot, reason };
         if &raw[0..4] != MAGIC_SLOT {
             found.push((u32::MAX, Err(bad("no slot magic".into()))));
@@ -131,10 +136,36 @@ pub fn read_ndb(data: &[u8]) -> Result<Vec<Result<NdbBlob<'_>, NdbError>>, NdbEr
                 data,
             })
         };
+        if blob.is_ok() {
+            spans.push((block_offset, block_offset + block_count, slot, found.len()));
+        }
         found.push((package_index, blob));
     }
+    reject_overlaps(&mut found, spans);
     found.sort_by_key(|(index, _)| *index);
     Ok(found.into_iter().map(|(_, blob)| blob).collect())
+}
+
+/// rpm never stores two blobs in the same blocks; slots pointing into
+/// another slot's blob would let a small file hand out its bytes many times
+/// over, so each blob after the first to claim a block is an error.
+/// `spans` are (first block, end block, slot, index in `found`).
+fn reject_overlaps(
+    found: &mut [(u32, Result<NdbBlob<'_>, NdbError>)],
+    mut spans: Vec<(usize, usize, usize, usize)>,
+) {
+    spans.sort_unstable();
+    let mut end = 0;
+    for (start, stop, slot, i) in spans {
+        if start < end {
+            let package_index = found[i].0;
+            found[i].1 = Err(NdbError::BadSlot {
+                slot,
+                reason: format!("package {package_index}: blob overlaps another package's"),
+            });
+        }
+        end = end.max(stop);
+    }
 }
 
 /// Checks one blob's head, tail and checksum; returns the header blob.
