@@ -353,9 +353,12 @@ impl Scanner {
     /// [`Scanner::inventory`] on the calling thread.
     ///
     /// A layer whose content cannot be read (corrupt compression, malformed
-    /// tar, over [`Limits`]) is left out and recorded in the inventory's
-    /// warnings, which makes the report's verdict `partial`; a blob that
-    /// fails its digest or diff_id check fails the whole scan.
+    /// tar, over [`Limits`], past the deadline) is left out and recorded in
+    /// the inventory's warnings, and so is every selected file that was not
+    /// kept ([`trawl_layers::MergedFs::dropped`]: over a size limit or the
+    /// scan's memory budget); either makes the report's verdict `partial`
+    /// (or `unhealthy` with findings), never `healthy`. A blob that fails its
+    /// digest or diff_id check fails the whole scan.
     pub fn inventory_blocking(&self, source: &ImageSource) -> Result<Scanned, ScanError> {
         let reader = &*self.reader;
         let selection = trawl_inventory::selection();
@@ -418,6 +421,15 @@ impl Scanner {
                 }
             };
         let mut inventory = trawl_inventory::catalog(&fs);
+        // A selected file that was not kept (over a size limit or the scan's
+        // budget, unreadable) may hold packages: the scan is incomplete.
+        inventory.warnings.extend(fs.dropped().map(|d| {
+            trawl_inventory::InventoryWarning::UnreadableFile {
+                path: d.path.to_string(),
+                layer: d.layer.map(str::to_string),
+                reason: d.reason.to_string(),
+            }
+        }));
         inventory.warnings.extend(skipped.iter().map(|e| {
             trawl_inventory::InventoryWarning::UnreadableLayer {
                 layer: e.layer().unwrap_or_default().to_string(),

@@ -1,4 +1,4 @@
-//! Per-layer result cache, keyed by (layer diff_id, selection).
+//! Per-layer result cache, keyed by (layer diff_id, selection, limits).
 //!
 //! Images share base layers; what a layer contributes to a given selection
 //! never changes, so it is read once and remembered — in memory for the
@@ -10,6 +10,9 @@
 //! temporary file and renamed into place (readers never see half an entry),
 //! and checked on read: a corrupt or truncated entry is deleted, counted and
 //! rebuilt from the layer.
+//!
+//! A result that a scan-wide budget limited ([`LayerChanges::is_budget_limited`])
+//! depends on the other layers of that scan: it is neither stored nor served.
 
 use std::collections::{HashMap, VecDeque};
 use std::fs;
@@ -20,11 +23,14 @@ use std::sync::{Arc, Mutex, OnceLock};
 
 use sha2::{Digest, Sha256};
 
+use crate::budget::{Budget, Limits, Pool};
 use crate::error::LayerError;
-use crate::layer::{Change, LayerChanges, Limits};
+use crate::layer::LayerChanges;
 use crate::selection::Selection;
 
-const MAGIC: &[u8; 8] = b"TRAWLLC\x01";
+/// Format 2: regular files carry extraction results and drop reasons;
+/// unrecorded entries are fingerprinted.
+const MAGIC: &[u8; 8] = b"TRAWLLC\x02";
 /// Largest on-disk entry read back (an entry holds selected files only).
 const MAX_ENTRY: u64 = 4 << 30;
 
@@ -207,18 +213,19 @@ impl LayerCache {
     }
 
     /// The cache key of a layer for a selection: what is kept depends on the
-    /// layer's uncompressed content (diff_id), the selection and the file size limit.
+    /// layer's uncompressed content (diff_id), the selection (paths,
+    /// prefixes, globs, extractor ids) and the per-entry limits.
     pub fn key(diff_id: &str, selection: &Selection, limits: &Limits) -> String {
-        Self::key_with(b"trawl-layer-cache-v1\0", diff_id, selection, limits)
+        Self::key_with(b"trawl-layer-cache-v3\0", diff_id, selection, limits)
     }
 
     /// The cache key of a layer for a selection by the layer's blob digest
     /// (`sha256:…`, as in the manifest), for layers read with
     /// [`read_layer_verified`](crate::read_layer_verified), which checks the
     /// blob against it: what is kept depends on the blob, the selection and
-    /// the file size limit. Never equal to a [`key`](Self::key).
+    /// the per-entry limits. Never equal to a [`key`](Self::key).
     pub fn blob_key(digest: &str, selection: &Selection, limits: &Limits) -> String {
-        Self::key_with(b"trawl-layer-cache-v2\0blob\0", digest, selection, limits)
+        Self::key_with(b"trawl-layer-cache-v3\0blob\0", digest, selection, limits)
     }
 
     fn key_with(namespace: &[u8], id: &str, selection: &Selection, limits: &Limits) -> String {
@@ -233,15 +240,45 @@ impl LayerCache {
             h.update(b"\0d");
             h.update(p.as_bytes());
         }
-        h.update(limits.max_file_size.to_le_bytes());
+        for g in selection.globs() {
+            h.update(b"\0g");
+            h.update(g.as_bytes());
+        }
+        let mut ids: Vec<&str> = selection.extractors().map(|x| x.id()).collect();
+        ids.sort_unstable();
+        for id in ids {
+            h.update(b"\0x");
+            h.update(id.as_bytes());
+        }
+        // Every limit that can change what one layer yields on its own (the
+        // scan-wide budgets and the deadline only limit results that are
+        // never cached).
+        h.update(b"\0l");
+        for n in [
+            limits.max_file_size,
+            limits.max_extract_memory,
+            limits.max_temp_bytes,
+            limits.max_kept_bytes,
+            limits.max_warnings as u64,
+            limits.max_path_len as u64,
+            limits.max_link_target_len as u64,
+            limits.max_link_components as u64,
+            limits.max_header_ext_bytes,
+        ] {
+            h.update(n.to_le_bytes());
+        }
         hex::encode(h.finalize())
     }
 
     /// The changes for `key`: from memory, else from disk, else by running
-    /// `read` (once, however many threads ask at the same time).
+    /// `read` (once, however many threads ask at the same time). A stored
+    /// result is charged to `budget`; when it does not fit, or when another
+    /// scan's read was limited by its budget, the layer is read again here,
+    /// under this scan's budget. Budget-limited results are not kept.
     pub(crate) fn get_or_read(
         &self,
         key: &str,
+        budget: &Budget,
         read: impl FnOnce() -> Result<LayerChanges, LayerError>,
     ) -> Result<Arc<LayerChanges>, LayerError> {
         let cell = {
@@ -250,6 +287,7 @@ impl LayerCache {
         };
         let mut failure = None;
         let mut filled_here = false;
+        let mut read_here = false;
         let mut read = Some(read);
         let value = cell.get_or_init(|| {
             filled_here = true;
@@ -259,9 +297,12 @@ impl LayerCache {
             }
             self.misses.fetch_add(1, Ordering::Relaxed);
             let read = read.take()?;
+            read_here = true;
             match read() {
                 Ok(c) => {
-                    if let Err(e) = self.store(key, &c) {
+                    if !c.is_budget_limited()
+                        && let Err(e) = self.store(key, &c)
+                    {
                         tracing::warn!(key, error = %e, "could not write layer cache entry");
                     }
                     Some(Arc::new(c))
@@ -273,11 +314,27 @@ impl LayerCache {
             }
         });
         match value {
+            Some(changes) if changes.is_budget_limited() => {
+                let changes = changes.clone();
+                self.forget(key, &cell);
+                match read.take() {
+                    // Another scan's result, limited by its budget: not ours.
+                    Some(read) => read().map(Arc::new),
+                    None => Ok(changes),
+                }
+            }
             Some(changes) => {
                 if filled_here {
                     self.remember(key, changes);
                 } else {
                     self.memory_hits.fetch_add(1, Ordering::Relaxed);
+                }
+                if !read_here && !admit(budget, changes) {
+                    // Read under this scan's budget instead; such a result is
+                    // not kept.
+                    if let Some(read) = read.take() {
+                        return read().map(Arc::new);
+                    }
                 }
                 Ok(changes.clone())
             }
@@ -395,17 +452,19 @@ fn decode(bytes: &[u8]) -> Option<LayerChanges> {
 }
 
 fn approximate_size(changes: &LayerChanges) -> u64 {
-    changes
-        .entries
-        .iter()
-        .map(|(p, c)| {
-            p.len() as u64
-                + match c {
-                    Change::File(d) => d.len() as u64,
-                    Change::Symlink(t) | Change::HardLink(t) => t.len() as u64,
-                    Change::Dir | Change::Opaque => 0,
-                }
-        })
-        .sum::<u64>()
-        + 64
+    changes.held_bytes() + 8 * changes.recorded() + 64
+}
+
+/// Charges a stored result to a scan's budget: false when it does not fit.
+fn admit(budget: &Budget, changes: &LayerChanges) -> bool {
+    let bytes = changes.held_bytes();
+    if !budget.reserve(Pool::Kept, bytes) {
+        return false;
+    }
+    if !budget.add_entries(changes.recorded()) {
+        budget.remove_entries(changes.recorded());
+        budget.release(Pool::Kept, bytes);
+        return false;
+    }
+    true
 }

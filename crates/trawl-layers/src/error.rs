@@ -89,6 +89,43 @@ pub enum LayerError {
         /// The diff_id as given.
         diff_id: String,
     },
+    /// The layer's tar headers for one entry (PAX records, GNU long names or
+    /// links, sparse maps) are larger than
+    /// [`crate::Limits::max_header_ext_bytes`]; they were not read further.
+    #[error(
+        "layer {layer}: tar headers over the {limit}-byte limit{}",
+        after(entry)
+    )]
+    HeaderTooLarge {
+        /// The layer's id.
+        layer: String,
+        /// The last entry read before the oversized headers.
+        entry: Option<String>,
+        /// The configured limit.
+        limit: u64,
+    },
+    /// The layer would have gone over one of the scan-wide budgets that
+    /// cannot be met by dropping a single file ([`crate::Limits::max_entries`],
+    /// or [`crate::Limits::max_kept_bytes`] for the paths recorded); it was
+    /// not read to its end.
+    #[error("layer {layer}: over the scan's {budget} budget of {limit}; layer not read to its end")]
+    OverBudget {
+        /// The layer's id.
+        layer: String,
+        /// The [`crate::Limits`] field (`max_entries`, `max_kept_bytes`).
+        budget: &'static str,
+        /// Its value.
+        limit: u64,
+    },
+    /// The extraction's deadline ([`crate::Limits::deadline`]) passed before
+    /// the layer was read to its end.
+    #[error("layer {layer}: the scan's deadline of {}s passed; layer not read to its end", limit.as_secs_f64())]
+    Deadline {
+        /// The layer's id.
+        layer: String,
+        /// The configured deadline.
+        limit: std::time::Duration,
+    },
     /// A root file system directory (`dir:` source) could not be read.
     #[error("root file system {}: {source}", path.display())]
     Rootfs {
@@ -98,6 +135,13 @@ pub enum LayerError {
         #[source]
         source: io::Error,
     },
+}
+
+fn after(entry: &Option<String>) -> String {
+    entry
+        .as_ref()
+        .map(|e| format!(" after entry {e:?}"))
+        .unwrap_or_default()
 }
 
 fn at(entry: &Option<String>) -> String {
@@ -140,6 +184,9 @@ impl LayerError {
             | LayerError::Decompress { layer, .. }
             | LayerError::Tar { layer, .. }
             | LayerError::TooLarge { layer, .. }
+            | LayerError::HeaderTooLarge { layer, .. }
+            | LayerError::OverBudget { layer, .. }
+            | LayerError::Deadline { layer, .. }
             | LayerError::BlobDigestMismatch { layer, .. }
             | LayerError::UnsupportedDigest { layer, .. }
             | LayerError::DiffIdMismatch { layer, .. }
@@ -160,7 +207,8 @@ pub enum LayerWarning {
         /// The name as found (lossily decoded).
         entry: String,
     },
-    /// A selected file larger than [`crate::Limits::max_file_size`]; not kept.
+    /// A selected file larger than [`crate::Limits::max_file_size`]; not kept
+    /// (it is listed by [`crate::MergedFs::dropped`]).
     #[error("layer {layer}: {path} is {size} bytes, over the {limit}-byte limit; not read")]
     FileTooLarge {
         /// The layer's id.
@@ -181,6 +229,45 @@ pub enum LayerWarning {
         path: String,
         /// The missing target.
         target: String,
+    },
+    /// An entry whose path is longer than [`crate::Limits::max_path_len`];
+    /// it was skipped.
+    #[error(
+        "layer {layer}: skipped an entry whose {len}-byte path is over the {limit}-byte limit (starts {start:?})"
+    )]
+    PathTooLong {
+        /// The layer's id.
+        layer: String,
+        /// The first bytes of the path (lossily decoded).
+        start: String,
+        /// The path's length in bytes.
+        len: usize,
+        /// The configured limit.
+        limit: usize,
+    },
+    /// A symlink whose target is longer than
+    /// [`crate::Limits::max_link_target_len`] or has more components than
+    /// [`crate::Limits::max_link_components`]; it is kept as a link that
+    /// resolves nowhere.
+    #[error(
+        "layer {layer}: symlink {path} has a target of {len} bytes in {components} components, over the limits; not followed"
+    )]
+    LinkTooLong {
+        /// The layer's id.
+        layer: String,
+        /// The link's path.
+        path: String,
+        /// The target's length in bytes.
+        len: usize,
+        /// The target's `/`-separated components.
+        components: usize,
+    },
+    /// More warnings than [`crate::Limits::max_warnings`]: this many more
+    /// were found and not listed.
+    #[error("{count} more warnings not listed")]
+    MoreWarnings {
+        /// How many were left out.
+        count: u64,
     },
     /// A file in a `dir:` root file system that could not be read.
     #[error("root file system: {path}: {reason}")]

@@ -6,7 +6,9 @@
 //! disk: each layer is streamed once, in parallel with the others, and only
 //! the files the catalogers asked for are kept in memory.
 //!
-//! - [`Selection`]: the paths and directory trees the catalogers need.
+//! - [`Selection`]: the paths, directory trees and glob patterns the
+//!   catalogers need, and the [`Extractor`]s that read large files (binaries,
+//!   archives) while they stream, keeping only a small result.
 //! - [`read_layer`]: one layer blob (gzip, zstd or plain tar, found by its
 //!   magic bytes) to the [`LayerChanges`] it makes to the selection, whiteouts
 //!   included.
@@ -16,7 +18,11 @@
 //!   symlinks resolved inside the image root) plus, for every kept path, which
 //!   layer wrote which version — the basis of layer attribution.
 //! - [`read_rootfs`]: the same view of a plain directory (`dir:` sources).
-//! - [`Limits`]: bounds on what any input can make the scanner read or keep.
+//! - [`Limits`]: bounds on what any input can make the scanner read, keep
+//!   or spend: per entry, and one budget shared by every layer of a scan
+//!   (memory, temporary disk, entries, warnings, a deadline). Whatever a
+//!   limit stops is visible: a dropped file ([`MergedFs::dropped`]), a typed
+//!   [`LayerError`], or a summary warning.
 //! - [`LayerCache`]: what each layer contributed, keyed by (layer digest or
 //!   diff_id, selection), in memory and optionally on disk, so shared base
 //!   layers are read once; [`extract_with`] uses it.
@@ -76,25 +82,30 @@
 #![deny(missing_docs)]
 #![forbid(unsafe_code)]
 
+mod budget;
 mod cache;
 mod error;
+mod extractor;
 mod layer;
 mod merged;
 mod rootfs;
 mod selection;
 
 use std::io::{self, Read};
+use std::path::Path;
 use std::sync::Mutex;
 use std::sync::atomic::{AtomicUsize, Ordering};
 
+pub use budget::Limits;
 pub use cache::{CacheStats, LayerCache, Pruned};
 pub use error::{LayerError, LayerWarning};
-pub use layer::{
-    Compression, LayerChanges, Limits, read_layer, read_layer_checked, read_layer_verified,
-};
-pub use merged::{FileVersion, FileView, MergedFs};
+pub use extractor::{Content, EntryInfo, Extractor, ReadSeek};
+pub use layer::{Compression, LayerChanges, read_layer, read_layer_checked, read_layer_verified};
+pub use merged::{Dropped, Extracted, FileVersion, FileView, MergedFs};
 pub use rootfs::read_rootfs;
-pub use selection::{Selection, normalize};
+pub use selection::{GlobError, Selection, normalize};
+
+use budget::Budget;
 
 type Opener<'a> = Box<dyn FnOnce() -> io::Result<Box<dyn Read + Send + 'a>> + Send + 'a>;
 
@@ -156,17 +167,24 @@ impl<'a> LayerStream<'a> {
         }
     }
 
-    fn read(self, selection: &Selection, limits: &Limits) -> Result<LayerChanges, LayerError> {
+    fn read(self, selection: &Selection, budget: &Budget) -> Result<LayerChanges, LayerError> {
+        if budget.expired() {
+            // Not even opened: a source may block on opening.
+            return Err(LayerError::Deadline {
+                layer: self.id,
+                limit: budget.limits.deadline.unwrap_or_default(),
+            });
+        }
         if self.is_digest() {
             // The blob's digest pins the content; a diff_id must still be one.
             if let Some(diff_id) = &self.diff_id {
                 layer::parse_diff_id(&self.id, diff_id)?;
             }
             let blob = (self.open)().map_err(|e| LayerError::read(&self.id, e))?;
-            read_layer_verified(&self.id, &self.id, blob, selection, limits)
+            layer::read_layer_verified_in(&self.id, &self.id, blob, selection, budget)
         } else {
             let blob = (self.open)().map_err(|e| LayerError::read(&self.id, e))?;
-            read_layer_checked(&self.id, self.diff_id.as_deref(), blob, selection, limits)
+            layer::read_layer_checked_in(&self.id, self.diff_id.as_deref(), blob, selection, budget)
         }
     }
 }
@@ -187,6 +205,11 @@ pub struct ExtractOptions<'c> {
     pub threads: usize,
     /// The per-layer cache to consult and fill (layers with a diff_id only).
     pub cache: Option<&'c LayerCache>,
+    /// Where the scan's private temporary directory (files spooled for
+    /// extractors, within [`Limits::max_temp_bytes`]) is created; it is
+    /// removed when the extraction ends. `None`: the system's temporary
+    /// directory.
+    pub temp_dir: Option<&'c Path>,
 }
 
 impl Default for ExtractOptions<'_> {
@@ -194,6 +217,7 @@ impl Default for ExtractOptions<'_> {
         ExtractOptions {
             threads: std::thread::available_parallelism().map_or(1, |n| n.get()),
             cache: None,
+            temp_dir: None,
         }
     }
 }
@@ -221,7 +245,7 @@ pub fn extract_with_threads(
         limits,
         ExtractOptions {
             threads,
-            cache: None,
+            ..ExtractOptions::default()
         },
     )
 }
@@ -237,7 +261,7 @@ pub fn extract_with(
     for (id, result) in read_layers(layers, selection, limits, options) {
         merged.push((id, result?));
     }
-    Ok(MergedFs::from_layers(merged))
+    Ok(MergedFs::from_layers_with_limits(merged, limits))
 }
 
 /// Like [`extract_with`], but a layer whose *content* cannot be read (a
@@ -294,16 +318,19 @@ pub fn extract_partial(
             }
         }
     }
-    Ok((MergedFs::from_layers(merged), skipped))
+    Ok((MergedFs::from_layers_with_limits(merged, limits), skipped))
 }
 
-/// Reads every layer (in parallel) and returns each one's result, in order.
+/// Reads every layer (in parallel, under one budget) and returns each
+/// one's result, in order.
 fn read_layers(
     layers: Vec<LayerStream<'_>>,
     selection: &Selection,
     limits: &Limits,
     options: ExtractOptions<'_>,
 ) -> Vec<(String, Result<LayerChanges, LayerError>)> {
+    let budget = Budget::new(limits, options.temp_dir);
+    let budget = &budget;
     let ids: Vec<String> = layers.iter().map(|l| l.id.clone()).collect();
     let jobs: Vec<Mutex<Option<LayerStream<'_>>>> =
         layers.into_iter().map(|l| Mutex::new(Some(l))).collect();
@@ -319,9 +346,9 @@ fn read_layers(
             };
             let result = match (options.cache, job.cache_key(selection, limits)) {
                 (Some(cache), Some(key)) => cache
-                    .get_or_read(&key, || job.read(selection, limits))
+                    .get_or_read(&key, budget, || job.read(selection, budget))
                     .map(|c| (*c).clone()),
-                _ => job.read(selection, limits),
+                _ => job.read(selection, budget),
             };
             if let Ok(mut r) = results[i].lock() {
                 *r = Some(result);

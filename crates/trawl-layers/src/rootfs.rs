@@ -6,19 +6,28 @@
 
 use std::collections::BTreeSet;
 use std::fs;
-use std::io::Read;
+use std::io::{Read, Seek, SeekFrom};
 use std::path::Path;
+use std::sync::Arc;
 
+use crate::budget::{Budget, Limits, Pool, Reservation};
 use crate::error::{LayerError, LayerWarning};
-use crate::layer::{Change, LayerChanges, Limits};
+use crate::extractor::{self, EntryInfo, Extractor};
+use crate::layer::{Change, LayerChanges, Regular, extraction_results};
 use crate::merged::MergedFs;
 use crate::selection::{Selection, normalize};
 
-/// Upper bounds on what a directory walk visits, whatever the tree holds.
-const MAX_VISITS: usize = 100_000;
+/// Deepest directory tree walked below a selected prefix.
 const MAX_DEPTH: usize = 16;
+/// Most leading bytes read for extractors' sniffing.
+const MAX_SNIFF: usize = 64 << 10;
 
 /// Reads the selected files of the root file system at `root`.
+///
+/// Exact paths and prefixes are visited directly. With globs or extractors
+/// in the selection the whole tree is walked, at most
+/// [`Limits::max_entries`] directory entries; a walk that stops there lists
+/// the directory it stopped in as [`MergedFs::dropped`].
 ///
 /// ```no_run
 /// use trawl_layers::{read_rootfs, Limits, Selection};
@@ -41,14 +50,21 @@ pub fn read_rootfs(
             source: std::io::Error::new(std::io::ErrorKind::NotADirectory, "not a directory"),
         });
     }
+    let budget = Budget::new(limits, None);
     let mut walk = Walk {
         root,
         selection,
         limits,
+        budget: &budget,
+        extractors: selection.extractors().collect(),
         changes: LayerChanges::default(),
         seen: BTreeSet::new(),
         visits: 0,
+        unread: Vec::new(),
     };
+    if selection.records_everything() {
+        walk.walk_all();
+    }
     // (path, keep its contents even if unselected: it is the target of a selected link)
     let mut queue: Vec<(String, bool)> = selection
         .paths()
@@ -58,23 +74,152 @@ pub fn read_rootfs(
     while let Some((path, followed)) = queue.pop() {
         walk.visit(&path, followed, &mut queue);
     }
-    Ok(MergedFs::unlayered(walk.changes))
+    let unread = std::mem::take(&mut walk.unread);
+    Ok(MergedFs::unlayered(walk.changes, limits, unread))
 }
 
 struct Walk<'a> {
     root: &'a Path,
     selection: &'a Selection,
     limits: &'a Limits,
+    budget: &'a Budget,
+    extractors: Vec<&'a dyn Extractor>,
     changes: LayerChanges,
     seen: BTreeSet<String>,
-    visits: usize,
+    visits: u64,
+    unread: Vec<(String, String)>,
+}
+
+#[cfg(unix)]
+fn mode_of(meta: &fs::Metadata) -> u32 {
+    use std::os::unix::fs::PermissionsExt;
+    meta.permissions().mode() & 0o7777
+}
+
+#[cfg(not(unix))]
+fn mode_of(_: &fs::Metadata) -> u32 {
+    0o644
 }
 
 impl Walk<'_> {
+    fn warn(&mut self, warning: LayerWarning) {
+        let max = self.limits.max_warnings;
+        if self.changes.warnings.len() < max {
+            self.changes.warnings.push(warning);
+        } else {
+            self.changes.more_warnings += 1;
+        }
+    }
+
+    /// Counts a visit; false (and the place is listed as unread) once the
+    /// cap is reached.
+    fn count_visit(&mut self, at: &str) -> bool {
+        if self.visits >= self.limits.max_entries {
+            if self.unread.is_empty() {
+                self.unread.push((
+                    if at.is_empty() { "/" } else { at }.to_string(),
+                    format!(
+                        "the walk stopped after {} entries (the max_entries limit); the rest of the tree was not read",
+                        self.limits.max_entries
+                    ),
+                ));
+            }
+            return false;
+        }
+        self.visits += 1;
+        true
+    }
+
+    /// The whole tree, for globs and extractors: symlinks recorded (never
+    /// followed), selected files read, wanted files handed to extractors.
+    fn walk_all(&mut self) {
+        let mut dirs = vec![String::new()];
+        while let Some(dir) = dirs.pop() {
+            let entries = match fs::read_dir(self.root.join(&dir)) {
+                Ok(entries) => entries,
+                Err(e) => {
+                    if !dir.is_empty() {
+                        self.warn(LayerWarning::Unreadable {
+                            path: dir.clone(),
+                            reason: e.to_string(),
+                        });
+                    }
+                    continue;
+                }
+            };
+            for entry in entries.flatten() {
+                if !self.count_visit(&dir) {
+                    return;
+                }
+                let Some(name) = entry.file_name().to_str().map(str::to_string) else {
+                    continue;
+                };
+                let path = if dir.is_empty() {
+                    name
+                } else {
+                    format!("{dir}/{name}")
+                };
+                if path.len() > self.limits.max_path_len {
+                    self.warn(LayerWarning::PathTooLong {
+                        layer: "rootfs".to_string(),
+                        start: path.chars().take(64).collect(),
+                        len: path.len(),
+                        limit: self.limits.max_path_len,
+                    });
+                    continue;
+                }
+                let Ok(ft) = entry.file_type() else { continue };
+                if ft.is_symlink() {
+                    self.record_link(&path);
+                } else if ft.is_dir() {
+                    if self.selection.is_relevant(&path) {
+                        self.changes.entries.insert(path.clone(), Change::Dir);
+                    }
+                    dirs.push(path);
+                } else if ft.is_file() {
+                    let Ok(meta) = entry.metadata() else { continue };
+                    if self.selection.selects(&path) {
+                        self.read_file(&path, &meta);
+                    } else if !self.extractors.is_empty() {
+                        self.extract_file(&path, &meta);
+                    }
+                } else if self.selection.is_relevant(&path) {
+                    self.changes.entries.insert(path, Change::Opaque);
+                }
+            }
+        }
+    }
+
+    /// Records the symlink at `path` (its target resolved later, inside the
+    /// image root); returns its target when it can be followed.
+    fn record_link(&mut self, path: &str) -> Option<String> {
+        let target = fs::read_link(self.root.join(path)).ok()?;
+        let target = target.to_string_lossy().into_owned();
+        let components = target.split('/').count();
+        if target.len() > self.limits.max_link_target_len
+            || components > self.limits.max_link_components
+        {
+            self.warn(LayerWarning::LinkTooLong {
+                layer: "rootfs".to_string(),
+                path: path.to_string(),
+                len: target.len(),
+                components,
+            });
+            self.changes
+                .entries
+                .insert(path.to_string(), Change::Opaque);
+            return None;
+        }
+        self.changes
+            .entries
+            .insert(path.to_string(), Change::Symlink(target.clone()));
+        Some(target)
+    }
+
     /// Visits `path` component by component, recording symlinks on the way and
     /// queueing their (root-confined) targets.
     fn visit(&mut self, path: &str, followed: bool, queue: &mut Vec<(String, bool)>) {
-        if !self.seen.insert(path.to_string()) || self.visits >= MAX_VISITS {
+        if !self.seen.insert(path.to_string()) || !self.count_visit(path) {
             return;
         }
         let parts: Vec<&str> = path.split('/').collect();
@@ -86,10 +231,9 @@ impl Walk<'_> {
             };
             let ft = meta.file_type();
             if ft.is_symlink() {
-                let Ok(target) = fs::read_link(self.root.join(&here)) else {
+                let Some(target) = self.record_link(&here) else {
                     return;
                 };
-                let target = target.to_string_lossy().into_owned();
                 let parent = parts[..i - 1].join("/");
                 let rest = parts[i..].join("/");
                 let joined = if target.starts_with('/') {
@@ -97,7 +241,6 @@ impl Walk<'_> {
                 } else {
                     format!("{parent}/{target}/{rest}")
                 };
-                self.changes.entries.insert(here, Change::Symlink(target));
                 if let Some(next) = normalize(&joined) {
                     queue.push((next, true));
                 }
@@ -114,7 +257,7 @@ impl Walk<'_> {
                 self.changes.entries.insert(here.clone(), Change::Dir);
                 self.walk_dir(&here, 0, queue);
             } else if ft.is_file() && (followed || self.selection.selects(&here)) {
-                self.read_file(&here, meta.len());
+                self.read_file(&here, &meta);
             } else {
                 self.changes.entries.insert(here, Change::Opaque);
             }
@@ -123,16 +266,19 @@ impl Walk<'_> {
 
     fn walk_dir(&mut self, dir: &str, depth: usize, queue: &mut Vec<(String, bool)>) {
         if depth >= MAX_DEPTH {
+            self.unread.push((
+                dir.to_string(),
+                format!("deeper than {MAX_DEPTH} directories; not read"),
+            ));
             return;
         }
         let Ok(entries) = fs::read_dir(self.root.join(dir)) else {
             return;
         };
         for entry in entries.flatten() {
-            if self.visits >= MAX_VISITS {
+            if !self.count_visit(dir) {
                 return;
             }
-            self.visits += 1;
             let Some(name) = entry.file_name().to_str().map(str::to_string) else {
                 continue;
             };
@@ -148,43 +294,184 @@ impl Walk<'_> {
                 self.changes.entries.insert(path.clone(), Change::Dir);
                 self.walk_dir(&path, depth + 1, queue);
             } else if ft.is_file() && self.selection.selects(&path) {
-                let len = entry.metadata().map(|m| m.len()).unwrap_or(0);
-                self.read_file(&path, len);
+                if let Ok(meta) = entry.metadata() {
+                    self.read_file(&path, &meta);
+                }
             }
         }
     }
 
-    fn read_file(&mut self, path: &str, len: u64) {
-        if len > self.limits.max_file_size {
-            self.changes.warnings.push(LayerWarning::FileTooLarge {
+    fn read_file(&mut self, path: &str, meta: &fs::Metadata) {
+        if matches!(self.changes.entries.get(path), Some(Change::Regular(_))) {
+            return;
+        }
+        let len = meta.len();
+        let regular = if len > self.limits.max_file_size {
+            self.warn(LayerWarning::FileTooLarge {
                 layer: "rootfs".to_string(),
                 path: path.to_string(),
                 size: len,
                 limit: self.limits.max_file_size,
             });
-            self.changes
-                .entries
-                .insert(path.to_string(), Change::Opaque);
+            Regular::dropped(format!(
+                "{len} bytes, over the {}-byte limit for one file",
+                self.limits.max_file_size
+            ))
+        } else if let Some(reservation) = Reservation::take(self.budget, Pool::Kept, len) {
+            let mut data = Vec::with_capacity(len.min(1 << 20) as usize);
+            let read = fs::File::open(self.root.join(path))
+                .and_then(|f| f.take(len).read_to_end(&mut data));
+            match read {
+                Ok(_) => {
+                    reservation.keep();
+                    let data: Arc<[u8]> = data.into();
+                    let info = EntryInfo {
+                        path,
+                        size: len,
+                        mode: mode_of(meta),
+                    };
+                    let wanting: Vec<&dyn Extractor> = self
+                        .extractors
+                        .iter()
+                        .copied()
+                        .filter(|x| x.wants(&info))
+                        .collect();
+                    let extracted = if wanting.is_empty() {
+                        Arc::default()
+                    } else {
+                        let outcomes = extractor::run_in_memory(&wanting, &info, &data);
+                        extraction_results(&wanting, outcomes, self.budget).0
+                    };
+                    Regular {
+                        data: Some(data),
+                        dropped: None,
+                        extracted,
+                    }
+                }
+                Err(e) => {
+                    self.warn(LayerWarning::Unreadable {
+                        path: path.to_string(),
+                        reason: e.to_string(),
+                    });
+                    Regular::dropped(format!("unreadable: {e}"))
+                }
+            }
+        } else {
+            Regular::dropped(format!(
+                "{len} bytes, over what is left of the scan's {}-byte memory budget",
+                self.limits.max_kept_bytes
+            ))
+        };
+        self.changes
+            .entries
+            .insert(path.to_string(), Change::Regular(regular));
+    }
+
+    /// Hands a file to the extractors that want it: in memory when small, else
+    /// the file itself (a host file is seekable; nothing is spooled).
+    fn extract_file(&mut self, path: &str, meta: &fs::Metadata) {
+        let len = meta.len();
+        let info = EntryInfo {
+            path,
+            size: len,
+            mode: mode_of(meta),
+        };
+        let mut wanting: Vec<&dyn Extractor> = self
+            .extractors
+            .iter()
+            .copied()
+            .filter(|x| x.wants(&info))
+            .collect();
+        if wanting.is_empty() {
             return;
         }
-        let mut data = Vec::with_capacity(len.min(1 << 20) as usize);
-        let read = fs::File::open(self.root.join(path))
-            .and_then(|f| f.take(self.limits.max_file_size + 1).read_to_end(&mut data));
-        match read {
-            Ok(_) => {
-                self.changes
-                    .entries
-                    .insert(path.to_string(), Change::File(data.into()));
-            }
-            Err(e) => {
-                self.changes.warnings.push(LayerWarning::Unreadable {
-                    path: path.to_string(),
-                    reason: e.to_string(),
-                });
-                self.changes
-                    .entries
-                    .insert(path.to_string(), Change::Opaque);
-            }
+        let outcomes = match self.run_extractors(&info, &mut wanting) {
+            Ok(Some(outcomes)) => outcomes,
+            Ok(None) => return,
+            Err(e) => wanting
+                .iter()
+                .map(|_| Err(format!("unreadable: {e}")))
+                .collect(),
+        };
+        let (extracted, _) = extraction_results(&wanting, outcomes, self.budget);
+        if !extracted.is_empty() {
+            self.changes.entries.insert(
+                path.to_string(),
+                Change::Regular(Regular {
+                    extracted,
+                    ..Default::default()
+                }),
+            );
         }
+    }
+
+    /// Sniffs and runs `wanting` (narrowed to those whose sniff passed);
+    /// `None` when none did.
+    fn run_extractors(
+        &self,
+        info: &EntryInfo<'_>,
+        wanting: &mut Vec<&dyn Extractor>,
+    ) -> std::io::Result<Option<Vec<extractor::Outcome>>> {
+        let mut file = fs::File::open(self.root.join(info.path))?;
+        let sniff = wanting
+            .iter()
+            .map(|x| x.sniff_len())
+            .max()
+            .unwrap_or(0)
+            .min(MAX_SNIFF);
+        if sniff > 0 {
+            let mut head = Vec::new();
+            (&mut file).take(sniff as u64).read_to_end(&mut head)?;
+            wanting.retain(|x| {
+                let n = x.sniff_len().min(head.len());
+                x.sniff_len() == 0 || x.sniff(&head[..n])
+            });
+            if wanting.is_empty() {
+                return Ok(None);
+            }
+            file.seek(SeekFrom::Start(0))?;
+        }
+        let len = info.size;
+        let small = len <= self.limits.max_extract_memory;
+        if let Some(_held) = small
+            .then(|| Reservation::take(self.budget, Pool::Kept, len))
+            .flatten()
+        {
+            let mut data = Vec::with_capacity(len.min(1 << 20) as usize);
+            file.take(len).read_to_end(&mut data)?;
+            return Ok(Some(extractor::run_in_memory(wanting, info, &data)));
+        }
+        let mut bounded = file.take(len);
+        let mut limited = LimitedFile {
+            file: &mut bounded,
+            len,
+        };
+        Ok(Some(extractor::run_seekable(
+            wanting,
+            info,
+            &mut limited,
+            len,
+        )))
+    }
+}
+
+/// A host file as `Read + Seek`, bounded to the size it had when listed.
+struct LimitedFile<'a> {
+    file: &'a mut std::io::Take<fs::File>,
+    len: u64,
+}
+
+impl Read for LimitedFile<'_> {
+    fn read(&mut self, buf: &mut [u8]) -> std::io::Result<usize> {
+        self.file.read(buf)
+    }
+}
+
+impl Seek for LimitedFile<'_> {
+    fn seek(&mut self, pos: SeekFrom) -> std::io::Result<u64> {
+        let inner = self.file.get_mut();
+        let at = inner.seek(pos)?;
+        self.file.set_limit(self.len.saturating_sub(at));
+        Ok(at)
     }
 }

@@ -68,6 +68,7 @@ impl Image {
             ExtractOptions {
                 threads: 2,
                 cache: Some(cache),
+                ..ExtractOptions::default()
             },
         )
     }
@@ -269,6 +270,7 @@ fn a_wrong_diff_id_is_an_error_and_is_not_cached() {
             ExtractOptions {
                 threads: 1,
                 cache: Some(&cache),
+                ..ExtractOptions::default()
             },
         )
         .unwrap_err();
@@ -361,6 +363,7 @@ fn scan_one(
         ExtractOptions {
             threads: 1,
             cache: Some(cache),
+            ..ExtractOptions::default()
         },
     )
 }

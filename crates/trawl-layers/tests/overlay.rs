@@ -345,6 +345,7 @@ fn decompression_bomb_stops_at_the_layer_limit() {
     let limits = Limits {
         max_layer_size: 8 << 20,
         max_file_size: 1 << 20,
+        ..Limits::default()
     };
     let err = read_layer("sha256:bomb", &blob[..], &all(), &limits).unwrap_err();
     assert!(

@@ -11,6 +11,8 @@ use sha2::{Digest, Sha256};
 /// One tar entry.
 pub enum E<'a> {
     File(&'a str, &'a [u8]),
+    /// A regular file with mode 0755.
+    Exec(&'a str, &'a [u8]),
     Dir(&'a str),
     Link(&'a str, &'a str),
     Hard(&'a str, &'a str),
@@ -22,9 +24,13 @@ pub fn tar_of(entries: &[E]) -> Vec<u8> {
         let mut h = tar::Header::new_gnu();
         h.set_mtime(1_700_000_000);
         match e {
-            E::File(p, d) => {
+            E::File(p, d) | E::Exec(p, d) => {
                 h.set_size(d.len() as u64);
-                h.set_mode(0o644);
+                h.set_mode(if matches!(e, E::Exec(..)) {
+                    0o755
+                } else {
+                    0o644
+                });
                 h.set_cksum();
                 b.append_data(&mut h, p, *d).unwrap();
             }
@@ -65,6 +71,23 @@ pub fn put_blob(layout: &Path, data: &[u8]) -> String {
 /// Writes an OCI layout with these layers (gzip) under tag `test`; returns
 /// (blob digest, diff_id, gzip bytes) per layer.
 pub fn write_layout(layout: &Path, layers: &[Vec<u8>]) -> Vec<(String, String, Vec<u8>)> {
+    let blobs = layers
+        .iter()
+        .map(|tar| {
+            let mut gz = flate2::write::GzEncoder::new(Vec::new(), flate2::Compression::fast());
+            gz.write_all(tar).unwrap();
+            (gz.finish().unwrap(), sha(tar))
+        })
+        .collect();
+    write_layout_blobs(layout, blobs)
+}
+
+/// Writes an OCI layout of gzip layers given as (blob, diff_id) under tag
+/// `test`; returns (blob digest, diff_id, blob) per layer.
+pub fn write_layout_blobs(
+    layout: &Path,
+    blobs: Vec<(Vec<u8>, String)>,
+) -> Vec<(String, String, Vec<u8>)> {
     std::fs::create_dir_all(layout.join("blobs/sha256")).unwrap();
     std::fs::write(
         layout.join("oci-layout"),
@@ -72,11 +95,8 @@ pub fn write_layout(layout: &Path, layers: &[Vec<u8>]) -> Vec<(String, String, V
     )
     .unwrap();
     let mut out = Vec::new();
-    for tar in layers {
-        let mut gz = flate2::write::GzEncoder::new(Vec::new(), flate2::Compression::fast());
-        gz.write_all(tar).unwrap();
-        let gz = gz.finish().unwrap();
-        out.push((put_blob(layout, &gz), sha(tar), gz));
+    for (gz, diff_id) in blobs {
+        out.push((put_blob(layout, &gz), diff_id, gz));
     }
     let config = serde_json::json!({
         "architecture": "amd64", "os": "linux",
