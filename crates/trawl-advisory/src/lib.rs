@@ -86,6 +86,6 @@ pub use memo::Memoized;
 pub use osv::{Advisory, Affected};
 pub use store::{AdvisoryStore, FeedPaths, StoreBuilder, StoreError, StoreInfo};
 pub use version::{
-    ApkVersion, DpkgVersion, InvalidVersion, RpmVersion, SemVersion, Version, VersionError,
-    VersionScheme,
+    ApkVersion, DpkgVersion, GoVersion, InvalidVersion, NpmVersion, Pep440Version, RpmVersion,
+    SemVersion, Version, VersionError, VersionScheme,
 };
