@@ -93,7 +93,10 @@ impl GoVersion {
     pub fn parse(input: &str) -> Result<Self, VersionError> {
         let invalid = |reason| VersionError::new(input, InvalidVersion::Go(reason));
         let (semver, offset_shift) = if input.starts_with("go") {
-            (toolchain_semver(input).ok_or(invalid(GoError::Toolchain))?, None)
+            (
+                toolchain_semver(input).ok_or(invalid(GoError::Toolchain))?,
+                None,
+            )
         } else if input.starts_with('v') {
             (input.to_owned(), Some(0))
         } else {
@@ -256,7 +259,10 @@ fn parse_semver(v: &str) -> Result<Parsed, usize> {
             }
             pos += 1;
         }
-        let digits = bytes[pos..].iter().take_while(|b| b.is_ascii_digit()).count();
+        let digits = bytes[pos..]
+            .iter()
+            .take_while(|b| b.is_ascii_digit())
+            .count();
         if digits == 0 || (digits > 1 && bytes[pos] == b'0') {
             return Err(pos);
         }
@@ -331,9 +337,7 @@ fn is_pseudo(v: &str, parsed: &Parsed) -> bool {
     }
     // The revision has no dots, so `0.` is the last dot's left side.
     match pre.rsplit_once('.') {
-        Some((head, tail)) => {
-            (head == "0" || head.ends_with(".0")) && timestamp_revision(tail)
-        }
+        Some((head, tail)) => (head == "0" || head.ends_with(".0")) && timestamp_revision(tail),
         None => false,
     }
 }
@@ -473,7 +477,17 @@ mod tests {
             assert_eq!(v(tag).as_str(), tag);
             assert!(!v(tag).is_pseudo());
         }
-        for tag in ["go1.0", "go", "go1.", "go1.21.", "go1.21rc", "go1.21alpha1", "go1.21.5-foo", "go1.2.3.4", "go01.2"] {
+        for tag in [
+            "go1.0",
+            "go",
+            "go1.",
+            "go1.21.",
+            "go1.21rc",
+            "go1.21alpha1",
+            "go1.21.5-foo",
+            "go1.2.3.4",
+            "go01.2",
+        ] {
             let err = GoVersion::parse(tag).map(|v| v.canonical().to_owned());
             assert_eq!(
                 err.map_err(|e| e.reason),

@@ -155,14 +155,8 @@ pub fn compare(a: &str, b: &str) -> Result<Ordering, VersionError> {
 fn is_js_space(c: char) -> bool {
     matches!(
         c,
-        '\t' | '\n'
-            | '\u{b}'
-            | '\u{c}'
-            | '\r'
-            | ' '
-            | '\u{a0}'
-            | '\u{1680}'
-            | '\u{2000}'..='\u{200a}'
+        '\t' | '\n' | '\u{b}' | '\u{c}' | '\r' | ' ' | '\u{a0}' | '\u{1680}' | '\u{2000}'
+            ..='\u{200a}'
                 | '\u{2028}'
                 | '\u{2029}'
                 | '\u{202f}'
@@ -194,7 +188,10 @@ fn parse(input: &str) -> Result<NpmVersion, NpmError> {
             }
             pos += 1;
         }
-        let digits = bytes[pos..].iter().take_while(|b| b.is_ascii_digit()).count();
+        let digits = bytes[pos..]
+            .iter()
+            .take_while(|b| b.is_ascii_digit())
+            .count();
         // `0|[1-9]\d*`: a leading zero ends the number.
         let digits = match bytes.get(pos) {
             Some(b'0') => 1,
@@ -369,7 +366,10 @@ mod tests {
 
     #[test]
     fn normalisation() {
-        assert_eq!(v("\u{3000}v1.2.3-rc.01a.9+b.01").normalized(), "1.2.3-rc.01a.9");
+        assert_eq!(
+            v("\u{3000}v1.2.3-rc.01a.9+b.01").normalized(),
+            "1.2.3-rc.01a.9"
+        );
         assert_eq!(v("1.2.3-x").as_str(), "1.2.3-x");
     }
 

@@ -398,7 +398,8 @@ impl<'a> Parser<'a> {
 
     /// Whether the (ASCII, case-insensitive) word starts at `at`.
     fn word_at(&self, at: usize, word: &str) -> bool {
-        self.end >= at + word.len() && self.bytes[at..at + word.len()].eq_ignore_ascii_case(word.as_bytes())
+        self.end >= at + word.len()
+            && self.bytes[at..at + word.len()].eq_ignore_ascii_case(word.as_bytes())
     }
 
     fn separator_len(&self) -> usize {
