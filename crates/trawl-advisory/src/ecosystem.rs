@@ -88,14 +88,17 @@ impl Ecosystem {
     }
 
     /// The version scheme of the distribution's packages; `None` for ecosystems
-    /// without one here (e.g. PyPI, Maven).
+    /// without one here (e.g. Maven).
     pub fn scheme(&self) -> Option<VersionScheme> {
         match self.distro() {
             "Debian" | "Ubuntu" => Some(VersionScheme::Dpkg),
             "Alpine" | "Wolfi" | "Chainguard" => Some(VersionScheme::Apk),
             "Red Hat" | "Rocky Linux" | "AlmaLinux" | "SUSE" | "openSUSE" | "Mageia"
             | "Photon OS" => Some(VersionScheme::Rpm),
-            "crates.io" | "npm" | "Hex" | "Pub" => Some(VersionScheme::Semver),
+            "crates.io" | "Hex" | "Pub" => Some(VersionScheme::Semver),
+            "PyPI" => Some(VersionScheme::Pep440),
+            "npm" => Some(VersionScheme::Npm),
+            "Go" => Some(VersionScheme::Go),
             _ => None,
         }
     }
@@ -204,7 +207,10 @@ mod tests {
             ("Mageia:9", Some(VersionScheme::Rpm)),
             ("Photon OS:5.0", Some(VersionScheme::Rpm)),
             ("crates.io", Some(VersionScheme::Semver)),
-            ("PyPI", None),
+            ("PyPI", Some(VersionScheme::Pep440)),
+            ("npm", Some(VersionScheme::Npm)),
+            ("Go", Some(VersionScheme::Go)),
+            ("Maven", None),
         ];
         for (name, scheme) in cases {
             assert_eq!(Ecosystem::parse(name).scheme(), scheme, "{name}");

@@ -20,11 +20,17 @@
 //! - [`VersionScheme`] orders versions per ecosystem: [`dpkg`](version::dpkg)
 //!   ([`DpkgVersion`]), [`rpm`](version::rpm) ([`RpmVersion`]),
 //!   [`apk`](version::apk) ([`ApkVersion`]) and [`semver`](version::semver)
-//!   ([`SemVersion`], on the `semver` crate). dpkg, rpm and apk are hand-written
+//!   ([`SemVersion`], on the `semver` crate; also crates.io's), and for language
+//!   ecosystems [`pypi`](version::pypi) ([`Pep440Version`], PEP 440 as Python's
+//!   `packaging` has it), [`npm`](version::npm) ([`NpmVersion`], node's `semver`)
+//!   and [`go`](version::go) ([`GoVersion`], module versions and Go release tags,
+//!   as `golang.org/x/mod/semver`). dpkg, rpm and apk are hand-written
 //!   ports of the reference C code: no crate matches them exactly, and the
-//!   `debian-packaging` crate alone pulls 335 crates for about a hundred lines.
-//!   Agreement is proven by differential tests against `dpkg --compare-versions`
-//!   and rpm's `rpm.vercmp()` over thousands of real and generated versions, and by
+//!   `debian-packaging` crate alone pulls 335 crates for about a hundred lines;
+//!   each language scheme's module says why it is hand-written too.
+//!   Agreement is proven by differential tests against `dpkg --compare-versions`,
+//!   rpm's `rpm.vercmp()`, `packaging`, node's `semver`, x/mod and Cargo's
+//!   `semver` over thousands of real and generated versions, and by
 //!   every vector of apk-tools' own `version.data`.
 //! - A bad file, record or range in a feed becomes a [`FeedWarning`] naming the file
 //!   and record; only an unreadable feed is a [`FeedError`]. Queries fail with
@@ -86,6 +92,6 @@ pub use memo::Memoized;
 pub use osv::{Advisory, Affected};
 pub use store::{AdvisoryStore, FeedPaths, StoreBuilder, StoreError, StoreInfo};
 pub use version::{
-    ApkVersion, DpkgVersion, InvalidVersion, RpmVersion, SemVersion, Version, VersionError,
-    VersionScheme,
+    ApkVersion, DpkgVersion, GoVersion, InvalidVersion, NpmVersion, Pep440Version, RpmVersion,
+    SemVersion, Version, VersionError, VersionScheme,
 };

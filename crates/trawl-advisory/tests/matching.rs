@@ -269,23 +269,23 @@ fn ecosystems_and_names_must_match() {
 fn query_errors() {
     let mut db = AdvisoryDb::new();
     db.add_osv(record(
-        "PYSEC-xxxx",
-        "PyPI",
-        "requests",
-        events(json!([{"introduced": "0"}, {"fixed": "2.31.0"}])),
+        "HSEC-xxxx",
+        "Hackage",
+        "aeson",
+        events(json!([{"introduced": "0"}, {"fixed": "2.0.1.0"}])),
     ));
     assert_eq!(db.len(), 1, "records of scheme-less ecosystems are kept");
     let err = db
         .matches(&PackageQuery {
-            ecosystem: "PyPI",
-            name: "requests",
-            version: "2.30.0",
+            ecosystem: "Hackage",
+            name: "aeson",
+            version: "2.0.0.0",
         })
-        .expect_err("no PEP 440 scheme");
+        .expect_err("no Hackage scheme");
     assert_eq!(
         err,
         QueryError::UnsupportedEcosystem {
-            ecosystem: "PyPI".into()
+            ecosystem: "Hackage".into()
         }
     );
 

@@ -157,7 +157,7 @@ impl CompiledAffected {
         for range in &affected.ranges {
             let range_scheme = match &range.kind {
                 RangeType::Ecosystem => scheme,
-                RangeType::Semver => VersionScheme::Semver,
+                RangeType::Semver => scheme.for_semver_ranges(),
                 // Commit ranges say nothing about package versions.
                 RangeType::Git => continue,
                 other => {
@@ -490,6 +490,9 @@ fn scheme_tag(scheme: VersionScheme) -> u8 {
         VersionScheme::Rpm => 1,
         VersionScheme::Apk => 2,
         VersionScheme::Semver => 3,
+        VersionScheme::Pep440 => 4,
+        VersionScheme::Npm => 5,
+        VersionScheme::Go => 6,
     }
 }
 
@@ -499,6 +502,9 @@ fn scheme_of_tag(tag: u8) -> Option<VersionScheme> {
         1 => VersionScheme::Rpm,
         2 => VersionScheme::Apk,
         3 => VersionScheme::Semver,
+        4 => VersionScheme::Pep440,
+        5 => VersionScheme::Npm,
+        6 => VersionScheme::Go,
         _ => return None,
     })
 }

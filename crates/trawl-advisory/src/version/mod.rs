@@ -4,10 +4,13 @@
 //! evaluated under the scheme of its ecosystem. [`VersionScheme::for_ecosystem`] picks
 //! the scheme from an OSV ecosystem name (see [`Ecosystem`](crate::Ecosystem));
 //! [`Version`] is a version parsed under a scheme. Schemes: [`dpkg`], [`rpm`],
-//! [`apk`] and [`semver`].
+//! [`apk`], [`semver`] (also crates.io's), [`pypi`], [`npm`] and [`go`].
 
 pub mod apk;
 pub mod dpkg;
+pub mod go;
+pub mod npm;
+pub mod pypi;
 pub mod rpm;
 pub mod semver;
 
@@ -16,6 +19,9 @@ use std::fmt;
 
 pub use apk::ApkVersion;
 pub use dpkg::DpkgVersion;
+pub use go::{GoError, GoVersion};
+pub use npm::{NpmError, NpmVersion};
+pub use pypi::{Pep440Error, Pep440Version};
 pub use rpm::RpmVersion;
 pub use semver::SemVersion;
 
@@ -31,9 +37,16 @@ pub enum VersionScheme {
     Rpm,
     /// Alpine package versions, as apk-tools orders them (Alpine, Wolfi, Chainguard).
     Apk,
-    /// Semantic Versioning 2.0.0 precedence (OSV `SEMVER` ranges; crates.io, npm,
-    /// Hex, Pub).
+    /// Semantic Versioning 2.0.0 precedence (OSV `SEMVER` ranges; crates.io, Hex,
+    /// Pub).
     Semver,
+    /// PEP 440, as Python's `packaging` orders versions (PyPI).
+    Pep440,
+    /// node-semver, as npm orders versions.
+    Npm,
+    /// Go module versions and Go release tags, as `golang.org/x/mod/semver` orders
+    /// them (Go).
+    Go,
 }
 
 impl VersionScheme {
@@ -52,6 +65,9 @@ impl VersionScheme {
             Self::Rpm => RpmVersion::parse(version).map(Version::Rpm),
             Self::Apk => ApkVersion::parse(version).map(Version::Apk),
             Self::Semver => SemVersion::parse(version).map(Version::Semver),
+            Self::Pep440 => Pep440Version::parse(version).map(Version::Pep440),
+            Self::Npm => NpmVersion::parse(version).map(Version::Npm),
+            Self::Go => GoVersion::parse(version).map(Version::Go),
         }
     }
 
@@ -63,6 +79,21 @@ impl VersionScheme {
             // `apk::compare` answers for invalid versions too; this does not.
             Self::Apk => ApkVersion::parse(a)?.cmp_str(b),
             Self::Semver => SemVersion::parse(a)?.cmp_str(b),
+            Self::Pep440 => pypi::compare(a, b),
+            Self::Npm => npm::compare(a, b),
+            Self::Go => go::compare(a, b),
+        }
+    }
+
+    /// The scheme OSV `SEMVER` ranges are evaluated under in an ecosystem of
+    /// this scheme: the ecosystem's own where it is a flavour of SemVer that
+    /// also reads the plain SemVer these ranges hold (npm's trims and takes a
+    /// `v`; Go's installed versions carry the `v` that OSV's Go records leave
+    /// out), plain SemVer everywhere else.
+    pub fn for_semver_ranges(self) -> Self {
+        match self {
+            Self::Npm | Self::Go => self,
+            _ => Self::Semver,
         }
     }
 }
@@ -74,6 +105,9 @@ impl fmt::Display for VersionScheme {
             Self::Rpm => "rpm",
             Self::Apk => "apk",
             Self::Semver => "semver",
+            Self::Pep440 => "pep440",
+            Self::Npm => "npm",
+            Self::Go => "go",
         })
     }
 }
@@ -93,6 +127,12 @@ pub enum Version {
     Apk(ApkVersion),
     /// A semantic version.
     Semver(SemVersion),
+    /// A PEP 440 (PyPI) version.
+    Pep440(Pep440Version),
+    /// An npm version.
+    Npm(NpmVersion),
+    /// A Go module version or release tag.
+    Go(GoVersion),
 }
 
 impl Version {
@@ -103,6 +143,9 @@ impl Version {
             Self::Rpm(_) => VersionScheme::Rpm,
             Self::Apk(_) => VersionScheme::Apk,
             Self::Semver(_) => VersionScheme::Semver,
+            Self::Pep440(_) => VersionScheme::Pep440,
+            Self::Npm(_) => VersionScheme::Npm,
+            Self::Go(_) => VersionScheme::Go,
         }
     }
 }
@@ -117,6 +160,9 @@ impl Version {
             Self::Rpm(v) => v.cmp_str(other),
             Self::Apk(v) => v.cmp_str(other),
             Self::Semver(v) => v.cmp_str(other),
+            Self::Pep440(v) => v.cmp_str(other),
+            Self::Npm(v) => v.cmp_str(other),
+            Self::Go(v) => v.cmp_str(other),
         }
     }
 }
@@ -128,6 +174,9 @@ impl PartialOrd for Version {
             (Self::Rpm(a), Self::Rpm(b)) => Some(a.cmp(b)),
             (Self::Apk(a), Self::Apk(b)) => Some(a.cmp(b)),
             (Self::Semver(a), Self::Semver(b)) => Some(a.cmp(b)),
+            (Self::Pep440(a), Self::Pep440(b)) => Some(a.cmp(b)),
+            (Self::Npm(a), Self::Npm(b)) => Some(a.cmp(b)),
+            (Self::Go(a), Self::Go(b)) => Some(a.cmp(b)),
             _ => None,
         }
     }
@@ -140,6 +189,9 @@ impl fmt::Display for Version {
             Self::Rpm(v) => v.fmt(f),
             Self::Apk(v) => v.fmt(f),
             Self::Semver(v) => v.fmt(f),
+            Self::Pep440(v) => v.fmt(f),
+            Self::Npm(v) => v.fmt(f),
+            Self::Go(v) => v.fmt(f),
         }
     }
 }
@@ -213,4 +265,13 @@ pub enum InvalidVersion {
     /// Not a SemVer 2.0.0 version; the `semver` crate's message.
     #[error("not a semantic version: {0}")]
     Semver(String),
+    /// Not a PEP 440 version.
+    #[error(transparent)]
+    Pep440(Pep440Error),
+    /// Not a version node's `semver` takes.
+    #[error(transparent)]
+    Npm(NpmError),
+    /// Not a Go module version or release tag.
+    #[error(transparent)]
+    Go(GoError),
 }

@@ -1,9 +1,17 @@
 //! Semantic versions (<https://semver.org/spec/v2.0.0.html>), as OSV `SEMVER` ranges
-//! and semver-ordered ecosystems (crates.io, npm, Hex, Pub) use them.
+//! and semver-ordered ecosystems (crates.io, Hex, Pub) use them.
 //!
 //! Parsing is the `semver` crate's (strict SemVer 2.0.0: no `v` prefix, no missing
 //! minor or patch). Ordering is SemVer precedence: build metadata is ignored, as the
 //! specification and OSV require, so `1.0.0+a` equals `1.0.0+b`.
+//!
+//! This is exactly crates.io's scheme, so crates.io needs no wrapper of its own:
+//! Cargo and crates.io parse versions with this same crate, and where Cargo's
+//! `Ord` goes past precedence (build metadata breaks its ties) crates.io does
+//! not, since it refuses to publish a version that differs from an existing one
+//! only in build metadata. `tests/crates_differential.rs` holds this module to
+//! Cargo's reading over the versions in cargo's registry index.
+//! npm and Go have their own flavours ([`npm`](super::npm), [`go`](super::go)).
 
 use std::cmp::Ordering;
 use std::fmt;
