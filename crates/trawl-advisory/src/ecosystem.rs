@@ -88,7 +88,7 @@ impl Ecosystem {
     }
 
     /// The version scheme of the distribution's packages; `None` for ecosystems
-    /// without one here (e.g. PyPI, Maven).
+    /// without one here (e.g. PyPI).
     pub fn scheme(&self) -> Option<VersionScheme> {
         match self.distro() {
             "Debian" | "Ubuntu" => Some(VersionScheme::Dpkg),
@@ -96,6 +96,10 @@ impl Ecosystem {
             "Red Hat" | "Rocky Linux" | "AlmaLinux" | "SUSE" | "openSUSE" | "Mageia"
             | "Photon OS" => Some(VersionScheme::Rpm),
             "crates.io" | "npm" | "Hex" | "Pub" => Some(VersionScheme::Semver),
+            "Maven" => Some(VersionScheme::Maven),
+            "RubyGems" => Some(VersionScheme::RubyGems),
+            "Packagist" => Some(VersionScheme::Composer),
+            "NuGet" => Some(VersionScheme::NuGet),
             _ => None,
         }
     }
@@ -204,6 +208,10 @@ mod tests {
             ("Mageia:9", Some(VersionScheme::Rpm)),
             ("Photon OS:5.0", Some(VersionScheme::Rpm)),
             ("crates.io", Some(VersionScheme::Semver)),
+            ("Maven", Some(VersionScheme::Maven)),
+            ("RubyGems", Some(VersionScheme::RubyGems)),
+            ("Packagist", Some(VersionScheme::Composer)),
+            ("NuGet", Some(VersionScheme::NuGet)),
             ("PyPI", None),
         ];
         for (name, scheme) in cases {

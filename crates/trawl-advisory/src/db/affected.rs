@@ -490,6 +490,10 @@ fn scheme_tag(scheme: VersionScheme) -> u8 {
         VersionScheme::Rpm => 1,
         VersionScheme::Apk => 2,
         VersionScheme::Semver => 3,
+        VersionScheme::Maven => 8,
+        VersionScheme::RubyGems => 9,
+        VersionScheme::Composer => 10,
+        VersionScheme::NuGet => 11,
     }
 }
 
@@ -499,6 +503,10 @@ fn scheme_of_tag(tag: u8) -> Option<VersionScheme> {
         1 => VersionScheme::Rpm,
         2 => VersionScheme::Apk,
         3 => VersionScheme::Semver,
+        8 => VersionScheme::Maven,
+        9 => VersionScheme::RubyGems,
+        10 => VersionScheme::Composer,
+        11 => VersionScheme::NuGet,
         _ => return None,
     })
 }

@@ -4,19 +4,28 @@
 //! evaluated under the scheme of its ecosystem. [`VersionScheme::for_ecosystem`] picks
 //! the scheme from an OSV ecosystem name (see [`Ecosystem`](crate::Ecosystem));
 //! [`Version`] is a version parsed under a scheme. Schemes: [`dpkg`], [`rpm`],
-//! [`apk`] and [`semver`].
+//! [`apk`] and [`semver`]; for language ecosystems also [`maven`], [`rubygems`],
+//! [`composer`] (Packagist) and [`nuget`].
 
 pub mod apk;
+pub mod composer;
 pub mod dpkg;
+pub mod maven;
+pub mod nuget;
 pub mod rpm;
+pub mod rubygems;
 pub mod semver;
 
 use std::cmp::Ordering;
 use std::fmt;
 
 pub use apk::ApkVersion;
+pub use composer::ComposerVersion;
 pub use dpkg::DpkgVersion;
+pub use maven::MavenVersion;
+pub use nuget::NuGetVersion;
 pub use rpm::RpmVersion;
+pub use rubygems::GemVersion;
 pub use semver::SemVersion;
 
 /// A version ordering, chosen from an ecosystem name.
@@ -34,6 +43,14 @@ pub enum VersionScheme {
     /// Semantic Versioning 2.0.0 precedence (OSV `SEMVER` ranges; crates.io, npm,
     /// Hex, Pub).
     Semver,
+    /// Maven's `ComparableVersion` (ecosystem `Maven`).
+    Maven,
+    /// RubyGems' `Gem::Version` (ecosystem `RubyGems`).
+    RubyGems,
+    /// Composer's normalised versions and `Comparator` (ecosystem `Packagist`).
+    Composer,
+    /// NuGet.Versioning's `NuGetVersion` (ecosystem `NuGet`).
+    NuGet,
 }
 
 impl VersionScheme {
@@ -52,6 +69,10 @@ impl VersionScheme {
             Self::Rpm => RpmVersion::parse(version).map(Version::Rpm),
             Self::Apk => ApkVersion::parse(version).map(Version::Apk),
             Self::Semver => SemVersion::parse(version).map(Version::Semver),
+            Self::Maven => MavenVersion::parse(version).map(Version::Maven),
+            Self::RubyGems => GemVersion::parse(version).map(Version::RubyGems),
+            Self::Composer => ComposerVersion::parse(version).map(Version::Composer),
+            Self::NuGet => NuGetVersion::parse(version).map(Version::NuGet),
         }
     }
 
@@ -63,6 +84,10 @@ impl VersionScheme {
             // `apk::compare` answers for invalid versions too; this does not.
             Self::Apk => ApkVersion::parse(a)?.cmp_str(b),
             Self::Semver => SemVersion::parse(a)?.cmp_str(b),
+            Self::Maven => maven::compare(a, b),
+            Self::RubyGems => rubygems::compare(a, b),
+            Self::Composer => composer::compare(a, b),
+            Self::NuGet => nuget::compare(a, b),
         }
     }
 }
@@ -74,6 +99,10 @@ impl fmt::Display for VersionScheme {
             Self::Rpm => "rpm",
             Self::Apk => "apk",
             Self::Semver => "semver",
+            Self::Maven => "maven",
+            Self::RubyGems => "rubygems",
+            Self::Composer => "composer",
+            Self::NuGet => "nuget",
         })
     }
 }
@@ -93,6 +122,14 @@ pub enum Version {
     Apk(ApkVersion),
     /// A semantic version.
     Semver(SemVersion),
+    /// A Maven version.
+    Maven(MavenVersion),
+    /// A RubyGems version.
+    RubyGems(GemVersion),
+    /// A Composer (Packagist) version.
+    Composer(ComposerVersion),
+    /// A NuGet version.
+    NuGet(NuGetVersion),
 }
 
 impl Version {
@@ -103,6 +140,10 @@ impl Version {
             Self::Rpm(_) => VersionScheme::Rpm,
             Self::Apk(_) => VersionScheme::Apk,
             Self::Semver(_) => VersionScheme::Semver,
+            Self::Maven(_) => VersionScheme::Maven,
+            Self::RubyGems(_) => VersionScheme::RubyGems,
+            Self::Composer(_) => VersionScheme::Composer,
+            Self::NuGet(_) => VersionScheme::NuGet,
         }
     }
 }
@@ -117,6 +158,10 @@ impl Version {
             Self::Rpm(v) => v.cmp_str(other),
             Self::Apk(v) => v.cmp_str(other),
             Self::Semver(v) => v.cmp_str(other),
+            Self::Maven(v) => v.cmp_str(other),
+            Self::RubyGems(v) => v.cmp_str(other),
+            Self::Composer(v) => v.cmp_str(other),
+            Self::NuGet(v) => v.cmp_str(other),
         }
     }
 }
@@ -128,6 +173,10 @@ impl PartialOrd for Version {
             (Self::Rpm(a), Self::Rpm(b)) => Some(a.cmp(b)),
             (Self::Apk(a), Self::Apk(b)) => Some(a.cmp(b)),
             (Self::Semver(a), Self::Semver(b)) => Some(a.cmp(b)),
+            (Self::Maven(a), Self::Maven(b)) => Some(a.cmp(b)),
+            (Self::RubyGems(a), Self::RubyGems(b)) => Some(a.cmp(b)),
+            (Self::Composer(a), Self::Composer(b)) => Some(a.cmp(b)),
+            (Self::NuGet(a), Self::NuGet(b)) => Some(a.cmp(b)),
             _ => None,
         }
     }
@@ -140,6 +189,10 @@ impl fmt::Display for Version {
             Self::Rpm(v) => v.fmt(f),
             Self::Apk(v) => v.fmt(f),
             Self::Semver(v) => v.fmt(f),
+            Self::Maven(v) => v.fmt(f),
+            Self::RubyGems(v) => v.fmt(f),
+            Self::Composer(v) => v.fmt(f),
+            Self::NuGet(v) => v.fmt(f),
         }
     }
 }
@@ -213,4 +266,13 @@ pub enum InvalidVersion {
     /// Not a SemVer 2.0.0 version; the `semver` crate's message.
     #[error("not a semantic version: {0}")]
     Semver(String),
+    /// Not a RubyGems version (`Gem::Version.correct?` is false).
+    #[error("not a RubyGems version")]
+    NotGem,
+    /// Not a Composer version (`VersionParser::normalize` throws).
+    #[error("not a Composer version")]
+    NotComposer,
+    /// Not a NuGet version (`NuGetVersion.TryParse` fails).
+    #[error("not a NuGet version")]
+    NotNuGet,
 }
