@@ -8,11 +8,14 @@
 //! composer/semver 3.3 and PHP 8.2 (Debian 12's `php-composer-semver` and `php8.2`),
 //! checked against them by `tests/composer_differential.rs`.
 //!
-//! Hand-written on purpose: the crates that port composer/semver (`composer-semver`,
-//! `semver-php`) need `regex` and a newer Rust than this workspace's
-//! `rust-version`, or are one-release ports; the normaliser is a few fixed patterns,
-//! written out here with their PCRE semantics (possessive runs, backtracking order,
-//! `$` before a final newline).
+//! Hand-written on purpose: of the crates that port composer/semver, `composer-semver`
+//! 0.2 needs Rust 1.95 (this workspace supports 1.85) and is EUPL-licensed, and
+//! `semver-php` 0.1 disagrees with Composer on the differential test's inputs (285 of
+//! 11,754 normalisations, e.g. it refuses `2\n@dev` and accepts
+//! `9223372036854775808.123Alpha.0-1`; 556 of 11,599 comparisons, e.g. around numbers
+//! beyond 2⁶³) and pulls in `regex`. The normaliser is a few fixed patterns, written
+//! out here with their PCRE semantics (possessive runs, backtracking order, `$` before
+//! a final newline).
 //!
 //! Normalisation, in composer's order:
 //! - surrounding blanks, an ` as alias` and an `@stability` flag are dropped;
@@ -58,8 +61,8 @@ impl ComposerVersion {
     pub fn parse(input: &str) -> Result<Self, VersionError> {
         let normalized = normalize(input)
             .ok_or_else(|| VersionError::new(input, InvalidVersion::NotComposer))?;
-        let canonical = (!normalized.starts_with("dev-"))
-            .then(|| canonicalize(normalized.as_bytes()));
+        let canonical =
+            (!normalized.starts_with("dev-")).then(|| canonicalize(normalized.as_bytes()));
         Ok(Self {
             text: input.to_owned(),
             normalized,
@@ -282,7 +285,9 @@ struct Modifier {
 }
 
 /// In PCRE's alternation order: `beta` before `b`, `patch` before `pl` before `p`.
-const STABILITY_WORDS: [&str; 9] = ["stable", "beta", "b", "RC", "alpha", "a", "patch", "pl", "p"];
+const STABILITY_WORDS: [&str; 9] = [
+    "stable", "beta", "b", "RC", "alpha", "a", "patch", "pl", "p",
+];
 
 /// Matches the modifier and `$` from `at`, trying alternatives in PCRE's order.
 fn modifier(b: &[u8], at: usize) -> Option<Modifier> {
@@ -416,7 +421,13 @@ fn date(s: &str) -> Option<String> {
     let (end, m) = date_pairs(b, start + 4, 0)?;
     let version: String = s[start..end]
         .bytes()
-        .map(|c| if c.is_ascii_digit() { char::from(c) } else { '.' })
+        .map(|c| {
+            if c.is_ascii_digit() {
+                char::from(c)
+            } else {
+                '.'
+            }
+        })
         .collect();
     Some(append_modifier(s, version, &m))
 }
@@ -450,9 +461,19 @@ fn date_pairs(b: &[u8], at: usize, count: usize) -> Option<(usize, Modifier)> {
     // `(?:[.:-]?\d{1,3})?`, greedy, then the modifier.
     let mut tries = Vec::with_capacity(7);
     if is_date_sep(b.get(at)) {
-        tries.extend((1..=3).rev().filter(|&n| digits_at(b, at + 1, n)).map(|n| at + 1 + n));
+        tries.extend(
+            (1..=3)
+                .rev()
+                .filter(|&n| digits_at(b, at + 1, n))
+                .map(|n| at + 1 + n),
+        );
     }
-    tries.extend((1..=3).rev().filter(|&n| digits_at(b, at, n)).map(|n| at + n));
+    tries.extend(
+        (1..=3)
+            .rev()
+            .filter(|&n| digits_at(b, at, n))
+            .map(|n| at + n),
+    );
     tries.push(at);
     tries
         .into_iter()
@@ -580,7 +601,9 @@ fn strtol(digits: &[u8]) -> i64 {
     digits
         .iter()
         .take_while(|c| c.is_ascii_digit())
-        .try_fold(0i64, |n, &c| n.checked_mul(10)?.checked_add(i64::from(c - b'0')))
+        .try_fold(0i64, |n, &c| {
+            n.checked_mul(10)?.checked_add(i64::from(c - b'0'))
+        })
         .unwrap_or(i64::MAX)
 }
 
@@ -697,9 +720,15 @@ mod tests {
             ("dev-feature/foo", "dev-feature/foo"),
             ("dev-feature+issue-1", "dev-feature+issue-1"),
             ("dev-master as 1.0.0", "dev-master"),
-            ("dev-load-varnish-only-when-used as ^2.0", "dev-load-varnish-only-when-used"),
+            (
+                "dev-load-varnish-only-when-used as ^2.0",
+                "dev-load-varnish-only-when-used",
+            ),
             ("1.0.0+foo@dev", "1.0.0.0"),
-            ("dev-load-varnish-only-when-used@dev as ^2.0@dev", "dev-load-varnish-only-when-used"),
+            (
+                "dev-load-varnish-only-when-used@dev as ^2.0@dev",
+                "dev-load-varnish-only-when-used",
+            ),
             ("1.0.0-beta.5+foo", "1.0.0.0-beta5"),
             ("1.0.0+foo", "1.0.0.0"),
             ("1.0.0-alpha.3.1+foo", "1.0.0.0-alpha3.1"),
@@ -727,8 +756,15 @@ mod tests {
     #[test]
     fn failures_from_composer_tests() {
         for bad in [
-            "", "a", "1.0.0-meh", "1.0.0.0.0", "feature-foo", "1.0 .2", "1.0.0-dev<1.0.5-dev",
-            "^1", "1.0.0+foo bar",
+            "",
+            "a",
+            "1.0.0-meh",
+            "1.0.0.0.0",
+            "feature-foo",
+            "1.0 .2",
+            "1.0.0-dev<1.0.5-dev",
+            "^1",
+            "1.0.0+foo bar",
         ] {
             assert!(ComposerVersion::parse(bad).is_err(), "{bad}");
         }

@@ -7,10 +7,11 @@
 //! `libmaven3-core-java`, the differential reference in `tests/maven_differential.rs`).
 //!
 //! Hand-written on purpose: the one crate for it, `mvn_version` 0.1, ports an older
-//! `ComparableVersion` (no `int`/`long`/`BigInteger` item kinds, which decide
-//! `1.0000000000.1 > 1.0.1`; none of the `.X`-as-`-X` rule), strips leading zeros from
-//! qualifiers, and uses `unsafe`; it disagrees with Maven on inputs the differential
-//! test generates.
+//! `ComparableVersion` and disagrees with Maven 3.8 on plain inputs: it has no
+//! `int`/`long`/`BigInteger` item kinds (`1.0000000000.1` = `1.0.1` for it, `>` for
+//! Maven), nor the rule that reads `.X1` as `-X1` (`1.0.0.X1 > 1.0.0-X2` for it, `<`
+//! for Maven; `1.0.0.a1` and `1.0.0-alpha-1` differ for it, are equal for Maven); it
+//! also uses `unsafe`.
 //!
 //! The rules, in Maven's terms:
 //! - the version is lower-cased (`Locale.ENGLISH`) and split into *items* at `.`, at
@@ -30,7 +31,17 @@
 //! Digits are what Java's `Character.isDigit(char)` accepts (Unicode `Nd` in the Basic
 //! Multilingual Plane, Unicode 13 as in Java 17), each with its numeric value; lower-casing
 //! is Rust's, except for the characters that Unicode 13 did not yet have, which Java 17
-//! leaves alone.
+//! leaves alone. One known difference remains: whether a capital sigma becomes final
+//! `ς` or `σ` is decided by Java with its word `BreakIterator` and here by Unicode's
+//! Final_Sigma rule; they differ when `Σ` ends a letter run that continues after `-`,
+//! `_` or digits (`ΑΣ-x`), which only changes how such a qualifier sorts.
+//!
+//! Maven's order is not transitive for some versions, and neither is this one, since
+//! it answers every comparison as Maven does: `0 < 0-0-1 < 0.rc.foo < 0` (a nested
+//! list is above a qualifier, yet `0.rc.foo`, a list starting with a pre-release
+//! qualifier, is below "nothing"). Sorting such versions with `slice::sort` may panic
+//! (the standard library checks for a total order); sort them with a method that does
+//! not, or compare pairs.
 
 use std::cmp::Ordering;
 use std::fmt;
@@ -165,7 +176,11 @@ impl Atom {
     fn number(digits: &str) -> Self {
         // `stripLeadingZeroes` strips ASCII zeros only, and keeps an all-zero run whole.
         let stripped = digits.trim_start_matches('0');
-        let kind_digits = if stripped.is_empty() { digits } else { stripped };
+        let kind_digits = if stripped.is_empty() {
+            digits
+        } else {
+            stripped
+        };
         let len = kind_digits.chars().count();
         let mut value = String::with_capacity(kind_digits.len());
         for c in kind_digits.chars() {
@@ -417,32 +432,20 @@ impl Items {
         }
     }
 
-    /// `ListItem.toString()` of the root.
+    /// `ListItem.toString()` of the root: each list prints its atoms joined by `.`,
+    /// then `-` and its nested list, the `-` only if it printed something before.
     fn canonical(&self) -> String {
         let mut out = String::new();
-        // Each list prints into its own buffer, whose emptiness decides whether a
-        // separator comes before the next element; the nested list's buffer is
-        // appended last.
-        let mut parts: Vec<String> = Vec::with_capacity(self.lists.len());
-        for atoms in &self.lists {
-            let mut buffer = String::new();
+        for (depth, atoms) in self.lists.iter().enumerate() {
+            let list_start = out.len();
             for atom in atoms {
-                if !buffer.is_empty() {
-                    buffer.push('.');
+                if out.len() > list_start {
+                    out.push('.');
                 }
-                buffer.push_str(&atom.to_string());
+                out.push_str(&atom.to_string());
             }
-            parts.push(buffer);
-        }
-        // Build innermost first: list k = its atoms, then (if present) '-' and list k+1.
-        for (depth, buffer) in parts.iter().enumerate().rev() {
-            let nested = std::mem::take(&mut out);
-            out = buffer.clone();
-            if depth + 1 < self.lists.len() {
-                if !out.is_empty() {
-                    out.push('-');
-                }
-                out.push_str(&nested);
+            if depth + 1 < self.lists.len() && out.len() > list_start {
+                out.push('-');
             }
         }
         out
@@ -466,10 +469,10 @@ fn parse_item(is_digit: bool, text: &str) -> Atom {
 /// `Character.isDigit(char)` accepts (Unicode 13 `Nd` in the BMP); printed by Java
 /// itself.
 const JAVA_DIGIT_ZEROS: [u32; 37] = [
-    0x0030, 0x0660, 0x06F0, 0x07C0, 0x0966, 0x09E6, 0x0A66, 0x0AE6, 0x0B66, 0x0BE6, 0x0C66,
-    0x0CE6, 0x0D66, 0x0DE6, 0x0E50, 0x0ED0, 0x0F20, 0x1040, 0x1090, 0x17E0, 0x1810, 0x1946,
-    0x19D0, 0x1A80, 0x1A90, 0x1B50, 0x1BB0, 0x1C40, 0x1C50, 0xA620, 0xA8D0, 0xA900, 0xA9D0,
-    0xA9F0, 0xAA50, 0xABF0, 0xFF10,
+    0x0030, 0x0660, 0x06F0, 0x07C0, 0x0966, 0x09E6, 0x0A66, 0x0AE6, 0x0B66, 0x0BE6, 0x0C66, 0x0CE6,
+    0x0D66, 0x0DE6, 0x0E50, 0x0ED0, 0x0F20, 0x1040, 0x1090, 0x17E0, 0x1810, 0x1946, 0x19D0, 0x1A80,
+    0x1A90, 0x1B50, 0x1BB0, 0x1C40, 0x1C50, 0xA620, 0xA8D0, 0xA900, 0xA9D0, 0xA9F0, 0xAA50, 0xABF0,
+    0xFF10,
 ];
 
 /// The value of `c` if Java counts it as a digit.
@@ -539,8 +542,22 @@ mod tests {
         // The order in Maven's "Version Order Specification" and ComparableVersion's
         // own Javadoc.
         let ascending = [
-            "1-alpha1", "1-a2", "1-beta1", "1-b2", "1-milestone1", "1-m2", "1-rc1", "1-cr2",
-            "1-snapshot", "1", "1-sp", "1-sp1", "1-abc", "1-1", "1.0.1", "1.1",
+            "1-alpha1",
+            "1-a2",
+            "1-beta1",
+            "1-b2",
+            "1-milestone1",
+            "1-m2",
+            "1-rc1",
+            "1-cr2",
+            "1-snapshot",
+            "1",
+            "1-sp",
+            "1-sp1",
+            "1-abc",
+            "1-1",
+            "1.0.1",
+            "1.1",
         ];
         for pair in ascending.windows(2) {
             assert!(v(pair[0]) < v(pair[1]), "{} < {}", pair[0], pair[1]);
@@ -562,7 +579,10 @@ mod tests {
             assert_eq!(v(a), v(b), "{a} = {b}");
         }
         assert_ne!(v("1.0000000000.1"), v("1.0.1"));
-        assert!(v("1.0000000000.1") > v("1.0.1"), "a long zero is above an int");
+        assert!(
+            v("1.0000000000.1") > v("1.0.1"),
+            "a long zero is above an int"
+        );
         assert!(v("1.99999999999999999999") > v("1.999999999999999999"));
     }
 

@@ -92,7 +92,10 @@ impl NuGetVersion {
                 }
             }
             if let Some(m) = meta_at {
-                if !trimmed[m..].split('.').all(|part| is_valid_part(part, true)) {
+                if !trimmed[m..]
+                    .split('.')
+                    .all(|part| is_valid_part(part, true))
+                {
                     return Err(err(InvalidVersion::NotNuGet));
                 }
                 metadata = Some(offset + m);
@@ -173,12 +176,10 @@ fn parse_numbers(s: &str) -> Option<[u32; 4]> {
         if digits.is_empty() || !digits.bytes().all(|b| b.is_ascii_digit()) {
             return None;
         }
-        let value = digits
-            .bytes()
-            .try_fold(0u64, |n, b| {
-                let n = n * 10 + u64::from(b - b'0');
-                (n <= i32::MAX as u64).then_some(n)
-            })?;
+        let value = digits.bytes().try_fold(0u64, |n, b| {
+            let n = n * 10 + u64::from(b - b'0');
+            (n <= i32::MAX as u64).then_some(n)
+        })?;
         numbers[i] = u32::try_from(value).ok()?;
     }
     sections.next().is_none().then_some(numbers)
@@ -268,9 +269,8 @@ impl fmt::Display for NuGetVersion {
 
 impl Ord for NuGetVersion {
     fn cmp(&self, other: &Self) -> Ordering {
-        self.numbers
-            .cmp(&other.numbers)
-            .then_with(|| match (self.is_prerelease(), other.is_prerelease()) {
+        self.numbers.cmp(&other.numbers).then_with(|| {
+            match (self.is_prerelease(), other.is_prerelease()) {
                 (true, false) => Ordering::Less,
                 (false, true) => Ordering::Greater,
                 _ => {
@@ -290,7 +290,8 @@ impl Ord for NuGetVersion {
                         }
                     }
                 }
-            })
+            }
+        })
     }
 }
 
