@@ -48,6 +48,15 @@ use super::{InvalidVersion, VersionError};
 /// Equality, ordering and hashing follow Composer's `Comparator` on the normalised
 /// forms: `1.0`, `v1.0.0` and `1.0.0.0` are equal, `1.0-RC1` = `1.0.0-rc1`.
 /// [`Display`](fmt::Display) prints the version as given.
+///
+/// ```
+/// use trawl_advisory::version::ComposerVersion;
+///
+/// let v = |s| ComposerVersion::parse(s).unwrap();
+/// assert_eq!(v("v2.1-beta.3").normalized(), "2.1.0.0-beta3");
+/// assert!(v("2.1.0-RC1") < v("2.1.0") && v("2.1.0") < v("2.1.0-p1"));
+/// assert!(v("dev-main").is_branch() && v("dev-main") < v("0.0.1"));
+/// ```
 #[derive(Debug, Clone)]
 pub struct ComposerVersion {
     text: String,

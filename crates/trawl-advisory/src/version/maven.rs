@@ -55,6 +55,15 @@ use super::{InvalidVersion, VersionError};
 /// Equality, ordering and hashing follow `ComparableVersion`: `1.0`, `1`, `1-ga` and
 /// `1.0.0.FINAL` are all equal. [`Display`](fmt::Display) prints the version as given;
 /// [`canonical`](Self::canonical) is Maven's `getCanonical()`.
+///
+/// ```
+/// use trawl_advisory::version::MavenVersion;
+///
+/// let v = |s| MavenVersion::parse(s).unwrap();
+/// assert!(v("1.0-alpha-1") < v("1.0-RC1") && v("1.0-RC1") < v("1.0") && v("1.0") < v("1.0-sp"));
+/// assert_eq!(v("1.0.0.Final"), v("1"));
+/// assert_eq!(v("1.0-CR2").canonical(), "1-rc-2");
+/// ```
 #[derive(Debug, Clone)]
 pub struct MavenVersion {
     text: String,

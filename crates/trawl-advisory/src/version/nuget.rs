@@ -35,6 +35,15 @@ use super::{InvalidVersion, VersionError};
 /// Equality, ordering and hashing follow `VersionComparer.Default`: `1.0` =
 /// `1.0.0.0` = `1.0.0+build`, `1.0.0-BETA` = `1.0.0-beta`. [`Display`](fmt::Display)
 /// prints the version as given.
+///
+/// ```
+/// use trawl_advisory::version::NuGetVersion;
+///
+/// let v = |s| NuGetVersion::parse(s).unwrap();
+/// assert_eq!(v("1.0"), v("1.0.0.0"));
+/// assert!(v("1.0.0-Beta.2") < v("1.0.0-beta.10") && v("1.0.0-beta.10") < v("1.0.0"));
+/// assert_eq!(v("1.02.3.4-RC+build").normalized(), "1.2.3.4-RC");
+/// ```
 #[derive(Debug, Clone)]
 pub struct NuGetVersion {
     text: String,

@@ -39,6 +39,15 @@ use super::{InvalidVersion, VersionError};
 ///
 /// Equality, ordering and hashing follow `Gem::Version#<=>`: `1.0` = `1` = `1.0.0`,
 /// and `1.0.a` = `1.0.0.a`. [`Display`](fmt::Display) prints the version as given.
+///
+/// ```
+/// use trawl_advisory::version::GemVersion;
+///
+/// let v = |s| GemVersion::parse(s).unwrap();
+/// assert!(v("1.0.0.rc1") < v("1.0.0") && v("1.0.0") < v("1.0.1"));
+/// assert!(v("2.0.0-beta").is_prerelease());
+/// assert!(GemVersion::parse("1.0-").is_err());
+/// ```
 #[derive(Debug, Clone)]
 pub struct GemVersion {
     text: String,
