@@ -88,7 +88,7 @@ impl Ecosystem {
     }
 
     /// The version scheme of the distribution's packages; `None` for ecosystems
-    /// without one here (e.g. Maven).
+    /// without one here (e.g. Hackage).
     pub fn scheme(&self) -> Option<VersionScheme> {
         match self.distro() {
             "Debian" | "Ubuntu" => Some(VersionScheme::Dpkg),
@@ -99,6 +99,10 @@ impl Ecosystem {
             "PyPI" => Some(VersionScheme::Pep440),
             "npm" => Some(VersionScheme::Npm),
             "Go" => Some(VersionScheme::Go),
+            "Maven" => Some(VersionScheme::Maven),
+            "RubyGems" => Some(VersionScheme::RubyGems),
+            "Packagist" => Some(VersionScheme::Composer),
+            "NuGet" => Some(VersionScheme::NuGet),
             _ => None,
         }
     }
@@ -210,7 +214,10 @@ mod tests {
             ("PyPI", Some(VersionScheme::Pep440)),
             ("npm", Some(VersionScheme::Npm)),
             ("Go", Some(VersionScheme::Go)),
-            ("Maven", None),
+            ("Maven", Some(VersionScheme::Maven)),
+            ("RubyGems", Some(VersionScheme::RubyGems)),
+            ("Packagist", Some(VersionScheme::Composer)),
+            ("NuGet", Some(VersionScheme::NuGet)),
         ];
         for (name, scheme) in cases {
             assert_eq!(Ecosystem::parse(name).scheme(), scheme, "{name}");

@@ -493,6 +493,10 @@ fn scheme_tag(scheme: VersionScheme) -> u8 {
         VersionScheme::Pep440 => 4,
         VersionScheme::Npm => 5,
         VersionScheme::Go => 6,
+        VersionScheme::Maven => 8,
+        VersionScheme::RubyGems => 9,
+        VersionScheme::Composer => 10,
+        VersionScheme::NuGet => 11,
     }
 }
 
@@ -505,6 +509,10 @@ fn scheme_of_tag(tag: u8) -> Option<VersionScheme> {
         4 => VersionScheme::Pep440,
         5 => VersionScheme::Npm,
         6 => VersionScheme::Go,
+        8 => VersionScheme::Maven,
+        9 => VersionScheme::RubyGems,
+        10 => VersionScheme::Composer,
+        11 => VersionScheme::NuGet,
         _ => return None,
     })
 }

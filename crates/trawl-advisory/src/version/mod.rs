@@ -4,25 +4,35 @@
 //! evaluated under the scheme of its ecosystem. [`VersionScheme::for_ecosystem`] picks
 //! the scheme from an OSV ecosystem name (see [`Ecosystem`](crate::Ecosystem));
 //! [`Version`] is a version parsed under a scheme. Schemes: [`dpkg`], [`rpm`],
-//! [`apk`], [`semver`] (also crates.io's), [`pypi`], [`npm`] and [`go`].
+//! [`apk`], [`semver`] (also crates.io's); for language ecosystems also
+//! [`pypi`], [`npm`], [`go`], [`maven`], [`rubygems`], [`composer`] (Packagist)
+//! and [`nuget`].
 
 pub mod apk;
+pub mod composer;
 pub mod dpkg;
 pub mod go;
+pub mod maven;
 pub mod npm;
+pub mod nuget;
 pub mod pypi;
 pub mod rpm;
+pub mod rubygems;
 pub mod semver;
 
 use std::cmp::Ordering;
 use std::fmt;
 
 pub use apk::ApkVersion;
+pub use composer::ComposerVersion;
 pub use dpkg::DpkgVersion;
 pub use go::{GoError, GoVersion};
+pub use maven::MavenVersion;
 pub use npm::{NpmError, NpmVersion};
+pub use nuget::NuGetVersion;
 pub use pypi::{Pep440Error, Pep440Version};
 pub use rpm::RpmVersion;
+pub use rubygems::GemVersion;
 pub use semver::SemVersion;
 
 /// A version ordering, chosen from an ecosystem name.
@@ -47,6 +57,14 @@ pub enum VersionScheme {
     /// Go module versions and Go release tags, as `golang.org/x/mod/semver` orders
     /// them (Go).
     Go,
+    /// Maven's `ComparableVersion` (ecosystem `Maven`).
+    Maven,
+    /// RubyGems' `Gem::Version` (ecosystem `RubyGems`).
+    RubyGems,
+    /// Composer's normalised versions and `Comparator` (ecosystem `Packagist`).
+    Composer,
+    /// NuGet.Versioning's `NuGetVersion` (ecosystem `NuGet`).
+    NuGet,
 }
 
 impl VersionScheme {
@@ -68,6 +86,10 @@ impl VersionScheme {
             Self::Pep440 => Pep440Version::parse(version).map(Version::Pep440),
             Self::Npm => NpmVersion::parse(version).map(Version::Npm),
             Self::Go => GoVersion::parse(version).map(Version::Go),
+            Self::Maven => MavenVersion::parse(version).map(Version::Maven),
+            Self::RubyGems => GemVersion::parse(version).map(Version::RubyGems),
+            Self::Composer => ComposerVersion::parse(version).map(Version::Composer),
+            Self::NuGet => NuGetVersion::parse(version).map(Version::NuGet),
         }
     }
 
@@ -82,6 +104,10 @@ impl VersionScheme {
             Self::Pep440 => pypi::compare(a, b),
             Self::Npm => npm::compare(a, b),
             Self::Go => go::compare(a, b),
+            Self::Maven => maven::compare(a, b),
+            Self::RubyGems => rubygems::compare(a, b),
+            Self::Composer => composer::compare(a, b),
+            Self::NuGet => nuget::compare(a, b),
         }
     }
 
@@ -108,6 +134,10 @@ impl fmt::Display for VersionScheme {
             Self::Pep440 => "pep440",
             Self::Npm => "npm",
             Self::Go => "go",
+            Self::Maven => "maven",
+            Self::RubyGems => "rubygems",
+            Self::Composer => "composer",
+            Self::NuGet => "nuget",
         })
     }
 }
@@ -133,6 +163,14 @@ pub enum Version {
     Npm(NpmVersion),
     /// A Go module version or release tag.
     Go(GoVersion),
+    /// A Maven version.
+    Maven(MavenVersion),
+    /// A RubyGems version.
+    RubyGems(GemVersion),
+    /// A Composer (Packagist) version.
+    Composer(ComposerVersion),
+    /// A NuGet version.
+    NuGet(NuGetVersion),
 }
 
 impl Version {
@@ -146,6 +184,10 @@ impl Version {
             Self::Pep440(_) => VersionScheme::Pep440,
             Self::Npm(_) => VersionScheme::Npm,
             Self::Go(_) => VersionScheme::Go,
+            Self::Maven(_) => VersionScheme::Maven,
+            Self::RubyGems(_) => VersionScheme::RubyGems,
+            Self::Composer(_) => VersionScheme::Composer,
+            Self::NuGet(_) => VersionScheme::NuGet,
         }
     }
 }
@@ -163,6 +205,10 @@ impl Version {
             Self::Pep440(v) => v.cmp_str(other),
             Self::Npm(v) => v.cmp_str(other),
             Self::Go(v) => v.cmp_str(other),
+            Self::Maven(v) => v.cmp_str(other),
+            Self::RubyGems(v) => v.cmp_str(other),
+            Self::Composer(v) => v.cmp_str(other),
+            Self::NuGet(v) => v.cmp_str(other),
         }
     }
 }
@@ -177,6 +223,10 @@ impl PartialOrd for Version {
             (Self::Pep440(a), Self::Pep440(b)) => Some(a.cmp(b)),
             (Self::Npm(a), Self::Npm(b)) => Some(a.cmp(b)),
             (Self::Go(a), Self::Go(b)) => Some(a.cmp(b)),
+            (Self::Maven(a), Self::Maven(b)) => Some(a.cmp(b)),
+            (Self::RubyGems(a), Self::RubyGems(b)) => Some(a.cmp(b)),
+            (Self::Composer(a), Self::Composer(b)) => Some(a.cmp(b)),
+            (Self::NuGet(a), Self::NuGet(b)) => Some(a.cmp(b)),
             _ => None,
         }
     }
@@ -192,6 +242,10 @@ impl fmt::Display for Version {
             Self::Pep440(v) => v.fmt(f),
             Self::Npm(v) => v.fmt(f),
             Self::Go(v) => v.fmt(f),
+            Self::Maven(v) => v.fmt(f),
+            Self::RubyGems(v) => v.fmt(f),
+            Self::Composer(v) => v.fmt(f),
+            Self::NuGet(v) => v.fmt(f),
         }
     }
 }
@@ -274,4 +328,13 @@ pub enum InvalidVersion {
     /// Not a Go module version or release tag.
     #[error(transparent)]
     Go(GoError),
+    /// Not a RubyGems version (`Gem::Version.correct?` is false).
+    #[error("not a RubyGems version")]
+    NotGem,
+    /// Not a Composer version (`VersionParser::normalize` throws).
+    #[error("not a Composer version")]
+    NotComposer,
+    /// Not a NuGet version (`NuGetVersion.TryParse` fails).
+    #[error("not a NuGet version")]
+    NotNuGet,
 }
