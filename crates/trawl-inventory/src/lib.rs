@@ -37,11 +37,18 @@
 #![forbid(unsafe_code)]
 
 pub mod apk;
+pub mod composer;
+pub mod dotnet;
 pub mod dpkg;
+mod json;
+pub mod lang;
 mod layer_attribution;
+pub mod npm;
 pub mod os;
 mod package;
+pub mod python;
 pub mod rpm;
+pub mod ruby;
 mod skipped;
 
 use serde::{Deserialize, Serialize};
