@@ -45,6 +45,7 @@ pub mod lang;
 mod layer_attribution;
 pub mod npm;
 pub mod os;
+pub mod ownership;
 mod package;
 pub mod python;
 pub mod rpm;
@@ -224,6 +225,7 @@ pub fn catalog(fs: &MergedFs) -> Inventory {
             "cataloged"
         );
     }
+    ownership::assign_owners(fs, &mut inventory);
     for w in &inventory.warnings {
         // Debug-quoted: the text quotes image contents, which must not reach
         // a terminal raw (control characters, bidi overrides).

@@ -345,6 +345,55 @@ fn purl(h: &RpmHeader, namespace: &str, os: Option<&OsRelease>) -> String {
     )
 }
 
+/// Calls `visit` with every package header blob of the rpm database rpm would
+/// use (the newest backend present that can be read), in database order;
+/// `false` when there is no readable database. For readers that need more of
+/// a header than [`RpmHeader`] keeps, such as its file list.
+pub(crate) fn visit_header_blobs(fs: &MergedFs, mut visit: impl FnMut(&[u8])) -> bool {
+    let mut tried = HashSet::new();
+    for (file, kind) in DB_FILES {
+        for dir in DB_DIRS {
+            let Some(f) = fs.file(&format!("{dir}/{file}")) else {
+                continue;
+            };
+            if !tried.insert(f.path) {
+                continue;
+            }
+            let ok = match kind {
+                RpmDbKind::Sqlite => read_sqlite(f.data)
+                    .map(|blobs| {
+                        for blob in blobs.into_iter().flatten() {
+                            visit(&blob);
+                        }
+                    })
+                    .is_ok(),
+                RpmDbKind::Ndb => read_ndb(f.data)
+                    .map(|blobs| {
+                        for blob in blobs.into_iter().flatten() {
+                            visit(blob.data);
+                        }
+                    })
+                    .is_ok(),
+                RpmDbKind::BerkeleyDb => BdbHash::open(f.data)
+                    .map(|db| {
+                        db.visit_pairs(|pair| {
+                            if let Ok((key, value)) = pair
+                                && !key.iter().all(|&b| b == 0)
+                            {
+                                visit(&value);
+                            }
+                        })
+                    })
+                    .is_ok(),
+            };
+            if ok {
+                return true;
+            }
+        }
+    }
+    false
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
