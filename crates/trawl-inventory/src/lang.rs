@@ -108,6 +108,17 @@ pub trait MetadataCataloger: Send + Sync {
     fn read(&self, path: &str, data: &[u8]) -> Result<FileRead, String>;
 }
 
+/// Every metadata-file cataloger, in the order they run.
+pub fn metadata_catalogers() -> Vec<Box<dyn MetadataCataloger>> {
+    vec![
+        Box::new(crate::python::PythonCataloger),
+        Box::new(crate::npm::NpmCataloger),
+        Box::new(crate::ruby::GemCataloger),
+        Box::new(crate::composer::ComposerCataloger),
+        Box::new(crate::dotnet::DotnetCataloger),
+    ]
+}
+
 /// Runs `cataloger` over `files` (those it does not want are ignored): each
 /// package gets the file's path and the layer that introduced the file's
 /// current content; skipped entries and unreadable files become warnings.
