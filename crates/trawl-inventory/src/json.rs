@@ -1,7 +1,10 @@
 //! Pieces shared by the JSON metadata readers (npm, Composer, .NET): values
 //! read without building a document tree, so a file costs memory for the few
-//! strings kept, not for its size; `serde_json`'s nesting limit (128) bounds
-//! the stack on deeply nested input.
+//! strings kept, not for its size. Values that are not kept are skipped with
+//! `serde::de::IgnoredAny`, which `serde_json` scans iteratively (about a
+//! byte of state per nesting level, no recursion), so deeply nested input
+//! costs neither stack nor a tree; the readers' own visitors nest to a fixed
+//! depth.
 
 use std::fmt;
 
