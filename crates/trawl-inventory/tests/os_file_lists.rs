@@ -1,8 +1,9 @@
-//! rpm header file lists against rpm itself: for every package of the real
-//! rpm databases in the shared fixtures (SQLite, NDB, Berkeley DB), the paths
-//! `visit_files` reads equal `rpm -qa --qf '[%{=NAME} %{FILENAMES}]'`; and
-//! ownership lookups through the merged view name a package rpm lists the
-//! file for, also through a `/lib -> usr/lib` link.
+//! OS package file lists, the source of language packages' `owned_by`: rpm
+//! header file lists of the real databases in the shared fixtures equal
+//! `rpm -qa --qf '[%{=NAME} %{FILENAMES}]'` (SQLite, Berkeley DB; NDB, which
+//! Debian's rpm cannot read, is read cleanly); ownership lookups through the
+//! merged view name a package rpm lists the file for, also through a
+//! `/lib -> usr/lib` link; apk's installed database owns its records' files.
 
 use std::collections::{HashMap, HashSet};
 use std::path::{Path, PathBuf};
@@ -180,4 +181,32 @@ fn owners_are_packages_rpm_lists_the_file_for() {
         Some("util-linux-devel")
     );
     assert!(wanted.len() > 100, "{}", wanted.len());
+}
+
+/// apk's installed database of a real Alpine 3.16 image: files are owned by
+/// the record that lists them (`lib/libc.musl-x86_64.so.1` is musl's).
+#[test]
+fn apk_owners_from_a_real_installed_database() {
+    let db = std::fs::read(fixtures().join("../apk/alpine-3.16/installed")).unwrap();
+    let mut tar = tar::Builder::new(Vec::new());
+    let mut h = tar::Header::new_gnu();
+    h.set_size(db.len() as u64);
+    h.set_mode(0o644);
+    h.set_cksum();
+    tar.append_data(&mut h, "lib/apk/db/installed", &db[..])
+        .unwrap();
+    let blob = tar.into_inner().unwrap();
+    let sel = Selection::new().with_path("lib/apk/db/installed");
+    let changes = read_layer("l", &blob[..], &sel, &Limits::default()).unwrap();
+    let fs = MergedFs::from_layers(vec![("l".into(), changes)]);
+    let wanted = [
+        "lib/libc.musl-x86_64.so.1",
+        "/lib/ld-musl-x86_64.so.1",
+        "etc/not-owned",
+    ];
+    let owners = FileOwners::find(&fs, wanted);
+    assert_eq!(owners.owner("lib/libc.musl-x86_64.so.1"), Some("musl"));
+    assert_eq!(owners.owner("lib/ld-musl-x86_64.so.1"), Some("musl"));
+    assert_eq!(owners.owner("etc/not-owned"), None);
+    assert_eq!(owners.len(), 2);
 }
