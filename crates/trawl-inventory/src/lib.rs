@@ -13,6 +13,14 @@
 //!   [`Inventory`] of [`Package`]s, each with its source package, purl and the
 //!   layer that introduced it.
 //! - [`selection`]: everything all catalogers need, to hand to `trawl-layers`.
+//! - Language packages recorded in small metadata files, one module per
+//!   format behind [`lang::MetadataCataloger`]: [`python`] (`*.dist-info`,
+//!   `*.egg-info`), [`npm`] (`node_modules/**/package.json`), [`ruby`]
+//!   (`specifications/*.gemspec`), [`composer`] (`vendor/composer/installed.json`),
+//!   [`dotnet`] (`*.deps.json`); [`lang::catalog_metadata_files`] turns their
+//!   files into packages with path and layer.
+//! - [`ownership`]: which OS package (dpkg, rpm, apk) installed a language
+//!   package's metadata file, set as [`Package::owned_by`] by [`catalog`].
 //!
 //! ```
 //! use trawl_layers::{read_layer, Limits, MergedFs};
