@@ -51,9 +51,9 @@ use trawl_layers::{FileView, MergedFs};
 use crate::package::{Package, PackageKind};
 use crate::{Inventory, InventoryWarning};
 
-/// Most skipped-entry warnings kept for one file; the rest are counted in one
-/// more warning.
-pub const MAX_SKIPPED_PER_FILE: usize = 100;
+/// Most skipped-entry warnings, and most unreadable-file warnings, one
+/// cataloger run lists; the rest are counted in one warning each.
+pub const MAX_WARNINGS_PER_KIND: usize = crate::skipped::MAX_ENTRY_WARNINGS;
 
 /// A language package as one metadata file records it, before it is placed
 /// in the image (path, layer, owner).
@@ -122,12 +122,20 @@ pub fn metadata_catalogers() -> Vec<Box<dyn MetadataCataloger>> {
 /// Runs `cataloger` over `files` (those it does not want are ignored): each
 /// package gets the file's path and the layer that introduced the file's
 /// current content; skipped entries and unreadable files become warnings.
+///
+/// Warnings are bounded per run, whatever the image holds: the first
+/// [`MAX_WARNINGS_PER_KIND`] skipped entries are listed, the rest counted in
+/// one [`InventoryWarning::EntriesNotListed`]; the first
+/// [`MAX_WARNINGS_PER_KIND`] unreadable files are listed, the rest counted
+/// in one [`InventoryWarning::UnreadableDatabase`] (both make the scan
+/// incomplete, as a database that is mostly junk does).
 pub fn catalog_metadata_files<'a>(
     cataloger: &dyn MetadataCataloger,
     fs: &MergedFs,
     files: impl IntoIterator<Item = FileView<'a>>,
     inv: &mut Inventory,
 ) {
+    let (mut skipped, mut unreadable) = (0usize, 0usize);
     for f in files {
         if !cataloger.wants(f.path) {
             continue;
@@ -135,21 +143,15 @@ pub fn catalog_metadata_files<'a>(
         let layer = introduced_by(fs, f.path).or_else(|| f.layer.map(str::to_string));
         match cataloger.read(f.path, f.data) {
             Ok(read) => {
-                let more = read.skipped.len().saturating_sub(MAX_SKIPPED_PER_FILE);
-                inv.warnings
-                    .extend(read.skipped.into_iter().take(MAX_SKIPPED_PER_FILE).map(
-                        |(line, reason)| InventoryWarning::MalformedEntry {
+                for (line, reason) in read.skipped {
+                    skipped += 1;
+                    if skipped <= MAX_WARNINGS_PER_KIND {
+                        inv.warnings.push(InventoryWarning::MalformedEntry {
                             database: f.path.to_string(),
                             line,
                             reason,
-                        },
-                    ));
-                if more > 0 {
-                    inv.warnings.push(InventoryWarning::MalformedEntry {
-                        database: f.path.to_string(),
-                        line: 0,
-                        reason: format!("{more} more entries skipped"),
-                    });
+                        });
+                    }
                 }
                 inv.packages.extend(
                     read.packages
@@ -157,12 +159,33 @@ pub fn catalog_metadata_files<'a>(
                         .map(|p| to_package(p, f.path, layer.clone())),
                 );
             }
-            Err(reason) => inv.warnings.push(InventoryWarning::UnreadableFile {
-                path: f.path.to_string(),
-                layer,
-                reason,
-            }),
+            Err(reason) => {
+                unreadable += 1;
+                if unreadable <= MAX_WARNINGS_PER_KIND {
+                    inv.warnings.push(InventoryWarning::UnreadableFile {
+                        path: f.path.to_string(),
+                        layer,
+                        reason,
+                    });
+                }
+            }
         }
+    }
+    let what = format!("{} metadata files", cataloger.name());
+    if skipped > MAX_WARNINGS_PER_KIND {
+        inv.warnings.push(InventoryWarning::EntriesNotListed {
+            database: what.clone(),
+            count: skipped - MAX_WARNINGS_PER_KIND,
+        });
+    }
+    if unreadable > MAX_WARNINGS_PER_KIND {
+        inv.warnings.push(InventoryWarning::UnreadableDatabase {
+            database: what,
+            reason: format!(
+                "{} more unreadable files not listed",
+                unreadable - MAX_WARNINGS_PER_KIND
+            ),
+        });
     }
 }
 
