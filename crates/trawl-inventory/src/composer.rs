@@ -266,6 +266,8 @@ impl MetadataCataloger for ComposerCataloger {
     }
 }
 
+crate::lang::metadata_cataloger!(ComposerCataloger);
+
 #[cfg(test)]
 mod tests {
     use super::*;

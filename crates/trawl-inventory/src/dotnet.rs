@@ -240,6 +240,8 @@ impl MetadataCataloger for DotnetCataloger {
     }
 }
 
+crate::lang::metadata_cataloger!(DotnetCataloger);
+
 #[cfg(test)]
 mod tests {
     use super::*;

@@ -21,10 +21,9 @@
 //!   paragraph without `Version`.
 //!
 //! ```
-//! use trawl_inventory::lang::{MetadataCataloger, catalog_metadata_files};
 //! use trawl_inventory::python::PythonCataloger;
-//! use trawl_inventory::Inventory;
-//! use trawl_layers::{read_layer, Limits, MergedFs, Selection};
+//! use trawl_inventory::{Cataloger, Inventory};
+//! use trawl_layers::{read_layer, Limits, MergedFs};
 //!
 //! let metadata = b"Metadata-Version: 2.1\nName: Jinja2\nVersion: 3.1.2\n\nbody\n";
 //! let path = "usr/lib/python3/dist-packages/Jinja2-3.1.2.dist-info/METADATA";
@@ -34,12 +33,13 @@
 //! h.set_cksum();
 //! tar.append_data(&mut h, path, &metadata[..]).unwrap();
 //! let blob = tar.into_inner().unwrap();
-//! let sel = Selection::new().with_prefix("usr/lib/python3");
+//! // The cataloger's selection is its globs.
+//! let sel = PythonCataloger.selection();
 //! let changes = read_layer("sha256:l1", &blob[..], &sel, &Limits::default()).unwrap();
 //! let fs = MergedFs::from_layers(vec![("sha256:l1".into(), changes)]);
 //!
 //! let mut inv = Inventory::default();
-//! catalog_metadata_files(&PythonCataloger, &fs, fs.files_under("usr/lib/python3"), &mut inv);
+//! PythonCataloger.catalog(&fs, None, &mut inv);
 //! let p = &inv.packages[0];
 //! assert_eq!((p.name.as_str(), p.version.as_str()), ("Jinja2", "3.1.2"));
 //! assert_eq!(p.purl, "pkg:pypi/jinja2@3.1.2");
@@ -119,6 +119,36 @@ pub fn metadata_catalogers() -> Vec<Box<dyn MetadataCataloger>> {
     ]
 }
 
+/// Implements [`Cataloger`](crate::Cataloger) for a [`MetadataCataloger`]:
+/// its globs are its selection, and it reads every kept file it wants.
+macro_rules! metadata_cataloger {
+    ($ty:ty) => {
+        impl $crate::Cataloger for $ty {
+            fn name(&self) -> &'static str {
+                $crate::lang::MetadataCataloger::name(self)
+            }
+
+            fn selection(&self) -> trawl_layers::Selection {
+                let mut sel = trawl_layers::Selection::new();
+                for glob in $crate::lang::MetadataCataloger::globs(self) {
+                    sel = sel.with_glob(glob);
+                }
+                sel
+            }
+
+            fn catalog(
+                &self,
+                fs: &trawl_layers::MergedFs,
+                _os: Option<&$crate::OsRelease>,
+                inv: &mut $crate::Inventory,
+            ) {
+                $crate::lang::catalog_metadata_files(self, fs, fs.files(), inv);
+            }
+        }
+    };
+}
+pub(crate) use metadata_cataloger;
+
 /// Runs `cataloger` over `files` (those it does not want are ignored): each
 /// package gets the file's path and the layer that introduced the file's
 /// current content; skipped entries and unreadable files become warnings.
@@ -140,7 +170,7 @@ pub fn catalog_metadata_files<'a>(
         if !cataloger.wants(f.path) {
             continue;
         }
-        let layer = introduced_by(fs, f.path).or_else(|| f.layer.map(str::to_string));
+        let layer = fs.introduced_by(f.path).or(f.layer).map(str::to_string);
         match cataloger.read(f.path, f.data) {
             Ok(read) => {
                 for (line, reason) in read.skipped {
@@ -214,23 +244,6 @@ fn to_package(p: FilePackage, path: &str, layer: Option<String>) -> Package {
     }
 }
 
-/// The layer that introduced the current content of the file at `path`: the
-/// earliest layer of the unbroken run of identical versions ending with the
-/// current one (a later layer rewriting the same bytes does not move it).
-/// `None` for a source without layers or a path not in the view.
-pub fn introduced_by(fs: &MergedFs, path: &str) -> Option<String> {
-    let history = fs.history(path);
-    let current = history.last()?.data?;
-    let mut layer = None;
-    for v in history.iter().rev() {
-        if v.data != Some(current) {
-            break;
-        }
-        layer = v.layer;
-    }
-    layer.map(str::to_string)
-}
-
 /// `pkg:<ty>/[<namespace>/]<name>@<version>` through the purl library, which
 /// applies the type's own normalisation and percent-encoding; a name the
 /// library rejects still gets a plain string.
@@ -287,9 +300,9 @@ mod tests {
             read("l1", &[("a/f", b"two")]),
             read("l2", &[("a/f", b"two"), ("a/g", b"x")]),
         ]);
-        assert_eq!(introduced_by(&fs, "a/f").as_deref(), Some("l1"));
-        assert_eq!(introduced_by(&fs, "a/g").as_deref(), Some("l2"));
-        assert_eq!(introduced_by(&fs, "a/none"), None);
+        assert_eq!(fs.introduced_by("a/f"), Some("l1"));
+        assert_eq!(fs.introduced_by("a/g"), Some("l2"));
+        assert_eq!(fs.introduced_by("a/none"), None);
     }
 
     #[test]

@@ -205,6 +205,11 @@ pub fn catalogers() -> Vec<Box<dyn Cataloger + Send + Sync>> {
         Box::new(dpkg::DpkgCataloger),
         Box::new(apk::ApkCataloger),
         Box::new(rpm::RpmCataloger),
+        Box::new(python::PythonCataloger),
+        Box::new(npm::NpmCataloger),
+        Box::new(ruby::GemCataloger),
+        Box::new(composer::ComposerCataloger),
+        Box::new(dotnet::DotnetCataloger),
     ]
 }
 
@@ -214,6 +219,7 @@ pub fn selection() -> Selection {
     for c in catalogers() {
         sel.extend(&c.selection());
     }
+    sel.extend(&ownership::selection());
     sel
 }
 

@@ -275,6 +275,8 @@ impl MetadataCataloger for NpmCataloger {
     }
 }
 
+crate::lang::metadata_cataloger!(NpmCataloger);
+
 #[cfg(test)]
 mod tests {
     use super::*;

@@ -38,10 +38,14 @@ pub const DPKG_INFO_DIR: &str = "var/lib/dpkg/info";
 /// selected by their catalogers).
 pub const GLOBS: &[&str] = &["var/lib/dpkg/info/*.list"];
 
-/// The files this module reads beyond what the OS catalogers select, for a
-/// reader without glob support: all of dpkg's info directory.
+/// The files this module reads beyond what the OS catalogers select: dpkg's
+/// file lists.
 pub fn selection() -> Selection {
-    Selection::new().with_prefix(DPKG_INFO_DIR)
+    let mut sel = Selection::new();
+    for glob in GLOBS {
+        sel = sel.with_glob(glob);
+    }
+    sel
 }
 
 /// The package a dpkg file list belongs to, from its file name

@@ -342,6 +342,8 @@ impl MetadataCataloger for PythonCataloger {
     }
 }
 
+crate::lang::metadata_cataloger!(PythonCataloger);
+
 #[cfg(test)]
 mod tests {
     use super::*;

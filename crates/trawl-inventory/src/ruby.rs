@@ -643,6 +643,8 @@ fn gem_purl(g: &Gemspec) -> String {
     p.to_string()
 }
 
+crate::lang::metadata_cataloger!(GemCataloger);
+
 #[cfg(test)]
 mod tests {
     use super::*;

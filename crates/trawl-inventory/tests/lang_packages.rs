@@ -9,9 +9,8 @@ use std::path::{Path, PathBuf};
 use std::process::Command;
 use std::sync::OnceLock;
 
-use trawl_inventory::lang::{catalog_metadata_files, metadata_catalogers};
-use trawl_inventory::{Inventory, Package, PackageKind, ownership};
-use trawl_layers::{Limits, MergedFs, Selection, read_layer, read_rootfs};
+use trawl_inventory::{Inventory, Package, PackageKind};
+use trawl_layers::{Limits, MergedFs, read_layer, read_rootfs};
 
 /// The built test data (`target/lang-artifacts`, or `$TRAWL_LANG_ARTIFACTS`),
 /// built on first use.
@@ -35,58 +34,11 @@ fn artifacts() -> &'static Path {
     })
 }
 
-/// Every regular file below `dir` (symlinks not followed), relative to `root`.
-fn walk(root: &Path, dir: &Path, out: &mut Vec<String>) {
-    for entry in std::fs::read_dir(dir).unwrap() {
-        let entry = entry.unwrap();
-        let ft = entry.file_type().unwrap();
-        if ft.is_dir() {
-            walk(root, &entry.path(), out);
-        } else if ft.is_file() {
-            let rel = entry
-                .path()
-                .strip_prefix(root)
-                .unwrap()
-                .to_string_lossy()
-                .into_owned();
-            out.push(rel);
-        }
-    }
-}
-
-/// What the catalogers' globs select from the rootfs: their metadata files and
-/// dpkg's file lists.
-fn selected_paths(root: &Path) -> Vec<String> {
-    let catalogers = metadata_catalogers();
-    let mut files = Vec::new();
-    walk(root, root, &mut files);
-    files.sort();
-    files
-        .into_iter()
-        .filter(|p| {
-            catalogers.iter().any(|c| c.wants(p))
-                || (p.starts_with("var/lib/dpkg/info/") && p.ends_with(".list"))
-        })
-        .collect()
-}
-
+/// The rootfs through the crate's own selection (globs) and `catalog`, as a
+/// `dir:` scan reads it.
 fn scan(root: &Path) -> (MergedFs, Inventory) {
-    let paths = selected_paths(root);
-    let mut sel = Selection::new();
-    for p in &paths {
-        sel.add_path(p);
-    }
-    let fs = read_rootfs(root, &sel, &Limits::default()).unwrap();
-    let mut inv = Inventory::default();
-    for c in metadata_catalogers() {
-        catalog_metadata_files(
-            c.as_ref(),
-            &fs,
-            paths.iter().filter_map(|p| fs.file(p)),
-            &mut inv,
-        );
-    }
-    ownership::assign_owners(&fs, &mut inv);
+    let fs = read_rootfs(root, &trawl_inventory::selection(), &Limits::default()).unwrap();
+    let inv = trawl_inventory::catalog(&fs);
     (fs, inv)
 }
 
@@ -284,11 +236,7 @@ fn layers_attribute_and_usrmerge_resolves_dpkg_paths() {
     );
     // The app layer rewrites ms's package.json unchanged and deletes debug.
     let app = layer(&[(ms, &ms_data)], &[], &["app/node_modules/debug"]);
-    let sel = Selection::new()
-        .with_path(urllib3)
-        .with_prefix("var/lib/dpkg/info")
-        .with_prefix("app/node_modules")
-        .with_path("lib/python3");
+    let sel = trawl_inventory::selection();
     let limits = Limits::default();
     let fs = MergedFs::from_layers(vec![
         (
@@ -300,12 +248,7 @@ fn layers_attribute_and_usrmerge_resolves_dpkg_paths() {
             read_layer("sha256:app", &app[..], &sel, &limits).unwrap(),
         ),
     ]);
-    let mut inv = Inventory::default();
-    let files = [urllib3, ms, debug].into_iter().filter_map(|p| fs.file(p));
-    for c in metadata_catalogers() {
-        catalog_metadata_files(c.as_ref(), &fs, files.clone(), &mut inv);
-    }
-    ownership::assign_owners(&fs, &mut inv);
+    let inv = trawl_inventory::catalog(&fs);
     let got: Vec<(&str, Option<&str>, Option<&str>)> = inv
         .packages
         .iter()
