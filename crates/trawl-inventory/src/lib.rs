@@ -13,6 +13,14 @@
 //!   [`Inventory`] of [`Package`]s, each with its source package, purl and the
 //!   layer that introduced it.
 //! - [`selection`]: everything all catalogers need, to hand to `trawl-layers`.
+//! - Language packages recorded in small metadata files, one module per
+//!   format behind [`lang::MetadataCataloger`]: [`python`] (`*.dist-info`,
+//!   `*.egg-info`), [`npm`] (`node_modules/**/package.json`), [`ruby`]
+//!   (`specifications/*.gemspec`), [`composer`] (`vendor/composer/installed.json`),
+//!   [`dotnet`] (`*.deps.json`); [`lang::catalog_metadata_files`] turns their
+//!   files into packages with path and layer.
+//! - [`ownership`]: which OS package (dpkg, rpm, apk) installed a language
+//!   package's metadata file, set as [`Package::owned_by`] by [`catalog`].
 //!
 //! ```
 //! use trawl_layers::{read_layer, Limits, MergedFs};
@@ -37,11 +45,19 @@
 #![forbid(unsafe_code)]
 
 pub mod apk;
+pub mod composer;
+pub mod dotnet;
 pub mod dpkg;
+mod json;
+pub mod lang;
 mod layer_attribution;
+pub mod npm;
 pub mod os;
+pub mod ownership;
 mod package;
+pub mod python;
 pub mod rpm;
+pub mod ruby;
 mod skipped;
 
 use serde::{Deserialize, Serialize};
@@ -189,6 +205,11 @@ pub fn catalogers() -> Vec<Box<dyn Cataloger + Send + Sync>> {
         Box::new(dpkg::DpkgCataloger),
         Box::new(apk::ApkCataloger),
         Box::new(rpm::RpmCataloger),
+        Box::new(python::PythonCataloger),
+        Box::new(npm::NpmCataloger),
+        Box::new(ruby::GemCataloger),
+        Box::new(composer::ComposerCataloger),
+        Box::new(dotnet::DotnetCataloger),
     ]
 }
 
@@ -198,6 +219,7 @@ pub fn selection() -> Selection {
     for c in catalogers() {
         sel.extend(&c.selection());
     }
+    sel.extend(&ownership::selection());
     sel
 }
 
@@ -217,6 +239,7 @@ pub fn catalog(fs: &MergedFs) -> Inventory {
             "cataloged"
         );
     }
+    ownership::assign_owners(fs, &mut inventory);
     for w in &inventory.warnings {
         // Debug-quoted: the text quotes image contents, which must not reach
         // a terminal raw (control characters, bidi overrides).

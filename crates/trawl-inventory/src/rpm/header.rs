@@ -310,6 +310,154 @@ impl RpmHeader {
     }
 }
 
+/// `OLDFILENAMES`: full paths, in headers older than rpm 4.
+const TAG_OLDFILENAMES: u32 = 1027;
+/// `DIRINDEXES`: for each file, the index of its directory in `DIRNAMES`.
+const TAG_DIRINDEXES: u32 = 1116;
+/// `BASENAMES`: each file's name within its directory.
+const TAG_BASENAMES: u32 = 1117;
+/// `DIRNAMES`: the directories, each ending in `/`.
+const TAG_DIRNAMES: u32 = 1118;
+/// Most directories one header may list before it is taken as hostile (real
+/// packages list thousands); bounds the index kept while visiting files.
+pub const MAX_DIRNAMES: u32 = 1 << 20;
+
+impl<'a> Layout<'a> {
+    /// The `count` NUL-terminated strings of a `STRING_ARRAY` entry, each
+    /// with its offset in the data store.
+    fn string_array(
+        &self,
+        e: Entry,
+    ) -> Result<impl Iterator<Item = (usize, &'a [u8])> + 'a, HeaderError> {
+        if e.kind != TYPE_STRING_ARRAY {
+            return Err(Self::bad(e, "not a STRING_ARRAY"));
+        }
+        // Each string takes at least its NUL: a larger count cannot fit.
+        if e.count as usize > self.data.len() {
+            return Err(Self::bad(e, "more strings than the data store holds"));
+        }
+        let mut pos = e.offset as usize;
+        let mut rest = self
+            .data
+            .get(pos..)
+            .ok_or_else(|| Self::bad(e, "offset beyond the data store"))?;
+        // Checked up front, so the iterator below never runs short.
+        let mut probe = rest;
+        for _ in 0..e.count {
+            let end = probe
+                .iter()
+                .position(|&b| b == 0)
+                .ok_or_else(|| Self::bad(e, "string array runs past the data store"))?;
+            probe = &probe[end + 1..];
+        }
+        Ok((0..e.count).map_while(move |_| {
+            let end = rest.iter().position(|&b| b == 0)?;
+            let s = (pos, &rest[..end]);
+            rest = &rest[end + 1..];
+            pos += end + 1;
+            Some(s)
+        }))
+    }
+
+    /// The `INT32` array of an entry, checked to lie inside the data store.
+    fn int32_array(&self, e: Entry) -> Result<&'a [u8], HeaderError> {
+        if e.kind != TYPE_INT32 {
+            return Err(Self::bad(e, "not an INT32"));
+        }
+        if e.offset % 4 != 0 {
+            return Err(Self::bad(e, "INT32 not 4-byte aligned"));
+        }
+        let len = (e.count as usize)
+            .checked_mul(4)
+            .ok_or_else(|| Self::bad(e, "INT32 array too long"))?;
+        let start = e.offset as usize;
+        start
+            .checked_add(len)
+            .and_then(|end| self.data.get(start..end))
+            .ok_or_else(|| Self::bad(e, "INT32 array runs past the data store"))
+    }
+}
+
+/// Calls `visit(dirname, basename)` for every file the package of this
+/// header blob installs, in header order: the directory ends in `/`
+/// (`/usr/lib/python3.9/site-packages/`), so the path is the two joined. Reads
+/// `BASENAMES`/`DIRNAMES`/`DIRINDEXES`, or `OLDFILENAMES` in headers from
+/// before rpm 4 (then the path is split at its last `/`). A header without
+/// files visits nothing. Memory: four bytes per directory, at most
+/// [`MAX_DIRNAMES`] directories.
+///
+/// ```
+/// use trawl_inventory::rpm::header::visit_files;
+/// // il = 1: OLDFILENAMES ["/etc/a", "/b"] as a STRING_ARRAY at offset 0.
+/// let mut blob = vec![0, 0, 0, 1, 0, 0, 0, 10];
+/// blob.extend_from_slice(&[0, 0, 0x04, 0x03, 0, 0, 0, 8, 0, 0, 0, 0, 0, 0, 0, 2]);
+/// blob.extend_from_slice(b"/etc/a\0/b\0");
+/// let mut files = Vec::new();
+/// visit_files(&blob, |d, b| files.push([d, b].concat())).unwrap();
+/// assert_eq!(files, [b"/etc/a".to_vec(), b"/b".to_vec()]);
+/// ```
+pub fn visit_files(blob: &[u8], mut visit: impl FnMut(&[u8], &[u8])) -> Result<(), HeaderError> {
+    let layout = Layout::new(blob)?;
+    let (mut old, mut indexes, mut bases, mut dirs) = (None, None, None, None);
+    for e in layout.entries() {
+        match e.tag {
+            TAG_OLDFILENAMES => old = Some(e),
+            TAG_DIRINDEXES => indexes = Some(e),
+            TAG_BASENAMES => bases = Some(e),
+            TAG_DIRNAMES => dirs = Some(e),
+            _ => {}
+        }
+    }
+    let Some(bases) = bases else {
+        if let Some(old) = old {
+            for (_, path) in layout.string_array(old)? {
+                let cut = path.iter().rposition(|&b| b == b'/').map_or(0, |i| i + 1);
+                visit(&path[..cut], &path[cut..]);
+            }
+        }
+        return Ok(());
+    };
+    let (Some(indexes), Some(dirs)) = (indexes, dirs) else {
+        return Err(Layout::bad(
+            bases,
+            "BASENAMES without DIRNAMES and DIRINDEXES",
+        ));
+    };
+    if dirs.count > MAX_DIRNAMES {
+        return Err(Layout::bad(dirs, "more directories than a package has"));
+    }
+    if indexes.count != bases.count {
+        return Err(Layout::bad(
+            indexes,
+            "DIRINDEXES and BASENAMES differ in length",
+        ));
+    }
+    // Directory strings by index, as offsets into the data store.
+    let data = layout.data;
+    let mut dir_starts: Vec<u32> = Vec::with_capacity(dirs.count.min(4096) as usize);
+    for (offset, _) in layout.string_array(dirs)? {
+        // The data store is at most MAX_DATA_SIZE (< 2^32) bytes.
+        dir_starts.push(offset as u32);
+    }
+    let index_bytes = layout.int32_array(indexes)?;
+    for (i, (_, name)) in layout.string_array(bases)?.enumerate() {
+        let at = i * 4;
+        let idx = u32::from_be_bytes([
+            index_bytes[at],
+            index_bytes[at + 1],
+            index_bytes[at + 2],
+            index_bytes[at + 3],
+        ]);
+        let Some(&start) = dir_starts.get(idx as usize) else {
+            return Err(Layout::bad(indexes, "directory index out of range"));
+        };
+        let dir = &data[start as usize..];
+        let dir = &dir[..dir.iter().position(|&b| b == 0).unwrap_or(dir.len())];
+        visit(dir, name);
+    }
+    Ok(())
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -470,5 +618,107 @@ mod tests {
         assert_eq!(h.source(), None);
         h.source_rpm = Some("-1.src.rpm".into());
         assert_eq!(h.source(), None);
+    }
+}
+
+#[cfg(test)]
+mod file_list_tests {
+    use super::*;
+
+    /// A blob from (tag, type, count, value bytes), INT32 values aligned.
+    fn blob(entries: &[(u32, u32, u32, Vec<u8>)]) -> Vec<u8> {
+        let (mut index, mut data) = (Vec::new(), Vec::new());
+        for (tag, kind, count, value) in entries {
+            if *kind == TYPE_INT32 {
+                while data.len() % 4 != 0 {
+                    data.push(0);
+                }
+            }
+            for v in [*tag, *kind, data.len() as u32, *count] {
+                index.extend_from_slice(&v.to_be_bytes());
+            }
+            data.extend_from_slice(value);
+        }
+        let mut out = (entries.len() as u32).to_be_bytes().to_vec();
+        out.extend_from_slice(&(data.len() as u32).to_be_bytes());
+        out.extend(index);
+        out.extend(data);
+        out
+    }
+
+    fn ints(v: &[u32]) -> Vec<u8> {
+        v.iter().flat_map(|i| i.to_be_bytes()).collect()
+    }
+
+    fn files(b: &[u8]) -> Result<Vec<String>, HeaderError> {
+        let mut out = Vec::new();
+        visit_files(b, |d, n| {
+            out.push(format!(
+                "{}{}",
+                String::from_utf8_lossy(d),
+                String::from_utf8_lossy(n)
+            ))
+        })?;
+        Ok(out)
+    }
+
+    #[test]
+    fn compressed_file_names() {
+        let good = blob(&[
+            (TAG_NAME, TYPE_STRING, 1, b"python3-urllib3\0".to_vec()),
+            (
+                TAG_BASENAMES,
+                TYPE_STRING_ARRAY,
+                3,
+                b"METADATA\0site-packages\0x\0".to_vec(),
+            ),
+            (
+                TAG_DIRNAMES,
+                TYPE_STRING_ARRAY,
+                2,
+                b"/usr/lib/a.dist-info/\0/usr/lib/\0".to_vec(),
+            ),
+            (TAG_DIRINDEXES, TYPE_INT32, 3, ints(&[0, 1, 0])),
+        ]);
+        assert_eq!(
+            files(&good).unwrap(),
+            [
+                "/usr/lib/a.dist-info/METADATA",
+                "/usr/lib/site-packages",
+                "/usr/lib/a.dist-info/x"
+            ]
+        );
+        // Directory index out of range; counts that disagree; missing arrays.
+        let bad_index = blob(&[
+            (TAG_BASENAMES, TYPE_STRING_ARRAY, 1, b"a\0".to_vec()),
+            (TAG_DIRNAMES, TYPE_STRING_ARRAY, 1, b"/\0".to_vec()),
+            (TAG_DIRINDEXES, TYPE_INT32, 1, ints(&[7])),
+        ]);
+        assert!(matches!(
+            files(&bad_index),
+            Err(HeaderError::BadEntry { .. })
+        ));
+        let short = blob(&[
+            (TAG_BASENAMES, TYPE_STRING_ARRAY, 2, b"a\0b\0".to_vec()),
+            (TAG_DIRNAMES, TYPE_STRING_ARRAY, 1, b"/\0".to_vec()),
+            (TAG_DIRINDEXES, TYPE_INT32, 1, ints(&[0])),
+        ]);
+        assert!(matches!(files(&short), Err(HeaderError::BadEntry { .. })));
+        let lying_count = blob(&[
+            (TAG_BASENAMES, TYPE_STRING_ARRAY, 1000, b"a\0".to_vec()),
+            (TAG_DIRNAMES, TYPE_STRING_ARRAY, 1, b"/\0".to_vec()),
+            (TAG_DIRINDEXES, TYPE_INT32, 1000, ints(&[0])),
+        ]);
+        assert!(matches!(
+            files(&lying_count),
+            Err(HeaderError::BadEntry { .. })
+        ));
+        let alone = blob(&[(TAG_BASENAMES, TYPE_STRING_ARRAY, 1, b"a\0".to_vec())]);
+        assert!(matches!(files(&alone), Err(HeaderError::BadEntry { .. })));
+        let none = blob(&[(TAG_NAME, TYPE_STRING, 1, b"a\0".to_vec())]);
+        assert_eq!(files(&none).unwrap(), Vec::<String>::new());
+        for cut in 0..good.len() {
+            let _ = files(&good[..cut]);
+        }
     }
 }
