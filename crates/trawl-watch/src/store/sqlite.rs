@@ -1115,3 +1115,128 @@ fn backfill_findings(tx: &Transaction<'_>) -> Result<(), StoreError> {
 fn now_secs() -> i64 {
     super::local_now_ms() / 1000
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::store::{Store, StoreLocation};
+
+    const OWNER: &str = "test-owner";
+
+    fn open(dir: &Path) -> Result<SqliteStore, StoreError> {
+        SqliteStore::open(&dir.join("watch.sqlite"))
+    }
+
+    #[test]
+    fn a_second_process_is_refused() {
+        let dir = tempfile::tempdir().unwrap();
+        let store = open(dir.path()).unwrap();
+        assert!(matches!(open(dir.path()), Err(StoreError::Locked { .. })));
+        drop(store);
+        open(dir.path()).unwrap();
+    }
+
+    /// The schema of version 2: no lease columns (and of version 1: no policy).
+    fn old_schema(version: i64) -> String {
+        let v2 = SCHEMA_V3
+            .replace(
+                ",\n    lease_owner TEXT,\n    lease_token INTEGER,\n    lease_until INTEGER,\n    alone INTEGER NOT NULL DEFAULT 0,\n    after_crash INTEGER NOT NULL DEFAULT 0\n",
+                "\n",
+            )
+            .replace(
+                "CREATE INDEX jobs_by_owner ON jobs(lease_owner) WHERE state = 'running';\n",
+                "",
+            )
+            .replace(
+                "CREATE TABLE lease_tokens (token INTEGER PRIMARY KEY AUTOINCREMENT);\n",
+                "",
+            );
+        assert!(!v2.contains("lease"), "{v2}");
+        match version {
+            1 => v2.replace("    policy TEXT,\n", ""),
+            2 => v2,
+            _ => SCHEMA_V3.to_string(),
+        }
+    }
+
+    /// A report with one finding, as versions before 4 stored it.
+    const REPORT: &str = r#"{"schema_version": 1, "source": "s",
+        "image": {"manifest_digest": null, "layers": [], "diff_ids": []},
+        "os": null, "verdict": "unhealthy", "verdict_reason": "1 finding", "ecosystem": "Debian:12",
+        "summary": {"packages": 1, "findings": 1, "fixable": 1, "suppressed": 0,
+                    "by_severity": {}, "by_fix_state": {}},
+        "remediation": [], "packages": [],
+        "findings": [{"id": "CVE-2099-1", "aliases": ["DSA-1"], "package": "libssl3",
+            "installed_version": "1", "source_name": "openssl", "source_version": "1",
+            "fixed_version": "2", "fix_state": "fixed", "severity": "high",
+            "severity_source": "x", "ecosystem": "Debian:12", "layer": null,
+            "remediation": "upgrade"}],
+        "warnings": []}"#;
+
+    #[test]
+    fn stores_of_versions_1_to_3_are_upgraded() {
+        for version in [1, 2, 3] {
+            upgraded(version);
+        }
+    }
+
+    fn upgraded(version: i64) {
+        let dir = tempfile::tempdir().unwrap();
+        let (a, b) = (format!("sha256:{}", "a".repeat(64)), format!("sha256:{}", "b".repeat(64)));
+        {
+            let conn = Connection::open(dir.path().join("watch.sqlite")).unwrap();
+            conn.execute_batch(&old_schema(version)).unwrap();
+            conn.pragma_update(None, "user_version", version).unwrap();
+            // A scanned image, and a job running when the old version stopped.
+            conn.execute(
+                "INSERT INTO images (digest, registry, repository, media_type, first_seen,
+                 report, inventory, verdict) VALUES (?1, 'r', 'x', 'm', 1, ?2, '{}', 'unhealthy')",
+                [&b, REPORT],
+            )
+            .unwrap();
+            conn.execute(
+                "INSERT INTO images (digest, registry, repository, media_type, first_seen)
+                 VALUES (?1, 'r', 'x', 'm', 1)",
+                [&a],
+            )
+            .unwrap();
+            conn.execute(
+                "INSERT INTO jobs (digest, registry, repository, state, attempts, enqueued)
+                 VALUES (?1, 'r', 'x', 'running', 1, 1)",
+                [&a],
+            )
+            .unwrap();
+        }
+        let store = open(dir.path()).unwrap();
+        // Running jobs of versions before leases are recovered, uncharged.
+        let recovered = store.recover_orphans(OWNER, true, 1_000).unwrap();
+        assert_eq!((recovered.jobs, recovered.charged), (1, 0), "from {version}");
+        let job = store.claim(OWNER, 2_000, 62_000).unwrap().unwrap();
+        assert_eq!(job.digest, a);
+        // The stored report's findings became rows.
+        let rows = store.findings(&b).unwrap();
+        assert_eq!(rows.len(), 1, "from {version}");
+        assert_eq!((rows[0].id.as_str(), rows[0].aliases.as_slice()), ("CVE-2099-1", &["DSA-1".to_string()][..]));
+        assert_eq!(rows[0].keys(), ["cve-2099-1", "dsa-1"]);
+        drop(store);
+        let conn = Connection::open(dir.path().join("watch.sqlite")).unwrap();
+        let found: i64 = conn
+            .query_row("PRAGMA user_version", [], |r| r.get(0))
+            .unwrap();
+        assert_eq!(found, SCHEMA_VERSION, "from version {version}");
+    }
+
+    #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+    async fn a_newer_schema_is_refused() {
+        let dir = tempfile::tempdir().unwrap();
+        let location = StoreLocation::sqlite(dir.path().join("watch.sqlite"));
+        drop(Store::open(&location).await.unwrap());
+        let conn = Connection::open(dir.path().join("watch.sqlite")).unwrap();
+        conn.pragma_update(None, "user_version", 99).unwrap();
+        drop(conn);
+        assert!(matches!(
+            Store::open(&location).await,
+            Err(StoreError::Schema { found: 99, .. })
+        ));
+    }
+}
