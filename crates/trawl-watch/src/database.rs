@@ -206,10 +206,6 @@ pub(crate) async fn new_database(
     }
 }
 
-/// The policy read again, when a file of it changed or the date did. Files
-/// that do not read are retried every tick and reported once; the policy in
-/// use stays meanwhile.
-
 #[cfg(test)]
 mod tests {
     use super::*;

@@ -486,7 +486,10 @@ async fn stale_claims_store_nothing(backend: Backend) {
     let (location, _dir) = fresh(backend, "stale");
     let store = open(&location).await;
     let a = event(Kind::Push, 'a', "x", None);
-    store.apply(images(&[a.clone()]), 10, 1).await.unwrap();
+    store
+        .apply(images(std::slice::from_ref(&a)), 10, 1)
+        .await
+        .unwrap();
     let slow = store.claim("slow", 1_000, 2_000).await.unwrap().unwrap();
     // "slow" stops renewing; "fast" takes the job over after its lease.
     assert_eq!(store.claim("fast", 1_500, 60_000).await.unwrap(), None);
@@ -617,7 +620,10 @@ async fn findings_are_rows(backend: Backend) {
     let (location, _dir) = fresh(backend, "findings");
     let store = open(&location).await;
     let a = event(Kind::Push, 'a', "x", None);
-    store.apply(images(&[a.clone()]), 10, 1).await.unwrap();
+    store
+        .apply(images(std::slice::from_ref(&a)), 10, 1)
+        .await
+        .unwrap();
     let job = claim(&store, 2).await.unwrap();
     let result = r1();
     store

@@ -1182,7 +1182,10 @@ mod tests {
 
     fn upgraded(version: i64) {
         let dir = tempfile::tempdir().unwrap();
-        let (a, b) = (format!("sha256:{}", "a".repeat(64)), format!("sha256:{}", "b".repeat(64)));
+        let (a, b) = (
+            format!("sha256:{}", "a".repeat(64)),
+            format!("sha256:{}", "b".repeat(64)),
+        );
         {
             let conn = Connection::open(dir.path().join("watch.sqlite")).unwrap();
             conn.execute_batch(&old_schema(version)).unwrap();
@@ -1210,13 +1213,20 @@ mod tests {
         let store = open(dir.path()).unwrap();
         // Running jobs of versions before leases are recovered, uncharged.
         let recovered = store.recover_orphans(OWNER, true, 1_000).unwrap();
-        assert_eq!((recovered.jobs, recovered.charged), (1, 0), "from {version}");
+        assert_eq!(
+            (recovered.jobs, recovered.charged),
+            (1, 0),
+            "from {version}"
+        );
         let job = store.claim(OWNER, 2_000, 62_000).unwrap().unwrap();
         assert_eq!(job.digest, a);
         // The stored report's findings became rows.
         let rows = store.findings(&b).unwrap();
         assert_eq!(rows.len(), 1, "from {version}");
-        assert_eq!((rows[0].id.as_str(), rows[0].aliases.as_slice()), ("CVE-2099-1", &["DSA-1".to_string()][..]));
+        assert_eq!(
+            (rows[0].id.as_str(), rows[0].aliases.as_slice()),
+            ("CVE-2099-1", &["DSA-1".to_string()][..])
+        );
         assert_eq!(rows[0].keys(), ["cve-2099-1", "dsa-1"]);
         drop(store);
         let conn = Connection::open(dir.path().join("watch.sqlite")).unwrap();
