@@ -93,7 +93,7 @@ pub enum StoreError {
     #[error("results store: {0}")]
     Sqlite(#[from] rusqlite::Error),
     /// PostgreSQL failed (or the connection to it).
-    #[error("results store: {0}")]
+    #[error("results store: {}", postgres_message(.0))]
     Postgres(#[from] tokio_postgres::Error),
     /// No PostgreSQL connection could be had from the pool.
     #[error("results store: no connection to PostgreSQL: {0}")]
@@ -123,6 +123,17 @@ pub enum StoreError {
     /// A blocking task running a store call ended without an answer.
     #[error("results store: the task running the query was lost")]
     Lost,
+}
+
+/// A PostgreSQL error with what the server said (`db error` alone says nothing).
+fn postgres_message(e: &tokio_postgres::Error) -> String {
+    match e.as_db_error() {
+        Some(db) => format!("{}: {} ({})", db.severity(), db.message(), db.code().code()),
+        None => match std::error::Error::source(e) {
+            Some(cause) => format!("{e}: {cause}"),
+            None => e.to_string(),
+        },
+    }
 }
 
 /// Where the store lives: an SQLite file or a PostgreSQL database.

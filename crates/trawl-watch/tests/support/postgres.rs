@@ -190,17 +190,28 @@ fn launch(
 ) -> Result<(Child, ChildStdin), String> {
     let data = dir.join("data");
     let log = dir.join("server.log");
-    // Loopback only, sockets in the directory, durability off (tests), a
-    // few connections per test process beyond the pools' needs.
-    let options = format!(
-        "-c listen_addresses=127.0.0.1 -p {port} -k {dir} -c fsync=off \
-         -c synchronous_commit=off -c full_page_writes=off -c max_connections=300",
-        dir = dir.display()
-    );
+    // Loopback only, sockets in the directory, a few connections per test
+    // process beyond the pools' needs. No fsync (the page cache survives
+    // the server's death, and tests never outlive the machine), but
+    // synchronous commits: a commit is in the WAL when it returns, so a
+    // server killed and restarted (`restart`) has lost nothing committed.
+    // In the configuration file, so that a restart keeps them.
+    let settings = dir.join("settings.conf");
+    std::fs::write(
+        &settings,
+        format!(
+            "listen_addresses = '127.0.0.1'\nport = {port}\nunix_socket_directories = '{dir}'\n\
+             fsync = off\nfull_page_writes = off\n\
+             max_connections = 300\n",
+            dir = dir.display()
+        ),
+    )
+    .map_err(|e| format!("cannot write {}: {e}", settings.display()))?;
     let script = format!(
         "set -e
          [ -d {data} ] || {bin}/initdb -D {data} -U {SUPERUSER} -A trust -E UTF8 --no-locale >{dir}/initdb.log 2>&1
-         {bin}/pg_ctl -D {data} -l {log} -o '{options}' -w -t 60 start >/dev/null 2>&1 || {{ cat {log} {dir}/initdb.log; exit 1; }}
+         cp {settings} {data}/postgresql.auto.conf
+         {bin}/pg_ctl -D {data} -l {log} -w -t 60 start >/dev/null 2>&1 || {{ cat {log} {dir}/initdb.log; exit 1; }}
          echo started
          cat >/dev/null || true
          {bin}/pg_ctl -D {data} -m immediate -w stop >/dev/null 2>&1 || true
@@ -209,6 +220,7 @@ fn launch(
         data = data.display(),
         dir = dir.display(),
         log = log.display(),
+        settings = settings.display(),
     );
     let mut child = as_user(user, &script)
         .stdin(Stdio::piped())
