@@ -215,7 +215,7 @@ impl Shared {
 
 /// The registry-side scanning service: its store, its workers, its rescans
 /// and the watchers of the advisory database and policy files, running on
-/// the caller's tokio runtime. Serve [`Service::router`] with [`serve`]
+/// the caller's tokio runtime. Serve [`Service::router`] with [`serve`](crate::serve)
 /// (bounded connections) or mount it in a server of your own; or use
 /// [`run`], which does both.
 pub struct Service {
