@@ -1,5 +1,5 @@
-//! The `watch` example end to end, run in-process (the module is the
-//! example's own `service.rs`, so its unit tests run here too): Debian's
+//! The `watch` service (the `trawl-watch` crate) end to end, run
+//! in-process, and its binary (the `watch` example): Debian's
 //! `docker-registry` with htpasswd auth sends its notifications to the
 //! service, images are pushed and pulled with `skopeo`, the advisory database
 //! file is replaced, and everything is checked through the REST API.
@@ -35,13 +35,22 @@
 //!   and rewritten in place while images are scanned and the API is asked;
 //!   the service stays up, refuses the torn file and takes the whole one.
 //! - `secrets_never_on_the_command_line`: `--token` and `--webhook-token`
-//!   are refused; tokens come from files or the environment.
+//!   are refused; tokens come from files or the environment; a password in
+//!   `--store`'s URL is refused.
+//!
+//! Several processes on one PostgreSQL store (a real server, started for
+//! this test process by the crate's test support):
+//!
+//! - `two_processes_share_one_postgres_store`: two services on one
+//!   database, every scan claimed once; one is killed mid-scan and its jobs
+//!   are taken over when their leases expire; a database change is
+//!   rescanned once across both.
 
 mod common;
 #[path = "../crates/trawl-registry/tests/registry_support/mod.rs"]
 mod registry_support;
-#[path = "../examples/watch/service.rs"]
-mod service;
+#[path = "../crates/trawl-watch/tests/support/mod.rs"]
+mod watch_support;
 
 use std::io::{Read as _, Write as _};
 use std::net::{SocketAddr, TcpListener, TcpStream};
@@ -58,6 +67,7 @@ use serde_json::{Value, json};
 use trawl::advisory::StoreBuilder;
 use trawl::registry::Credentials;
 use trawl::{ImageSource, RegistryOptions, Scanner};
+use trawl_watch::{HttpLimits, PolicyFiles, WatchedRegistry};
 
 const API_TOKEN: &str = "api-token-4f1c";
 const WEBHOOK_TOKEN: &str = "webhook-token-9d2e";
@@ -78,7 +88,7 @@ struct Watch {
 impl Watch {
     /// Starts the service and waits until `GET /healthz` answers. The port
     /// may still be held by a service just stopped: then it tries again.
-    fn start(config: service::Config) -> Watch {
+    fn start(config: TestConfig) -> Watch {
         let deadline = Instant::now() + DEADLINE;
         loop {
             let mut watch = Watch::spawn(config.clone());
@@ -104,7 +114,7 @@ impl Watch {
         }
     }
 
-    fn spawn(config: service::Config) -> Watch {
+    fn spawn(config: TestConfig) -> Watch {
         let addr = config.listen;
         let (stop, stop_rx) = tokio::sync::oneshot::channel::<()>();
         let (kill, kill_rx) = tokio::sync::oneshot::channel::<()>();
@@ -119,7 +129,9 @@ impl Watch {
                     let _ = stop_rx.await;
                 };
                 tokio::select! {
-                    r = service::run(config, shutdown) => r.map_err(|e| e.to_string()),
+                    r = trawl_watch::run(config.service, addr, config.limits, shutdown) => {
+                        r.map_err(|e| e.to_string())
+                    }
                     // A crash: the service's futures are dropped where they stand.
                     _ = kill_rx => Ok(()),
                 }
@@ -190,42 +202,60 @@ fn client() -> &'static reqwest::blocking::Client {
 
 /// The registry events name `host`, pulled from `pull_from` with the test
 /// user's credentials.
-fn watched(host: &str, pull_from: &str) -> service::WatchedRegistry {
-    service::WatchedRegistry {
+fn watched(host: &str, pull_from: &str) -> WatchedRegistry {
+    WatchedRegistry {
         host: host.into(),
         pull_from: pull_from.into(),
         credentials: Some(Credentials::new(USER, PASSWORD)),
     }
 }
 
-fn config(
-    root: &Path,
+/// The service's configuration, where it listens and its HTTP limits.
+#[derive(Clone)]
+struct TestConfig {
+    service: trawl_watch::Config,
     listen: SocketAddr,
-    registries: Vec<service::WatchedRegistry>,
-) -> service::Config {
-    service::Config {
-        listen,
-        data_dir: root.join("data"),
-        advisory_db: root.join("db/trawl.db"),
-        api_token: API_TOKEN.into(),
-        webhook_token: WEBHOOK_TOKEN.into(),
-        registry: RegistryOptions::default()
-            .docker_config(root.join("no-docker-config.json"))
-            .retry_base_delay(Duration::from_millis(20)),
+    limits: HttpLimits,
+}
+
+impl std::ops::Deref for TestConfig {
+    type Target = trawl_watch::Config;
+
+    fn deref(&self) -> &trawl_watch::Config {
+        &self.service
+    }
+}
+
+impl std::ops::DerefMut for TestConfig {
+    fn deref_mut(&mut self) -> &mut trawl_watch::Config {
+        &mut self.service
+    }
+}
+
+fn config(root: &Path, listen: SocketAddr, registries: Vec<WatchedRegistry>) -> TestConfig {
+    let mut service = trawl_watch::Config::new(
+        root.join("db/trawl.db"),
+        root.join("data"),
+        API_TOKEN,
+        WEBHOOK_TOKEN,
         registries,
-        workers: 2,
-        max_pending: 16,
-        rescan_window: service::parse_duration("30d").unwrap(),
-        db_poll_interval: Duration::from_millis(100),
-        policy: service::policy::PolicyArgs {
-            severity_threshold: trawl::Severity::Unknown,
-            ignore_unfixed: false,
-            ignore_files: vec![ignore_file(root)],
-            vex_files: Vec::new(),
-        },
-        cache_max_bytes: CACHE_MAX_BYTES,
-        http: service::server::HttpLimits::default(),
-        job_lease: Duration::from_secs(30),
+    );
+    service.registry = RegistryOptions::default()
+        .docker_config(root.join("no-docker-config.json"))
+        .retry_base_delay(Duration::from_millis(20));
+    service.workers = 2;
+    service.max_pending = 16;
+    service.rescan_window = trawl_watch::parse_duration("30d").unwrap();
+    service.db_poll_interval = Duration::from_millis(100);
+    let mut policy = PolicyFiles::default();
+    policy.ignore_files = vec![ignore_file(root)];
+    service.policy = policy;
+    service.cache_max_bytes = CACHE_MAX_BYTES;
+    service.job_lease = Duration::from_secs(30);
+    TestConfig {
+        service,
+        listen,
+        limits: HttpLimits::default(),
     }
 }
 
@@ -1661,4 +1691,170 @@ fn secrets_never_on_the_command_line() {
     assert_eq!(status, StatusCode::OK);
     let events = watch.api().post_events(&json!({"events": []}));
     assert_eq!(events.status(), StatusCode::ACCEPTED);
+    drop(watch);
+    // A database password in the store's URL would be on the command line too.
+    let out = Command::new(watch_bin())
+        .args(&base)
+        .args(["--store", "postgres://watch:s3cret@127.0.0.1:1/trawl"])
+        .env("TRAWL_WATCH_TOKEN", API_TOKEN)
+        .env("TRAWL_WATCH_WEBHOOK_TOKEN", WEBHOOK_TOKEN)
+        .output()
+        .unwrap();
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert_eq!(out.status.code(), Some(2), "{stderr}");
+    assert!(stderr.contains("--store-password-file"), "{stderr}");
+    assert!(!stderr.contains("s3cret"), "{stderr}");
+}
+
+// ---------------------------------------------------------------------------
+// Several processes on one PostgreSQL store.
+
+/// The `/healthz` of a service.
+fn health(api: &Api) -> Value {
+    let (status, body) = api.get("/healthz");
+    assert_eq!(status, StatusCode::OK, "{body}");
+    body
+}
+
+/// Polls `done` on the service's `/healthz` until it holds.
+fn wait_health(api: &Api, what: &str, done: impl Fn(&Value) -> bool) -> Value {
+    let deadline = Instant::now() + DEADLINE;
+    loop {
+        let body = health(api);
+        if done(&body) {
+            return body;
+        }
+        assert!(Instant::now() < deadline, "{what} did not happen: {body}");
+        std::thread::sleep(Duration::from_millis(50));
+    }
+}
+
+#[test]
+fn two_processes_share_one_postgres_store() {
+    logs();
+    let root = tempfile::tempdir().unwrap();
+    let root = root.path();
+    let store: trawl_watch::StoreLocation = watch_support::postgres::Postgres::get()
+        .database("two")
+        .parse()
+        .unwrap();
+    let (listen_a, listen_b) = (free_addr(), free_addr());
+    // The registry notifies process A; B takes webhooks too (below).
+    let regs = registries(root, listen_a);
+    let r = &regs.notifying.host;
+    push("scratch", &regs.silent.host, "trawl/scratch", "latest");
+    // Every pull waits in the gate until it is opened: scans stay running.
+    let gate = Gate::start(r);
+    let process = |name: &str, listen: SocketAddr| {
+        let dir = root.join(name);
+        std::fs::create_dir_all(dir.join("db")).unwrap();
+        write_db(&dir.join("db/trawl.db"), "0", false);
+        let mut cfg = config(root, listen, vec![watched(r, &gate.host)]);
+        cfg.store = store.clone();
+        cfg.data_dir = dir.join("data");
+        cfg.advisory_db = dir.join("db/trawl.db");
+        cfg.workers = 2;
+        cfg.max_pending = 64;
+        cfg.rescan_batch = 2;
+        cfg.job_lease = Duration::from_millis(900);
+        cfg
+    };
+    let (cfg_a, cfg_b) = (process("a", listen_a), process("b", listen_b));
+    let a = Watch::start(cfg_a.clone());
+    let b = Watch::start(cfg_b.clone());
+
+    // Six pushes: notified to A, one of them sent to B as well (any process
+    // takes webhooks; the second one coalesces).
+    let digests: Vec<String> = (0..6)
+        .map(|i| scratch_variant(r, &format!("v{i}")))
+        .collect();
+    let again = b.post_events(&push_event(r, "trawl/scratch", "v0", &digests[0], 0));
+    assert_eq!(again.status(), StatusCode::ACCEPTED);
+    // Both processes run scans: two each, held in the gate.
+    for api in [&*a, &*b] {
+        wait_health(api, "four scans running", |h| {
+            h["running"] == 4 && h["queued"] == 2
+        });
+    }
+    let running_in = |api: &Api| -> Vec<String> {
+        digests
+            .iter()
+            .filter(|d| api.image(d)["state"] == "scanning")
+            .cloned()
+            .collect()
+    };
+    assert_eq!(running_in(&a).len(), 4);
+
+    // B dies with its two scans held. Their leases expire; they are queued
+    // again, uncharged (they ran beside each other), to run alone.
+    b.kill();
+    let h = wait_health(&a, "B's scans recovered", |h| {
+        h["running"] == 2 && h["queued"] == 4
+    });
+    assert_eq!(h["running"], 2);
+    let recovered: Vec<Value> = digests
+        .iter()
+        .map(|d| a.image(d))
+        .filter(|i| i["job"]["after_crash"] == true)
+        .collect();
+    assert_eq!(recovered.len(), 2, "{recovered:?}");
+    for image in &recovered {
+        assert_eq!(image["job"]["attempts"], 0, "{image}");
+    }
+
+    // B comes back (a new process), the gate opens: every image is scanned
+    // exactly once to completion, whoever took it.
+    let b = Watch::start(cfg_b.clone());
+    gate.open();
+    for digest in &digests {
+        let image = a.wait_for(digest, "the scan", |i| i["state"] == "scanned");
+        assert_eq!(
+            (&image["scans"], &image["failures"], &image["verdict"]),
+            (&json!(1), &json!(0), &json!("unsupported")),
+            "{image}"
+        );
+    }
+    for api in [&*a, &*b] {
+        wait_health(api, "an empty queue", |h| {
+            h["queued"] == 0 && h["running"] == 0
+        });
+    }
+
+    // A new advisory database on both machines: the window's images are
+    // matched again once, across both processes, in batches of two.
+    let (_, before) = a.get("/healthz");
+    for cfg in [&cfg_a, &cfg_b] {
+        write_db(&cfg.advisory_db, "0", true);
+    }
+    for digest in &digests {
+        let image = a.wait_for(digest, "the rescan", |i| i["rescans"] == 1);
+        assert_ne!(image["advisory_db"], before["advisory_db"], "{image}");
+    }
+    let (ha, hb) = (
+        wait_health(&a, "A on the new database", |h| {
+            h["advisory_db"] != before["advisory_db"]
+        }),
+        wait_health(&b, "B on the new database", |h| {
+            h["advisory_db"] != before["advisory_db"]
+        }),
+    );
+    assert_eq!(ha["advisory_db"], hb["advisory_db"]);
+    // Give any second rescan time to show itself: there is none.
+    std::thread::sleep(Duration::from_millis(1_500));
+    for digest in &digests {
+        let image = a.image(digest);
+        assert_eq!(
+            (&image["rescans"], &image["scans"]),
+            (&json!(1), &json!(1)),
+            "{image}"
+        );
+    }
+    let (ha, hb) = (health(&a), health(&b));
+    assert_eq!(
+        ha["rescanned"].as_u64().unwrap() + hb["rescanned"].as_u64().unwrap(),
+        6,
+        "A {ha}, B {hb}"
+    );
+    a.stop();
+    b.stop();
 }

@@ -4,11 +4,13 @@
 //! ```text
 //! cargo run --release --example watch -- --db trawl.db --data /var/lib/trawl-watch \
 //!     --token-file api.token --webhook-token-file webhook.token \
+//!     [--store postgres://USER@HOST[:PORT]/DB [--store-password-file FILE]] \
 //!     --registry HOST[:PORT][=PULL_HOST[:PORT]]... \
 //!     [--registry-auth HOST[:PORT]=USER:PASSWORD_FILE]... \
 //!     [--listen 127.0.0.1:8780] [--ca-file PEM] [--insecure-registry HOST[:PORT]]... \
 //!     [--platform OS/ARCH[/VARIANT]] [--workers N] [--max-pending N] \
-//!     [--rescan-window 30d] [--cache-max-size 1G] [--idle-timeout 60s] \
+//!     [--rescan-window 30d] [--rescan-batch 256] [--job-lease 30s] \
+//!     [--cache-max-size 1G] [--idle-timeout 60s] \
 //!     [--header-timeout 10s] [--request-timeout 30s] [--max-connections 512] \
 //!     [--severity-threshold SEVERITY] [--ignore-unfixed] [--ignore-file FILE]... [--vex FILE]...
 //! ```
@@ -98,10 +100,12 @@
 //! stderr (`TRAWL_LOG`, default `info`). SIGINT or SIGTERM stops it
 //! gracefully, without waiting for idle clients.
 
-mod service;
-
 #[path = "../support/cli.rs"]
 mod cli;
+// `expired_rules` there is `scan`'s; the service reports expired rules itself.
+#[allow(dead_code)]
+#[path = "../support/policy.rs"]
+mod policy;
 #[path = "../support/size.rs"]
 mod size;
 
@@ -112,6 +116,7 @@ use std::time::Duration;
 
 use clap::Parser;
 use trawl::RegistryOptions;
+use trawl_watch::{Config, HttpLimits, PolicyFiles, StoreLocation};
 
 /// Scan images pushed to a registry (its notification webhook) and rescan
 /// those in use when the advisory database changes.
@@ -124,9 +129,16 @@ struct Args {
     /// The compiled advisory database; replacing it triggers rescans.
     #[arg(long, value_name = "FILE")]
     db: PathBuf,
-    /// Where results, inventories, the scan queue and the layer cache live.
+    /// Where the layer cache lives, and by default the results store.
     #[arg(long, value_name = "DIR")]
     data: PathBuf,
+    /// The results store: postgres://USER@HOST[:PORT]/DB (shared by several
+    /// processes) or sqlite:FILE (default: DATA/watch.sqlite).
+    #[arg(long, value_name = "URL")]
+    store: Option<String>,
+    /// A file holding the PostgreSQL password (else $TRAWL_WATCH_STORE_PASSWORD).
+    #[arg(long, value_name = "FILE")]
+    store_password_file: Option<PathBuf>,
     /// A file holding the API's bearer token (else $TRAWL_WATCH_TOKEN).
     #[arg(long, value_name = "FILE")]
     token_file: Option<PathBuf>,
@@ -139,14 +151,14 @@ struct Args {
         long = "registry",
         value_name = "HOST[:PORT][=PULL_HOST[:PORT]]",
         required = true,
-        value_parser = service::parse_registry
+        value_parser = trawl_watch::parse_registry
     )]
     registries: Vec<(String, String)>,
     /// Credentials of a --registry: the user, and a file holding the password. Repeatable.
     #[arg(
         long = "registry-auth",
         value_name = "HOST[:PORT]=USER:PASSWORD_FILE",
-        value_parser = service::parse_registry_auth
+        value_parser = trawl_watch::parse_registry_auth
     )]
     registry_auths: Vec<(String, String, PathBuf)>,
     /// An extra CA certificate (PEM) to trust for registries.
@@ -158,15 +170,22 @@ struct Args {
     /// Platform to pick from multi-platform images (default: linux and the host's architecture).
     #[arg(long, value_name = "OS/ARCH[/VARIANT]")]
     platform: Option<String>,
-    /// Scans run at once (default: the number of cores).
+    /// Scans run at once by this process (default: the number of cores).
     #[arg(long)]
     workers: Option<usize>,
     /// Scans that may wait; beyond, the webhook answers 503 and the registry retries.
     #[arg(long, default_value_t = 256, value_parser = at_least_one)]
     max_pending: usize,
     /// Images pushed or pulled this recently are rescanned when the database changes.
-    #[arg(long, value_name = "DURATION", default_value = "30d", value_parser = service::parse_duration)]
+    #[arg(long, value_name = "DURATION", default_value = "30d", value_parser = trawl_watch::parse_duration)]
     rescan_window: Duration,
+    /// Images per rescan batch: the unit processes claim.
+    #[arg(long, value_name = "N", default_value_t = 256, value_parser = at_least_one)]
+    rescan_batch: usize,
+    /// How long a scan or rescan batch stays claimed by a process that stops
+    /// renewing it (renewed every third of it while it runs).
+    #[arg(long, value_name = "DURATION", default_value = "30s", value_parser = positive_duration)]
+    job_lease: Duration,
     /// Bound on the layer cache under --data; least recently used layers go first.
     #[arg(long, value_name = "SIZE", default_value = "1G", value_parser = size::parse_size)]
     cache_max_size: u64,
@@ -183,7 +202,7 @@ struct Args {
     #[arg(long, value_name = "N", default_value_t = 512, value_parser = at_least_one)]
     max_connections: usize,
     #[command(flatten)]
-    policy: service::policy::PolicyArgs,
+    policy: policy::PolicyArgs,
 }
 
 fn at_least_one(text: &str) -> Result<usize, String> {
@@ -194,7 +213,7 @@ fn at_least_one(text: &str) -> Result<usize, String> {
 }
 
 fn positive_duration(text: &str) -> Result<Duration, String> {
-    match service::parse_duration(text)? {
+    match trawl_watch::parse_duration(text)? {
         d if d.is_zero() => Err(format!("{text:?}: use at least 1s")),
         d => Ok(d),
     }
@@ -209,6 +228,18 @@ fn main() -> ExitCode {
     }
 }
 
+/// Takes `env` out of the environment, so that processes the service starts
+/// (credential helpers) do not inherit the secret in it.
+fn take_env(env: &str) -> Option<std::ffi::OsString> {
+    let value = std::env::var_os(env);
+    if value.is_some() {
+        // SAFETY: called from `run` before the runtime (or any other thread)
+        // starts, so nothing reads the environment concurrently.
+        unsafe { std::env::remove_var(env) };
+    }
+    value
+}
+
 /// A secret from a file, else from the environment variable `env` (one
 /// line; surrounding white space dropped). Never from the command line.
 fn secret(
@@ -216,16 +247,8 @@ fn secret(
     flag: &str,
     env: &str,
     what: &str,
-) -> Result<String, Box<dyn std::error::Error>> {
-    let from_env = std::env::var_os(env);
-    if from_env.is_some() {
-        // SAFETY: called from `run` before the runtime (or any other thread)
-        // starts, so nothing reads the environment concurrently. Removed so
-        // that processes the service starts (credential helpers) do not
-        // inherit the secret.
-        unsafe { std::env::remove_var(env) };
-    }
-    let secret = match (file, from_env) {
+) -> Result<Option<String>, Box<dyn std::error::Error>> {
+    let secret = match (file, take_env(env)) {
         (Some(_), Some(_)) => {
             return Err(format!("the {what} is given twice: {flag} and ${env}").into());
         }
@@ -233,13 +256,24 @@ fn secret(
         (None, Some(v)) => v
             .into_string()
             .map_err(|_| format!("${env} is not UTF-8"))?,
-        (None, None) => return Err(format!("no {what}: give {flag} FILE or set ${env}").into()),
+        (None, None) => return Ok(None),
     };
     let secret = secret.trim().to_string();
     if secret.is_empty() {
         return Err(format!("the {what} is empty").into());
     }
-    Ok(secret)
+    Ok(Some(secret))
+}
+
+/// A secret that must be given.
+fn required_secret(
+    file: Option<&Path>,
+    flag: &str,
+    env: &str,
+    what: &str,
+) -> Result<String, Box<dyn std::error::Error>> {
+    secret(file, flag, env, what)?
+        .ok_or_else(|| format!("no {what}: give {flag} FILE or set ${env}").into())
 }
 
 fn read_secret_file(file: &Path, what: &str) -> Result<String, String> {
@@ -253,21 +287,28 @@ fn read_secret_file(file: &Path, what: &str) -> Result<String, String> {
 }
 
 fn run(args: Args) -> Result<(), Box<dyn std::error::Error>> {
-    let api_token = secret(
+    let api_token = required_secret(
         args.token_file.as_deref(),
         "--token-file",
         "TRAWL_WATCH_TOKEN",
         "API token",
     )?;
-    let webhook_token = secret(
+    let webhook_token = required_secret(
         args.webhook_token_file.as_deref(),
         "--webhook-token-file",
         "TRAWL_WATCH_WEBHOOK_TOKEN",
         "webhook token",
     )?;
-    let registries = service::watched_registries(&args.registries, &args.registry_auths, |file| {
-        read_secret_file(file, "registry password")
-    })?;
+    let store_password = secret(
+        args.store_password_file.as_deref(),
+        "--store-password-file",
+        "TRAWL_WATCH_STORE_PASSWORD",
+        "store password",
+    )?;
+    let registries =
+        trawl_watch::watched_registries(&args.registries, &args.registry_auths, |file| {
+            read_secret_file(file, "registry password")
+        })?;
     let mut registry = RegistryOptions::default();
     if let Some(p) = &args.platform {
         registry = registry.platform(p.parse()?);
@@ -278,39 +319,63 @@ fn run(args: Args) -> Result<(), Box<dyn std::error::Error>> {
     for host in &args.insecure_registries {
         registry = registry.insecure_registry(host.clone());
     }
-    let config = service::Config {
-        listen: args.listen,
-        api_token,
-        webhook_token,
-        data_dir: args.data,
-        advisory_db: args.db,
-        registry,
-        registries,
-        workers: args.workers.unwrap_or_else(|| {
-            std::thread::available_parallelism().map_or(1, std::num::NonZeroUsize::get)
-        }),
-        max_pending: args.max_pending,
-        rescan_window: args.rescan_window,
-        db_poll_interval: Duration::from_secs(1),
-        policy: args.policy,
-        cache_max_bytes: args.cache_max_size,
-        http: service::server::HttpLimits {
-            idle_timeout: args.idle_timeout,
-            header_timeout: args.header_timeout,
-            request_timeout: args.request_timeout,
-            max_connections: args.max_connections,
-        },
-        job_lease: Duration::from_secs(30),
+    let mut config = Config::new(args.db, args.data, api_token, webhook_token, registries);
+    if let Some(store) = &args.store {
+        let mut location: StoreLocation = store.parse()?;
+        if location.has_password() {
+            return Err(
+                "--store: the URL carries a password, which `ps` shows to every user; \
+                 give it with --store-password-file or $TRAWL_WATCH_STORE_PASSWORD"
+                    .into(),
+            );
+        }
+        if let Some(password) = store_password {
+            location = location.with_password(password);
+        }
+        config.store = location;
+    } else if store_password.is_some() {
+        return Err("a store password is given, but no --store postgres://…".into());
+    }
+    config.registry = registry;
+    if let Some(workers) = args.workers {
+        config.workers = workers;
+    }
+    config.max_pending = args.max_pending;
+    config.rescan_window = args.rescan_window;
+    config.rescan_batch = args.rescan_batch;
+    config.job_lease = args.job_lease;
+    config.policy = policy_files(&args.policy);
+    config.cache_max_bytes = args.cache_max_size;
+    let limits = HttpLimits {
+        idle_timeout: args.idle_timeout,
+        header_timeout: args.header_timeout,
+        request_timeout: args.request_timeout,
+        max_connections: args.max_connections,
     };
     let runtime = tokio::runtime::Builder::new_multi_thread()
         .enable_all()
         .build()?;
-    let result = runtime.block_on(service::run(config, shutdown_signal()));
+    let result = runtime.block_on(trawl_watch::run(
+        config,
+        args.listen,
+        limits,
+        shutdown_signal(),
+    ));
     // A scan's blocking work (a pull) may still run on its thread; its job
     // is back in the queue, so it is not waited for.
     runtime.shutdown_timeout(Duration::from_secs(2));
     result?;
     Ok(())
+}
+
+/// The policy flags `scan` shares, as the service reads them.
+fn policy_files(args: &policy::PolicyArgs) -> PolicyFiles {
+    let mut files = PolicyFiles::default();
+    files.severity_threshold = args.severity_threshold;
+    files.ignore_unfixed = args.ignore_unfixed;
+    files.ignore_files = args.ignore_files.clone();
+    files.vex_files = args.vex_files.clone();
+    files
 }
 
 /// Completes on SIGINT (Ctrl-C) or SIGTERM.

@@ -6,7 +6,7 @@
 //! | `GET /v1/images` | `Authorization: Bearer TOKEN` | one row per repository and tag (`tag: null` for an image pushed by digest only) |
 //! | `GET /v1/images/{digest}` | same | the image: tags, state, verdict, counts, scan history |
 //! | `GET /v1/images/{digest}/findings` | same | its findings, filtered by `severity`, `fix_state`, `package`, `id`; with `suppressed=true`, those the policy suppresses instead |
-//! | `GET /healthz` | none | `{"status": "ok", "queued", "running", "advisory_db", "policy", "unknown_registry_events"}` |
+//! | `GET /healthz` | none | `{"status": "ok", "queued", "running", "advisory_db", "policy", "unknown_registry_events", "rescanned", "process"}`: the queue is the store's (all processes'); the rest this process's (`rescanned`: images it matched again since it started) |
 //!
 //! A missing or wrong token is 401, an unknown digest 404, an image not
 //! scanned yet 409. Errors are `{"error": "..."}`. Stored scan errors are
@@ -30,15 +30,16 @@ use tracing::{debug, info};
 use trawl::classify::{FixStateKind, Summary};
 use trawl::{Finding, Report, Severity};
 
-use super::events::{Classified, Deleted, Envelope, Kind, Recorded};
-use super::store::{ImageRecord, StoreError};
-use super::{Shared, now, redact_urls};
+use crate::events::{Classified, Deleted, Envelope, Kind, Recorded};
+use crate::redact::redact_urls;
+use crate::service::{Shared, now};
+use crate::store::{ImageRecord, StoreError};
 
 /// Seconds a registry is asked to wait when the queue is full.
 const RETRY_AFTER_SECS: u32 = 10;
 
 /// The routes, over the shared state.
-pub(super) fn router(shared: Arc<Shared>) -> Router {
+pub(crate) fn router(shared: Arc<Shared>) -> Router {
     Router::new()
         .route("/events", post(events))
         .route("/healthz", get(healthz))
@@ -211,9 +212,7 @@ async fn events(
         }
     }
     let max_pending = shared.config.max_pending;
-    let applied = shared
-        .store(move |s| s.apply(&records, max_pending, arrived))
-        .await?;
+    let applied = shared.store.apply(records, max_pending, arrived).await?;
     if applied.recorded > 0 {
         // (A job may be new even when deletions make the net count zero.)
         shared.work.notify_waiters();
@@ -257,16 +256,17 @@ async fn events(
 /// `GET /healthz`.
 async fn healthz(State(shared): State<Arc<Shared>>) -> Result<Response, ApiError> {
     let (queued, running) = shared
-        .store(|s| s.queue_lengths())
+        .store
+        .queue_lengths()
         .await
         .map_err(|e| ApiError::new(StatusCode::SERVICE_UNAVAILABLE, e.to_string()))?;
-    let (db, policy) = shared.ids.read().unwrap_or_else(|e| e.into_inner()).clone();
-    let unknown_registry_events = shared
-        .unknown_registry_events
-        .load(std::sync::atomic::Ordering::Relaxed);
+    let target = shared.ids.read().unwrap_or_else(|e| e.into_inner()).clone();
+    let counter = |c: &std::sync::atomic::AtomicU64| c.load(std::sync::atomic::Ordering::Relaxed);
     Ok(Json(serde_json::json!({
-        "status": "ok", "queued": queued, "running": running, "advisory_db": db,
-        "policy": policy, "unknown_registry_events": unknown_registry_events,
+        "status": "ok", "queued": queued, "running": running,
+        "advisory_db": target.advisory_db, "policy": target.policy,
+        "unknown_registry_events": counter(&shared.unknown_registry_events),
+        "rescanned": counter(&shared.rescanned), "process": shared.owner,
     }))
     .into_response())
 }
@@ -319,7 +319,7 @@ async fn list_images(
     _: ApiAuth,
     State(shared): State<Arc<Shared>>,
 ) -> Result<Json<Vec<ImageRow>>, ApiError> {
-    let images = shared.store(|s| s.images()).await?;
+    let images = shared.store.images().await?;
     let mut rows = Vec::new();
     for image in images {
         for (repository, tag) in &image.tags {
@@ -391,7 +391,8 @@ async fn image(
     Path(digest): Path<String>,
 ) -> Result<Json<ImageDetail>, ApiError> {
     let image = shared
-        .store(move |s| s.image(&digest))
+        .store
+        .image(&digest)
         .await?
         .ok_or_else(|| ApiError::new(StatusCode::NOT_FOUND, "no such image"))?;
     Ok(Json(ImageDetail {
@@ -499,7 +500,8 @@ async fn findings(
     let Query(filter) =
         filter.map_err(|e| ApiError::new(StatusCode::BAD_REQUEST, e.body_text()))?;
     let report = shared
-        .store(move |s| s.report(&digest))
+        .store
+        .report(&digest)
         .await?
         .ok_or_else(|| ApiError::new(StatusCode::NOT_FOUND, "no such image"))?
         .ok_or_else(|| ApiError::new(StatusCode::CONFLICT, "not scanned yet"))?;

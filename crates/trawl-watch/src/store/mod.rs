@@ -1,0 +1,1078 @@
+//! The results store and the job queue, on SQLite or PostgreSQL behind one
+//! interface: [`Store`].
+//!
+//! | backend | for | location |
+//! |---|---|---|
+//! | SQLite ([`StoreLocation::sqlite`]) | one process, one file; the default (`DATA/watch.sqlite`) | a file, locked to its process |
+//! | PostgreSQL ([`StoreLocation::postgres`]) | many processes on many machines sharing one database | `postgres://USER@HOST:PORT/DB` |
+//!
+//! Both keep the same tables and give the same answers (the behaviour
+//! tests run against both):
+//!
+//! | table | key | holds |
+//! |---|---|---|
+//! | `images` | manifest digest | where to pull it, the stored inventory and report (JSON) and the report's SHA-256, verdict, summary, scan and rescan counts, when it was last scanned, matched, pushed and pulled |
+//! | `tags` | (repository, tag, digest) | the repositories and tags naming each image; tag `''` lists an image pushed by digest only |
+//! | `findings` | (digest, ord) | one row per image and finding of its report: id, aliases, package and version, source package and version, ecosystem, severity (rank), fix state, fixed version, layer, suppressed; indexed by every id and alias, by package and source package, by severity |
+//! | `jobs` | manifest digest | the scan queue: `queued` or `running`, in arrival order, and the lease of a running job |
+//! | `rescans`, `rescan_batches` | id | rescans planned after an advisory database or policy change, split into batches that processes claim under leases |
+//!
+//! Every change is one transaction. Findings are written set-wise (SQLite:
+//! one prepared statement reused in the transaction; PostgreSQL: `COPY …
+//! FROM STDIN BINARY`), rescans read and write their batch in a handful of
+//! statements, so no call costs a round trip per finding or per image.
+//!
+//! # Leases, and which job a crash is charged to
+//!
+//! A running job holds a lease: its owner (one per process), a token (one
+//! per claim) and an expiry that the worker renews while it scans
+//! ([`Store::heartbeat`]). A job whose lease expired, or whose owner is known
+//! to be gone, is *orphaned*: its process died during the scan
+//! ([`Store::recover_orphans`]). With SQLite the file's lock proves, at
+//! start, that the previous process is gone; with PostgreSQL only expiry
+//! tells, so another process takes the job over once its lease runs out.
+//!
+//! A crash takes every scan of the process with it, and only one of them
+//! may have caused it. So a job is charged an attempt only when it was
+//! running *alone* in its process since it was claimed; jobs that ran beside
+//! others are not charged but marked `after_crash`, and such jobs then run
+//! one at a time (no other job is claimed by a process running one, and one
+//! is claimed only by a process running nothing). A poisonous image is thus
+//! charged for each crash it causes, and the images that happened to be
+//! scanned beside it are not; after [`MAX_ATTEMPTS`] crashes it is given up,
+//! so it cannot keep the service in a crash loop.
+//!
+//! # Rescans shared by processes
+//!
+//! A process that takes a new advisory database or policy (a
+//! [`MatchTarget`]) plans a rescan of it ([`Store::plan_rescan`]): the
+//! images with an inventory, pushed or pulled within the window, whose
+//! report came from another target, split into batches. Every process
+//! matching against the same target claims batches of it
+//! ([`Store::claim_rescan`], under a lease renewed with
+//! [`Store::renew_rescan`]) and stores them ([`Store::finish_rescan`]), so N
+//! processes share one rescan and each image is matched once per target: a
+//! batch is written only while its claim holds, and only into images still
+//! stale for the target. The newest planned target wins: planning one
+//! drops the waiting batches of the others, and a batch of an older target
+//! writes nothing. An image stored against another target after the plan
+//! (by a process that had not taken the new database yet) is planned again
+//! when that process takes it.
+
+mod postgres;
+mod sqlite;
+
+use std::fmt;
+use std::path::{Path, PathBuf};
+use std::str::FromStr;
+use std::sync::Arc;
+
+use sha2::{Digest, Sha256};
+use trawl::classify::FixStateKind;
+use trawl::{Finding, Report, Severity};
+
+use crate::events::Recorded;
+
+/// Crashes charged to one job before it is given up; also how often a
+/// rescan batch is taken over after its lease expired before it is dropped.
+pub const MAX_ATTEMPTS: i64 = 3;
+
+/// Why the store could not answer.
+#[derive(Debug, thiserror::Error)]
+#[non_exhaustive]
+pub enum StoreError {
+    /// The directory of the SQLite file could not be created.
+    #[error("cannot create data directory {}: {source}", path.display())]
+    Dir {
+        /// The directory.
+        path: PathBuf,
+        /// Why.
+        source: std::io::Error,
+    },
+    /// SQLite failed.
+    #[error("results store: {0}")]
+    Sqlite(#[from] rusqlite::Error),
+    /// PostgreSQL failed (or the connection to it).
+    #[error("results store: {}", postgres_message(.0))]
+    Postgres(#[from] tokio_postgres::Error),
+    /// No PostgreSQL connection could be had from the pool.
+    #[error("results store: no connection to PostgreSQL: {0}")]
+    Pool(String),
+    /// Another process holds the SQLite file.
+    #[error("results store {} is in use by another process (one watch per SQLite file; use PostgreSQL for several)", path.display())]
+    Locked {
+        /// The file.
+        path: PathBuf,
+    },
+    /// The store was written by a newer (or unknown) version.
+    #[error("results store {location}: schema version {found}, this program knows up to {known}")]
+    Schema {
+        /// The file or database.
+        location: String,
+        /// Its schema version.
+        found: i64,
+        /// The newest this program knows.
+        known: i64,
+    },
+    /// A store location that is not one.
+    #[error("{0}")]
+    Location(String),
+    /// A report or an event could not be (de)serialized for the store.
+    #[error("results store: JSON: {0}")]
+    Json(#[from] serde_json::Error),
+    /// A blocking task running a store call ended without an answer.
+    #[error("results store: the task running the query was lost")]
+    Lost,
+}
+
+/// A PostgreSQL error with what the server said (`db error` alone says nothing).
+fn postgres_message(e: &tokio_postgres::Error) -> String {
+    match e.as_db_error() {
+        Some(db) => format!("{}: {} ({})", db.severity(), db.message(), db.code().code()),
+        None => match std::error::Error::source(e) {
+            Some(cause) => format!("{e}: {cause}"),
+            None => e.to_string(),
+        },
+    }
+}
+
+/// Where the store lives: an SQLite file or a PostgreSQL database.
+///
+/// ```
+/// use trawl_watch::StoreLocation;
+/// let pg: StoreLocation = "postgres://watch@db.example:5432/trawl".parse()?;
+/// assert!(pg.is_postgres() && !pg.has_password());
+/// let file: StoreLocation = "sqlite:/var/lib/trawl-watch/watch.sqlite".parse()?;
+/// assert_eq!(file.to_string(), "sqlite:/var/lib/trawl-watch/watch.sqlite");
+/// # Ok::<(), trawl_watch::StoreError>(())
+/// ```
+#[derive(Clone)]
+pub struct StoreLocation(Location);
+
+#[derive(Clone)]
+enum Location {
+    Sqlite(PathBuf),
+    Postgres {
+        config: Box<tokio_postgres::Config>,
+        /// The URL as given, for messages (the password is never in it).
+        shown: String,
+        pool_size: usize,
+    },
+}
+
+impl StoreLocation {
+    /// An SQLite file (created with its directory when missing).
+    pub fn sqlite(path: impl Into<PathBuf>) -> StoreLocation {
+        StoreLocation(Location::Sqlite(path.into()))
+    }
+
+    /// A PostgreSQL database by URL (`postgres://USER[:PASSWORD]@HOST[:PORT]/DB?…`)
+    /// or libpq key/value string (`host=… user=… dbname=…`). Give the
+    /// password with [`StoreLocation::with_password`] rather than in the
+    /// URL when the URL is shown anywhere.
+    pub fn postgres(url: &str) -> Result<StoreLocation, StoreError> {
+        let config = tokio_postgres::Config::from_str(url)
+            .map_err(|e| StoreError::Location(format!("not a PostgreSQL URL: {e}")))?;
+        Ok(StoreLocation(Location::Postgres {
+            shown: redact_password(url),
+            config: Box::new(config),
+            pool_size: 16,
+        }))
+    }
+
+    /// The same database with this password.
+    pub fn with_password(mut self, password: impl AsRef<[u8]>) -> StoreLocation {
+        if let Location::Postgres { config, .. } = &mut self.0 {
+            config.password(password);
+        }
+        self
+    }
+
+    /// At most this many PostgreSQL connections per process (default 16;
+    /// at least 2). Ignored for SQLite.
+    pub fn with_pool_size(mut self, size: usize) -> StoreLocation {
+        if let Location::Postgres { pool_size, .. } = &mut self.0 {
+            *pool_size = size.max(2);
+        }
+        self
+    }
+
+    /// Whether this is a PostgreSQL database.
+    pub fn is_postgres(&self) -> bool {
+        matches!(self.0, Location::Postgres { .. })
+    }
+
+    /// Whether a PostgreSQL location carries a password.
+    pub fn has_password(&self) -> bool {
+        matches!(&self.0, Location::Postgres { config, .. } if config.get_password().is_some())
+    }
+}
+
+impl FromStr for StoreLocation {
+    type Err = StoreError;
+
+    /// `postgres://…` or `postgresql://…`, else `sqlite:PATH` or a path.
+    fn from_str(s: &str) -> Result<Self, Self::Err> {
+        let lower = s.to_ascii_lowercase();
+        if lower.starts_with("postgres://") || lower.starts_with("postgresql://") {
+            StoreLocation::postgres(s)
+        } else if let Some(path) = s.strip_prefix("sqlite:") {
+            if path.is_empty() {
+                return Err(StoreError::Location("sqlite: names no file".into()));
+            }
+            Ok(StoreLocation::sqlite(path))
+        } else if s.contains("://") {
+            Err(StoreError::Location(format!(
+                "{:?}: use postgres://USER@HOST[:PORT]/DB or sqlite:PATH",
+                redact_password(s)
+            )))
+        } else if s.is_empty() {
+            Err(StoreError::Location("an empty store location".into()))
+        } else {
+            Ok(StoreLocation::sqlite(s))
+        }
+    }
+}
+
+impl fmt::Display for StoreLocation {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match &self.0 {
+            Location::Sqlite(path) => write!(f, "sqlite:{}", path.display()),
+            Location::Postgres { shown, .. } => f.write_str(shown),
+        }
+    }
+}
+
+impl fmt::Debug for StoreLocation {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        write!(f, "StoreLocation({self})")
+    }
+}
+
+/// A URL with the password of its user info replaced by `<redacted>`.
+fn redact_password(url: &str) -> String {
+    let Some(scheme_end) = url.find("://") else {
+        return url.to_string();
+    };
+    let rest = &url[scheme_end + 3..];
+    let authority_end = rest.find(['/', '?']).unwrap_or(rest.len());
+    let authority = &rest[..authority_end];
+    match authority.rfind('@') {
+        Some(at) => match authority[..at].split_once(':') {
+            Some((user, _)) => format!(
+                "{}{user}:<redacted>{}",
+                &url[..scheme_end + 3],
+                &url[scheme_end + 3 + at..]
+            ),
+            None => url.to_string(),
+        },
+        None => url.to_string(),
+    }
+}
+
+/// Where a scan of one image stands.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+#[non_exhaustive]
+pub enum ImageState {
+    /// Waiting for a worker.
+    Queued,
+    /// A worker is pulling it.
+    Scanning,
+    /// It has a report.
+    Scanned,
+    /// Its last scan failed and it has no report.
+    Failed,
+}
+
+impl ImageState {
+    /// The lower-case name the API uses.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            ImageState::Queued => "queued",
+            ImageState::Scanning => "scanning",
+            ImageState::Scanned => "scanned",
+            ImageState::Failed => "failed",
+        }
+    }
+
+    fn of(job: Option<&str>, has_report: bool) -> ImageState {
+        match (job, has_report) {
+            (Some("running"), _) => ImageState::Scanning,
+            (Some(_), _) => ImageState::Queued,
+            (None, true) => ImageState::Scanned,
+            (None, false) => ImageState::Failed,
+        }
+    }
+}
+
+/// One image as stored, without its inventory and report.
+#[derive(Debug, Clone, PartialEq, Eq)]
+#[non_exhaustive]
+pub struct ImageRecord {
+    /// The manifest digest.
+    pub digest: String,
+    /// The registry it is pulled from.
+    pub registry: String,
+    /// The manifest media type.
+    pub media_type: String,
+    /// (repository, tag) pairs naming it; `None` for an untagged push.
+    pub tags: Vec<(String, Option<String>)>,
+    /// Where its scan stands.
+    pub state: ImageState,
+    /// `healthy`, `unhealthy`, `unsupported` or `partial`, once scanned.
+    pub verdict: Option<String>,
+    /// Why, in words.
+    pub verdict_reason: Option<String>,
+    /// The report's summary (JSON), once scanned.
+    pub summary: Option<String>,
+    /// The content SHA-256 of the advisory database the report was matched against.
+    pub advisory_db: Option<String>,
+    /// The id of the policy the report was classified under.
+    pub policy: Option<String>,
+    /// The last scan failure, if the last scan failed.
+    pub error: Option<String>,
+    /// Scans (pulls of the image).
+    pub scans: i64,
+    /// Re-matches of the stored inventory against a new advisory database or policy.
+    pub rescans: i64,
+    /// Failed scans.
+    pub failures: i64,
+    /// Unix seconds of the last successful scan.
+    pub last_scanned: Option<i64>,
+    /// Unix seconds of the last match (scan or rescan).
+    pub last_matched: Option<i64>,
+    /// Unix seconds of the last push.
+    pub last_pushed: Option<i64>,
+    /// Unix seconds of the last pull.
+    pub last_pulled: Option<i64>,
+    /// Unix seconds of the last failed scan.
+    pub last_failed: Option<i64>,
+    /// Its scan job, while it has one.
+    pub job: Option<JobStatus>,
+}
+
+/// A queued or running job, as the API shows it.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct JobStatus {
+    /// Crashes charged to it (it was running alone when its process died).
+    pub attempts: i64,
+    /// A process died while it ran, so it runs alone.
+    pub after_crash: bool,
+}
+
+/// A scan to run, claimed under a lease.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Job {
+    /// The manifest digest.
+    pub digest: String,
+    /// The configured registry (as events name it) to pull from.
+    pub registry: String,
+    /// The repository to pull from.
+    pub repository: String,
+    /// This claim's lease token: renewing, finishing and releasing the job
+    /// need it, so a claim that lost its lease changes nothing of the next.
+    pub token: i64,
+}
+
+/// What became of a batch of events: the first `recorded` were applied, in
+/// order; the rest (`deferred`) were not, because the next of them needed a
+/// scan and `max_pending` scans were waiting.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub struct Applied {
+    /// Events applied.
+    pub recorded: usize,
+    /// New jobs, net of queued ones that deletions removed.
+    pub queued: usize,
+    /// Images forgotten: deleted from the last repository holding them.
+    pub forgotten: usize,
+    /// Events not applied.
+    pub deferred: usize,
+    /// Jobs waiting for a worker afterwards.
+    pub pending: usize,
+}
+
+/// What [`Store::recover_orphans`] found.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub struct Recovered {
+    /// Orphaned jobs queued again (each now runs alone).
+    pub jobs: usize,
+    /// Of them, those charged an attempt (they were running alone).
+    pub charged: usize,
+}
+
+/// What a report is matched against: the advisory database (its content
+/// SHA-256) and the policy (its id).
+#[derive(Debug, Clone, PartialEq, Eq, Hash)]
+pub struct MatchTarget {
+    /// The advisory database's content SHA-256.
+    pub advisory_db: String,
+    /// The policy's id.
+    pub policy: String,
+}
+
+/// One finding of a report as the `findings` table holds it.
+#[derive(Debug, Clone, PartialEq, Eq)]
+#[non_exhaustive]
+pub struct FindingRow {
+    /// The vulnerability id.
+    pub id: String,
+    /// Its other ids.
+    pub aliases: Vec<String>,
+    /// The installed binary package.
+    pub package: String,
+    /// Its installed version.
+    pub version: String,
+    /// The source package the advisory is about.
+    pub source_name: String,
+    /// The source version compared.
+    pub source_version: String,
+    /// The feed ecosystem that matched (`Debian:12`).
+    pub ecosystem: String,
+    /// How serious it is.
+    pub severity: Severity,
+    /// Fixed, unfixed, or will not be fixed.
+    pub fix_state: FixStateKind,
+    /// The version that fixes it.
+    pub fixed_version: Option<String>,
+    /// The layer that introduced the package.
+    pub layer: Option<String>,
+    /// The policy suppresses it (it does not count toward the verdict).
+    pub suppressed: bool,
+}
+
+/// Severities by rank, as the store keeps them (a small integer, so that
+/// "at or above" is a range).
+const SEVERITIES: [Severity; 6] = [
+    Severity::Unknown,
+    Severity::Negligible,
+    Severity::Low,
+    Severity::Medium,
+    Severity::High,
+    Severity::Critical,
+];
+
+/// The rank the store keeps for a severity: unknown 0 … critical 5.
+pub fn severity_rank(severity: Severity) -> i16 {
+    SEVERITIES
+        .iter()
+        .position(|s| *s == severity)
+        .and_then(|i| i16::try_from(i).ok())
+        .unwrap_or(0)
+}
+
+/// The severity of a stored rank (unknown for a rank out of range).
+pub fn severity_of_rank(rank: i16) -> Severity {
+    usize::try_from(rank)
+        .ok()
+        .and_then(|i| SEVERITIES.get(i).copied())
+        .unwrap_or(Severity::Unknown)
+}
+
+const FIX_STATES: [FixStateKind; 3] = [
+    FixStateKind::Fixed,
+    FixStateKind::Unfixed,
+    FixStateKind::WillNotFix,
+];
+
+/// The fix state of its stored name (unfixed for an unknown name).
+pub fn fix_state_of(name: &str) -> FixStateKind {
+    FIX_STATES
+        .into_iter()
+        .find(|k| k.as_str() == name)
+        .unwrap_or(FixStateKind::Unfixed)
+}
+
+impl FindingRow {
+    fn new(finding: &Finding, suppressed: bool) -> FindingRow {
+        FindingRow {
+            id: finding.id.clone(),
+            aliases: finding.aliases.clone(),
+            package: finding.package.clone(),
+            version: finding.installed_version.clone(),
+            source_name: finding.source_name.clone(),
+            source_version: finding.source_version.clone(),
+            ecosystem: finding.ecosystem.clone(),
+            severity: finding.severity,
+            fix_state: finding.fix_state,
+            fixed_version: finding.fixed_version.clone(),
+            layer: finding.layer.clone(),
+            suppressed,
+        }
+    }
+
+    /// The id and aliases, lower-case and without repeats: what a lookup
+    /// by any of them compares with.
+    pub fn keys(&self) -> Vec<String> {
+        let mut keys: Vec<String> = std::iter::once(&self.id)
+            .chain(&self.aliases)
+            .map(|k| k.to_ascii_lowercase())
+            .collect();
+        keys.sort();
+        keys.dedup();
+        keys
+    }
+}
+
+/// A report to store, with what the store keeps of it apart.
+#[derive(Debug, Clone)]
+#[non_exhaustive]
+pub struct MatchResult {
+    /// The verdict's name.
+    pub verdict: String,
+    /// Why.
+    pub verdict_reason: String,
+    /// The summary, JSON.
+    pub summary: String,
+    /// The whole report, JSON.
+    pub report: String,
+    /// SHA-256 (hex) of `report`: a rescan that gives the same report
+    /// writes neither it nor its findings again.
+    pub report_sha256: String,
+    /// The findings that count, then the suppressed ones, in report order.
+    pub findings: Vec<FindingRow>,
+    /// The database and policy it was matched against.
+    pub target: MatchTarget,
+}
+
+impl MatchResult {
+    /// What the store keeps of `report`, matched against `target`.
+    pub fn new(report: &Report, target: &MatchTarget) -> Result<MatchResult, serde_json::Error> {
+        let json = serde_json::to_string(report)?;
+        let findings = finding_rows(report);
+        Ok(MatchResult {
+            verdict: report.verdict.as_str().to_string(),
+            verdict_reason: report.verdict_reason.clone(),
+            summary: serde_json::to_string(&report.summary)?,
+            report_sha256: hex::encode(Sha256::digest(json.as_bytes())),
+            report: json,
+            findings,
+            target: target.clone(),
+        })
+    }
+}
+
+/// The finding rows of a report: those that count, then the suppressed ones.
+fn finding_rows(report: &Report) -> Vec<FindingRow> {
+    report
+        .findings
+        .iter()
+        .map(|f| FindingRow::new(f, false))
+        .chain(report.suppressed.iter().map(|f| FindingRow::new(f, true)))
+        .collect()
+}
+
+/// What [`Store::plan_rescan`] did.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+#[non_exhaustive]
+pub enum RescanPlan {
+    /// Batches were planned for this many stale images (maybe none): the
+    /// target is the newest one planned.
+    Planned {
+        /// Images newly planned.
+        images: usize,
+        /// Batches they were split into.
+        batches: usize,
+    },
+    /// Another process planned a newer target since this one: this target
+    /// is not rescanned (the process should take the newer database).
+    Superseded,
+}
+
+/// A batch of a rescan, claimed under a lease.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct RescanBatch {
+    /// The batch's id.
+    pub id: i64,
+    /// This claim's lease token.
+    pub token: i64,
+    /// What its images are to be matched against.
+    pub target: MatchTarget,
+    /// Its images, by digest.
+    pub digests: Vec<String>,
+}
+
+/// An image's stored inventory, to be matched again.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct StoredInventory {
+    /// The manifest digest.
+    pub digest: String,
+    /// The inventory (JSON of a [`trawl::Scanned`]).
+    pub inventory: String,
+    /// The SHA-256 of its current report, if it has one.
+    pub report_sha256: Option<String>,
+}
+
+/// An image matched again, to store.
+#[derive(Debug, Clone)]
+pub struct Rematched {
+    /// The manifest digest.
+    pub digest: String,
+    /// The SHA-256 of its report when its inventory was read
+    /// ([`StoredInventory::report_sha256`]).
+    pub previous_sha256: Option<String>,
+    /// The new result.
+    pub result: MatchResult,
+}
+
+/// The results store and job queue, on SQLite or PostgreSQL. Cloning is
+/// cheap and clones share the connection (SQLite) or the pool (PostgreSQL).
+///
+/// Times are explicit (`now`: Unix seconds; `now_ms`, `until_ms`: Unix
+/// milliseconds) so that tests can move them; the service takes them from
+/// [`Store::now_ms`], which for PostgreSQL follows the database server's
+/// clock, so leases mean the same on every machine.
+#[derive(Clone)]
+pub struct Store {
+    backend: Backend,
+}
+
+#[derive(Clone)]
+enum Backend {
+    Sqlite(Arc<sqlite::SqliteStore>),
+    Postgres(postgres::PgStore),
+}
+
+impl fmt::Debug for Store {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match &self.backend {
+            Backend::Sqlite(s) => write!(f, "Store(sqlite:{})", s.path().display()),
+            Backend::Postgres(p) => write!(f, "Store({})", p.shown()),
+        }
+    }
+}
+
+/// Runs `call` on the SQLite store on the blocking pool.
+macro_rules! sqlite {
+    ($store:expr, |$s:ident| $body:expr) => {{
+        let store = $store.clone();
+        tokio::task::spawn_blocking(move || {
+            let $s = &*store;
+            $body
+        })
+        .await
+        .map_err(|_| StoreError::Lost)?
+    }};
+}
+
+impl Store {
+    /// Opens the store, creating it or bringing its schema up to date:
+    /// SQLite versions 1 to 3 (before this crate) are upgraded in place;
+    /// PostgreSQL migrations are applied in order under an advisory lock,
+    /// so processes starting together apply each once. A store written by
+    /// a newer version is refused.
+    pub async fn open(location: &StoreLocation) -> Result<Store, StoreError> {
+        let backend = match &location.0 {
+            Location::Sqlite(path) => {
+                let path = path.clone();
+                let store = tokio::task::spawn_blocking(move || sqlite::SqliteStore::open(&path))
+                    .await
+                    .map_err(|_| StoreError::Lost)??;
+                Backend::Sqlite(Arc::new(store))
+            }
+            Location::Postgres {
+                config,
+                shown,
+                pool_size,
+            } => Backend::Postgres(
+                postgres::PgStore::open((**config).clone(), shown.clone(), *pool_size).await?,
+            ),
+        };
+        Ok(Store { backend })
+    }
+
+    /// Whether only one process can use the store (SQLite): then the
+    /// running jobs found at start are orphans for certain.
+    pub fn single_process(&self) -> bool {
+        matches!(self.backend, Backend::Sqlite(_))
+    }
+
+    /// Unix milliseconds by the store's clock: the local clock for SQLite;
+    /// for PostgreSQL the server's (measured against the local clock at most
+    /// a minute ago), so every process agrees on when a lease expires.
+    pub async fn now_ms(&self) -> Result<i64, StoreError> {
+        match &self.backend {
+            Backend::Sqlite(_) => Ok(local_now_ms()),
+            Backend::Postgres(p) => send(p.now_ms()).await,
+        }
+    }
+
+    /// Queues again the running jobs of owners other than `owner` whose
+    /// lease expired before `now_ms` or, with `owners_gone`, all of them (at
+    /// start with SQLite: the file's lock proves their process is gone).
+    /// Each is marked `after_crash`; one that was running alone is charged
+    /// an attempt.
+    pub async fn recover_orphans(
+        &self,
+        owner: &str,
+        owners_gone: bool,
+        now_ms: i64,
+    ) -> Result<Recovered, StoreError> {
+        match &self.backend {
+            Backend::Sqlite(s) => {
+                let owner = owner.to_string();
+                sqlite!(s, |s| s.recover_orphans(&owner, owners_gone, now_ms))
+            }
+            Backend::Postgres(p) => send(p.recover_orphans(owner, owners_gone, now_ms)).await,
+        }
+    }
+
+    /// Records a batch of events in one transaction, in order: tags, push
+    /// and pull times, a scan job for each image that needs one, and
+    /// deletions. An image needs a scan when it is pushed and has no report
+    /// yet (new, or its scans failed), or when it is pulled and was never
+    /// seen; never while a job for it is queued or running. An image deleted
+    /// from the last repository that holds it is forgotten: its results, its
+    /// findings, its job, its tags.
+    ///
+    /// Back-pressure is per event: events are applied in order until one
+    /// needs a scan while `max_pending` (at least 1) jobs are queued; that one
+    /// and all after it are not applied ([`Applied::deferred`]). A registry
+    /// sends a refused envelope again whole, and applying the events already
+    /// applied once more changes nothing (jobs coalesce, tags are set, times
+    /// only move forward), so the prefix semantics keep its retries exact,
+    /// and an envelope larger than the queue still gets through, a part per
+    /// retry, as the workers drain the queue. With PostgreSQL, envelopes are
+    /// applied one at a time across all processes (a transaction-scoped
+    /// advisory lock), so the count of waiting jobs is exact.
+    pub async fn apply(
+        &self,
+        events: Vec<Recorded>,
+        max_pending: usize,
+        now: i64,
+    ) -> Result<Applied, StoreError> {
+        match &self.backend {
+            Backend::Sqlite(s) => sqlite!(s, |s| s.apply(&events, max_pending, now)),
+            Backend::Postgres(p) => send(p.apply(&events, max_pending, now)).await,
+        }
+    }
+
+    /// Takes a job for `owner` under a lease until `lease_until_ms`, or
+    /// `None`. Orphans of other owners whose lease expired are recovered
+    /// first. Jobs marked `after_crash` come first and run alone: one is
+    /// claimed only when `owner` runs nothing, and while it runs `owner` gets
+    /// nothing else. Jobs charged [`MAX_ATTEMPTS`] crashes are given up
+    /// (recorded as failed) on the way. With PostgreSQL, processes claim
+    /// with `FOR UPDATE SKIP LOCKED`, so none waits for another and no job
+    /// is claimed twice.
+    pub async fn claim(
+        &self,
+        owner: &str,
+        now_ms: i64,
+        lease_until_ms: i64,
+    ) -> Result<Option<Job>, StoreError> {
+        match &self.backend {
+            Backend::Sqlite(s) => {
+                let owner = owner.to_string();
+                sqlite!(s, |s| s.claim(&owner, now_ms, lease_until_ms))
+            }
+            Backend::Postgres(p) => send(p.claim(owner, now_ms, lease_until_ms)).await,
+        }
+    }
+
+    /// Extends a running job's lease to `until_ms`; false when the claim
+    /// `token` no longer holds it (the job was deleted or recovered).
+    pub async fn heartbeat(
+        &self,
+        digest: &str,
+        token: i64,
+        until_ms: i64,
+    ) -> Result<bool, StoreError> {
+        match &self.backend {
+            Backend::Sqlite(s) => {
+                let digest = digest.to_string();
+                sqlite!(s, |s| s.heartbeat(&digest, token, until_ms))
+            }
+            Backend::Postgres(p) => send(p.heartbeat(digest, token, until_ms)).await,
+        }
+    }
+
+    /// Puts a running job back in the queue, uncharged (the service is
+    /// stopping).
+    pub async fn release(&self, digest: &str, token: i64) -> Result<(), StoreError> {
+        match &self.backend {
+            Backend::Sqlite(s) => {
+                let digest = digest.to_string();
+                sqlite!(s, |s| s.release(&digest, token))
+            }
+            Backend::Postgres(p) => send(p.release(digest, token)).await,
+        }
+    }
+
+    /// Stores a scan's inventory (JSON), report and findings and removes its
+    /// job, if the claim `token` still holds it (nothing is stored if the
+    /// image was deleted or the job taken over meanwhile). True when stored.
+    pub async fn finish_scan(
+        &self,
+        digest: &str,
+        token: i64,
+        inventory: String,
+        result: MatchResult,
+        now: i64,
+    ) -> Result<bool, StoreError> {
+        match &self.backend {
+            Backend::Sqlite(s) => {
+                let digest = digest.to_string();
+                sqlite!(s, |s| s
+                    .finish_scan(&digest, token, &inventory, &result, now))
+            }
+            Backend::Postgres(p) => {
+                send(p.finish_scan(digest, token, &inventory, &result, now)).await
+            }
+        }
+    }
+
+    /// Records a failed scan and removes its job, if the claim `token` still
+    /// holds it (the next push queues it again).
+    pub async fn fail_scan(
+        &self,
+        digest: &str,
+        token: i64,
+        error: &str,
+        now: i64,
+    ) -> Result<(), StoreError> {
+        match &self.backend {
+            Backend::Sqlite(s) => {
+                let (digest, error) = (digest.to_string(), error.to_string());
+                sqlite!(s, |s| s.fail_scan(&digest, token, &error, now))
+            }
+            Backend::Postgres(p) => send(p.fail_scan(digest, token, error, now)).await,
+        }
+    }
+
+    /// Plans the rescan of `target` (see the module docs): the images with
+    /// an inventory, pushed or pulled at or after `since` (Unix seconds),
+    /// whose report came from another target and that no open batch of this
+    /// target holds yet, in batches of `batch_size`. A target planned
+    /// before and superseded since by another is planned again only with
+    /// `replace` (the database or policy was deliberately changed back);
+    /// else [`RescanPlan::Superseded`].
+    pub async fn plan_rescan(
+        &self,
+        target: &MatchTarget,
+        since: i64,
+        batch_size: usize,
+        replace: bool,
+    ) -> Result<RescanPlan, StoreError> {
+        let batch_size = batch_size.max(1);
+        match &self.backend {
+            Backend::Sqlite(s) => {
+                let target = target.clone();
+                sqlite!(s, |s| s.plan_rescan(&target, since, batch_size, replace))
+            }
+            Backend::Postgres(p) => send(p.plan_rescan(target, since, batch_size, replace)).await,
+        }
+    }
+
+    /// Takes a batch of the rescan of `target` for `owner`, under a lease
+    /// until `until_ms`: a waiting one, or one whose lease expired (taken
+    /// over; after [`MAX_ATTEMPTS`] takeovers it is dropped). `None` when
+    /// there is none, or `target` is not the newest planned.
+    pub async fn claim_rescan(
+        &self,
+        owner: &str,
+        target: &MatchTarget,
+        now_ms: i64,
+        until_ms: i64,
+    ) -> Result<Option<RescanBatch>, StoreError> {
+        match &self.backend {
+            Backend::Sqlite(s) => {
+                let (owner, target) = (owner.to_string(), target.clone());
+                sqlite!(s, |s| s.claim_rescan(&owner, &target, now_ms, until_ms))
+            }
+            Backend::Postgres(p) => send(p.claim_rescan(owner, target, now_ms, until_ms)).await,
+        }
+    }
+
+    /// Extends a rescan batch's lease; false when the claim no longer holds it.
+    pub async fn renew_rescan(
+        &self,
+        batch: &RescanBatch,
+        until_ms: i64,
+    ) -> Result<bool, StoreError> {
+        match &self.backend {
+            Backend::Sqlite(s) => {
+                let (id, token) = (batch.id, batch.token);
+                sqlite!(s, |s| s.renew_rescan(id, token, until_ms))
+            }
+            Backend::Postgres(p) => send(p.renew_rescan(batch.id, batch.token, until_ms)).await,
+        }
+    }
+
+    /// Gives a claimed batch back, uncharged (the service is stopping).
+    pub async fn release_rescan(&self, batch: &RescanBatch) -> Result<(), StoreError> {
+        match &self.backend {
+            Backend::Sqlite(s) => {
+                let (id, token) = (batch.id, batch.token);
+                sqlite!(s, |s| s.release_rescan(id, token))
+            }
+            Backend::Postgres(p) => send(p.release_rescan(batch.id, batch.token)).await,
+        }
+    }
+
+    /// The stored inventories of `digests` (those that have one), in one query.
+    pub async fn inventories(
+        &self,
+        digests: &[String],
+    ) -> Result<Vec<StoredInventory>, StoreError> {
+        match &self.backend {
+            Backend::Sqlite(s) => {
+                let digests = digests.to_vec();
+                sqlite!(s, |s| s.inventories(&digests))
+            }
+            Backend::Postgres(p) => send(p.inventories(digests)).await,
+        }
+    }
+
+    /// Stores a claimed batch's results and ends the batch, if the claim
+    /// still holds it and its target is still the newest planned; each image
+    /// only while it is stale for the target. An image whose report did not
+    /// change ([`Rematched::previous_sha256`]) gets only its new target and
+    /// counts; the others their report and findings too. Returns the images
+    /// written (each counted as one rescan).
+    pub async fn finish_rescan(
+        &self,
+        batch: &RescanBatch,
+        results: Vec<Rematched>,
+        now: i64,
+    ) -> Result<usize, StoreError> {
+        match &self.backend {
+            Backend::Sqlite(s) => {
+                let batch = batch.clone();
+                sqlite!(s, |s| s.finish_rescan(&batch, &results, now))
+            }
+            Backend::Postgres(p) => send(p.finish_rescan(batch, &results, now)).await,
+        }
+    }
+
+    /// Every image, by digest.
+    pub async fn images(&self) -> Result<Vec<ImageRecord>, StoreError> {
+        match &self.backend {
+            Backend::Sqlite(s) => sqlite!(s, |s| s.select_images(None)),
+            Backend::Postgres(p) => send(p.select_images(None)).await,
+        }
+    }
+
+    /// One image.
+    pub async fn image(&self, digest: &str) -> Result<Option<ImageRecord>, StoreError> {
+        let images = match &self.backend {
+            Backend::Sqlite(s) => {
+                let digest = digest.to_string();
+                sqlite!(s, |s| s.select_images(Some(&digest)))?
+            }
+            Backend::Postgres(p) => send(p.select_images(Some(digest))).await?,
+        };
+        Ok(images.into_iter().next())
+    }
+
+    /// The stored report (JSON) of an image: `None` for an unknown digest,
+    /// `Some(None)` when it has not been scanned yet.
+    pub async fn report(&self, digest: &str) -> Result<Option<Option<String>>, StoreError> {
+        match &self.backend {
+            Backend::Sqlite(s) => {
+                let digest = digest.to_string();
+                sqlite!(s, |s| s.report(&digest))
+            }
+            Backend::Postgres(p) => send(p.report(digest)).await,
+        }
+    }
+
+    /// The stored finding rows of an image, in report order (the findings
+    /// that count, then the suppressed ones).
+    pub async fn findings(&self, digest: &str) -> Result<Vec<FindingRow>, StoreError> {
+        match &self.backend {
+            Backend::Sqlite(s) => {
+                let digest = digest.to_string();
+                sqlite!(s, |s| s.findings(&digest))
+            }
+            Backend::Postgres(p) => send(p.findings(digest)).await,
+        }
+    }
+
+    /// Jobs waiting and jobs running.
+    pub async fn queue_lengths(&self) -> Result<(i64, i64), StoreError> {
+        match &self.backend {
+            Backend::Sqlite(s) => sqlite!(s, |s| s.queue_lengths()),
+            Backend::Postgres(p) => send(p.queue_lengths()).await,
+        }
+    }
+}
+
+/// A PostgreSQL call's future, boxed and checked to be `Send` here, where
+/// its lifetimes are plain (the compiler cannot prove it through the
+/// service's task spawns otherwise).
+fn send<'a, T>(
+    future: impl std::future::Future<Output = T> + Send + 'a,
+) -> std::pin::Pin<Box<dyn std::future::Future<Output = T> + Send + 'a>> {
+    Box::pin(future)
+}
+
+/// Unix milliseconds by the local clock.
+pub(crate) fn local_now_ms() -> i64 {
+    std::time::SystemTime::now()
+        .duration_since(std::time::SystemTime::UNIX_EPOCH)
+        .map_or(0, |d| i64::try_from(d.as_millis()).unwrap_or(i64::MAX))
+}
+
+/// The SQLite file's directory, created when missing.
+fn create_parent(path: &Path) -> Result<(), StoreError> {
+    match path.parent() {
+        Some(dir) if !dir.as_os_str().is_empty() => {
+            std::fs::create_dir_all(dir).map_err(|source| StoreError::Dir {
+                path: dir.to_owned(),
+                source,
+            })
+        }
+        _ => Ok(()),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn locations() {
+        let pg: StoreLocation = "postgresql://w:s3cret@db:5433/trawl?sslmode=disable"
+            .parse()
+            .unwrap();
+        assert!(pg.is_postgres() && pg.has_password());
+        assert_eq!(
+            pg.to_string(),
+            "postgresql://w:<redacted>@db:5433/trawl?sslmode=disable"
+        );
+        assert!(!format!("{pg:?}").contains("s3cret"));
+        let pg = StoreLocation::postgres("postgres://w@db/trawl")
+            .unwrap()
+            .with_password("x");
+        assert!(pg.has_password());
+        assert_eq!(pg.to_string(), "postgres://w@db/trawl");
+        let file: StoreLocation = "/var/lib/w/watch.sqlite".parse().unwrap();
+        assert!(!file.is_postgres());
+        assert_eq!(file.to_string(), "sqlite:/var/lib/w/watch.sqlite");
+        for bad in [
+            "",
+            "sqlite:",
+            "mysql://u:p@h/db",
+            "postgres://h:notaport/db",
+        ] {
+            let e = bad
+                .parse::<StoreLocation>()
+                .err()
+                .unwrap_or_else(|| panic!("{bad}"));
+            assert!(!e.to_string().contains(":p@"), "{e}");
+        }
+    }
+
+    #[test]
+    fn severity_ranks_round_trip() {
+        for (rank, severity) in SEVERITIES.iter().enumerate() {
+            let rank = i16::try_from(rank).unwrap();
+            assert_eq!(severity_rank(*severity), rank);
+            assert_eq!(severity_of_rank(rank), *severity);
+        }
+        assert_eq!(severity_of_rank(99), Severity::Unknown);
+        for kind in FIX_STATES {
+            assert_eq!(fix_state_of(kind.as_str()), kind);
+        }
+    }
+}

@@ -1,0 +1,1297 @@
+//! The PostgreSQL store, for many `watch` processes on many machines
+//! sharing one database.
+//!
+//! The client is `tokio-postgres` with a `deadpool-postgres` pool. Why
+//! these: `tokio-postgres` is the maintained asynchronous client that the
+//! synchronous `postgres` crate and most of the ecosystem build on; it
+//! speaks the binary `COPY` protocol (findings are written that way, not row
+//! by row), caches prepared statements per connection (through the pool)
+//! and runs on the tokio runtime the service already has. `deadpool-postgres`
+//! is a small pool over it that recycles a broken connection after a server
+//! restart. `sqlx` would bring a far larger tree (its macros, drivers for
+//! other databases, a runtime of its own) for compile-time checked queries
+//! that need a database at build time.
+//!
+//! How processes cooperate:
+//!
+//! - Jobs are claimed with `SELECT … FOR UPDATE SKIP LOCKED` in the order
+//!   they arrived (jobs after a crash first), so processes never wait for
+//!   each other's claims and no job is claimed twice. The lease's expiry is
+//!   in the server's clock (see [`PgStore::now_ms`]).
+//! - Envelopes of events are applied one at a time across all processes
+//!   (`pg_advisory_xact_lock`): the per-event back-pressure counts waiting
+//!   jobs exactly, and two envelopes never move the same tag at once.
+//! - Rescan planning takes another transaction-scoped advisory lock, and
+//!   storing a rescan batch the same lock shared, so a batch is never
+//!   stored for a target that a plan just superseded.
+//! - Schema migrations are numbered, recorded in `trawl_watch_migrations`
+//!   and applied at open under a session advisory lock (`pg_advisory_lock`),
+//!   so processes starting together apply each exactly once; a database
+//!   whose schema is newer than this program is refused.
+
+use std::sync::{Arc, Mutex};
+use std::time::Instant;
+
+use deadpool_postgres::{Manager, ManagerConfig, Object, Pool, RecyclingMethod, Transaction};
+use tokio_postgres::NoTls;
+use tokio_postgres::binary_copy::BinaryCopyInWriter;
+use tokio_postgres::types::{ToSql, Type};
+use tracing::warn;
+
+use super::{
+    Applied, FindingRow, ImageRecord, ImageState, Job, JobStatus, MAX_ATTEMPTS, MatchResult,
+    MatchTarget, Recovered, Rematched, RescanBatch, RescanPlan, StoreError, StoredInventory,
+    fix_state_of, local_now_ms, severity_of_rank, severity_rank,
+};
+use crate::events::{Deleted, Deletion, ImageEvent, Kind, Recorded};
+
+/// Advisory lock keys (one namespace: the bytes of "trawlw" and a number).
+const MIGRATION_LOCK: i64 = 0x7472_6177_6c77_0001;
+const APPLY_LOCK: i64 = 0x7472_6177_6c77_0002;
+const PLAN_LOCK: i64 = 0x7472_6177_6c77_0003;
+
+/// The migrations, in order: (version, SQL). A version once released is
+/// never edited; changes come as a new version.
+const MIGRATIONS: &[(i64, &str)] = &[(1, SCHEMA_1)];
+
+const SCHEMA_1: &str = "
+CREATE TABLE images (
+    digest text PRIMARY KEY,
+    registry text NOT NULL,
+    repository text NOT NULL,
+    media_type text NOT NULL,
+    verdict text,
+    verdict_reason text,
+    summary text,
+    inventory text,
+    report text,
+    report_sha256 text,
+    advisory_db text,
+    policy text,
+    error text,
+    scans bigint NOT NULL DEFAULT 0,
+    rescans bigint NOT NULL DEFAULT 0,
+    failures bigint NOT NULL DEFAULT 0,
+    first_seen bigint NOT NULL,
+    last_scanned bigint,
+    last_failed bigint,
+    last_matched bigint,
+    last_pushed bigint,
+    last_pulled bigint
+);
+CREATE INDEX images_by_push ON images (last_pushed);
+CREATE INDEX images_by_pull ON images (last_pulled);
+CREATE TABLE tags (
+    repository text NOT NULL,
+    tag text NOT NULL,
+    digest text NOT NULL REFERENCES images (digest),
+    PRIMARY KEY (repository, tag, digest)
+);
+CREATE INDEX tags_by_digest ON tags (digest);
+CREATE TABLE jobs (
+    seq bigserial PRIMARY KEY,
+    digest text NOT NULL UNIQUE REFERENCES images (digest),
+    registry text NOT NULL,
+    repository text NOT NULL,
+    state text NOT NULL CHECK (state IN ('queued', 'running')),
+    attempts bigint NOT NULL DEFAULT 0,
+    enqueued bigint NOT NULL,
+    lease_owner text,
+    lease_token bigint,
+    lease_until bigint,
+    alone boolean NOT NULL DEFAULT false,
+    after_crash boolean NOT NULL DEFAULT false
+);
+CREATE INDEX jobs_queue ON jobs (after_crash DESC, seq) WHERE state = 'queued';
+CREATE INDEX jobs_by_owner ON jobs (lease_owner) WHERE state = 'running';
+CREATE INDEX jobs_by_lease ON jobs (lease_until) WHERE state = 'running';
+CREATE SEQUENCE lease_tokens;
+CREATE TABLE findings (
+    digest text NOT NULL REFERENCES images (digest) ON DELETE CASCADE,
+    ord integer NOT NULL,
+    id text NOT NULL,
+    aliases text[] NOT NULL,
+    keys text[] NOT NULL,
+    package text NOT NULL,
+    version text NOT NULL,
+    source_name text NOT NULL,
+    source_version text NOT NULL,
+    ecosystem text NOT NULL,
+    severity smallint NOT NULL,
+    fix_state text NOT NULL,
+    fixed_version text,
+    layer text,
+    suppressed boolean NOT NULL,
+    PRIMARY KEY (digest, ord)
+);
+CREATE INDEX findings_by_key ON findings USING gin (keys);
+CREATE INDEX findings_by_package ON findings (package);
+CREATE INDEX findings_by_source ON findings (source_name);
+CREATE INDEX findings_by_severity ON findings (severity, fix_state);
+CREATE TABLE rescans (
+    id bigserial PRIMARY KEY,
+    seq bigint NOT NULL,
+    advisory_db text NOT NULL,
+    policy text NOT NULL,
+    planned bigint NOT NULL,
+    UNIQUE (advisory_db, policy)
+);
+CREATE TABLE rescan_batches (
+    id bigserial PRIMARY KEY,
+    rescan bigint NOT NULL REFERENCES rescans (id) ON DELETE CASCADE,
+    digests text[] NOT NULL,
+    state text NOT NULL CHECK (state IN ('queued', 'running')),
+    attempts bigint NOT NULL DEFAULT 0,
+    lease_owner text,
+    lease_token bigint,
+    lease_until bigint
+);
+CREATE INDEX rescan_batches_by_rescan ON rescan_batches (rescan, state, id);
+";
+
+/// The columns `COPY` writes into `findings`, and their types.
+const COPY_FINDINGS: &str = "COPY findings (digest, ord, id, aliases, keys, package, version,
+    source_name, source_version, ecosystem, severity, fix_state, fixed_version, layer, suppressed)
+    FROM STDIN BINARY";
+const FINDING_TYPES: [Type; 15] = [
+    Type::TEXT,
+    Type::INT4,
+    Type::TEXT,
+    Type::TEXT_ARRAY,
+    Type::TEXT_ARRAY,
+    Type::TEXT,
+    Type::TEXT,
+    Type::TEXT,
+    Type::TEXT,
+    Type::TEXT,
+    Type::INT2,
+    Type::TEXT,
+    Type::TEXT,
+    Type::TEXT,
+    Type::BOOL,
+];
+
+/// The PostgreSQL store: a connection pool and what this process knows of
+/// the server's clock.
+#[derive(Clone)]
+pub(super) struct PgStore {
+    pool: Pool,
+    shown: String,
+    /// The server's clock minus the local one (ms), and when it was measured.
+    clock: Arc<Mutex<Option<(Instant, i64)>>>,
+    /// Claims of this process, one at a time: whether a job runs alone is
+    /// decided per owner, from the jobs it already runs.
+    claims: Arc<tokio::sync::Mutex<()>>,
+}
+
+/// How long a measured clock offset is used before it is measured again.
+const CLOCK_TTL: std::time::Duration = std::time::Duration::from_secs(60);
+
+impl PgStore {
+    pub(super) async fn open(
+        config: tokio_postgres::Config,
+        shown: String,
+        pool_size: usize,
+    ) -> Result<PgStore, StoreError> {
+        let manager = Manager::from_config(
+            config,
+            NoTls,
+            ManagerConfig {
+                // A connection the server closed (a restart) is dropped, not reused.
+                recycling_method: RecyclingMethod::Fast,
+            },
+        );
+        let pool = Pool::builder(manager)
+            .max_size(pool_size.max(2))
+            .build()
+            .map_err(|e| StoreError::Pool(e.to_string()))?;
+        let store = PgStore {
+            pool,
+            shown,
+            clock: Arc::new(Mutex::new(None)),
+            claims: Arc::new(tokio::sync::Mutex::new(())),
+        };
+        let mut client = store.client().await?;
+        migrate(&mut client, &store.shown).await?;
+        Ok(store)
+    }
+
+    pub(super) fn shown(&self) -> &str {
+        &self.shown
+    }
+
+    async fn client(&self) -> Result<Object, StoreError> {
+        self.pool.get().await.map_err(|e| match e {
+            deadpool_postgres::PoolError::Backend(e) => StoreError::Postgres(e),
+            e => StoreError::Pool(e.to_string()),
+        })
+    }
+
+    /// Unix milliseconds by the server's clock.
+    pub(super) async fn now_ms(&self) -> Result<i64, StoreError> {
+        let known = *self.clock.lock().unwrap_or_else(|e| e.into_inner());
+        if let Some((at, offset)) = known {
+            if at.elapsed() < CLOCK_TTL {
+                return Ok(local_now_ms().saturating_add(offset));
+            }
+        }
+        let client = self.client().await?;
+        let before = local_now_ms();
+        let server: i64 = client
+            .query_one(
+                "SELECT (extract(epoch FROM clock_timestamp()) * 1000)::bigint",
+                &[],
+            )
+            .await?
+            .get(0);
+        let after = local_now_ms();
+        let offset = server - before / 2 - after / 2;
+        *self.clock.lock().unwrap_or_else(|e| e.into_inner()) = Some((Instant::now(), offset));
+        Ok(local_now_ms().saturating_add(offset))
+    }
+
+    pub(super) async fn recover_orphans(
+        &self,
+        owner: &str,
+        owners_gone: bool,
+        now_ms: i64,
+    ) -> Result<Recovered, StoreError> {
+        let mut client = self.client().await?;
+        let tx = client.transaction().await?;
+        let recovered = recover(&tx, owner, owners_gone, now_ms).await?;
+        tx.commit().await?;
+        Ok(recovered)
+    }
+
+    pub(super) async fn apply(
+        &self,
+        events: &[Recorded],
+        max_pending: usize,
+        now: i64,
+    ) -> Result<Applied, StoreError> {
+        let max_pending = max_pending.max(1);
+        let mut client = self.client().await?;
+        let tx = client.transaction().await?;
+        tx.execute("SELECT pg_advisory_xact_lock($1)", &[&APPLY_LOCK])
+            .await?;
+        let before = queued_jobs(&tx).await?;
+        let mut applied = Applied {
+            pending: before,
+            ..Applied::default()
+        };
+        for event in events {
+            match event {
+                Recorded::Image(ev) => {
+                    if applied.pending >= max_pending && needs_scan(&tx, ev).await? {
+                        break;
+                    }
+                    if record_image(&tx, ev, now).await? {
+                        applied.pending += 1;
+                    }
+                }
+                Recorded::Delete(deletion) => {
+                    applied.forgotten += usize::from(delete(&tx, deletion).await?);
+                    applied.pending = queued_jobs(&tx).await?;
+                }
+            }
+            applied.recorded += 1;
+        }
+        applied.deferred = events.len() - applied.recorded;
+        applied.queued = applied.pending.saturating_sub(before);
+        tx.commit().await?;
+        Ok(applied)
+    }
+
+    pub(super) async fn claim(
+        &self,
+        owner: &str,
+        now_ms: i64,
+        lease_until_ms: i64,
+    ) -> Result<Option<Job>, StoreError> {
+        let _one_at_a_time = self.claims.lock().await;
+        let mut client = self.client().await?;
+        let tx = client.transaction().await?;
+        recover(&tx, owner, false, now_ms).await?;
+        let row = query_one(
+            &tx,
+            "SELECT count(*), count(*) FILTER (WHERE after_crash) FROM jobs
+             WHERE state = 'running' AND lease_owner = $1",
+            &[&owner],
+        )
+        .await?;
+        let (running, running_after_crash): (i64, i64) = (row.get(0), row.get(1));
+        if running_after_crash > 0 {
+            return Ok(None);
+        }
+        let job = loop {
+            let row = query_opt(
+                &tx,
+                "SELECT digest, registry, repository, attempts, after_crash FROM jobs
+                 WHERE state = 'queued' ORDER BY after_crash DESC, seq LIMIT 1
+                 FOR UPDATE SKIP LOCKED",
+                &[],
+            )
+            .await?;
+            let Some(row) = row else { break None };
+            let (digest, registry, repository, attempts, after_crash): (
+                String,
+                String,
+                String,
+                i64,
+                bool,
+            ) = (row.get(0), row.get(1), row.get(2), row.get(3), row.get(4));
+            if attempts >= MAX_ATTEMPTS {
+                let error = super::sqlite::given_up(attempts);
+                record_failure(&tx, &digest, &error, now_ms / 1000).await?;
+                continue;
+            }
+            if after_crash && running > 0 {
+                break None;
+            }
+            let token = new_token(&tx).await?;
+            let alone = running == 0;
+            if !alone {
+                execute(
+                    &tx,
+                    "UPDATE jobs SET alone = false WHERE state = 'running' AND lease_owner = $1",
+                    &[&owner],
+                )
+                .await?;
+            }
+            execute(
+                &tx,
+                "UPDATE jobs SET state = 'running', lease_owner = $2, lease_token = $3,
+                 lease_until = $4, alone = $5 WHERE digest = $1",
+                &[&digest, &owner, &token, &lease_until_ms, &alone],
+            )
+            .await?;
+            break Some(Job {
+                digest,
+                registry,
+                repository,
+                token,
+            });
+        };
+        tx.commit().await?;
+        Ok(job)
+    }
+
+    pub(super) async fn heartbeat(
+        &self,
+        digest: &str,
+        token: i64,
+        until_ms: i64,
+    ) -> Result<bool, StoreError> {
+        let client = self.client().await?;
+        let stmt = client
+            .prepare_cached(
+                "UPDATE jobs SET lease_until = $3
+                 WHERE digest = $1 AND lease_token = $2 AND state = 'running'",
+            )
+            .await?;
+        Ok(client.execute(&stmt, &[&digest, &token, &until_ms]).await? == 1)
+    }
+
+    pub(super) async fn release(&self, digest: &str, token: i64) -> Result<(), StoreError> {
+        let client = self.client().await?;
+        client
+            .execute(
+                "UPDATE jobs SET state = 'queued', lease_owner = NULL, lease_token = NULL,
+                 lease_until = NULL WHERE digest = $1 AND lease_token = $2 AND state = 'running'",
+                &[&digest, &token],
+            )
+            .await?;
+        Ok(())
+    }
+
+    pub(super) async fn finish_scan(
+        &self,
+        digest: &str,
+        token: i64,
+        inventory: &str,
+        result: &MatchResult,
+        now: i64,
+    ) -> Result<bool, StoreError> {
+        let mut client = self.client().await?;
+        let tx = client.transaction().await?;
+        // Locked: a recovery cannot take the job over while it is stored.
+        let held = query_opt(
+            &tx,
+            "SELECT 1 FROM jobs WHERE digest = $1 AND lease_token = $2 AND state = 'running'
+             FOR UPDATE",
+            &[&digest, &token],
+        )
+        .await?
+        .is_some();
+        if !held {
+            return Ok(false);
+        }
+        execute(
+            &tx,
+            "UPDATE images SET inventory = $2, verdict = $3, verdict_reason = $4, summary = $5,
+             report = $6, report_sha256 = $7, advisory_db = $8, policy = $9, error = NULL,
+             scans = scans + 1, last_scanned = $10, last_matched = $10 WHERE digest = $1",
+            &[
+                &digest,
+                &inventory,
+                &result.verdict,
+                &result.verdict_reason,
+                &result.summary,
+                &result.report,
+                &result.report_sha256,
+                &result.target.advisory_db,
+                &result.target.policy,
+                &now,
+            ],
+        )
+        .await?;
+        execute(&tx, "DELETE FROM findings WHERE digest = $1", &[&digest]).await?;
+        copy_findings(&tx, &[(digest, result.findings.as_slice())]).await?;
+        execute(&tx, "DELETE FROM jobs WHERE digest = $1", &[&digest]).await?;
+        tx.commit().await?;
+        Ok(true)
+    }
+
+    pub(super) async fn fail_scan(
+        &self,
+        digest: &str,
+        token: i64,
+        error: &str,
+        now: i64,
+    ) -> Result<(), StoreError> {
+        let mut client = self.client().await?;
+        let tx = client.transaction().await?;
+        let held = query_opt(
+            &tx,
+            "SELECT 1 FROM jobs WHERE digest = $1 AND lease_token = $2 AND state = 'running'
+             FOR UPDATE",
+            &[&digest, &token],
+        )
+        .await?
+        .is_some();
+        if held {
+            record_failure(&tx, digest, error, now).await?;
+        }
+        tx.commit().await?;
+        Ok(())
+    }
+
+    pub(super) async fn plan_rescan(
+        &self,
+        target: &MatchTarget,
+        since: i64,
+        batch_size: usize,
+        replace: bool,
+    ) -> Result<RescanPlan, StoreError> {
+        let mut client = self.client().await?;
+        let tx = client.transaction().await?;
+        tx.execute("SELECT pg_advisory_xact_lock($1)", &[&PLAN_LOCK])
+            .await?;
+        let newest: i64 = query_one(&tx, "SELECT coalesce(max(seq), 0) FROM rescans", &[])
+            .await?
+            .get(0);
+        let known = query_opt(
+            &tx,
+            "SELECT id, seq FROM rescans WHERE advisory_db = $1 AND policy = $2",
+            &[&target.advisory_db, &target.policy],
+        )
+        .await?
+        .map(|r| (r.get::<_, i64>(0), r.get::<_, i64>(1)));
+        let now = local_now_ms() / 1000;
+        let id = match known {
+            Some((id, seq)) if seq == newest => id,
+            Some((id, _)) if replace => {
+                execute(
+                    &tx,
+                    "UPDATE rescans SET seq = $2, planned = $3 WHERE id = $1",
+                    &[&id, &(newest + 1), &now],
+                )
+                .await?;
+                id
+            }
+            Some(_) => return Ok(RescanPlan::Superseded),
+            None => query_one(
+                &tx,
+                "INSERT INTO rescans (seq, advisory_db, policy, planned) VALUES ($1, $2, $3, $4)
+                 RETURNING id",
+                &[&(newest + 1), &target.advisory_db, &target.policy, &now],
+            )
+            .await?
+            .get(0),
+        };
+        execute(
+            &tx,
+            "DELETE FROM rescan_batches WHERE rescan <> $1 AND state = 'queued'",
+            &[&id],
+        )
+        .await?;
+        let batch_size = i64::try_from(batch_size).unwrap_or(i64::MAX);
+        let planned = query(
+            &tx,
+            "INSERT INTO rescan_batches (rescan, digests, state)
+             SELECT $1, array_agg(digest ORDER BY digest), 'queued' FROM (
+                 SELECT digest, (row_number() OVER (ORDER BY digest) - 1) / $2 AS batch
+                 FROM images
+                 WHERE inventory IS NOT NULL AND (last_pushed >= $3 OR last_pulled >= $3)
+                 AND (advisory_db IS DISTINCT FROM $4 OR policy IS DISTINCT FROM $5)
+                 AND digest NOT IN (SELECT unnest(digests) FROM rescan_batches WHERE rescan = $1)
+             ) stale GROUP BY batch ORDER BY batch
+             RETURNING cardinality(digests)",
+            &[
+                &id,
+                &batch_size,
+                &since,
+                &target.advisory_db,
+                &target.policy,
+            ],
+        )
+        .await?;
+        tx.commit().await?;
+        let images: i32 = planned.iter().map(|r| r.get::<_, i32>(0)).sum();
+        Ok(RescanPlan::Planned {
+            images: usize::try_from(images).unwrap_or(0),
+            batches: planned.len(),
+        })
+    }
+
+    pub(super) async fn claim_rescan(
+        &self,
+        owner: &str,
+        target: &MatchTarget,
+        now_ms: i64,
+        until_ms: i64,
+    ) -> Result<Option<RescanBatch>, StoreError> {
+        let mut client = self.client().await?;
+        let tx = client.transaction().await?;
+        let Some(rescan) = newest_rescan_of(&tx, target).await? else {
+            return Ok(None);
+        };
+        let batch = loop {
+            let row = query_opt(
+                &tx,
+                "SELECT id, digests, state, attempts FROM rescan_batches
+                 WHERE rescan = $1 AND (state = 'queued' OR lease_until < $2)
+                 ORDER BY id LIMIT 1 FOR UPDATE SKIP LOCKED",
+                &[&rescan, &now_ms],
+            )
+            .await?;
+            let Some(row) = row else { break None };
+            let (id, digests, state, mut attempts): (i64, Vec<String>, String, i64) =
+                (row.get(0), row.get(1), row.get(2), row.get(3));
+            if state == "running" {
+                attempts += 1;
+                if attempts >= MAX_ATTEMPTS {
+                    warn!(
+                        batch = id,
+                        "a rescan batch was abandoned {attempts} times: dropped"
+                    );
+                    execute(&tx, "DELETE FROM rescan_batches WHERE id = $1", &[&id]).await?;
+                    continue;
+                }
+            }
+            let token = new_token(&tx).await?;
+            execute(
+                &tx,
+                "UPDATE rescan_batches SET state = 'running', attempts = $2, lease_owner = $3,
+                 lease_token = $4, lease_until = $5 WHERE id = $1",
+                &[&id, &attempts, &owner, &token, &until_ms],
+            )
+            .await?;
+            break Some(RescanBatch {
+                id,
+                token,
+                target: target.clone(),
+                digests,
+            });
+        };
+        tx.commit().await?;
+        Ok(batch)
+    }
+
+    pub(super) async fn renew_rescan(
+        &self,
+        id: i64,
+        token: i64,
+        until_ms: i64,
+    ) -> Result<bool, StoreError> {
+        let client = self.client().await?;
+        Ok(client
+            .execute(
+                "UPDATE rescan_batches SET lease_until = $3
+                 WHERE id = $1 AND lease_token = $2 AND state = 'running'",
+                &[&id, &token, &until_ms],
+            )
+            .await?
+            == 1)
+    }
+
+    pub(super) async fn release_rescan(&self, id: i64, token: i64) -> Result<(), StoreError> {
+        let client = self.client().await?;
+        client
+            .execute(
+                "UPDATE rescan_batches SET state = 'queued', lease_owner = NULL,
+                 lease_token = NULL, lease_until = NULL
+                 WHERE id = $1 AND lease_token = $2 AND state = 'running'",
+                &[&id, &token],
+            )
+            .await?;
+        Ok(())
+    }
+
+    pub(super) async fn inventories(
+        &self,
+        digests: &[String],
+    ) -> Result<Vec<StoredInventory>, StoreError> {
+        let client = self.client().await?;
+        let stmt = client
+            .prepare_cached(
+                "SELECT digest, inventory, report_sha256 FROM images
+                 WHERE digest = ANY($1) AND inventory IS NOT NULL ORDER BY digest",
+            )
+            .await?;
+        Ok(client
+            .query(&stmt, &[&digests])
+            .await?
+            .into_iter()
+            .map(|r| StoredInventory {
+                digest: r.get(0),
+                inventory: r.get(1),
+                report_sha256: r.get(2),
+            })
+            .collect())
+    }
+
+    pub(super) async fn finish_rescan(
+        &self,
+        batch: &RescanBatch,
+        results: &[Rematched],
+        now: i64,
+    ) -> Result<usize, StoreError> {
+        let mut client = self.client().await?;
+        let tx = client.transaction().await?;
+        // Shared with other batches, exclusive with a plan: a target is not
+        // superseded between the check below and the commit.
+        tx.execute("SELECT pg_advisory_xact_lock_shared($1)", &[&PLAN_LOCK])
+            .await?;
+        let held: Option<i64> = query_opt(
+            &tx,
+            "SELECT rescan FROM rescan_batches
+             WHERE id = $1 AND lease_token = $2 AND state = 'running' FOR UPDATE",
+            &[&batch.id, &batch.token],
+        )
+        .await?
+        .map(|r| r.get(0));
+        let Some(rescan) = held else {
+            return Ok(0);
+        };
+        if newest_rescan_of(&tx, &batch.target).await? != Some(rescan) {
+            execute(
+                &tx,
+                "DELETE FROM rescan_batches WHERE id = $1",
+                &[&batch.id],
+            )
+            .await?;
+            tx.commit().await?;
+            return Ok(0);
+        }
+        let (db, policy) = (&batch.target.advisory_db, &batch.target.policy);
+        let mut unchanged: Vec<&Rematched> = Vec::new();
+        let mut changed: Vec<&Rematched> = Vec::new();
+        for r in results {
+            if r.previous_sha256.as_deref() == Some(r.result.report_sha256.as_str()) {
+                unchanged.push(r);
+            } else {
+                changed.push(r);
+            }
+        }
+        let mut written = 0;
+        if !unchanged.is_empty() {
+            let mut digests: Vec<&str> = Vec::new();
+            let mut hashes: Vec<&str> = Vec::new();
+            for r in &unchanged {
+                digests.push(&r.digest);
+                hashes.push(&r.result.report_sha256);
+            }
+            written += execute(
+                &tx,
+                "UPDATE images AS i SET advisory_db = $3, policy = $4, rescans = rescans + 1,
+                 last_matched = $5
+                 FROM unnest($1::text[], $2::text[]) AS u(digest, sha)
+                 WHERE i.digest = u.digest AND i.report_sha256 = u.sha
+                 AND (i.advisory_db IS DISTINCT FROM $3 OR i.policy IS DISTINCT FROM $4)",
+                &[&digests, &hashes, db, policy, &now],
+            )
+            .await?;
+        }
+        if !changed.is_empty() {
+            let mut columns: [Vec<&str>; 6] = Default::default();
+            for r in &changed {
+                let values = [
+                    r.digest.as_str(),
+                    r.result.verdict.as_str(),
+                    r.result.verdict_reason.as_str(),
+                    r.result.summary.as_str(),
+                    r.result.report.as_str(),
+                    r.result.report_sha256.as_str(),
+                ];
+                for (column, value) in columns.iter_mut().zip(values) {
+                    column.push(value);
+                }
+            }
+            let [digests, verdicts, reasons, summaries, reports, hashes] = &columns;
+            let rows = query(
+                &tx,
+                "UPDATE images AS i SET verdict = u.verdict, verdict_reason = u.reason,
+                 summary = u.summary, report = u.report, report_sha256 = u.sha,
+                 advisory_db = $7, policy = $8, rescans = rescans + 1, last_matched = $9
+                 FROM unnest($1::text[], $2::text[], $3::text[], $4::text[], $5::text[],
+                             $6::text[]) AS u(digest, verdict, reason, summary, report, sha)
+                 WHERE i.digest = u.digest AND i.inventory IS NOT NULL
+                 AND (i.advisory_db IS DISTINCT FROM $7 OR i.policy IS DISTINCT FROM $8)
+                 RETURNING i.digest",
+                &[
+                    digests, verdicts, reasons, summaries, reports, hashes, db, policy, &now,
+                ],
+            )
+            .await?;
+            let mut stored: Vec<String> = Vec::with_capacity(rows.len());
+            for row in &rows {
+                stored.push(row.get(0));
+            }
+            execute(
+                &tx,
+                "DELETE FROM findings WHERE digest = ANY($1)",
+                &[&stored],
+            )
+            .await?;
+            let mut written_findings: Vec<(&str, &[FindingRow])> = Vec::new();
+            for r in &changed {
+                if stored.contains(&r.digest) {
+                    written_findings.push((&r.digest, &r.result.findings));
+                }
+            }
+            copy_findings(&tx, &written_findings).await?;
+            written += u64::try_from(stored.len()).unwrap_or(u64::MAX);
+        }
+        execute(
+            &tx,
+            "DELETE FROM rescan_batches WHERE id = $1",
+            &[&batch.id],
+        )
+        .await?;
+        tx.commit().await?;
+        Ok(usize::try_from(written).unwrap_or(usize::MAX))
+    }
+
+    pub(super) async fn select_images(
+        &self,
+        digest: Option<&str>,
+    ) -> Result<Vec<ImageRecord>, StoreError> {
+        let client = self.client().await?;
+        let rows = client
+            .query(
+                "SELECT i.digest, i.registry, i.media_type, j.state, i.report IS NOT NULL,
+                        i.verdict, i.verdict_reason, i.summary, i.advisory_db, i.error,
+                        i.scans, i.rescans, i.failures, i.last_scanned, i.last_matched,
+                        i.last_pushed, i.last_pulled, i.last_failed, i.policy,
+                        j.attempts, j.after_crash
+                 FROM images i LEFT JOIN jobs j ON j.digest = i.digest
+                 WHERE $1::text IS NULL OR i.digest = $1 ORDER BY i.digest",
+                &[&digest],
+            )
+            .await?;
+        let mut images: Vec<ImageRecord> = rows
+            .iter()
+            .map(|r| {
+                let job: Option<String> = r.get(3);
+                ImageRecord {
+                    digest: r.get(0),
+                    registry: r.get(1),
+                    media_type: r.get(2),
+                    tags: Vec::new(),
+                    state: ImageState::of(job.as_deref(), r.get(4)),
+                    verdict: r.get(5),
+                    verdict_reason: r.get(6),
+                    summary: r.get(7),
+                    advisory_db: r.get(8),
+                    error: r.get(9),
+                    scans: r.get(10),
+                    rescans: r.get(11),
+                    failures: r.get(12),
+                    last_scanned: r.get(13),
+                    last_matched: r.get(14),
+                    last_pushed: r.get(15),
+                    last_pulled: r.get(16),
+                    last_failed: r.get(17),
+                    policy: r.get(18),
+                    job: r.get::<_, Option<i64>>(19).map(|attempts| JobStatus {
+                        attempts,
+                        after_crash: r.get::<_, Option<bool>>(20).unwrap_or(false),
+                    }),
+                }
+            })
+            .collect();
+        let tags = client
+            .query(
+                "SELECT digest, repository, tag FROM tags WHERE $1::text IS NULL OR digest = $1
+                 ORDER BY digest, repository, tag",
+                &[&digest],
+            )
+            .await?;
+        for row in tags {
+            let (digest, repository, tag): (String, String, String) =
+                (row.get(0), row.get(1), row.get(2));
+            if let Ok(i) = images.binary_search_by(|img| img.digest.as_str().cmp(&digest)) {
+                images[i]
+                    .tags
+                    .push((repository, (!tag.is_empty()).then_some(tag)));
+            }
+        }
+        Ok(images)
+    }
+
+    pub(super) async fn report(&self, digest: &str) -> Result<Option<Option<String>>, StoreError> {
+        let client = self.client().await?;
+        Ok(client
+            .query_opt("SELECT report FROM images WHERE digest = $1", &[&digest])
+            .await?
+            .map(|r| r.get(0)))
+    }
+
+    pub(super) async fn findings(&self, digest: &str) -> Result<Vec<FindingRow>, StoreError> {
+        let client = self.client().await?;
+        let rows = client
+            .query(
+                "SELECT id, aliases, package, version, source_name, source_version, ecosystem,
+                        severity, fix_state, fixed_version, layer, suppressed
+                 FROM findings WHERE digest = $1 ORDER BY ord",
+                &[&digest],
+            )
+            .await?;
+        Ok(rows
+            .iter()
+            .map(|r| FindingRow {
+                id: r.get(0),
+                aliases: r.get(1),
+                package: r.get(2),
+                version: r.get(3),
+                source_name: r.get(4),
+                source_version: r.get(5),
+                ecosystem: r.get(6),
+                severity: severity_of_rank(r.get(7)),
+                fix_state: fix_state_of(r.get(8)),
+                fixed_version: r.get(9),
+                layer: r.get(10),
+                suppressed: r.get(11),
+            })
+            .collect())
+    }
+
+    pub(super) async fn queue_lengths(&self) -> Result<(i64, i64), StoreError> {
+        let client = self.client().await?;
+        let row = client
+            .query_one(
+                "SELECT count(*) FILTER (WHERE state = 'queued'),
+                        count(*) FILTER (WHERE state = 'running') FROM jobs",
+                &[],
+            )
+            .await?;
+        Ok((row.get(0), row.get(1)))
+    }
+}
+
+/// Applies the migrations this database lacks, under a session advisory
+/// lock held on this connection until they are done.
+async fn migrate(client: &mut Object, shown: &str) -> Result<(), StoreError> {
+    client
+        .execute("SELECT pg_advisory_lock($1)", &[&MIGRATION_LOCK])
+        .await?;
+    let result = apply_migrations(client, shown).await;
+    let unlocked = client
+        .execute("SELECT pg_advisory_unlock($1)", &[&MIGRATION_LOCK])
+        .await;
+    result?;
+    unlocked?;
+    Ok(())
+}
+
+async fn apply_migrations(client: &mut Object, shown: &str) -> Result<(), StoreError> {
+    client
+        .batch_execute(
+            "CREATE TABLE IF NOT EXISTS trawl_watch_migrations (
+                 version bigint PRIMARY KEY,
+                 applied timestamptz NOT NULL DEFAULT now()
+             )",
+        )
+        .await?;
+    let current: i64 = client
+        .query_one(
+            "SELECT coalesce(max(version), 0) FROM trawl_watch_migrations",
+            &[],
+        )
+        .await?
+        .get(0);
+    let known = MIGRATIONS.last().map_or(0, |(v, _)| *v);
+    if current > known {
+        return Err(StoreError::Schema {
+            location: shown.to_string(),
+            found: current,
+            known,
+        });
+    }
+    for (version, sql) in MIGRATIONS.iter().filter(|(v, _)| *v > current) {
+        let tx = client.transaction().await?;
+        tx.batch_execute(sql).await?;
+        tx.execute(
+            "INSERT INTO trawl_watch_migrations (version) VALUES ($1)",
+            &[version],
+        )
+        .await?;
+        tx.commit().await?;
+    }
+    Ok(())
+}
+
+async fn execute(
+    tx: &Transaction<'_>,
+    sql: &str,
+    params: &[&(dyn ToSql + Sync)],
+) -> Result<u64, StoreError> {
+    let stmt = tx.prepare_cached(sql).await?;
+    Ok(tx.execute(&stmt, params).await?)
+}
+
+async fn query(
+    tx: &Transaction<'_>,
+    sql: &str,
+    params: &[&(dyn ToSql + Sync)],
+) -> Result<Vec<tokio_postgres::Row>, StoreError> {
+    let stmt = tx.prepare_cached(sql).await?;
+    Ok(tx.query(&stmt, params).await?)
+}
+
+async fn query_one(
+    tx: &Transaction<'_>,
+    sql: &str,
+    params: &[&(dyn ToSql + Sync)],
+) -> Result<tokio_postgres::Row, StoreError> {
+    let stmt = tx.prepare_cached(sql).await?;
+    Ok(tx.query_one(&stmt, params).await?)
+}
+
+async fn query_opt(
+    tx: &Transaction<'_>,
+    sql: &str,
+    params: &[&(dyn ToSql + Sync)],
+) -> Result<Option<tokio_postgres::Row>, StoreError> {
+    let stmt = tx.prepare_cached(sql).await?;
+    Ok(tx.query_opt(&stmt, params).await?)
+}
+
+/// A lease token from a sequence: never handed out twice.
+async fn new_token(tx: &Transaction<'_>) -> Result<i64, StoreError> {
+    Ok(query_one(tx, "SELECT nextval('lease_tokens')", &[])
+        .await?
+        .get(0))
+}
+
+/// The id of the rescan of `target`, if it is the newest planned.
+async fn newest_rescan_of(
+    tx: &Transaction<'_>,
+    target: &MatchTarget,
+) -> Result<Option<i64>, StoreError> {
+    Ok(query_opt(
+        tx,
+        "SELECT id FROM rescans WHERE advisory_db = $1 AND policy = $2
+         AND seq = (SELECT max(seq) FROM rescans)",
+        &[&target.advisory_db, &target.policy],
+    )
+    .await?
+    .map(|r| r.get(0)))
+}
+
+/// Writes the finding rows of images with one binary `COPY`.
+async fn copy_findings(
+    tx: &Transaction<'_>,
+    images: &[(&str, &[FindingRow])],
+) -> Result<(), StoreError> {
+    if images.iter().all(|(_, f)| f.is_empty()) {
+        return Ok(());
+    }
+    let sink = tx.copy_in(COPY_FINDINGS).await?;
+    let writer = BinaryCopyInWriter::new(sink, &FINDING_TYPES);
+    let mut writer = std::pin::pin!(writer);
+    for (digest, findings) in images {
+        for (ord, f) in findings.iter().enumerate() {
+            let ord = i32::try_from(ord).unwrap_or(i32::MAX);
+            let severity = severity_rank(f.severity);
+            let keys = f.keys();
+            let fix_state = f.fix_state.as_str();
+            let row: [&(dyn ToSql + Sync); 15] = [
+                digest,
+                &ord,
+                &f.id,
+                &f.aliases,
+                &keys,
+                &f.package,
+                &f.version,
+                &f.source_name,
+                &f.source_version,
+                &f.ecosystem,
+                &severity,
+                &fix_state,
+                &f.fixed_version,
+                &f.layer,
+                &f.suppressed,
+            ];
+            writer.as_mut().write(&row).await?;
+        }
+    }
+    writer.finish().await?;
+    Ok(())
+}
+
+/// See [`super::Store::recover_orphans`].
+async fn recover(
+    tx: &Transaction<'_>,
+    owner: &str,
+    owners_gone: bool,
+    now_ms: i64,
+) -> Result<Recovered, StoreError> {
+    let orphaned = "state = 'running' AND lease_owner IS DISTINCT FROM $1
+                    AND ($2 OR lease_until IS NULL OR lease_until < $3)";
+    // Two processes recovering at once: the second waits for the first's
+    // row locks, then finds the rows queued and leaves them alone.
+    let charged = execute(
+        tx,
+        &format!("UPDATE jobs SET attempts = attempts + 1 WHERE alone AND {orphaned}"),
+        &[&owner, &owners_gone, &now_ms],
+    )
+    .await?;
+    let jobs = execute(
+        tx,
+        &format!(
+            "UPDATE jobs SET state = 'queued', after_crash = true, alone = false,
+             lease_owner = NULL, lease_token = NULL, lease_until = NULL WHERE {orphaned}"
+        ),
+        &[&owner, &owners_gone, &now_ms],
+    )
+    .await?;
+    Ok(Recovered {
+        jobs: usize::try_from(jobs).unwrap_or(usize::MAX),
+        charged: usize::try_from(charged).unwrap_or(usize::MAX),
+    })
+}
+
+/// Jobs waiting for a worker.
+async fn queued_jobs(tx: &Transaction<'_>) -> Result<usize, StoreError> {
+    let n: i64 = query_one(tx, "SELECT count(*) FROM jobs WHERE state = 'queued'", &[])
+        .await?
+        .get(0);
+    Ok(usize::try_from(n).unwrap_or(usize::MAX))
+}
+
+/// Whether recording `ev` would queue a scan.
+async fn needs_scan(tx: &Transaction<'_>, ev: &ImageEvent) -> Result<bool, StoreError> {
+    let row = query_opt(
+        tx,
+        "SELECT i.report IS NOT NULL, j.digest IS NOT NULL
+         FROM images i LEFT JOIN jobs j ON j.digest = i.digest WHERE i.digest = $1",
+        &[&ev.digest],
+    )
+    .await?;
+    Ok(
+        match row.map(|r| (r.get::<_, bool>(0), r.get::<_, bool>(1))) {
+            None => true,
+            Some((_, true)) => false,
+            Some((has_report, false)) => ev.kind == Kind::Push && !has_report,
+        },
+    )
+}
+
+/// Records one push or pull, queueing a scan when it needs one; true when
+/// it did.
+async fn record_image(tx: &Transaction<'_>, ev: &ImageEvent, now: i64) -> Result<bool, StoreError> {
+    let needs_scan = needs_scan(tx, ev).await?;
+    execute(
+        tx,
+        "INSERT INTO images (digest, registry, repository, media_type, first_seen)
+         VALUES ($1, $2, $3, $4, $5) ON CONFLICT (digest) DO NOTHING",
+        &[
+            &ev.digest,
+            &ev.registry,
+            &ev.repository,
+            &ev.media_type,
+            &now,
+        ],
+    )
+    .await?;
+    match ev.kind {
+        // Pull from where it was pushed last: it is certainly there.
+        Kind::Push => {
+            execute(
+                tx,
+                "UPDATE images SET registry = $2, repository = $3, media_type = $4,
+                 last_pushed = greatest(coalesce(last_pushed, $5), $5) WHERE digest = $1",
+                &[
+                    &ev.digest,
+                    &ev.registry,
+                    &ev.repository,
+                    &ev.media_type,
+                    &ev.at,
+                ],
+            )
+            .await?
+        }
+        Kind::Pull => {
+            execute(
+                tx,
+                "UPDATE images SET last_pulled = greatest(coalesce(last_pulled, $2), $2)
+                 WHERE digest = $1",
+                &[&ev.digest, &ev.at],
+            )
+            .await?
+        }
+    };
+    match &ev.tag {
+        Some(tag) => set_tag(tx, &ev.repository, tag, &ev.digest).await?,
+        None => list_untagged(tx, &ev.repository, &ev.digest).await?,
+    }
+    if needs_scan {
+        execute(
+            tx,
+            "INSERT INTO jobs (digest, registry, repository, state, enqueued)
+             VALUES ($1, $2, $3, 'queued', $4)",
+            &[&ev.digest, &ev.registry, &ev.repository, &now],
+        )
+        .await?;
+    }
+    Ok(needs_scan)
+}
+
+/// Records a deletion; true when it made the store forget an image.
+async fn delete(tx: &Transaction<'_>, deletion: &Deletion) -> Result<bool, StoreError> {
+    let repository = deletion.repository.as_str();
+    match &deletion.deleted {
+        Deleted::Manifest(digest) => {
+            let removed = execute(
+                tx,
+                "DELETE FROM tags WHERE repository = $1 AND digest = $2",
+                &[&repository, digest],
+            )
+            .await?;
+            if removed == 0 {
+                // Not an image of this repository (a blob, or unknown).
+                return Ok(false);
+            }
+            let elsewhere: Option<String> = query_opt(
+                tx,
+                "SELECT repository FROM tags WHERE digest = $1 ORDER BY repository LIMIT 1",
+                &[digest],
+            )
+            .await?
+            .map(|r| r.get(0));
+            match elsewhere {
+                Some(other) => {
+                    execute(
+                        tx,
+                        "UPDATE images SET repository = $2 WHERE digest = $1 AND repository = $3",
+                        &[digest, &other, &repository],
+                    )
+                    .await?;
+                    Ok(false)
+                }
+                None => {
+                    // A scan running now finds no job to store into.
+                    execute(tx, "DELETE FROM jobs WHERE digest = $1", &[digest]).await?;
+                    execute(tx, "DELETE FROM images WHERE digest = $1", &[digest]).await?;
+                    Ok(true)
+                }
+            }
+        }
+        Deleted::Tag(tag) => {
+            let named: Vec<String> = query(
+                tx,
+                "DELETE FROM tags WHERE repository = $1 AND tag = $2 RETURNING digest",
+                &[&repository, tag],
+            )
+            .await?
+            .iter()
+            .map(|r| r.get(0))
+            .collect();
+            for digest in named {
+                // The manifest stays in the repository, untagged.
+                list_untagged(tx, repository, &digest).await?;
+            }
+            Ok(false)
+        }
+    }
+}
+
+/// Points `repository:tag` at `digest`. An image the tag moved away from
+/// stays listed in the repository, untagged, unless another tag names it.
+async fn set_tag(
+    tx: &Transaction<'_>,
+    repository: &str,
+    tag: &str,
+    digest: &str,
+) -> Result<(), StoreError> {
+    let previous: Vec<String> = query(
+        tx,
+        "DELETE FROM tags WHERE repository = $1 AND tag = $2 AND digest <> $3 RETURNING digest",
+        &[&repository, &tag, &digest],
+    )
+    .await?
+    .iter()
+    .map(|r| r.get(0))
+    .collect();
+    for old in previous {
+        list_untagged(tx, repository, &old).await?;
+    }
+    execute(
+        tx,
+        "DELETE FROM tags WHERE repository = $1 AND tag = '' AND digest = $2",
+        &[&repository, &digest],
+    )
+    .await?;
+    execute(
+        tx,
+        "INSERT INTO tags (repository, tag, digest) VALUES ($1, $2, $3) ON CONFLICT DO NOTHING",
+        &[&repository, &tag, &digest],
+    )
+    .await?;
+    Ok(())
+}
+
+/// Lists `digest` in `repository` without a tag, unless a tag already names it there.
+async fn list_untagged(
+    tx: &Transaction<'_>,
+    repository: &str,
+    digest: &str,
+) -> Result<(), StoreError> {
+    execute(
+        tx,
+        "INSERT INTO tags (repository, tag, digest) SELECT $1::text, '', $2::text
+         WHERE NOT EXISTS (SELECT 1 FROM tags WHERE repository = $1 AND digest = $2)",
+        &[&repository, &digest],
+    )
+    .await?;
+    Ok(())
+}
+
+async fn record_failure(
+    tx: &Transaction<'_>,
+    digest: &str,
+    error: &str,
+    now: i64,
+) -> Result<(), StoreError> {
+    execute(
+        tx,
+        "UPDATE images SET error = $2, failures = failures + 1, last_failed = $3
+         WHERE digest = $1",
+        &[&digest, &error, &now],
+    )
+    .await?;
+    execute(tx, "DELETE FROM jobs WHERE digest = $1", &[&digest]).await?;
+    Ok(())
+}

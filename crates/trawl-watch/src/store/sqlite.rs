@@ -1,0 +1,1252 @@
+//! The SQLite store: one file (by default `DATA/watch.sqlite`), locked to
+//! one process for its life (SQLite's exclusive locking mode), so a second
+//! `watch` on the same file fails at start instead of taking the first
+//! one's jobs. Calls are short transactions on one connection behind a
+//! mutex, run on the blocking pool by [`Store`](super::Store).
+//!
+//! The schema version is SQLite's `user_version`. Versions 1 (before
+//! policies were recorded), 2 (before job leases) and 3 (before findings
+//! rows and shared rescans) are upgraded in place at open; version 4 rows
+//! of `findings` are filled from the stored reports then.
+
+use std::path::{Path, PathBuf};
+use std::sync::Mutex;
+
+use rusqlite::{Connection, OptionalExtension, Transaction, TransactionBehavior, params};
+use tracing::warn;
+use trawl::Report;
+
+use super::Applied;
+use super::{
+    FindingRow, ImageRecord, ImageState, Job, JobStatus, MAX_ATTEMPTS, MatchResult, MatchTarget,
+    Recovered, Rematched, RescanBatch, RescanPlan, StoreError, StoredInventory, create_parent,
+    fix_state_of, severity_of_rank, severity_rank,
+};
+use crate::events::{Deleted, Deletion, ImageEvent, Kind, Recorded};
+
+/// The schema this file writes.
+const SCHEMA_VERSION: i64 = 4;
+
+/// What version 3 added: the lease columns of `jobs`.
+const LEASE_COLUMNS: &str = "
+ALTER TABLE jobs ADD COLUMN lease_owner TEXT;
+ALTER TABLE jobs ADD COLUMN lease_token INTEGER;
+ALTER TABLE jobs ADD COLUMN lease_until INTEGER;
+ALTER TABLE jobs ADD COLUMN alone INTEGER NOT NULL DEFAULT 0;
+ALTER TABLE jobs ADD COLUMN after_crash INTEGER NOT NULL DEFAULT 0;
+CREATE INDEX jobs_by_owner ON jobs(lease_owner) WHERE state = 'running';
+CREATE TABLE lease_tokens (token INTEGER PRIMARY KEY AUTOINCREMENT);
+";
+
+/// What version 4 added: findings rows, the report's hash, shared rescans.
+const FINDINGS_AND_RESCANS: &str = "
+ALTER TABLE images ADD COLUMN report_sha256 TEXT;
+CREATE INDEX images_by_push ON images(last_pushed);
+CREATE INDEX images_by_pull ON images(last_pulled);
+CREATE TABLE findings (
+    digest TEXT NOT NULL REFERENCES images(digest) ON DELETE CASCADE,
+    ord INTEGER NOT NULL,
+    id TEXT NOT NULL,
+    aliases TEXT NOT NULL,
+    package TEXT NOT NULL,
+    version TEXT NOT NULL,
+    source_name TEXT NOT NULL,
+    source_version TEXT NOT NULL,
+    ecosystem TEXT NOT NULL,
+    severity INTEGER NOT NULL,
+    fix_state TEXT NOT NULL,
+    fixed_version TEXT,
+    layer TEXT,
+    suppressed INTEGER NOT NULL,
+    PRIMARY KEY (digest, ord)
+) WITHOUT ROWID;
+CREATE INDEX findings_by_package ON findings(package);
+CREATE INDEX findings_by_source ON findings(source_name);
+CREATE INDEX findings_by_severity ON findings(severity, fix_state);
+CREATE TABLE finding_ids (
+    key TEXT NOT NULL,
+    digest TEXT NOT NULL,
+    ord INTEGER NOT NULL,
+    PRIMARY KEY (key, digest, ord),
+    FOREIGN KEY (digest, ord) REFERENCES findings(digest, ord) ON DELETE CASCADE
+) WITHOUT ROWID;
+CREATE INDEX finding_ids_by_finding ON finding_ids(digest, ord);
+CREATE TABLE rescans (
+    id INTEGER PRIMARY KEY AUTOINCREMENT,
+    seq INTEGER NOT NULL,
+    advisory_db TEXT NOT NULL,
+    policy TEXT NOT NULL,
+    planned INTEGER NOT NULL,
+    UNIQUE (advisory_db, policy)
+);
+CREATE TABLE rescan_batches (
+    id INTEGER PRIMARY KEY AUTOINCREMENT,
+    rescan INTEGER NOT NULL REFERENCES rescans(id) ON DELETE CASCADE,
+    digests TEXT NOT NULL,
+    state TEXT NOT NULL CHECK (state IN ('queued', 'running')),
+    attempts INTEGER NOT NULL DEFAULT 0,
+    lease_owner TEXT,
+    lease_token INTEGER,
+    lease_until INTEGER
+);
+CREATE INDEX rescan_batches_by_rescan ON rescan_batches(rescan, state);
+";
+
+/// Version 3 as created new (versions 1 and 2 are derived from it by the tests).
+const SCHEMA_V3: &str = "
+CREATE TABLE images (
+    digest TEXT PRIMARY KEY,
+    registry TEXT NOT NULL,
+    repository TEXT NOT NULL,
+    media_type TEXT NOT NULL,
+    verdict TEXT,
+    verdict_reason TEXT,
+    summary TEXT,
+    inventory TEXT,
+    report TEXT,
+    advisory_db TEXT,
+    policy TEXT,
+    error TEXT,
+    scans INTEGER NOT NULL DEFAULT 0,
+    rescans INTEGER NOT NULL DEFAULT 0,
+    failures INTEGER NOT NULL DEFAULT 0,
+    first_seen INTEGER NOT NULL,
+    last_scanned INTEGER,
+    last_failed INTEGER,
+    last_matched INTEGER,
+    last_pushed INTEGER,
+    last_pulled INTEGER
+);
+CREATE TABLE tags (
+    repository TEXT NOT NULL,
+    tag TEXT NOT NULL,
+    digest TEXT NOT NULL REFERENCES images(digest),
+    PRIMARY KEY (repository, tag, digest)
+) WITHOUT ROWID;
+CREATE INDEX tags_by_digest ON tags(digest);
+CREATE TABLE jobs (
+    seq INTEGER PRIMARY KEY AUTOINCREMENT,
+    digest TEXT NOT NULL UNIQUE REFERENCES images(digest),
+    registry TEXT NOT NULL,
+    repository TEXT NOT NULL,
+    state TEXT NOT NULL CHECK (state IN ('queued', 'running')),
+    attempts INTEGER NOT NULL DEFAULT 0,
+    enqueued INTEGER NOT NULL,
+    lease_owner TEXT,
+    lease_token INTEGER,
+    lease_until INTEGER,
+    alone INTEGER NOT NULL DEFAULT 0,
+    after_crash INTEGER NOT NULL DEFAULT 0
+);
+CREATE INDEX jobs_by_owner ON jobs(lease_owner) WHERE state = 'running';
+CREATE TABLE lease_tokens (token INTEGER PRIMARY KEY AUTOINCREMENT);
+";
+
+/// The SQLite results store.
+#[derive(Debug)]
+pub(super) struct SqliteStore {
+    conn: Mutex<Connection>,
+    path: PathBuf,
+}
+
+impl SqliteStore {
+    /// Opens (creating if needed) the file at `path`.
+    pub(super) fn open(path: &Path) -> Result<SqliteStore, StoreError> {
+        create_parent(path)?;
+        let mut conn = Connection::open(path)?;
+        // Exclusive: the first write below takes the file's lock and it is
+        // held until the connection closes, so a second process fails here
+        // instead of taking the first one's jobs (and WAL needs no shared
+        // memory file). WAL: a commit appends; FULL: a committed queue change
+        // survives a power loss, not only a crash.
+        conn.execute_batch("PRAGMA locking_mode = EXCLUSIVE;")?;
+        conn.busy_timeout(std::time::Duration::from_millis(500))?;
+        let locked = conn.execute_batch("PRAGMA journal_mode = WAL; BEGIN EXCLUSIVE; COMMIT;");
+        match locked {
+            Err(rusqlite::Error::SqliteFailure(e, _))
+                if matches!(
+                    e.code,
+                    rusqlite::ErrorCode::DatabaseBusy | rusqlite::ErrorCode::DatabaseLocked
+                ) =>
+            {
+                return Err(StoreError::Locked {
+                    path: path.to_owned(),
+                });
+            }
+            other => other?,
+        }
+        conn.execute_batch("PRAGMA synchronous = FULL; PRAGMA foreign_keys = ON;")?;
+        let version: i64 = conn.query_row("PRAGMA user_version", [], |r| r.get(0))?;
+        if !(0..=SCHEMA_VERSION).contains(&version) {
+            return Err(StoreError::Schema {
+                location: path.display().to_string(),
+                found: version,
+                known: SCHEMA_VERSION,
+            });
+        }
+        if version < SCHEMA_VERSION {
+            let tx = conn.transaction_with_behavior(TransactionBehavior::Exclusive)?;
+            migrate(&tx, version)?;
+            tx.pragma_update(None, "user_version", SCHEMA_VERSION)?;
+            tx.commit()?;
+        }
+        Ok(SqliteStore {
+            conn: Mutex::new(conn),
+            path: path.to_owned(),
+        })
+    }
+
+    pub(super) fn path(&self) -> &Path {
+        &self.path
+    }
+
+    fn conn(&self) -> std::sync::MutexGuard<'_, Connection> {
+        // A panic while holding the lock cannot leave a transaction open
+        // (rusqlite rolls back on drop), so the connection is still usable.
+        self.conn.lock().unwrap_or_else(|e| e.into_inner())
+    }
+
+    pub(super) fn recover_orphans(
+        &self,
+        owner: &str,
+        owners_gone: bool,
+        now_ms: i64,
+    ) -> Result<Recovered, StoreError> {
+        let mut conn = self.conn();
+        let tx = conn.transaction_with_behavior(TransactionBehavior::Immediate)?;
+        let recovered = recover(&tx, owner, owners_gone, now_ms)?;
+        tx.commit()?;
+        Ok(recovered)
+    }
+
+    pub(super) fn apply(
+        &self,
+        events: &[Recorded],
+        max_pending: usize,
+        now: i64,
+    ) -> Result<Applied, StoreError> {
+        let max_pending = max_pending.max(1);
+        let mut conn = self.conn();
+        let tx = conn.transaction_with_behavior(TransactionBehavior::Immediate)?;
+        let before = queued_jobs(&tx)?;
+        let mut applied = Applied {
+            pending: before,
+            ..Applied::default()
+        };
+        for event in events {
+            match event {
+                Recorded::Image(ev) => {
+                    if applied.pending >= max_pending && needs_scan(&tx, ev)? {
+                        break;
+                    }
+                    if record_image(&tx, ev, now)? {
+                        applied.pending += 1;
+                    }
+                }
+                Recorded::Delete(deletion) => {
+                    applied.forgotten += usize::from(delete(&tx, deletion)?);
+                    applied.pending = queued_jobs(&tx)?;
+                }
+            }
+            applied.recorded += 1;
+        }
+        applied.deferred = events.len() - applied.recorded;
+        // New jobs, net of the queued ones deletions removed.
+        applied.queued = applied.pending.saturating_sub(before);
+        tx.commit()?;
+        Ok(applied)
+    }
+
+    pub(super) fn claim(
+        &self,
+        owner: &str,
+        now_ms: i64,
+        lease_until_ms: i64,
+    ) -> Result<Option<Job>, StoreError> {
+        let mut conn = self.conn();
+        let tx = conn.transaction_with_behavior(TransactionBehavior::Immediate)?;
+        recover(&tx, owner, false, now_ms)?;
+        let (running, running_after_crash): (i64, i64) = tx.query_row(
+            "SELECT count(*), coalesce(sum(after_crash), 0) FROM jobs
+             WHERE state = 'running' AND lease_owner = ?1",
+            [owner],
+            |r| Ok((r.get(0)?, r.get(1)?)),
+        )?;
+        if running_after_crash > 0 {
+            return Ok(None);
+        }
+        let job = loop {
+            let row = tx
+                .query_row(
+                    "SELECT digest, registry, repository, attempts, after_crash FROM jobs
+                     WHERE state = 'queued' ORDER BY after_crash DESC, seq LIMIT 1",
+                    [],
+                    |r| {
+                        Ok((
+                            r.get::<_, String>(0)?,
+                            r.get::<_, String>(1)?,
+                            r.get::<_, String>(2)?,
+                            r.get::<_, i64>(3)?,
+                            r.get::<_, bool>(4)?,
+                        ))
+                    },
+                )
+                .optional()?;
+            let Some((digest, registry, repository, attempts, after_crash)) = row else {
+                break None;
+            };
+            if attempts >= MAX_ATTEMPTS {
+                record_failure(&tx, &digest, &given_up(attempts), now_ms / 1000)?;
+                continue;
+            }
+            if after_crash && running > 0 {
+                // It waits until this process runs nothing.
+                break None;
+            }
+            let token = new_token(&tx)?;
+            let alone = running == 0;
+            if !alone {
+                // The jobs already running are no longer alone either.
+                tx.execute(
+                    "UPDATE jobs SET alone = 0 WHERE state = 'running' AND lease_owner = ?1",
+                    [owner],
+                )?;
+            }
+            tx.execute(
+                "UPDATE jobs SET state = 'running', lease_owner = ?2, lease_token = ?3,
+                 lease_until = ?4, alone = ?5 WHERE digest = ?1",
+                params![digest, owner, token, lease_until_ms, alone],
+            )?;
+            break Some(Job {
+                digest,
+                registry,
+                repository,
+                token,
+            });
+        };
+        tx.commit()?;
+        Ok(job)
+    }
+
+    pub(super) fn heartbeat(
+        &self,
+        digest: &str,
+        token: i64,
+        until_ms: i64,
+    ) -> Result<bool, StoreError> {
+        Ok(self.conn().execute(
+            "UPDATE jobs SET lease_until = ?3
+             WHERE digest = ?1 AND lease_token = ?2 AND state = 'running'",
+            params![digest, token, until_ms],
+        )? == 1)
+    }
+
+    pub(super) fn release(&self, digest: &str, token: i64) -> Result<(), StoreError> {
+        self.conn().execute(
+            "UPDATE jobs SET state = 'queued', lease_owner = NULL, lease_token = NULL,
+             lease_until = NULL WHERE digest = ?1 AND lease_token = ?2 AND state = 'running'",
+            params![digest, token],
+        )?;
+        Ok(())
+    }
+
+    pub(super) fn finish_scan(
+        &self,
+        digest: &str,
+        token: i64,
+        inventory: &str,
+        result: &MatchResult,
+        now: i64,
+    ) -> Result<bool, StoreError> {
+        let mut conn = self.conn();
+        let tx = conn.transaction_with_behavior(TransactionBehavior::Immediate)?;
+        if !holds_job(&tx, digest, token)? {
+            return Ok(false);
+        }
+        tx.execute(
+            "UPDATE images SET inventory = ?2, verdict = ?3, verdict_reason = ?4, summary = ?5,
+             report = ?6, report_sha256 = ?7, advisory_db = ?8, policy = ?9, error = NULL,
+             scans = scans + 1, last_scanned = ?10, last_matched = ?10 WHERE digest = ?1",
+            params![
+                digest,
+                inventory,
+                result.verdict,
+                result.verdict_reason,
+                result.summary,
+                result.report,
+                result.report_sha256,
+                result.target.advisory_db,
+                result.target.policy,
+                now
+            ],
+        )?;
+        write_findings(&tx, digest, &result.findings)?;
+        tx.execute("DELETE FROM jobs WHERE digest = ?1", [digest])?;
+        tx.commit()?;
+        Ok(true)
+    }
+
+    pub(super) fn fail_scan(
+        &self,
+        digest: &str,
+        token: i64,
+        error: &str,
+        now: i64,
+    ) -> Result<(), StoreError> {
+        let mut conn = self.conn();
+        let tx = conn.transaction_with_behavior(TransactionBehavior::Immediate)?;
+        if holds_job(&tx, digest, token)? {
+            record_failure(&tx, digest, error, now)?;
+        }
+        tx.commit()?;
+        Ok(())
+    }
+
+    pub(super) fn plan_rescan(
+        &self,
+        target: &MatchTarget,
+        since: i64,
+        batch_size: usize,
+        replace: bool,
+    ) -> Result<RescanPlan, StoreError> {
+        let mut conn = self.conn();
+        let tx = conn.transaction_with_behavior(TransactionBehavior::Immediate)?;
+        let newest: i64 = tx.query_row("SELECT coalesce(max(seq), 0) FROM rescans", [], |r| {
+            r.get(0)
+        })?;
+        let known: Option<(i64, i64)> = tx
+            .query_row(
+                "SELECT id, seq FROM rescans WHERE advisory_db = ?1 AND policy = ?2",
+                [&target.advisory_db, &target.policy],
+                |r| Ok((r.get(0)?, r.get(1)?)),
+            )
+            .optional()?;
+        let now = now_secs();
+        let id = match known {
+            Some((id, seq)) if seq == newest => id,
+            Some((id, _)) if replace => {
+                tx.execute(
+                    "UPDATE rescans SET seq = ?2, planned = ?3 WHERE id = ?1",
+                    params![id, newest + 1, now],
+                )?;
+                id
+            }
+            Some(_) => return Ok(RescanPlan::Superseded),
+            None => {
+                tx.execute(
+                    "INSERT INTO rescans (seq, advisory_db, policy, planned) VALUES (?1, ?2, ?3, ?4)",
+                    params![newest + 1, target.advisory_db, target.policy, now],
+                )?;
+                tx.last_insert_rowid()
+            }
+        };
+        // Waiting batches of older targets will never be wanted.
+        tx.execute(
+            "DELETE FROM rescan_batches WHERE rescan != ?1 AND state = 'queued'",
+            [id],
+        )?;
+        let digests: Vec<String> = {
+            let mut stmt = tx.prepare(
+                "SELECT digest FROM images WHERE inventory IS NOT NULL
+                 AND (last_pushed >= ?2 OR last_pulled >= ?2)
+                 AND (advisory_db IS NOT ?3 OR policy IS NOT ?4)
+                 AND digest NOT IN (SELECT j.value FROM rescan_batches b, json_each(b.digests) j
+                                    WHERE b.rescan = ?1)
+                 ORDER BY digest",
+            )?;
+            let rows = stmt
+                .query_map(params![id, since, target.advisory_db, target.policy], |r| {
+                    r.get(0)
+                })?;
+            rows.collect::<Result<_, _>>()?
+        };
+        let mut batches = 0;
+        for chunk in digests.chunks(batch_size) {
+            tx.execute(
+                "INSERT INTO rescan_batches (rescan, digests, state) VALUES (?1, ?2, 'queued')",
+                params![id, serde_json::to_string(chunk)?],
+            )?;
+            batches += 1;
+        }
+        tx.commit()?;
+        Ok(RescanPlan::Planned {
+            images: digests.len(),
+            batches,
+        })
+    }
+
+    pub(super) fn claim_rescan(
+        &self,
+        owner: &str,
+        target: &MatchTarget,
+        now_ms: i64,
+        until_ms: i64,
+    ) -> Result<Option<RescanBatch>, StoreError> {
+        let mut conn = self.conn();
+        let tx = conn.transaction_with_behavior(TransactionBehavior::Immediate)?;
+        let Some(rescan) = newest_rescan_of(&tx, target)? else {
+            return Ok(None);
+        };
+        let batch = loop {
+            let row: Option<(i64, String, String, i64)> = tx
+                .query_row(
+                    "SELECT id, digests, state, attempts FROM rescan_batches
+                     WHERE rescan = ?1 AND (state = 'queued' OR lease_until < ?2)
+                     ORDER BY id LIMIT 1",
+                    params![rescan, now_ms],
+                    |r| Ok((r.get(0)?, r.get(1)?, r.get(2)?, r.get(3)?)),
+                )
+                .optional()?;
+            let Some((id, digests, state, mut attempts)) = row else {
+                break None;
+            };
+            if state == "running" {
+                // Its process died (or stalled) holding it.
+                attempts += 1;
+                if attempts >= MAX_ATTEMPTS {
+                    warn!(
+                        batch = id,
+                        "a rescan batch was abandoned {attempts} times: dropped"
+                    );
+                    tx.execute("DELETE FROM rescan_batches WHERE id = ?1", [id])?;
+                    continue;
+                }
+            }
+            let token = new_token(&tx)?;
+            tx.execute(
+                "UPDATE rescan_batches SET state = 'running', attempts = ?2, lease_owner = ?3,
+                 lease_token = ?4, lease_until = ?5 WHERE id = ?1",
+                params![id, attempts, owner, token, until_ms],
+            )?;
+            break Some(RescanBatch {
+                id,
+                token,
+                target: target.clone(),
+                digests: serde_json::from_str(&digests)?,
+            });
+        };
+        tx.commit()?;
+        Ok(batch)
+    }
+
+    pub(super) fn renew_rescan(
+        &self,
+        id: i64,
+        token: i64,
+        until_ms: i64,
+    ) -> Result<bool, StoreError> {
+        Ok(self.conn().execute(
+            "UPDATE rescan_batches SET lease_until = ?3
+             WHERE id = ?1 AND lease_token = ?2 AND state = 'running'",
+            params![id, token, until_ms],
+        )? == 1)
+    }
+
+    pub(super) fn release_rescan(&self, id: i64, token: i64) -> Result<(), StoreError> {
+        self.conn().execute(
+            "UPDATE rescan_batches SET state = 'queued', lease_owner = NULL, lease_token = NULL,
+             lease_until = NULL WHERE id = ?1 AND lease_token = ?2 AND state = 'running'",
+            params![id, token],
+        )?;
+        Ok(())
+    }
+
+    pub(super) fn inventories(
+        &self,
+        digests: &[String],
+    ) -> Result<Vec<StoredInventory>, StoreError> {
+        let conn = self.conn();
+        let mut stmt = conn.prepare_cached(
+            "SELECT digest, inventory, report_sha256 FROM images
+             WHERE digest IN (SELECT value FROM json_each(?1)) AND inventory IS NOT NULL
+             ORDER BY digest",
+        )?;
+        let rows = stmt.query_map([serde_json::to_string(digests)?], |r| {
+            Ok(StoredInventory {
+                digest: r.get(0)?,
+                inventory: r.get(1)?,
+                report_sha256: r.get(2)?,
+            })
+        })?;
+        Ok(rows.collect::<Result<_, _>>()?)
+    }
+
+    pub(super) fn finish_rescan(
+        &self,
+        batch: &RescanBatch,
+        results: &[Rematched],
+        now: i64,
+    ) -> Result<usize, StoreError> {
+        let mut conn = self.conn();
+        let tx = conn.transaction_with_behavior(TransactionBehavior::Immediate)?;
+        let held: Option<i64> = tx
+            .query_row(
+                "SELECT rescan FROM rescan_batches
+                 WHERE id = ?1 AND lease_token = ?2 AND state = 'running'",
+                params![batch.id, batch.token],
+                |r| r.get(0),
+            )
+            .optional()?;
+        let Some(rescan) = held else {
+            return Ok(0);
+        };
+        if newest_rescan_of(&tx, &batch.target)? != Some(rescan) {
+            // Superseded while it ran: nothing of it is wanted.
+            tx.execute("DELETE FROM rescan_batches WHERE id = ?1", [batch.id])?;
+            tx.commit()?;
+            return Ok(0);
+        }
+        let mut written = 0;
+        for rematched in results {
+            let r = &rematched.result;
+            let unchanged = rematched.previous_sha256.as_deref() == Some(r.report_sha256.as_str());
+            let n = if unchanged {
+                tx.prepare_cached(
+                    "UPDATE images SET advisory_db = ?2, policy = ?3, rescans = rescans + 1,
+                     last_matched = ?4
+                     WHERE digest = ?1 AND report_sha256 = ?5
+                     AND (advisory_db IS NOT ?2 OR policy IS NOT ?3)",
+                )?
+                .execute(params![
+                    rematched.digest,
+                    r.target.advisory_db,
+                    r.target.policy,
+                    now,
+                    r.report_sha256
+                ])?
+            } else {
+                let n = tx
+                    .prepare_cached(
+                        "UPDATE images SET verdict = ?4, verdict_reason = ?5, summary = ?6,
+                         report = ?7, report_sha256 = ?8, advisory_db = ?2, policy = ?3,
+                         rescans = rescans + 1, last_matched = ?9
+                         WHERE digest = ?1 AND inventory IS NOT NULL
+                         AND (advisory_db IS NOT ?2 OR policy IS NOT ?3)",
+                    )?
+                    .execute(params![
+                        rematched.digest,
+                        r.target.advisory_db,
+                        r.target.policy,
+                        r.verdict,
+                        r.verdict_reason,
+                        r.summary,
+                        r.report,
+                        r.report_sha256,
+                        now
+                    ])?;
+                if n == 1 {
+                    write_findings(&tx, &rematched.digest, &r.findings)?;
+                }
+                n
+            };
+            written += n;
+        }
+        tx.execute("DELETE FROM rescan_batches WHERE id = ?1", [batch.id])?;
+        tx.commit()?;
+        Ok(written)
+    }
+
+    pub(super) fn findings(&self, digest: &str) -> Result<Vec<FindingRow>, StoreError> {
+        let conn = self.conn();
+        let mut stmt = conn.prepare_cached(
+            "SELECT id, aliases, package, version, source_name, source_version, ecosystem,
+                    severity, fix_state, fixed_version, layer, suppressed
+             FROM findings WHERE digest = ?1 ORDER BY ord",
+        )?;
+        let rows = stmt.query_map([digest], |r| {
+            Ok((
+                FindingRow {
+                    id: r.get(0)?,
+                    aliases: Vec::new(),
+                    package: r.get(2)?,
+                    version: r.get(3)?,
+                    source_name: r.get(4)?,
+                    source_version: r.get(5)?,
+                    ecosystem: r.get(6)?,
+                    severity: severity_of_rank(r.get(7)?),
+                    fix_state: fix_state_of(&r.get::<_, String>(8)?),
+                    fixed_version: r.get(9)?,
+                    layer: r.get(10)?,
+                    suppressed: r.get(11)?,
+                },
+                r.get::<_, String>(1)?,
+            ))
+        })?;
+        let mut findings = Vec::new();
+        for row in rows {
+            let (mut finding, aliases) = row?;
+            finding.aliases = serde_json::from_str(&aliases)?;
+            findings.push(finding);
+        }
+        Ok(findings)
+    }
+
+    pub(super) fn select_images(
+        &self,
+        digest: Option<&str>,
+    ) -> Result<Vec<ImageRecord>, StoreError> {
+        let conn = self.conn();
+        let mut stmt = conn.prepare(
+            "SELECT i.digest, i.registry, i.media_type, j.state, i.report IS NOT NULL,
+                    i.verdict, i.verdict_reason, i.summary, i.advisory_db, i.error,
+                    i.scans, i.rescans, i.failures, i.last_scanned, i.last_matched,
+                    i.last_pushed, i.last_pulled, i.last_failed, i.policy,
+                    j.attempts, j.after_crash
+             FROM images i LEFT JOIN jobs j ON j.digest = i.digest
+             WHERE ?1 IS NULL OR i.digest = ?1 ORDER BY i.digest",
+        )?;
+        let rows = stmt.query_map([digest], |r| {
+            let job: Option<String> = r.get(3)?;
+            let has_report: bool = r.get(4)?;
+            let state = ImageState::of(job.as_deref(), has_report);
+            Ok(ImageRecord {
+                digest: r.get(0)?,
+                registry: r.get(1)?,
+                media_type: r.get(2)?,
+                tags: Vec::new(),
+                state,
+                verdict: r.get(5)?,
+                verdict_reason: r.get(6)?,
+                summary: r.get(7)?,
+                advisory_db: r.get(8)?,
+                error: r.get(9)?,
+                scans: r.get(10)?,
+                rescans: r.get(11)?,
+                failures: r.get(12)?,
+                last_scanned: r.get(13)?,
+                last_matched: r.get(14)?,
+                last_pushed: r.get(15)?,
+                last_pulled: r.get(16)?,
+                last_failed: r.get(17)?,
+                policy: r.get(18)?,
+                job: match r.get::<_, Option<i64>>(19)? {
+                    Some(attempts) => Some(JobStatus {
+                        attempts,
+                        after_crash: r.get(20)?,
+                    }),
+                    None => None,
+                },
+            })
+        })?;
+        let mut images: Vec<ImageRecord> = rows.collect::<Result<_, _>>()?;
+        let mut stmt = conn.prepare(
+            "SELECT digest, repository, tag FROM tags WHERE ?1 IS NULL OR digest = ?1
+             ORDER BY digest, repository, tag",
+        )?;
+        let tags = stmt.query_map([digest], |r| {
+            Ok((
+                r.get::<_, String>(0)?,
+                r.get::<_, String>(1)?,
+                r.get::<_, String>(2)?,
+            ))
+        })?;
+        for row in tags {
+            let (digest, repository, tag) = row?;
+            if let Ok(i) = images.binary_search_by(|img| img.digest.as_str().cmp(&digest)) {
+                images[i]
+                    .tags
+                    .push((repository, (!tag.is_empty()).then_some(tag)));
+            }
+        }
+        Ok(images)
+    }
+
+    pub(super) fn report(&self, digest: &str) -> Result<Option<Option<String>>, StoreError> {
+        Ok(self
+            .conn()
+            .query_row(
+                "SELECT report FROM images WHERE digest = ?1",
+                [digest],
+                |r| r.get(0),
+            )
+            .optional()?)
+    }
+
+    pub(super) fn queue_lengths(&self) -> Result<(i64, i64), StoreError> {
+        Ok(self.conn().query_row(
+            "SELECT count(*) FILTER (WHERE state = 'queued'),
+                    count(*) FILTER (WHERE state = 'running') FROM jobs",
+            [],
+            |r| Ok((r.get(0)?, r.get(1)?)),
+        )?)
+    }
+}
+
+/// Jobs waiting for a worker.
+fn queued_jobs(tx: &Transaction<'_>) -> Result<usize, StoreError> {
+    let n: i64 = tx.query_row(
+        "SELECT COUNT(*) FROM jobs WHERE state = 'queued'",
+        [],
+        |r| r.get(0),
+    )?;
+    Ok(usize::try_from(n).unwrap_or(usize::MAX))
+}
+
+/// Whether recording `ev` would queue a scan.
+fn needs_scan(tx: &Transaction<'_>, ev: &ImageEvent) -> Result<bool, StoreError> {
+    let known: Option<bool> = tx
+        .query_row(
+            "SELECT report IS NOT NULL FROM images WHERE digest = ?1",
+            [&ev.digest],
+            |r| r.get(0),
+        )
+        .optional()?;
+    let has_job = tx
+        .query_row("SELECT 1 FROM jobs WHERE digest = ?1", [&ev.digest], |_| {
+            Ok(())
+        })
+        .optional()?
+        .is_some();
+    Ok(!has_job
+        && match (ev.kind, known) {
+            (_, None) => true,
+            (Kind::Push, Some(has_report)) => !has_report,
+            (Kind::Pull, Some(_)) => false,
+        })
+}
+
+/// Records one push or pull, queueing a scan when it needs one; true when
+/// it did.
+fn record_image(tx: &Transaction<'_>, ev: &ImageEvent, now: i64) -> Result<bool, StoreError> {
+    let needs_scan = needs_scan(tx, ev)?;
+    tx.execute(
+        "INSERT INTO images (digest, registry, repository, media_type, first_seen)
+         VALUES (?1, ?2, ?3, ?4, ?5) ON CONFLICT (digest) DO NOTHING",
+        params![ev.digest, ev.registry, ev.repository, ev.media_type, now],
+    )?;
+    match ev.kind {
+        // Pull from where it was pushed last: it is certainly there.
+        Kind::Push => tx.execute(
+            "UPDATE images SET registry = ?2, repository = ?3, media_type = ?4,
+             last_pushed = max(coalesce(last_pushed, ?5), ?5) WHERE digest = ?1",
+            params![ev.digest, ev.registry, ev.repository, ev.media_type, ev.at],
+        )?,
+        Kind::Pull => tx.execute(
+            "UPDATE images SET last_pulled = max(coalesce(last_pulled, ?2), ?2)
+             WHERE digest = ?1",
+            params![ev.digest, ev.at],
+        )?,
+    };
+    match &ev.tag {
+        Some(tag) => set_tag(tx, &ev.repository, tag, &ev.digest)?,
+        None => list_untagged(tx, &ev.repository, &ev.digest)?,
+    }
+    if needs_scan {
+        tx.execute(
+            "INSERT INTO jobs (digest, registry, repository, state, enqueued)
+             VALUES (?1, ?2, ?3, 'queued', ?4)",
+            params![ev.digest, ev.registry, ev.repository, now],
+        )?;
+    }
+    Ok(needs_scan)
+}
+
+/// See [`Store::recover_orphans`](super::Store::recover_orphans).
+fn recover(
+    tx: &Transaction<'_>,
+    owner: &str,
+    owners_gone: bool,
+    now_ms: i64,
+) -> Result<Recovered, StoreError> {
+    let orphaned = "state = 'running' AND lease_owner IS NOT ?1
+                    AND (?2 OR lease_until IS NULL OR lease_until < ?3)";
+    let charged = tx.execute(
+        &format!("UPDATE jobs SET attempts = attempts + 1 WHERE alone = 1 AND {orphaned}"),
+        params![owner, owners_gone, now_ms],
+    )?;
+    let jobs = tx.execute(
+        &format!(
+            "UPDATE jobs SET state = 'queued', after_crash = 1, alone = 0, lease_owner = NULL,
+             lease_token = NULL, lease_until = NULL WHERE {orphaned}"
+        ),
+        params![owner, owners_gone, now_ms],
+    )?;
+    Ok(Recovered { jobs, charged })
+}
+
+/// Records a deletion; true when it made the store forget an image.
+fn delete(tx: &Transaction<'_>, deletion: &Deletion) -> Result<bool, StoreError> {
+    let repository = deletion.repository.as_str();
+    match &deletion.deleted {
+        Deleted::Manifest(digest) => {
+            let removed = tx.execute(
+                "DELETE FROM tags WHERE repository = ?1 AND digest = ?2",
+                [repository, digest],
+            )?;
+            if removed == 0 {
+                // Not an image of this repository (a blob, or unknown).
+                return Ok(false);
+            }
+            let elsewhere: Option<String> = tx
+                .query_row(
+                    "SELECT repository FROM tags WHERE digest = ?1 ORDER BY repository LIMIT 1",
+                    [digest],
+                    |r| r.get(0),
+                )
+                .optional()?;
+            match elsewhere {
+                // Still in another repository: pull it from there from now on.
+                Some(other) => {
+                    tx.execute(
+                        "UPDATE images SET repository = ?2 WHERE digest = ?1 AND repository = ?3",
+                        [digest, &other, repository],
+                    )?;
+                    Ok(false)
+                }
+                None => {
+                    // A scan running now finds no row to store into.
+                    tx.execute("DELETE FROM jobs WHERE digest = ?1", [digest])?;
+                    tx.execute("DELETE FROM images WHERE digest = ?1", [digest])?;
+                    Ok(true)
+                }
+            }
+        }
+        Deleted::Tag(tag) => {
+            let named: Vec<String> = {
+                let mut stmt =
+                    tx.prepare("SELECT digest FROM tags WHERE repository = ?1 AND tag = ?2")?;
+                let rows = stmt.query_map([repository, tag], |r| r.get(0))?;
+                rows.collect::<Result<_, _>>()?
+            };
+            for digest in named {
+                tx.execute(
+                    "DELETE FROM tags WHERE repository = ?1 AND tag = ?2 AND digest = ?3",
+                    [repository, tag, &digest],
+                )?;
+                // The manifest stays in the repository, untagged.
+                list_untagged(tx, repository, &digest)?;
+            }
+            Ok(false)
+        }
+    }
+}
+
+/// Points `repository:tag` at `digest`. An image the tag moved away from
+/// stays listed in the repository, untagged, unless another tag names it.
+fn set_tag(
+    tx: &Transaction<'_>,
+    repository: &str,
+    tag: &str,
+    digest: &str,
+) -> Result<(), StoreError> {
+    let previous: Vec<String> = {
+        let mut stmt = tx.prepare(
+            "SELECT digest FROM tags WHERE repository = ?1 AND tag = ?2 AND digest != ?3",
+        )?;
+        let rows = stmt.query_map([repository, tag, digest], |r| r.get(0))?;
+        rows.collect::<Result<_, _>>()?
+    };
+    for old in previous {
+        tx.execute(
+            "DELETE FROM tags WHERE repository = ?1 AND tag = ?2 AND digest = ?3",
+            [repository, tag, &old],
+        )?;
+        list_untagged(tx, repository, &old)?;
+    }
+    tx.execute(
+        "DELETE FROM tags WHERE repository = ?1 AND tag = '' AND digest = ?2",
+        [repository, digest],
+    )?;
+    tx.execute(
+        "INSERT OR IGNORE INTO tags (repository, tag, digest) VALUES (?1, ?2, ?3)",
+        [repository, tag, digest],
+    )?;
+    Ok(())
+}
+
+/// Lists `digest` in `repository` without a tag, unless a tag already names it there.
+fn list_untagged(tx: &Transaction<'_>, repository: &str, digest: &str) -> Result<(), StoreError> {
+    tx.execute(
+        "INSERT INTO tags (repository, tag, digest) SELECT ?1, '', ?2
+         WHERE NOT EXISTS (SELECT 1 FROM tags WHERE repository = ?1 AND digest = ?2)",
+        [repository, digest],
+    )?;
+    Ok(())
+}
+
+fn record_failure(
+    tx: &Transaction<'_>,
+    digest: &str,
+    error: &str,
+    now: i64,
+) -> Result<(), StoreError> {
+    tx.execute(
+        "UPDATE images SET error = ?2, failures = failures + 1, last_failed = ?3
+         WHERE digest = ?1",
+        params![digest, error, now],
+    )?;
+    tx.execute("DELETE FROM jobs WHERE digest = ?1", [digest])?;
+    Ok(())
+}
+
+/// Whether the claim `token` holds the running job of `digest`.
+fn holds_job(tx: &Transaction<'_>, digest: &str, token: i64) -> Result<bool, StoreError> {
+    Ok(tx
+        .query_row(
+            "SELECT 1 FROM jobs WHERE digest = ?1 AND lease_token = ?2 AND state = 'running'",
+            params![digest, token],
+            |_| Ok(()),
+        )
+        .optional()?
+        .is_some())
+}
+
+/// A lease token never handed out before: AUTOINCREMENT never reuses a
+/// number, so a stale claim's token never matches a later one.
+fn new_token(tx: &Transaction<'_>) -> Result<i64, StoreError> {
+    tx.execute("INSERT INTO lease_tokens DEFAULT VALUES", [])?;
+    let token = tx.last_insert_rowid();
+    tx.execute("DELETE FROM lease_tokens WHERE token = ?1", [token])?;
+    Ok(token)
+}
+
+/// The error recorded for a job given up after `attempts` crashes.
+pub(super) fn given_up(attempts: i64) -> String {
+    format!("given up: the process died {attempts} times while this scan ran alone")
+}
+
+/// The id of the rescan of `target`, if it is the newest planned.
+fn newest_rescan_of(tx: &Transaction<'_>, target: &MatchTarget) -> Result<Option<i64>, StoreError> {
+    Ok(tx
+        .query_row(
+            "SELECT id FROM rescans WHERE advisory_db = ?1 AND policy = ?2
+             AND seq = (SELECT max(seq) FROM rescans)",
+            [&target.advisory_db, &target.policy],
+            |r| r.get(0),
+        )
+        .optional()?)
+}
+
+/// Replaces the finding rows of `digest`.
+fn write_findings(
+    tx: &Transaction<'_>,
+    digest: &str,
+    findings: &[FindingRow],
+) -> Result<(), StoreError> {
+    // finding_ids go with their findings (ON DELETE CASCADE).
+    tx.prepare_cached("DELETE FROM findings WHERE digest = ?1")?
+        .execute([digest])?;
+    let mut insert = tx.prepare_cached(
+        "INSERT INTO findings (digest, ord, id, aliases, package, version, source_name,
+         source_version, ecosystem, severity, fix_state, fixed_version, layer, suppressed)
+         VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?12, ?13, ?14)",
+    )?;
+    let mut key = tx.prepare_cached(
+        "INSERT OR IGNORE INTO finding_ids (key, digest, ord) VALUES (?1, ?2, ?3)",
+    )?;
+    for (ord, f) in findings.iter().enumerate() {
+        let ord = i64::try_from(ord).unwrap_or(i64::MAX);
+        insert.execute(params![
+            digest,
+            ord,
+            f.id,
+            serde_json::to_string(&f.aliases)?,
+            f.package,
+            f.version,
+            f.source_name,
+            f.source_version,
+            f.ecosystem,
+            severity_rank(f.severity),
+            f.fix_state.as_str(),
+            f.fixed_version,
+            f.layer,
+            f.suppressed
+        ])?;
+        for k in f.keys() {
+            key.execute(params![k, digest, ord])?;
+        }
+    }
+    Ok(())
+}
+
+/// Brings a store of schema `version` (0: new) to [`SCHEMA_VERSION`].
+fn migrate(tx: &Transaction<'_>, version: i64) -> Result<(), StoreError> {
+    match version {
+        0 => tx.execute_batch(SCHEMA_V3)?,
+        1 | 2 => {
+            // Reports of version 1 name no policy: the next rescan redoes them.
+            if version == 1 {
+                tx.execute_batch("ALTER TABLE images ADD COLUMN policy TEXT")?;
+            }
+            // Running jobs of version 2 have no lease: recovered at start,
+            // uncharged.
+            tx.execute_batch(LEASE_COLUMNS)?;
+        }
+        _ => {}
+    }
+    tx.execute_batch(FINDINGS_AND_RESCANS)?;
+    if version > 0 {
+        backfill_findings(tx)?;
+    }
+    Ok(())
+}
+
+/// Fills `findings` and `report_sha256` from the reports stored before
+/// version 4. A report that does not read loses its policy, so the next
+/// rescan in its window matches it again.
+fn backfill_findings(tx: &Transaction<'_>) -> Result<(), StoreError> {
+    let reports: Vec<(String, String)> = {
+        let mut stmt = tx.prepare("SELECT digest, report FROM images WHERE report IS NOT NULL")?;
+        let rows = stmt.query_map([], |r| Ok((r.get(0)?, r.get(1)?)))?;
+        rows.collect::<Result<_, _>>()?
+    };
+    for (digest, json) in reports {
+        match serde_json::from_str::<Report>(&json) {
+            Ok(report) => {
+                let sha = hex::encode(<sha2::Sha256 as sha2::Digest>::digest(json.as_bytes()));
+                tx.execute(
+                    "UPDATE images SET report_sha256 = ?2 WHERE digest = ?1",
+                    params![digest, sha],
+                )?;
+                write_findings(tx, &digest, &super::finding_rows(&report))?;
+            }
+            Err(e) => {
+                warn!(%digest, error = %e, "stored report unreadable: it is matched again at the next rescan");
+                tx.execute(
+                    "UPDATE images SET policy = NULL WHERE digest = ?1",
+                    [&digest],
+                )?;
+            }
+        }
+    }
+    Ok(())
+}
+
+fn now_secs() -> i64 {
+    super::local_now_ms() / 1000
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::store::{Store, StoreLocation};
+
+    const OWNER: &str = "test-owner";
+
+    fn open(dir: &Path) -> Result<SqliteStore, StoreError> {
+        SqliteStore::open(&dir.join("watch.sqlite"))
+    }
+
+    #[test]
+    fn a_second_process_is_refused() {
+        let dir = tempfile::tempdir().unwrap();
+        let store = open(dir.path()).unwrap();
+        assert!(matches!(open(dir.path()), Err(StoreError::Locked { .. })));
+        drop(store);
+        open(dir.path()).unwrap();
+    }
+
+    /// The schema of version 2: no lease columns (and of version 1: no policy).
+    fn old_schema(version: i64) -> String {
+        let v2 = SCHEMA_V3
+            .replace(
+                ",\n    lease_owner TEXT,\n    lease_token INTEGER,\n    lease_until INTEGER,\n    alone INTEGER NOT NULL DEFAULT 0,\n    after_crash INTEGER NOT NULL DEFAULT 0\n",
+                "\n",
+            )
+            .replace(
+                "CREATE INDEX jobs_by_owner ON jobs(lease_owner) WHERE state = 'running';\n",
+                "",
+            )
+            .replace(
+                "CREATE TABLE lease_tokens (token INTEGER PRIMARY KEY AUTOINCREMENT);\n",
+                "",
+            );
+        assert!(!v2.contains("lease"), "{v2}");
+        match version {
+            1 => v2.replace("    policy TEXT,\n", ""),
+            2 => v2,
+            _ => SCHEMA_V3.to_string(),
+        }
+    }
+
+    /// A report with one finding, as versions before 4 stored it.
+    const REPORT: &str = r#"{"schema_version": 1, "source": "s",
+        "image": {"manifest_digest": null, "layers": [], "diff_ids": []},
+        "os": null, "verdict": "unhealthy", "verdict_reason": "1 finding", "ecosystem": "Debian:12",
+        "summary": {"packages": 1, "findings": 1, "fixable": 1, "suppressed": 0,
+                    "by_severity": {}, "by_fix_state": {}},
+        "remediation": [], "packages": [],
+        "findings": [{"id": "CVE-2099-1", "aliases": ["DSA-1"], "package": "libssl3",
+            "installed_version": "1", "source_name": "openssl", "source_version": "1",
+            "fixed_version": "2", "fix_state": "fixed", "severity": "high",
+            "severity_source": "x", "ecosystem": "Debian:12", "layer": null,
+            "remediation": "upgrade"}],
+        "warnings": []}"#;
+
+    #[test]
+    fn stores_of_versions_1_to_3_are_upgraded() {
+        for version in [1, 2, 3] {
+            upgraded(version);
+        }
+    }
+
+    fn upgraded(version: i64) {
+        let dir = tempfile::tempdir().unwrap();
+        let (a, b) = (
+            format!("sha256:{}", "a".repeat(64)),
+            format!("sha256:{}", "b".repeat(64)),
+        );
+        {
+            let conn = Connection::open(dir.path().join("watch.sqlite")).unwrap();
+            conn.execute_batch(&old_schema(version)).unwrap();
+            conn.pragma_update(None, "user_version", version).unwrap();
+            // A scanned image, and a job running when the old version stopped.
+            conn.execute(
+                "INSERT INTO images (digest, registry, repository, media_type, first_seen,
+                 report, inventory, verdict) VALUES (?1, 'r', 'x', 'm', 1, ?2, '{}', 'unhealthy')",
+                [&b, REPORT],
+            )
+            .unwrap();
+            conn.execute(
+                "INSERT INTO images (digest, registry, repository, media_type, first_seen)
+                 VALUES (?1, 'r', 'x', 'm', 1)",
+                [&a],
+            )
+            .unwrap();
+            conn.execute(
+                "INSERT INTO jobs (digest, registry, repository, state, attempts, enqueued)
+                 VALUES (?1, 'r', 'x', 'running', 1, 1)",
+                [&a],
+            )
+            .unwrap();
+        }
+        let store = open(dir.path()).unwrap();
+        // Running jobs of versions before leases are recovered, uncharged.
+        let recovered = store.recover_orphans(OWNER, true, 1_000).unwrap();
+        assert_eq!(
+            (recovered.jobs, recovered.charged),
+            (1, 0),
+            "from {version}"
+        );
+        let job = store.claim(OWNER, 2_000, 62_000).unwrap().unwrap();
+        assert_eq!(job.digest, a);
+        // The stored report's findings became rows.
+        let rows = store.findings(&b).unwrap();
+        assert_eq!(rows.len(), 1, "from {version}");
+        assert_eq!(
+            (rows[0].id.as_str(), rows[0].aliases.as_slice()),
+            ("CVE-2099-1", &["DSA-1".to_string()][..])
+        );
+        assert_eq!(rows[0].keys(), ["cve-2099-1", "dsa-1"]);
+        drop(store);
+        let conn = Connection::open(dir.path().join("watch.sqlite")).unwrap();
+        let found: i64 = conn
+            .query_row("PRAGMA user_version", [], |r| r.get(0))
+            .unwrap();
+        assert_eq!(found, SCHEMA_VERSION, "from version {version}");
+    }
+
+    #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+    async fn a_newer_schema_is_refused() {
+        let dir = tempfile::tempdir().unwrap();
+        let location = StoreLocation::sqlite(dir.path().join("watch.sqlite"));
+        drop(Store::open(&location).await.unwrap());
+        let conn = Connection::open(dir.path().join("watch.sqlite")).unwrap();
+        conn.pragma_update(None, "user_version", 99).unwrap();
+        drop(conn);
+        assert!(matches!(
+            Store::open(&location).await,
+            Err(StoreError::Schema { found: 99, .. })
+        ));
+    }
+}

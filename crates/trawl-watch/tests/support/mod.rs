@@ -1,0 +1,40 @@
+//! Test support shared by the crate's tests, the facade's `watch` tests and
+//! benches (`#[path]`-included): a real PostgreSQL cluster per process, and
+//! the two stores to run the same behaviour against.
+
+#![allow(dead_code)]
+
+pub mod postgres;
+
+use trawl_watch::{Store, StoreLocation};
+
+/// Which store a behaviour test runs against.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Backend {
+    /// A file in a temporary directory.
+    Sqlite,
+    /// A new database on the test cluster.
+    Postgres,
+}
+
+/// Both backends, for tests that run against each.
+pub const BACKENDS: [Backend; 2] = [Backend::Sqlite, Backend::Postgres];
+
+/// A fresh, empty store location of `backend`; the directory holding an
+/// SQLite file lives as long as the returned guard.
+pub fn fresh(backend: Backend, name: &str) -> (StoreLocation, tempfile::TempDir) {
+    let dir = tempfile::tempdir().expect("a temporary directory");
+    let location = match backend {
+        Backend::Sqlite => StoreLocation::sqlite(dir.path().join("watch.sqlite")),
+        Backend::Postgres => postgres::Postgres::get()
+            .database(name)
+            .parse()
+            .expect("a PostgreSQL URL"),
+    };
+    (location, dir)
+}
+
+/// Opens `location` on the current runtime.
+pub async fn open(location: &StoreLocation) -> Store {
+    Store::open(location).await.expect("the store opens")
+}
