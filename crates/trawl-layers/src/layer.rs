@@ -5,6 +5,19 @@
 //! Changes" (<https://github.com/opencontainers/image-spec/blob/main/layer.md>):
 //! `.wh.<name>` deletes `<name>` from the layers below, `.wh..wh..opq` hides
 //! every lower entry of its directory.
+//!
+//! Tar entries are parsed by the `tar` crate, which reads an entry's PAX
+//! records and GNU long names and links whole before handing the entry out.
+//! Its raw mode (extension entries handed out as they are) would let us read
+//! them ourselves, but then it no longer applies a PAX `size` record to the
+//! next entry, and the stream goes out of step at the first file over 8 GiB
+//! written as PAX. So the crate keeps parsing, and the stream under it is
+//! metered instead: while one entry's headers are parsed, at most
+//! [`Limits::max_header_ext_bytes`] may be read, and a larger header ends
+//! the layer with [`LayerError::HeaderTooLarge`].
+//!
+//! Every read of an entry's content is exact: a stream that ends before the
+//! size its header states is an error naming the entry, never a short file.
 
 use std::cell::Cell;
 use std::collections::{BTreeMap, BTreeSet};

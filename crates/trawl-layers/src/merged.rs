@@ -213,7 +213,7 @@ impl MergedFs {
                             target: target.clone(),
                         });
                         Change::Regular(Regular::dropped(format!(
-                            "hard link to {target}, which no lower layer holds as a kept file"
+                            "hard link to {target}, whose content was not kept"
                         )))
                     }
                     _ => Change::Opaque,
