@@ -234,7 +234,9 @@ pub(crate) struct Reservation<'a> {
 impl<'a> Reservation<'a> {
     /// Reserves `amount` from `pool`, or `None` when it does not fit.
     pub(crate) fn take(budget: &'a Budget, pool: Pool, amount: u64) -> Option<Self> {
-        budget.reserve(pool, amount).then_some(Reservation {
+        // `then`, not `then_some`: a reservation built for nothing would
+        // give back, when dropped, what it never took.
+        budget.reserve(pool, amount).then(|| Reservation {
             budget,
             pool,
             amount,
@@ -269,6 +271,8 @@ mod tests {
         };
         let b = Budget::new(&limits, None);
         let r = Reservation::take(&b, Pool::Kept, 60).unwrap();
+        assert!(Reservation::take(&b, Pool::Kept, 41).is_none());
+        // A refusal gives nothing back.
         assert!(Reservation::take(&b, Pool::Kept, 41).is_none());
         drop(r);
         assert!(b.reserve(Pool::Kept, 100));

@@ -247,8 +247,8 @@ pub enum LayerWarning {
     },
     /// A symlink whose target is longer than
     /// [`crate::Limits::max_link_target_len`] or has more components than
-    /// [`crate::Limits::max_link_components`]; it is kept as a link that
-    /// resolves nowhere.
+    /// [`crate::Limits::max_link_components`]; it is not followed, and is
+    /// listed by [`crate::MergedFs::dropped`] (what it leads to was not read).
     #[error(
         "layer {layer}: symlink {path} has a target of {len} bytes in {components} components, over the limits; not followed"
     )]

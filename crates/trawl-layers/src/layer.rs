@@ -5,6 +5,19 @@
 //! Changes" (<https://github.com/opencontainers/image-spec/blob/main/layer.md>):
 //! `.wh.<name>` deletes `<name>` from the layers below, `.wh..wh..opq` hides
 //! every lower entry of its directory.
+//!
+//! Tar entries are parsed by the `tar` crate, which reads an entry's PAX
+//! records and GNU long names and links whole before handing the entry out.
+//! Its raw mode (extension entries handed out as they are) would let us read
+//! them ourselves, but then it no longer applies a PAX `size` record to the
+//! next entry, and the stream goes out of step at the first file over 8 GiB
+//! written as PAX. So the crate keeps parsing, and the stream under it is
+//! metered instead: while one entry's headers are parsed, at most
+//! [`Limits::max_header_ext_bytes`] may be read, and a larger header ends
+//! the layer with [`LayerError::HeaderTooLarge`].
+//!
+//! Every read of an entry's content is exact: a stream that ends before the
+//! size its header states is an error naming the entry, never a short file.
 
 use std::cell::Cell;
 use std::collections::{BTreeMap, BTreeSet};
@@ -65,7 +78,9 @@ pub(crate) struct Extraction {
 /// got from it.
 #[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
 pub(crate) struct Regular {
-    pub(crate) data: Option<Arc<[u8]>>,
+    /// A `Vec` behind the `Arc`: kept contents are read into their final
+    /// buffer, never copied into another.
+    pub(crate) data: Option<Arc<Vec<u8>>>,
     pub(crate) dropped: Option<String>,
     pub(crate) extracted: Arc<[Extraction]>,
 }
@@ -231,6 +246,13 @@ impl LayerChanges {
             self.more_warnings += 1;
         }
     }
+}
+
+/// Why a symlink was not followed.
+pub(crate) fn link_too_long(len: usize, components: usize) -> String {
+    format!(
+        "a symlink whose target of {len} bytes in {components} components is over the limits; not followed"
+    )
 }
 
 /// A path's fingerprint: the first 8 bytes of its SHA-256, so that no
@@ -1080,7 +1102,9 @@ impl<'a> Walk<'a> {
                         len: target.len(),
                         components,
                     });
-                    Change::Opaque
+                    // Whatever the link leads to is not read: the scan is
+                    // incomplete, as for a file that was not kept.
+                    Change::Regular(Regular::dropped(link_too_long(target.len(), components)))
                 }
                 Some(target) => Change::Symlink(target),
                 None => Change::Opaque,
@@ -1169,11 +1193,13 @@ impl<'a> Walk<'a> {
             budget: self.budget,
             truncated: false,
         };
-        // Never trust the header for the allocation: grow as bytes arrive.
-        let mut data = Vec::with_capacity(size.min(1 << 20) as usize);
+        // The size is within the per-file limit and the memory budget, so
+        // the buffer can be allocated whole (its pages are only touched as
+        // bytes arrive): no growing, no copy.
+        let mut data = Vec::with_capacity(usize::try_from(size).unwrap_or(0));
         exact.read_to_end(&mut data)?;
         reservation.keep();
-        let data: Arc<[u8]> = data.into();
+        let data = Arc::new(data);
         let extracted = if wanting.is_empty() {
             Arc::default()
         } else {
@@ -1228,6 +1254,11 @@ impl<'a> Walk<'a> {
             .flatten()
         {
             let mut data = head;
+            data.reserve_exact(
+                usize::try_from(size)
+                    .unwrap_or(0)
+                    .saturating_sub(data.len()),
+            );
             exact.read_to_end(&mut data)?;
             extractor::run_in_memory(&wanting, info, &data)
         } else if let Some(_held) = spoolable

@@ -27,6 +27,27 @@
 //!   diff_id, selection), in memory and optionally on disk, so shared base
 //!   layers are read once; [`extract_with`] uses it.
 //!
+//! # Globs and extractors
+//!
+//! Language packages sit anywhere in an image, so a [`Selection`] also takes
+//! glob patterns (`**/node_modules/*/package.json`: such small files are kept
+//! whole, like exact paths) and [`Extractor`]s, which see every regular
+//! file's path, size and mode, sniff the leading bytes of those they want,
+//! and read the content the reader can afford ([`Content`]) while the layer
+//! streams, keeping only a small result ([`MergedFs::extracted`]). With
+//! either, whiteouts, opaque directories and symlinks are recorded for every
+//! path, so deletions and links apply to matches anywhere.
+//!
+//! # Budget
+//!
+//! [`Limits`] bounds each entry and, shared by every layer of one
+//! extraction, the memory held, the temporary disk used, the entries
+//! recorded and the time spent. What a limit stops is never silent: a
+//! selected file that was not kept is listed by [`MergedFs::dropped`], a
+//! layer that could not be read to its end fails with a typed
+//! [`LayerError`] ([`extract_partial`] goes on without it), and warnings
+//! beyond the cap are counted in one summary.
+//!
 //! # Verification
 //!
 //! A layer is read once, as a stream, and checked as it streams. What is

@@ -213,7 +213,7 @@ impl MergedFs {
                             target: target.clone(),
                         });
                         Change::Regular(Regular::dropped(format!(
-                            "hard link to {target}, which no lower layer holds as a kept file"
+                            "hard link to {target}, whose content was not kept"
                         )))
                     }
                     _ => Change::Opaque,
@@ -395,8 +395,8 @@ impl MergedFs {
         regular: &'a Regular,
     ) -> Option<FileView<'a>> {
         regular.data.as_deref().map(|data| FileView {
+            data: data.as_slice(),
             path,
-            data,
             layer: self.layer_id(layer),
         })
     }
@@ -545,7 +545,7 @@ impl MergedFs {
                         layer_index: v.layer,
                         layer: self.layer_id(v.layer),
                         data: match &v.change {
-                            Some(Change::Regular(r)) => r.data.as_deref(),
+                            Some(Change::Regular(r)) => r.data.as_deref().map(Vec::as_slice),
                             _ => None,
                         },
                     })

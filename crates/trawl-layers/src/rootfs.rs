@@ -13,7 +13,7 @@ use std::sync::Arc;
 use crate::budget::{Budget, Limits, Pool, Reservation};
 use crate::error::{LayerError, LayerWarning};
 use crate::extractor::{self, EntryInfo, Extractor};
-use crate::layer::{Change, LayerChanges, Regular, extraction_results};
+use crate::layer::{Change, LayerChanges, Regular, extraction_results, link_too_long};
 use crate::merged::MergedFs;
 use crate::selection::{Selection, normalize};
 
@@ -205,9 +205,10 @@ impl Walk<'_> {
                 len: target.len(),
                 components,
             });
-            self.changes
-                .entries
-                .insert(path.to_string(), Change::Opaque);
+            self.changes.entries.insert(
+                path.to_string(),
+                Change::Regular(Regular::dropped(link_too_long(target.len(), components))),
+            );
             return None;
         }
         self.changes
@@ -318,13 +319,13 @@ impl Walk<'_> {
                 self.limits.max_file_size
             ))
         } else if let Some(reservation) = Reservation::take(self.budget, Pool::Kept, len) {
-            let mut data = Vec::with_capacity(len.min(1 << 20) as usize);
+            let mut data = Vec::with_capacity(usize::try_from(len).unwrap_or(0));
             let read = fs::File::open(self.root.join(path))
                 .and_then(|f| f.take(len).read_to_end(&mut data));
             match read {
                 Ok(_) => {
                     reservation.keep();
-                    let data: Arc<[u8]> = data.into();
+                    let data = Arc::new(data);
                     let info = EntryInfo {
                         path,
                         size: len,

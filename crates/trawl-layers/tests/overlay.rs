@@ -170,6 +170,39 @@ fn hard_links_to_same_and_lower_layers_and_dangling() {
     assert!(fs.warnings().iter().any(
         |w| matches!(w, LayerWarning::DanglingHardLink { path, .. } if path == "etc/dangling")
     ));
+    // A selected file whose content is nowhere: the scan is incomplete.
+    let dropped: Vec<_> = fs.dropped().map(|d| (d.path, d.reason)).collect();
+    assert_eq!(
+        dropped,
+        [(
+            "etc/dangling",
+            "hard link to etc/nowhere, whose content was not kept"
+        )]
+    );
+}
+
+#[test]
+fn hard_links_to_unselected_files_are_dropped_when_selected() {
+    // A link selected by a glob, to a file that is not: its content passed
+    // unread. A link not selected, to a kept file, holds nothing.
+    let sel = Selection::new().with_glob("**/package.json");
+    let fs = merge(
+        vec![
+            tar_of(&[
+                E::File("store/ab12", b"{}"),
+                E::File("app/package.json", b"{\"a\":1}"),
+            ]),
+            tar_of(&[
+                E::Hard("app/node_modules/x/package.json", "store/ab12"),
+                E::Hard("store/cd34", "app/package.json"),
+            ]),
+        ],
+        &sel,
+    );
+    let files: Vec<&str> = fs.files().map(|f| f.path).collect();
+    assert_eq!(files, ["app/package.json"]);
+    let dropped: Vec<_> = fs.dropped().map(|d| d.path).collect();
+    assert_eq!(dropped, ["app/node_modules/x/package.json"]);
 }
 
 #[test]
