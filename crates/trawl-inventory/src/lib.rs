@@ -37,7 +37,10 @@
 #![forbid(unsafe_code)]
 
 pub mod apk;
+pub mod cargo_auditable;
 pub mod dpkg;
+pub mod elf;
+pub mod golang;
 mod layer_attribution;
 pub mod os;
 mod package;
