@@ -224,7 +224,89 @@ EOF
     touch "$OUT/rust/.done"
 }
 
+# ---------------------------------------------------------------- Java
+# Debian's jars (regular files; the versioned names are symlinks to them).
+DEBIAN_JARS=(commons-lang3.jar slf4j-api.jar guava.jar commons-cli.jar jansi.jar
+    jsr305-0.1~+svn49.jar aopalliance-1.0.jar atinject-jsr330-api-1.0.jar
+    geronimo-annotation-1.3-spec.jar)
+
+build_java() {
+    [[ -f $OUT/java/.done ]] && return
+    log "Java archives"
+    local j=$OUT/java w=$OUT/java/work jar
+    for tool in jar javac unzip; do
+        command -v $tool >/dev/null || { log "needs $tool (openjdk-17-jdk-headless, unzip)"; exit 1; }
+    done
+    rm -rf "$j" && mkdir -p "$j" "$w"
+    for jar in "${DEBIAN_JARS[@]}"; do
+        [[ -f /usr/share/java/$jar ]] || { log "missing /usr/share/java/$jar (Debian's Java packages)"; exit 1; }
+        cp "/usr/share/java/$jar" "$j/$jar"
+    done
+
+    # The application's own classes and Maven metadata (what Maven writes).
+    mkdir -p "$w/src/com/example"
+    cat >"$w/src/com/example/Demo.java" <<'EOF'
+package com.example;
+
+public class Demo {
+    public static void main(String[] args) { System.out.println("demo"); }
+}
+EOF
+    javac -d "$w/classes" "$w/src/com/example/Demo.java"
+    pom() { # DIR GROUP ARTIFACT VERSION
+        mkdir -p "$1/META-INF/maven/$2/$3"
+        printf '#Created by Apache Maven 3.8.7\ngroupId=%s\nartifactId=%s\nversion=%s\n' "$2" "$3" "$4" \
+            >"$1/META-INF/maven/$2/$3/pom.properties"
+    }
+
+    # Spring Boot layout: BOOT-INF/classes, BOOT-INF/lib/*.jar stored (-0).
+    local boot=$w/boot
+    mkdir -p "$boot/BOOT-INF/lib"
+    cp -r "$w/classes" "$boot/BOOT-INF/classes"
+    cp /usr/share/java/commons-lang3-3.12.0.jar /usr/share/java/slf4j-api-1.7.32.jar \
+        /usr/share/java/guava-31.1-jre.jar /usr/share/java/jsr305-0.1~+svn49.jar "$boot/BOOT-INF/lib/"
+    pom "$boot" com.example demo-boot 0.0.1-SNAPSHOT
+    printf 'Main-Class: org.springframework.boot.loader.JarLauncher\nStart-Class: com.example.Demo\nImplementation-Title: demo-boot\nImplementation-Version: 0.0.1-SNAPSHOT\n' >"$w/boot.mf"
+    jar --create --no-compress --file "$j/demo-boot-0.0.1-SNAPSHOT.jar" --manifest "$w/boot.mf" -C "$boot" .
+    # The same as a "fully executable" jar: a launch script before the zip.
+    { printf '#!/bin/bash\n# launch script\nexec java -jar "$0" "$@"\n'; cat "$j/demo-boot-0.0.1-SNAPSHOT.jar"; } >"$j/demo-boot-exec.jar"
+
+    # A war: WEB-INF/lib/*.jar deflated.
+    local war=$w/war
+    mkdir -p "$war/WEB-INF/lib"
+    cp -r "$w/classes" "$war/WEB-INF/classes"
+    cp /usr/share/java/commons-cli-1.5.0.jar /usr/share/java/aopalliance-1.0.jar \
+        /usr/share/java/atinject-jsr330-api-1.0.jar "$war/WEB-INF/lib/"
+    pom "$war" com.example demo-web 1.4.0
+    jar --create --file "$j/demo-web.war" -C "$war" .
+
+    # An ear: lib/*.jar and the war (nested two deep), no Maven metadata.
+    local ear=$w/ear
+    mkdir -p "$ear/lib" "$ear/META-INF"
+    cp /usr/share/java/jansi-2.4.0.jar "$ear/lib/"
+    cp "$j/demo-web.war" "$ear/"
+    printf '<application><module><web><web-uri>demo-web.war</web-uri></web></module></application>\n' \
+        >"$ear/META-INF/application.xml"
+    jar --create --file "$j/demo-ear-3.2.ear" -C "$ear" .
+
+    # A shaded jar: slf4j-api's classes and pom.properties inside an
+    # application that has no pom.properties of its own.
+    local shaded=$w/shaded
+    mkdir -p "$shaded"
+    (cd "$shaded" && unzip -q /usr/share/java/slf4j-api.jar -x META-INF/MANIFEST.MF)
+    cp -r "$w/classes/." "$shaded/"
+    printf 'Implementation-Title: shaded-app\nImplementation-Version: 2.0.0\nImplementation-Vendor-Id: com.example\n' >"$w/shaded.mf"
+    jar --create --file "$j/shaded-app.jar" --manifest "$w/shaded.mf" -C "$shaded" .
+
+    rm -rf "$w"
+    for jar in "$j"/*.jar "$j"/*.war "$j"/*.ear; do
+        python3 "$ROOT/scripts/lang-artifacts/java-expected.py" "$jar" >"$jar.expected.tsv"
+    done
+    touch "$j/.done"
+}
+
 build_go
 expect_peers
 build_rust
+build_java
 log "done: $OUT"

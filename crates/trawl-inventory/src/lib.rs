@@ -41,6 +41,7 @@ pub mod cargo_auditable;
 pub mod dpkg;
 pub mod elf;
 pub mod golang;
+pub mod java;
 mod layer_attribution;
 pub mod os;
 mod package;
