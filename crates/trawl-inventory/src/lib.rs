@@ -13,6 +13,10 @@
 //!   [`Inventory`] of [`Package`]s, each with its source package, purl and the
 //!   layer that introduced it.
 //! - [`selection`]: everything all catalogers need, to hand to `trawl-layers`.
+//! - Binaries and archives: [`golang`] (Go build info), [`cargo_auditable`]
+//!   (Rust `.dep-v0` data), [`java`] (jars, wars, ears and what they nest),
+//!   and [`extract`], which runs them on files while their layer streams and
+//!   turns the kept results into packages.
 //!
 //! ```
 //! use trawl_layers::{read_layer, Limits, MergedFs};
@@ -40,6 +44,7 @@ pub mod apk;
 pub mod cargo_auditable;
 pub mod dpkg;
 pub mod elf;
+pub mod extract;
 pub mod golang;
 pub mod java;
 mod layer_attribution;
