@@ -233,17 +233,17 @@ pub(crate) fn read_from<'data, R: ReadRef<'data>>(
         return Ok(None);
     };
     let header = &data[at..at + HEADER_LEN];
-    let header_addr = start + at as u64;
+    let header_addr = start.saturating_add(at as u64);
     let offset_of = |addr: u64| {
         elf.segments
             .iter()
             .find(|s| s.vaddr <= addr && addr - s.vaddr < s.filesz)
-            .map_or(0, |s| s.offset + (addr - s.vaddr))
+            .map_or(0, |s| s.offset.saturating_add(addr - s.vaddr))
     };
     let ptr_size = header[14];
     let flags = header[15];
     let (version, modinfo, format) = if flags & 2 != 0 {
-        let mut addr = header_addr + HEADER_LEN as u64;
+        let mut addr = header_addr.saturating_add(HEADER_LEN as u64);
         let version = read_varint_string(elf, &mut addr, "version", MAX_VERSION_LEN)?;
         let modinfo = read_varint_string(elf, &mut addr, "module info", MAX_MODINFO_LEN)?;
         (version, modinfo, GoBuildInfoFormat::Inline)
@@ -338,7 +338,7 @@ fn read_varint_string<'data, R: ReadRef<'data>>(
     if len > max {
         return Err(GoBuildInfoError::TooLong { what, len, max });
     }
-    *addr += n as u64;
+    *addr = addr.saturating_add(n as u64);
     let bytes = if len == 0 {
         &[][..]
     } else {
@@ -351,7 +351,7 @@ fn read_varint_string<'data, R: ReadRef<'data>>(
             available: bytes.len() as u64,
         });
     }
-    *addr += len;
+    *addr = addr.saturating_add(len);
     Ok(bytes.to_vec())
 }
 

@@ -43,7 +43,7 @@ fn wrap(data: &[u8]) -> Vec<u8> {
         f.push(0);
     }
     let shoff = f.len();
-    let mut sh = |name: u32, kind: u32, addr: u64, off: u64, size: u64| {
+    let sh = |name: u32, kind: u32, addr: u64, off: u64, size: u64| {
         let mut h = [0u8; 64];
         h[..4].copy_from_slice(&name.to_le_bytes());
         h[4..8].copy_from_slice(&kind.to_le_bytes());
