@@ -35,7 +35,34 @@ use object::read::ReadRef;
 use serde::{Deserialize, Serialize};
 
 use crate::elf::{Elf, ElfError};
-use crate::{Package, PackageKind, PackageRole};
+use crate::extract::{BinaryFormat, ElfDepsExtractor, elf_packages_of};
+use crate::{Cataloger, Inventory, OsRelease, Package, PackageKind, PackageRole};
+use trawl_layers::{MergedFs, Selection};
+
+/// The Rust crates of the image's cargo-auditable executables (from the
+/// [`ElfDepsExtractor`] results the layer reader kept). An executable that
+/// could not be read at all is reported once, by
+/// [`crate::golang::GoBinaryCataloger`].
+#[derive(Debug, Clone, Copy, Default)]
+pub struct RustBinaryCataloger;
+
+impl Cataloger for RustBinaryCataloger {
+    fn name(&self) -> &'static str {
+        "rust-binary"
+    }
+
+    fn selection(&self) -> Selection {
+        Selection::new().with_extractor(ElfDepsExtractor)
+    }
+
+    fn catalog(&self, fs: &MergedFs, _os: Option<&OsRelease>, inventory: &mut Inventory) {
+        for x in fs.extracted(ElfDepsExtractor::ID) {
+            let (pkgs, warnings) = elf_packages_of(BinaryFormat::Rust, x.path, x.layer, x.result);
+            inventory.packages.extend(pkgs);
+            inventory.warnings.extend(warnings);
+        }
+    }
+}
 
 /// The section cargo-auditable writes.
 pub const SECTION: &[u8] = b".dep-v0";

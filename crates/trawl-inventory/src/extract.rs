@@ -2,12 +2,11 @@
 //! reader: what runs on a file while its layer streams, the compact result
 //! kept, and the packages and warnings made from that result afterwards.
 //!
-//! This follows the `trawl-layers` extractor design (an extractor is asked
-//! about each regular file by path, size and mode, sniffs its first bytes,
-//! and gets its content in memory, seekable on disk, or as a one-pass
-//! stream). [`FileContent`] is that content; the `Extractor` trait
-//! implementations are thin adapters over [`ElfDepsExtractor`] and
-//! [`JavaArchiveExtractor`].
+//! Both implement [`trawl_layers::Extractor`]: the layer reader asks them
+//! about each regular file by path, size and mode, lets them sniff its first
+//! bytes, and hands them its content in memory, seekable on disk, or as a
+//! one-pass stream. [`FileContent`] is that content as a plain enum, for
+//! calling them without a layer reader.
 //!
 //! - [`ElfDepsExtractor`] (`elf-deps/1`): every executable ELF file, read
 //!   once for both Go build info and cargo-auditable data. From a stream
@@ -31,6 +30,7 @@ use crate::elf::Elf;
 use crate::golang::{self, GoBuildInfo, GoBuildInfoError};
 use crate::java::{self, JavaArchive, JavaLimits, zip::ReadSeek};
 use crate::{InventoryWarning, Package};
+use trawl_layers::{Content, EntryInfo, Extractor};
 
 /// A file's content as the layer reader could afford it.
 pub enum FileContent<'a> {
@@ -60,19 +60,6 @@ pub struct ElfDepsExtractor;
 impl ElfDepsExtractor {
     /// Extractor id: name and output version (part of layer-cache keys).
     pub const ID: &'static str = "elf-deps/1";
-    /// Leading bytes [`ElfDepsExtractor::sniff`] needs.
-    pub const SNIFF_LEN: usize = 4;
-
-    /// Any regular file with an executable bit, large enough for an ELF
-    /// header.
-    pub fn wants(&self, _path: &str, size: u64, mode: u32) -> bool {
-        mode & 0o111 != 0 && size >= 52
-    }
-
-    /// The ELF magic.
-    pub fn sniff(&self, head: &[u8]) -> bool {
-        head.starts_with(b"\x7fELF")
-    }
 
     /// Reads the file: `Ok(None)` when it is neither a Go nor a
     /// cargo-auditable binary.
@@ -81,10 +68,10 @@ impl ElfDepsExtractor {
     /// use trawl_inventory::extract::{ElfDepsExtractor, FileContent};
     ///
     /// let me = std::fs::read(std::env::current_exe().unwrap()).unwrap();
-    /// assert_eq!(ElfDepsExtractor.extract(FileContent::Bytes(&me)), Ok(None));
-    /// assert!(ElfDepsExtractor.extract(FileContent::Bytes(b"\x7fELF\x02\x01")).is_err());
+    /// assert_eq!(ElfDepsExtractor.extract_content(FileContent::Bytes(&me)), Ok(None));
+    /// assert!(ElfDepsExtractor.extract_content(FileContent::Bytes(b"\x7fELF\x02\x01")).is_err());
     /// ```
-    pub fn extract(&self, content: FileContent<'_>) -> Result<Option<Vec<u8>>, String> {
+    pub fn extract_content(&self, content: FileContent<'_>) -> Result<Option<Vec<u8>>, String> {
         let deps = match content {
             FileContent::Bytes(bytes) => from_elf(&Elf::parse(bytes).map_err(|e| e.to_string())?),
             FileContent::Seekable(reader, _) => {
@@ -129,11 +116,11 @@ fn from_elf<'data, R: object::ReadRef<'data>>(elf: &Elf<'data, R>) -> ElfDeps {
     let mut deps = ElfDeps::default();
     match golang::read_from(elf) {
         Ok(go) => deps.go = go,
-        Err(e) => deps.problems.push(format!("Go build info: {e}")),
+        Err(e) => deps.problems.push(format!("{GO_PROBLEM}{e}")),
     }
     match cargo_auditable::read_from(elf, &AuditableLimits::default()) {
         Ok(rust) => deps.rust = rust,
-        Err(e) => deps.problems.push(format!("cargo-auditable data: {e}")),
+        Err(e) => deps.problems.push(format!("{RUST_PROBLEM}{e}")),
     }
     deps
 }
@@ -149,14 +136,12 @@ impl JavaArchiveExtractor {
     /// Extractor id: name and output version (part of layer-cache keys).
     pub const ID: &'static str = "java-archive/1";
 
-    /// Files named `*.jar`, `*.war`, `*.ear`, `*.par`, `*.jpi`, `*.hpi`
-    /// (no sniffing: a launch script may precede the zip).
-    pub fn wants(&self, path: &str, size: u64, _mode: u32) -> bool {
-        size >= 22 && java::is_archive_name(path)
-    }
-
     /// Reads the archive at image path `path`.
-    pub fn extract(&self, path: &str, content: FileContent<'_>) -> Result<Option<Vec<u8>>, String> {
+    pub fn extract_content(
+        &self,
+        path: &str,
+        content: FileContent<'_>,
+    ) -> Result<Option<Vec<u8>>, String> {
         let archive = match content {
             FileContent::Bytes(bytes) => java::read_archive(
                 &mut Cursor::new(bytes),
@@ -182,6 +167,71 @@ impl JavaArchiveExtractor {
     /// Decodes a result [`JavaArchiveExtractor::extract`] returned.
     pub fn decode(bytes: &[u8]) -> Result<JavaArchive, String> {
         postcard::from_bytes(bytes).map_err(|e| format!("undecodable java-archive result: {e}"))
+    }
+}
+
+/// Runs `f` on the cheapest view of `content`: its bytes when in memory,
+/// else a seekable copy, else the stream.
+fn with_content<T>(content: &mut Content<'_>, f: impl FnOnce(FileContent<'_>) -> T) -> T {
+    let len = content.len();
+    if content.bytes().is_some() {
+        if let Some(bytes) = content.bytes() {
+            return f(FileContent::Bytes(bytes));
+        }
+    } else if content.seekable().is_some()
+        && let Some(reader) = content.seekable()
+    {
+        return f(FileContent::Seekable(reader, len));
+    }
+    f(FileContent::Stream(content.stream(), len))
+}
+
+impl Extractor for ElfDepsExtractor {
+    fn id(&self) -> &'static str {
+        Self::ID
+    }
+
+    /// Any regular file with an executable bit, large enough for an ELF
+    /// header.
+    fn wants(&self, entry: &EntryInfo<'_>) -> bool {
+        entry.mode & 0o111 != 0 && entry.size >= 52
+    }
+
+    fn sniff_len(&self) -> usize {
+        4
+    }
+
+    /// The ELF magic.
+    fn sniff(&self, head: &[u8]) -> bool {
+        head.starts_with(b"\x7fELF")
+    }
+
+    fn extract(
+        &self,
+        _entry: &EntryInfo<'_>,
+        content: &mut Content<'_>,
+    ) -> Result<Option<Vec<u8>>, String> {
+        with_content(content, |c| self.extract_content(c))
+    }
+}
+
+impl Extractor for JavaArchiveExtractor {
+    fn id(&self) -> &'static str {
+        Self::ID
+    }
+
+    /// Files named `*.jar`, `*.war`, `*.ear`, `*.par`, `*.jpi`, `*.hpi`
+    /// (no sniffing: a launch script may precede the zip).
+    fn wants(&self, entry: &EntryInfo<'_>) -> bool {
+        entry.size >= 22 && java::is_archive_name(entry.path)
+    }
+
+    fn extract(
+        &self,
+        entry: &EntryInfo<'_>,
+        content: &mut Content<'_>,
+    ) -> Result<Option<Vec<u8>>, String> {
+        with_content(content, |c| self.extract_content(entry.path, c))
     }
 }
 
@@ -221,6 +271,60 @@ pub fn elf_packages(
         .collect();
     (pkgs, warnings)
 }
+
+/// The packages of one format of an ELF executable, as the Go and Rust
+/// catalogers split [`elf_packages`]: a file that could not be read at all
+/// is reported once, by the Go side.
+pub(crate) fn elf_packages_of(
+    format: BinaryFormat,
+    path: &str,
+    layer: Option<&str>,
+    result: Result<&[u8], &str>,
+) -> (Vec<Package>, Vec<InventoryWarning>) {
+    let deps = match result
+        .map_err(str::to_string)
+        .and_then(ElfDepsExtractor::decode)
+    {
+        Ok(d) => d,
+        Err(e) if format == BinaryFormat::Go => {
+            return (Vec::new(), vec![unreadable(path.into(), layer, e)]);
+        }
+        Err(_) => return (Vec::new(), Vec::new()),
+    };
+    let (pkgs, prefix) = match format {
+        BinaryFormat::Go => (
+            deps.go
+                .as_ref()
+                .map(|go| golang::packages(go, path, layer))
+                .unwrap_or_default(),
+            GO_PROBLEM,
+        ),
+        BinaryFormat::Rust => (
+            deps.rust
+                .as_ref()
+                .map(|r| cargo_auditable::packages(r, path, layer))
+                .unwrap_or_default(),
+            RUST_PROBLEM,
+        ),
+    };
+    let warnings = deps
+        .problems
+        .into_iter()
+        .filter(|p| p.starts_with(prefix))
+        .map(|p| unreadable(path.into(), layer, p))
+        .collect();
+    (pkgs, warnings)
+}
+
+/// Which half of an `elf-deps` result.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(crate) enum BinaryFormat {
+    Go,
+    Rust,
+}
+
+const GO_PROBLEM: &str = "Go build info: ";
+const RUST_PROBLEM: &str = "cargo-auditable data: ";
 
 /// The Maven packages of the archive at `path` (image path) from its stored
 /// `java-archive` result, and a warning for each thing inside it not read

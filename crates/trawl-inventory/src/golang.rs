@@ -59,7 +59,33 @@ use object::read::ReadRef;
 use serde::{Deserialize, Serialize};
 
 use crate::elf::{Elf, ElfError};
-use crate::{Package, PackageKind, PackageRole};
+use crate::extract::{BinaryFormat, ElfDepsExtractor, elf_packages_of};
+use crate::{Cataloger, Inventory, OsRelease, Package, PackageKind, PackageRole};
+use trawl_layers::{MergedFs, Selection};
+
+/// The Go modules linked into the image's executables (from the
+/// [`ElfDepsExtractor`] results the layer reader kept); a binary that could
+/// not be read is an [`crate::InventoryWarning::UnreadableFile`].
+#[derive(Debug, Clone, Copy, Default)]
+pub struct GoBinaryCataloger;
+
+impl Cataloger for GoBinaryCataloger {
+    fn name(&self) -> &'static str {
+        "go-binary"
+    }
+
+    fn selection(&self) -> Selection {
+        Selection::new().with_extractor(ElfDepsExtractor)
+    }
+
+    fn catalog(&self, fs: &MergedFs, _os: Option<&OsRelease>, inventory: &mut Inventory) {
+        for x in fs.extracted(ElfDepsExtractor::ID) {
+            let (pkgs, warnings) = elf_packages_of(BinaryFormat::Go, x.path, x.layer, x.result);
+            inventory.packages.extend(pkgs);
+            inventory.warnings.extend(warnings);
+        }
+    }
+}
 
 /// The build-info magic.
 pub const MAGIC: &[u8; 14] = b"\xff Go buildinf:";

@@ -198,6 +198,9 @@ pub fn catalogers() -> Vec<Box<dyn Cataloger + Send + Sync>> {
         Box::new(dpkg::DpkgCataloger),
         Box::new(apk::ApkCataloger),
         Box::new(rpm::RpmCataloger),
+        Box::new(golang::GoBinaryCataloger),
+        Box::new(cargo_auditable::RustBinaryCataloger),
+        Box::new(java::JavaArchiveCataloger),
     ]
 }
 

@@ -10,6 +10,15 @@ use trawl_inventory::extract::{
     ElfDepsExtractor, FileContent, JavaArchiveExtractor, elf_packages, java_packages,
 };
 use trawl_inventory::{InventoryWarning, PackageKind};
+use trawl_layers::{EntryInfo, Extractor};
+
+fn entry(path: &str, size: usize, mode: u32) -> EntryInfo<'_> {
+    EntryInfo {
+        path,
+        size: size as u64,
+        mode,
+    }
+}
 
 fn path(rel: &str) -> std::path::PathBuf {
     common_lang::artifacts().join(rel)
@@ -30,8 +39,12 @@ fn elf_extractor_in_memory_seekable_and_streamed() {
         ("rust/auditable-demo", PackageKind::Cargo),
     ] {
         let bytes = std::fs::read(path(rel)).unwrap();
-        assert!(x.wants(rel, bytes.len() as u64, 0o755) && x.sniff(&bytes[..4]));
-        let kept = x.extract(FileContent::Bytes(&bytes)).unwrap().unwrap();
+        assert!(x.wants(&entry(rel, bytes.len(), 0o755)) && x.sniff(&bytes[..4]));
+        assert!(!x.wants(&entry(rel, bytes.len(), 0o644)));
+        let kept = x
+            .extract_content(FileContent::Bytes(&bytes))
+            .unwrap()
+            .unwrap();
         assert!(kept.len() < 4096, "{rel}: {} bytes kept", kept.len());
         let (pkgs, warnings) = elf_packages(rel, Some("sha256:l"), Ok(&kept));
         assert!(warnings.is_empty(), "{warnings:?}");
@@ -39,13 +52,13 @@ fn elf_extractor_in_memory_seekable_and_streamed() {
 
         let mut f = File::open(path(rel)).unwrap();
         let seek = x
-            .extract(FileContent::Seekable(&mut f, bytes.len() as u64))
+            .extract_content(FileContent::Seekable(&mut f, bytes.len() as u64))
             .unwrap()
             .unwrap();
         assert_eq!(seek, kept, "{rel}");
 
         let mut f = File::open(path(rel)).unwrap();
-        let streamed = x.extract(FileContent::Stream(&mut f, bytes.len() as u64));
+        let streamed = x.extract_content(FileContent::Stream(&mut f, bytes.len() as u64));
         match kind {
             PackageKind::Golang => assert_eq!(streamed.unwrap().unwrap(), kept),
             _ => {
@@ -61,7 +74,9 @@ fn elf_extractor_in_memory_seekable_and_streamed() {
     }
     // Pointer-format Go from a stream: not inspected.
     let mut f = File::open(path("go/app-go1.15-amd64")).unwrap();
-    let err = x.extract(FileContent::Stream(&mut f, 0)).unwrap_err();
+    let err = x
+        .extract_content(FileContent::Stream(&mut f, 0))
+        .unwrap_err();
     assert!(err.contains("pointer format"), "{err}");
 }
 
@@ -70,15 +85,15 @@ fn java_extractor_and_packages() {
     let x = JavaArchiveExtractor::default();
     let rel = "java/demo-ear-3.2.ear";
     let bytes = std::fs::read(path(rel)).unwrap();
-    assert!(x.wants("srv/app/demo-ear-3.2.ear", bytes.len() as u64, 0o644));
-    assert!(!x.wants("srv/app/demo.ear.txt", 100, 0o644));
+    assert!(x.wants(&entry("srv/app/demo-ear-3.2.ear", bytes.len(), 0o644)));
+    assert!(!x.wants(&entry("srv/app/demo.ear.txt", 100, 0o644)));
     let kept = x
-        .extract("srv/app/demo-ear-3.2.ear", FileContent::Bytes(&bytes))
+        .extract_content("srv/app/demo-ear-3.2.ear", FileContent::Bytes(&bytes))
         .unwrap()
         .unwrap();
     let mut f = File::open(path(rel)).unwrap();
     let seek = x
-        .extract(
+        .extract_content(
             "srv/app/demo-ear-3.2.ear",
             FileContent::Seekable(&mut f, bytes.len() as u64),
         )
@@ -109,7 +124,7 @@ fn java_extractor_and_packages() {
 
     let mut f = File::open(path(rel)).unwrap();
     let err = x
-        .extract(rel, FileContent::Stream(&mut f, bytes.len() as u64))
+        .extract_content(rel, FileContent::Stream(&mut f, bytes.len() as u64))
         .unwrap_err();
     let (_, warnings) = java_packages(rel, Some("sha256:l"), Err(&err));
     assert!(matches!(
@@ -119,7 +134,7 @@ fn java_extractor_and_packages() {
 
     // A file named .jar that is no zip: an unreadable-file warning.
     let err = x
-        .extract(
+        .extract_content(
             "x.jar",
             FileContent::Bytes(b"this is not a zip archive at all"),
         )

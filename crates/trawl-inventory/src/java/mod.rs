@@ -50,8 +50,35 @@ use std::io::{Cursor, Read};
 
 use serde::{Deserialize, Serialize};
 
-use crate::{Package, PackageKind};
+use crate::extract::{JavaArchiveExtractor, java_packages};
+use crate::{Cataloger, Inventory, OsRelease, Package, PackageKind};
+use trawl_layers::{MergedFs, Selection};
 use zip::{DEFLATED, Entry, ReadSeek, STORED, Window};
+
+/// The Maven artifacts of the image's Java archives (from the
+/// [`JavaArchiveExtractor`] results the layer reader kept); an archive, or a
+/// nested one, that could not be read is an
+/// [`crate::InventoryWarning::UnreadableFile`] naming its entry chain.
+#[derive(Debug, Clone, Copy, Default)]
+pub struct JavaArchiveCataloger;
+
+impl Cataloger for JavaArchiveCataloger {
+    fn name(&self) -> &'static str {
+        "java-archive"
+    }
+
+    fn selection(&self) -> Selection {
+        Selection::new().with_extractor(JavaArchiveExtractor::default())
+    }
+
+    fn catalog(&self, fs: &MergedFs, _os: Option<&OsRelease>, inventory: &mut Inventory) {
+        for x in fs.extracted(JavaArchiveExtractor::ID) {
+            let (pkgs, warnings) = java_packages(x.path, x.layer, x.result);
+            inventory.packages.extend(pkgs);
+            inventory.warnings.extend(warnings);
+        }
+    }
+}
 
 /// File-name extensions of Java archives (lower case, without the dot).
 pub const ARCHIVE_EXTENSIONS: [&str; 6] = ["jar", "war", "ear", "par", "jpi", "hpi"];

@@ -21,8 +21,7 @@ use super::JavaError;
 
 /// `Read + Seek` as one trait object (archives nest: a jar inside a jar is
 /// read through a window over its parent).
-pub trait ReadSeek: Read + Seek {}
-impl<T: Read + Seek + ?Sized> ReadSeek for T {}
+pub use trawl_layers::ReadSeek;
 
 const EOCD_SIG: u32 = 0x0605_4b50;
 const EOCD_LEN: u64 = 22;
