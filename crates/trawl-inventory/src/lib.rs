@@ -21,6 +21,10 @@
 //!   files into packages with path and layer.
 //! - [`ownership`]: which OS package (dpkg, rpm, apk) installed a language
 //!   package's metadata file, set as [`Package::owned_by`] by [`catalog`].
+//! - Binaries and archives: [`golang`] (Go build info), [`cargo_auditable`]
+//!   (Rust `.dep-v0` data), [`java`] (jars, wars, ears and what they nest),
+//!   and [`extract`], which runs them on files while their layer streams and
+//!   turns the kept results into packages.
 //!
 //! ```
 //! use trawl_layers::{read_layer, Limits, MergedFs};
@@ -45,9 +49,14 @@
 #![forbid(unsafe_code)]
 
 pub mod apk;
+pub mod cargo_auditable;
 pub mod composer;
 pub mod dotnet;
 pub mod dpkg;
+pub mod elf;
+pub mod extract;
+pub mod golang;
+pub mod java;
 mod json;
 pub mod lang;
 mod layer_attribution;
@@ -210,6 +219,9 @@ pub fn catalogers() -> Vec<Box<dyn Cataloger + Send + Sync>> {
         Box::new(ruby::GemCataloger),
         Box::new(composer::ComposerCataloger),
         Box::new(dotnet::DotnetCataloger),
+        Box::new(golang::GoBinaryCataloger),
+        Box::new(cargo_auditable::RustBinaryCataloger),
+        Box::new(java::JavaArchiveCataloger),
     ]
 }
 
