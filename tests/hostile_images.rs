@@ -24,6 +24,10 @@ use std::time::{Duration, Instant};
 
 use sha2::{Digest, Sha256};
 
+#[path = "../crates/trawl-layers/tests/support/oci_layout.rs"]
+#[allow(dead_code)]
+mod oci_layout_support;
+
 const MAX_WALL: Duration = Duration::from_secs(60);
 const MAX_RSS: u64 = 256 << 20;
 const MAX_TEMP: u64 = 512 << 20;
@@ -101,7 +105,39 @@ fn cases() -> Vec<Case> {
                 table: true,
             },
         },
+        Case {
+            name: "symlink target of 80,000 components",
+            build: long_symlink,
+            expect: layered_expect(),
+        },
+        Case {
+            name: "1 GiB GNU long name",
+            build: long_name,
+            expect: layered_expect(),
+        },
+        Case {
+            name: "4 x 256 MiB status.d files",
+            build: big_files,
+            expect: layered_expect(),
+        },
+        Case {
+            name: "tar stream ending inside a status.d entry",
+            build: ends_inside_an_entry,
+            expect: layered_expect(),
+        },
     ]
+}
+
+/// A hostile layer above a Debian base: the base's packages are kept, and
+/// the scan is `partial`.
+fn layered_expect() -> Expect {
+    Expect {
+        verdict: "partial",
+        packages: &["dpkg", "libc6"],
+        absent: &[],
+        warning: None,
+        table: false,
+    }
 }
 
 #[test]
@@ -584,4 +620,204 @@ fn control_characters(dir: &Path) -> Image {
         source: oci_layout(dir, &[layer]),
         args: osv_feed(dir, &[("TRAWL-\x1b[31mRED", "glibc")]),
     }
+}
+
+/// The hostile layers of issue 15, items 3, 4 and 13, each under 2 MiB of
+/// gzip, above a real Debian base whose complete scan is healthy.
+#[derive(Clone, Copy)]
+enum HostileLayer {
+    /// Item 3: a symlink whose target has 80,000 components (91 s before).
+    LongSymlink,
+    /// Item 4: a 1 GiB GNU long name (3 GiB RSS before).
+    LongName,
+    /// Item 4: 4 x 256 MiB `status.d` files (1.3 GiB and minutes before).
+    BigFiles,
+    /// Item 13: a `status.d` file whose header claims 8 GiB, a few bytes and
+    /// a clean end of the gzip stream (no warning, `healthy`, before).
+    EndsInsideAnEntry,
+}
+
+/// The machine's dpkg status file (CI runs on Debian 12, with dpkg).
+fn dpkg_status() -> Vec<u8> {
+    std::fs::read("/var/lib/dpkg/status").expect("/var/lib/dpkg/status (a Debian machine)")
+}
+
+/// The base layer and `which` above it, with an advisory that matches
+/// nothing installed: without the hostile layer the image is healthy.
+fn layered(dir: &Path, which: HostileLayer) -> Image {
+    let layer = hostile_layer(which);
+    assert!(layer.0.len() < 2 << 20, "{} bytes", layer.0.len());
+    let layout = dir.join("oci");
+    oci_layout_support::write_layout_blobs(&layout, vec![base_layer(), layer]);
+    Image {
+        source: format!("oci-dir:{}:test", layout.display()),
+        args: osv_feed(dir, &[("TRAWL-OTHER", "not-installed")]),
+    }
+}
+
+fn long_symlink(dir: &Path) -> Image {
+    layered(dir, HostileLayer::LongSymlink)
+}
+
+fn long_name(dir: &Path) -> Image {
+    layered(dir, HostileLayer::LongName)
+}
+
+fn big_files(dir: &Path) -> Image {
+    layered(dir, HostileLayer::BigFiles)
+}
+
+fn ends_inside_an_entry(dir: &Path) -> Image {
+    layered(dir, HostileLayer::EndsInsideAnEntry)
+}
+
+/// A gzip layer written entry by entry (never holding a large entry), and
+/// the digest of its tar stream (the diff_id).
+struct Layer {
+    gz: flate2::write::GzEncoder<Vec<u8>>,
+    tar: Sha256,
+}
+
+impl Write for Layer {
+    fn write(&mut self, buf: &[u8]) -> std::io::Result<usize> {
+        self.tar.update(buf);
+        self.gz.write_all(buf)?;
+        Ok(buf.len())
+    }
+    fn flush(&mut self) -> std::io::Result<()> {
+        Ok(())
+    }
+}
+
+impl Layer {
+    fn new() -> Self {
+        Layer {
+            gz: flate2::write::GzEncoder::new(Vec::new(), flate2::Compression::best()),
+            tar: Sha256::new(),
+        }
+    }
+
+    fn header(&mut self, path: &str, size: u64, kind: tar::EntryType) -> &mut Self {
+        let mut h = tar::Header::new_gnu();
+        h.set_path(path).unwrap();
+        h.set_size(size);
+        h.set_mode(0o644);
+        h.set_entry_type(kind);
+        h.set_cksum();
+        self.write_all(h.as_bytes()).unwrap();
+        self
+    }
+
+    /// `start`, then `fill` up to `len` bytes in all, then the padding.
+    fn content(&mut self, start: &[u8], len: u64, fill: u8) -> &mut Self {
+        self.write_all(start).unwrap();
+        let chunk = vec![fill; 1 << 20];
+        let mut left = len - start.len() as u64;
+        while left > 0 {
+            let n = left.min(chunk.len() as u64) as usize;
+            self.write_all(&chunk[..n]).unwrap();
+            left -= n as u64;
+        }
+        let pad = (512 - len % 512) % 512;
+        self.write_all(&vec![0; pad as usize]).unwrap();
+        self
+    }
+
+    fn file(&mut self, path: &str, data: &[u8]) -> &mut Self {
+        self.header(path, data.len() as u64, tar::EntryType::Regular)
+            .content(data, data.len() as u64, 0)
+    }
+
+    /// With the end-of-archive marker, or without (`cut`).
+    fn finish(mut self, cut: bool) -> (Vec<u8>, String) {
+        if !cut {
+            self.write_all(&[0; 1024]).unwrap();
+        }
+        let diff_id = format!("sha256:{}", hex::encode(self.tar.finalize()));
+        (self.gz.finish().unwrap(), diff_id)
+    }
+}
+
+/// The base layer: the OS and a real dpkg database.
+fn base_layer() -> (Vec<u8>, String) {
+    let mut l = Layer::new();
+    l.file("etc/os-release", DEBIAN_12)
+        .file("var/lib/dpkg/status", &dpkg_status());
+    l.finish(false)
+}
+
+/// The hostile reproductions of issue 15, each above the base layer.
+fn hostile_layer(which: HostileLayer) -> (Vec<u8>, String) {
+    let stanza = |name: &str| {
+        format!(
+            "Package: {name}\nStatus: install ok installed\nVersion: 1.0\nArchitecture: amd64\n\n"
+        )
+    };
+    // Item 3: a symlink whose target has 80,000 components, where the
+    // catalogers look for a database.
+    let mut symlink = Layer::new();
+    let target = format!("{}\0", "x/".repeat(80_000));
+    symlink
+        .header(
+            "././@LongLink",
+            target.len() as u64,
+            tar::EntryType::GNULongLink,
+        )
+        .content(target.as_bytes(), target.len() as u64, 0)
+        .header("var/lib/dpkg/status.d/linked", 0, tar::EntryType::Symlink);
+    // Item 4: a 1 GiB GNU long name.
+    let mut long_name = Layer::new();
+    long_name
+        .header("././@LongLink", 1 << 30, tar::EntryType::GNULongName)
+        .content(b"", 1 << 30, b'a')
+        .file("x", b"x");
+    // Item 4: 4 x 256 MiB status.d files.
+    let mut big_files = Layer::new();
+    for i in 0..4 {
+        let name = format!("pkg{i}");
+        big_files
+            .header(
+                &format!("var/lib/dpkg/status.d/{name}"),
+                256 << 20,
+                tar::EntryType::Regular,
+            )
+            .content(stanza(&name).as_bytes(), 256 << 20, b'\n');
+    }
+    // Item 13: a status.d file whose header claims 8 GiB, a few bytes, and
+    // a clean end of the gzip stream.
+    let mut truncated = Layer::new();
+    truncated
+        .header(
+            "var/lib/dpkg/status.d/evil",
+            8 << 30,
+            tar::EntryType::Regular,
+        )
+        .write_all(stanza("evil").as_bytes())
+        .unwrap();
+    match which {
+        HostileLayer::LongSymlink => symlink.finish(false),
+        HostileLayer::LongName => long_name.finish(false),
+        HostileLayer::BigFiles => big_files.finish(false),
+        HostileLayer::EndsInsideAnEntry => truncated.finish(true),
+    }
+}
+
+/// The control of the layered cases: the Debian base alone, with the same
+/// advisories, is `healthy` (exit status 0), so their `partial` comes from
+/// the hostile layer.
+#[test]
+fn the_base_of_the_layered_images_is_healthy() {
+    let dir = tempfile::tempdir().unwrap();
+    let layout = dir.path().join("oci");
+    oci_layout_support::write_layout_blobs(&layout, vec![base_layer()]);
+    let mut args = osv_feed(dir.path(), &[("TRAWL-OTHER", "not-installed")]);
+    args.extend([
+        "--format".into(),
+        "json".into(),
+        format!("oci-dir:{}:test", layout.display()),
+    ]);
+    let run = run_scan(&args, dir.path()).unwrap();
+    let report: serde_json::Value = serde_json::from_slice(&run.stdout).unwrap();
+    assert_eq!(report["verdict"], "healthy", "{}", report["verdict_reason"]);
+    assert_eq!(run.code, 0, "{}", run.stderr);
 }
