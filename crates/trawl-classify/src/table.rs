@@ -6,7 +6,10 @@
 //! sequences must not rewrite the screen, hide lines or reorder text.
 
 use std::borrow::Cow;
+use std::collections::BTreeMap;
 use std::io::{self, Write};
+
+use trawl_inventory::Package;
 
 use crate::report::{FixStateKind, Report, Verdict};
 use crate::severity::Severity;
@@ -315,31 +318,66 @@ fn remediation(out: &mut dyn Write, report: &Report, style: Style) -> io::Result
     Ok(())
 }
 
-/// Writes the package inventory as a person reads it.
+/// Writes the package inventory as a person reads it: the OS packages
+/// first, then the language packages grouped by ecosystem, each with the
+/// path where it was found (and the OS package that owns that file, if any).
 pub fn write_inventory_table(out: &mut dyn Write, report: &Report) -> io::Result<()> {
     header(out, report)?;
-    writeln!(out)?;
-    let mut rows = vec![
-        ["NAME", "VERSION", "ARCH", "SOURCE", "LAYER"]
-            .map(String::from)
-            .to_vec(),
-    ];
-    for p in &report.packages {
-        let source = if p.source_name == p.name && p.source_version == p.version {
-            String::new()
-        } else if p.source_version == p.version {
-            p.source_name.clone()
-        } else {
-            format!("{} ({})", p.source_name, p.source_version)
-        };
-        rows.push(vec![
-            cell(&p.name),
-            cell(&p.version),
-            cell(p.arch.as_deref().unwrap_or_default()),
-            cell(&source),
-            short(p.layer.as_deref()),
-        ]);
+    let os: Vec<&Package> = report.packages.iter().filter(|p| p.kind.is_os()).collect();
+    if !os.is_empty() {
+        writeln!(out)?;
+        writeln!(out, "OS packages ({})", os.len())?;
+        let mut rows = vec![
+            ["NAME", "VERSION", "ARCH", "SOURCE", "LAYER"]
+                .map(String::from)
+                .to_vec(),
+        ];
+        for p in os {
+            let source = if p.source_name == p.name && p.source_version == p.version {
+                String::new()
+            } else if p.source_version == p.version {
+                p.source_name.clone()
+            } else {
+                format!("{} ({})", p.source_name, p.source_version)
+            };
+            rows.push(vec![
+                cell(&p.name),
+                cell(&p.version),
+                cell(p.arch.as_deref().unwrap_or_default()),
+                cell(&source),
+                short(p.layer.as_deref()),
+            ]);
+        }
+        columns(out, &rows)?;
     }
-    columns(out, &rows)?;
+    let mut by_ecosystem: BTreeMap<&str, Vec<&Package>> = BTreeMap::new();
+    for p in &report.packages {
+        if let Some(ecosystem) = p.kind.osv_ecosystem() {
+            by_ecosystem.entry(ecosystem).or_default().push(p);
+        }
+    }
+    for (ecosystem, packages) in by_ecosystem {
+        writeln!(out)?;
+        writeln!(out, "{ecosystem} packages ({})", packages.len())?;
+        let owned = packages.iter().any(|p| p.owned_by.is_some());
+        let mut head = vec!["NAME", "VERSION", "PATH", "LAYER"];
+        if owned {
+            head.push("OWNED BY");
+        }
+        let mut rows = vec![head.into_iter().map(String::from).collect::<Vec<_>>()];
+        for p in packages {
+            let mut row = vec![
+                cell(&p.name),
+                cell(&p.version),
+                cell(&p.location()),
+                short(p.layer.as_deref()),
+            ];
+            if owned {
+                row.push(cell(p.owned_by.as_deref().unwrap_or_default()));
+            }
+            rows.push(row);
+        }
+        columns(out, &rows)?;
+    }
     warnings(out, report)
 }
