@@ -71,6 +71,37 @@ fn main() {
     let big = big_layer_image(&work.join("big-layer"));
     let (big_time, rss_big) = child_run(&[&format!("oci-dir:{}:big", big.display())]);
 
+    // The language-heavy image (scripts/lang-artifacts/build-image.sh):
+    // thousands of metadata files, Go binaries with hundreds of modules, a
+    // cargo-auditable binary, nested jars.
+    let lang_dir = std::env::var_os("TRAWL_LANG_ARTIFACTS")
+        .map(PathBuf::from)
+        .unwrap_or_else(|| Path::new(env!("CARGO_MANIFEST_DIR")).join("target/lang-artifacts"))
+        .join("image");
+    let lang = lang_dir.join("index.json").exists().then(|| {
+        let source = format!("oci-dir:{}:lang", lang_dir.display());
+        let blobs = layer_blobs(&source);
+        println!(
+            "language test image: {} layers, {:.1} MiB compressed",
+            blobs.len(),
+            mib(total_size(&blobs))
+        );
+        let floor = floor("libdeflate-gunzip", &["-c"], &blobs);
+        let cold = median(|| inventory(&source, RegistryOptions::default(), None));
+        let (_, rss) = child_run(&[&source]);
+        (floor, cold, rss)
+    });
+    let big_lang = big_lang_image(&work.join("big-lang")).map(|layout| {
+        let (time, rss) = child_run(&[&format!("oci-dir:{}:big-lang", layout.display())]);
+        (time, rss)
+    });
+    if lang.is_none() {
+        println!(
+            "no language test image at {}: see scripts/lang-artifacts/build-image.sh",
+            lang_dir.display()
+        );
+    }
+
     println!();
     println!("{:<48} {:>10}", "measurement", "median");
     let row = |name: &str, d: Option<Duration>| match d {
@@ -98,6 +129,15 @@ fn main() {
         "peak RSS, 1 GiB-file layer scan process",
         rss_big as f64 / 1024.0
     );
+    if let Some((floor, cold, rss)) = lang {
+        row("floor: libdeflate-gunzip, language image", floor);
+        row("trawl inventory, language image, cold", Some(cold));
+        println!(
+            "{:<48} {:>7.1} MiB",
+            "peak RSS, language image scan process",
+            rss as f64 / 1024.0
+        );
+    }
 
     println!();
     println!("ratios (goal in brackets)");
@@ -137,6 +177,25 @@ fn main() {
         "peak RSS with a 1 GiB layer",
         rss_big as f64 / 1024.0
     );
+    if let Some((time, rss)) = big_lang {
+        row(
+            "trawl scan process, 1 GiB Go binary + 300 MiB jar",
+            Some(time),
+        );
+        println!(
+            "{:<48} {:>6.1} MiB [<= 64 MiB]",
+            "peak RSS, 1 GiB Go binary + 300 MiB jar",
+            rss as f64 / 1024.0
+        );
+    }
+    if let Some((floor, cold, _)) = lang {
+        ratio(
+            "language image cold / libdeflate floor",
+            cold,
+            floor,
+            "<= 1.3x",
+        );
+    }
 }
 
 /// Child mode: one inventory, then report the process's peak RSS (KiB).
@@ -280,9 +339,111 @@ fn zstd_twin(layout: &Path, out: &Path) -> String {
     source
 }
 
+/// What one entry of a generated layer holds.
+enum Content {
+    /// These bytes.
+    Bytes(Vec<u8>),
+    /// The file at this path, streamed.
+    File(PathBuf),
+    /// This many bytes of text-like filler, streamed.
+    Filler(u64),
+}
+
 /// An OCI layout with one gzip layer: a dpkg status, an os-release and a
 /// 1 GiB file no cataloger wants (made once; streamed, never held in memory).
 fn big_layer_image(dir: &Path) -> PathBuf {
+    let status = std::fs::read(common::images().join("debian/dpkg-status")).unwrap();
+    let os = std::fs::read(common::images().join("debian/os-release")).unwrap();
+    one_layer_image(
+        dir,
+        "big",
+        vec![
+            ("var/lib/dpkg/status", 0o644, Content::Bytes(status)),
+            ("etc/os-release", 0o644, Content::Bytes(os)),
+            ("opt/big.bin", 0o644, Content::Filler(1 << 30)),
+        ],
+    )
+}
+
+/// An OCI layout with one gzip layer: a real 1 GiB Go binary (`go build` of a
+/// program embedding 1 GiB of data) and a 300 MiB Spring Boot fat jar (the
+/// test data's demo-boot jar, its nested jars, and 300 MiB of stored
+/// resources), both of which the catalogers read. `None` when `go` or the
+/// language test data is missing.
+fn big_lang_image(dir: &Path) -> Option<PathBuf> {
+    if dir.join("index.json").exists() {
+        return Some(dir.to_path_buf());
+    }
+    let artifacts = std::env::var_os("TRAWL_LANG_ARTIFACTS")
+        .map(PathBuf::from)
+        .unwrap_or_else(|| Path::new(env!("CARGO_MANIFEST_DIR")).join("target/lang-artifacts"));
+    let boot = artifacts.join("java/demo-boot-0.0.1-SNAPSHOT.jar");
+    if !boot.exists() || Command::new("go").arg("version").output().is_err() {
+        return None;
+    }
+    let src = dir.join("go-src");
+    std::fs::create_dir_all(&src).unwrap();
+    std::fs::write(src.join("go.mod"), "module example.com/big\n\ngo 1.19\n").unwrap();
+    std::fs::write(
+        src.join("main.go"),
+        "package main\n\nimport _ \"embed\"\n\n//go:embed blob.bin\nvar blob []byte\n\nfunc main() { println(len(blob)) }\n",
+    )
+    .unwrap();
+    // 1 GiB of filler: a sparse file, compressed to little in the layer.
+    std::fs::File::create(src.join("blob.bin"))
+        .unwrap()
+        .set_len(1 << 30)
+        .unwrap();
+    let go_binary = dir.join("big-go");
+    let status = Command::new("go")
+        .args(["build", "-trimpath", "-o"])
+        .arg(&go_binary)
+        .arg(".")
+        .current_dir(&src)
+        .env("GOFLAGS", "-mod=mod")
+        .env("GOPROXY", "off")
+        .env("GOCACHE", dir.join("gocache"))
+        .status()
+        .unwrap();
+    assert!(status.success(), "go build of the 1 GiB binary failed");
+    std::fs::remove_dir_all(&src).unwrap();
+    let jar = dir.join("fat.jar");
+    let status = Command::new("python3")
+        .arg("-c")
+        .arg(
+            "import sys, zipfile\n\
+             src, dst = sys.argv[1:3]\n\
+             with zipfile.ZipFile(src) as zi, zipfile.ZipFile(dst, 'w') as zo:\n\
+             \x20   for i in zi.infolist(): zo.writestr(i, zi.read(i.filename))\n\
+             \x20   with zo.open(zipfile.ZipInfo('BOOT-INF/classes/big.bin'), 'w', force_zip64=True) as f:\n\
+             \x20       for _ in range(300): f.write(b'x' * (1 << 20))\n",
+        )
+        .arg(&boot)
+        .arg(&jar)
+        .status()
+        .unwrap();
+    assert!(status.success(), "building the fat jar failed");
+    let layout = one_layer_image(
+        &dir.join("oci"),
+        "big-lang",
+        vec![
+            (
+                "usr/local/bin/big-go",
+                0o755,
+                Content::File(go_binary.clone()),
+            ),
+            ("app/fat.jar", 0o644, Content::File(jar.clone())),
+        ],
+    );
+    std::fs::remove_file(go_binary).unwrap();
+    std::fs::remove_file(jar).unwrap();
+    let _ = std::fs::remove_dir_all(dir.join("gocache"));
+    Some(layout)
+}
+
+/// An OCI layout at `dir` (tag `tag`) with one gzip layer of `entries`,
+/// streamed from their sources; made once.
+fn one_layer_image(dir: &Path, tag: &str, entries: Vec<(&str, u32, Content)>) -> PathBuf {
     if dir.join("index.json").exists() {
         return dir.to_path_buf();
     }
@@ -298,25 +459,31 @@ fn big_layer_image(dir: &Path) -> PathBuf {
             inner: gz,
             hasher: &mut tar_hash,
         });
-        let status = std::fs::read(common::images().join("debian/dpkg-status")).unwrap();
-        let os = std::fs::read(common::images().join("debian/os-release")).unwrap();
-        for (path, data) in [
-            ("var/lib/dpkg/status", &status[..]),
-            ("etc/os-release", &os[..]),
-        ] {
+        for (path, mode, content) in entries {
             let mut h = tar::Header::new_gnu();
-            h.set_size(data.len() as u64);
-            h.set_mode(0o644);
-            h.set_cksum();
-            tar.append_data(&mut h, path, data).unwrap();
+            h.set_mode(mode);
+            match content {
+                Content::Bytes(data) => {
+                    h.set_size(data.len() as u64);
+                    h.set_cksum();
+                    tar.append_data(&mut h, path, &data[..]).unwrap();
+                }
+                Content::File(file) => {
+                    let f = std::fs::File::open(&file).unwrap();
+                    h.set_size(f.metadata().unwrap().len());
+                    h.set_cksum();
+                    tar.append_data(&mut h, path, io::BufReader::new(f))
+                        .unwrap();
+                }
+                Content::Filler(len) => {
+                    h.set_size(len);
+                    h.set_cksum();
+                    // Text-like filler: compresses about as well as real files do.
+                    tar.append_data(&mut h, path, io::repeat(b'x').take(len))
+                        .unwrap();
+                }
+            }
         }
-        let mut h = tar::Header::new_gnu();
-        h.set_size(1 << 30);
-        h.set_mode(0o644);
-        h.set_cksum();
-        // Text-like filler: compresses about as well as real files do.
-        let filler = io::repeat(b'x').take(1 << 30);
-        tar.append_data(&mut h, "opt/big.bin", filler).unwrap();
         let hashing = tar.into_inner().unwrap();
         hashing.inner.finish().unwrap().flush().unwrap();
     }
@@ -334,7 +501,7 @@ fn big_layer_image(dir: &Path) -> PathBuf {
     .to_string();
     let manifest_digest = put(&blobs, manifest.as_bytes());
     let index = serde_json::json!({"schemaVersion": 2, "manifests": [{"mediaType": "application/vnd.oci.image.manifest.v1+json",
-        "digest": manifest_digest, "size": manifest.len(), "annotations": {"org.opencontainers.image.ref.name": "big"}}]});
+        "digest": manifest_digest, "size": manifest.len(), "annotations": {"org.opencontainers.image.ref.name": tag}}]});
     std::fs::write(dir.join("oci-layout"), r#"{"imageLayoutVersion":"1.0.0"}"#).unwrap();
     std::fs::write(dir.join("index.json"), index.to_string()).unwrap();
     dir.to_path_buf()

@@ -149,12 +149,12 @@ fn main() {
 }
 
 /// The images, in the forms each tool takes.
-fn images(dir: &Path) -> [Image; 3] {
+fn images(dir: &Path) -> Vec<Image> {
     let debian = dir.join("debian");
     let layout = debian.join("oci");
     let archive = debian.join("debian.docker.tar");
     let distroless = dir.join("distroless/oci");
-    [
+    let mut images = vec![
         Image {
             key: "debian-oci",
             label: "Debian 12, OCI layout",
@@ -176,7 +176,25 @@ fn images(dir: &Path) -> [Image; 3] {
             syft: format!("oci-dir:{}", distroless.display()),
             trivy: distroless,
         },
-    ]
+    ];
+    // The language-heavy image (scripts/lang-artifacts/build-image.sh).
+    let lang = target_dir().join("lang-artifacts/image");
+    if lang.join("index.json").exists() {
+        images.push(Image {
+            key: "lang-oci",
+            label: "language-heavy application, OCI layout",
+            trawl: format!("oci-dir:{}:lang", lang.display()),
+            syft: format!("oci-dir:{}", lang.display()),
+            trivy: lang,
+        });
+    } else {
+        println!(
+            "no language test image at {}: run scripts/lang-artifacts/build-packages.sh, \
+             build-binaries.sh and build-image.sh (see .ci/run) to include it",
+            lang.display()
+        );
+    }
+    images
 }
 
 /// Every tool on every image, `runs` rounds after a warm-up round.
@@ -317,6 +335,50 @@ fn print_processes(p: &Processes, images: &[Image]) {
                 mib(s.peak_rss_kib),
                 found.deb.len(),
             );
+        }
+        print_language_packages(p, i);
+    }
+}
+
+/// For an image with language packages: how many distinct packages each
+/// tool lists per package URL type, and how the peers' lists differ from
+/// Trawl's.
+fn print_language_packages(p: &Processes, image: usize) {
+    let listed: Vec<(Tool, &sbom::Listed)> = p
+        .configs
+        .iter()
+        .filter(|c| c.1 == Cache::Cold)
+        .map(|&(tool, cache)| (tool, &p.packages[&(image, tool, cache)]))
+        .collect();
+    let kinds: std::collections::BTreeSet<&String> =
+        listed.iter().flat_map(|(_, l)| l.lang.keys()).collect();
+    if kinds.is_empty() {
+        return;
+    }
+    println!();
+    let tools: Vec<&str> = listed.iter().map(|(t, _)| tool_name(*t)).collect();
+    println!("| purl type | {} |", tools.join(" | "));
+    println!("|---|{}", "---|".repeat(tools.len()));
+    let empty = std::collections::BTreeSet::new();
+    for kind in &kinds {
+        let counts: Vec<String> = listed
+            .iter()
+            .map(|(_, l)| l.lang.get(*kind).map_or(0, |s| s.len()).to_string())
+            .collect();
+        println!("| {kind} | {} |", counts.join(" | "));
+    }
+    let trawl = listed[0].1;
+    for (tool, found) in &listed[1..] {
+        for kind in &kinds {
+            let ours = trawl.lang.get(*kind).unwrap_or(&empty);
+            let theirs = found.lang.get(*kind).unwrap_or(&empty);
+            if ours != theirs {
+                println!(
+                    "- {} {kind}: {}",
+                    tool_name(*tool),
+                    sbom::difference(ours, theirs)
+                );
+            }
         }
     }
 }

@@ -4,7 +4,7 @@
 //! version (`1:2.38.1-5+deb12u3`). Components without a Debian package URL
 //! are counted apart.
 
-use std::collections::BTreeSet;
+use std::collections::{BTreeMap, BTreeSet};
 use std::path::Path;
 
 /// A Debian package as `name arch version` (version with its epoch).
@@ -15,6 +15,10 @@ pub type DebPackage = String;
 pub struct Listed {
     /// The distinct `pkg:deb` components.
     pub deb: BTreeSet<DebPackage>,
+    /// Distinct language packages (`name version`), by package URL type
+    /// (`golang`, `pypi`, `npm`, `maven`, `gem`, `composer`, `nuget`,
+    /// `cargo`).
+    pub lang: BTreeMap<String, BTreeSet<String>>,
     /// Other components, the operating system aside (packages without a
     /// package URL, such as those of an image whose OS went undetected).
     pub other: usize,
@@ -36,6 +40,11 @@ fn collect(node: &serde_json::Value, found: &mut Listed) {
     };
     for component in components {
         let purl = component.get("purl").and_then(|p| p.as_str());
+        if let Some((kind, package)) = purl.and_then(parse_lang_purl) {
+            found.lang.entry(kind).or_default().insert(package);
+            collect(component, found);
+            continue;
+        }
         match purl.and_then(parse_deb_purl) {
             Some(package) => {
                 found.deb.insert(package);
@@ -68,6 +77,31 @@ fn parse_deb_purl(purl: &str) -> Option<DebPackage> {
     Some(format!("{name} {arch} {version}"))
 }
 
+/// The language package URL types compared.
+const LANG_TYPES: [&str; 8] = [
+    "golang", "pypi", "npm", "maven", "gem", "composer", "nuget", "cargo",
+];
+
+/// `pkg:TYPE/[NAMESPACE/]NAME@VERSION` of a language package as `(TYPE,
+/// "NAMESPACE/NAME VERSION")`, normalised the way the purl spec says each
+/// type compares: PyPI names lowercased with `_` as `-`, and Go's and
+/// Maven's namespaces kept (`group/artifact`).
+fn parse_lang_purl(purl: &str) -> Option<(String, String)> {
+    let rest = purl.strip_prefix("pkg:")?;
+    let rest = rest.split(['#', '?']).next()?;
+    let (kind, path) = rest.split_once('/')?;
+    let kind = kind.to_ascii_lowercase();
+    if !LANG_TYPES.contains(&kind.as_str()) {
+        return None;
+    }
+    let (name, version) = path.rsplit_once('@')?;
+    let mut name = decode(name);
+    if kind == "pypi" {
+        name = name.to_ascii_lowercase().replace(['_', '.'], "-");
+    }
+    Some((kind, format!("{name} {}", decode(version))))
+}
+
 /// Percent-decoding (package URL components are percent-encoded UTF-8).
 fn decode(s: &str) -> String {
     let bytes = s.as_bytes();
@@ -91,7 +125,7 @@ fn decode(s: &str) -> String {
 
 /// How `other` differs from `reference`, for one line of the report:
 /// `same 112 packages`, or what is missing and extra.
-pub fn difference(reference: &BTreeSet<DebPackage>, other: &BTreeSet<DebPackage>) -> String {
+pub fn difference(reference: &BTreeSet<String>, other: &BTreeSet<String>) -> String {
     if reference == other {
         return "same packages and versions".to_string();
     }
