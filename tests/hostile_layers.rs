@@ -4,7 +4,7 @@
 //! at the level of the layer reader, with allocation counts, are in
 //! `crates/trawl-layers/tests/budget.rs`).
 //!
-//! The `scan` example runs on each hostile image as users run it, and its
+//! `trawl scan` runs on each hostile image as users run it, and its
 //! peak memory is the kernel's count (`wait4`'s `ru_maxrss`).
 //!
 //! The package database is the one `dpkg` wrote on this (Debian) machine,
@@ -244,13 +244,13 @@ fn hostile_layers() -> Vec<(&'static str, (Vec<u8>, String))> {
     ]
 }
 
-/// The `scan` example of this build profile, built (or found up to date) by
-/// cargo first.
+/// The `trawl` binary of this build profile, built (or found up to date) by
+/// cargo first; tests run `trawl scan`.
 fn scan_bin() -> PathBuf {
     let exe = std::env::current_exe().unwrap();
     let profile_dir = exe.parent().unwrap().parent().unwrap().to_path_buf();
     let mut cargo = Command::new(option_env!("CARGO").unwrap_or("cargo"));
-    cargo.args(["build", "--quiet", "--example", "scan"]);
+    cargo.args(["build", "--quiet", "-p", "trawl-cli", "--bin", "trawl"]);
     if profile_dir.file_name().is_some_and(|n| n == "release") {
         cargo.arg("--release");
     }
@@ -261,8 +261,8 @@ fn scan_bin() -> PathBuf {
         .current_dir(env!("CARGO_MANIFEST_DIR"))
         .status()
         .unwrap();
-    assert!(status.success(), "building the scan example failed");
-    profile_dir.join("examples/scan")
+    assert!(status.success(), "building the trawl binary failed");
+    profile_dir.join("trawl")
 }
 
 /// Runs `command` to its end; its exit code and peak RSS (KiB), from
@@ -327,6 +327,7 @@ fn hostile_layers_are_bounded_and_the_scan_is_partial() {
         let started = Instant::now();
         let (code, rss_kib) = run_measured(
             Command::new(&scan)
+                .arg("scan")
                 .arg("--osv")
                 .arg(&feed)
                 .arg(format!("oci-dir:{}:test", layout.display())),
