@@ -84,9 +84,14 @@ pub fn write_atomically<T>(
 
 /// Logs to stderr, filtered by `TRAWL_LOG` (tracing's filter syntax), else
 /// at `default` (`warn`, `info`, ...).
-pub fn init_logging(default: &str) {
+///
+/// Under `--quiet` the default is `error`; the log is coloured as `--color`
+/// and `NO_COLOR` say for stderr.
+pub fn init_logging(global: &Global, default: &str) {
+    let default = if global.quiet { "error" } else { default };
     tracing_subscriber::fmt()
         .with_writer(std::io::stderr)
+        .with_ansi(global.color(std::io::stderr().is_terminal()))
         .with_env_filter(
             tracing_subscriber::EnvFilter::try_from_env("TRAWL_LOG")
                 .unwrap_or_else(|_| default.into()),

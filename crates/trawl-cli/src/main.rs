@@ -81,18 +81,18 @@ fn main() -> ExitCode {
     let global = args.global;
     match args.command {
         Command::Scan(scan) => {
-            cli::init_logging(if global.quiet { "error" } else { "warn" });
+            cli::init_logging(&global, "warn");
             match scan::run(&scan, &global) {
                 Ok(code) => code,
                 Err(e) => cli::fail(&*e),
             }
         }
         Command::Db(db) => {
-            cli::init_logging(if global.quiet { "error" } else { "warn" });
+            cli::init_logging(&global, "warn");
             db::main(db, &global)
         }
         Command::Watch(watch) => {
-            cli::init_logging(if global.quiet { "error" } else { "info" });
+            cli::init_logging(&global, "info");
             match watch::run(watch) {
                 Ok(()) => ExitCode::SUCCESS,
                 Err(e) => cli::fail(&*e),

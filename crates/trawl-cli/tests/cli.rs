@@ -235,6 +235,32 @@ fn exit_status_follows_the_verdict() {
     assert_eq!(out.status.code(), Some(2), "a usage error is 2 too");
 }
 
+/// A root file system whose package database cannot be read: the scan is
+/// partial. (Fedora's rpm database, here not SQLite at all.)
+fn unreadable_rpmdb(dir: &Path) -> String {
+    std::fs::create_dir_all(dir.join("etc")).unwrap();
+    std::fs::create_dir_all(dir.join("var/lib/rpm")).unwrap();
+    std::fs::write(dir.join("etc/os-release"), "ID=fedora\nVERSION_ID=40\n").unwrap();
+    std::fs::write(dir.join("var/lib/rpm/rpmdb.sqlite"), [0x5a; 9000]).unwrap();
+    format!("dir:{}", dir.display())
+}
+
+#[test]
+fn a_partial_scan_exits_3() {
+    let dir = tempfile::tempdir().unwrap();
+    let rootfs = unreadable_rpmdb(dir.path());
+    let unaffected = feeds().unaffected.to_str().unwrap();
+    let out = scan(&["--osv", unaffected, "--format", "json", &rootfs]);
+    assert_eq!(out.status.code(), Some(3), "{}", text(&out.stderr));
+    let report: serde_json::Value = serde_json::from_slice(&out.stdout).unwrap();
+    assert_eq!(report["verdict"], "partial");
+    assert!(text(&out.stderr).contains("note: incomplete scan"));
+    // --quiet keeps the exit status and drops the notes and the log.
+    let out = scan(&["--quiet", "--osv", unaffected, &rootfs]);
+    assert_eq!(out.status.code(), Some(3));
+    assert!(out.stderr.is_empty(), "{}", text(&out.stderr));
+}
+
 #[test]
 fn output_writes_the_report_to_the_file_and_nothing_to_stdout() {
     let f = feeds();
@@ -326,4 +352,33 @@ fn colour_honours_no_color_and_the_flag() {
     assert!(!escapes(&run("never", Some("1"))), "both");
     // Not a terminal: `auto` does not colour a pipe.
     assert!(!escapes(&run("auto", None)), "auto into a pipe");
+}
+
+#[test]
+fn the_log_honours_no_color_and_the_flag() {
+    let dir = tempfile::tempdir().unwrap();
+    // The unreadable database is logged as a warning on stderr.
+    let rootfs = unreadable_rpmdb(dir.path());
+    let run = |color: &str, no_color: bool| {
+        let mut command = Command::new(BIN);
+        command
+            .args([
+                "scan",
+                "--inventory-only",
+                &format!("--color={color}"),
+                &rootfs,
+            ])
+            .env_remove("NO_COLOR");
+        if no_color {
+            command.env("NO_COLOR", "1");
+        }
+        let out = command.output().unwrap();
+        let stderr = text(&out.stderr);
+        assert!(stderr.contains("WARN"), "{stderr}");
+        stderr.contains('\x1b')
+    };
+    assert!(run("always", false), "--color always colours the log");
+    assert!(!run("never", false), "--color never");
+    assert!(!run("auto", true), "NO_COLOR=1");
+    assert!(!run("auto", false), "auto into a pipe");
 }
