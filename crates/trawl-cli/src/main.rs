@@ -26,7 +26,7 @@ use std::io::Write;
 use std::path::{Path, PathBuf};
 use std::process::ExitCode;
 
-use clap::{CommandFactory, Parser, Subcommand};
+use clap::{CommandFactory, FromArgMatches, Parser, Subcommand};
 
 /// Find known vulnerabilities in container images, build and ship the
 /// advisory database, and watch a registry.
@@ -77,7 +77,7 @@ enum Command {
 }
 
 fn main() -> ExitCode {
-    let args = Cli::parse();
+    let args = parse(std::env::args_os().collect());
     let global = args.global;
     match args.command {
         Command::Scan(scan) => {
@@ -111,6 +111,29 @@ fn main() -> ExitCode {
             Err(e) => cli::fail(&e),
         },
     }
+}
+
+/// Parses the command line (exiting with status 2 and a usage message on
+/// an error). clap's own help and error messages follow `--color` too,
+/// which is only known once parsed: so it is looked for first.
+fn parse(args: Vec<std::ffi::OsString>) -> Cli {
+    let mut command = Cli::command();
+    let choice = args.windows(2).rev().find_map(|pair| {
+        let value = match pair[0].to_str() {
+            Some("--color") => pair[1].to_str()?,
+            _ => pair[1].to_str()?.strip_prefix("--color=")?,
+        };
+        match value {
+            "always" => Some(clap::ColorChoice::Always),
+            "never" => Some(clap::ColorChoice::Never),
+            _ => None,
+        }
+    });
+    if let Some(choice) = choice {
+        command = command.color(choice);
+    }
+    let matches = command.get_matches_from(args);
+    Cli::from_arg_matches(&matches).unwrap_or_else(|e| e.exit())
 }
 
 /// Renders the manual: `trawl.1` to stdout, or every page into `dir`.

@@ -352,6 +352,15 @@ fn colour_honours_no_color_and_the_flag() {
     assert!(!escapes(&run("never", Some("1"))), "both");
     // Not a terminal: `auto` does not colour a pipe.
     assert!(!escapes(&run("auto", None)), "auto into a pipe");
+
+    // clap's own usage errors follow the flag too.
+    let usage = |color: &str| {
+        let out = trawl(&["scan", color, "--no-such-option"]);
+        assert_eq!(out.status.code(), Some(2));
+        out.stderr.contains(&0x1b)
+    };
+    assert!(usage("--color=always"));
+    assert!(!usage("--color=never"));
 }
 
 #[test]
