@@ -56,6 +56,14 @@ fn use_color(choice: ColorChoice, is_terminal: bool, no_color: Option<OsString>)
     }
 }
 
+/// The directory a file is in (`.` for a bare name).
+pub fn parent_dir(path: &Path) -> &Path {
+    match path.parent() {
+        Some(dir) if !dir.as_os_str().is_empty() => dir,
+        _ => Path::new("."),
+    }
+}
+
 /// Writes a file atomically: `write` fills a temporary file in the same
 /// directory, which is flushed, synced and renamed over `path` only when
 /// `write` succeeds. A reader never sees a half-written file, and a failed
@@ -64,10 +72,7 @@ pub fn write_atomically<T>(
     path: &Path,
     write: impl FnOnce(&mut dyn Write) -> Result<T, Box<dyn std::error::Error>>,
 ) -> Result<T, Box<dyn std::error::Error>> {
-    let dir = match path.parent() {
-        Some(dir) if !dir.as_os_str().is_empty() => dir,
-        _ => Path::new("."),
-    };
+    let dir = parent_dir(path);
     let temp = tempfile::Builder::new()
         .prefix(".trawl-")
         .suffix(".tmp")

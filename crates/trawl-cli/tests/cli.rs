@@ -301,6 +301,11 @@ fn output_writes_the_report_to_the_file_and_nothing_to_stdout() {
     let out = scan(&["--output", nowhere.to_str().unwrap(), &debian()]);
     assert_eq!(out.status.code(), Some(2));
     assert!(out.stdout.is_empty());
+    assert!(
+        text(&out.stderr).contains("is not a directory"),
+        "refused before the scan: {}",
+        text(&out.stderr)
+    );
 }
 
 #[test]
