@@ -1,6 +1,7 @@
 //! The `trawl` binary as users run it: completions and man pages from the
-//! clap definitions, and `trawl scan` on the real Debian test image: exit
-//! status by verdict, `--output`, `--quiet` and colour.
+//! clap definitions, `trawl db build|info`, and `trawl scan` on the real
+//! Debian test image: exit status by verdict, `--output`, `--quiet` and
+//! colour.
 
 use std::path::{Path, PathBuf};
 use std::process::{Command, Output};
@@ -395,4 +396,51 @@ fn the_log_honours_no_color_and_the_flag() {
     assert!(!run("never", false), "--color never");
     assert!(!run("auto", true), "NO_COLOR=1");
     assert!(!run("auto", false), "auto into a pipe");
+}
+
+#[test]
+fn a_database_built_with_trawl_db_serves_trawl_scan() {
+    let f = feeds();
+    let dir = tempfile::tempdir().unwrap();
+    let db = dir.path().join("trawl.db");
+    let db_arg = db.to_str().unwrap();
+    let out = trawl(&[
+        "db",
+        "build",
+        "--osv",
+        f.affected.to_str().unwrap(),
+        "-o",
+        db_arg,
+    ]);
+    assert!(out.status.success(), "{}", text(&out.stderr));
+    assert!(
+        text(&out.stdout).contains("records         1"),
+        "{}",
+        text(&out.stdout)
+    );
+    let out = trawl(&["db", "info", db_arg]);
+    assert!(out.status.success(), "{}", text(&out.stderr));
+    assert!(
+        text(&out.stdout).contains(": verified"),
+        "{}",
+        text(&out.stdout)
+    );
+
+    let out = scan(&["--db", db_arg, "--format", "json", &debian()]);
+    assert_eq!(out.status.code(), Some(1), "{}", text(&out.stderr));
+    let report: serde_json::Value = serde_json::from_slice(&out.stdout).unwrap();
+    assert_eq!(report["findings"][0]["id"], "TRAWL-TAR");
+
+    // `trawl db` reports an error as `db: …` with exit status 1, as before.
+    let out = trawl(&[
+        "db",
+        "info",
+        dir.path().join("missing.db").to_str().unwrap(),
+    ]);
+    assert_eq!(out.status.code(), Some(1));
+    assert!(
+        text(&out.stderr).starts_with("db: "),
+        "{}",
+        text(&out.stderr)
+    );
 }
