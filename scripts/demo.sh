@@ -4,8 +4,8 @@
 #   2. builds the two-layer Debian test image from Debian packages,
 #   3. fetches osv.dev's Debian advisory export (unless TRAWL_OSV_DIR names
 #      an unpacked OSV directory already),
-#   4. runs `cargo run --release --example scan` on the image.
-# Extra arguments go to the scan example (e.g. --format json).
+#   4. runs `trawl scan` on the image (`cargo run --release -p trawl-cli -- scan`).
+# Extra arguments go to `trawl scan` (e.g. --format json).
 set -euo pipefail
 cd "$(dirname "$0")/.."
 
@@ -38,5 +38,5 @@ else
     fi
 fi
 
-exec cargo run --release --example scan -- "${osv_args[@]}" "$@" \
+exec cargo run --release -p trawl-cli -- scan "${osv_args[@]}" "$@" \
     "oci-dir:target/test-images/debian/oci:bookworm"

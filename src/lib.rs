@@ -69,6 +69,12 @@
 #![deny(missing_docs)]
 #![forbid(unsafe_code)]
 
+// The README's code blocks run as doc tests, so its embedding snippet
+// compiles against the API it shows.
+#[doc = include_str!("../README.md")]
+#[cfg(doctest)]
+pub struct ReadmeDoctests;
+
 pub use trawl_advisory as advisory;
 pub use trawl_classify as classify;
 pub use trawl_inventory as inventory;

@@ -1,5 +1,5 @@
 //! A compiled advisory database round-trips through a real registry (Debian's
-//! docker-registry with basic auth) as an OCI artifact, as `examples/db.rs push`
+//! docker-registry with basic auth) as an OCI artifact, as `trawl db push`
 //! and `pull` ship it: the pulled file is byte-identical, verifies and answers
 //! queries.
 
@@ -15,7 +15,7 @@ use registry_support::{PASSWORD, USER, fixture};
 use trawl_advisory::{AdvisoryStore, FeedPaths, PackageQuery};
 use trawl_registry::{Credentials, RegistryClient, RegistryOptions, RegistryReference};
 
-/// As in examples/db.rs.
+/// As in crates/trawl-cli/src/db.rs.
 const ARTIFACT_TYPE: &str = "application/vnd.trawl.advisory-db.v1";
 const BLOB_MEDIA_TYPE: &str = "application/vnd.trawl.advisory-db.v1.sqlite";
 

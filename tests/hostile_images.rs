@@ -1,4 +1,4 @@
-//! Hostile images, scanned by the `scan` example as a registry-side scanner
+//! Hostile images, scanned by `trawl scan` as a registry-side scanner
 //! would run it. Each image is an OCI layout the test writes itself (tar and
 //! gzip from the `tar` and `flate2` crates) around a small attack; every one
 //! must be scanned within the resource bounds of issue 15:
@@ -267,6 +267,7 @@ fn run_scan(args: &[String], dir: &Path) -> Result<Run, String> {
     let (out_path, err_path) = (dir.join("stdout"), dir.join("stderr"));
     let started = Instant::now();
     let mut command = Command::new(scan_bin());
+    command.arg("scan");
     command
         .args(args)
         .env("TMPDIR", &tmp)
@@ -368,7 +369,7 @@ fn walk(dir: &Path) -> Vec<PathBuf> {
     out
 }
 
-/// The `scan` example binary of this build profile, built (or found up to
+/// The `trawl` binary of this build profile, built (or found up to
 /// date) by cargo first, as in `tests/scan_cli.rs`.
 fn scan_bin() -> &'static Path {
     static BIN: std::sync::OnceLock<PathBuf> = std::sync::OnceLock::new();
@@ -376,7 +377,7 @@ fn scan_bin() -> &'static Path {
         let exe = std::env::current_exe().unwrap();
         let profile_dir = exe.parent().unwrap().parent().unwrap();
         let mut cargo = Command::new(option_env!("CARGO").unwrap_or("cargo"));
-        cargo.args(["build", "--quiet", "--example", "scan"]);
+        cargo.args(["build", "--quiet", "-p", "trawl-cli", "--bin", "trawl"]);
         if profile_dir.file_name().is_some_and(|n| n == "release") {
             cargo.arg("--release");
         }
@@ -387,8 +388,8 @@ fn scan_bin() -> &'static Path {
             .current_dir(env!("CARGO_MANIFEST_DIR"))
             .status()
             .unwrap();
-        assert!(status.success(), "building the scan example failed");
-        profile_dir.join("examples/scan")
+        assert!(status.success(), "building the trawl binary failed");
+        profile_dir.join("trawl")
     })
 }
 

@@ -1,6 +1,6 @@
 //! Hostile layers through the library: a package database over the size
 //! limit is never taken for an empty one (issue 15, item 5). The hostile
-//! layers of items 3, 4 and 13 are scanned by the `scan` example, within the
+//! layers of items 3, 4 and 13 are scanned by `trawl scan`, within the
 //! issue's resource bounds, in `tests/hostile_images.rs`; the same
 //! reproductions at the level of the layer reader, with allocation counts,
 //! are in `crates/trawl-layers/tests/budget.rs`.

@@ -1,7 +1,8 @@
 //! The language-heavy test image end to end: a real OCI image (built by
 //! `scripts/lang-artifacts/build-image.sh` with umoci from packages pip, npm,
 //! pnpm, composer and dpkg installed, Go binaries, a cargo-auditable binary
-//! and Java archives), scanned by `scan --inventory-only` as a user runs it.
+//! and Java archives), scanned by `trawl scan --inventory-only` as a user
+//! runs it.
 //!
 //! Every ecosystem's list equals what its own tool listed when the data was
 //! built (`importlib.metadata`, `npm ls`, `pnpm ls`, `Gem::Specification`,
@@ -61,7 +62,7 @@ fn artifacts() -> &'static Path {
     })
 }
 
-/// The `scan` example of this build profile, built (or found up to date) by
+/// The `trawl` binary of this build profile, built (or found up to date) by
 /// cargo first, as in `tests/scan_cli.rs`.
 fn scan_bin() -> &'static Path {
     static BIN: OnceLock<PathBuf> = OnceLock::new();
@@ -69,7 +70,7 @@ fn scan_bin() -> &'static Path {
         let exe = std::env::current_exe().unwrap();
         let profile_dir = exe.parent().unwrap().parent().unwrap();
         let mut cargo = Command::new(option_env!("CARGO").unwrap_or("cargo"));
-        cargo.args(["build", "--quiet", "--example", "scan"]);
+        cargo.args(["build", "--quiet", "-p", "trawl-cli", "--bin", "trawl"]);
         if profile_dir.file_name().is_some_and(|n| n == "release") {
             cargo.arg("--release");
         }
@@ -77,16 +78,16 @@ fn scan_bin() -> &'static Path {
             cargo.arg("--locked");
         }
         let status = cargo.current_dir(root()).status().unwrap();
-        assert!(status.success(), "building the scan example failed");
-        profile_dir.join("examples/scan")
+        assert!(status.success(), "building the trawl binary failed");
+        profile_dir.join("trawl")
     })
 }
 
-/// `scan --inventory-only --format FORMAT` of the image: its stdout.
+/// `trawl scan --inventory-only --format FORMAT` of the image: its stdout.
 fn scan(format: &str) -> String {
     let source = format!("oci-dir:{}:lang", artifacts().join("image").display());
     let out = Command::new(scan_bin())
-        .args(["--inventory-only", "--format", format, &source])
+        .args(["scan", "--inventory-only", "--format", format, &source])
         .env("NO_COLOR", "1")
         .env("SOURCE_DATE_EPOCH", "1700000000")
         .output()
@@ -317,6 +318,14 @@ fn every_format_carries_the_language_packages() {
         .iter()
         .map(|p| p["type"].as_str().unwrap())
         .collect();
+    // The report says which catalogers looked at the image.
+    let catalogers: BTreeSet<&str> = report()["catalogers"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|c| c.as_str().unwrap())
+        .collect();
+    assert!(catalogers.len() >= 9, "{catalogers:?}");
     assert_eq!(
         types,
         BTreeSet::from([

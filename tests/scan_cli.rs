@@ -1,4 +1,4 @@
-//! The `scan` example as users run it, on the Debian test image and the
+//! `trawl scan` as users run it, on the Debian test image and the
 //! Alpine 3.4 fixture: every `--format` is produced, each machine format
 //! passes its own validator (SARIF Multitool, CycloneDX's library, SPDX's
 //! tools), the JSON equals the library's report, the exit status gates on the
@@ -16,15 +16,16 @@ use trawl::classify::FixStateKind;
 use trawl::{AdvisoryDb, ImageSource, Inventory, Report, Scanner, Verdict};
 use validators::{assert_valid, cyclonedx_validator, sarif_multitool, spdx_validator};
 
-/// The `scan` example binary of this build profile, built (or found up to
-/// date) by cargo first: `cargo test` of one target does not rebuild examples.
+/// The `trawl` binary of this build profile, built (or found up to
+/// date) by cargo first: the root package's tests do not build another
+/// package's binaries.
 fn scan_bin() -> &'static Path {
     static BIN: std::sync::OnceLock<PathBuf> = std::sync::OnceLock::new();
     BIN.get_or_init(|| {
         let exe = std::env::current_exe().unwrap();
         let profile_dir = exe.parent().unwrap().parent().unwrap();
         let mut cargo = Command::new(option_env!("CARGO").unwrap_or("cargo"));
-        cargo.args(["build", "--quiet", "--example", "scan"]);
+        cargo.args(["build", "--quiet", "-p", "trawl-cli", "--bin", "trawl"]);
         if profile_dir.file_name().is_some_and(|n| n == "release") {
             cargo.arg("--release");
         }
@@ -35,8 +36,8 @@ fn scan_bin() -> &'static Path {
             .current_dir(env!("CARGO_MANIFEST_DIR"))
             .status()
             .unwrap();
-        assert!(status.success(), "building the scan example failed");
-        profile_dir.join("examples/scan")
+        assert!(status.success(), "building the trawl binary failed");
+        profile_dir.join("trawl")
     })
 }
 
@@ -48,6 +49,7 @@ struct Run {
 
 fn scan(args: &[&str]) -> Run {
     let out = Command::new(scan_bin())
+        .arg("scan")
         .args(args)
         .env("SOURCE_DATE_EPOCH", "1763856000")
         .env("NO_COLOR", "1")

@@ -1,5 +1,5 @@
 //! The `watch` service (the `trawl-watch` crate) end to end, run
-//! in-process, and its binary (the `watch` example): Debian's
+//! in-process, and its binary (`trawl watch`): Debian's
 //! `docker-registry` with htpasswd auth sends its notifications to the
 //! service, images are pushed and pulled with `skopeo`, the advisory database
 //! file is replaced, and everything is checked through the REST API.
@@ -987,15 +987,16 @@ fn back_pressure_and_crash_recovery() {
 // ---------------------------------------------------------------------------
 // Hostile network (issue 15).
 
-/// The `watch` example binary of this build profile, built (or found up to
-/// date) by cargo first: `cargo test` of one target does not rebuild examples.
+/// The `trawl` binary of this build profile, built (or found up to
+/// date) by cargo first: the root package's tests do not build another
+/// package's binaries.
 fn watch_bin() -> &'static Path {
     static BIN: OnceLock<std::path::PathBuf> = OnceLock::new();
     BIN.get_or_init(|| {
         let exe = std::env::current_exe().unwrap();
         let profile_dir = exe.parent().unwrap().parent().unwrap();
         let mut cargo = Command::new(option_env!("CARGO").unwrap_or("cargo"));
-        cargo.args(["build", "--quiet", "--example", "watch"]);
+        cargo.args(["build", "--quiet", "-p", "trawl-cli", "--bin", "trawl"]);
         if profile_dir.file_name().is_some_and(|n| n == "release") {
             cargo.arg("--release");
         }
@@ -1006,8 +1007,8 @@ fn watch_bin() -> &'static Path {
             .current_dir(env!("CARGO_MANIFEST_DIR"))
             .status()
             .unwrap();
-        assert!(status.success(), "building the watch example failed");
-        profile_dir.join("examples/watch")
+        assert!(status.success(), "building the trawl binary failed");
+        profile_dir.join("trawl")
     })
 }
 
@@ -1027,6 +1028,7 @@ impl WatchProcess {
             .open(log)
             .unwrap();
         let mut command = Command::new(watch_bin());
+        command.arg("watch");
         command
             .arg("--listen")
             .arg(addr.to_string())
@@ -1651,6 +1653,7 @@ fn secrets_never_on_the_command_line() {
     .map(String::from);
     for flag in ["--token", "--webhook-token"] {
         let out = Command::new(watch_bin())
+            .arg("watch")
             .args(&base)
             .args([flag, "s3cret"])
             .output()
@@ -1666,6 +1669,7 @@ fn secrets_never_on_the_command_line() {
     let token = root.join("api.token");
     std::fs::write(&token, API_TOKEN).unwrap();
     let out = Command::new(watch_bin())
+        .arg("watch")
         .args(&base)
         .arg("--token-file")
         .arg(&token)
@@ -1694,6 +1698,7 @@ fn secrets_never_on_the_command_line() {
     drop(watch);
     // A database password in the store's URL would be on the command line too.
     let out = Command::new(watch_bin())
+        .arg("watch")
         .args(&base)
         .args(["--store", "postgres://watch:s3cret@127.0.0.1:1/trawl"])
         .env("TRAWL_WATCH_TOKEN", API_TOKEN)

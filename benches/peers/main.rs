@@ -14,8 +14,8 @@
 //! so that a change in machine load hits every tool alike; wall time from
 //! spawn to exit, peak RSS and CPU time from `wait4` (see `measure.rs`):
 //!
-//! - `scan --inventory-only --format cyclonedx` (the `scan` example, release
-//!   build): cold (no layer cache) and warm (`--cache-dir` populated);
+//! - `trawl scan --inventory-only --format cyclonedx` (the `trawl` binary,
+//!   release build): cold (no layer cache) and warm (`--cache-dir` populated);
 //! - `trivy image --input ... --format cyclonedx` (SBOM only, fully offline):
 //!   cold (a fresh, empty `--cache-dir` each run) and warm (a populated one);
 //! - `syft scan ... -o cyclonedx-json` (Syft keeps no layer cache: cold only);
@@ -200,7 +200,7 @@ fn images(dir: &Path) -> Vec<Image> {
 /// Every tool on every image, `runs` rounds after a warm-up round.
 fn processes(target: &Path, work: &Path, images: &[Image], runs: usize) -> Processes {
     let paths = Paths {
-        scan: build_scan_example(target),
+        scan: build_trawl(target),
         trivy: peer(target, "trivy"),
         syft: peer(target, "syft"),
         work: work.to_path_buf(),
@@ -521,7 +521,7 @@ fn sample(paths: &Paths, tool: Tool, cache: Cache, image: &Image) -> Result<Samp
     let mut command = match tool {
         Tool::Trawl => {
             let mut c = Command::new(&paths.scan);
-            c.args(["--inventory-only", "--format", "cyclonedx"]);
+            c.args(["scan", "--inventory-only", "--format", "cyclonedx"]);
             if cache == Cache::Warm {
                 c.arg("--cache-dir").arg(&dir);
             }
@@ -619,16 +619,24 @@ fn target_dir() -> PathBuf {
         .to_path_buf()
 }
 
-/// Builds the `scan` example (release) with the cargo running this bench.
-fn build_scan_example(target: &Path) -> PathBuf {
+/// Builds the `trawl` binary (release) with the cargo running this bench.
+fn build_trawl(target: &Path) -> PathBuf {
     let cargo = std::env::var_os("CARGO").unwrap_or_else(|| "cargo".into());
     let status = Command::new(cargo)
-        .args(["build", "--quiet", "--release", "--example", "scan"])
+        .args([
+            "build",
+            "--quiet",
+            "--release",
+            "-p",
+            "trawl-cli",
+            "--bin",
+            "trawl",
+        ])
         .current_dir(env!("CARGO_MANIFEST_DIR"))
         .status()
-        .expect("run cargo build --example scan");
-    assert!(status.success(), "building the scan example failed");
-    let scan = target.join("release/examples/scan");
+        .expect("run cargo build -p trawl-cli");
+    assert!(status.success(), "building the trawl binary failed");
+    let scan = target.join("release/trawl");
     assert!(scan.exists(), "{} was not built", scan.display());
     scan
 }

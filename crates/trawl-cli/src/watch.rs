@@ -1,8 +1,8 @@
-//! `watch`: scan images as they are pushed to a registry, and rescan the ones
+//! `trawl watch`: scan images as they are pushed to a registry, and rescan the ones
 //! in use whenever the advisory database changes.
 //!
 //! ```text
-//! cargo run --release --example watch -- --db trawl.db --data /var/lib/trawl-watch \
+//! trawl watch --db trawl.db --data /var/lib/trawl-watch \
 //!     --token-file api.token --webhook-token-file webhook.token \
 //!     [--store postgres://USER@HOST[:PORT]/DB [--store-password-file FILE]] \
 //!     --registry HOST[:PORT][=PULL_HOST[:PORT]]... \
@@ -56,7 +56,7 @@
 //! needs a scan and the events after it are not recorded, and the answer is
 //! 503 with `Retry-After`: the registry sends the whole envelope again later
 //! and the events recorded the first time record again without effect.
-//! Replace `--db` atomically (`db build -o`, `db pull -o`) and every image
+//! Replace `--db` atomically (`trawl db build -o`, `trawl db pull -o`) and every image
 //! pushed or pulled within `--rescan-window` is matched again from its
 //! stored inventory, without pulling; the service reads a verified private
 //! copy of the file (in `DATA/advisory-db/`), so a file rewritten in place
@@ -100,29 +100,18 @@
 //! stderr (`TRAWL_LOG`, default `info`). SIGINT or SIGTERM stops it
 //! gracefully, without waiting for idle clients.
 
-#[path = "../support/cli.rs"]
-mod cli;
-// `expired_rules` there is `scan`'s; the service reports expired rules itself.
-#[allow(dead_code)]
-#[path = "../support/policy.rs"]
-mod policy;
-#[path = "../support/size.rs"]
-mod size;
-
 use std::net::SocketAddr;
 use std::path::{Path, PathBuf};
-use std::process::ExitCode;
 use std::time::Duration;
 
-use clap::Parser;
 use trawl::RegistryOptions;
 use trawl_watch::{Config, HttpLimits, PolicyFiles, StoreLocation};
 
-/// Scan images pushed to a registry (its notification webhook) and rescan
-/// those in use when the advisory database changes.
-#[derive(Debug, Parser)]
-#[command(version)]
-struct Args {
+use crate::{policy, size};
+
+/// `trawl watch`'s options.
+#[derive(Debug, clap::Args)]
+pub struct WatchArgs {
     /// Where to listen: the webhook is POST /events, the API /v1/.
     #[arg(long, default_value = "127.0.0.1:8780")]
     listen: SocketAddr,
@@ -219,15 +208,6 @@ fn positive_duration(text: &str) -> Result<Duration, String> {
     }
 }
 
-fn main() -> ExitCode {
-    cli::init_logging("info");
-    let args = Args::parse();
-    match run(args) {
-        Ok(()) => ExitCode::SUCCESS,
-        Err(e) => cli::fail(&*e),
-    }
-}
-
 /// Takes `env` out of the environment, so that processes the service starts
 /// (credential helpers) do not inherit the secret in it.
 fn take_env(env: &str) -> Option<std::ffi::OsString> {
@@ -286,7 +266,8 @@ fn read_secret_file(file: &Path, what: &str) -> Result<String, String> {
     Ok(text.to_string())
 }
 
-fn run(args: Args) -> Result<(), Box<dyn std::error::Error>> {
+/// Runs the service until SIGINT or SIGTERM.
+pub fn run(args: WatchArgs) -> Result<(), Box<dyn std::error::Error>> {
     let api_token = required_secret(
         args.token_file.as_deref(),
         "--token-file",

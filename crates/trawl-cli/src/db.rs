@@ -1,39 +1,43 @@
-//! The compiled advisory database from the command line: build it from feeds,
-//! inspect it, download the feeds and rebuild it, and ship it through a registry
-//! as an OCI artifact.
+//! `trawl db`: the compiled advisory database from the command line: build it
+//! from feeds, inspect it, download the feeds and rebuild it, and ship it
+//! through a registry as an OCI artifact.
 //!
 //! ```sh
-//! db build --osv DIR... --secdb DIR|FILE... --debian-tracker FILE... -o trawl.db
-//! db info trawl.db
-//! db update --dir feeds [-o feeds/trawl.db] [--ecosystem Debian]... [--alpine-release v3.18]...
+//! trawl db build --osv DIR... --secdb DIR|FILE... --debian-tracker FILE... -o trawl.db
+//! trawl db info trawl.db
+//! trawl db update --dir feeds [-o feeds/trawl.db] [--ecosystem Debian]... [--alpine-release v3.18]...
 //!           [--osv-base URL] [--secdb-base URL] [--tracker-url URL | --no-tracker]
-//! db push trawl.db REGISTRY/REPO:TAG [--insecure-registry HOST] [--ca-file PEM] [--username U --password-stdin]
-//! db pull REGISTRY/REPO:TAG -o trawl.db [same registry options]
+//! trawl db push trawl.db REGISTRY/REPO:TAG [--insecure-registry HOST] [--ca-file PEM] [--username U --password-stdin]
+//! trawl db pull REGISTRY/REPO:TAG -o trawl.db [same registry options]
 //! ```
+//!
+//! An error prints `db: …` with its causes and exits with status 1.
 
 use std::io::Read;
 use std::path::{Path, PathBuf};
 use std::process::ExitCode;
 
-use clap::{Args, Parser, Subcommand};
-use trawl_advisory::fetch::{FeedMirror, FeedSources, FetchOutcome, OSV_BASE, SECDB_BASE};
-use trawl_advisory::{AdvisoryStore, FeedPaths, FeedWarning, StoreInfo};
-use trawl_classify::escape_terminal;
-use trawl_registry::{Credentials, RegistryClient, RegistryOptions, RegistryReference};
+use clap::{Args, Subcommand};
+use trawl::advisory::fetch::{FeedMirror, FeedSources, FetchOutcome, OSV_BASE, SECDB_BASE};
+use trawl::advisory::{AdvisoryStore, FeedPaths, FeedWarning, StoreInfo};
+use trawl::classify::escape_terminal;
+use trawl::registry::{Credentials, RegistryClient, RegistryOptions, RegistryReference};
+
+use crate::cli::Global;
 
 /// The OCI artifact type of a Trawl advisory database.
 const ARTIFACT_TYPE: &str = "application/vnd.trawl.advisory-db.v1";
 /// The media type of its one blob, the SQLite file.
 const BLOB_MEDIA_TYPE: &str = "application/vnd.trawl.advisory-db.v1.sqlite";
 
-#[derive(Parser)]
-#[command(about = "Build, inspect, update and distribute Trawl's compiled advisory database")]
-struct Cli {
+/// `trawl db`'s subcommands.
+#[derive(Debug, Args)]
+pub struct DbArgs {
     #[command(subcommand)]
     command: Command,
 }
 
-#[derive(Subcommand)]
+#[derive(Debug, Subcommand)]
 enum Command {
     /// Build a database from feeds on disk.
     Build {
@@ -76,7 +80,7 @@ enum Command {
         #[arg(long = "secdb-base", default_value = SECDB_BASE)]
         secdb_base: String,
         /// URL of the Debian security tracker JSON.
-        #[arg(long = "tracker-url", default_value = trawl_advisory::fetch::DEBIAN_TRACKER_URL)]
+        #[arg(long = "tracker-url", default_value = trawl::advisory::fetch::DEBIAN_TRACKER_URL)]
         tracker_url: String,
         /// Do not download the Debian tracker.
         #[arg(long = "no-tracker")]
@@ -91,7 +95,7 @@ enum Command {
         #[command(flatten)]
         registry: RegistryArgs,
     },
-    /// Pull a database pushed with `db push`.
+    /// Pull a database pushed with `trawl db push`.
     Pull {
         /// Where it is: REGISTRY/REPO:TAG or @sha256:...
         reference: String,
@@ -103,7 +107,8 @@ enum Command {
     },
 }
 
-#[derive(Args)]
+/// How to reach the registry.
+#[derive(Debug, Args)]
 struct RegistryArgs {
     /// Allow plain HTTP to this registry (HOST[:PORT]).
     #[arg(long = "insecure-registry")]
@@ -121,15 +126,9 @@ struct RegistryArgs {
 
 type Error = Box<dyn std::error::Error>;
 
-fn main() -> ExitCode {
-    tracing_subscriber::fmt()
-        .with_writer(std::io::stderr)
-        .with_env_filter(
-            tracing_subscriber::EnvFilter::try_from_default_env()
-                .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new("warn")),
-        )
-        .init();
-    match run(Cli::parse()) {
+/// Runs a `trawl db` subcommand: exit status 0, or 1 after printing the error.
+pub fn main(args: DbArgs, global: &Global) -> ExitCode {
+    match run(args, global) {
         Ok(()) => ExitCode::SUCCESS,
         Err(e) => {
             eprintln!("db: {}", escape_terminal(&e.to_string()));
@@ -143,7 +142,12 @@ fn main() -> ExitCode {
     }
 }
 
-fn run(cli: Cli) -> Result<(), Error> {
+fn run(cli: DbArgs, global: &Global) -> Result<(), Error> {
+    let show_warnings = |warnings: &[FeedWarning]| {
+        if !global.quiet {
+            print_warnings(warnings);
+        }
+    };
     match cli.command {
         Command::Build {
             osv,
@@ -157,7 +161,7 @@ fn run(cli: Cli) -> Result<(), Error> {
                 debian_tracker_files: debian_tracker,
             };
             let (info, warnings) = AdvisoryStore::build(&feeds, &output)?;
-            print_warnings(&warnings);
+            show_warnings(&warnings);
             println!("wrote {}", output.display());
             print_info(&info);
         }
@@ -195,7 +199,7 @@ fn run(cli: Cli) -> Result<(), Error> {
             }
             match &report.rebuilt {
                 Some((info, warnings)) => {
-                    print_warnings(warnings);
+                    show_warnings(warnings);
                     println!("rebuilt {}", output.display());
                     print_info(info);
                 }

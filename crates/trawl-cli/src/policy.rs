@@ -1,6 +1,5 @@
-//! The policy flags `scan` and `watch` share, and how they become a
-//! [`Policy`]. (A directory without `main.rs`, so cargo does not take it for
-//! an example.)
+//! The policy flags `trawl scan` and `trawl watch` share, and how they
+//! become a [`Policy`].
 
 use std::path::PathBuf;
 

@@ -1,5 +1,4 @@
-//! Byte sizes on the command line. (A directory without `main.rs`, so cargo
-//! does not take it for an example.)
+//! Byte sizes on the command line.
 
 /// Reads `512M`, `2G`, `64K`, `1T` (powers of 1024, an optional `B` or `iB`
 /// after the unit) or a number of bytes.

@@ -1,7 +1,7 @@
-//! Scan an image for known vulnerabilities.
+//! `trawl scan`: scan an image for known vulnerabilities.
 //!
 //! ```text
-//! cargo run --release --example scan -- [FEEDS] [POLICY] [--format table|json|sarif|cyclonedx|spdx] [--inventory-only] [--cache-dir DIR [--cache-max-size SIZE]] SOURCE
+//! trawl scan [FEEDS] [POLICY] [--format table|json|sarif|cyclonedx|spdx] [--output FILE] [--inventory-only] [--cache-dir DIR [--cache-max-size SIZE]] SOURCE
 //! ```
 //!
 //! SOURCE is `registry:HOST/REPO[:TAG|@sha256:…]` (or a bare reference such as
@@ -11,19 +11,13 @@
 //! `--password-stdin`; otherwise credentials come from Docker's config file.
 //! Feeds: `--osv DIR`, `--secdb DIR|FILE`, `--debian-tracker FILE` (each
 //! repeatable), or a compiled database: `--db FILE`. Policy: `--severity-threshold`, `--ignore-unfixed`,
-//! `--ignore-file FILE`, `--vex FILE`.
+//! `--ignore-file FILE`, `--vex FILE`. `--output FILE` writes the report to
+//! FILE (atomically) instead of stdout.
 //!
 //! Exit status: 0 when the scan ran and the image is healthy (or unsupported),
 //! 1 when it is unhealthy (for CI gates), 2 when the scan could not run, 3 when
 //! the scan is partial (a layer or package database could not be read and
 //! nothing was found in the rest: not healthy, but nothing to fix either).
-
-#[path = "support/cli.rs"]
-mod cli;
-#[path = "support/policy.rs"]
-mod policy;
-#[path = "support/size.rs"]
-mod size;
 
 use std::collections::HashMap;
 use std::io::Write;
@@ -32,12 +26,16 @@ use std::process::ExitCode;
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
-use clap::{Parser, ValueEnum};
-use indicatif::{MultiProgress, ProgressBar, ProgressStyle};
+use clap::ValueEnum;
+use indicatif::{MultiProgress, ProgressBar, ProgressDrawTarget, ProgressStyle};
 use trawl::classify::escape_terminal;
 use trawl::registry::Credentials;
 use trawl::{AdvisoryDb, ImageSource, RegistryOptions, Scanner, Verdict};
 
+use crate::cli::Global;
+use crate::{policy, size};
+
+/// `--format`.
 #[derive(Debug, Clone, Copy, ValueEnum)]
 enum Format {
     /// Aligned columns for a person.
@@ -53,17 +51,16 @@ enum Format {
     Spdx,
 }
 
-/// Find known vulnerabilities in a container image.
-#[derive(Debug, Parser)]
-#[command(version)]
-struct Args {
+/// `trawl scan`'s options.
+#[derive(Debug, clap::Args)]
+pub struct ScanArgs {
     /// A directory of OSV JSON records (e.g. osv.dev's Debian export, unzipped). Repeatable.
     #[arg(long = "osv", value_name = "DIR")]
     osv: Vec<PathBuf>,
     /// Alpine secdb: a directory of (or one) secdb YAML/JSON files. Repeatable.
     #[arg(long = "secdb", value_name = "DIR|FILE")]
     secdb: Vec<PathBuf>,
-    /// A compiled advisory database (`cargo run --example db -- build ...` or `db pull`),
+    /// A compiled advisory database (`trawl db build ...` or `trawl db pull`),
     /// instead of feeds.
     #[arg(long, value_name = "FILE", conflicts_with_all = ["osv", "secdb", "debian_tracker"])]
     db: Option<PathBuf>,
@@ -75,6 +72,9 @@ struct Args {
     /// Output format.
     #[arg(long, value_enum, default_value = "table")]
     format: Format,
+    /// Write the report to this file (replaced atomically) instead of stdout.
+    #[arg(short, long, value_name = "FILE")]
+    output: Option<PathBuf>,
     /// List the OS and packages only; match nothing.
     #[arg(long)]
     inventory_only: bool,
@@ -104,16 +104,11 @@ struct Args {
     source: String,
 }
 
-fn main() -> ExitCode {
-    cli::init_logging("warn");
-    let args = Args::parse();
-    match run(&args) {
-        Ok(code) => code,
-        Err(e) => cli::fail(&*e),
+/// A spinner with `message`, drawn only when `show`.
+fn spinner(message: String, show: bool) -> ProgressBar {
+    if !show {
+        return ProgressBar::hidden();
     }
-}
-
-fn spinner(message: String) -> ProgressBar {
     let bar = ProgressBar::new_spinner();
     bar.set_style(
         ProgressStyle::with_template("{spinner} {msg} {elapsed}")
@@ -124,9 +119,22 @@ fn spinner(message: String) -> ProgressBar {
     bar
 }
 
-/// Runs the scan; exit status 1 when the image is unhealthy (for CI gates).
-fn run(args: &Args) -> Result<ExitCode, Box<dyn std::error::Error>> {
+/// Runs the scan; exit status 1 when the image is unhealthy (for CI gates),
+/// 3 when it is partial. An error is exit status 2 (`cli::fail`).
+pub fn run(args: &ScanArgs, global: &Global) -> Result<ExitCode, Box<dyn std::error::Error>> {
+    let progress = global.progress();
+    let note = |text: &str| {
+        if !global.quiet {
+            eprintln!("note: {}", escape_terminal(text));
+        }
+    };
     let source: ImageSource = args.source.parse()?;
+    // Refuse an output file that cannot be written before a long pull.
+    if let Some(dir) = args.output.as_deref().map(crate::cli::parent_dir) {
+        if !dir.is_dir() {
+            return Err(format!("--output: {} is not a directory", dir.display()).into());
+        }
+    }
     if matches!(source, ImageSource::Registry { .. }) && std::path::Path::new(&args.source).exists()
     {
         return Err(format!(
@@ -160,22 +168,22 @@ fn run(args: &Args) -> Result<ExitCode, Box<dyn std::error::Error>> {
     if let (false, Some(path)) = (args.inventory_only, &args.db) {
         builder = builder.database(trawl::advisory::AdvisoryStore::open(path)?);
     } else if !args.inventory_only {
-        let bar = spinner(format!(
-            "loading advisories from {} location(s)",
-            args.osv.len()
-        ));
+        let bar = spinner(
+            format!("loading advisories from {} location(s)", args.osv.len()),
+            progress,
+        );
         let (db, warnings) = AdvisoryDb::from_paths(&args.osv, &args.secdb, &args.debian_tracker)?;
         bar.finish_and_clear();
         if !warnings.is_empty() {
-            eprintln!(
-                "note: {} advisory record(s) or file(s) skipped; first: {}",
+            note(&format!(
+                "{} advisory record(s) or file(s) skipped; first: {}",
                 warnings.len(),
-                escape_terminal(&warnings[0].to_string())
-            );
+                warnings[0]
+            ));
         }
         if args.osv.is_empty() && args.secdb.is_empty() && args.debian_tracker.is_empty() {
-            eprintln!(
-                "note: no advisory feed given (--osv, --secdb, --debian-tracker): nothing to match against, the verdict will be unsupported"
+            note(
+                "no advisory feed given (--osv, --secdb, --debian-tracker): nothing to match against, the verdict will be unsupported",
             );
         }
         builder = builder.database(db);
@@ -184,16 +192,20 @@ fn run(args: &Args) -> Result<ExitCode, Box<dyn std::error::Error>> {
         builder = builder.cache_dir(dir);
     }
     let policy = args.policy.load()?;
-    for note in policy::expired_rules(&policy) {
-        eprintln!("note: {}", escape_terminal(&note));
+    for expired in policy::expired_rules(&policy) {
+        note(&expired);
     }
     builder = builder.policy(policy);
     // One bar per layer blob being read (pulled, for a registry), under a
     // spinner for the whole scan; drawn only when stderr is a terminal.
-    let bars = MultiProgress::new();
-    let overall = bars.add(spinner(format!("scanning {source}")));
+    let bars = if progress {
+        MultiProgress::new()
+    } else {
+        MultiProgress::with_draw_target(ProgressDrawTarget::hidden())
+    };
+    let overall = bars.add(spinner(format!("scanning {source}"), progress));
     let layer_bars: Arc<Mutex<HashMap<usize, ProgressBar>>> = Arc::default();
-    {
+    if progress {
         let (bars, layer_bars) = (bars.clone(), layer_bars.clone());
         builder = builder.on_progress(move |p| {
             let Ok(mut layer_bars) = layer_bars.lock() else {
@@ -243,10 +255,41 @@ fn run(args: &Args) -> Result<ExitCode, Box<dyn std::error::Error>> {
         );
     }
 
-    let stdout = std::io::stdout();
-    let mut out = stdout.lock();
+    match &args.output {
+        Some(path) => crate::cli::write_atomically(path, |out| {
+            write_report(out, args, &report, global.color(false))
+        })?,
+        None => {
+            let stdout = std::io::stdout();
+            let color = global.color(std::io::IsTerminal::is_terminal(&stdout));
+            let mut out = stdout.lock();
+            write_report(&mut out, args, &report, color)?;
+            out.flush()?;
+        }
+    }
+    if !args.inventory_only {
+        match report.verdict {
+            Verdict::Unhealthy => return Ok(ExitCode::from(1)),
+            Verdict::Partial => {
+                note(&report.verdict_reason);
+                return Ok(ExitCode::from(3));
+            }
+            Verdict::Healthy | Verdict::Unsupported => {}
+        }
+    }
+    Ok(ExitCode::SUCCESS)
+}
+
+/// Writes the report in the chosen format; `color` for the table.
+fn write_report(
+    out: &mut dyn Write,
+    args: &ScanArgs,
+    report: &trawl::Report,
+    color: bool,
+) -> Result<(), Box<dyn std::error::Error>> {
+    let mut out = out;
     match (args.format, args.inventory_only) {
-        (Format::Json, false) => serde_json::to_writer_pretty(&mut out, &report)?,
+        (Format::Json, false) => serde_json::to_writer_pretty(&mut out, report)?,
         (Format::Json, true) => {
             let inventory = serde_json::json!({
                 "schema_version": report.schema_version,
@@ -254,19 +297,15 @@ fn run(args: &Args) -> Result<ExitCode, Box<dyn std::error::Error>> {
                 "image": report.image,
                 "os": report.os,
                 "packages": report.packages,
+                "catalogers": report.catalogers,
                 "warnings": report.warnings,
             });
             serde_json::to_writer_pretty(&mut out, &inventory)?
         }
-        (Format::Table, false) => {
-            // Colour for a person at a terminal (https://no-color.org).
-            let color = std::io::IsTerminal::is_terminal(&std::io::stdout())
-                && std::env::var_os("NO_COLOR").is_none_or(|v| v.is_empty());
-            trawl::classify::write_table_with(&mut out, &report, color)?
-        }
-        (Format::Table, true) => trawl::classify::write_inventory_table(&mut out, &report)?,
-        (Format::Sarif, _) => trawl::classify::formats::write_sarif(&mut out, &report)?,
-        (Format::Cyclonedx, _) => trawl::classify::formats::write_cyclonedx(&mut out, &report)?,
+        (Format::Table, false) => trawl::classify::write_table_with(out, report, color)?,
+        (Format::Table, true) => trawl::classify::write_inventory_table(out, report)?,
+        (Format::Sarif, _) => trawl::classify::formats::write_sarif(out, report)?,
+        (Format::Cyclonedx, _) => trawl::classify::formats::write_cyclonedx(out, report)?,
         (Format::Spdx, _) => {
             // SOURCE_DATE_EPOCH (reproducible-builds.org) pins the time for reproducible SBOMs.
             let created = std::env::var("SOURCE_DATE_EPOCH")
@@ -274,21 +313,11 @@ fn run(args: &Args) -> Result<ExitCode, Box<dyn std::error::Error>> {
                 .and_then(|s| s.parse().ok())
                 .map(|secs| std::time::UNIX_EPOCH + Duration::from_secs(secs))
                 .unwrap_or_else(std::time::SystemTime::now);
-            trawl::classify::formats::write_spdx(&mut out, &report, created)?
+            trawl::classify::formats::write_spdx(out, report, created)?
         }
     }
     if matches!(args.format, Format::Json) {
         writeln!(out)?;
     }
-    if !args.inventory_only {
-        match report.verdict {
-            Verdict::Unhealthy => return Ok(ExitCode::from(1)),
-            Verdict::Partial => {
-                eprintln!("note: {}", escape_terminal(&report.verdict_reason));
-                return Ok(ExitCode::from(3));
-            }
-            Verdict::Healthy | Verdict::Unsupported => {}
-        }
-    }
-    Ok(ExitCode::SUCCESS)
+    Ok(())
 }
