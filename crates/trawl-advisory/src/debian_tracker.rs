@@ -44,6 +44,7 @@ use serde_json::Value;
 use crate::ecosystem::Ecosystem;
 use crate::feed::{
     ConvertedFeed, ConvertedRecord, FeedError, FeedWarning, RecordRef, WarningReason,
+    read_feed_file,
 };
 use crate::fix::{VendorStatement, VendorStatus};
 use crate::osv::{Advisory, Affected, Event, Package, Range, RangeType};
@@ -51,14 +52,12 @@ use crate::version::DpkgVersion;
 
 /// Reads a tracker JSON file.
 ///
-/// Fails only if the file cannot be read; invalid JSON and malformed entries are
+/// Fails only if the file cannot be read or is not a regular file
+/// ([`FeedError::NotARegularFile`]: a FIFO is refused, not waited on); invalid JSON and malformed entries are
 /// warnings (for invalid JSON, the entries before the error are kept).
 pub fn load_file(path: impl AsRef<Path>) -> Result<ConvertedFeed, FeedError> {
     let path = path.as_ref();
-    let bytes = std::fs::read(path).map_err(|source| FeedError::ReadFile {
-        path: path.to_owned(),
-        source,
-    })?;
+    let bytes = read_feed_file(path)?;
     let mut feed = ConvertedFeed {
         files: 1,
         ..ConvertedFeed::default()

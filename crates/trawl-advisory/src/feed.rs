@@ -3,9 +3,13 @@
 //! A feed is large and written by others; one bad file or record must not cost the
 //! rest. Such problems become [`FeedWarning`]s that travel next to the loaded data;
 //! only a feed that cannot be read at all is a [`FeedError`].
+//!
+//! Feed files are opened as regular files only: a FIFO, device, socket or
+//! directory where a file is expected is refused at once
+//! ([`FeedError::NotARegularFile`]) instead of blocking the load.
 
 use std::fmt;
-use std::path::PathBuf;
+use std::path::{Path, PathBuf};
 
 use crate::osv::Advisory;
 use crate::version::VersionError;
@@ -32,6 +36,114 @@ pub enum FeedError {
         #[source]
         source: std::io::Error,
     },
+    /// The feed path names a FIFO, device, socket or directory where a regular
+    /// file is expected; it was not read (a FIFO would block the load).
+    #[error("advisory feed {} is not a regular file but a {kind}", path.display())]
+    NotARegularFile {
+        /// The path.
+        path: PathBuf,
+        /// What it is: `FIFO`, `directory`, `character device`, `block device`, `socket`.
+        kind: &'static str,
+    },
+}
+
+/// Why [`open_regular`] refused a path.
+#[derive(Debug)]
+pub(crate) enum OpenError {
+    /// Opening or `fstat` failed.
+    Io(std::io::Error),
+    /// Not a regular file; what it is instead.
+    NotRegular(&'static str),
+}
+
+impl fmt::Display for OpenError {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self {
+            Self::Io(e) => e.fmt(f),
+            Self::NotRegular(kind) => write!(f, "not a regular file but a {kind}"),
+        }
+    }
+}
+
+impl OpenError {
+    /// As a [`FeedError`] naming `path`.
+    pub(crate) fn into_feed_error(self, path: &Path) -> FeedError {
+        match self {
+            Self::Io(source) => FeedError::ReadFile {
+                path: path.to_owned(),
+                source,
+            },
+            Self::NotRegular(kind) => FeedError::NotARegularFile {
+                path: path.to_owned(),
+                kind,
+            },
+        }
+    }
+}
+
+/// Opens `path` for reading only if it is a regular file: opened with
+/// `O_NONBLOCK` (so that opening a FIFO with no writer returns at once), then
+/// checked with `fstat` on the handle, so the check is of the file actually
+/// opened, not of whatever the path named a moment earlier. Reads from a
+/// regular file ignore `O_NONBLOCK`.
+pub(crate) fn open_regular(path: &Path) -> Result<(std::fs::File, std::fs::Metadata), OpenError> {
+    let mut options = std::fs::OpenOptions::new();
+    options.read(true);
+    #[cfg(unix)]
+    {
+        use std::os::unix::fs::OpenOptionsExt;
+        options.custom_flags(libc::O_NONBLOCK | libc::O_NOCTTY);
+    }
+    let file = options.open(path).map_err(OpenError::Io)?;
+    let metadata = file.metadata().map_err(OpenError::Io)?;
+    if !metadata.is_file() {
+        return Err(OpenError::NotRegular(file_kind(&metadata.file_type())));
+    }
+    Ok((file, metadata))
+}
+
+/// Reads the whole of a regular file (see [`open_regular`]).
+pub(crate) fn read_regular(path: &Path) -> Result<Vec<u8>, OpenError> {
+    use std::io::Read;
+    let (mut file, metadata) = open_regular(path)?;
+    let mut bytes = Vec::with_capacity(usize::try_from(metadata.len()).unwrap_or(0).min(1 << 30));
+    file.read_to_end(&mut bytes).map_err(OpenError::Io)?;
+    Ok(bytes)
+}
+
+/// Reads a feed file given by the caller: a [`FeedError`] when it cannot be
+/// read or is not a regular file.
+pub(crate) fn read_feed_file(path: &Path) -> Result<Vec<u8>, FeedError> {
+    read_regular(path).map_err(|e| e.into_feed_error(path))
+}
+
+/// A short name for a file type that is not a regular file.
+pub(crate) fn file_kind(file_type: &std::fs::FileType) -> &'static str {
+    #[cfg(unix)]
+    {
+        use std::os::unix::fs::FileTypeExt;
+        if file_type.is_fifo() {
+            return "FIFO";
+        }
+        if file_type.is_char_device() {
+            return "character device";
+        }
+        if file_type.is_block_device() {
+            return "block device";
+        }
+        if file_type.is_socket() {
+            return "socket";
+        }
+    }
+    if file_type.is_dir() {
+        "directory"
+    } else if file_type.is_symlink() {
+        "symbolic link"
+    } else if file_type.is_file() {
+        "regular file"
+    } else {
+        "special file"
+    }
 }
 
 /// A problem with part of a feed; the rest of the feed is still used.

@@ -16,7 +16,43 @@
 //! then rebuilds the [`AdvisoryStore`](crate::AdvisoryStore) — atomically, and
 //! only when a feed changed.
 //!
-//! Base URLs are configurable ([`FeedSources`]) for mirrors and for tests.
+//! Base URLs are configurable ([`FeedSources`]) for mirrors and for tests. They
+//! must be `https://`, except for loopback hosts (`127.0.0.0/8`, `::1`,
+//! `localhost`): a plain `http://` URL for any other host is refused before
+//! anything is requested ([`FetchError::InsecureUrl`], see
+//! [`FeedSources::check_urls`]), and so is a redirect to one.
+//!
+//! # Limits
+//!
+//! What a feed server sends is untrusted. [`FeedLimits`] bounds it, counting
+//! bytes as they are read rather than trusting `Content-Length` or the sizes
+//! a zip archive declares; exceeding a limit fails the update with
+//! [`FetchError::LimitExceeded`], naming the limit, the URL and the archive
+//! entry, and leaves the previous copy in place.
+//!
+//! | limit | default | bounds |
+//! |---|---|---|
+//! | [`max_download`](FeedLimits::max_download) | 2 GiB | bytes of one downloaded file |
+//! | [`max_entries`](FeedLimits::max_entries) | 1,000,000 | entries in one OSV archive |
+//! | [`max_entry_size`](FeedLimits::max_entry_size) | 64 MiB | uncompressed bytes of one archive entry |
+//! | [`max_unpacked`](FeedLimits::max_unpacked) | 8 GiB | uncompressed bytes unpacked from one archive |
+//! | [`max_ratio`](FeedLimits::max_ratio) | 100 | uncompressed ÷ compressed bytes of one entry, once it is over [`ratio_floor`](FeedLimits::ratio_floor) (1 MiB) |
+//!
+//! ```no_run
+//! use trawl_advisory::fetch::{FeedLimits, FeedMirror, FeedSources};
+//!
+//! let mirror = FeedMirror::new("/var/lib/trawl/feeds")?.with_limits(FeedLimits {
+//!     max_download: 512 << 20,
+//!     ..FeedLimits::default()
+//! });
+//! let sources = FeedSources {
+//!     osv_ecosystems: vec!["Debian".into()],
+//!     ..FeedSources::default()
+//! };
+//! sources.check_urls()?; // `update` checks too, before any request
+//! mirror.update(&sources, "/var/lib/trawl/trawl.db")?;
+//! # Ok::<(), trawl_advisory::fetch::FetchError>(())
+//! ```
 
 use std::collections::BTreeMap;
 use std::io::{Read, Write};
@@ -35,11 +71,92 @@ pub const SECDB_BASE: &str = "https://secdb.alpinelinux.org";
 /// The Debian security tracker's JSON export.
 pub const DEBIAN_TRACKER_URL: &str = "https://security-tracker.debian.org/tracker/data/json";
 
-/// The largest download accepted (the tracker JSON is about 100 MB, osv.dev's
-/// Debian export about 200 MB unpacked).
+/// The default [`FeedLimits::max_download`]: 2 GiB (the tracker JSON is about
+/// 100 MB, osv.dev's Debian export about 200 MB unpacked).
 pub const MAX_DOWNLOAD: u64 = 2 << 30;
-/// The largest file accepted inside an OSV archive.
+/// The default [`FeedLimits::max_entry_size`]: 64 MiB.
 pub const MAX_ARCHIVE_ENTRY: u64 = 64 << 20;
+
+/// Bounds on what downloading and unpacking feeds may cost; see the
+/// [module docs](self#limits). Set on a mirror with [`FeedMirror::with_limits`].
+///
+/// ```
+/// use trawl_advisory::fetch::FeedLimits;
+///
+/// let limits = FeedLimits::default();
+/// assert_eq!(limits.max_download, 2 << 30);
+/// assert_eq!(limits.max_entries, 1_000_000);
+/// assert_eq!(limits.max_entry_size, 64 << 20);
+/// assert_eq!(limits.max_unpacked, 8 << 30);
+/// assert_eq!(limits.max_ratio, 100);
+/// assert_eq!(limits.ratio_floor, 1 << 20);
+/// ```
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct FeedLimits {
+    /// Bytes of one downloaded file, counted as received (2 GiB).
+    pub max_download: u64,
+    /// Entries (files and directories) in one OSV archive (1,000,000).
+    pub max_entries: u64,
+    /// Uncompressed bytes of one archive entry, counted as unpacked (64 MiB).
+    pub max_entry_size: u64,
+    /// Uncompressed bytes of all entries unpacked from one archive (8 GiB).
+    pub max_unpacked: u64,
+    /// Uncompressed bytes per compressed byte of one entry (100), checked once
+    /// the entry is over [`ratio_floor`](Self::ratio_floor). Deflate gives
+    /// JSON about 10; a zip bomb gives 1,000 and more.
+    pub max_ratio: u64,
+    /// Uncompressed bytes of an entry below which its ratio is not checked
+    /// (1 MiB): small files of repetitive text compress very well, harmlessly.
+    pub ratio_floor: u64,
+}
+
+impl Default for FeedLimits {
+    fn default() -> Self {
+        Self {
+            max_download: MAX_DOWNLOAD,
+            max_entries: 1_000_000,
+            max_entry_size: MAX_ARCHIVE_ENTRY,
+            max_unpacked: 8 << 30,
+            max_ratio: 100,
+            ratio_floor: 1 << 20,
+        }
+    }
+}
+
+/// Which of the [`FeedLimits`] was exceeded; displayed as its field name.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+#[non_exhaustive]
+pub enum FeedLimit {
+    /// [`FeedLimits::max_download`].
+    Download,
+    /// [`FeedLimits::max_entries`].
+    Entries,
+    /// [`FeedLimits::max_entry_size`].
+    EntrySize,
+    /// [`FeedLimits::max_unpacked`].
+    Unpacked,
+    /// [`FeedLimits::max_ratio`].
+    Ratio,
+}
+
+impl FeedLimit {
+    /// The name of the [`FeedLimits`] field, e.g. `max_entries`.
+    pub fn name(self) -> &'static str {
+        match self {
+            Self::Download => "max_download",
+            Self::Entries => "max_entries",
+            Self::EntrySize => "max_entry_size",
+            Self::Unpacked => "max_unpacked",
+            Self::Ratio => "max_ratio",
+        }
+    }
+}
+
+impl std::fmt::Display for FeedLimit {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str(self.name())
+    }
+}
 
 /// Which feeds to download, and from where.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -57,6 +174,70 @@ pub struct FeedSources {
     pub alpine_repositories: Vec<String>,
     /// The tracker JSON's URL ([`DEBIAN_TRACKER_URL`]); `None` to skip it.
     pub debian_tracker: Option<String>,
+}
+
+impl FeedSources {
+    /// Checks every configured URL: `https://`, or `http://` to a loopback
+    /// host (`127.0.0.0/8`, `::1`, `localhost`) only. [`FeedMirror::update`]
+    /// and [`FeedMirror::feed_paths`] call it before anything else.
+    ///
+    /// ```
+    /// use trawl_advisory::fetch::{FeedSources, FetchError};
+    ///
+    /// let local = FeedSources { osv_base: "http://127.0.0.1:8080/osv".into(), ..FeedSources::default() };
+    /// assert!(local.check_urls().is_ok());
+    /// let plain = FeedSources { osv_base: "http://mirror.example/osv".into(), ..FeedSources::default() };
+    /// assert!(matches!(plain.check_urls(), Err(FetchError::InsecureUrl { .. })));
+    /// ```
+    pub fn check_urls(&self) -> Result<(), FetchError> {
+        check_url(&self.osv_base)?;
+        check_url(&self.secdb_base)?;
+        if let Some(url) = &self.debian_tracker {
+            check_url(url)?;
+        }
+        Ok(())
+    }
+}
+
+/// Whether `url` may be fetched: `https`, or `http` to a loopback host.
+fn url_allowed(url: &reqwest::Url) -> Result<(), &'static str> {
+    match url.scheme() {
+        "https" => Ok(()),
+        "http" if is_loopback(url) => Ok(()),
+        "http" => Err("plain http:// is accepted for loopback hosts only; use https://"),
+        _ => Err("only https:// (or http:// to a loopback host) is supported"),
+    }
+}
+
+fn is_loopback(url: &reqwest::Url) -> bool {
+    let Some(host) = url.host_str() else {
+        return false;
+    };
+    let bare = host.trim_start_matches('[').trim_end_matches(']');
+    match bare.parse::<std::net::IpAddr>() {
+        Ok(ip) => ip.is_loopback(),
+        Err(_) => {
+            let name = host.strip_suffix('.').unwrap_or(host);
+            name.eq_ignore_ascii_case("localhost")
+        }
+    }
+}
+
+fn check_url(url: &str) -> Result<(), FetchError> {
+    let parsed = reqwest::Url::parse(url).map_err(|e| FetchError::InvalidUrl {
+        url: url.to_owned(),
+        message: e.to_string(),
+    })?;
+    match url_allowed(&parsed) {
+        Ok(()) => Ok(()),
+        Err(_) if parsed.scheme() == "http" => Err(FetchError::InsecureUrl {
+            url: url.to_owned(),
+        }),
+        Err(message) => Err(FetchError::InvalidUrl {
+            url: url.to_owned(),
+            message: message.to_owned(),
+        }),
+    }
 }
 
 impl Default for FeedSources {
@@ -86,13 +267,36 @@ pub enum FetchError {
         /// What went wrong.
         message: String,
     },
-    /// The download is larger than [`MAX_DOWNLOAD`].
-    #[error("downloading {url}: larger than {limit} bytes")]
-    TooLarge {
+    /// A download or an archive exceeds one of the [`FeedLimits`]; nothing
+    /// from it was kept.
+    #[error("{url}{}: over {limit} ({max})", entry.as_ref().map_or_else(String::new, |e| format!(", entry {e:?}")))]
+    LimitExceeded {
+        /// The URL of the download or archive.
+        url: String,
+        /// Which limit.
+        limit: FeedLimit,
+        /// Its value.
+        max: u64,
+        /// The archive entry being unpacked, when the limit concerns one
+        /// (`None` for [`FeedLimit::Download`] and [`FeedLimit::Entries`]).
+        entry: Option<String>,
+    },
+    /// A plain `http://` URL for a host other than loopback, configured or
+    /// redirected to: refused, since anyone on the path could change the feed.
+    #[error(
+        "refusing {url}: plain http:// is accepted for loopback hosts only (127.0.0.0/8, ::1, localhost); use https://"
+    )]
+    InsecureUrl {
         /// The URL.
         url: String,
-        /// The limit.
-        limit: u64,
+    },
+    /// A configured URL that does not parse or is neither `https` nor `http`.
+    #[error("feed URL {url:?}: {message}")]
+    InvalidUrl {
+        /// The URL.
+        url: String,
+        /// What is wrong with it.
+        message: String,
     },
     /// A downloaded OSV archive is not a usable zip file.
     #[error("OSV archive from {url}: {message}")]
@@ -149,6 +353,7 @@ pub struct UpdateReport {
 pub struct FeedMirror {
     dir: PathBuf,
     client: reqwest::blocking::Client,
+    limits: FeedLimits,
 }
 
 /// `state.json`: per URL, the validators for the next conditional request.
@@ -189,8 +394,20 @@ impl FeedMirror {
             path: dir.clone(),
             source,
         })?;
+        // Redirects stay on https (or loopback), like the configured URLs.
+        let redirects = reqwest::redirect::Policy::custom(|attempt| {
+            if let Err(message) = url_allowed(attempt.url()) {
+                let error = format!("redirected to {}: {message}", attempt.url());
+                attempt.error(error)
+            } else if attempt.previous().len() >= 10 {
+                attempt.error("more than 10 redirects")
+            } else {
+                attempt.follow()
+            }
+        });
         let client = reqwest::blocking::Client::builder()
             .user_agent(concat!("trawl-advisory/", env!("CARGO_PKG_VERSION")))
+            .redirect(redirects)
             .connect_timeout(Duration::from_secs(30))
             // The blocking client has no per-read timeout: bound the whole
             // transfer instead, generously for the largest feeds.
@@ -200,7 +417,22 @@ impl FeedMirror {
                 url: String::new(),
                 message: e.to_string(),
             })?;
-        Ok(Self { dir, client })
+        Ok(Self {
+            dir,
+            client,
+            limits: FeedLimits::default(),
+        })
+    }
+
+    /// The same mirror with other [`FeedLimits`].
+    pub fn with_limits(mut self, limits: FeedLimits) -> Self {
+        self.limits = limits;
+        self
+    }
+
+    /// The limits downloads and archives are held to.
+    pub fn limits(&self) -> &FeedLimits {
+        &self.limits
     }
 
     /// The mirror's directory.
@@ -261,6 +493,7 @@ impl FeedMirror {
     }
 
     fn plan(&self, sources: &FeedSources) -> Result<Vec<Download>, FetchError> {
+        sources.check_urls()?;
         let mut plan = Vec::new();
         for ecosystem in &sources.osv_ecosystems {
             check_name("ecosystem", ecosystem)?;
@@ -325,11 +558,15 @@ impl FeedMirror {
         if !status.is_success() {
             return Err(http(format!("server answered {status}")));
         }
-        if response.content_length().is_some_and(|n| n > MAX_DOWNLOAD) {
-            return Err(FetchError::TooLarge {
-                url: url.clone(),
-                limit: MAX_DOWNLOAD,
-            });
+        let max_download = self.limits.max_download;
+        let too_large = || FetchError::LimitExceeded {
+            url: url.clone(),
+            limit: FeedLimit::Download,
+            max: max_download,
+            entry: None,
+        };
+        if response.content_length().is_some_and(|n| n > max_download) {
+            return Err(too_large());
         }
         let header = |name| {
             response
@@ -352,14 +589,12 @@ impl FeedMirror {
             .prefix(".download-")
             .tempfile_in(parent)
             .map_err(io(parent))?;
-        let mut limited = response.take(MAX_DOWNLOAD + 1);
+        // Counted as received: `Content-Length` may be absent or false.
+        let mut limited = response.take(max_download.saturating_add(1));
         let size =
             std::io::copy(&mut limited, temp.as_file_mut()).map_err(|e| http(e.to_string()))?;
-        if size > MAX_DOWNLOAD {
-            return Err(FetchError::TooLarge {
-                url: url.clone(),
-                limit: MAX_DOWNLOAD,
-            });
+        if size > max_download {
+            return Err(too_large());
         }
         temp.as_file_mut().flush().map_err(io(temp.path()))?;
         match download.kind {
@@ -370,7 +605,7 @@ impl FeedMirror {
                     source: e.error,
                 })?;
             }
-            Kind::OsvArchive => unpack_osv(url, temp.path(), &download.target)?,
+            Kind::OsvArchive => unpack_osv(url, temp.path(), &download.target, &self.limits)?,
         }
         state.urls.insert(url.clone(), validators);
         Ok(FetchOutcome::Downloaded(size))
@@ -408,8 +643,16 @@ impl FeedMirror {
 }
 
 /// Unpacks the `*.json` files of an OSV archive into a new directory, then swaps
-/// it in for `target`.
-fn unpack_osv(url: &str, archive: &Path, target: &Path) -> Result<(), FetchError> {
+/// it in for `target`, within `limits`: the entry count from the central
+/// directory, sizes counted as the entries are inflated (the zip reader
+/// consumes at most an entry's declared compressed size, so the ratio is
+/// measured against what was really read).
+fn unpack_osv(
+    url: &str,
+    archive: &Path,
+    target: &Path,
+    limits: &FeedLimits,
+) -> Result<(), FetchError> {
     let bad = |message: String| FetchError::Archive {
         url: url.to_owned(),
         message,
@@ -420,6 +663,16 @@ fn unpack_osv(url: &str, archive: &Path, target: &Path) -> Result<(), FetchError
     };
     let file = std::fs::File::open(archive).map_err(io(archive))?;
     let mut zip = zip::ZipArchive::new(file).map_err(|e| bad(e.to_string()))?;
+    if zip.len() as u64 > limits.max_entries {
+        return Err(FetchError::LimitExceeded {
+            url: url.to_owned(),
+            limit: FeedLimit::Entries,
+            max: limits.max_entries,
+            entry: None,
+        });
+    }
+    let mut unpacked: u64 = 0;
+    let mut buffer = vec![0u8; 64 << 10];
     let parent = target.parent().unwrap_or(Path::new("."));
     std::fs::create_dir_all(parent).map_err(io(parent))?;
     let staging = tempfile::Builder::new()
@@ -438,25 +691,43 @@ fn unpack_osv(url: &str, archive: &Path, target: &Path) -> Result<(), FetchError
         if name.extension().is_none_or(|e| e != "json") {
             continue;
         }
-        if entry.size() > MAX_ARCHIVE_ENTRY {
-            return Err(bad(format!(
-                "entry {} is {} bytes, over {MAX_ARCHIVE_ENTRY}",
-                name.display(),
-                entry.size()
-            )));
+        let exceeded = |limit: FeedLimit, max: u64| FetchError::LimitExceeded {
+            url: url.to_owned(),
+            limit,
+            max,
+            entry: Some(name.display().to_string()),
+        };
+        // The declared size refuses an honest giant early; the count below
+        // catches a lying one.
+        if entry.size() > limits.max_entry_size {
+            return Err(exceeded(FeedLimit::EntrySize, limits.max_entry_size));
         }
+        let compressed = entry.compressed_size().max(1);
         let out = staging.path().join(&name);
         if let Some(dir) = out.parent() {
             std::fs::create_dir_all(dir).map_err(io(dir))?;
         }
         let mut file = std::fs::File::create(&out).map_err(io(&out))?;
-        let copied = std::io::copy(&mut (&mut entry).take(MAX_ARCHIVE_ENTRY + 1), &mut file)
-            .map_err(|e| bad(format!("entry {}: {e}", name.display())))?;
-        if copied > MAX_ARCHIVE_ENTRY {
-            return Err(bad(format!(
-                "entry {} is over {MAX_ARCHIVE_ENTRY} bytes",
-                name.display()
-            )));
+        let mut size: u64 = 0;
+        loop {
+            let n = match entry.read(&mut buffer) {
+                Ok(0) => break,
+                Ok(n) => n,
+                Err(e) if e.kind() == std::io::ErrorKind::Interrupted => continue,
+                Err(e) => return Err(bad(format!("entry {}: {e}", name.display()))),
+            };
+            size += n as u64;
+            unpacked += n as u64;
+            if size > limits.max_entry_size {
+                return Err(exceeded(FeedLimit::EntrySize, limits.max_entry_size));
+            }
+            if unpacked > limits.max_unpacked {
+                return Err(exceeded(FeedLimit::Unpacked, limits.max_unpacked));
+            }
+            if size > limits.ratio_floor && size > limits.max_ratio.saturating_mul(compressed) {
+                return Err(exceeded(FeedLimit::Ratio, limits.max_ratio));
+            }
+            file.write_all(&buffer[..n]).map_err(io(&out))?;
         }
     }
     // Swap: the old copy moves aside, the new one in, the old one goes.

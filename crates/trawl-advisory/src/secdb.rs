@@ -38,7 +38,8 @@ use std::path::Path;
 use serde::Deserialize;
 
 use crate::feed::{
-    ConvertedFeed, ConvertedRecord, FeedError, FeedWarning, RecordRef, WarningReason,
+    ConvertedFeed, ConvertedRecord, FeedError, FeedWarning, RecordRef, WarningReason, file_kind,
+    read_feed_file, read_regular,
 };
 use crate::fix::{VendorStatement, VendorStatus};
 use crate::osv::{Advisory, Affected, Event, Package, Range, RangeType};
@@ -47,8 +48,9 @@ use crate::version::ApkVersion;
 /// Loads a secdb document (`*.json`, `*.yaml`, `*.yml`), or every such file under a
 /// directory, recursively, in file-name order.
 ///
-/// Fails only if `path` itself cannot be read; unreadable or invalid files and
-/// entries inside become warnings.
+/// Fails only if `path` itself cannot be read (or is a FIFO, device or socket:
+/// [`FeedError::NotARegularFile`]); unreadable or invalid files and entries
+/// inside become warnings, as do FIFOs and devices named like documents.
 pub fn load_path(path: impl AsRef<Path>) -> Result<ConvertedFeed, FeedError> {
     let path = path.as_ref();
     let metadata = std::fs::metadata(path).map_err(|source| FeedError::ReadFile {
@@ -57,10 +59,7 @@ pub fn load_path(path: impl AsRef<Path>) -> Result<ConvertedFeed, FeedError> {
     })?;
     let mut feed = ConvertedFeed::default();
     if !metadata.is_dir() {
-        let bytes = std::fs::read(path).map_err(|source| FeedError::ReadFile {
-            path: path.to_owned(),
-            source,
-        })?;
+        let bytes = read_feed_file(path)?;
         feed.files = 1;
         convert_document(path, &bytes, &mut feed);
         return Ok(feed);
@@ -95,11 +94,22 @@ pub fn load_path(path: impl AsRef<Path>) -> Result<ConvertedFeed, FeedError> {
             .extension()
             .and_then(|e| e.to_str())
             .is_some_and(|e| matches!(e, "json" | "yaml" | "yml"));
-        if !entry.file_type().is_file() || !is_document {
+        if !is_document || entry.file_type().is_dir() {
+            continue;
+        }
+        if !entry.file_type().is_file() {
+            // A FIFO or device named like a document: never opened.
+            feed.warnings.push(FeedWarning {
+                path: Some(file.to_owned()),
+                record: None,
+                reason: WarningReason::Unreadable {
+                    message: format!("not a regular file but a {}", file_kind(&entry.file_type())),
+                },
+            });
             continue;
         }
         feed.files += 1;
-        match std::fs::read(file) {
+        match read_regular(file) {
             Ok(bytes) => convert_document(file, &bytes, &mut feed),
             Err(err) => feed.warnings.push(FeedWarning {
                 path: Some(file.to_owned()),

@@ -9,7 +9,9 @@ use std::net::TcpListener;
 use std::path::{Path, PathBuf};
 use std::sync::{Arc, Mutex};
 
-use trawl_advisory::fetch::{FeedMirror, FeedSources, FetchError, FetchOutcome};
+use trawl_advisory::fetch::{
+    FeedLimit, FeedLimits, FeedMirror, FeedSources, FetchError, FetchOutcome,
+};
 use trawl_advisory::{AdvisoryDb, AdvisoryStore, PackageQuery};
 
 fn shared() -> PathBuf {
@@ -408,4 +410,261 @@ fn failures_name_the_url_and_keep_the_old_database() {
         before,
         "the database is untouched"
     );
+}
+
+/// A zip archive written by Python's `zipfile`, the real tool: `script` gets
+/// `z`, an open `zipfile.ZipFile` (deflate), and `os`.
+fn python_zip(script: &str) -> Vec<u8> {
+    let dir = tempfile::tempdir().unwrap();
+    let out = dir.path().join("all.zip");
+    let program = format!(
+        "import os, sys, zipfile\nwith zipfile.ZipFile(sys.argv[1], 'w', zipfile.ZIP_DEFLATED) as z:\n{}",
+        script
+            .lines()
+            .map(|l| format!("    {l}\n"))
+            .collect::<String>()
+    );
+    let status = std::process::Command::new("python3")
+        .arg("-c")
+        .arg(&program)
+        .arg(&out)
+        .status()
+        .expect("python3 runs");
+    assert!(status.success(), "{program}");
+    std::fs::read(&out).unwrap()
+}
+
+fn serve_archive(resources: &mut HashMap<String, Resource>, ecosystem: &str, body: Vec<u8>) {
+    resources.insert(
+        format!("/osv/{ecosystem}/all.zip"),
+        Resource {
+            body,
+            etag: None,
+            last_modified: None,
+        },
+    );
+}
+
+#[test]
+fn hostile_archives_and_downloads_hit_typed_limits() {
+    let mut resources = publishers();
+    // 8 MiB of spaces deflate to about 8 KB: a ratio near 1000.
+    serve_archive(
+        &mut resources,
+        "Bomb",
+        python_zip("z.writestr('bomb.json', b' ' * (8 << 20))"),
+    );
+    // 101 small entries.
+    serve_archive(
+        &mut resources,
+        "Many",
+        python_zip("for i in range(101):\n    z.writestr(f'r{i}.json', b'{}')"),
+    );
+    // Incompressible entries of 512 KiB each.
+    serve_archive(
+        &mut resources,
+        "Big",
+        python_zip("for i in range(3):\n    z.writestr(f'big{i}.json', os.urandom(512 << 10))"),
+    );
+    // One 512 KiB entry whose headers claim 10 bytes: only counting catches it.
+    let mut lying = python_zip("z.writestr('liar.json', os.urandom(512 << 10))");
+    let central = lying.windows(4).rposition(|w| w == b"PK\x01\x02").unwrap();
+    lying[central + 24..central + 28].copy_from_slice(&10u32.to_le_bytes());
+    lying[22..26].copy_from_slice(&10u32.to_le_bytes());
+    serve_archive(&mut resources, "Liar", lying);
+
+    let server = Server::start(resources);
+    let dir = tempfile::tempdir().unwrap();
+    let db_path = dir.path().join("trawl.db");
+    let good = sources(&server);
+    let only = |ecosystem: &str| FeedSources {
+        osv_ecosystems: vec![ecosystem.into()],
+        alpine_releases: Vec::new(),
+        debian_tracker: None,
+        ..good.clone()
+    };
+    let url = |ecosystem: &str| format!("{}/osv/{ecosystem}/all.zip", server.base);
+    let defaults = FeedMirror::new(dir.path().join("feeds")).unwrap();
+    assert_eq!(defaults.limits(), &FeedLimits::default());
+    defaults
+        .update(&good, &db_path)
+        .expect("a normal feed updates");
+    let before = std::fs::read(&db_path).unwrap();
+
+    let err = defaults
+        .update(&only("Bomb"), &db_path)
+        .expect_err("a zip bomb");
+    assert!(
+        matches!(&err, FetchError::LimitExceeded { url: u, limit: FeedLimit::Ratio, max: 100, entry: Some(e) }
+            if *u == url("Bomb") && e == "bomb.json"),
+        "{err}"
+    );
+    assert!(err.to_string().contains("max_ratio"), "{err}");
+
+    let small = FeedLimits {
+        max_entries: 100,
+        max_entry_size: 256 << 10,
+        ..FeedLimits::default()
+    };
+    let mirror = FeedMirror::new(dir.path().join("feeds"))
+        .unwrap()
+        .with_limits(small);
+    let err = mirror
+        .update(&only("Many"), &db_path)
+        .expect_err("101 entries");
+    assert!(
+        matches!(&err, FetchError::LimitExceeded { url: u, limit: FeedLimit::Entries, max: 100, entry: None }
+            if *u == url("Many")),
+        "{err}"
+    );
+    let err = mirror
+        .update(&only("Big"), &db_path)
+        .expect_err("512 KiB entry");
+    assert!(
+        matches!(&err, FetchError::LimitExceeded { limit: FeedLimit::EntrySize, max, entry: Some(e), .. }
+            if *max == 256 << 10 && e == "big0.json"),
+        "{err}"
+    );
+    let err = mirror
+        .update(&only("Liar"), &db_path)
+        .expect_err("lying sizes");
+    assert!(
+        matches!(&err, FetchError::LimitExceeded { limit: FeedLimit::EntrySize, entry: Some(e), .. }
+            if e == "liar.json"),
+        "{err}"
+    );
+
+    let mirror = FeedMirror::new(dir.path().join("feeds"))
+        .unwrap()
+        .with_limits(FeedLimits {
+            max_unpacked: 1 << 20,
+            ..FeedLimits::default()
+        });
+    let err = mirror
+        .update(&only("Big"), &db_path)
+        .expect_err("1.5 MiB unpacked");
+    assert!(
+        matches!(&err, FetchError::LimitExceeded { limit: FeedLimit::Unpacked, max, entry: Some(e), .. }
+            if *max == 1 << 20 && e == "big2.json"),
+        "{err}"
+    );
+
+    // A fresh mirror, so that the tracker is downloaded, not revalidated.
+    let mirror = FeedMirror::new(dir.path().join("fresh"))
+        .unwrap()
+        .with_limits(FeedLimits {
+            max_download: 1000,
+            ..FeedLimits::default()
+        });
+    let tracker = FeedSources {
+        osv_ecosystems: Vec::new(),
+        alpine_releases: Vec::new(),
+        ..good.clone()
+    };
+    let err = mirror
+        .update(&tracker, &db_path)
+        .expect_err("over max_download");
+    assert!(
+        matches!(&err, FetchError::LimitExceeded { url: u, limit: FeedLimit::Download, max: 1000, entry: None }
+            if u.ends_with("/tracker/data/json")),
+        "{err}"
+    );
+
+    assert_eq!(
+        std::fs::read(&db_path).unwrap(),
+        before,
+        "the database is untouched"
+    );
+    let osv_copy = &defaults.feed_paths(&good).unwrap().osv_dirs[0];
+    assert!(
+        std::fs::read_dir(osv_copy).unwrap().count() > 0,
+        "the previous OSV copy is kept"
+    );
+    // And a normal feed still updates afterwards.
+    defaults
+        .update(&good, &db_path)
+        .expect("a normal feed updates");
+    AdvisoryStore::open(&db_path).unwrap().verify().unwrap();
+}
+
+#[test]
+fn plain_http_is_refused_except_for_loopback() {
+    let server = Server::start(publishers());
+    let dir = tempfile::tempdir().unwrap();
+    let mirror = FeedMirror::new(dir.path().join("feeds")).unwrap();
+    let db_path = dir.path().join("trawl.db");
+    let good = sources(&server);
+    assert!(
+        good.check_urls().is_ok(),
+        "http://127.0.0.1:port is loopback"
+    );
+
+    for (field, insecure) in [
+        ("osv", "http://example.com/osv"),
+        ("secdb", "http://example.com/secdb"),
+        ("tracker", "http://127.0.0.1.example.com/json"),
+    ] {
+        let mut sources = good.clone();
+        match field {
+            "osv" => sources.osv_base = insecure.into(),
+            "secdb" => sources.secdb_base = insecure.into(),
+            _ => sources.debian_tracker = Some(insecure.into()),
+        }
+        assert!(
+            matches!(sources.check_urls(), Err(FetchError::InsecureUrl { url }) if url == insecure),
+            "{insecure}"
+        );
+        let err = mirror.update(&sources, &db_path).expect_err(insecure);
+        assert!(
+            matches!(&err, FetchError::InsecureUrl { url } if url == insecure),
+            "{err}"
+        );
+        assert!(err.to_string().contains("https://"), "{err}");
+    }
+    assert!(
+        server.take_requests().is_empty(),
+        "refused before anything was requested"
+    );
+    assert!(!db_path.exists());
+
+    let with = |base: &str| FeedSources {
+        osv_base: base.into(),
+        ..FeedSources::default()
+    };
+    for allowed in [
+        "https://example.com/osv",
+        "http://localhost:8080/osv",
+        "http://LOCALHOST./osv",
+        "http://127.8.9.10/osv",
+        "http://[::1]:8080/osv",
+    ] {
+        assert!(with(allowed).check_urls().is_ok(), "{allowed}");
+    }
+    for refused in [
+        "http://[::2]/osv",
+        "http://10.0.0.1/osv",
+        "http://localhost.example/osv",
+    ] {
+        assert!(
+            matches!(
+                with(refused).check_urls(),
+                Err(FetchError::InsecureUrl { .. })
+            ),
+            "{refused}"
+        );
+    }
+    for invalid in ["ftp://example.com/osv", "file:///etc/osv", "not a url"] {
+        assert!(
+            matches!(
+                with(invalid).check_urls(),
+                Err(FetchError::InvalidUrl { .. })
+            ),
+            "{invalid}"
+        );
+    }
+
+    // Loopback over plain http works end to end.
+    mirror
+        .update(&good, &db_path)
+        .expect("loopback http accepted");
 }

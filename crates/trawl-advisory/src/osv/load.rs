@@ -5,7 +5,9 @@ use std::path::{Path, PathBuf};
 use serde::Deserialize;
 
 use super::Advisory;
-use crate::feed::{FeedError, FeedWarning, RecordRef, WarningReason};
+use crate::feed::{
+    FeedError, FeedWarning, RecordRef, WarningReason, file_kind, read_feed_file, read_regular,
+};
 
 /// The records read from a feed, and what had to be skipped.
 #[derive(Debug, Default)]
@@ -22,7 +24,8 @@ pub struct OsvLoad {
 ///
 /// Each file holds one OSV record (as osv.dev's per-ecosystem exports ship them) or a
 /// JSON array of records. Unreadable files, invalid JSON and invalid records become
-/// warnings; only a `dir` that cannot be read at all is an error.
+/// warnings, as do FIFOs and devices named `*.json` (they are never opened, so
+/// they cannot block the load); only a `dir` that cannot be read at all is an error.
 pub fn load_dir(dir: impl AsRef<Path>) -> Result<OsvLoad, FeedError> {
     let mut load = OsvLoad::default();
     load.files = visit_dir(
@@ -36,13 +39,11 @@ pub fn load_dir(dir: impl AsRef<Path>) -> Result<OsvLoad, FeedError> {
 /// Reads one file holding an OSV record or a JSON array of records.
 ///
 /// Invalid JSON and invalid records become warnings; a file that cannot be read is an
-/// error.
+/// error, and so is a path that is not a regular file
+/// ([`FeedError::NotARegularFile`]: a FIFO is refused at once, not waited on).
 pub fn load_file(path: impl AsRef<Path>) -> Result<OsvLoad, FeedError> {
     let path = path.as_ref();
-    let bytes = std::fs::read(path).map_err(|source| FeedError::ReadFile {
-        path: path.to_owned(),
-        source,
-    })?;
+    let bytes = read_feed_file(path)?;
     let mut load = OsvLoad {
         files: 1,
         ..OsvLoad::default()
@@ -93,11 +94,21 @@ pub(crate) fn visit_dir(
             }
         };
         let path = entry.path();
-        if !entry.file_type().is_file() || path.extension().is_none_or(|ext| ext != "json") {
+        if entry.file_type().is_dir() || path.extension().is_none_or(|ext| ext != "json") {
+            continue;
+        }
+        if !entry.file_type().is_file() {
+            // A FIFO or device named `*.json`: never opened.
+            warnings.push(file_warning(
+                Some(path.to_owned()),
+                WarningReason::Unreadable {
+                    message: format!("not a regular file but a {}", file_kind(&entry.file_type())),
+                },
+            ));
             continue;
         }
         files += 1;
-        match std::fs::read(path) {
+        match read_regular(path) {
             Ok(bytes) => parse_records(path, &bytes, on_record, warnings),
             Err(err) => warnings.push(file_warning(
                 Some(path.to_owned()),

@@ -33,8 +33,8 @@
 //! query's records share pages.
 //!
 //! SQLite was chosen over a hand-made format because it gives the B-tree
-//! index, page-level access through `mmap`, and mature tooling (`sqlite3`
-//! can inspect a file) for free. Against half a million advisories it opens
+//! index, page-level access with its own page cache, and mature tooling
+//! (`sqlite3` can inspect a file) for free. Against half a million advisories it opens
 //! in well under a millisecond and matches a 1000-package inventory in
 //! about 5 ms, most of it spent building the owned answers (see
 //! `benches/store.rs`).
@@ -58,6 +58,21 @@
 //! The file is opened with `immutable=1` and `mode=ro`: nothing is ever written,
 //! no lock or journal file is created. A new database replaces the old one by
 //! rename, so an open store keeps reading the file it opened.
+//!
+//! # A file changed under an open store
+//!
+//! Someone may still write the file in place (`cp new.db trawl.db`, a
+//! truncation). The store is therefore read with `read(2)` into a bounded
+//! page cache (`mmap_size = 0`, `cache_size` 32 MiB), never through a memory
+//! mapping, which would turn such a write into SIGBUS and kill the process.
+//! Only regular files are opened ([`StoreError::NotARegularFile`] for a FIFO,
+//! device or directory, refused without blocking). The file's identity
+//! (device, inode, size, modification time) is recorded by `fstat` on open;
+//! [`AdvisoryStore::has_changed`] compares it with the open file's, queries
+//! do so themselves, and once it differs every query fails with
+//! [`StoreError::Changed`] and the store claims no ecosystem. (A write that
+//! keeps the size and lands within the file system's timestamp tick of the
+//! open is not seen by this check; the page and record checksums remain.)
 
 // Ranges are evaluated by the in-memory database's own code, so both agree.
 use crate::db::affected;
@@ -71,8 +86,9 @@ use std::borrow::Cow;
 use std::collections::{HashMap, HashSet};
 use std::io::Read;
 use std::path::{Path, PathBuf};
-use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 use std::sync::{Arc, Mutex};
+use std::time::{Duration, Instant};
 
 use rusqlite::functions::{Context, FunctionFlags};
 use rusqlite::types::ValueRef;
@@ -81,7 +97,7 @@ use sha2::{Digest, Sha256};
 
 use crate::db::{AdvisoryMatch, AdvisorySource, PackageQuery, QueryError};
 use crate::ecosystem::Ecosystem;
-use crate::feed::{FeedError, FeedWarning};
+use crate::feed::{FeedError, FeedWarning, OpenError, open_regular};
 use crate::fix::FixState;
 use crate::osv::{Advisory, Affected};
 use affected::{Installed, PreparedQuery};
@@ -117,6 +133,60 @@ const MATCH_QUERY: &str = "SELECT e.seq, e.affected, r.data FROM entries e JOIN 
 /// Matches a query keeps on the stack before allocating its answer.
 const STAGED: usize = 4;
 
+/// How long a query trusts the last check that the file is unchanged (one
+/// `fstat`, about half a microsecond, a tenth of a query): a query more than
+/// this after the last check checks again, so a burst of queries costs a
+/// few checks, not one each; a query that fails always checks. See
+/// [`AdvisoryStore::has_changed`].
+const CHECK_INTERVAL: Duration = Duration::from_millis(1);
+
+/// SQLite's page cache for one store, in KiB (`PRAGMA cache_size` takes
+/// negative numbers as KiB): 32 MiB.
+const CACHE_KIB: u32 = 32 * 1024;
+
+/// What identifies a file's content cheaply: device and inode (which file) and
+/// size and modification time (whether it was written since). An in-place
+/// write changes the size or the modification time; a replacement by rename
+/// leaves the opened file alone.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+struct FileIdentity {
+    dev: u64,
+    ino: u64,
+    size: u64,
+    mtime: (i64, i64),
+}
+
+impl FileIdentity {
+    fn of(metadata: &std::fs::Metadata) -> Self {
+        #[cfg(unix)]
+        {
+            use std::os::unix::fs::MetadataExt;
+            Self {
+                dev: metadata.dev(),
+                ino: metadata.ino(),
+                size: metadata.len(),
+                mtime: (metadata.mtime(), metadata.mtime_nsec()),
+            }
+        }
+        #[cfg(not(unix))]
+        {
+            let mtime = metadata
+                .modified()
+                .ok()
+                .and_then(|t| t.duration_since(std::time::UNIX_EPOCH).ok())
+                .map_or((0, 0), |d| {
+                    (d.as_secs() as i64, i64::from(d.subsec_nanos()))
+                });
+            Self {
+                dev: 0,
+                ino: 0,
+                size: metadata.len(),
+                mtime,
+            }
+        }
+    }
+}
+
 /// A compiled advisory database, opened read-only.
 ///
 /// Queries go through one SQLite connection behind a mutex, so the store can be
@@ -131,6 +201,17 @@ pub struct AdvisoryStore {
     /// Set once a read finds damage: from then on the store claims no
     /// ecosystem, so that no package is called unaffected on its word.
     damaged: AtomicBool,
+    /// The opened file, kept open to `fstat` it: the same file SQLite reads
+    /// (checked on open), whatever later happens to the path.
+    file: std::fs::File,
+    /// Its size and modification time at open.
+    identity: FileIdentity,
+    /// Set once the file is seen changed: sticky.
+    changed: AtomicBool,
+    /// When the store was opened: the origin of `checked`.
+    opened: Instant,
+    /// Nanoseconds after `opened` of the last check (see [`CHECK_INTERVAL`]).
+    checked: AtomicU64,
     /// What the connection's `trawl_match` function works with.
     probe: Arc<Mutex<Probe>>,
 }
@@ -305,6 +386,25 @@ pub enum StoreError {
     /// The query itself cannot be answered (unknown ecosystem, invalid version).
     #[error(transparent)]
     Query(#[from] QueryError),
+    /// The path names a FIFO, device, socket or directory, not a database file;
+    /// it was not read (opening a FIFO does not wait for a writer).
+    #[error("advisory database {}: not a regular file but a {kind}", path.display())]
+    NotARegularFile {
+        /// The path.
+        path: PathBuf,
+        /// What it is: `FIFO`, `directory`, `character device`, `block device`, `socket`.
+        kind: &'static str,
+    },
+    /// The file was modified in place (its size or modification time changed)
+    /// after it was opened, so its pages can no longer be trusted: every query
+    /// from then on fails with this error. Open the file again (a database
+    /// replaced by rename, as `db update` does, is never this: the store keeps
+    /// reading the file it opened). See [`AdvisoryStore::has_changed`].
+    #[error("advisory database {}: the file was modified in place after it was opened; open it again", path.display())]
+    Changed {
+        /// The file.
+        path: PathBuf,
+    },
 }
 
 impl AdvisoryStore {
@@ -325,17 +425,21 @@ impl AdvisoryStore {
     /// metadata (see the module docs for what is checked when).
     pub fn open(path: impl AsRef<Path>) -> Result<Self, StoreError> {
         let path = path.as_ref().to_owned();
-        check_header(&path)?;
+        let (file, identity) = check_header(&path)?;
         let sqlite = |e: rusqlite::Error| sqlite_error(&path, e);
         let flags = OpenFlags::SQLITE_OPEN_READ_ONLY
             | OpenFlags::SQLITE_OPEN_URI
             | OpenFlags::SQLITE_OPEN_NO_MUTEX;
         let conn = Connection::open_with_flags(immutable_uri(&path), flags).map_err(sqlite)?;
-        // Pages are read through the mapping: no copies in SQLite's cache.
-        // One read transaction stays open for the connection's life, so that
-        // queries do not each begin and end one (the file never changes).
-        conn.execute_batch("PRAGMA mmap_size = 4294967296; PRAGMA query_only = 1; BEGIN;")
-            .map_err(sqlite)?;
+        // No memory mapping: a mapped file truncated or rewritten in place
+        // kills the process with SIGBUS; read(2) into a bounded page cache
+        // turns the same damage into an error. One read transaction stays
+        // open for the connection's life, so that queries do not each begin
+        // and end one (the file is not expected to change; see `has_changed`).
+        conn.execute_batch(&format!(
+            "PRAGMA mmap_size = 0; PRAGMA cache_size = -{CACHE_KIB}; PRAGMA query_only = 1; BEGIN;"
+        ))
+        .map_err(sqlite)?;
 
         let probe = Arc::new(Mutex::new(Probe::default()));
         let shared = probe.clone();
@@ -415,6 +519,15 @@ impl AdvisoryStore {
                 reason: "its SHA-256 differs from the one recorded at build time".into(),
             });
         }
+        // SQLite opened the path anew: make sure it is the file checked above,
+        // and that nothing wrote to it meanwhile.
+        let same = std::fs::metadata(&path).is_ok_and(|now| FileIdentity::of(&now) == identity)
+            && file
+                .metadata()
+                .is_ok_and(|now| FileIdentity::of(&now) == identity);
+        if !same {
+            return Err(StoreError::Changed { path });
+        }
         let info = StoreInfo {
             schema_version: SCHEMA_VERSION,
             records: number("records")?,
@@ -435,8 +548,76 @@ impl AdvisoryStore {
             conn: Mutex::new(conn),
             info,
             damaged: AtomicBool::new(false),
+            file,
+            identity,
+            changed: AtomicBool::new(false),
+            opened: Instant::now(),
+            checked: AtomicU64::new(0),
             probe,
         })
+    }
+
+    /// Whether the opened file was modified in place since [`open`](Self::open):
+    /// its size or modification time differ (one `fstat` of the file this
+    /// store holds open). Once true it stays true, and every query fails with
+    /// [`StoreError::Changed`]. A database replaced by rename (as `db update`
+    /// writes it) is not a change: the store keeps reading the file it opened.
+    ///
+    /// Queries check this themselves (at most once a millisecond, and after
+    /// any failed read), so a caller need not; a long-lived service may call it
+    /// to reopen early. The file is read with `read(2)`, never through a
+    /// memory mapping, so an in-place write can at worst make a query fail,
+    /// never crash the process.
+    ///
+    /// ```no_run
+    /// # fn main() -> Result<(), trawl_advisory::StoreError> {
+    /// use trawl_advisory::AdvisoryStore;
+    ///
+    /// let mut store = AdvisoryStore::open("trawl.db")?;
+    /// if store.has_changed() {
+    ///     store = AdvisoryStore::open("trawl.db")?;
+    /// }
+    /// # let _ = store;
+    /// # Ok(())
+    /// # }
+    /// ```
+    pub fn has_changed(&self) -> bool {
+        if self.changed.load(Ordering::Relaxed) {
+            return true;
+        }
+        let changed = self
+            .file
+            .metadata()
+            .map_or(true, |now| FileIdentity::of(&now) != self.identity);
+        if changed {
+            self.changed.store(true, Ordering::Relaxed);
+            // Claim no ecosystem any more: nothing is called unaffected.
+            self.damaged.store(true, Ordering::Relaxed);
+        }
+        changed
+    }
+
+    /// [`StoreError::Changed`] if the file is known changed, or is found
+    /// changed by a check, made when the last is over [`CHECK_INTERVAL`] old.
+    fn check_unchanged(&self) -> Result<(), StoreError> {
+        if self.changed.load(Ordering::Relaxed) {
+            return Err(self.changed_error());
+        }
+        let now = u64::try_from(self.opened.elapsed().as_nanos()).unwrap_or(u64::MAX);
+        let last = self.checked.load(Ordering::Relaxed);
+        if now.saturating_sub(last) >= CHECK_INTERVAL.as_nanos() as u64 {
+            self.checked.store(now, Ordering::Relaxed);
+            if self.has_changed() {
+                return Err(self.changed_error());
+            }
+        }
+        Ok(())
+    }
+
+    fn changed_error(&self) -> StoreError {
+        StoreError::Changed {
+            path: self.path.clone(),
+        }
     }
 
     /// The file this store reads.
@@ -453,6 +634,9 @@ impl AdvisoryStore {
     /// entry's checksum, and the content SHA-256 against the one recorded at build
     /// time. Slow (it reads every page); for `db info` and after downloads.
     pub fn verify(&self) -> Result<(), StoreError> {
+        if self.has_changed() {
+            return Err(self.changed_error());
+        }
         let conn = self.lock();
         let sqlite = |e: rusqlite::Error| sqlite_error(&self.path, e);
         let problems: Vec<String> = {
@@ -561,6 +745,7 @@ impl AdvisoryStore {
         &self,
         query: &PackageQuery<'_>,
     ) -> Result<Vec<AdvisoryMatch<'static>>, StoreError> {
+        self.check_unchanged()?;
         let PreparedQuery {
             ecosystem,
             installed,
@@ -720,6 +905,10 @@ impl AdvisoryStore {
 
     fn corrupt(&self, what: String, reason: String) -> StoreError {
         self.damaged.store(true, Ordering::Relaxed);
+        // Damage read from a file written in place is that change.
+        if self.has_changed() {
+            return self.changed_error();
+        }
         StoreError::Corrupt {
             path: self.path.clone(),
             what,
@@ -729,6 +918,9 @@ impl AdvisoryStore {
 
     fn sqlite_failure(&self, e: rusqlite::Error) -> StoreError {
         self.damaged.store(true, Ordering::Relaxed);
+        if self.has_changed() {
+            return self.changed_error();
+        }
         sqlite_error(&self.path, e)
     }
 }
@@ -759,13 +951,21 @@ fn sqlite_error(path: &Path, e: rusqlite::Error) -> StoreError {
 
 /// Checks the 100-byte SQLite header (<https://www.sqlite.org/fileformat.html#the_database_header>)
 /// without involving SQLite, so that the common failures get precise errors.
-fn check_header(path: &Path) -> Result<(), StoreError> {
+fn check_header(path: &Path) -> Result<(std::fs::File, FileIdentity), StoreError> {
     let io = |source| StoreError::Io {
         path: path.to_owned(),
         source,
     };
-    let mut file = std::fs::File::open(path).map_err(io)?;
-    let actual = file.metadata().map_err(io)?.len();
+    // A FIFO, device or directory is refused without waiting on it.
+    let (mut file, metadata) = open_regular(path).map_err(|e| match e {
+        OpenError::Io(e) => io(e),
+        OpenError::NotRegular(kind) => StoreError::NotARegularFile {
+            path: path.to_owned(),
+            kind,
+        },
+    })?;
+    let identity = FileIdentity::of(&metadata);
+    let actual = metadata.len();
     let mut header = [0u8; 100];
     let mut read = 0;
     while read < header.len() {
@@ -819,7 +1019,7 @@ fn check_header(path: &Path) -> Result<(), StoreError> {
             actual,
         });
     }
-    Ok(())
+    Ok((file, identity))
 }
 
 /// `file:` URI opening `path` read-only and immutable
