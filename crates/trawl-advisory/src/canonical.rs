@@ -104,6 +104,37 @@ mod tests {
     }
 
     #[test]
+    fn both_sides_of_the_in_memory_db_meet() {
+        let record: crate::Advisory = serde_json::from_value(serde_json::json!({
+            "id": "TEST-1",
+            "affected": [{"package": {"ecosystem": "PyPI", "name": "Zope.Interface"},
+                "ranges": [{"type": "ECOSYSTEM", "events": [{"introduced": "0"}, {"fixed": "5.0"}]}]}]
+        }))
+        .unwrap();
+        let mut db = crate::AdvisoryDb::new();
+        assert!(db.add_osv(record).is_empty());
+        for name in [
+            "zope-interface",
+            "zope_interface",
+            "ZOPE.INTERFACE",
+            "Zope.Interface",
+        ] {
+            let query = crate::PackageQuery {
+                ecosystem: "PyPI",
+                name,
+                version: "4.7",
+            };
+            assert_eq!(db.matches(&query).unwrap().len(), 1, "{name}");
+        }
+        let other = crate::PackageQuery {
+            ecosystem: "PyPI",
+            name: "zopeinterface",
+            version: "4.7",
+        };
+        assert!(db.matches(&other).unwrap().is_empty());
+    }
+
+    #[test]
     fn other_ecosystems() {
         assert_eq!(
             package_name("Packagist", "Symfony/Console"),
