@@ -15,6 +15,7 @@ use std::path::Path;
 
 use serde::Serialize;
 
+use crate::canonical;
 use crate::ecosystem::Ecosystem;
 use crate::feed::{FeedError, FeedWarning, RecordRef, WarningReason};
 use crate::fix::{FixState, VendorStatus};
@@ -61,7 +62,9 @@ pub struct PackageQuery<'a> {
     /// names are normalised, see [`Ecosystem`]).
     pub ecosystem: &'a str,
     /// The package name advisories are written against: the *source* package
-    /// (Debian `Source`, apk origin, the name of rpm's SOURCERPM).
+    /// (Debian `Source`, apk origin, the name of rpm's SOURCERPM); for a
+    /// language ecosystem the package's name, in any spelling
+    /// [`canonical::package_name`] maps to its canonical one.
     pub name: &'a str,
     /// The installed version the feeds compare against.
     pub version: &'a str,
@@ -285,7 +288,7 @@ impl AdvisoryDb {
             self.index
                 .entry(ecosystem.as_str().to_owned())
                 .or_default()
-                .entry(package.name.clone())
+                .entry(canonical::package_name(ecosystem.as_str(), &package.name).into_owned())
                 .or_default()
                 .push(IndexEntry {
                     slot,
@@ -363,10 +366,15 @@ impl AdvisoryDb {
         let prepared = PreparedQuery::new(query)?;
         let installed = &prepared.installed;
         let keys = prepared.keys();
+        let name = canonical::package_name(query.ecosystem, query.name);
 
         let mut found = Vec::new();
         for key in keys {
-            let Some(entries) = self.index.get(key).and_then(|names| names.get(query.name)) else {
+            let Some(entries) = self
+                .index
+                .get(key)
+                .and_then(|names| names.get(name.as_ref()))
+            else {
                 continue;
             };
             for entry in entries {
@@ -414,11 +422,9 @@ impl AdvisoryDb {
         self.live -= 1;
         for package in old.affected.iter().filter_map(|a| a.package.as_ref()) {
             let ecosystem = Ecosystem::parse(&package.ecosystem);
-            if let Some(entries) = self
-                .index
-                .get_mut(ecosystem.as_str())
-                .and_then(|names| names.get_mut(&package.name))
-            {
+            if let Some(entries) = self.index.get_mut(ecosystem.as_str()).and_then(|names| {
+                names.get_mut(canonical::package_name(ecosystem.as_str(), &package.name).as_ref())
+            }) {
                 entries.retain(|e| e.slot != slot);
             }
         }

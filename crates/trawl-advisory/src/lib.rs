@@ -71,6 +71,7 @@
 #![deny(missing_docs)]
 #![forbid(unsafe_code)]
 
+pub mod canonical;
 pub mod db;
 pub mod debian_tracker;
 pub mod ecosystem;

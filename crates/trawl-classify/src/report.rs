@@ -8,7 +8,7 @@ use serde::{Deserialize, Serialize};
 use trawl_advisory::{
     AdvisoryMatch, AdvisorySource, Ecosystem, FixState, PackageQuery, VersionScheme,
 };
-use trawl_inventory::{Inventory, OsRelease, Package};
+use trawl_inventory::{Inventory, OsRelease, Package, PackageKind};
 
 use crate::policy::{IgnoreRule, Policy, VexStatus, product_matches};
 use crate::severity::{Rating, Severity, rate};
@@ -125,8 +125,17 @@ pub struct Finding {
     /// The CVSS base score, when the severity was computed from a vector.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub cvss_score: Option<f64>,
-    /// The feed ecosystem that matched (`Debian:12`).
+    /// The feed ecosystem that matched (`Debian:12`, `npm`, `PyPI`).
     pub ecosystem: String,
+    /// For a language package: where it is in the image, as
+    /// [`Package::location`] gives it (its metadata file, binary or archive,
+    /// then any archive entries inside it joined by `!/`). Every instance of a
+    /// package is a finding of its own.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub path: Option<String>,
+    /// For a language package: its package URL.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub purl: Option<String>,
     /// The layer that introduced the package at its installed version.
     pub layer: Option<String>,
     /// What to do about it, in words.
@@ -144,6 +153,13 @@ pub struct Finding {
 pub struct RemediationStep {
     /// The binary package to upgrade.
     pub package: String,
+    /// For a language package: where the instance to upgrade is (see
+    /// [`Finding::path`]); each instance is a step of its own.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub path: Option<String>,
+    /// For a language package: its ecosystem (`npm`).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub ecosystem: Option<String>,
     /// Its installed version.
     pub from: String,
     /// The smallest version that fixes every fixable finding of the package.
@@ -255,8 +271,16 @@ impl Report {
         let mut warnings: Vec<String> = inv_warnings.iter().map(ToString::to_string).collect();
         let ecosystem = os.as_ref().and_then(OsRelease::osv_ecosystem);
 
+        // Language packages are judged in their own ecosystems; an image
+        // without an OS package database is judged by them alone.
+        let language: Vec<&Package> = packages
+            .iter()
+            .filter(|p| is_language_matchable(p))
+            .collect();
         let unsupported = if databases.is_empty() {
-            Some("no OS package database found".to_string())
+            language
+                .is_empty()
+                .then(|| "no OS package database found".to_string())
         } else if os.is_none() {
             Some("unknown OS: no os-release or release file".to_string())
         } else if let (Some(os), None) = (&os, &ecosystem) {
@@ -270,26 +294,31 @@ impl Report {
         };
 
         let mut all = Vec::new();
+        let mut unmatched = Vec::new();
         if let (None, Some(eco)) = (&unsupported, ecosystem.as_deref()) {
-            let mut unmatched = Vec::new();
-            all = find(eco, &packages, db, &mut unmatched);
-            // A package the advisories could not be asked about may be
-            // affected: the scan is as incomplete as an unread database.
-            incomplete.extend(unmatched.iter().cloned());
-            warnings.extend(unmatched);
+            let os_packages: Vec<&Package> = packages.iter().filter(|p| p.kind.is_os()).collect();
+            all = find(eco, &os_packages, db, &mut unmatched);
         }
+        let (lang_findings, uncovered) = find_language(&language, db, &mut unmatched);
+        all.extend(lang_findings);
+        sort_findings(&mut all);
+        // An ecosystem without advisory data leaves its packages unjudged.
+        incomplete.extend(uncovered.iter().cloned());
+        warnings.extend(uncovered);
+        // A package the advisories could not be asked about may be
+        // affected: the scan is as incomplete as an unread database.
+        incomplete.extend(unmatched.iter().cloned());
+        warnings.extend(unmatched);
         let incomplete = summarize(&incomplete);
         let (findings, suppressed, expired_ignores) = apply_policy(all, &packages, &image, policy);
         let mut remediation = remediate(&findings, &packages, ecosystem.as_deref());
-        if let Some(eco) = ecosystem.as_deref() {
-            past_known_fixes(&mut remediation, &findings, eco, db);
-        }
+        past_known_fixes(&mut remediation, &findings, db);
 
         let (verdict, verdict_reason) = match (unsupported, findings.len()) {
             (_, 0) if !incomplete.is_empty() => {
                 (Verdict::Partial, format!("incomplete scan: {incomplete}"))
             }
-            (Some(reason), _) => (Verdict::Unsupported, reason),
+            (Some(reason), 0) => (Verdict::Unsupported, reason),
             (None, 0) if suppressed.is_empty() => {
                 (Verdict::Healthy, "no known vulnerabilities".to_string())
             }
@@ -300,13 +329,18 @@ impl Report {
                     suppressed.len()
                 ),
             ),
-            (None, n) => {
+            (unsupported, n) => {
                 let fixable = findings
                     .iter()
                     .filter(|f| f.fix_state == FixStateKind::Fixed)
                     .count();
                 let mut reason =
                     format!("{n} known vulnerabilities ({fixable} with a fix available)");
+                if let Some(os_reason) = unsupported {
+                    reason.push_str(&format!(
+                        "; the OS packages were not judged, more may exist: {os_reason}"
+                    ));
+                }
                 if !incomplete.is_empty() {
                     reason.push_str(&format!(
                         "; the scan is incomplete, more may exist: {incomplete}"
@@ -458,9 +492,89 @@ fn rating_of(m: &AdvisoryMatch<'_>) -> (u8, Rating) {
     (rank, r)
 }
 
+/// One vulnerability: what a group of matches about it says together.
+struct Vuln {
+    id: String,
+    aliases: Vec<String>,
+    summary: Option<String>,
+    fixed: Option<String>,
+    fix_state: FixStateKind,
+    rating: Rating,
+}
+
+fn vulnerability(group: &[&AdvisoryMatch<'_>], scheme: Option<VersionScheme>) -> Vuln {
+    let mut ids: BTreeSet<&str> = BTreeSet::new();
+    for m in group {
+        ids.insert(&m.advisory.id);
+        ids.extend(m.advisory.aliases.iter().map(String::as_str));
+        ids.extend(m.advisory.upstream.iter().map(String::as_str));
+    }
+    let cves: Vec<&str> = ids
+        .iter()
+        .copied()
+        .filter(|i| i.starts_with("CVE-"))
+        .collect();
+    let id = match cves.as_slice() {
+        [one] => one.to_string(),
+        _ => group
+            .iter()
+            .map(|m| m.advisory.id.as_str())
+            .min()
+            .unwrap_or_default()
+            .to_string(),
+    };
+    let aliases: Vec<String> = ids
+        .iter()
+        .filter(|i| **i != id)
+        .map(|i| i.to_string())
+        .collect();
+    let summary = group.iter().find_map(|m| m.advisory.summary.clone());
+
+    // A fix anywhere means a fix exists; the highest fixed version is
+    // the one every feed agrees fixes it. Else a vendor's will-not-fix.
+    let mut fixed: Option<&str> = None;
+    let mut will_not_fix = false;
+    for m in group {
+        match &m.fix_state {
+            FixState::Fixed(v) => {
+                fixed = Some(fixed.map_or(v.as_str(), |f| max_version(scheme, f, v)))
+            }
+            FixState::WillNotFix => will_not_fix = true,
+            _ => {}
+        }
+    }
+    let fix_state = match (fixed, will_not_fix) {
+        (Some(_), _) => FixStateKind::Fixed,
+        (None, true) => FixStateKind::WillNotFix,
+        (None, false) => FixStateKind::Unfixed,
+    };
+    let (_, rating) = group
+        .iter()
+        .map(|m| rating_of(m))
+        .max_by(|a, b| a.0.cmp(&b.0).then(a.1.severity.cmp(&b.1.severity)))
+        .unwrap_or((
+            0,
+            Rating {
+                severity: Severity::Unknown,
+                source: "none".into(),
+                score: None,
+            },
+        ));
+    Vuln {
+        id,
+        aliases,
+        summary,
+        fixed: fixed.map(str::to_string),
+        fix_state,
+        rating,
+    }
+}
+
+/// OS packages: each (source package, source version) is looked up once in
+/// the distribution's ecosystem; findings are reported per binary package.
 fn find(
     ecosystem: &str,
-    packages: &[Package],
+    packages: &[&Package],
     db: &dyn AdvisorySource,
     warnings: &mut Vec<String>,
 ) -> Vec<Finding> {
@@ -488,71 +602,14 @@ fn find(
             }
         };
         for group in group_matches(&matches) {
-            let mut ids: BTreeSet<&str> = BTreeSet::new();
-            for m in &group {
-                ids.insert(&m.advisory.id);
-                ids.extend(m.advisory.aliases.iter().map(String::as_str));
-                ids.extend(m.advisory.upstream.iter().map(String::as_str));
-            }
-            let cves: Vec<&str> = ids
-                .iter()
-                .copied()
-                .filter(|i| i.starts_with("CVE-"))
-                .collect();
-            let id = match cves.as_slice() {
-                [one] => one.to_string(),
-                _ => group
-                    .iter()
-                    .map(|m| m.advisory.id.as_str())
-                    .min()
-                    .unwrap_or_default()
-                    .to_string(),
-            };
-            let aliases: Vec<String> = ids
-                .iter()
-                .filter(|i| **i != id)
-                .map(|i| i.to_string())
-                .collect();
-            let summary = group.iter().find_map(|m| m.advisory.summary.clone());
-
-            // A fix anywhere means a fix exists; the highest fixed version is
-            // the one every feed agrees fixes it. Else a vendor's will-not-fix.
-            let mut fixed: Option<&str> = None;
-            let mut will_not_fix = false;
-            for m in &group {
-                match &m.fix_state {
-                    FixState::Fixed(v) => {
-                        fixed = Some(fixed.map_or(v.as_str(), |f| max_version(scheme, f, v)))
-                    }
-                    FixState::WillNotFix => will_not_fix = true,
-                    _ => {}
-                }
-            }
-            let fix_state = match (fixed, will_not_fix) {
-                (Some(_), _) => FixStateKind::Fixed,
-                (None, true) => FixStateKind::WillNotFix,
-                (None, false) => FixStateKind::Unfixed,
-            };
-            let (_, rating) = group
-                .iter()
-                .map(|m| rating_of(m))
-                .max_by(|a, b| a.0.cmp(&b.0).then(a.1.severity.cmp(&b.1.severity)))
-                .unwrap_or((
-                    0,
-                    Rating {
-                        severity: Severity::Unknown,
-                        source: "none".into(),
-                        score: None,
-                    },
-                ));
-
+            let v = vulnerability(&group, scheme);
             for p in &binaries {
-                let remediation = match (fixed, fix_state) {
-                    (Some(v), _) if p.name == p.source_name => {
-                        format!("upgrade {} to {v} or later", p.name)
+                let remediation = match (&v.fixed, v.fix_state) {
+                    (Some(fix), _) if p.name == p.source_name => {
+                        format!("upgrade {} to {fix} or later", p.name)
                     }
-                    (Some(v), _) => format!(
-                        "upgrade {} (source {}) to {v} or later",
+                    (Some(fix), _) => format!(
+                        "upgrade {} (source {}) to {fix} or later",
                         p.name, p.source_name
                     ),
                     (None, FixStateKind::WillNotFix) => {
@@ -563,30 +620,151 @@ fn find(
                     }
                     (None, _) => format!("no fixed version of {} is available yet", p.source_name),
                 };
-                findings.push(Finding {
-                    id: id.clone(),
-                    aliases: aliases.clone(),
-                    summary: summary.clone(),
-                    package: p.name.clone(),
-                    installed_version: p.version.clone(),
-                    source_name: p.source_name.clone(),
-                    source_version: p.source_version.clone(),
-                    fixed_version: fixed.map(str::to_string),
-                    fix_state,
-                    severity: rating.severity,
-                    severity_source: rating.source.clone(),
-                    cvss_score: rating.score,
-                    ecosystem: ecosystem.to_string(),
-                    layer: p.layer.clone(),
-                    remediation,
-                    vex_status: None,
-                    suppression: None,
-                });
+                findings.push(finding(&v, p, ecosystem, None, remediation));
             }
         }
     }
-    sort_findings(&mut findings);
     findings
+}
+
+fn finding(
+    v: &Vuln,
+    p: &Package,
+    ecosystem: &str,
+    path: Option<String>,
+    remediation: String,
+) -> Finding {
+    let language = path.is_some();
+    Finding {
+        id: v.id.clone(),
+        aliases: v.aliases.clone(),
+        summary: v.summary.clone(),
+        package: p.name.clone(),
+        installed_version: p.version.clone(),
+        source_name: p.source_name.clone(),
+        source_version: p.source_version.clone(),
+        fixed_version: v.fixed.clone(),
+        fix_state: v.fix_state,
+        severity: v.rating.severity,
+        severity_source: v.rating.source.clone(),
+        cvss_score: v.rating.score,
+        ecosystem: ecosystem.to_string(),
+        layer: p.layer.clone(),
+        remediation,
+        path,
+        purl: language.then(|| p.purl.clone()),
+        vex_status: None,
+        suppression: None,
+    }
+}
+
+/// Whether a language package is matched against its ecosystem's feeds: it
+/// has an ecosystem, a version to compare (not a Go `(devel)` main module),
+/// and no OS package owns its metadata (the OS package's advisories, which
+/// know the distribution's backports, cover it).
+fn is_language_matchable(p: &Package) -> bool {
+    p.kind.osv_ecosystem().is_some()
+        && p.owned_by.is_none()
+        && !p.version.trim().is_empty()
+        && p.version != "(devel)"
+}
+
+/// The Go vulnerability database's names for the Go toolchain a binary was
+/// built with: the standard library, and the toolchain itself.
+const GO_TOOLCHAIN_NAMES: [&str; 2] = ["stdlib", "toolchain"];
+
+/// Language packages: each is matched in its own OSV ecosystem by name (the
+/// advisory side canonicalises it, see `trawl_advisory::canonical`), and every
+/// instance (path in the image) is a finding of its own. Returns the findings
+/// and, for every ecosystem the advisory data has no records for, why its
+/// packages went unjudged.
+fn find_language(
+    packages: &[&Package],
+    db: &dyn AdvisorySource,
+    warnings: &mut Vec<String>,
+) -> (Vec<Finding>, Vec<String>) {
+    let mut by_ecosystem: BTreeMap<&str, Vec<&Package>> = BTreeMap::new();
+    for p in packages {
+        if let Some(eco) = p.kind.osv_ecosystem() {
+            by_ecosystem.entry(eco).or_default().push(p);
+        }
+    }
+    let mut findings = Vec::new();
+    let mut uncovered = Vec::new();
+    for (ecosystem, packages) in by_ecosystem {
+        if !db.has_ecosystem(ecosystem) {
+            let n = packages.len();
+            uncovered.push(format!(
+                "no advisory data for {ecosystem} ({n} package{} not matched)",
+                if n == 1 { "" } else { "s" }
+            ));
+            continue;
+        }
+        let scheme = scheme(ecosystem);
+        // Instances of one (name, version) share their answer.
+        let mut by_name: BTreeMap<(&str, &str), Vec<&Package>> = BTreeMap::new();
+        for p in packages {
+            by_name.entry((&p.name, &p.version)).or_default().push(p);
+        }
+        for ((name, version), instances) in by_name {
+            let is_go_toolchain = ecosystem == "Go" && name == "stdlib";
+            let names: &[&str] = if is_go_toolchain {
+                &GO_TOOLCHAIN_NAMES
+            } else {
+                std::slice::from_ref(&name)
+            };
+            let mut matches = Vec::new();
+            let mut failed = None;
+            for n in names {
+                let query = PackageQuery {
+                    ecosystem,
+                    name: n,
+                    version,
+                };
+                match db.matches(&query) {
+                    Ok(m) => matches.extend(m),
+                    Err(e) => {
+                        failed = Some(e);
+                        break;
+                    }
+                }
+            }
+            if let Some(e) = failed {
+                warnings.push(format!(
+                    "{ecosystem} package {name} {version}: not matched: {e}"
+                ));
+                continue;
+            }
+            for group in group_matches(&matches) {
+                let v = vulnerability(&group, scheme);
+                for p in &instances {
+                    let path = p.location();
+                    let remediation = language_remediation(p, ecosystem, &path, &v);
+                    findings.push(finding(&v, p, ecosystem, Some(path), remediation));
+                }
+            }
+        }
+    }
+    (findings, uncovered)
+}
+
+/// What to do about a language package's finding, naming where it applies.
+fn language_remediation(p: &Package, ecosystem: &str, path: &str, v: &Vuln) -> String {
+    let name = &p.name;
+    match (&v.fixed, p.kind) {
+        (Some(fix), PackageKind::Golang) if name == "stdlib" => {
+            format!("rebuild /{path} with Go {fix} or later (Go toolchain)")
+        }
+        (Some(fix), PackageKind::Golang | PackageKind::Cargo) => format!(
+            "rebuild /{path} with {name} {fix} or later (installed {}; {ecosystem})",
+            p.version
+        ),
+        (Some(fix), _) => format!(
+            "upgrade {name} from {} to {fix} ({ecosystem}, /{path})",
+            p.version
+        ),
+        (None, _) => format!("no fixed version of {name} is available yet ({ecosystem}, /{path})"),
+    }
 }
 
 fn sort_findings(findings: &mut [Finding]) {
@@ -595,6 +773,7 @@ fn sort_findings(findings: &mut [Finding]) {
             .cmp(&a.severity)
             .then_with(|| a.package.cmp(&b.package))
             .then_with(|| a.id.cmp(&b.id))
+            .then_with(|| a.path.cmp(&b.path))
     });
 }
 
@@ -621,7 +800,10 @@ fn apply_policy(
         let ids: Vec<&str> = std::iter::once(f.id.as_str())
             .chain(f.aliases.iter().map(String::as_str))
             .collect();
-        let purl = purl_of.get(f.package.as_str()).copied().unwrap_or_default();
+        let purl = match f.purl.as_deref() {
+            Some(purl) => purl,
+            None => purl_of.get(f.package.as_str()).copied().unwrap_or_default(),
+        };
         let about_this = |vulns: &[String], products: &[String]| {
             vulns.iter().any(|v| ids.contains(&v.as_str()))
                 && products.iter().any(|p| {
@@ -695,28 +877,44 @@ fn apply_policy(
     (counted, suppressed, expired)
 }
 
-/// One step per package with a fixable finding: upgrade to the highest fixed
-/// version among them, which is the smallest version that fixes them all.
+/// One step per package (per instance, for language packages) with a
+/// fixable finding: upgrade to the highest fixed version among them, which is
+/// the smallest version that fixes them all.
 fn remediate(
     findings: &[Finding],
     packages: &[Package],
     ecosystem: Option<&str>,
 ) -> Vec<RemediationStep> {
-    let scheme = ecosystem.and_then(scheme);
-    let mut steps: BTreeMap<&str, RemediationStep> = BTreeMap::new();
+    let mut steps: BTreeMap<(&str, Option<&str>), RemediationStep> = BTreeMap::new();
     for f in findings {
+        let language = f.path.is_some();
+        let scheme = if language {
+            scheme(&f.ecosystem)
+        } else {
+            ecosystem.and_then(scheme)
+        };
         let step = steps
-            .entry(f.package.as_str())
+            .entry((f.package.as_str(), f.path.as_deref()))
             .or_insert_with(|| RemediationStep {
                 package: f.package.clone(),
+                path: f.path.clone(),
+                ecosystem: language.then(|| f.ecosystem.clone()),
                 from: f.installed_version.clone(),
                 to: String::new(),
                 fixes: Vec::new(),
                 max_severity: Severity::Unknown,
-                layer: packages
-                    .iter()
-                    .find(|p| p.name == f.package)
-                    .and_then(|p| p.layer.clone()),
+                layer: match &f.path {
+                    Some(path) => f.layer.clone().or_else(|| {
+                        packages
+                            .iter()
+                            .find(|p| p.name == f.package && p.location() == *path)
+                            .and_then(|p| p.layer.clone())
+                    }),
+                    None => packages
+                        .iter()
+                        .find(|p| p.name == f.package)
+                        .and_then(|p| p.layer.clone()),
+                },
                 still_unfixed: Vec::new(),
             });
         match &f.fixed_version {
@@ -726,7 +924,9 @@ fn remediate(
                 } else {
                     max_version(scheme, &step.to, v).to_string()
                 };
-                step.fixes.push(f.id.clone());
+                if !step.fixes.contains(&f.id) {
+                    step.fixes.push(f.id.clone());
+                }
                 step.max_severity = step.max_severity.max(f.severity);
             }
             None => step.still_unfixed.push(f.id.clone()),
@@ -739,6 +939,7 @@ fn remediate(
             .cmp(&a.max_severity)
             .then_with(|| b.fixes.len().cmp(&a.fixes.len()))
             .then_with(|| a.package.cmp(&b.package))
+            .then_with(|| a.path.cmp(&b.path))
     });
     steps
 }
@@ -748,32 +949,37 @@ fn remediate(
 /// later), so that applying the steps leaves no fixable finding behind.
 /// Advisories the target is affected by with no fix are not followed: they
 /// will show up as findings after the upgrade, as they would now.
-fn past_known_fixes(
-    steps: &mut [RemediationStep],
-    findings: &[Finding],
-    ecosystem: &str,
-    db: &dyn AdvisorySource,
-) {
-    let scheme = scheme(ecosystem);
+fn past_known_fixes(steps: &mut [RemediationStep], findings: &[Finding], db: &dyn AdvisorySource) {
     for step in steps.iter_mut() {
-        let Some(source) = findings
+        let Some(first) = findings
             .iter()
-            .find(|f| f.package == step.package)
-            .map(|f| f.source_name.as_str())
+            .find(|f| f.package == step.package && f.path == step.path)
         else {
             continue;
         };
+        let ecosystem = first.ecosystem.as_str();
+        let scheme = scheme(ecosystem);
+        let source = first.source_name.as_str();
+        let names: &[&str] =
+            if first.path.is_some() && ecosystem == "Go" && first.package == "stdlib" {
+                &GO_TOOLCHAIN_NAMES
+            } else {
+                std::slice::from_ref(&source)
+            };
         // Each round moves the target strictly up; a feed that keeps
         // pointing further stops after a few rounds.
         for _ in 0..8 {
-            let query = PackageQuery {
-                ecosystem,
-                name: source,
-                version: &step.to,
-            };
-            let Ok(matches) = db.matches(&query) else {
-                break;
-            };
+            let mut matches = Vec::new();
+            for name in names {
+                let query = PackageQuery {
+                    ecosystem,
+                    name,
+                    version: &step.to,
+                };
+                if let Ok(m) = db.matches(&query) {
+                    matches.extend(m);
+                }
+            }
             let not_affected: BTreeSet<&str> = matches
                 .iter()
                 .filter(|m| m.fix_state == FixState::NotAffected)

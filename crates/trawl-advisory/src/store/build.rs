@@ -191,7 +191,7 @@ impl StoreBuilder {
             };
             entries.push((
                 ecosystem.as_str().to_owned(),
-                package.name.clone(),
+                crate::canonical::package_name(ecosystem.as_str(), &package.name).into_owned(),
                 index,
                 entry,
             ));

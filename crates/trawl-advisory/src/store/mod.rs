@@ -751,6 +751,9 @@ impl AdvisoryStore {
             installed,
         } = PreparedQuery::new(query)?;
         let failed = |e| self.sqlite_failure(e);
+        // Entries are stored under the canonical name (see `canonical`).
+        let name = crate::canonical::package_name(query.ecosystem, query.name);
+        let name = name.as_ref();
         // The index keys (the release's ecosystem, then its distribution's)
         // the store has entries under, with their positions.
         let keys = affected::index_keys(&ecosystem)
@@ -767,7 +770,7 @@ impl AdvisoryStore {
             let mut probe = probe.lock().unwrap_or_else(|e| e.into_inner());
             probe.installed = Some(installed.into_owned());
             probe.name.clear();
-            probe.name.push_str(query.name);
+            probe.name.push_str(name);
             probe.hits.clear();
             probe.error = None;
         }
@@ -789,7 +792,7 @@ impl AdvisoryStore {
             }
             let mut stmt = conn.prepare_cached(MATCH_QUERY).map_err(failed)?;
             let mut rows = stmt
-                .query([package_key(ecosystem_index, query.name)])
+                .query([package_key(ecosystem_index, name)])
                 .map_err(failed)?;
             loop {
                 let row = match rows.next() {
@@ -798,10 +801,8 @@ impl AdvisoryStore {
                     Err(e) => {
                         return Err(
                             match probe.lock().unwrap_or_else(|e| e.into_inner()).error.take() {
-                                Some((seq, e)) => self.corrupt_blob(
-                                    format!("entries row ({key}, {}, {seq})", query.name),
-                                    e,
-                                ),
+                                Some((seq, e)) => self
+                                    .corrupt_blob(format!("entries row ({key}, {name}, {seq})"), e),
                                 None => failed(e),
                             },
                         );

@@ -101,6 +101,12 @@ fn finding_packages(report: &Report) -> Vec<Option<usize>> {
         .findings
         .iter()
         .map(|f| {
+            // A language finding names its instance's place in the image.
+            if let Some(path) = &f.path {
+                return report.packages.iter().position(|p| {
+                    p.name == f.package && p.version == f.installed_version && p.location() == *path
+                });
+            }
             let key = (f.package.as_str(), f.installed_version.as_str());
             let candidates = by_key.get(&key)?;
             let nth = seen.entry((f.id.as_str(), key.0, key.1)).or_default();

@@ -254,7 +254,11 @@ fn result(
     let mut fingerprints = BTreeMap::new();
     fingerprints.insert(
         FINGERPRINT_KEY.to_string(),
-        sha256_hex(&[&f.id, &f.package, &f.installed_version, arch]),
+        match &f.path {
+            // Each instance of a language package is a result of its own.
+            Some(path) => sha256_hex(&[&f.id, &f.package, &f.installed_version, arch, path]),
+            None => sha256_hex(&[&f.id, &f.package, &f.installed_version, arch]),
+        },
     );
 
     let logical = LogicalLocation::builder()
