@@ -409,3 +409,60 @@ fn colliding_package_keys_are_told_apart() {
     let err = store.verify().expect_err("the moved rows are found out");
     assert!(err.to_string().contains("key does not match"), "{err}");
 }
+
+/// Language records whose names are written in other forms than installed
+/// packages use (`Django_REST.framework` on PyPI, `Newtonsoft.Json` on NuGet,
+/// `Monolog/Monolog` on Packagist): the compiled store files them under each
+/// ecosystem's canonical name, as the in-memory database does, and answers
+/// both the same for every spelling.
+#[test]
+fn language_names_meet_in_their_canonical_form() {
+    let dir = tempfile::tempdir().unwrap();
+    let osv = dir.path().join("osv");
+    std::fs::create_dir(&osv).unwrap();
+    for (id, ecosystem, name, fixed) in [
+        ("TEST-PYPI-1", "PyPI", "Django_REST.framework", "3.15.2"),
+        ("TEST-NUGET-1", "NuGet", "Newtonsoft.Json", "13.0.1"),
+        ("TEST-COMPOSER-1", "Packagist", "Monolog/Monolog", "2.10.0"),
+        ("TEST-NPM-1", "npm", "@Scope/Name", "2.0.0"),
+    ] {
+        let record = serde_json::json!({
+            "id": id, "modified": "2026-11-01T00:00:00Z",
+            "affected": [{"package": {"ecosystem": ecosystem, "name": name},
+                "ranges": [{"type": "ECOSYSTEM", "events": [{"introduced": "0"}, {"fixed": fixed}]}]}]
+        });
+        std::fs::write(osv.join(format!("{id}.json")), record.to_string()).unwrap();
+    }
+    let feeds = FeedPaths {
+        osv_dirs: vec![osv.clone()],
+        ..FeedPaths::default()
+    };
+    let none: &[PathBuf] = &[];
+    let (db, _) = AdvisoryDb::from_paths(&[osv], none, none).unwrap();
+    let out = dir.path().join("trawl.db");
+    AdvisoryStore::build(&feeds, &out).unwrap();
+    let store = AdvisoryStore::open(&out).unwrap();
+    for (ecosystem, name, version, hits) in [
+        ("PyPI", "djangorestframework", "3.14.0", 0),
+        ("PyPI", "django-rest-framework", "3.14.0", 1),
+        ("PyPI", "Django_Rest.Framework", "3.14.0", 1),
+        ("PyPI", "django-rest-framework", "3.15.2", 0),
+        ("NuGet", "newtonsoft.json", "12.0.3", 1),
+        ("NuGet", "NEWTONSOFT.JSON", "12.0.3", 1),
+        ("Packagist", "monolog/monolog", "2.9.0", 1),
+        // npm names are case-sensitive: a different package.
+        ("npm", "@scope/name", "1.0.0", 0),
+        ("npm", "@Scope/Name", "1.0.0", 1),
+    ] {
+        let query = PackageQuery {
+            ecosystem,
+            name,
+            version,
+        };
+        assert_eq!(
+            assert_same_answer(&db, &store, &query),
+            hits,
+            "{ecosystem} {name} {version}"
+        );
+    }
+}

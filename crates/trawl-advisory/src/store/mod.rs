@@ -104,7 +104,10 @@ use affected::{Installed, PreparedQuery};
 use record::{BlobError, decode_advisory, evaluate_entry};
 
 /// The schema version this crate reads and writes; also SQLite's `user_version`.
-pub const SCHEMA_VERSION: u32 = 2;
+/// Version 3 files language packages under their ecosystem's canonical name
+/// ([`crate::canonical`]); a version 2 store, whose keys are names as the
+/// feeds wrote them, is refused (rebuild it with `trawl db build`/`update`).
+pub const SCHEMA_VERSION: u32 = 3;
 
 /// SQLite `application_id` of a store: `TRWL`.
 const APPLICATION_ID: u32 = u32::from_be_bytes(*b"TRWL");
