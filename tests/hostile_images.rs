@@ -95,6 +95,17 @@ fn cases() -> Vec<Case> {
             },
         },
         Case {
+            name: "dir: root file system whose dpkg status is a FIFO",
+            build: fifo_dpkg_status,
+            expect: Expect {
+                verdict: "partial",
+                packages: &["libc6"],
+                absent: &[],
+                warning: Some("FIFO"),
+                table: false,
+            },
+        },
+        Case {
             name: "control characters in package names",
             build: control_characters,
             expect: Expect {
@@ -593,6 +604,31 @@ fn status_entry_without_status(dir: &Path) -> Image {
             dir,
             &[("TRAWL-GHOST", "ghost-package"), ("TRAWL-GLIBC", "glibc")],
         ),
+    }
+}
+
+/// A `dir:` root file system whose `var/lib/dpkg/status` is a FIFO (made
+/// with `mkfifo`; opening it for reading would block until a writer comes),
+/// beside a distroless `status.d/` entry: the FIFO is skipped with a
+/// warning, the entry is listed, and the scan is partial.
+fn fifo_dpkg_status(dir: &Path) -> Image {
+    let root = dir.join("rootfs");
+    std::fs::create_dir_all(root.join("etc")).unwrap();
+    std::fs::create_dir_all(root.join("var/lib/dpkg/status.d")).unwrap();
+    std::fs::write(root.join("etc/os-release"), DEBIAN_12).unwrap();
+    std::fs::write(
+        root.join("var/lib/dpkg/status.d/libc6"),
+        "Package: libc6\nVersion: 2.36-9+deb12u7\nArchitecture: amd64\nSource: glibc\n",
+    )
+    .unwrap();
+    let status = Command::new("mkfifo")
+        .arg(root.join("var/lib/dpkg/status"))
+        .status()
+        .unwrap();
+    assert!(status.success(), "mkfifo: {status}");
+    Image {
+        source: format!("dir:{}", root.display()),
+        args: osv_feed(dir, &[("TRAWL-ZLIB", "zlib")]),
     }
 }
 

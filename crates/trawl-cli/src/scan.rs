@@ -8,7 +8,11 @@
 //! `debian:12`), `oci-dir:PATH[:TAG]`, `oci-archive:FILE[:TAG]`,
 //! `docker-archive:FILE[:TAG]` or `dir:ROOTFS`. Registry options:
 //! `--platform`, `--ca-file`, `--insecure-registry`, `--username` with
-//! `--password-stdin`; otherwise credentials come from Docker's config file.
+//! `--password-stdin` (otherwise credentials come from Docker's config file),
+//! `--transfer-deadline SECS` (default 1800: each manifest or blob transfer must
+//! finish in 30 minutes) and `--min-throughput SIZE` (default 64K: a transfer
+//! receiving less than that in any 30-second window after the first is aborted;
+//! 0 turns the check off).
 //! Feeds: `--osv DIR`, `--secdb DIR|FILE`, `--debian-tracker FILE` (each
 //! repeatable), or a compiled database: `--db FILE`. Policy: `--severity-threshold`, `--ignore-unfixed`,
 //! `--ignore-file FILE`, `--vex FILE`. `--output FILE` writes the report to
@@ -99,6 +103,14 @@ pub struct ScanArgs {
     /// Read the registry password from standard input.
     #[arg(long, requires = "username")]
     password_stdin: bool,
+    /// Abort a registry transfer (a manifest, or a blob with its resumptions) not finished
+    /// after this many seconds.
+    #[arg(long, value_name = "SECS", default_value_t = trawl::registry::DEFAULT_TRANSFER_DEADLINE.as_secs())]
+    transfer_deadline: u64,
+    /// Abort a registry transfer receiving less than this many bytes in any 30-second window
+    /// after the first (K, M, G suffixes; 0 turns the check off).
+    #[arg(long, value_name = "BYTES_PER_30S", default_value = "64K", value_parser = size::parse_size)]
+    min_throughput: u64,
     /// The image: registry:HOST/REPO[:TAG|@DIGEST] (or a bare reference such as debian:12),
     /// oci-dir:PATH[:TAG], oci-archive:FILE[:TAG], docker-archive:FILE[:TAG], dir:ROOTFS.
     source: String,
@@ -143,7 +155,12 @@ pub fn run(args: &ScanArgs, global: &Global) -> Result<ExitCode, Box<dyn std::er
         )
         .into());
     }
-    let mut registry = RegistryOptions::default();
+    let mut registry = RegistryOptions::default()
+        .transfer_deadline(Duration::from_secs(args.transfer_deadline))
+        .min_throughput(
+            args.min_throughput,
+            trawl::registry::DEFAULT_THROUGHPUT_WINDOW,
+        );
     if let Some(p) = &args.platform {
         registry = registry.platform(p.parse()?);
     }

@@ -3,6 +3,12 @@
 //! Only the selected paths are visited. Symlinks are recorded, never followed on
 //! the host: their targets are resolved inside the image root by [`MergedFs`],
 //! so a link to `/etc/shadow` or `../../..` can never reach the host's files.
+//!
+//! Only regular files are read. A FIFO, socket or device where a selected file is
+//! expected is never opened; it is listed as dropped ([`MergedFs::dropped`]) with a
+//! warning, so the scan goes on but is incomplete. Files are opened with
+//! `O_NONBLOCK` and checked with `fstat` on the open handle, so a file swapped for a
+//! FIFO after it was listed cannot block the scan either.
 
 use std::collections::BTreeSet;
 use std::fs;
@@ -183,6 +189,8 @@ impl Walk<'_> {
                     } else if !self.extractors.is_empty() {
                         self.extract_file(&path, &meta);
                     }
+                } else if self.selection.selects(&path) {
+                    self.special_file(&path, &meta_kind(&entry));
                 } else if self.selection.is_relevant(&path) {
                     self.changes.entries.insert(path, Change::Opaque);
                 }
@@ -259,6 +267,8 @@ impl Walk<'_> {
                 self.walk_dir(&here, 0, queue);
             } else if ft.is_file() && (followed || self.selection.selects(&here)) {
                 self.read_file(&here, &meta);
+            } else if !ft.is_file() && (followed || self.selection.selects(&here)) {
+                self.special_file(&here, kind_of(&meta));
             } else {
                 self.changes.entries.insert(here, Change::Opaque);
             }
@@ -298,8 +308,23 @@ impl Walk<'_> {
                 if let Ok(meta) = entry.metadata() {
                     self.read_file(&path, &meta);
                 }
+            } else if self.selection.selects(&path) {
+                self.special_file(&path, &meta_kind(&entry));
             }
         }
+    }
+
+    /// A selected path that is a FIFO, socket or device: never opened (a FIFO
+    /// would block), listed as dropped with a warning.
+    fn special_file(&mut self, path: &str, kind: &str) {
+        let reason = format!("a {kind}, not a regular file; not read");
+        self.warn(LayerWarning::Unreadable {
+            path: path.to_string(),
+            reason: reason.clone(),
+        });
+        self.changes
+            .entries
+            .insert(path.to_string(), Change::Regular(Regular::dropped(reason)));
     }
 
     fn read_file(&mut self, path: &str, meta: &fs::Metadata) {
@@ -320,7 +345,7 @@ impl Walk<'_> {
             ))
         } else if let Some(reservation) = Reservation::take(self.budget, Pool::Kept, len) {
             let mut data = Vec::with_capacity(usize::try_from(len).unwrap_or(0));
-            let read = fs::File::open(self.root.join(path))
+            let read = open_regular(&self.root.join(path))
                 .and_then(|f| f.take(len).read_to_end(&mut data));
             match read {
                 Ok(_) => {
@@ -413,7 +438,7 @@ impl Walk<'_> {
         info: &EntryInfo<'_>,
         wanting: &mut Vec<&dyn Extractor>,
     ) -> std::io::Result<Option<Vec<extractor::Outcome>>> {
-        let mut file = fs::File::open(self.root.join(info.path))?;
+        let mut file = open_regular(&self.root.join(info.path))?;
         let sniff = wanting
             .iter()
             .map(|x| x.sniff_len())
@@ -453,6 +478,65 @@ impl Walk<'_> {
             &mut limited,
             len,
         )))
+    }
+}
+
+/// Opens a host file for reading without blocking (`O_NONBLOCK`: a FIFO put
+/// there after the walk listed a regular file opens at once) and checks with
+/// `fstat` on the handle that it is a regular file.
+fn open_regular(path: &Path) -> std::io::Result<fs::File> {
+    let mut options = fs::OpenOptions::new();
+    options.read(true);
+    #[cfg(unix)]
+    {
+        use std::os::unix::fs::OpenOptionsExt;
+        options.custom_flags(libc::O_NONBLOCK);
+    }
+    let file = options.open(path)?;
+    let meta = file.metadata()?;
+    if !meta.is_file() {
+        return Err(std::io::Error::other(format!(
+            "a {}, not a regular file",
+            kind_of(&meta)
+        )));
+    }
+    Ok(file)
+}
+
+/// What a directory entry is, in words (see [`kind_of`]).
+fn meta_kind(entry: &fs::DirEntry) -> String {
+    entry
+        .metadata()
+        .map_or_else(|_| "special file".to_string(), |m| kind_of(&m).to_string())
+}
+
+/// What a non-regular file is, in words: `FIFO`, `socket`, `character
+/// device`, `block device`, `directory`.
+fn kind_of(meta: &fs::Metadata) -> &'static str {
+    let ft = meta.file_type();
+    if ft.is_dir() {
+        return "directory";
+    }
+    #[cfg(unix)]
+    {
+        use std::os::unix::fs::FileTypeExt;
+        if ft.is_fifo() {
+            return "FIFO";
+        }
+        if ft.is_socket() {
+            return "socket";
+        }
+        if ft.is_char_device() {
+            return "character device";
+        }
+        if ft.is_block_device() {
+            return "block device";
+        }
+    }
+    if ft.is_file() {
+        "regular file"
+    } else {
+        "special file"
     }
 }
 

@@ -255,7 +255,7 @@ pub enum RegistryError {
         reference: String,
         /// HTTP method.
         method: String,
-        /// The URL requested (never carries credentials).
+        /// The URL requested, with any user name, password and query redacted.
         url: String,
         /// The last HTTP status, if a response came.
         status: Option<u16>,
@@ -273,7 +273,7 @@ pub enum RegistryError {
         reference: String,
         /// The host.
         host: String,
-        /// The URL that would have been used.
+        /// The URL that would have been used (user name, password and query redacted).
         url: String,
     },
     /// Docker's client configuration could not be read.
@@ -308,6 +308,50 @@ pub enum RegistryError {
         /// What went wrong.
         reason: String,
     },
+    /// A file of a local source is a FIFO, socket, device or directory where a regular file
+    /// is expected. Such files are never read: opening a FIFO could block forever.
+    #[error("{source_name}: {} is a {kind}, not a regular file", path.display())]
+    NotARegularFile {
+        /// The source being opened.
+        source_name: String,
+        /// The file.
+        path: PathBuf,
+        /// What it is instead: `FIFO`, `socket`, `character device`, `block device`,
+        /// `directory`, …
+        kind: &'static str,
+    },
+    /// A registry transfer (manifest, blob, listing page) did not finish within
+    /// [`crate::RegistryOptions::transfer_deadline`]; it is not resumed.
+    #[error(
+        "{what}: transfer aborted: not finished after {:.1} s (the transfer deadline)",
+        after.as_secs_f64()
+    )]
+    TransferDeadline {
+        /// What was being transferred: the blob's digest or document, and its URL (query and
+        /// credentials redacted).
+        what: String,
+        /// How long the transfer had run.
+        after: std::time::Duration,
+    },
+    /// A registry transfer received fewer bytes in one window than
+    /// [`crate::RegistryOptions::min_throughput`] asks for; it is not resumed.
+    #[error(
+        "{what}: transfer aborted as too slow: {bytes} bytes in {:.1} s, under the minimum of \
+         {min_bytes} bytes per {:.1} s",
+        window.as_secs_f64(),
+        window.as_secs_f64()
+    )]
+    TooSlow {
+        /// What was being transferred: the blob's digest or document, and its URL (query and
+        /// credentials redacted).
+        what: String,
+        /// The bytes received in that window.
+        bytes: u64,
+        /// The window's length.
+        window: std::time::Duration,
+        /// The minimum asked for per window.
+        min_bytes: u64,
+    },
     /// A `dir:` source is not a directory.
     #[error("{}: not a directory", path.display())]
     NotADirectory {
@@ -324,6 +368,22 @@ impl RegistryError {
 
     pub(crate) fn into_io(self) -> io::Error {
         io::Error::new(io::ErrorKind::InvalidData, self)
+    }
+
+    /// The [`RegistryError`] an [`io::Error`] carries, taken out; else the error back.
+    pub(crate) fn take_from_io(error: io::Error) -> Result<RegistryError, io::Error> {
+        if RegistryError::from_io(&error).is_none() {
+            return Err(error);
+        }
+        match error
+            .into_inner()
+            .map(|inner| inner.downcast::<RegistryError>())
+        {
+            Some(Ok(inner)) => Ok(*inner),
+            // Checked above; unreachable, but keep an error either way.
+            Some(Err(inner)) => Err(io::Error::other(inner)),
+            None => Err(io::Error::other("unknown error")),
+        }
     }
 }
 

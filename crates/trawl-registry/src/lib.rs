@@ -20,6 +20,27 @@
 //! configs are read with a size cap and checked against their digests before they are
 //! parsed.
 //!
+//! # Hostile files and networks
+//!
+//! - **Regular files only.** Every file a local source opens — `oci-layout`, `index.json`,
+//!   blobs, the archive of `oci-archive:` and `docker-archive:`, Docker's client
+//!   configuration, CA files — is opened with `O_NONBLOCK` and checked with `fstat` on the
+//!   open handle. A FIFO (which would block the open forever), socket, device or directory
+//!   is [`RegistryError::NotARegularFile`], naming the file and what it is. (`dir:` root
+//!   file systems are read by `trawl-layers`, which skips such files with a warning.) An
+//!   archive is opened once; its blobs are read from that handle.
+//! - **Transfer limits.** The read timeout bounds each wait for bytes; on top of it every
+//!   registry transfer — a manifest, a blob with all its resumptions, a listing page, a
+//!   token or error body — must finish within [`RegistryOptions::transfer_deadline`]
+//!   (default [`DEFAULT_TRANSFER_DEADLINE`], 30 minutes), else
+//!   [`RegistryError::TransferDeadline`]; and must receive at least
+//!   [`RegistryOptions::min_throughput`] bytes in every window after the first (default
+//!   [`DEFAULT_MIN_THROUGHPUT_BYTES`], 64 KiB, per [`DEFAULT_THROUGHPUT_WINDOW`], 30 s),
+//!   else [`RegistryError::TooSlow`]. Neither is retried or resumed.
+//! - **Redacted URLs.** Errors and logs never show a URL's user name, password or query
+//!   (presigned storage URLs carry their signatures in the query): they read
+//!   `https://<redacted>@host/path?<redacted>`.
+//!
 //! # Example
 //!
 //! ```no_run
@@ -44,6 +65,7 @@
 mod digest;
 mod docker_archive;
 mod error;
+mod file;
 mod image;
 mod oci;
 mod platform;
@@ -66,7 +88,10 @@ pub use oci::{
 };
 pub use platform::Platform;
 pub use reference::RegistryReference;
-pub use registry::{Artifact, Credentials, RegistryClient, RegistryOptions};
+pub use registry::{
+    Artifact, Credentials, DEFAULT_MIN_THROUGHPUT_BYTES, DEFAULT_THROUGHPUT_WINDOW,
+    DEFAULT_TRANSFER_DEADLINE, RegistryClient, RegistryOptions,
+};
 pub use source::{ACCEPTED_PREFIXES, ImageSource};
 
 use store::{DirStore, TarStore};

@@ -1,16 +1,21 @@
 //! Where blobs live: a directory, or entries of a tar archive served in place.
 //!
 //! A tar archive is never extracted. Its headers are scanned once into an index of
-//! entry name -> (data offset, size); a blob is then served by opening the file,
-//! seeking to the offset and reading `size` bytes. A registry client would be one more
+//! entry name -> (data offset, size); a blob is then served by positional reads of the
+//! archive file opened (once) for the index. The registry client is one more
 //! implementation of [`BlobStore`].
+//!
+//! Files are opened with [`open_regular`]: a FIFO, socket, device or directory is
+//! [`RegistryError::NotARegularFile`], never a read that could block forever.
 
 use std::collections::HashMap;
 use std::fs::File;
-use std::io::{self, Read, Seek, SeekFrom};
+use std::io::{self, Read};
 use std::path::{Path, PathBuf};
+use std::sync::Arc;
 
 use crate::RegistryError;
+use crate::file::{OpenError, open_regular};
 
 /// An open blob: its bytes, and how many there are.
 pub(crate) struct StoredBlob {
@@ -47,10 +52,13 @@ pub(crate) fn read_capped(
     blob.reader
         .take(limit + 1)
         .read_to_end(&mut bytes)
-        .map_err(|error| RegistryError::Io {
-            source_name: source_name.to_owned(),
-            path: PathBuf::from(path),
-            error,
+        .map_err(|error| {
+            // A registry's transfer limits and request failures keep their own variant.
+            RegistryError::take_from_io(error).unwrap_or_else(|error| RegistryError::Io {
+                source_name: source_name.to_owned(),
+                path: PathBuf::from(path),
+                error,
+            })
         })?;
     if bytes.len() as u64 > limit {
         return Err(too_large(bytes.len() as u64));
@@ -67,20 +75,11 @@ pub(crate) struct DirStore {
 impl BlobStore for DirStore {
     fn open(&self, path: &str) -> Result<Option<StoredBlob>, RegistryError> {
         let full = self.root.join(path);
-        let io_error = |error| RegistryError::Io {
-            source_name: self.source_name.clone(),
-            path: full.clone(),
-            error,
+        let (file, metadata) = match open_regular(&full) {
+            Ok(opened) => opened,
+            Err(OpenError::Io(e)) if e.kind() == io::ErrorKind::NotFound => return Ok(None),
+            Err(e) => return Err(e.into_registry_error(&self.source_name, &full)),
         };
-        let file = match File::open(&full) {
-            Ok(file) => file,
-            Err(e) if e.kind() == io::ErrorKind::NotFound => return Ok(None),
-            Err(e) => return Err(io_error(e)),
-        };
-        let metadata = file.metadata().map_err(io_error)?;
-        if !metadata.is_file() {
-            return Ok(None);
-        }
         Ok(Some(StoredBlob {
             reader: Box::new(file),
             len: metadata.len(),
@@ -90,8 +89,8 @@ impl BlobStore for DirStore {
 
 /// Regular files of a tar archive, served from the archive file.
 pub(crate) struct TarStore {
-    path: PathBuf,
-    source_name: String,
+    /// The archive, opened once: later reads cannot be redirected by replacing the path.
+    file: Arc<File>,
     entries: HashMap<String, TarEntry>,
 }
 
@@ -112,16 +111,17 @@ const MAX_LINK_HOPS: usize = 16;
 impl TarStore {
     /// Indexes the archive at `path` by reading its headers (file data is skipped by seeking).
     pub(crate) fn index(path: &Path, source_name: &str) -> Result<Self, RegistryError> {
-        let file = File::open(path).map_err(|error| RegistryError::Io {
-            source_name: source_name.to_owned(),
-            path: path.to_owned(),
-            error,
-        })?;
+        let (file, _) = open_regular(path).map_err(|e| e.into_registry_error(source_name, path))?;
+        let file = Arc::new(file);
         let invalid = |error| RegistryError::InvalidArchive {
             source_name: source_name.to_owned(),
             error,
         };
-        let mut archive = tar::Archive::new(file);
+        let mut archive = tar::Archive::new(PositionalReader {
+            file: file.clone(),
+            position: 0,
+            end: u64::MAX,
+        });
         let mut entries = HashMap::new();
         for entry in archive.entries_with_seek().map_err(invalid)? {
             let entry = entry.map_err(invalid)?;
@@ -151,11 +151,7 @@ impl TarStore {
             // Later entries replace earlier ones, as on extraction.
             entries.insert(name, value);
         }
-        Ok(Self {
-            path: path.to_owned(),
-            source_name: source_name.to_owned(),
-            entries,
-        })
+        Ok(Self { file, entries })
     }
 
     /// The data range of the regular file at `path`, following links.
@@ -187,18 +183,59 @@ impl BlobStore for TarStore {
         let Some((offset, size)) = self.resolve(path) else {
             return Ok(None);
         };
-        let io_error = |error| RegistryError::Io {
-            source_name: self.source_name.clone(),
-            path: self.path.clone(),
-            error,
-        };
-        let mut file = File::open(&self.path).map_err(io_error)?;
-        file.seek(SeekFrom::Start(offset)).map_err(io_error)?;
         Ok(Some(StoredBlob {
-            reader: Box::new(file.take(size)),
+            reader: Box::new(PositionalReader {
+                file: self.file.clone(),
+                position: offset,
+                end: offset.saturating_add(size),
+            }),
             len: size,
         }))
     }
+}
+
+/// Reads `position..end` of a shared file with positional reads (`pread`), so that many
+/// readers can share one handle, each at its own offset.
+struct PositionalReader {
+    file: Arc<File>,
+    position: u64,
+    end: u64,
+}
+
+impl Read for PositionalReader {
+    fn read(&mut self, buf: &mut [u8]) -> io::Result<usize> {
+        let left = self.end.saturating_sub(self.position);
+        let want = buf.len().min(usize::try_from(left).unwrap_or(usize::MAX));
+        if want == 0 {
+            return Ok(0);
+        }
+        let n = read_at(&self.file, &mut buf[..want], self.position)?;
+        self.position += n as u64;
+        Ok(n)
+    }
+}
+
+impl io::Seek for PositionalReader {
+    fn seek(&mut self, pos: io::SeekFrom) -> io::Result<u64> {
+        let target = match pos {
+            io::SeekFrom::Start(n) => Some(n),
+            io::SeekFrom::Current(d) => self.position.checked_add_signed(d),
+            io::SeekFrom::End(d) => self.file.metadata()?.len().checked_add_signed(d),
+        };
+        self.position = target
+            .ok_or_else(|| io::Error::new(io::ErrorKind::InvalidInput, "seek before the start"))?;
+        Ok(self.position)
+    }
+}
+
+#[cfg(unix)]
+fn read_at(file: &File, buf: &mut [u8], offset: u64) -> io::Result<usize> {
+    std::os::unix::fs::FileExt::read_at(file, buf, offset)
+}
+
+#[cfg(windows)]
+fn read_at(file: &File, buf: &mut [u8], offset: u64) -> io::Result<usize> {
+    std::os::windows::fs::FileExt::seek_read(file, buf, offset)
 }
 
 /// `./a//b/../c` -> `a/c`; `None` for the archive root or a path escaping it.

@@ -619,3 +619,204 @@ fn redirected_blobs_get_no_credentials() {
             .all(|l| l.authorization)
     );
 }
+
+/// The tight transfer limits of the tests below: 2 s per transfer, 64 KiB per 1 s window.
+fn tight(options: RegistryOptions) -> RegistryOptions {
+    options
+        .transfer_deadline(Duration::from_secs(2))
+        .min_throughput(64 * 1024, Duration::from_secs(1))
+}
+
+/// Reads layer `index` to its end (or error), timed, under a hang guard of 60 s.
+fn timed_layer_error(image: LocalImage, index: usize) -> (std::io::Error, Duration) {
+    let (tx, rx) = std::sync::mpsc::channel();
+    std::thread::spawn(move || {
+        let started = Instant::now();
+        let e = layer_error(&image, index);
+        let _ = tx.send((e, started.elapsed()));
+    });
+    rx.recv_timeout(Duration::from_secs(60))
+        .expect("the slow transfer was not aborted within 60 s")
+}
+
+/// A registry that trickles a blob faster than the minimum throughput but never finishes
+/// in time: [`RegistryError::TransferDeadline`] at the deadline, not resumed. The trickle
+/// comes from the test proxy, since a real registry cannot be made to trickle.
+#[test]
+fn a_trickled_blob_hits_the_transfer_deadline() {
+    let (proxy, r, options) = proxied();
+    let options = tight(options).min_throughput(1, Duration::from_secs(1));
+    let image = open_image(&options, &r).unwrap();
+    let big = largest_layer(&image);
+    let digest = image.layers()[big].digest.clone();
+    let hex = digest.strip_prefix("sha256:").unwrap().to_owned();
+    proxy.add(
+        "GET",
+        &hex,
+        Fault::Trickle {
+            chunk: 8 * 1024,
+            every: Duration::from_millis(50),
+        },
+        10,
+    );
+    let (e, took) = timed_layer_error(image, big);
+    let inner = RegistryError::from_io(&e).unwrap_or_else(|| panic!("{e}"));
+    match inner {
+        RegistryError::TransferDeadline { what, after } => {
+            assert!(what.contains(&digest), "{inner}");
+            assert!(*after >= Duration::from_secs(2), "{inner}");
+        }
+        other => panic!("expected TransferDeadline, got {other}"),
+    }
+    assert!(
+        took >= Duration::from_secs(2) && took < Duration::from_secs(10),
+        "aborted after {took:?}"
+    );
+    // Final: no resumption was tried.
+    let gets = proxy
+        .requests()
+        .iter()
+        .filter(|l| l.path.contains(&hex))
+        .count();
+    assert_eq!(gets, 1, "{:?}", proxy.requests());
+}
+
+/// A blob redirected to "storage" with a presigned query, which then trickles under the
+/// minimum throughput: [`RegistryError::TooSlow`] after the second window, naming the
+/// digest and the storage URL with its query (the signature) redacted.
+#[test]
+fn a_trickled_blob_is_too_slow_and_its_signed_url_is_redacted() {
+    let f = fixture();
+    use base64::Engine as _;
+    let basic = format!(
+        "Basic {}",
+        base64::engine::general_purpose::STANDARD.encode(format!("{USER}:{PASSWORD}"))
+    );
+    let storage = Proxy::start(&f.basic.host, Some(basic));
+    let storage_port = storage.host.rsplit(':').next().unwrap().to_owned();
+    let (proxy, r, options) = proxied();
+    let options = tight(options).transfer_deadline(Duration::from_secs(60));
+    let image = open_image(&options, &r).unwrap();
+    let big = largest_layer(&image);
+    let digest = image.layers()[big].digest.clone();
+    let hex = digest.strip_prefix("sha256:").unwrap().to_owned();
+    proxy.add(
+        "GET",
+        &hex,
+        Fault::RedirectWithQuery {
+            origin: format!("http://localhost:{storage_port}"),
+            query: "X-Amz-Credential=AKIDSECRET&X-Amz-Signature=SIGSECRET".to_owned(),
+        },
+        10,
+    );
+    // 10 KiB/s, under 64 KiB per 1 s window.
+    storage.add(
+        "GET",
+        &hex,
+        Fault::Trickle {
+            chunk: 1024,
+            every: Duration::from_millis(100),
+        },
+        10,
+    );
+    let (e, took) = timed_layer_error(image, big);
+    let inner = RegistryError::from_io(&e).unwrap_or_else(|| panic!("{e}"));
+    match inner {
+        RegistryError::TooSlow {
+            what,
+            bytes,
+            window,
+            min_bytes,
+        } => {
+            assert!(what.contains(&digest), "{inner}");
+            assert!(
+                what.contains(&format!("localhost:{storage_port}")),
+                "{inner}"
+            );
+            assert!(*bytes < 64 * 1024, "{inner}");
+            assert_eq!(*window, Duration::from_secs(1));
+            assert_eq!(*min_bytes, 64 * 1024);
+        }
+        other => panic!("expected TooSlow, got {other}"),
+    }
+    let message = inner.to_string();
+    for secret in ["AKIDSECRET", "SIGSECRET", PASSWORD] {
+        assert!(!message.contains(secret), "{message}");
+    }
+    assert!(message.contains("?<redacted>"), "{message}");
+    // The first window is free: the check is at the end of the second.
+    assert!(
+        took >= Duration::from_secs(2) && took < Duration::from_secs(10),
+        "aborted after {took:?}"
+    );
+}
+
+/// A manifest trickled slower than the minimum: the manifest transfer is watched too.
+#[test]
+fn a_trickled_manifest_is_too_slow() {
+    let (proxy, r, options) = proxied();
+    let options = tight(options)
+        .transfer_deadline(Duration::from_secs(60))
+        .min_throughput(1024, Duration::from_secs(1));
+    proxy.add(
+        "GET",
+        "/manifests/",
+        Fault::Trickle {
+            chunk: 1,
+            every: Duration::from_millis(100),
+        },
+        10,
+    );
+    let started = Instant::now();
+    let e = open_image(&options, &r).unwrap_err();
+    assert!(
+        matches!(&e, RegistryError::TooSlow { what, .. } if what.contains("manifest")),
+        "{e}"
+    );
+    assert!(
+        started.elapsed() < Duration::from_secs(10),
+        "{:?}",
+        started.elapsed()
+    );
+}
+
+/// The tight limits leave a registry at normal speed alone: the whole Debian image
+/// (a 51 MB layer among them) pulls and verifies with 2 s per transfer and 64 KiB per 1 s.
+#[test]
+fn normal_transfers_pass_tight_limits() {
+    let (_proxy, r, options) = proxied();
+    let options = tight(options);
+    assert_same_image(&open_image(&options, &r).unwrap(), &debian_layout());
+}
+
+/// A blob redirected to a presigned URL that cannot be reached: the request error quotes
+/// the URL (in its `url` and in reqwest's own message) with user name, password and query
+/// redacted.
+#[test]
+fn request_errors_redact_presigned_urls() {
+    let (proxy, r, options) = proxied();
+    let options = options.max_attempts(1);
+    let image = open_image(&options, &r).unwrap();
+    let digest = image.layers()[0].digest.clone();
+    let hex = digest.strip_prefix("sha256:").unwrap().to_owned();
+    // Nothing listens on port 1 of loopback.
+    proxy.add(
+        "GET",
+        &hex,
+        Fault::RedirectWithQuery {
+            origin: "http://storage-user:storage-pass@127.0.0.1:1".to_owned(),
+            query: "X-Amz-Signature=SIGSECRET".to_owned(),
+        },
+        10,
+    );
+    let e = match image.open_layer(0) {
+        Ok(_) => panic!("the unreachable storage answered"),
+        Err(e) => e,
+    };
+    let message = e.to_string();
+    assert!(matches!(&e, RegistryError::Request { .. }), "{message}");
+    for secret in ["SIGSECRET", "storage-pass", "storage-user"] {
+        assert!(!message.contains(secret), "{message}");
+    }
+    assert!(message.contains("127.0.0.1:1"), "{message}");
+}

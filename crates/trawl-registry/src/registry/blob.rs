@@ -14,6 +14,7 @@ use reqwest::{Method, StatusCode};
 
 use crate::RegistryError;
 use crate::RegistryReference;
+use crate::registry::limits::{TransferClock, redact_url};
 use crate::registry::transport::{Request, Transport, error_chain};
 use crate::store::{BlobStore, StoredBlob};
 
@@ -60,7 +61,13 @@ impl BlobStore for RegistryStore {
         };
         let digest = format!("sha256:{hex}");
         crate::digest::sha256_hex(&digest)?;
+        let mut clock = TransferClock::start(
+            &self.transport.options,
+            format!("{} blob {digest}", self.source_name),
+        );
         let response = self.get(&digest, 0)?;
+        clock.rename(blob_what(&self.source_name, &digest, &response));
+        clock.check(0)?;
         match response.status() {
             StatusCode::OK => {}
             StatusCode::NOT_FOUND => return Ok(None),
@@ -92,6 +99,7 @@ impl BlobStore for RegistryStore {
                 offset: 0,
                 total: len,
                 resumes: 0,
+                clock,
             }),
         }))
     }
@@ -102,6 +110,9 @@ impl BlobStore for RegistryStore {
 /// A read error, or an end before `Content-Length`, reopens the blob with
 /// `Range: bytes=<offset>-`. A `206` continues at that offset; a `200` (no range support)
 /// starts over and the bytes already delivered are skipped.
+///
+/// One [`TransferClock`] watches the whole download, resumptions included; its deadline
+/// and throughput failures end the download for good.
 struct ResumingBlobReader {
     store: RegistryStore,
     digest: String,
@@ -109,6 +120,15 @@ struct ResumingBlobReader {
     offset: u64,
     total: Option<u64>,
     resumes: u32,
+    clock: TransferClock,
+}
+
+/// How a blob transfer is named in errors: source, digest and the (redacted) URL served.
+fn blob_what(source_name: &str, digest: &str, response: &Response) -> String {
+    format!(
+        "{source_name} blob {digest} from {}",
+        redact_url(response.url())
+    )
 }
 
 impl ResumingBlobReader {
@@ -117,6 +137,9 @@ impl ResumingBlobReader {
             .store
             .get(&self.digest, self.offset)
             .map_err(io::Error::other)?;
+        self.clock
+            .rename(blob_what(&self.store.source_name, &self.digest, &response));
+        self.clock.check(0).map_err(RegistryError::into_io)?;
         match response.status() {
             StatusCode::PARTIAL_CONTENT => {
                 let start = response
@@ -134,7 +157,8 @@ impl ResumingBlobReader {
                 }
             }
             StatusCode::OK => {
-                let skipped = io::copy(&mut (&mut response).take(self.offset), &mut io::sink())?;
+                let skipped =
+                    copy_clocked(&mut (&mut response).take(self.offset), &mut self.clock)?;
                 if skipped < self.offset {
                     return Err(self.failure(format!(
                         "restarted download ended after {skipped} of {} bytes already read",
@@ -178,6 +202,9 @@ impl Read for ResumingBlobReader {
                 }
             };
             let outcome = response.read(buf);
+            // Deadline and throughput first: they end the download, no resumption.
+            let received = *outcome.as_ref().unwrap_or(&0);
+            self.clock.check(received).map_err(RegistryError::into_io)?;
             let broken = match outcome {
                 Ok(0) if buf.is_empty() => return Ok(0),
                 Ok(0) => match self.total {
@@ -202,6 +229,25 @@ impl Read for ResumingBlobReader {
             tracing::debug!(digest = %self.digest, offset = self.offset, reason = %broken, "resuming blob download");
             self.response = None;
             std::thread::sleep(self.store.transport.backoff(self.resumes));
+            self.clock.check(0).map_err(RegistryError::into_io)?;
         }
+    }
+}
+
+/// Copies `reader` to nowhere, counting its bytes on `clock` too; the number copied.
+fn copy_clocked<R: Read>(reader: &mut R, clock: &mut TransferClock) -> io::Result<u64> {
+    let mut buf = [0u8; 16 * 1024];
+    let mut total = 0u64;
+    loop {
+        let n = match reader.read(&mut buf) {
+            Ok(n) => n,
+            Err(e) if e.kind() == io::ErrorKind::Interrupted => continue,
+            Err(e) => return Err(e),
+        };
+        clock.check(n).map_err(RegistryError::into_io)?;
+        if n == 0 {
+            return Ok(total);
+        }
+        total += n as u64;
     }
 }

@@ -62,9 +62,11 @@ pub(crate) fn lookup(path: &Path, registry: &str) -> Result<Option<Credentials>,
         path: path.to_owned(),
         reason,
     };
-    let file = match std::fs::File::open(path) {
-        Ok(file) => file,
-        Err(e) if e.kind() == std::io::ErrorKind::NotFound => return Ok(None),
+    let file = match crate::file::open_regular(path) {
+        Ok((file, _)) => file,
+        Err(crate::file::OpenError::Io(e)) if e.kind() == std::io::ErrorKind::NotFound => {
+            return Ok(None);
+        }
         Err(e) => return Err(config_error(e.to_string())),
     };
     let mut bytes = Vec::new();

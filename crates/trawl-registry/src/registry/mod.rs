@@ -13,6 +13,7 @@
 
 mod blob;
 mod credentials;
+mod limits;
 pub(crate) mod options;
 mod push;
 mod transport;
@@ -35,7 +36,11 @@ use crate::verify::VerifyingReader;
 use crate::{RegistryError, RegistryReference};
 
 use blob::RegistryStore;
-pub use options::{Credentials, RegistryOptions};
+use limits::{ClockedReader, TransferClock, redact_url};
+pub use options::{
+    Credentials, DEFAULT_MIN_THROUGHPUT_BYTES, DEFAULT_THROUGHPUT_WINDOW,
+    DEFAULT_TRANSFER_DEADLINE, RegistryOptions,
+};
 use transport::{Request, Transport};
 
 /// What manifest requests accept: every manifest type this crate reads.
@@ -316,10 +321,19 @@ impl RegistryClient {
             &path,
             vec![(header::ACCEPT, MANIFEST_ACCEPT.to_owned())],
         );
+        let mut clock = TransferClock::start(
+            &self.transport.options,
+            format!("{source_name} manifest {target}"),
+        );
         let response = self.transport.send(&request)?;
         if response.status() != StatusCode::OK {
             return Err(self.transport.status_error(&request, response));
         }
+        clock.rename(format!(
+            "{source_name} manifest {target} from {}",
+            redact_url(response.url())
+        ));
+        clock.check(0)?;
         let document = format!("manifest {target}");
         let too_large = |size| RegistryError::DocumentTooLarge {
             source_name: source_name.to_owned(),
@@ -348,17 +362,21 @@ impl RegistryClient {
             .and_then(|v| v.to_str().ok())
             .map(str::to_owned);
         let mut bytes = Vec::new();
-        response
-            .take(MAX_MANIFEST_SIZE + 1)
-            .read_to_end(&mut bytes)
-            .map_err(|e| RegistryError::Request {
+        ClockedReader {
+            inner: response.take(MAX_MANIFEST_SIZE + 1),
+            clock,
+        }
+        .read_to_end(&mut bytes)
+        .map_err(|e| {
+            RegistryError::take_from_io(e).unwrap_or_else(|e| RegistryError::Request {
                 reference: source_name.to_owned(),
                 method: "GET".to_owned(),
                 url: path.clone(),
                 status: Some(200),
                 attempts: 1,
                 reason: format!("reading the manifest: {}", transport::error_chain(&e)),
-            })?;
+            })
+        })?;
         if bytes.len() as u64 > MAX_MANIFEST_SIZE {
             return Err(too_large(bytes.len() as u64));
         }
@@ -419,20 +437,32 @@ impl RegistryClient {
                 &path,
                 Vec::new(),
             );
+            let mut clock = TransferClock::start(
+                &self.transport.options,
+                format!("{source_name} {field} page {pages}"),
+            );
             let response = self.transport.send(&request)?;
             if response.status() != StatusCode::OK {
                 return Err(self.transport.status_error(&request, response));
             }
+            clock.rename(format!(
+                "{source_name} {field} page {pages} from {}",
+                redact_url(response.url())
+            ));
+            clock.check(0)?;
             next = response
                 .headers()
                 .get(header::LINK)
                 .and_then(|v| v.to_str().ok())
                 .and_then(next_link);
             let mut bytes = Vec::new();
-            response
-                .take(MAX_LISTING_PAGE + 1)
-                .read_to_end(&mut bytes)
-                .map_err(|e| {
+            ClockedReader {
+                inner: response.take(MAX_LISTING_PAGE + 1),
+                clock,
+            }
+            .read_to_end(&mut bytes)
+            .map_err(|e| {
+                RegistryError::take_from_io(e).unwrap_or_else(|e| {
                     self.transport.request_error(
                         &request,
                         &path,
@@ -440,7 +470,8 @@ impl RegistryClient {
                         1,
                         transport::error_chain(&e),
                     )
-                })?;
+                })
+            })?;
             if bytes.len() as u64 > MAX_LISTING_PAGE {
                 return Err(RegistryError::DocumentTooLarge {
                     source_name: source_name.to_owned(),

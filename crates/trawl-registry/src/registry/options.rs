@@ -41,7 +41,10 @@ impl fmt::Debug for Credentials {
 ///
 /// Defaults: platform `linux/<host arch>`; TLS with the system's trust store; plain HTTP
 /// only to loopback hosts; credentials from `$DOCKER_CONFIG/config.json` or
-/// `~/.docker/config.json`; 4 attempts per request; 10 s connect and 60 s read timeouts.
+/// `~/.docker/config.json`; 4 attempts per request; 10 s connect and 60 s read timeouts;
+/// each transfer (manifest, blob, listing page) finished within [`DEFAULT_TRANSFER_DEADLINE`]
+/// (30 min) and receiving at least [`DEFAULT_MIN_THROUGHPUT_BYTES`] (64 KiB) in every
+/// [`DEFAULT_THROUGHPUT_WINDOW`] (30 s) after the first.
 #[derive(Debug, Clone)]
 pub struct RegistryOptions {
     pub(crate) platform: Platform,
@@ -54,7 +57,17 @@ pub struct RegistryOptions {
     pub(crate) connect_timeout: Duration,
     pub(crate) read_timeout: Duration,
     pub(crate) listing_page_size: usize,
+    pub(crate) transfer_deadline: Duration,
+    pub(crate) min_throughput_bytes: u64,
+    pub(crate) throughput_window: Duration,
 }
+
+/// Default of [`RegistryOptions::transfer_deadline`]: 30 minutes per transfer.
+pub const DEFAULT_TRANSFER_DEADLINE: Duration = Duration::from_secs(30 * 60);
+/// Default minimum of [`RegistryOptions::min_throughput`]: 64 KiB per window.
+pub const DEFAULT_MIN_THROUGHPUT_BYTES: u64 = 64 * 1024;
+/// Default window of [`RegistryOptions::min_throughput`]: 30 seconds.
+pub const DEFAULT_THROUGHPUT_WINDOW: Duration = Duration::from_secs(30);
 
 impl Default for RegistryOptions {
     fn default() -> Self {
@@ -69,6 +82,9 @@ impl Default for RegistryOptions {
             connect_timeout: Duration::from_secs(10),
             read_timeout: Duration::from_secs(60),
             listing_page_size: 1000,
+            transfer_deadline: DEFAULT_TRANSFER_DEADLINE,
+            min_throughput_bytes: DEFAULT_MIN_THROUGHPUT_BYTES,
+            throughput_window: DEFAULT_THROUGHPUT_WINDOW,
         }
     }
 }
@@ -123,6 +139,29 @@ impl RegistryOptions {
     pub fn timeouts(mut self, connect: Duration, read: Duration) -> Self {
         self.connect_timeout = connect;
         self.read_timeout = read;
+        self
+    }
+
+    /// The longest one transfer may take: a manifest, a listing page, a token or error body,
+    /// or a blob with all its resumptions, from its request to its last byte. Past it the
+    /// transfer is aborted with [`crate::RegistryError::TransferDeadline`], and not retried.
+    /// Default [`DEFAULT_TRANSFER_DEADLINE`] (30 minutes).
+    ///
+    /// The deadline is checked as bytes arrive; a server that sends nothing at all is cut
+    /// off earlier by the read timeout (see [`RegistryOptions::timeouts`]).
+    pub fn transfer_deadline(mut self, deadline: Duration) -> Self {
+        self.transfer_deadline = deadline;
+        self
+    }
+
+    /// The slowest a transfer may be: at least `bytes` in every `window` after the first
+    /// (which is free, for connection set-up and redirects); fewer aborts it with
+    /// [`crate::RegistryError::TooSlow`], and it is not retried. `bytes` 0 turns the check
+    /// off. Default [`DEFAULT_MIN_THROUGHPUT_BYTES`] (64 KiB) per
+    /// [`DEFAULT_THROUGHPUT_WINDOW`] (30 s). A zero `window` is taken as 1 ms.
+    pub fn min_throughput(mut self, bytes: u64, window: Duration) -> Self {
+        self.min_throughput_bytes = bytes;
+        self.throughput_window = window.max(Duration::from_millis(1));
         self
     }
 

@@ -44,8 +44,12 @@ pub(crate) fn push_artifact(
     };
     let mut extra_root_certificates = Vec::new();
     for path in &options.ca_files {
-        let data = std::fs::read(path)
-            .map_err(|e| failed(format!("cannot read CA file {}: {e}", path.display())))?;
+        let cannot_read = |e: &dyn std::fmt::Display| {
+            failed(format!("cannot read CA file {}: {e}", path.display()))
+        };
+        let (mut file, _) = crate::file::open_regular(path).map_err(|e| cannot_read(&e))?;
+        let mut data = Vec::new();
+        std::io::Read::read_to_end(&mut file, &mut data).map_err(|e| cannot_read(&e))?;
         extra_root_certificates.push(Certificate {
             encoding: CertificateEncoding::Pem,
             data,
@@ -80,6 +84,6 @@ pub(crate) fn push_artifact(
         .map_err(|e| failed(format!("cannot start the async runtime: {e}")))?;
     runtime
         .block_on(oci.push(&target, &layers, empty_config, &auth, Some(manifest)))
-        .map_err(|e| failed(e.to_string()))?;
+        .map_err(|e| failed(crate::registry::limits::redact_urls_in(&e.to_string())))?;
     Ok(())
 }

@@ -23,6 +23,7 @@ use serde::Deserialize;
 
 use crate::RegistryError;
 use crate::registry::credentials;
+use crate::registry::limits::{ClockedReader, TransferClock, redact_url, redact_urls_in};
 use crate::registry::options::{Credentials, RegistryOptions};
 
 /// Redirect hops followed per request.
@@ -30,6 +31,8 @@ const MAX_REDIRECTS: u32 = 8;
 /// Longest wait honoured from `Retry-After`, and the cap of the exponential backoff.
 const MAX_RETRY_AFTER: Duration = Duration::from_secs(30);
 const MAX_BACKOFF: Duration = Duration::from_secs(8);
+/// Largest CA file read.
+const MAX_CA_FILE: u64 = 16 * 1024 * 1024;
 /// Largest token response or error body read.
 const MAX_SMALL_BODY: u64 = 1024 * 1024;
 
@@ -86,8 +89,20 @@ impl Transport {
             .timeout(options.read_timeout)
             .user_agent(concat!("trawl/", env!("CARGO_PKG_VERSION")));
         for path in &options.ca_files {
-            let pem = std::fs::read(path)
-                .map_err(|e| setup(format!("cannot read CA file {}: {e}", path.display())))?;
+            let cannot_read = |e: &dyn std::fmt::Display| {
+                setup(format!("cannot read CA file {}: {e}", path.display()))
+            };
+            let (file, _) = crate::file::open_regular(path).map_err(|e| cannot_read(&e))?;
+            let mut pem = Vec::new();
+            file.take(MAX_CA_FILE + 1)
+                .read_to_end(&mut pem)
+                .map_err(|e| cannot_read(&e))?;
+            if pem.len() as u64 > MAX_CA_FILE {
+                return Err(setup(format!(
+                    "CA file {} is larger than {MAX_CA_FILE} bytes",
+                    path.display()
+                )));
+            }
             let certs = reqwest::Certificate::from_pem_bundle(&pem)
                 .map_err(|e| setup(format!("invalid CA file {}: {e}", path.display())))?;
             if certs.is_empty() {
@@ -149,11 +164,11 @@ impl Transport {
             if own_origin {
                 builder = self.authorize(builder, request, &state)?;
             }
-            tracing::debug!(method = %request.method, %url, attempt = attempts, "registry request");
+            tracing::debug!(method = %request.method, url = %redact_url(&url), attempt = attempts, "registry request");
             let response = match builder.send() {
                 Ok(response) => response,
                 Err(e) if attempts < self.options.max_attempts && is_transient(&e) => {
-                    tracing::debug!(%url, error = %error_chain(&e), "retrying");
+                    tracing::debug!(url = %redact_url(&url), error = %error_chain(&e), "retrying");
                     std::thread::sleep(self.backoff(attempts));
                     continue;
                 }
@@ -220,7 +235,7 @@ impl Transport {
                 return Err(self.unauthorized(request, &state, &challenge, refreshed, response));
             }
             if status == StatusCode::FORBIDDEN {
-                let message = error_message(response);
+                let message = self.error_message(response);
                 return Err(RegistryError::Unauthorized {
                     reference: request.reference.to_owned(),
                     registry: request.host.to_owned(),
@@ -230,12 +245,12 @@ impl Transport {
             if status == StatusCode::TOO_MANY_REQUESTS || status.is_server_error() {
                 if attempts < self.options.max_attempts {
                     let wait = retry_after(&response).unwrap_or_else(|| self.backoff(attempts));
-                    tracing::debug!(%url, %status, ?wait, "retrying");
+                    tracing::debug!(url = %redact_url(&url), %status, ?wait, "retrying");
                     drop(response);
                     std::thread::sleep(wait);
                     continue;
                 }
-                let message = error_message(response);
+                let message = self.error_message(response);
                 return Err(self.request_error(
                     request,
                     url.as_str(),
@@ -252,8 +267,8 @@ impl Transport {
     /// handles (e.g. 404, 400), with the registry's message.
     pub(crate) fn status_error(&self, request: &Request<'_>, response: Response) -> RegistryError {
         let status = response.status();
-        let url = response.url().to_string();
-        let message = error_message(response);
+        let url = redact_url(response.url());
+        let message = self.error_message(response);
         if status == StatusCode::NOT_FOUND {
             return RegistryError::NotFound {
                 reference: request.reference.to_owned(),
@@ -271,7 +286,7 @@ impl Transport {
         refreshed: bool,
         response: Response,
     ) -> RegistryError {
-        let message = error_message(response);
+        let message = self.error_message(response);
         let reason = match challenge {
             Challenge::Bearer { .. } if refreshed => format!(
                 "the registry rejected a freshly issued token for {} ({}): {message}",
@@ -407,7 +422,7 @@ impl Transport {
             return Err(denied(&realm_host, reason));
         }
         if !status.is_success() {
-            let message = error_message(response);
+            let message = self.error_message(response);
             return Err(self.request_error(
                 request,
                 realm,
@@ -417,7 +432,11 @@ impl Transport {
             ));
         }
         let bytes =
-            read_small(response).map_err(|e| denied(&realm_host, format!("reading token: {e}")))?;
+            self.read_small(response)
+                .map_err(|e| match RegistryError::take_from_io(e) {
+                    Ok(limit) => limit,
+                    Err(e) => denied(&realm_host, format!("reading token: {e}")),
+                })?;
         #[derive(Deserialize)]
         struct TokenResponse {
             token: Option<String>,
@@ -443,7 +462,7 @@ impl Transport {
         Err(RegistryError::InsecureTransport {
             reference: request.reference.to_owned(),
             host,
-            url: url.to_string(),
+            url: redact_url(url),
         })
     }
 
@@ -564,6 +583,24 @@ impl Transport {
         }
     }
 
+    /// The registry's error message from `response`: see [`error_message_with`].
+    pub(crate) fn error_message(&self, response: Response) -> String {
+        error_message_with(self, response)
+    }
+
+    /// A small body (token response, error message) whole, at most [`MAX_SMALL_BODY`]
+    /// bytes, under the transfer deadline and minimum throughput.
+    pub(crate) fn read_small(&self, response: Response) -> std::io::Result<Vec<u8>> {
+        let what = format!("response body of {}", redact_url(response.url()));
+        let mut reader = ClockedReader {
+            inner: response.take(MAX_SMALL_BODY),
+            clock: TransferClock::start(&self.options, what),
+        };
+        let mut bytes = Vec::new();
+        reader.read_to_end(&mut bytes)?;
+        Ok(bytes)
+    }
+
     pub(crate) fn backoff(&self, attempt: u32) -> Duration {
         let factor = 1u32 << attempt.saturating_sub(1).min(10);
         self.options
@@ -583,7 +620,7 @@ impl Transport {
         RegistryError::Request {
             reference: request.reference.to_owned(),
             method: request.method.to_string(),
-            url: url.to_owned(),
+            url: redact_url_text(url),
             status: status.map(|s| s.as_u16()),
             attempts,
             reason,
@@ -662,6 +699,8 @@ fn is_transient(error: &reqwest::Error) -> bool {
 }
 
 /// An error and its sources, `: `-joined (reqwest's `Display` hides the cause).
+///
+/// URLs in it are redacted (see [`redact_urls_in`]): reqwest quotes the URL it failed on.
 pub(crate) fn error_chain(error: &dyn std::error::Error) -> String {
     let mut text = error.to_string();
     let mut source = error.source();
@@ -670,12 +709,12 @@ pub(crate) fn error_chain(error: &dyn std::error::Error) -> String {
         text.push_str(&e.to_string());
         source = e.source();
     }
-    text
+    redact_urls_in(&text)
 }
 
 /// The registry's error message: the first `errors[].message` of its JSON body, else the
 /// status line.
-pub(crate) fn error_message(response: Response) -> String {
+pub(crate) fn error_message_with(transport: &Transport, response: Response) -> String {
     let status = response.status();
     #[derive(Deserialize)]
     struct Errors {
@@ -686,7 +725,7 @@ pub(crate) fn error_message(response: Response) -> String {
         code: Option<String>,
         message: Option<String>,
     }
-    let body = read_small(response).unwrap_or_default();
+    let body = transport.read_small(response).unwrap_or_default();
     let detail = serde_json::from_slice::<Errors>(&body)
         .ok()
         .and_then(|e| e.errors.into_iter().next())
@@ -700,10 +739,16 @@ pub(crate) fn error_message(response: Response) -> String {
     }
 }
 
-fn read_small(response: Response) -> std::io::Result<Vec<u8>> {
-    let mut bytes = Vec::new();
-    response.take(MAX_SMALL_BODY).read_to_end(&mut bytes)?;
-    Ok(bytes)
+/// `url` (absolute, or a path relative to the registry) redacted for messages: see
+/// [`redact_url`]; a relative one loses its query.
+pub(crate) fn redact_url_text(url: &str) -> String {
+    match Url::parse(url) {
+        Ok(url) => redact_url(&url),
+        Err(_) => match url.split_once('?') {
+            Some((path, _)) => format!("{path}?<redacted>"),
+            None => url.to_owned(),
+        },
+    }
 }
 
 /// `host[:port]` of a URL, as hosts are named in references.

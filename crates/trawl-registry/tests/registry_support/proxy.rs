@@ -22,6 +22,16 @@ pub enum Fault {
     Replace { content_type: String, body: Vec<u8> },
     /// Answer 307 to the same path on this origin (e.g. `http://localhost:1234`).
     Redirect(String),
+    /// Answer 307 to the same path on this origin with this query appended (a stand-in for
+    /// a presigned storage URL, whose signature is in the query).
+    RedirectWithQuery { origin: String, query: String },
+    /// Forward, but send the body `chunk` bytes at a time, one chunk per `every`, for as
+    /// long as the client reads: a registry trickling bytes, which no real registry can be
+    /// made to do.
+    Trickle {
+        chunk: usize,
+        every: std::time::Duration,
+    },
 }
 
 #[derive(Clone, Debug)]
@@ -157,6 +167,12 @@ fn handle(
                 "HTTP/1.1 307 Temporary Redirect\r\nLocation: {origin}{path}\r\nContent-Length: 0\r\nConnection: close\r\n\r\n"
             );
         }
+        Some(Fault::RedirectWithQuery { origin, query }) => {
+            return write!(
+                client,
+                "HTTP/1.1 307 Temporary Redirect\r\nLocation: {origin}{path}?{query}\r\nContent-Length: 0\r\nConnection: close\r\n\r\n"
+            );
+        }
         _ => {}
     }
 
@@ -186,6 +202,16 @@ fn handle(
     let mut resp_head = String::from_utf8_lossy(resp_head).into_owned();
     let mut body = body.to_vec();
     match fault {
+        Some(Fault::Trickle { chunk, every }) => {
+            client.write_all(resp_head.as_bytes())?;
+            // Ends when the client hangs up (the write fails) or the body is sent.
+            for piece in body.chunks(chunk.max(1)) {
+                client.write_all(piece)?;
+                client.flush()?;
+                std::thread::sleep(every);
+            }
+            return Ok(());
+        }
         Some(Fault::CutAfter(n)) => {
             client.write_all(resp_head.as_bytes())?;
             client.write_all(&body[..n.min(body.len())])?;
