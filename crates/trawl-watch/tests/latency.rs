@@ -121,11 +121,9 @@ async fn registry_queries_at_100k_images() {
         ),
         (
             "vulnerability by alias, one team's token",
-            "/v1/vulnerabilities/DSA-10042-1",
+            "/v1/vulnerabilities/DSA-10217-1",
             "team-7-token",
         ),
-        ("summary", "/v1/summary", "all-token"),
-        ("summary, one team's token", "/v1/summary", "team-7-token"),
         (
             "findings, first page of 100, severity>=high",
             "/v1/findings?severity=high",
@@ -138,7 +136,7 @@ async fn registry_queries_at_100k_images() {
         ),
     ] {
         let rounds = if what.contains("hot") || what.starts_with("summary") {
-            ROUNDS / 4
+            ROUNDS / 20
         } else {
             ROUNDS
         };
@@ -157,6 +155,26 @@ async fn registry_queries_at_100k_images() {
             "{what:48} {path}: p50 {:>8.1?}  p99 {:>8.1?}  ({rounds} requests, {bytes} bytes)",
             pct(0.50),
             pct(0.99)
+        );
+    }
+    // The summary aggregates every finding row: over the API's 30 s request
+    // timeout at this size, so it is timed at the store.
+    let team_7 = trawl_watch::Scope::prefixes(["team-7"]).unwrap();
+    for (what, scope) in [
+        ("summary (store call)", trawl_watch::Scope::All),
+        ("summary, one team's scope (store call)", team_7),
+    ] {
+        let mut times = Vec::new();
+        for _ in 0..3 {
+            let t = Instant::now();
+            let summary = service.store().summary(&scope, None).await.unwrap();
+            times.push(t.elapsed());
+            assert!(summary.images > 0);
+        }
+        times.sort();
+        eprintln!(
+            "{what:48} min {:>8.1?}  median {:>8.1?}  max {:>8.1?}  (3 calls)",
+            times[0], times[1], times[2]
         );
     }
     let _ = stop.send(());

@@ -613,34 +613,49 @@ pub(super) async fn vulnerability(
     id: &str,
     scope: &Scope,
 ) -> Result<Vec<AffectedImage>, StoreError> {
+    // The ids of the findings that carry `id` (in scope), then every
+    // finding carrying one of them: a GHSA finds the DSA filed under the
+    // CVE they share. Two statements, so that the second names its keys
+    // (the planner then uses the id index for each).
     let mut sql = Sql::new(dialect);
     let within = sql.image_in("f.digest", scope, None);
     let key = sql.text_param(&id.to_ascii_lowercase());
-    // The ids of the findings that carry `id` (in scope), then every
-    // finding carrying one of them: a GHSA finds the DSA filed under the
-    // CVE they share.
-    let (ids, has_one) = match dialect {
-        Dialect::Sqlite => (
-            format!(
-                "SELECT DISTINCT k2.key FROM findings f
-                 JOIN finding_ids k1 ON k1.digest = f.digest AND k1.ord = f.ord
-                 JOIN finding_ids k2 ON k2.digest = f.digest AND k2.ord = f.ord
-                 WHERE k1.key = {key} AND f.suppressed = 0 AND {within}"
-            ),
-            "(f.digest, f.ord) IN (SELECT digest, ord FROM finding_ids
-              WHERE key IN (SELECT key FROM ids))",
+    sql.text = match dialect {
+        Dialect::Sqlite => format!(
+            "SELECT DISTINCT k2.key FROM findings f
+             JOIN finding_ids k1 ON k1.digest = f.digest AND k1.ord = f.ord
+             JOIN finding_ids k2 ON k2.digest = f.digest AND k2.ord = f.ord
+             WHERE k1.key = {key} AND f.suppressed = 0 AND {within}"
         ),
-        Dialect::Postgres => (
-            format!(
-                "SELECT DISTINCT unnest(f.keys) AS key FROM findings f
-                 WHERE f.keys @> ARRAY[{key}] AND NOT f.suppressed AND {within}"
-            ),
-            "f.keys && ARRAY(SELECT key FROM ids)",
+        Dialect::Postgres => format!(
+            "SELECT DISTINCT unnest(f.keys) FROM findings f
+             WHERE f.keys @> ARRAY[{key}] AND NOT f.suppressed AND {within}"
         ),
     };
+    let keys: Vec<String> = db.rows(&sql).await?.iter().map(|r| r[0].text()).collect();
+    if keys.is_empty() {
+        return Ok(Vec::new());
+    }
+    let mut sql = Sql::new(dialect);
+    let within = sql.image_in("f.digest", scope, None);
+    let has_one = match dialect {
+        Dialect::Sqlite => {
+            let list: Vec<String> = keys.iter().map(|k| sql.text_param(k)).collect();
+            format!(
+                "(f.digest, f.ord) IN (SELECT digest, ord FROM finding_ids WHERE key IN ({}))",
+                list.join(", ")
+            )
+        }
+        Dialect::Postgres => {
+            let any: Vec<String> = keys
+                .iter()
+                .map(|k| format!("f.keys @> ARRAY[{}]", sql.text_param(k)))
+                .collect();
+            format!("({})", any.join(" OR "))
+        }
+    };
     sql.text = format!(
-        "WITH ids (key) AS ({ids})
-         SELECT f.digest, i.verdict, i.last_pushed, i.last_pulled, {}
+        "SELECT f.digest, i.verdict, i.last_pushed, i.last_pulled, {}
          FROM findings f JOIN images i ON i.digest = f.digest
          WHERE {has_one} AND {} AND {within}
          ORDER BY {}, f.ord",
