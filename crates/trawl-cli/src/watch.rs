@@ -4,6 +4,7 @@
 //! ```text
 //! trawl watch --db trawl.db --data /var/lib/trawl-watch \
 //!     --token-file api.token --webhook-token-file webhook.token \
+//!     [--scoped-token-file PREFIX[,PREFIX...]=FILE]... \
 //!     [--store postgres://USER@HOST[:PORT]/DB [--store-password-file FILE]] \
 //!     --registry HOST[:PORT][=PULL_HOST[:PORT]]... \
 //!     [--registry-auth HOST[:PORT]=USER:PASSWORD_FILE]... \
@@ -37,6 +38,10 @@
 //! from `TRAWL_WATCH_TOKEN` and `TRAWL_WATCH_WEBHOOK_TOKEN` (removed from the
 //! environment once read, so helpers the service starts do not inherit
 //! them), registry passwords from the files `--registry-auth` names.
+//! `--scoped-token-file team-a,team-b=FILE` adds an API token (read from
+//! FILE) that sees only images in repositories under those prefixes
+//! (`team-a` covers `team-a` and `team-a/…`): every endpoint leaves the
+//! others out, and looking one up answers 404 as if it did not exist.
 //!
 //! Only the registries given with `--registry` are scanned for: `HOST[:PORT]`
 //! as the registry's events name it (the host its clients push to), and
@@ -89,8 +94,17 @@
 //! GET /v1/images                      [{repository, tag, digest, state, verdict, counts, scans, rescans, last_scanned, last_pushed, last_pulled}]
 //! GET /v1/images/DIGEST               one image: tags, verdict and reason, counts, advisory_db, error, job, history
 //! GET /v1/images/DIGEST/findings?severity=high&fix_state=fixed&package=openssl&id=CVE-2024-5535[&suppressed=true]
+//! GET /v1/vulnerabilities?severity=&fix_state=&package=&ecosystem=&repository=
+//!                                     one row per vulnerability id: severity, fix state, images, packages, aliases
+//! GET /v1/vulnerabilities/ID          by id or alias: every affected image with its package versions and fixed version
+//! GET /v1/findings?…&layer=&pushed_within=30d&pulled_within=&limit=100&cursor=
+//!                                     findings across images, a page at a time (next_cursor, next, Link)
+//! GET /v1/summary[?repository=]       images by verdict, findings by severity and fix state, top packages and repositories
 //! GET /healthz                        no token; queue lengths, the advisory database in use, unknown_registry_events
 //! ```
+//!
+//! `Accept: text/csv` on /v1/images, /v1/vulnerabilities and /v1/findings
+//! answers RFC 4180 CSV with a header row.
 //!
 //! `severity` keeps findings at or above it (unknown ranks lowest), `package`
 //! matches the binary or source package, `id` the id or any alias. `counts`
@@ -131,6 +145,14 @@ pub struct WatchArgs {
     /// A file holding the API's bearer token (else $TRAWL_WATCH_TOKEN).
     #[arg(long, value_name = "FILE")]
     token_file: Option<PathBuf>,
+    /// An API token limited to repositories under the prefixes, read from
+    /// FILE. Repeatable.
+    #[arg(
+        long = "scoped-token-file",
+        value_name = "PREFIX[,PREFIX...]=FILE",
+        value_parser = trawl_watch::parse_scoped_token_file
+    )]
+    scoped_token_files: Vec<(Vec<String>, PathBuf)>,
     /// A file holding the token the registry sends (else $TRAWL_WATCH_WEBHOOK_TOKEN).
     #[arg(long, value_name = "FILE")]
     webhook_token_file: Option<PathBuf>,
@@ -318,6 +340,7 @@ pub fn run(args: WatchArgs) -> Result<(), Box<dyn std::error::Error>> {
         return Err("a store password is given, but no --store postgres://…".into());
     }
     config.registry = registry;
+    config.scoped_tokens = scoped_tokens(&args.scoped_token_files)?;
     if let Some(workers) = args.workers {
         config.workers = workers;
     }
@@ -347,6 +370,18 @@ pub fn run(args: WatchArgs) -> Result<(), Box<dyn std::error::Error>> {
     runtime.shutdown_timeout(Duration::from_secs(2));
     result?;
     Ok(())
+}
+
+/// The `--scoped-token-file` tokens, read from their files.
+fn scoped_tokens(
+    specs: &[(Vec<String>, PathBuf)],
+) -> Result<Vec<trawl_watch::ScopedToken>, Box<dyn std::error::Error>> {
+    let mut tokens = Vec::new();
+    for (prefixes, file) in specs {
+        let token = read_secret_file(file, "scoped API token")?;
+        tokens.push(trawl_watch::ScopedToken::new(token, prefixes)?);
+    }
+    Ok(tokens)
 }
 
 /// The policy flags `scan` shares, as the service reads them.

@@ -33,7 +33,10 @@ use trawl::{Finding, Report, Severity};
 use crate::events::{Classified, Deleted, Envelope, Kind, Recorded};
 use crate::redact::redact_urls;
 use crate::service::{Shared, now};
-use crate::store::{ImageRecord, StoreError};
+use crate::store::{
+    AffectedImage, Cursor, FindingQuery, ImageRecord, RegistryFinding, RegistrySummary, Scope,
+    StoreError, TagName, VulnerabilityRow,
+};
 
 /// Seconds a registry is asked to wait when the queue is full.
 const RETRY_AFTER_SECS: u32 = 10;
@@ -46,6 +49,10 @@ pub(crate) fn router(shared: Arc<Shared>) -> Router {
         .route("/v1/images", get(list_images))
         .route("/v1/images/{digest}", get(image))
         .route("/v1/images/{digest}/findings", get(findings))
+        .route("/v1/vulnerabilities", get(vulnerabilities))
+        .route("/v1/vulnerabilities/{id}", get(vulnerability))
+        .route("/v1/findings", get(registry_findings))
+        .route("/v1/summary", get(summary))
         .with_state(shared)
 }
 
@@ -124,8 +131,8 @@ fn constant_time_eq(a: &[u8], b: &[u8]) -> bool {
     a.iter().zip(b).fold(0u8, |acc, (x, y)| acc | (x ^ y)) == 0
 }
 
-/// A request with the API token.
-struct ApiAuth;
+/// A request with an API token, and what that token sees.
+struct ApiAuth(Scope);
 
 impl FromRequestParts<Arc<Shared>> for ApiAuth {
     type Rejection = ApiError;
@@ -134,7 +141,25 @@ impl FromRequestParts<Arc<Shared>> for ApiAuth {
         parts: &mut Parts,
         shared: &Arc<Shared>,
     ) -> Result<Self, Self::Rejection> {
-        authorize(&parts.headers, &shared.config.api_token).map(|()| ApiAuth)
+        let config = &shared.config;
+        // Every token is compared (in constant time), so how long the
+        // check takes does not tell which one nearly matched.
+        let unscoped = authorize(&parts.headers, &config.api_token);
+        let mut found = unscoped.as_ref().ok().map(|()| Scope::All);
+        for scoped in &config.scoped_tokens {
+            if authorize(&parts.headers, &scoped.token).is_ok() && found.is_none() {
+                found = Some(scoped.scope.clone());
+            }
+        }
+        match (found, unscoped) {
+            (Some(scope), _) => Ok(ApiAuth(scope)),
+            // Its error says whether a token was given at all.
+            (None, Err(e)) => Err(e),
+            (None, Ok(())) => Err(ApiError::new(
+                StatusCode::UNAUTHORIZED,
+                "wrong bearer token",
+            )),
+        }
     }
 }
 
@@ -314,15 +339,19 @@ struct ImageRow {
     last_pulled: Option<String>,
 }
 
-/// `GET /v1/images`.
+/// `GET /v1/images` (JSON or CSV).
 async fn list_images(
-    _: ApiAuth,
+    ApiAuth(scope): ApiAuth,
     State(shared): State<Arc<Shared>>,
-) -> Result<Json<Vec<ImageRow>>, ApiError> {
+    headers: HeaderMap,
+) -> Result<Response, ApiError> {
     let images = shared.store.images().await?;
     let mut rows = Vec::new();
     for image in images {
         for (repository, tag) in &image.tags {
+            if !scope.covers(repository) {
+                continue;
+            }
             rows.push(ImageRow {
                 repository: repository.clone(),
                 tag: tag.clone(),
@@ -341,7 +370,41 @@ async fn list_images(
     rows.sort_by(|a, b| {
         (&a.repository, &a.tag, &a.digest).cmp(&(&b.repository, &b.tag, &b.digest))
     });
-    Ok(Json(rows))
+    if !wants_csv(&headers) {
+        return Ok(Json(rows).into_response());
+    }
+    let mut csv = Csv::new(&[
+        "repository",
+        "tag",
+        "digest",
+        "state",
+        "verdict",
+        "findings",
+        "fixable",
+        "scans",
+        "rescans",
+        "last_scanned",
+        "last_pushed",
+        "last_pulled",
+    ]);
+    for r in rows {
+        let counts = r.counts.as_ref();
+        csv.row([
+            r.repository,
+            r.tag.unwrap_or_default(),
+            r.digest,
+            r.state.to_string(),
+            r.verdict.unwrap_or_default(),
+            counts.map(|c| c.findings.to_string()).unwrap_or_default(),
+            counts.map(|c| c.fixable.to_string()).unwrap_or_default(),
+            r.scans.to_string(),
+            r.rescans.to_string(),
+            r.last_scanned.unwrap_or_default(),
+            r.last_pushed.unwrap_or_default(),
+            r.last_pulled.unwrap_or_default(),
+        ]);
+    }
+    Ok(csv.into_response())
 }
 
 /// A (repository, tag) pair.
@@ -385,16 +448,35 @@ struct JobDetail {
     after_crash: bool,
 }
 
+/// The image, with only the tags `scope` covers; 404 when it has none (an
+/// image out of scope is answered as one that does not exist).
+async fn visible_image(
+    shared: &Shared,
+    scope: &Scope,
+    digest: &str,
+) -> Result<ImageRecord, ApiError> {
+    let mut image = shared
+        .store
+        .image(digest)
+        .await?
+        .ok_or_else(|| ApiError::new(StatusCode::NOT_FOUND, "no such image"))?;
+    if *scope != Scope::All {
+        image
+            .tags
+            .retain(|(repository, _)| scope.covers(repository));
+        if image.tags.is_empty() {
+            return Err(ApiError::new(StatusCode::NOT_FOUND, "no such image"));
+        }
+    }
+    Ok(image)
+}
+
 async fn image(
-    _: ApiAuth,
+    ApiAuth(scope): ApiAuth,
     State(shared): State<Arc<Shared>>,
     Path(digest): Path<String>,
 ) -> Result<Json<ImageDetail>, ApiError> {
-    let image = shared
-        .store
-        .image(&digest)
-        .await?
-        .ok_or_else(|| ApiError::new(StatusCode::NOT_FOUND, "no such image"))?;
+    let image = visible_image(&shared, &scope, &digest).await?;
     Ok(Json(ImageDetail {
         counts: counts(&image),
         digest: image.digest,
@@ -450,27 +532,8 @@ struct FindingFilter {
 impl FindingFilter {
     /// The findings that pass, or why the filter is invalid.
     fn apply(&self, findings: Vec<Finding>) -> Result<Vec<Finding>, String> {
-        let severity = self
-            .severity
-            .as_deref()
-            .map(Severity::from_str)
-            .transpose()
-            .map_err(|e| e.to_string())?;
-        let fix_state = match self.fix_state.as_deref() {
-            None => None,
-            Some(s) => Some(
-                [
-                    FixStateKind::Fixed,
-                    FixStateKind::Unfixed,
-                    FixStateKind::WillNotFix,
-                ]
-                .into_iter()
-                .find(|k| k.as_str() == s)
-                .ok_or_else(|| {
-                    format!("unknown fix_state {s:?} (fixed, unfixed or will_not_fix)")
-                })?,
-            ),
-        };
+        let severity = parse_severity(self.severity.as_deref())?;
+        let fix_state = parse_fix_state(self.fix_state.as_deref())?;
         Ok(findings
             .into_iter()
             .filter(|f| severity.is_none_or(|min| f.severity >= min))
@@ -490,15 +553,37 @@ impl FindingFilter {
     }
 }
 
+fn parse_severity(text: Option<&str>) -> Result<Option<Severity>, String> {
+    text.map(Severity::from_str)
+        .transpose()
+        .map_err(|e| e.to_string())
+}
+
+fn parse_fix_state(text: Option<&str>) -> Result<Option<FixStateKind>, String> {
+    match text {
+        None => Ok(None),
+        Some(s) => [
+            FixStateKind::Fixed,
+            FixStateKind::Unfixed,
+            FixStateKind::WillNotFix,
+        ]
+        .into_iter()
+        .find(|k| k.as_str() == s)
+        .map(Some)
+        .ok_or_else(|| format!("unknown fix_state {s:?} (fixed, unfixed or will_not_fix)")),
+    }
+}
+
 /// `GET /v1/images/{digest}/findings`.
 async fn findings(
-    _: ApiAuth,
+    ApiAuth(scope): ApiAuth,
     State(shared): State<Arc<Shared>>,
     Path(digest): Path<String>,
     filter: Result<Query<FindingFilter>, axum::extract::rejection::QueryRejection>,
 ) -> Result<Json<Vec<Finding>>, ApiError> {
     let Query(filter) =
         filter.map_err(|e| ApiError::new(StatusCode::BAD_REQUEST, e.body_text()))?;
+    visible_image(&shared, &scope, &digest).await?;
     let report = shared
         .store
         .report(&digest)
@@ -523,9 +608,424 @@ async fn findings(
         .map_err(|e| ApiError::new(StatusCode::BAD_REQUEST, e))
 }
 
+/// Query parameters of the registry-wide endpoints; all optional, all
+/// must hold.
+#[derive(Debug, Default, Deserialize)]
+#[serde(deny_unknown_fields)]
+struct RegistryFilter {
+    /// At or above this severity (as for an image's findings).
+    severity: Option<String>,
+    /// `fixed`, `unfixed` or `will_not_fix`.
+    fix_state: Option<String>,
+    /// The binary package or its source package.
+    package: Option<String>,
+    /// `Debian:12`, or `Debian` for every release.
+    ecosystem: Option<String>,
+    /// Images in a repository under this prefix.
+    repository: Option<String>,
+    /// The layer digest that introduced the package.
+    layer: Option<String>,
+    /// The id or any alias (case-insensitive).
+    id: Option<String>,
+    /// Images pushed this recently (`30d`, `12h`, …).
+    pushed_within: Option<String>,
+    /// Images pulled this recently.
+    pulled_within: Option<String>,
+    /// `GET /v1/findings`: findings per page (default 100, at most 1000).
+    limit: Option<usize>,
+    /// `GET /v1/findings`: the `next_cursor` of the previous page.
+    cursor: Option<String>,
+}
+
+/// Findings per page of `GET /v1/findings` by default, and at most.
+const PAGE_DEFAULT: usize = 100;
+const PAGE_MAX: usize = 1000;
+
+impl RegistryFilter {
+    fn query(&self, scope: Scope) -> Result<FindingQuery, ApiError> {
+        let bad = |e: String| ApiError::new(StatusCode::BAD_REQUEST, e);
+        let since = |within: &Option<String>, name: &str| -> Result<Option<i64>, ApiError> {
+            within
+                .as_deref()
+                .map(|w| {
+                    let d = crate::config::parse_duration(w)
+                        .map_err(|e| bad(format!("{name}: {e}")))?;
+                    let secs = i64::try_from(d.as_secs()).unwrap_or(i64::MAX);
+                    Ok(now().saturating_sub(secs))
+                })
+                .transpose()
+        };
+        Ok(FindingQuery {
+            scope,
+            severity: parse_severity(self.severity.as_deref()).map_err(bad)?,
+            fix_state: parse_fix_state(self.fix_state.as_deref()).map_err(bad)?,
+            package: self.package.clone(),
+            ecosystem: self.ecosystem.clone(),
+            repository: self
+                .repository
+                .as_deref()
+                .map(|r| r.trim_end_matches('/').to_string())
+                .filter(|r| !r.is_empty()),
+            layer: self.layer.clone(),
+            id: self.id.clone(),
+            pushed_since: since(&self.pushed_within, "pushed_within")?,
+            pulled_since: since(&self.pulled_within, "pulled_within")?,
+        })
+    }
+}
+
+fn registry_filter(
+    filter: Result<Query<RegistryFilter>, axum::extract::rejection::QueryRejection>,
+) -> Result<RegistryFilter, ApiError> {
+    filter
+        .map(|Query(f)| f)
+        .map_err(|e| ApiError::new(StatusCode::BAD_REQUEST, e.body_text()))
+}
+
+/// `GET /v1/vulnerabilities` (JSON or CSV): one row per vulnerability id.
+async fn vulnerabilities(
+    ApiAuth(scope): ApiAuth,
+    State(shared): State<Arc<Shared>>,
+    headers: HeaderMap,
+    filter: Result<Query<RegistryFilter>, axum::extract::rejection::QueryRejection>,
+) -> Result<Response, ApiError> {
+    let filter = registry_filter(filter)?;
+    if filter.limit.is_some() || filter.cursor.is_some() {
+        return Err(ApiError::new(
+            StatusCode::BAD_REQUEST,
+            "vulnerabilities are not paged (limit and cursor are for /v1/findings)",
+        ));
+    }
+    let rows = shared.store.vulnerabilities(&filter.query(scope)?).await?;
+    if !wants_csv(&headers) {
+        return Ok(Json(rows).into_response());
+    }
+    let mut csv = Csv::new(&[
+        "id",
+        "severity",
+        "fix_state",
+        "images",
+        "findings",
+        "packages",
+        "aliases",
+    ]);
+    for VulnerabilityRow {
+        id,
+        severity,
+        fix_state,
+        images,
+        findings,
+        packages,
+        aliases,
+        ..
+    } in rows
+    {
+        csv.row([
+            id,
+            severity.to_string(),
+            fix_state.as_str().to_string(),
+            images.to_string(),
+            findings.to_string(),
+            packages.join(" "),
+            aliases.join(" "),
+        ]);
+    }
+    Ok(csv.into_response())
+}
+
+/// `GET /v1/vulnerabilities/{id}`.
+#[derive(Debug, Serialize)]
+struct VulnerabilityDetail {
+    /// The id asked for.
+    id: String,
+    /// The ids of the findings found by it, and their aliases.
+    ids: Vec<String>,
+    /// The highest severity among them.
+    severity: Severity,
+    /// The images affected, by digest.
+    images: Vec<AffectedImage>,
+}
+
+async fn vulnerability(
+    ApiAuth(scope): ApiAuth,
+    State(shared): State<Arc<Shared>>,
+    Path(id): Path<String>,
+) -> Result<Json<VulnerabilityDetail>, ApiError> {
+    let images = shared.store.vulnerability(&id, &scope).await?;
+    if images.is_empty() {
+        return Err(ApiError::new(
+            StatusCode::NOT_FOUND,
+            "no image has this vulnerability",
+        ));
+    }
+    let findings = images.iter().flat_map(|i| &i.findings);
+    let mut ids: Vec<String> = findings
+        .clone()
+        .flat_map(|f| std::iter::once(&f.id).chain(&f.aliases))
+        .cloned()
+        .collect();
+    ids.sort();
+    ids.dedup();
+    let severity = findings
+        .map(|f| f.severity)
+        .max()
+        .unwrap_or(Severity::Unknown);
+    Ok(Json(VulnerabilityDetail {
+        id,
+        ids,
+        severity,
+        images,
+    }))
+}
+
+/// `GET /v1/findings`: a page.
+#[derive(Debug, Serialize)]
+struct FindingsAnswer {
+    findings: Vec<RegistryFinding>,
+    /// Give it as `cursor` for the next page; `null` on the last.
+    next_cursor: Option<String>,
+    /// The next page's query (relative to this request's path).
+    next: Option<String>,
+}
+
+/// This request's query with `cursor` set to `cursor`, as a relative
+/// reference (`?…`), so it holds wherever the router is mounted.
+fn next_link(query: Option<&str>, cursor: &str) -> String {
+    let mut parts: Vec<&str> = query
+        .unwrap_or("")
+        .split('&')
+        .filter(|p| !p.is_empty() && !p.starts_with("cursor=") && *p != "cursor")
+        .collect();
+    let last = format!("cursor={cursor}");
+    parts.push(&last);
+    format!("?{}", parts.join("&"))
+}
+
+async fn registry_findings(
+    ApiAuth(scope): ApiAuth,
+    State(shared): State<Arc<Shared>>,
+    headers: HeaderMap,
+    uri: axum::http::Uri,
+    filter: Result<Query<RegistryFilter>, axum::extract::rejection::QueryRejection>,
+) -> Result<Response, ApiError> {
+    let filter = registry_filter(filter)?;
+    let query = filter.query(scope)?;
+    let after =
+        match filter.cursor.as_deref() {
+            None => None,
+            Some(c) => Some(Cursor::decode(c).ok_or_else(|| {
+                ApiError::new(StatusCode::BAD_REQUEST, "not a cursor of this API")
+            })?),
+        };
+    let limit = filter.limit.unwrap_or(PAGE_DEFAULT).clamp(1, PAGE_MAX);
+    let page = shared
+        .store
+        .findings_page(&query, after.as_ref(), limit)
+        .await?;
+    let next_cursor = page.next.as_ref().map(Cursor::encode);
+    let next = next_cursor.as_deref().map(|c| next_link(uri.query(), c));
+    let link = next
+        .as_deref()
+        .and_then(|n| HeaderValue::from_str(&format!("<{n}>; rel=\"next\"")).ok());
+    let mut response = if wants_csv(&headers) {
+        let mut csv = Csv::new(&[
+            "severity",
+            "id",
+            "aliases",
+            "package",
+            "version",
+            "source_name",
+            "source_version",
+            "ecosystem",
+            "fix_state",
+            "fixed_version",
+            "layer",
+            "digest",
+            "tags",
+            "verdict",
+            "last_pushed",
+            "last_pulled",
+        ]);
+        for r in page.findings {
+            let f = r.finding;
+            csv.row([
+                f.severity.to_string(),
+                f.id,
+                f.aliases.join(" "),
+                f.package,
+                f.version,
+                f.source_name,
+                f.source_version,
+                f.ecosystem,
+                f.fix_state.as_str().to_string(),
+                f.fixed_version.unwrap_or_default(),
+                f.layer.unwrap_or_default(),
+                r.digest,
+                tag_list(&r.tags),
+                r.verdict.unwrap_or_default(),
+                time(r.last_pushed).unwrap_or_default(),
+                time(r.last_pulled).unwrap_or_default(),
+            ]);
+        }
+        csv.into_response()
+    } else {
+        Json(FindingsAnswer {
+            findings: page.findings,
+            next_cursor,
+            next,
+        })
+        .into_response()
+    };
+    if let Some(link) = link {
+        response.headers_mut().insert(header::LINK, link);
+    }
+    Ok(response)
+}
+
+/// `repository:tag` (or `repository@` for an untagged listing), space-separated.
+fn tag_list(tags: &[TagName]) -> String {
+    tags.iter()
+        .map(|t| match &t.tag {
+            Some(tag) => format!("{}:{tag}", t.repository),
+            None => format!("{}@", t.repository),
+        })
+        .collect::<Vec<_>>()
+        .join(" ")
+}
+
+/// Query parameters of `GET /v1/summary`.
+#[derive(Debug, Default, Deserialize)]
+#[serde(deny_unknown_fields)]
+struct SummaryFilter {
+    /// Images in a repository under this prefix.
+    repository: Option<String>,
+}
+
+/// `GET /v1/summary`.
+async fn summary(
+    ApiAuth(scope): ApiAuth,
+    State(shared): State<Arc<Shared>>,
+    filter: Result<Query<SummaryFilter>, axum::extract::rejection::QueryRejection>,
+) -> Result<Json<RegistrySummary>, ApiError> {
+    let Query(filter) =
+        filter.map_err(|e| ApiError::new(StatusCode::BAD_REQUEST, e.body_text()))?;
+    let repository = filter
+        .repository
+        .as_deref()
+        .map(|r| r.trim_end_matches('/'))
+        .filter(|r| !r.is_empty());
+    Ok(Json(shared.store.summary(&scope, repository).await?))
+}
+
+/// Whether the client asked for CSV (`Accept: text/csv`, with or without
+/// other types).
+fn wants_csv(headers: &HeaderMap) -> bool {
+    headers
+        .get_all(header::ACCEPT)
+        .iter()
+        .filter_map(|v| v.to_str().ok())
+        .flat_map(|v| v.split(','))
+        .any(|media| {
+            media
+                .split(';')
+                .next()
+                .is_some_and(|t| t.trim().eq_ignore_ascii_case("text/csv"))
+        })
+}
+
+/// An RFC 4180 CSV document: a header row, then rows, CRLF after each.
+/// A field is quoted when it holds a comma, a quote or a line break (quotes
+/// doubled); a field starting with `=`, `+`, `-`, `@`, a tab or a carriage
+/// return gets a leading `'`, so a spreadsheet shows it instead of running
+/// it as a formula.
+struct Csv {
+    body: Vec<u8>,
+}
+
+impl Csv {
+    fn new(header: &[&str]) -> Csv {
+        let mut csv = Csv { body: Vec::new() };
+        csv.row(header.iter().map(|h| h.to_string()));
+        csv
+    }
+
+    fn row(&mut self, fields: impl IntoIterator<Item = String>) {
+        for (i, field) in fields.into_iter().enumerate() {
+            if i > 0 {
+                self.body.push(b',');
+            }
+            let defused = if field.starts_with(['=', '+', '-', '@', '\t', '\r']) {
+                format!("'{field}")
+            } else {
+                field
+            };
+            if defused.contains([',', '"', '\r', '\n']) {
+                self.body.push(b'"');
+                self.body
+                    .extend_from_slice(defused.replace('"', "\"\"").as_bytes());
+                self.body.push(b'"');
+            } else {
+                self.body.extend_from_slice(defused.as_bytes());
+            }
+        }
+        self.body.extend_from_slice(b"\r\n");
+    }
+}
+
+impl IntoResponse for Csv {
+    fn into_response(self) -> Response {
+        (
+            [(
+                header::CONTENT_TYPE,
+                HeaderValue::from_static("text/csv; charset=utf-8; header=present"),
+            )],
+            self.body,
+        )
+            .into_response()
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn csv_fields_are_quoted_and_defused() {
+        let mut csv = Csv::new(&["a", "b"]);
+        csv.row(["x,y".to_string(), "say \"hi\"\nthere".to_string()]);
+        csv.row(["=1+2".to_string(), "-3".to_string()]);
+        csv.row(["@SUM(A1)".to_string(), "+x".to_string()]);
+        csv.row(["plain".to_string(), String::new()]);
+        assert_eq!(
+            String::from_utf8(csv.body).unwrap(),
+            "a,b\r\n\"x,y\",\"say \"\"hi\"\"\nthere\"\r\n'=1+2,'-3\r\n'@SUM(A1),'+x\r\nplain,\r\n"
+        );
+    }
+
+    #[test]
+    fn accept_chooses_csv() {
+        let mut headers = HeaderMap::new();
+        assert!(!wants_csv(&headers));
+        for (value, csv) in [
+            ("text/csv", true),
+            ("application/json, TEXT/CSV; q=0.5", true),
+            ("application/json", false),
+            ("*/*", false),
+            ("text/csv-schema", false),
+        ] {
+            headers.insert(header::ACCEPT, HeaderValue::from_static(value));
+            assert_eq!(wants_csv(&headers), csv, "{value}");
+        }
+    }
+
+    #[test]
+    fn next_links_keep_the_query() {
+        assert_eq!(
+            next_link(Some("severity=high&cursor=old&limit=2"), "NEW"),
+            "?severity=high&limit=2&cursor=NEW"
+        );
+        assert_eq!(next_link(None, "NEW"), "?cursor=NEW");
+    }
 
     #[test]
     fn bearer_tokens() {

@@ -9,7 +9,58 @@ use std::time::Duration;
 use trawl::registry::Credentials;
 use trawl::{Policy, RegistryOptions, Severity};
 
-use crate::store::StoreLocation;
+use crate::store::{Scope, StoreLocation};
+
+/// An API bearer token that sees only the images in repositories under
+/// its prefixes, in every endpoint: lists, counts and the summary leave the
+/// others out, and looking one up by digest answers 404, as for an image
+/// that does not exist. Of an image it sees, it sees only the tags in its
+/// repositories.
+#[derive(Clone, PartialEq, Eq)]
+pub struct ScopedToken {
+    /// The secret.
+    pub token: String,
+    /// What it sees ([`Scope::Prefixes`]).
+    pub scope: Scope,
+}
+
+impl ScopedToken {
+    /// A token for the repositories under `prefixes` (`team-a` covers
+    /// `team-a` and `team-a/…`); an empty list or prefix is refused.
+    pub fn new<I, S>(token: impl Into<String>, prefixes: I) -> Result<ScopedToken, String>
+    where
+        I: IntoIterator<Item = S>,
+        S: AsRef<str>,
+    {
+        Ok(ScopedToken {
+            token: token.into(),
+            scope: Scope::prefixes(prefixes)?,
+        })
+    }
+}
+
+impl std::fmt::Debug for ScopedToken {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("ScopedToken")
+            .field("token", &"<redacted>")
+            .field("scope", &self.scope)
+            .finish()
+    }
+}
+
+/// Reads `--scoped-token-file PREFIX[,PREFIX...]=FILE`: the repository
+/// prefixes, and the file holding the token (the secret is never an
+/// argument).
+pub fn parse_scoped_token_file(spec: &str) -> Result<(Vec<String>, PathBuf), String> {
+    let usage = || format!("{spec:?}: use PREFIX[,PREFIX...]=FILE");
+    let (prefixes, file) = spec.split_once('=').ok_or_else(usage)?;
+    if file.is_empty() {
+        return Err(usage());
+    }
+    let prefixes: Vec<String> = prefixes.split(',').map(str::to_string).collect();
+    Scope::prefixes(&prefixes).map_err(|e| format!("{spec:?}: {e}"))?;
+    Ok((prefixes, PathBuf::from(file)))
+}
 
 /// A registry the service scans for: events must name it, and images are
 /// pulled from it with its own credentials and never sent anywhere else.
@@ -122,6 +173,9 @@ pub struct Config {
     pub advisory_db: PathBuf,
     /// Bearer token of the REST API.
     pub api_token: String,
+    /// More API bearer tokens, each limited to repository prefixes. A
+    /// token equal to another (or to `api_token`) is refused at start.
+    pub scoped_tokens: Vec<ScopedToken>,
     /// Bearer token the registry sends with notifications.
     pub webhook_token: String,
     /// How registries are reached (CA, plain-HTTP hosts, platform, Docker config).
@@ -169,6 +223,7 @@ impl Config {
             data_dir,
             advisory_db: advisory_db.into(),
             api_token: api_token.into(),
+            scoped_tokens: Vec::new(),
             webhook_token: webhook_token.into(),
             registry: RegistryOptions::default(),
             registries,
@@ -284,6 +339,22 @@ mod tests {
         for bad in ["", "d", "1w", "-1d", "1.5h", "99999999999999999999d"] {
             assert!(parse_duration(bad).is_err(), "{bad}");
         }
+    }
+
+    #[test]
+    fn scoped_token_specs() {
+        assert_eq!(
+            parse_scoped_token_file("team-a/,team-b=/etc/trawl/a=b.token"),
+            Ok((
+                vec!["team-a/".to_string(), "team-b".to_string()],
+                PathBuf::from("/etc/trawl/a=b.token")
+            ))
+        );
+        for bad in ["team-a", "=f", "team-a=", ",x=f", "a,,b=f"] {
+            assert!(parse_scoped_token_file(bad).is_err(), "{bad}");
+        }
+        let t = ScopedToken::new("s3cret", ["team-a"]).unwrap();
+        assert!(!format!("{t:?}").contains("s3cret"));
     }
 
     #[test]

@@ -87,10 +87,10 @@ mod service;
 pub mod store;
 
 pub use config::{
-    Config, PolicyFiles, WatchedRegistry, parse_duration, parse_registry, parse_registry_auth,
-    watched_registries,
+    Config, PolicyFiles, ScopedToken, WatchedRegistry, parse_duration, parse_registry,
+    parse_registry_auth, parse_scoped_token_file, watched_registries,
 };
 pub use redact::redact_urls;
 pub use server::{HttpLimits, serve};
 pub use service::{Service, ServiceError, run};
-pub use store::{Store, StoreError, StoreLocation};
+pub use store::{Scope, Store, StoreError, StoreLocation};

@@ -121,6 +121,10 @@ pub enum ServiceError {
     /// A background task ended without an answer.
     #[error("a background task was lost")]
     Lost,
+    /// Two API tokens are the same (a scoped token must differ from the
+    /// unscoped one and from every other), or one is empty.
+    #[error("API tokens must be distinct and not empty: {0}")]
+    Tokens(String),
 }
 
 /// The advisory database and policy in use, and the scanner that matches
@@ -240,6 +244,7 @@ impl Service {
     /// the watchers. Must be called within a tokio runtime (multi-threaded:
     /// scans and matching block threads of their own).
     pub async fn start(config: Config) -> Result<Service, ServiceError> {
+        check_tokens(&config)?;
         let store = Store::open(&config.store).await?;
         let owner = process_name();
         let now = store.now_ms().await?;
@@ -395,6 +400,25 @@ async fn stopped(stop: &mut watch::Receiver<bool>) {
 }
 
 /// Seconds since the Unix epoch.
+/// Refuses empty API tokens and tokens given twice: which scope a token
+/// has must not depend on the order they are tried in.
+fn check_tokens(config: &Config) -> Result<(), ServiceError> {
+    let mut seen = vec![config.api_token.as_str()];
+    for (i, scoped) in config.scoped_tokens.iter().enumerate() {
+        if seen.contains(&scoped.token.as_str()) {
+            return Err(ServiceError::Tokens(format!(
+                "scoped token {} is the same as another",
+                i + 1
+            )));
+        }
+        seen.push(&scoped.token);
+    }
+    if seen.iter().any(|t| t.trim().is_empty()) {
+        return Err(ServiceError::Tokens("a token is empty".into()));
+    }
+    Ok(())
+}
+
 pub(crate) fn now() -> i64 {
     crate::store::local_now_ms() / 1000
 }

@@ -60,7 +60,13 @@
 //! when that process takes it.
 
 mod postgres;
+mod query;
 mod sqlite;
+
+pub use query::{
+    Affected, AffectedImage, Cursor, FindingQuery, FindingsPage, ImageFinding, RegistryFinding,
+    RegistrySummary, Scope, TagName, VulnerabilityRow,
+};
 
 use std::fmt;
 use std::path::{Path, PathBuf};
@@ -988,6 +994,119 @@ impl Store {
         }
     }
 
+    /// One row per vulnerability id among the findings `q` selects, the
+    /// most severe first (then the most images, then by id). See
+    /// [`VulnerabilityRow`] for what each says.
+    pub async fn vulnerabilities(
+        &self,
+        q: &FindingQuery,
+    ) -> Result<Vec<VulnerabilityRow>, StoreError> {
+        match &self.backend {
+            Backend::Sqlite(s) => {
+                let q = q.clone();
+                sqlite!(s, |s| block_on(query::vulnerabilities(
+                    s,
+                    query::Dialect::Sqlite,
+                    &q
+                )))
+            }
+            Backend::Postgres(p) => {
+                send(query::vulnerabilities(p, query::Dialect::Postgres, q)).await
+            }
+        }
+    }
+
+    /// The images in `scope` with a finding of the vulnerability `id`, by
+    /// digest, each with those findings; empty when none has it. A finding
+    /// is of it when its id or an alias is `id` (case-insensitive), or
+    /// one of the ids and aliases of such a finding: a CVE finds the
+    /// findings filed under its DSA or GHSA that name it, and a GHSA finds
+    /// the DSA through the CVE they share. Only findings in scope lead to
+    /// others.
+    pub async fn vulnerability(
+        &self,
+        id: &str,
+        scope: &Scope,
+    ) -> Result<Vec<AffectedImage>, StoreError> {
+        match &self.backend {
+            Backend::Sqlite(s) => {
+                let (id, scope) = (id.to_string(), scope.clone());
+                sqlite!(s, |s| block_on(query::vulnerability(
+                    s,
+                    query::Dialect::Sqlite,
+                    &id,
+                    &scope
+                )))
+            }
+            Backend::Postgres(p) => {
+                send(query::vulnerability(p, query::Dialect::Postgres, id, scope)).await
+            }
+        }
+    }
+
+    /// At most `limit` (at least 1) of the findings `q` selects, after
+    /// `after`, in a stable order: severity (highest first), id, digest,
+    /// place in the report.
+    pub async fn findings_page(
+        &self,
+        q: &FindingQuery,
+        after: Option<&Cursor>,
+        limit: usize,
+    ) -> Result<FindingsPage, StoreError> {
+        match &self.backend {
+            Backend::Sqlite(s) => {
+                let (q, after) = (q.clone(), after.cloned());
+                sqlite!(s, |s| block_on(query::findings_page(
+                    s,
+                    query::Dialect::Sqlite,
+                    &q,
+                    after.as_ref(),
+                    limit
+                )))
+            }
+            Backend::Postgres(p) => {
+                send(query::findings_page(
+                    p,
+                    query::Dialect::Postgres,
+                    q,
+                    after,
+                    limit,
+                ))
+                .await
+            }
+        }
+    }
+
+    /// Images by verdict, findings by severity and fix state, and the most
+    /// affected packages and repositories, of the images in `scope` (and
+    /// in a repository under `repository`, when given).
+    pub async fn summary(
+        &self,
+        scope: &Scope,
+        repository: Option<&str>,
+    ) -> Result<RegistrySummary, StoreError> {
+        match &self.backend {
+            Backend::Sqlite(s) => {
+                let (scope, repository) = (scope.clone(), repository.map(str::to_string));
+                sqlite!(s, |s| block_on(query::summary(
+                    s,
+                    query::Dialect::Sqlite,
+                    &scope,
+                    repository.as_deref()
+                )))
+            }
+            Backend::Postgres(p) => {
+                send(query::summary(
+                    p,
+                    query::Dialect::Postgres,
+                    scope,
+                    repository,
+                ))
+                .await
+            }
+        }
+    }
+
     /// Jobs waiting and jobs running.
     pub async fn queue_lengths(&self) -> Result<(i64, i64), StoreError> {
         match &self.backend {
@@ -1004,6 +1123,12 @@ fn send<'a, T>(
     future: impl std::future::Future<Output = T> + Send + 'a,
 ) -> std::pin::Pin<Box<dyn std::future::Future<Output = T> + Send + 'a>> {
     Box::pin(future)
+}
+
+/// Runs a query of the SQLite store to its end on a blocking thread (its
+/// statements never wait on anything but the connection's lock).
+fn block_on<T>(future: impl std::future::Future<Output = T>) -> T {
+    tokio::runtime::Handle::current().block_on(future)
 }
 
 /// Unix milliseconds by the local clock.

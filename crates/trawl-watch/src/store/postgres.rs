@@ -38,6 +38,7 @@ use tokio_postgres::binary_copy::BinaryCopyInWriter;
 use tokio_postgres::types::{ToSql, Type};
 use tracing::warn;
 
+use super::query::Value;
 use super::{
     Applied, FindingRow, ImageRecord, ImageState, Job, JobStatus, MAX_ATTEMPTS, MatchResult,
     MatchTarget, Recovered, Rematched, RescanBatch, RescanPlan, StoreError, StoredInventory,
@@ -52,7 +53,15 @@ const PLAN_LOCK: i64 = 0x7472_6177_6c77_0003;
 
 /// The migrations, in order: (version, SQL). A version once released is
 /// never edited; changes come as a new version.
-const MIGRATIONS: &[(i64, &str)] = &[(1, SCHEMA_1)];
+const MIGRATIONS: &[(i64, &str)] = &[(1, SCHEMA_1), (2, QUERY_INDEXES_2)];
+
+/// The index of the registry-wide findings order (`GET /v1/findings`
+/// pages through it; byte-wise order, as SQLite's), and findings by layer.
+const QUERY_INDEXES_2: &str = "
+CREATE INDEX findings_sorted ON findings
+    (severity DESC, id COLLATE \"C\", digest COLLATE \"C\", ord) WHERE NOT suppressed;
+CREATE INDEX findings_by_layer ON findings (layer);
+";
 
 const SCHEMA_1: &str = "
 CREATE TABLE images (
@@ -897,6 +906,50 @@ impl PgStore {
             )
             .await?;
         Ok((row.get(0), row.get(1)))
+    }
+}
+
+impl super::query::Rows for PgStore {
+    async fn rows(&self, sql: &super::query::Sql) -> Result<Vec<Vec<Value>>, StoreError> {
+        let client = self.client().await?;
+        let stmt = client.prepare_cached(&sql.text).await?;
+        let params: Vec<Box<dyn ToSql + Sync + Send>> = sql
+            .params
+            .iter()
+            .map(|p| -> Box<dyn ToSql + Sync + Send> {
+                match p {
+                    Value::Null => Box::new(None::<String>),
+                    Value::Int(n) => Box::new(*n),
+                    Value::Text(t) => Box::new(t.clone()),
+                }
+            })
+            .collect();
+        let refs: Vec<&(dyn ToSql + Sync)> = params
+            .iter()
+            .map(|p| p.as_ref() as &(dyn ToSql + Sync))
+            .collect();
+        let rows = client.query(&stmt, &refs).await?;
+        let mut out = Vec::with_capacity(rows.len());
+        for row in &rows {
+            let mut values = Vec::with_capacity(row.len());
+            for (c, column) in row.columns().iter().enumerate() {
+                let t = column.type_();
+                let value = if *t == Type::INT2 {
+                    row.try_get::<_, Option<i16>>(c)?
+                        .map(|n| Value::Int(n.into()))
+                } else if *t == Type::INT4 {
+                    row.try_get::<_, Option<i32>>(c)?
+                        .map(|n| Value::Int(n.into()))
+                } else if *t == Type::INT8 {
+                    row.try_get::<_, Option<i64>>(c)?.map(Value::Int)
+                } else {
+                    row.try_get::<_, Option<String>>(c)?.map(Value::Text)
+                };
+                values.push(value.unwrap_or(Value::Null));
+            }
+            out.push(values);
+        }
+        Ok(out)
     }
 }
 

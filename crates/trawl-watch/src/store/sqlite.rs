@@ -7,7 +7,8 @@
 //! The schema version is SQLite's `user_version`. Versions 1 (before
 //! policies were recorded), 2 (before job leases) and 3 (before findings
 //! rows and shared rescans) are upgraded in place at open; version 4 rows
-//! of `findings` are filled from the stored reports then.
+//! of `findings` are filled from the stored reports then. Version 5 added
+//! the indexes of the registry-wide queries.
 
 use std::path::{Path, PathBuf};
 use std::sync::Mutex;
@@ -17,6 +18,7 @@ use tracing::warn;
 use trawl::Report;
 
 use super::Applied;
+use super::query::Value;
 use super::{
     FindingRow, ImageRecord, ImageState, Job, JobStatus, MAX_ATTEMPTS, MatchResult, MatchTarget,
     Recovered, Rematched, RescanBatch, RescanPlan, StoreError, StoredInventory, create_parent,
@@ -25,7 +27,14 @@ use super::{
 use crate::events::{Deleted, Deletion, ImageEvent, Kind, Recorded};
 
 /// The schema this file writes.
-const SCHEMA_VERSION: i64 = 4;
+const SCHEMA_VERSION: i64 = 5;
+
+/// What version 5 added: the index of the registry-wide findings order
+/// (`GET /v1/findings` pages through it), and findings by layer.
+const QUERY_INDEXES: &str = "
+CREATE INDEX findings_sorted ON findings(severity DESC, id, digest, ord) WHERE suppressed = 0;
+CREATE INDEX findings_by_layer ON findings(layer);
+";
 
 /// What version 3 added: the lease columns of `jobs`.
 const LEASE_COLUMNS: &str = "
@@ -1059,6 +1068,38 @@ fn write_findings(
     Ok(())
 }
 
+impl super::query::Rows for SqliteStore {
+    async fn rows(&self, sql: &super::query::Sql) -> Result<Vec<Vec<Value>>, StoreError> {
+        let conn = self.conn();
+        let mut stmt = conn.prepare_cached(&sql.text)?;
+        for (i, p) in sql.params.iter().enumerate() {
+            match p {
+                Value::Null => stmt.raw_bind_parameter(i + 1, rusqlite::types::Null)?,
+                Value::Int(n) => stmt.raw_bind_parameter(i + 1, n)?,
+                Value::Text(t) => stmt.raw_bind_parameter(i + 1, t)?,
+            }
+        }
+        let columns = stmt.column_count();
+        let mut rows = stmt.raw_query();
+        let mut out = Vec::new();
+        while let Some(row) = rows.next()? {
+            let mut values = Vec::with_capacity(columns);
+            for c in 0..columns {
+                values.push(match row.get_ref(c)? {
+                    rusqlite::types::ValueRef::Null => Value::Null,
+                    rusqlite::types::ValueRef::Integer(n) => Value::Int(n),
+                    rusqlite::types::ValueRef::Real(x) => Value::Int(x as i64),
+                    rusqlite::types::ValueRef::Text(t) | rusqlite::types::ValueRef::Blob(t) => {
+                        Value::Text(String::from_utf8_lossy(t).into_owned())
+                    }
+                });
+            }
+            out.push(values);
+        }
+        Ok(out)
+    }
+}
+
 /// Brings a store of schema `version` (0: new) to [`SCHEMA_VERSION`].
 fn migrate(tx: &Transaction<'_>, version: i64) -> Result<(), StoreError> {
     match version {
@@ -1074,10 +1115,13 @@ fn migrate(tx: &Transaction<'_>, version: i64) -> Result<(), StoreError> {
         }
         _ => {}
     }
-    tx.execute_batch(FINDINGS_AND_RESCANS)?;
-    if version > 0 {
-        backfill_findings(tx)?;
+    if version < 4 {
+        tx.execute_batch(FINDINGS_AND_RESCANS)?;
+        if version > 0 {
+            backfill_findings(tx)?;
+        }
     }
+    tx.execute_batch(QUERY_INDEXES)?;
     Ok(())
 }
 

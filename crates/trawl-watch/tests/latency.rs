@@ -1,0 +1,201 @@
+//! Latency of the registry-wide queries on PostgreSQL at 100,000 images: a
+//! measurement, not a timed test (it asserts only that answers are right).
+//!
+//! ```text
+//! cargo test --release -p trawl-watch --test latency -- --ignored --nocapture
+//! ```
+//!
+//! The rows are generated in the database (`generate_series`), not pushed
+//! through the API: 100,000 images in 50 teams' repositories, each with
+//! `FINDINGS` findings drawn from 5,000 vulnerabilities (each in about 400
+//! images, one of its two packages), every tenth image also with the "hot"
+//! CVE-2024-3094 (10,000 images). Then `GET /v1/vulnerabilities/{id}` (a
+//! typical id, by its alias; the hot one), `GET /v1/summary` (unscoped and
+//! for one team's token) and a first page of `GET /v1/findings` are asked
+//! `ROUNDS` times each through the HTTP API as served.
+
+mod support;
+
+use std::time::{Duration, Instant};
+
+use support::postgres::Postgres;
+use trawl_watch::{Config, HttpLimits, ScopedToken, Service, WatchedRegistry};
+
+const IMAGES: i64 = 100_000;
+const FINDINGS: i64 = 20;
+const ROUNDS: usize = 200;
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+#[ignore = "a measurement: run with --ignored --nocapture"]
+async fn registry_queries_at_100k_images() {
+    let pg = Postgres::get();
+    let url = pg.database("latency");
+    let db_name = url.rsplit('/').next().unwrap().to_string();
+    let dir = tempfile::tempdir().unwrap();
+    let advisory = dir.path().join("advisory.db");
+    trawl::advisory::StoreBuilder::new()
+        .write(&advisory)
+        .unwrap();
+    let mut config = Config::new(
+        &advisory,
+        dir.path().join("data"),
+        "all-token",
+        "webhook-token",
+        vec![WatchedRegistry::new("127.0.0.1:5000")],
+    );
+    config.store = url.parse().unwrap();
+    config.workers = 1;
+    config.scoped_tokens = vec![ScopedToken::new("team-7-token", ["team-7"]).unwrap()];
+    // Starting the service creates the schema.
+    let service = Service::start(config).await.unwrap();
+
+    let started = Instant::now();
+    pg.psql(
+        &db_name,
+        &format!(
+            "INSERT INTO images (digest, registry, repository, media_type, verdict, first_seen,
+                                 last_scanned, last_pushed, last_pulled, report)
+             SELECT 'sha256:' || lpad(to_hex(g), 64, '0'), '127.0.0.1:5000',
+                    'team-' || (g % 50) || '/app-' || (g % 997), 'application/vnd.oci.image.manifest.v1+json',
+                    CASE WHEN g % 5 = 0 THEN 'healthy' ELSE 'unhealthy' END, 0, 0,
+                    extract(epoch FROM now())::bigint - (g % 90) * 86400,
+                    extract(epoch FROM now())::bigint - (g % 45) * 86400, '{{}}'
+             FROM generate_series(1, {IMAGES}) g;
+             INSERT INTO tags (repository, tag, digest)
+             SELECT repository, 'v' || (g % 7), digest
+             FROM (SELECT g, 'sha256:' || lpad(to_hex(g), 64, '0') AS digest,
+                          'team-' || (g % 50) || '/app-' || (g % 997) AS repository
+                   FROM generate_series(1, {IMAGES}) g) i;
+             INSERT INTO findings (digest, ord, id, aliases, keys, package, version, source_name,
+                                   source_version, ecosystem, severity, fix_state, fixed_version,
+                                   layer, suppressed)
+             SELECT 'sha256:' || lpad(to_hex(g), 64, '0'), n, v.id, ARRAY[v.alias],
+                    ARRAY[lower(v.id), lower(v.alias)], v.package, '1.0-1', v.package || '-src',
+                    '1.0-1', 'Debian:12', v.k % 6, CASE WHEN v.k % 3 = 0 THEN 'unfixed' ELSE 'fixed' END,
+                    CASE WHEN v.k % 3 = 0 THEN NULL ELSE '1.0-2' END, 'sha256:layer' || (g % 100),
+                    n = {FINDINGS} - 1 AND g % 4 = 0
+             FROM generate_series(1, {IMAGES}) g, generate_series(0, {FINDINGS} - 1) n,
+                  LATERAL (SELECT k, 'CVE-2099-' || lpad(k::text, 5, '0') AS id,
+                                  'DSA-' || (10000 + k) || '-1' AS alias,
+                                  'pkg' || (k % 700) || CASE WHEN g % 2 = 0 THEN '' ELSE '-bin' END AS package
+                           FROM (SELECT (g * 31 + n * 977) % 5000 AS k) k) v;
+             INSERT INTO findings (digest, ord, id, aliases, keys, package, version, source_name,
+                                   source_version, ecosystem, severity, fix_state, fixed_version,
+                                   layer, suppressed)
+             SELECT 'sha256:' || lpad(to_hex(g), 64, '0'), {FINDINGS}, 'CVE-2024-3094',
+                    ARRAY['DSA-5649-1'], ARRAY['cve-2024-3094', 'dsa-5649-1'], 'liblzma5', '5.6.0-0.2',
+                    'xz-utils', '5.6.0-0.2', 'Debian:12', 5, 'fixed', '5.6.1+really5.4.5-1',
+                    'sha256:layer0', false
+             FROM generate_series(10, {IMAGES}, 10) g;
+             ANALYZE;"
+        ),
+    );
+    let rows = pg.psql(&db_name, "SELECT count(*) FROM findings");
+    eprintln!(
+        "seeded {IMAGES} images, {rows} finding rows in {:.1?}",
+        started.elapsed()
+    );
+
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let addr = listener.local_addr().unwrap();
+    let (stop, stopped) = tokio::sync::oneshot::channel::<()>();
+    let server = tokio::spawn(trawl_watch::serve(
+        listener,
+        service.router(),
+        HttpLimits::default(),
+        async {
+            let _ = stopped.await;
+        },
+    ));
+
+    for (what, path, token) in [
+        (
+            "vulnerability by alias (~400 images)",
+            "/v1/vulnerabilities/DSA-10042-1",
+            "all-token",
+        ),
+        (
+            "vulnerability, hot (10,000 images)",
+            "/v1/vulnerabilities/CVE-2024-3094",
+            "all-token",
+        ),
+        (
+            "vulnerability by alias, one team's token",
+            "/v1/vulnerabilities/DSA-10217-1",
+            "team-7-token",
+        ),
+        (
+            "findings, first page of 100, severity>=high",
+            "/v1/findings?severity=high",
+            "all-token",
+        ),
+        (
+            "vulnerabilities, one team, critical",
+            "/v1/vulnerabilities?severity=critical&repository=team-7",
+            "all-token",
+        ),
+    ] {
+        let rounds = if what.contains("hot") || what.starts_with("summary") {
+            ROUNDS / 20
+        } else {
+            ROUNDS
+        };
+        let mut times = Vec::with_capacity(rounds);
+        let mut bytes = 0;
+        for _ in 0..rounds {
+            let t = Instant::now();
+            let (status, body) = get(addr, path, token).await;
+            times.push(t.elapsed());
+            assert_eq!(status, 200, "{path}: {body}");
+            bytes = body.len();
+        }
+        times.sort();
+        let pct = |p: f64| times[((times.len() as f64 - 1.0) * p).round() as usize];
+        eprintln!(
+            "{what:48} {path}: p50 {:>8.1?}  p99 {:>8.1?}  ({rounds} requests, {bytes} bytes)",
+            pct(0.50),
+            pct(0.99)
+        );
+    }
+    // The summary aggregates every finding row: over the API's 30 s request
+    // timeout at this size, so it is timed at the store.
+    let team_7 = trawl_watch::Scope::prefixes(["team-7"]).unwrap();
+    for (what, scope) in [
+        ("summary (store call)", trawl_watch::Scope::All),
+        ("summary, one team's scope (store call)", team_7),
+    ] {
+        let mut times = Vec::new();
+        for _ in 0..3 {
+            let t = Instant::now();
+            let summary = service.store().summary(&scope, None).await.unwrap();
+            times.push(t.elapsed());
+            assert!(summary.images > 0);
+        }
+        times.sort();
+        eprintln!(
+            "{what:48} min {:>8.1?}  median {:>8.1?}  max {:>8.1?}  (3 calls)",
+            times[0], times[1], times[2]
+        );
+    }
+    let _ = stop.send(());
+    server.await.unwrap();
+    service.stop().await;
+}
+
+/// One HTTP/1.1 GET: status and body.
+async fn get(addr: std::net::SocketAddr, path: &str, token: &str) -> (u16, String) {
+    use tokio::io::{AsyncReadExt, AsyncWriteExt};
+    let mut stream = tokio::net::TcpStream::connect(addr).await.unwrap();
+    let request = format!(
+        "GET {path} HTTP/1.1\r\nHost: w\r\nAuthorization: Bearer {token}\r\nConnection: close\r\n\r\n"
+    );
+    stream.write_all(request.as_bytes()).await.unwrap();
+    let mut answer = Vec::new();
+    tokio::time::timeout(Duration::from_secs(120), stream.read_to_end(&mut answer))
+        .await
+        .expect("an answer within two minutes")
+        .unwrap();
+    let answer = String::from_utf8(answer).unwrap();
+    let (head, body) = answer.split_once("\r\n\r\n").unwrap();
+    (head[9..12].parse().unwrap(), body.to_string())
+}
