@@ -75,6 +75,9 @@ fn language_packages_are_grouped_by_ecosystem_with_their_paths() {
             "npm packages (1)",
             "NAME VERSION PATH LAYER",
             "lodash 4.17.20 app/node_modules/lodash/package.json -",
+            // No advisories at all: the language packages could not be matched.
+            "warning: no advisory data for PyPI (1 package not matched)",
+            "warning: no advisory data for npm (1 package not matched)",
         ],
         "{text}"
     );
