@@ -5,11 +5,17 @@
 //! ```sh
 //! trawl db build --osv DIR... --secdb DIR|FILE... --debian-tracker FILE... -o trawl.db
 //! trawl db info trawl.db
-//! trawl db update --dir feeds [-o feeds/trawl.db] [--ecosystem Debian]... [--alpine-release v3.18]...
+//! trawl db update [--dir feeds] [-o feeds/trawl.db] [--ecosystem Debian]... [--alpine-release v3.18]...
 //!           [--osv-base URL] [--secdb-base URL] [--tracker-url URL | --no-tracker]
 //! trawl db push trawl.db REGISTRY/REPO:TAG [--insecure-registry HOST] [--ca-file PEM] [--username U --password-stdin]
 //! trawl db pull REGISTRY/REPO:TAG -o trawl.db [same registry options]
 //! ```
+//!
+//! `trawl db update` with no arguments fills the default database (the one
+//! `trawl scan` uses: `$TRAWL_DB`, else `$XDG_CACHE_HOME/trawl/trawl.db`, else
+//! `~/.cache/trawl/trawl.db`), mirroring the feeds in `feeds/` beside it:
+//! osv.dev's export of every ecosystem Trawl matches ([`DEFAULT_ECOSYSTEMS`])
+//! and the Debian security tracker.
 //!
 //! An error prints `db: …` with its causes and exits with status 1.
 
@@ -29,6 +35,32 @@ use crate::cli::Global;
 const ARTIFACT_TYPE: &str = "application/vnd.trawl.advisory-db.v1";
 /// The media type of its one blob, the SQLite file.
 const BLOB_MEDIA_TYPE: &str = "application/vnd.trawl.advisory-db.v1.sqlite";
+
+/// The osv.dev ecosystems `trawl db update` downloads when none is named:
+/// every distribution whose images Trawl maps to an OSV ecosystem, and every
+/// language ecosystem it inventories. (Alpine comes from osv.dev's export,
+/// which carries Alpine's secdb for every release; Azure Linux is left out
+/// until osv.dev publishes its export — name it with `--ecosystem`.)
+pub const DEFAULT_ECOSYSTEMS: [&str; 18] = [
+    "Debian",
+    "Ubuntu",
+    "Alpine",
+    "Wolfi",
+    "Chainguard",
+    "Rocky Linux",
+    "AlmaLinux",
+    "Photon OS",
+    "SUSE",
+    "openSUSE",
+    "Go",
+    "crates.io",
+    "PyPI",
+    "npm",
+    "Maven",
+    "RubyGems",
+    "Packagist",
+    "NuGet",
+];
 
 /// `trawl db`'s subcommands.
 #[derive(Debug, Args)]
@@ -60,14 +92,23 @@ enum Command {
         file: PathBuf,
     },
     /// Download the feeds (conditionally) and rebuild the database if any changed.
+    ///
+    /// With no arguments: every ecosystem Trawl supports, into the default
+    /// database ($TRAWL_DB, else $XDG_CACHE_HOME/trawl/trawl.db, else
+    /// ~/.cache/trawl/trawl.db) that `trawl scan` uses, the feeds kept in
+    /// `feeds/` beside it.
     Update {
-        /// Where the feeds are kept.
+        /// Where the feeds are kept (default: `feeds/` beside the database).
         #[arg(long)]
-        dir: PathBuf,
-        /// The database (default DIR/trawl.db).
+        dir: Option<PathBuf>,
+        /// The database (default DIR/trawl.db with --dir, else the default database).
         #[arg(short, long)]
         output: Option<PathBuf>,
-        /// An osv.dev ecosystem to download (`Debian`, `Alpine`, `Ubuntu`...).
+        /// An osv.dev ecosystem to download (`Debian`, `Alpine`, `Ubuntu`...). Default,
+        /// when neither this nor --alpine-release is given: every ecosystem Trawl
+        /// supports (Debian, Ubuntu, Alpine, Wolfi, Chainguard, Rocky Linux,
+        /// AlmaLinux, Photon OS, SUSE, openSUSE, Go, crates.io, PyPI, npm, Maven,
+        /// RubyGems, Packagist, NuGet).
         #[arg(long)]
         ecosystem: Vec<String>,
         /// An Alpine release whose secdb to download (`v3.18`, `edge`).
@@ -181,7 +222,27 @@ fn run(cli: DbArgs, global: &Global) -> Result<(), Error> {
             tracker_url,
             no_tracker,
         } => {
-            let output = output.unwrap_or_else(|| dir.join("trawl.db"));
+            let (dir, output) = match (dir, output) {
+                (Some(dir), Some(output)) => (dir, output),
+                (Some(dir), None) => {
+                    let output = dir.join("trawl.db");
+                    (dir, output)
+                }
+                (None, Some(output)) => (crate::defaults::feed_dir(&output), output),
+                (None, None) => {
+                    let output = crate::defaults::database().ok_or(
+                        "no default database location: TRAWL_DB, XDG_CACHE_HOME and HOME are unset; pass --output",
+                    )?;
+                    (crate::defaults::feed_dir(&output), output)
+                }
+            };
+            std::fs::create_dir_all(crate::cli::parent_dir(&output))
+                .map_err(|e| format!("cannot create the directory of {}: {e}", output.display()))?;
+            let ecosystem = if ecosystem.is_empty() && alpine_release.is_empty() {
+                DEFAULT_ECOSYSTEMS.iter().map(|e| e.to_string()).collect()
+            } else {
+                ecosystem
+            };
             let sources = FeedSources {
                 osv_base,
                 osv_ecosystems: ecosystem,
@@ -310,6 +371,13 @@ fn print_info(info: &StoreInfo) {
     println!("indexed entries {}", info.entries);
     println!("content sha256  {}", info.content_sha256);
     println!("built by        {}", escape_terminal(&info.built_by));
+    let built_at = info
+        .built_at
+        .and_then(|t| chrono::DateTime::from_timestamp(i64::try_from(t).ok()?, 0))
+        .map_or("unknown".to_string(), |t| {
+            t.to_rfc3339_opts(chrono::SecondsFormat::Secs, true)
+        });
+    println!("built at        {built_at}");
     println!("ecosystems      {}", info.ecosystems.len());
     for (ecosystem, entries) in &info.ecosystems {
         println!("  {:<40} {entries}", escape_terminal(ecosystem));

@@ -17,6 +17,7 @@
 
 mod cli;
 mod db;
+mod defaults;
 mod policy;
 mod scan;
 mod size;

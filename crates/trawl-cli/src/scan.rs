@@ -14,7 +14,12 @@
 //! receiving less than that in any 30-second window after the first is aborted;
 //! 0 turns the check off).
 //! Feeds: `--osv DIR`, `--secdb DIR|FILE`, `--debian-tracker FILE` (each
-//! repeatable), or a compiled database: `--db FILE`. Policy: `--severity-threshold`, `--ignore-unfixed`,
+//! repeatable), or a compiled database: `--db FILE`. Without either, the
+//! default database: `$TRAWL_DB`, else `$XDG_CACHE_HOME/trawl/trawl.db`, else
+//! `~/.cache/trawl/trawl.db` (`trawl db update` fills it); with none there,
+//! one line on stderr says how to get one and the verdict is `unsupported`.
+//! A compiled database's age is in the report, with a warning when it is
+//! older than `--max-db-age` (default 5 days; `0` disables). Policy: `--severity-threshold`, `--ignore-unfixed`,
 //! `--ignore-file FILE`, `--vex FILE`. `--output FILE` writes the report to
 //! FILE (atomically) instead of stdout.
 //!
@@ -37,7 +42,7 @@ use trawl::registry::Credentials;
 use trawl::{AdvisoryDb, ImageSource, RegistryOptions, Scanner, Verdict};
 
 use crate::cli::Global;
-use crate::{policy, size};
+use crate::{defaults, policy, size};
 
 /// `--format`.
 #[derive(Debug, Clone, Copy, ValueEnum)]
@@ -65,9 +70,14 @@ pub struct ScanArgs {
     #[arg(long = "secdb", value_name = "DIR|FILE")]
     secdb: Vec<PathBuf>,
     /// A compiled advisory database (`trawl db build ...` or `trawl db pull`),
-    /// instead of feeds.
+    /// instead of feeds. Default, when no feed is given: $TRAWL_DB, else
+    /// $XDG_CACHE_HOME/trawl/trawl.db, else ~/.cache/trawl/trawl.db (`trawl db update`).
     #[arg(long, value_name = "FILE", conflicts_with_all = ["osv", "secdb", "debian_tracker"])]
     db: Option<PathBuf>,
+    /// Warn (in the report and on stderr) when the compiled database is older
+    /// than this: a number and s, m, h, d or w (`5d`, `36h`); 0 never warns.
+    #[arg(long, value_name = "AGE", default_value = "5d", value_parser = defaults::parse_age)]
+    max_db_age: Duration,
     /// The Debian security tracker's JSON export. Repeatable.
     #[arg(long = "debian-tracker", value_name = "FILE")]
     debian_tracker: Vec<PathBuf>,
@@ -182,8 +192,25 @@ pub fn run(args: &ScanArgs, global: &Global) -> Result<ExitCode, Box<dyn std::er
         );
     }
     let mut builder = Scanner::builder().registry_options(registry);
-    if let (false, Some(path)) = (args.inventory_only, &args.db) {
-        builder = builder.database(trawl::advisory::AdvisoryStore::open(path)?);
+    let feeds_given =
+        !(args.osv.is_empty() && args.secdb.is_empty() && args.debian_tracker.is_empty());
+    // The compiled database to use, if any: --db, else (no feeds) the default.
+    let store_path = match (&args.db, feeds_given || args.inventory_only) {
+        (Some(path), _) => Some(path.clone()),
+        (None, false) => match defaults::database() {
+            Some(path) if path.exists() => Some(path),
+            path => {
+                note(&defaults::missing_message(path.as_deref()));
+                None
+            }
+        },
+        (None, true) => None,
+    };
+    let mut database = None;
+    if let (false, Some(path)) = (args.inventory_only, store_path) {
+        let store = trawl::advisory::AdvisoryStore::open(&path)?;
+        database = Some(DatabaseInfo::new(path, store.info().built_at));
+        builder = builder.database(store);
     } else if !args.inventory_only {
         let bar = spinner(
             format!("loading advisories from {} location(s)", args.osv.len()),
@@ -197,11 +224,6 @@ pub fn run(args: &ScanArgs, global: &Global) -> Result<ExitCode, Box<dyn std::er
                 warnings.len(),
                 warnings[0]
             ));
-        }
-        if args.osv.is_empty() && args.secdb.is_empty() && args.debian_tracker.is_empty() {
-            note(
-                "no advisory feed given (--osv, --secdb, --debian-tracker): nothing to match against, the verdict will be unsupported",
-            );
         }
         builder = builder.database(db);
     }
@@ -262,7 +284,14 @@ pub fn run(args: &ScanArgs, global: &Global) -> Result<ExitCode, Box<dyn std::er
     let _ = bars.clear();
     let scanned = scanned?;
     tracing::info!(elapsed = ?started.elapsed(), packages = scanned.inventory.packages.len(), "inventory done");
-    let report = scanner.rematch(scanned);
+    let mut report = scanner.rematch(scanned);
+    if let Some(stale) = database
+        .as_ref()
+        .and_then(|db| db.staleness(args.max_db_age))
+    {
+        note(&stale);
+        report.warnings.push(stale);
+    }
     if let Some(max) = args.cache_max_size {
         let pruned = scanner.layer_cache().prune(max)?;
         tracing::info!(
@@ -274,13 +303,13 @@ pub fn run(args: &ScanArgs, global: &Global) -> Result<ExitCode, Box<dyn std::er
 
     match &args.output {
         Some(path) => crate::cli::write_atomically(path, |out| {
-            write_report(out, args, &report, global.color(false))
+            write_report(out, args, &report, database.as_ref(), global.color(false))
         })?,
         None => {
             let stdout = std::io::stdout();
             let color = global.color(std::io::IsTerminal::is_terminal(&stdout));
             let mut out = stdout.lock();
-            write_report(&mut out, args, &report, color)?;
+            write_report(&mut out, args, &report, database.as_ref(), color)?;
             out.flush()?;
         }
     }
@@ -297,16 +326,95 @@ pub fn run(args: &ScanArgs, global: &Global) -> Result<ExitCode, Box<dyn std::er
     Ok(ExitCode::SUCCESS)
 }
 
+/// The compiled advisory database a scan matched against: where it is and
+/// when it was built. The JSON report carries it as `advisory_database`;
+/// the table ends with a line about it.
+#[derive(Debug, serde::Serialize)]
+struct DatabaseInfo {
+    /// The file.
+    path: PathBuf,
+    /// When it was built (RFC 3339, UTC); `None` for a file that does not say.
+    built_at: Option<String>,
+    /// Its age at the time of the scan, in seconds.
+    age_seconds: Option<u64>,
+}
+
+impl DatabaseInfo {
+    fn new(path: PathBuf, built_at: Option<u64>) -> Self {
+        let now = std::time::SystemTime::now()
+            .duration_since(std::time::UNIX_EPOCH)
+            .map_or(0, |d| d.as_secs());
+        Self {
+            path,
+            built_at: built_at.and_then(|t| {
+                chrono::DateTime::from_timestamp(i64::try_from(t).ok()?, 0)
+                    .map(|t| t.to_rfc3339_opts(chrono::SecondsFormat::Secs, true))
+            }),
+            age_seconds: built_at.map(|t| now.saturating_sub(t)),
+        }
+    }
+
+    /// Why the database is too old to trust under `max` (zero: never).
+    fn staleness(&self, max: Duration) -> Option<String> {
+        if max.is_zero() {
+            return None;
+        }
+        let path = self.path.display();
+        match (self.age_seconds, &self.built_at) {
+            (Some(age), Some(built)) if age > max.as_secs() => Some(format!(
+                "advisory database {path} is {} old (built {built}; --max-db-age {}): run `trawl db update`",
+                defaults::describe_age(Duration::from_secs(age)),
+                defaults::describe_age(max),
+            )),
+            (None, _) | (_, None) => Some(format!(
+                "advisory database {path} does not record when it was built (an older trawl wrote it): rebuild it with `trawl db update` or `trawl db build`"
+            )),
+            _ => None,
+        }
+    }
+
+    /// One line for the end of the table.
+    fn describe(&self) -> String {
+        match (&self.built_at, self.age_seconds) {
+            (Some(built), Some(age)) => format!(
+                "Advisory database: {} (built {built}, {} ago)",
+                self.path.display(),
+                defaults::describe_age(Duration::from_secs(age))
+            ),
+            _ => format!(
+                "Advisory database: {} (build time unknown)",
+                self.path.display()
+            ),
+        }
+    }
+}
+
+/// The JSON report with the database it was matched against.
+#[derive(serde::Serialize)]
+struct JsonReport<'a> {
+    #[serde(flatten)]
+    report: &'a trawl::Report,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    advisory_database: Option<&'a DatabaseInfo>,
+}
+
 /// Writes the report in the chosen format; `color` for the table.
 fn write_report(
     out: &mut dyn Write,
     args: &ScanArgs,
     report: &trawl::Report,
+    database: Option<&DatabaseInfo>,
     color: bool,
 ) -> Result<(), Box<dyn std::error::Error>> {
     let mut out = out;
     match (args.format, args.inventory_only) {
-        (Format::Json, false) => serde_json::to_writer_pretty(&mut out, report)?,
+        (Format::Json, false) => serde_json::to_writer_pretty(
+            &mut out,
+            &JsonReport {
+                report,
+                advisory_database: database,
+            },
+        )?,
         (Format::Json, true) => {
             let inventory = serde_json::json!({
                 "schema_version": report.schema_version,
@@ -319,7 +427,12 @@ fn write_report(
             });
             serde_json::to_writer_pretty(&mut out, &inventory)?
         }
-        (Format::Table, false) => trawl::classify::write_table_with(out, report, color)?,
+        (Format::Table, false) => {
+            trawl::classify::write_table_with(&mut out, report, color)?;
+            if let Some(db) = database {
+                writeln!(out, "{}", escape_terminal(&db.describe()))?;
+            }
+        }
         (Format::Table, true) => trawl::classify::write_inventory_table(out, report)?,
         (Format::Sarif, _) => trawl::classify::formats::write_sarif(out, report)?,
         (Format::Cyclonedx, _) => trawl::classify::formats::write_cyclonedx(out, report)?,

@@ -11,10 +11,15 @@ const BIN: &str = env!("CARGO_BIN_EXE_trawl");
 const SUBCOMMANDS: [&str; 5] = ["scan", "db", "watch", "completions", "man"];
 const DB_SUBCOMMANDS: [&str; 5] = ["build", "info", "update", "push", "pull"];
 
+/// A default database path that does not exist, so that no test reads the
+/// user's own cache.
+const NO_DB: &str = "/nonexistent/trawl-tests/trawl.db";
+
 fn trawl(args: &[&str]) -> Output {
     Command::new(BIN)
         .args(args)
         .env_remove("NO_COLOR")
+        .env("TRAWL_DB", NO_DB)
         .output()
         .unwrap()
 }
@@ -203,7 +208,7 @@ fn exit_status_follows_the_verdict() {
     assert_eq!(out.status.code(), Some(0), "{}", text(&out.stderr));
     let report: serde_json::Value = serde_json::from_slice(&out.stdout).unwrap();
     assert_eq!(report["verdict"], "unsupported");
-    assert!(text(&out.stderr).contains("no advisory feed given"));
+    assert!(text(&out.stderr).contains("no advisory database at"));
 
     // The policy decides what counts: an ignore file suppresses the finding.
     let dir = tempfile::tempdir().unwrap();

@@ -348,6 +348,7 @@ impl StoreBuilder {
             content_sha256: content,
             ecosystems_sha256,
             built_by: format!("trawl-advisory {}", env!("CARGO_PKG_VERSION")),
+            built_at: Some(build_time()),
         };
         {
             let mut insert = tx.prepare("INSERT INTO meta (key, value) VALUES (?1, ?2)")?;
@@ -359,6 +360,7 @@ impl StoreBuilder {
                 ("content_sha256", info.content_sha256.clone()),
                 ("ecosystems_sha256", info.ecosystems_sha256.clone()),
                 ("built_by", info.built_by.clone()),
+                ("built_at", info.built_at.unwrap_or_default().to_string()),
             ] {
                 insert.execute(params![key, value])?;
             }
@@ -367,6 +369,20 @@ impl StoreBuilder {
         conn.close().map_err(|(_, e)| e)?;
         Ok(info)
     }
+}
+
+/// The build time recorded in `meta.built_at`: `SOURCE_DATE_EPOCH` (seconds,
+/// <https://reproducible-builds.org/specs/source-date-epoch/>) when set and
+/// valid, else the clock.
+fn build_time() -> u64 {
+    std::env::var("SOURCE_DATE_EPOCH")
+        .ok()
+        .and_then(|s| s.trim().parse().ok())
+        .unwrap_or_else(|| {
+            std::time::SystemTime::now()
+                .duration_since(std::time::UNIX_EPOCH)
+                .map_or(0, |d| d.as_secs())
+        })
 }
 
 enum WriteError {

@@ -9,7 +9,7 @@
 //!
 //! | table | key | holds |
 //! |---|---|---|
-//! | `meta` | name | format, schema version, counts, content SHA-256 |
+//! | `meta` | name | format, schema version, counts, content SHA-256, build time (`built_at`, Unix seconds; `SOURCE_DATE_EPOCH` when set) |
 //! | `records` | sequence number (`seq`) | one whole record, in a compact encoding with its CRC-32 |
 //! | `entries` | (package key, insertion order, affected index) | one `affected` entry: its ecosystem and package, its record's `seq`, and its ranges compiled for matching |
 //! | `ecosystems` | normalised ecosystem | number of entries |
@@ -307,6 +307,10 @@ pub struct StoreInfo {
     pub ecosystems_sha256: String,
     /// The library that wrote the file, e.g. `trawl-advisory 0.1.0`.
     pub built_by: String,
+    /// When the file was built, in seconds since the Unix epoch (UTC): the
+    /// build's clock, or `SOURCE_DATE_EPOCH` when set (reproducible builds).
+    /// `None` for a file written before the time was recorded.
+    pub built_at: Option<u64>,
 }
 
 /// Why a store could not be built, opened or read. Every variant names the file.
@@ -538,6 +542,7 @@ impl AdvisoryStore {
             ecosystems_sha256,
             content_sha256,
             built_by: meta.get("built_by").cloned().unwrap_or_default(),
+            built_at: meta.get("built_at").and_then(|t| t.parse().ok()),
             ecosystems,
         };
         Ok(Self {

@@ -6,7 +6,13 @@
 //! `lib/backend/sqlite.c` in <https://github.com/rpm-software-management/rpm>);
 //! the other tables are indexes rpm can rebuild.
 //!
-//! The file is read with SQLite itself (rusqlite, bundled) from the bytes in
+//! Cargo feature `rpm-sqlite` (default); without it [`read_sqlite`] answers
+//! [`SqliteError::NotSupported`] for any SQLite file, so an image with an
+//! `rpmdb.sqlite` is reported with an unreadable database and its scan is
+//! `partial`. Feature `bundled-sqlite` (default) compiles SQLite in; without
+//! it the system's libsqlite3 is linked.
+//!
+//! The file is read with SQLite itself (rusqlite) from the bytes in
 //! memory through `sqlite3_deserialize`, read-only: nothing is written to
 //! disk and the scanned image is never modified. rpm keeps its database in
 //! WAL mode; an in-memory database cannot use a WAL, so the copy handed to
@@ -31,19 +37,30 @@
 //! used: it is process-wide and would cap every other SQLite user of the
 //! process.
 
+#[cfg(feature = "rpm-sqlite")]
 use std::io::Read;
+#[cfg(feature = "rpm-sqlite")]
 use std::sync::Arc;
+#[cfg(feature = "rpm-sqlite")]
 use std::sync::atomic::{AtomicU8, Ordering};
-use std::time::{Duration, Instant};
+use std::time::Duration;
+#[cfg(feature = "rpm-sqlite")]
+use std::time::Instant;
 
+#[cfg(feature = "rpm-sqlite")]
 use rusqlite::config::DbConfig;
+#[cfg(feature = "rpm-sqlite")]
 use rusqlite::limits::Limit;
+#[cfg(feature = "rpm-sqlite")]
 use rusqlite::types::ValueRef;
+#[cfg(feature = "rpm-sqlite")]
 use rusqlite::{Connection, OpenFlags};
 
 /// The SQLite file header's magic.
 const SQLITE_MAGIC: &[u8; 16] = b"SQLite format 3\0";
+#[cfg(feature = "rpm-sqlite")]
 const WAL_FORMAT: u8 = 2;
+#[cfg(feature = "rpm-sqlite")]
 const LEGACY_FORMAT: u8 = 1;
 
 /// At most this many rows of `Packages` are read. The largest real
@@ -55,8 +72,10 @@ pub const MAX_VM_STEPS: u64 = 20_000_000;
 /// Reading one database stops after this long, however few steps it took.
 pub const MAX_QUERY_TIME: Duration = Duration::from_secs(10);
 /// How often (in VM steps) the progress handler looks at the budget.
+#[cfg(feature = "rpm-sqlite")]
 const STEPS_PER_CHECK: u32 = 1000;
 /// The page cache, in KiB (a negative `cache_size`).
+#[cfg(feature = "rpm-sqlite")]
 const CACHE_KIB: i64 = 4096;
 
 /// Why an SQLite rpm database could not be read.
@@ -79,8 +98,15 @@ pub enum SqliteError {
     /// SQLite could not read it (corrupt, truncated).
     #[error("SQLite: {0}")]
     Sqlite(String),
+    /// An SQLite file, but this build reads none (cargo feature `rpm-sqlite`
+    /// off).
+    #[error(
+        "SQLite rpm databases are not supported in this build (trawl-inventory feature `rpm-sqlite`)"
+    )]
+    NotSupported,
 }
 
+#[cfg(feature = "rpm-sqlite")]
 impl From<rusqlite::Error> for SqliteError {
     fn from(e: rusqlite::Error) -> Self {
         SqliteError::Sqlite(e.to_string())
@@ -88,16 +114,20 @@ impl From<rusqlite::Error> for SqliteError {
 }
 
 /// Why the progress handler stopped a query.
+#[cfg(feature = "rpm-sqlite")]
 const STOPPED_STEPS: u8 = 1;
+#[cfg(feature = "rpm-sqlite")]
 const STOPPED_TIME: u8 = 2;
 
 /// A connection set up for a database nobody vouches for, with the progress
 /// handler's verdict.
+#[cfg(feature = "rpm-sqlite")]
 struct Guarded {
     conn: Connection,
     stopped: Arc<AtomicU8>,
 }
 
+#[cfg(feature = "rpm-sqlite")]
 impl Guarded {
     fn open(max_value: usize) -> Result<Guarded, SqliteError> {
         let conn = Connection::open_with_flags(
@@ -179,6 +209,18 @@ pub fn read_sqlite(data: &[u8]) -> Result<Vec<Result<Vec<u8>, SqliteError>>, Sql
     if data.len() < 100 || !data.starts_with(SQLITE_MAGIC) {
         return Err(SqliteError::NotSqlite);
     }
+    #[cfg(feature = "rpm-sqlite")]
+    {
+        read_rpm_sqlite(data)
+    }
+    #[cfg(not(feature = "rpm-sqlite"))]
+    {
+        Err(SqliteError::NotSupported)
+    }
+}
+
+#[cfg(feature = "rpm-sqlite")]
+fn read_rpm_sqlite(data: &[u8]) -> Result<Vec<Result<Vec<u8>, SqliteError>>, SqliteError> {
     let mut header = [0u8; 100];
     header.copy_from_slice(&data[..100]);
     for byte in &mut header[18..20] {
@@ -196,6 +238,7 @@ pub fn read_sqlite(data: &[u8]) -> Result<Vec<Result<Vec<u8>, SqliteError>>, Sql
 /// `Packages` must be an ordinary table whose `hnum` and `blob` are stored
 /// columns: anything else would have SQLite compute the rows, which a hostile
 /// file can make endless.
+#[cfg(feature = "rpm-sqlite")]
 fn check_schema(db: &Guarded) -> Result<(), SqliteError> {
     let entries: Vec<(String, String)> = (|| {
         let mut stmt = db.conn.prepare(
@@ -251,6 +294,7 @@ fn check_schema(db: &Guarded) -> Result<(), SqliteError> {
 
 /// The rows in storage order (for rpm's table, `hnum` order), sorted by
 /// `hnum` here rather than by SQLite, whose sorter would spill to disk.
+#[cfg(feature = "rpm-sqlite")]
 fn read_rows(
     db: &Guarded,
     max_bytes: usize,
@@ -300,7 +344,7 @@ fn read_rows(
     Ok(rows.into_iter().map(|(_, blob)| blob).collect())
 }
 
-#[cfg(test)]
+#[cfg(all(test, feature = "rpm-sqlite"))]
 mod tests {
     use super::*;
 
