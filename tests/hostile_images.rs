@@ -25,7 +25,6 @@ use std::time::{Duration, Instant};
 use sha2::{Digest, Sha256};
 
 #[path = "../crates/trawl-layers/tests/support/oci_layout.rs"]
-#[allow(dead_code)]
 mod oci_layout_support;
 
 const MAX_WALL: Duration = Duration::from_secs(60);
