@@ -56,12 +56,20 @@ const DEFAULT_RUNS: usize = 5;
 /// The offline flags of `trivy image` (0.59): no database, Java index,
 /// check-bundle or VEX downloads, no network lookups. With `--format
 /// cyclonedx` Trivy only lists packages (it says so in its log).
-const TRIVY_OFFLINE: [&str; 5] = [
+///
+/// Trivy reads Java archives only with its Java index database, which it
+/// must download on the first run (from ghcr.io, unreachable here): jars and
+/// ears are skipped for it, and its Maven list is therefore empty.
+const TRIVY_OFFLINE: [&str; 9] = [
     "--skip-db-update",
     "--skip-java-db-update",
     "--skip-check-update",
     "--skip-vex-repo-update",
     "--offline-scan",
+    "--skip-files",
+    "**/*.jar",
+    "--skip-files",
+    "**/*.ear",
 ];
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord)]

@@ -88,7 +88,13 @@ const LANG_TYPES: [&str; 8] = [
 /// Maven's namespaces kept (`group/artifact`).
 fn parse_lang_purl(purl: &str) -> Option<(String, String)> {
     let rest = purl.strip_prefix("pkg:")?;
-    let rest = rest.split(['#', '?']).next()?;
+    // A subpath (`#sub/path`) continues the name: Syft writes Go module
+    // paths past their third element that way.
+    let (rest, subpath) = match rest.split_once('#') {
+        Some((rest, sub)) => (rest, Some(sub)),
+        None => (rest, None),
+    };
+    let rest = rest.split('?').next()?;
     let (kind, path) = rest.split_once('/')?;
     let kind = kind.to_ascii_lowercase();
     if !LANG_TYPES.contains(&kind.as_str()) {
@@ -96,6 +102,10 @@ fn parse_lang_purl(purl: &str) -> Option<(String, String)> {
     }
     let (name, version) = path.rsplit_once('@')?;
     let mut name = decode(name);
+    if let Some(sub) = subpath.filter(|s| !s.is_empty()) {
+        name.push('/');
+        name.push_str(&decode(sub));
+    }
     if kind == "pypi" {
         name = name.to_ascii_lowercase().replace(['_', '.'], "-");
     }
