@@ -4,6 +4,7 @@
 use std::path::PathBuf;
 
 use trawl::{Policy, Severity};
+use trawl_watch::PolicyFiles;
 
 /// What counts toward the verdict.
 #[derive(Debug, Clone, clap::Args)]
@@ -27,26 +28,21 @@ fn parse_severity(text: &str) -> Result<Severity, String> {
 }
 
 impl PolicyArgs {
-    /// Reads the ignore and VEX files into a policy as of today (which
-    /// decides the expired ignore rules). A file that cannot be read or
-    /// parsed is an error naming it and the line.
+    /// The flags as the service's [`PolicyFiles`], which `trawl watch`
+    /// watches and `trawl scan` reads once.
+    pub fn files(&self) -> PolicyFiles {
+        let mut files = PolicyFiles::default();
+        files.severity_threshold = self.severity_threshold;
+        files.ignore_unfixed = self.ignore_unfixed;
+        files.ignore_files = self.ignore_files.clone();
+        files.vex_files = self.vex_files.clone();
+        files
+    }
+
+    /// Reads the ignore and VEX files into a policy as of today (see
+    /// [`PolicyFiles::load`]).
     pub fn load(&self) -> Result<Policy, trawl::classify::policy::PolicyError> {
-        let mut policy = Policy {
-            severity_threshold: self.severity_threshold,
-            ignore_unfixed: self.ignore_unfixed,
-            ..Policy::default()
-        };
-        for f in &self.ignore_files {
-            policy
-                .ignores
-                .extend(trawl::classify::policy::read_ignore_file(f)?);
-        }
-        for f in &self.vex_files {
-            policy
-                .vex
-                .extend(trawl::classify::policy::read_vex_file(f)?);
-        }
-        Ok(policy)
+        self.files().load()
     }
 }
 

@@ -119,7 +119,7 @@ use std::path::{Path, PathBuf};
 use std::time::Duration;
 
 use trawl::RegistryOptions;
-use trawl_watch::{Config, HttpLimits, PolicyFiles, StoreLocation};
+use trawl_watch::{Config, HttpLimits, StoreLocation};
 
 use crate::{policy, size};
 
@@ -348,7 +348,7 @@ pub fn run(args: WatchArgs) -> Result<(), Box<dyn std::error::Error>> {
     config.rescan_window = args.rescan_window;
     config.rescan_batch = args.rescan_batch;
     config.job_lease = args.job_lease;
-    config.policy = policy_files(&args.policy);
+    config.policy = args.policy.files();
     config.cache_max_bytes = args.cache_max_size;
     let limits = HttpLimits {
         idle_timeout: args.idle_timeout,
@@ -382,16 +382,6 @@ fn scoped_tokens(
         tokens.push(trawl_watch::ScopedToken::new(token, prefixes)?);
     }
     Ok(tokens)
-}
-
-/// The policy flags `scan` shares, as the service reads them.
-fn policy_files(args: &policy::PolicyArgs) -> PolicyFiles {
-    let mut files = PolicyFiles::default();
-    files.severity_threshold = args.severity_threshold;
-    files.ignore_unfixed = args.ignore_unfixed;
-    files.ignore_files = args.ignore_files.clone();
-    files.vex_files = args.vex_files.clone();
-    files
 }
 
 /// Completes on SIGINT (Ctrl-C) or SIGTERM.
