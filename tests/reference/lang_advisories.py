@@ -214,7 +214,7 @@ def build_go(work):
         GOTOOLCHAIN="local",
     )
     run(["go", "build", "-o", str(binary), "golang.org/x/vuln/trawlref"], b"", env)
-    return binary
+    return binary, run(["go", "version"], b"", env).strip()
 
 
 def build_maven(work):
@@ -235,7 +235,8 @@ def reference(eco, references, work):
         env = dict(os.environ, NODE_PATH=str(references / "node/node_modules"))
         return json_reference(["node", str(REFERENCE / "npm_semver.js")], env)
     if eco == "Go":
-        return json_reference([str(build_go(work))], None)
+        binary, version = build_go(work)
+        return json_reference([str(binary)], dict(os.environ, TRAWL_GO_REFERENCE=version))
     if eco == "Maven":
         return line_reference(build_maven(work), lambda a: int(a.split()[0]))
     if eco == "RubyGems":
