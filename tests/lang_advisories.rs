@@ -247,6 +247,7 @@ fn published_advisories_give_what_the_ecosystems_own_rules_give() {
     assert!(!ids("stdlib", "go1.23.5").contains("GO-2025-3420"));
     assert!(!ids("stdlib", "go1.19.8").contains("GO-2023-1705"));
     assert!(ids("stdlib", "go1.19.8").contains("GO-2025-3420"));
+    assert!(ids("ms", "2.0.0").is_empty(), "ms is fixed in 2.0.0");
 
     // The OS-owned packages the same records cover: listed, owned, not found.
     assert!(owned.len() >= 8, "{owned:?}");
