@@ -271,7 +271,7 @@ fn pypi_names_meet_in_pep503_form() {
     );
     assert_eq!(
         f.remediation,
-        "upgrade Requests from 2.31.0 to 2.32.0 (PyPI, /usr/local/lib/python3.11/site-packages/Requests-2.31.0.dist-info/METADATA)"
+        "upgrade Requests from 2.31.0 to 2.32.2 (PyPI, /usr/local/lib/python3.11/site-packages/Requests-2.31.0.dist-info/METADATA)"
     );
 }
 
@@ -314,7 +314,7 @@ fn the_language_rootfs_against_real_advisories() {
         [
             "npm body-parser 1.20.1 pkg:npm/body-parser@1.20.1 @app/node_modules/body-parser/package.json ids=CVE-2024-45590+GHSA-qwcr-r2fm-qrc7 fixed=1.20.3 | upgrade body-parser from 1.20.1 to 1.20.3 (npm, /app/node_modules/body-parser/package.json)",
             "npm path-to-regexp 0.1.7 pkg:npm/path-to-regexp@0.1.7 @app/node_modules/path-to-regexp/package.json ids=CVE-2024-45296+GHSA-9wv6-86v2-598j fixed=0.1.10 | upgrade path-to-regexp from 0.1.7 to 0.1.10 (npm, /app/node_modules/path-to-regexp/package.json)",
-            "PyPI requests 2.31.0 pkg:pypi/requests@2.31.0 @usr/local/lib/python3.11/site-packages/requests-2.31.0.dist-info/METADATA ids=CVE-2024-35195+GHSA-9wx4-h78v-vm56 fixed=2.32.0 | upgrade requests from 2.31.0 to 2.32.0 (PyPI, /usr/local/lib/python3.11/site-packages/requests-2.31.0.dist-info/METADATA)",
+            "PyPI requests 2.31.0 pkg:pypi/requests@2.31.0 @usr/local/lib/python3.11/site-packages/requests-2.31.0.dist-info/METADATA ids=CVE-2024-35195+GHSA-9wx4-h78v-vm56 fixed=2.32.2 | upgrade requests from 2.31.0 to 2.32.2 (PyPI, /usr/local/lib/python3.11/site-packages/requests-2.31.0.dist-info/METADATA)",
             "npm cookie 0.5.0 pkg:npm/cookie@0.5.0 @app/node_modules/cookie/package.json ids=CVE-2024-47764+GHSA-pxg6-pf52-xh8x fixed=0.7.0 | upgrade cookie from 0.5.0 to 0.7.0 (npm, /app/node_modules/cookie/package.json)",
         ]
     );
