@@ -842,9 +842,8 @@ impl Store {
         match &self.backend {
             Backend::Sqlite(s) => {
                 let (digest, notify) = (digest.to_string(), self.notify.clone());
-                sqlite!(s, |s| s.finish_scan(
-                    &digest, token, &inventory, &result, now, &notify
-                ))
+                sqlite!(s, |s| s
+                    .finish_scan(&digest, token, &inventory, &result, now, &notify))
             }
             Backend::Postgres(p) => {
                 send(p.finish_scan(digest, token, &inventory, &result, now, &self.notify)).await
@@ -974,9 +973,7 @@ impl Store {
                 let (batch, notify) = (batch.clone(), self.notify.clone());
                 sqlite!(s, |s| s.finish_rescan(&batch, &results, now, &notify))
             }
-            Backend::Postgres(p) => {
-                send(p.finish_rescan(batch, &results, now, &self.notify)).await
-            }
+            Backend::Postgres(p) => send(p.finish_rescan(batch, &results, now, &self.notify)).await,
         }
     }
 
@@ -1155,9 +1152,8 @@ impl Store {
         match &self.backend {
             Backend::Sqlite(s) => {
                 let (owner, targets) = (owner.to_string(), targets.to_vec());
-                sqlite!(s, |s| s.claim_deliveries(
-                    &owner, &targets, now_ms, until_ms, limit
-                ))
+                sqlite!(s, |s| s
+                    .claim_deliveries(&owner, &targets, now_ms, until_ms, limit))
             }
             Backend::Postgres(p) => {
                 send(p.claim_deliveries(owner, targets, now_ms, until_ms, limit)).await

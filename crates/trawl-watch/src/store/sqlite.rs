@@ -1201,7 +1201,9 @@ fn event_image(
         return Ok(None);
     };
     let tags = tx
-        .prepare_cached("SELECT repository, tag FROM tags WHERE digest = ?1 ORDER BY repository, tag")?
+        .prepare_cached(
+            "SELECT repository, tag FROM tags WHERE digest = ?1 ORDER BY repository, tag",
+        )?
         .query_map([digest], |r| Ok((r.get(0)?, r.get(1)?)))?
         .collect::<Result<_, _>>()?;
     let image = EventImage {
