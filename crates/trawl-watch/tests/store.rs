@@ -1210,7 +1210,9 @@ async fn deliveries_are_leased_retried_and_pruned(backend: Backend) {
         Backend::Postgres => notifying(open(&location).await),
     };
     let a = event(Kind::Push, 'a', "x", None);
-    one.apply(images(&[a.clone()]), 10, 1).await.unwrap();
+    one.apply(images(std::slice::from_ref(&a)), 10, 1)
+        .await
+        .unwrap();
     let job = claim(&one, 2).await.unwrap();
     one.finish_scan(&a.digest, job.token, "{}".into(), r1(), 3)
         .await

@@ -1453,6 +1453,25 @@ mod tests {
         }
     }
 
+    #[test]
+    fn a_version_5_store_gains_the_outbox() {
+        let dir = tempfile::tempdir().unwrap();
+        drop(open(dir.path()).unwrap());
+        {
+            let conn = Connection::open(dir.path().join("watch.sqlite")).unwrap();
+            conn.execute_batch("DROP TABLE outbox; PRAGMA user_version = 5;")
+                .unwrap();
+        }
+        let store = open(dir.path()).unwrap();
+        assert_eq!(store.outbox_counts().unwrap(), OutboxCounts::default());
+        drop(store);
+        let conn = Connection::open(dir.path().join("watch.sqlite")).unwrap();
+        let found: i64 = conn
+            .query_row("PRAGMA user_version", [], |r| r.get(0))
+            .unwrap();
+        assert_eq!(found, SCHEMA_VERSION);
+    }
+
     /// A report with one finding, as versions before 4 stored it.
     const REPORT: &str = r#"{"schema_version": 1, "source": "s",
         "image": {"manifest_digest": null, "layers": [], "diff_ids": []},
@@ -1512,7 +1531,7 @@ mod tests {
             (1, 0),
             "from {version}"
         );
-        let job = store.claim(OWNER, 2_000, 62_000).unwrap().unwrap();
+        let job = store.claim(OWNER, 2_000, 62_000, &[]).unwrap().unwrap();
         assert_eq!(job.digest, a);
         // The stored report's findings became rows.
         let rows = store.findings(&b).unwrap();
