@@ -223,15 +223,19 @@ async fn the_outbox_outlives_the_process() {
     let first = Service::start(config(dir.path(), target())).await.unwrap();
     let (api, stop) = serve(&first).await;
     push(api).await;
+    let store = first.store().clone();
     wait_for("a failed attempt", async || {
-        let h = health(api).await;
-        h["notifications"]["pending"] == 1 && h["queued"] == 0 && h["running"] == 0
+        let Some((id, _)) = store.outbox_events().await.unwrap().into_iter().next() else {
+            return false;
+        };
+        let rows = store.outbox_event(&id).await.unwrap();
+        rows[0].1 == "pending" && rows[0].2 >= 1
     })
     .await;
-    let written = first.store().outbox_events().await.unwrap();
+    let written = store.outbox_events().await.unwrap();
     assert_eq!(written.len(), 1);
-    let rows = first.store().outbox_event(&written[0].0).await.unwrap();
-    assert!(rows[0].2 >= 1, "attempted and failed: {rows:?}");
+    assert_eq!(health(api).await["notifications"]["pending"], 1);
+    drop(store);
     let _ = stop.send(());
     first.stop().await;
 
