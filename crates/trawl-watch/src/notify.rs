@@ -35,9 +35,10 @@
 //! a 429's or 503's `Retry-After` in seconds is honoured within that) until
 //! [`Notifications::give_up_after`] has passed since the event was
 //! written; any other answer (a redirect is not followed; other 4xx) gives
-//! it up at once. Delivery is at least once: a process that dies after the
-//! POST but before recording it leaves the row to be sent again once its
-//! lease expires. Events of one image are not ordered across retries.
+//! it up at once. Delivery is at least once: a process that stops gives
+//! back the rows it was sending ([`Store::release_deliveries`](crate::Store::release_deliveries)),
+//! and one that dies after the POST but before recording it leaves the row
+//! to be sent again once its lease expires. Events of one image are not ordered across retries.
 
 use std::path::{Path, PathBuf};
 use std::sync::Arc;
@@ -237,8 +238,8 @@ fn judge(
     Some((format!("answered {status}"), retry, retry_after))
 }
 
-/// The HTTP client deliveries use: no redirects, no proxies from the
-/// environment, the configured timeout.
+/// The HTTP client deliveries use: no redirects followed, the configured
+/// timeout.
 pub(crate) fn client(config: &Notifications) -> Result<reqwest::Client, reqwest::Error> {
     reqwest::Client::builder()
         .redirect(reqwest::redirect::Policy::none())

@@ -1023,8 +1023,18 @@ async fn deliverer(shared: Arc<Shared>, mut stop: watch::Receiver<bool>) {
                 }
                 tokio::select! {
                     () = async { while sending.join_next().await.is_some() {} } => {}
-                    // Those in flight keep their lease: sent again once it expires.
-                    () = stopped(&mut stop) => return,
+                    () = stopped(&mut stop) => {
+                        // Those in flight are sent again, by whichever
+                        // process comes first.
+                        sending.abort_all();
+                        while sending.join_next().await.is_some() {}
+                        match shared.store.release_deliveries(&shared.owner).await {
+                            Ok(n) if n > 0 => info!(notifications = n, "stopping: notifications in flight are given back"),
+                            Ok(_) => {}
+                            Err(e) => warn!(error = %e, "cannot give notifications back; sent again once their lease expires"),
+                        }
+                        return;
+                    }
                 }
             }
             Ok(_) => {

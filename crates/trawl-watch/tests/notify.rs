@@ -3,7 +3,10 @@
 //! `scan.failed` event, POSTed to a real HTTP receiver on loopback (an axum
 //! server in this test) with an HMAC signature; retried with the same id
 //! after a 500; given up after a 404; left in the outbox by a service that
-//! stopped and delivered by the next one over the same store.
+//! stopped and delivered by the next one over the same store. On SQLite
+//! and on a real PostgreSQL (`support/postgres.rs`).
+
+mod support;
 
 use std::net::SocketAddr;
 use std::sync::{Arc, Mutex};
@@ -13,6 +16,7 @@ use axum::body::Bytes;
 use axum::extract::State;
 use axum::http::{HeaderMap, StatusCode};
 use serde_json::{Value, json};
+use support::{Backend, fresh};
 use trawl_watch::notify::verify;
 use trawl_watch::{Config, HttpLimits, NotifyTarget, Service, WatchedRegistry};
 
@@ -61,7 +65,33 @@ async fn receiver(addr: Option<SocketAddr>, script: Vec<StatusCode>) -> (SocketA
     (addr, received)
 }
 
-fn config(dir: &std::path::Path, targets: Vec<NotifyTarget>) -> Config {
+/// Runs `$name(backend)` as one test per backend.
+macro_rules! both {
+    ($($name:ident),* $(,)?) => {$(
+        mod $name {
+            #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+            async fn sqlite() {
+                super::$name(super::Backend::Sqlite).await
+            }
+
+            #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+            async fn postgres() {
+                super::$name(super::Backend::Postgres).await
+            }
+        }
+    )*};
+}
+
+both!(
+    signed_events_are_retried_with_the_same_id_and_refusals_given_up,
+    the_outbox_outlives_the_process,
+);
+
+fn config(
+    dir: &std::path::Path,
+    store: &trawl_watch::StoreLocation,
+    targets: Vec<NotifyTarget>,
+) -> Config {
     let advisory = dir.join("advisory.db");
     if !advisory.exists() {
         trawl::advisory::StoreBuilder::new()
@@ -76,6 +106,7 @@ fn config(dir: &std::path::Path, targets: Vec<NotifyTarget>) -> Config {
         vec![WatchedRegistry::new(REGISTRY)],
     );
     config.workers = 1;
+    config.store = store.clone();
     config.notify.targets = targets;
     config.notify.first_retry = Duration::from_millis(100);
     config.notify.poll_interval = Duration::from_millis(100);
@@ -149,16 +180,17 @@ fn header<'a>(headers: &'a HeaderMap, name: &str) -> &'a str {
     headers.get(name).unwrap().to_str().unwrap()
 }
 
-#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn signed_events_are_retried_with_the_same_id_and_refusals_given_up() {
-    let dir = tempfile::tempdir().unwrap();
+async fn signed_events_are_retried_with_the_same_id_and_refusals_given_up(backend: Backend) {
+    let (store, dir) = fresh(backend, "notify_retries");
     let (flaky, flaky_got) = receiver(None, vec![StatusCode::INTERNAL_SERVER_ERROR]).await;
     let (refusing, refusing_got) = receiver(None, vec![StatusCode::NOT_FOUND]).await;
     let targets = vec![
         NotifyTarget::new(format!("http://{flaky}/hook"), SECRET).unwrap(),
         NotifyTarget::new(format!("http://{refusing}/hook"), SECRET).unwrap(),
     ];
-    let service = Service::start(config(dir.path(), targets)).await.unwrap();
+    let service = Service::start(config(dir.path(), &store, targets))
+        .await
+        .unwrap();
     let (api, stop) = serve(&service).await;
     push(api).await;
     wait_for("the retry", async || flaky_got.all().len() >= 2).await;
@@ -211,16 +243,17 @@ async fn signed_events_are_retried_with_the_same_id_and_refusals_given_up() {
     service.stop().await;
 }
 
-#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn the_outbox_outlives_the_process() {
-    let dir = tempfile::tempdir().unwrap();
+async fn the_outbox_outlives_the_process(backend: Backend) {
+    let (location, dir) = fresh(backend, "notify_restart");
     // Nothing listens there while the first service runs.
     let addr = {
         let l = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
         l.local_addr().unwrap()
     };
     let target = || vec![NotifyTarget::new(format!("http://{addr}/hook"), SECRET).unwrap()];
-    let first = Service::start(config(dir.path(), target())).await.unwrap();
+    let first = Service::start(config(dir.path(), &location, target()))
+        .await
+        .unwrap();
     let (api, stop) = serve(&first).await;
     push(api).await;
     let store = first.store().clone();
@@ -240,7 +273,9 @@ async fn the_outbox_outlives_the_process() {
     first.stop().await;
 
     let (_, got) = receiver(Some(addr), Vec::new()).await;
-    let second = Service::start(config(dir.path(), target())).await.unwrap();
+    let second = Service::start(config(dir.path(), &location, target()))
+        .await
+        .unwrap();
     wait_for("the delivery by the next process", async || {
         !got.all().is_empty()
     })

@@ -1261,6 +1261,13 @@ async fn deliveries_are_leased_retried_and_pruned(backend: Backend) {
         (again[0].event_id.as_str(), again[0].attempts),
         (d.event_id.as_str(), 1)
     );
+    // Given back by a process that stops: claimable at once.
+    assert_eq!(two.release_deliveries("p2").await.unwrap(), 1);
+    let again = two
+        .claim_deliveries("p2", &only_a, now + 5_001, now + 6_000, 10)
+        .await
+        .unwrap();
+    assert_eq!(again.len(), 1);
     // p2 dies while sending: once its lease expires p1 takes it over, and
     // p2's late answer is not recorded.
     let taken = one

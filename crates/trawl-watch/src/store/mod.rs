@@ -1181,6 +1181,19 @@ impl Store {
         }
     }
 
+    /// Gives back the deliveries `owner` holds, uncharged (the service is
+    /// stopping: what it was sending is sent again, by whichever process
+    /// claims it first). Returns how many.
+    pub async fn release_deliveries(&self, owner: &str) -> Result<u64, StoreError> {
+        match &self.backend {
+            Backend::Sqlite(s) => {
+                let owner = owner.to_string();
+                sqlite!(s, |s| s.release_deliveries(&owner))
+            }
+            Backend::Postgres(p) => send(p.release_deliveries(owner)).await,
+        }
+    }
+
     /// Deletes the notifications delivered or given up before `before_ms`;
     /// returns how many.
     pub async fn prune_outbox(&self, before_ms: i64) -> Result<u64, StoreError> {

@@ -1046,6 +1046,17 @@ impl PgStore {
         Ok(n == 1)
     }
 
+    pub(super) async fn release_deliveries(&self, owner: &str) -> Result<u64, StoreError> {
+        let client = self.client().await?;
+        Ok(client
+            .execute(
+                "UPDATE outbox SET lease_owner = NULL, lease_token = NULL, lease_until = NULL
+                 WHERE lease_owner = $1 AND state = 'pending'",
+                &[&owner],
+            )
+            .await?)
+    }
+
     pub(super) async fn prune_outbox(&self, before_ms: i64) -> Result<u64, StoreError> {
         let client = self.client().await?;
         Ok(client

@@ -918,6 +918,17 @@ impl SqliteStore {
         Ok(n == 1)
     }
 
+    pub(super) fn release_deliveries(&self, owner: &str) -> Result<u64, StoreError> {
+        let conn = self.conn();
+        let n = conn
+            .prepare_cached(
+                "UPDATE outbox SET lease_owner = NULL, lease_token = NULL, lease_until = NULL
+                 WHERE lease_owner = ?1 AND state = 'pending'",
+            )?
+            .execute([owner])?;
+        Ok(u64::try_from(n).unwrap_or(u64::MAX))
+    }
+
     pub(super) fn prune_outbox(&self, before_ms: i64) -> Result<u64, StoreError> {
         let conn = self.conn();
         let n = conn
