@@ -1710,6 +1710,14 @@ fn advisory_database_rewritten_in_place() {
         ]
         .map(String::from),
     );
+    // Notifications through the binary's flags: the secret from a file.
+    let hooks = Receiver::start();
+    let hook_secret = root.join("secrets/hook.secret");
+    std::fs::write(&hook_secret, format!("{HOOK_SECRET}\n")).unwrap();
+    args.extend([
+        "--notify".to_string(),
+        format!("{}={}", hooks.url(), hook_secret.display()),
+    ]);
     let mut watch = WatchProcess::start(addr, &args, &[], &root.join("watch.log"));
     let api = watch.api();
     let debian = push("debian", r, "trawl/debian", "bookworm");
@@ -1731,6 +1739,25 @@ fn advisory_database_rewritten_in_place() {
     // Once whole, the new database is used.
     api.wait_for(&debian, "the rescan", |i| i["verdict"] == "unhealthy");
     assert!(watch.alive(), "{}", watch.logs());
+    let change = hooks.wait_for("verdict.changed", |e| {
+        e["image"]["digest"] == debian.as_str()
+    });
+    assert_eq!(change["previous_verdict"], "healthy");
+    assert_eq!(
+        change["advisory_db"]["sha256"],
+        api.get("/healthz").1["advisory_db"]
+    );
+    // Debian and distroless (pushed while the file was torn) both carry
+    // libssl3: one change each.
+    std::thread::sleep(Duration::from_millis(500));
+    let mut changed: Vec<String> = hooks
+        .of("verdict.changed")
+        .iter()
+        .map(|e| e["image"]["repository"].as_str().unwrap().to_string())
+        .collect();
+    changed.sort();
+    assert_eq!(changed, ["trawl/debian", "trawl/distroless"]);
+    assert_eq!(api.get("/healthz").1["notifications"]["targets"], 1);
     let logs = watch.logs();
     for said in [
         "the advisory database was modified in place",
