@@ -977,8 +977,25 @@ async fn deliverer(shared: Arc<Shared>, mut stop: watch::Receiver<bool>) {
         notified.as_mut().enable();
         if housekeeping.is_none_or(|t| t.elapsed() >= Duration::from_secs(60)) {
             housekeeping = Some(Instant::now());
-            let keep = millis(config.keep_done);
-            let before = shared.now_ms().await.saturating_sub(keep);
+            let now = shared.now_ms().await;
+            // Also those for a target no process has any more.
+            let expired = shared
+                .store
+                .expire_outbox(
+                    now.saturating_sub(millis(config.give_up_after)),
+                    now,
+                    "not delivered in time: given up",
+                )
+                .await;
+            match expired {
+                Ok(n) if n > 0 => warn!(
+                    notifications = n,
+                    "notifications not delivered in time (or for a target no process has): given up"
+                ),
+                Ok(_) => {}
+                Err(e) => warn!(error = %e, "cannot expire the notification outbox"),
+            }
+            let before = now.saturating_sub(millis(config.keep_done));
             if let Err(e) = shared.store.prune_outbox(before).await {
                 warn!(error = %e, "cannot prune the notification outbox");
             }

@@ -1334,6 +1334,13 @@ async fn deliveries_are_leased_retried_and_pruned(backend: Backend) {
             .unwrap()
             .is_empty()
     );
+    // Expiry gives up what is pending and not being sent; here nothing.
+    assert_eq!(
+        one.expire_outbox(now + 99_000, now + 99_000, "late")
+            .await
+            .unwrap(),
+        0
+    );
     assert_eq!(one.prune_outbox(now + 6_500).await.unwrap(), 1);
     assert_eq!(one.prune_outbox(now + 8_000).await.unwrap(), 1);
     assert_eq!(two.outbox_counts().await.unwrap(), Default::default());
@@ -1365,4 +1372,17 @@ async fn deliveries_are_leased_retried_and_pruned(backend: Backend) {
     seqs.sort();
     seqs.dedup();
     assert_eq!(seqs.len(), 14, "no row claimed twice");
+    // Written long ago and never delivered (say, for a target no process
+    // has any more): given up, except those being sent.
+    let later = at + 1_000_000;
+    assert_eq!(
+        one.expire_outbox(later, at + 5_000, "late").await.unwrap(),
+        20 - 14
+    );
+    assert_eq!(
+        one.expire_outbox(later, at + 20_000, "late").await.unwrap(),
+        14
+    );
+    let counts = two.outbox_counts().await.unwrap();
+    assert_eq!((counts.pending, counts.given_up), (0, 20));
 }

@@ -1194,6 +1194,24 @@ impl Store {
         }
     }
 
+    /// Gives up the pending notifications written before `before_ms` and
+    /// not being sent (also those for a target no process has any more), with
+    /// `error`; returns how many.
+    pub async fn expire_outbox(
+        &self,
+        before_ms: i64,
+        now_ms: i64,
+        error: &str,
+    ) -> Result<u64, StoreError> {
+        match &self.backend {
+            Backend::Sqlite(s) => {
+                let error = error.to_string();
+                sqlite!(s, |s| s.expire_outbox(before_ms, now_ms, &error))
+            }
+            Backend::Postgres(p) => send(p.expire_outbox(before_ms, now_ms, error)).await,
+        }
+    }
+
     /// Deletes the notifications delivered or given up before `before_ms`;
     /// returns how many.
     pub async fn prune_outbox(&self, before_ms: i64) -> Result<u64, StoreError> {

@@ -1057,6 +1057,24 @@ impl PgStore {
             .await?)
     }
 
+    pub(super) async fn expire_outbox(
+        &self,
+        before_ms: i64,
+        now_ms: i64,
+        error: &str,
+    ) -> Result<u64, StoreError> {
+        let client = self.client().await?;
+        Ok(client
+            .execute(
+                "UPDATE outbox SET state = 'given_up', done = $2,
+                 last_error = coalesce(last_error || '; ', '') || $3
+                 WHERE state = 'pending' AND created < $1
+                 AND (lease_until IS NULL OR lease_until < $2)",
+                &[&before_ms, &now_ms, &error],
+            )
+            .await?)
+    }
+
     pub(super) async fn prune_outbox(&self, before_ms: i64) -> Result<u64, StoreError> {
         let client = self.client().await?;
         Ok(client

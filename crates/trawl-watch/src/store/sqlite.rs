@@ -929,6 +929,24 @@ impl SqliteStore {
         Ok(u64::try_from(n).unwrap_or(u64::MAX))
     }
 
+    pub(super) fn expire_outbox(
+        &self,
+        before_ms: i64,
+        now_ms: i64,
+        error: &str,
+    ) -> Result<u64, StoreError> {
+        let conn = self.conn();
+        let n = conn
+            .prepare_cached(
+                "UPDATE outbox SET state = 'given_up', done = ?2,
+                 last_error = coalesce(last_error || '; ', '') || ?3
+                 WHERE state = 'pending' AND created < ?1
+                 AND (lease_until IS NULL OR lease_until < ?2)",
+            )?
+            .execute(params![before_ms, now_ms, error])?;
+        Ok(u64::try_from(n).unwrap_or(u64::MAX))
+    }
+
     pub(super) fn prune_outbox(&self, before_ms: i64) -> Result<u64, StoreError> {
         let conn = self.conn();
         let n = conn
