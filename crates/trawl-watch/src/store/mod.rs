@@ -16,7 +16,7 @@
 //! | `findings` | (digest, ord) | one row per image and finding of its report: id, aliases, package and version, source package and version, ecosystem, severity (rank), fix state, fixed version, layer, suppressed; indexed by every id and alias, by package and source package, by severity |
 //! | `jobs` | manifest digest | the scan queue: `queued` or `running`, in arrival order, and the lease of a running job |
 //! | `rescans`, `rescan_batches` | id | rescans planned after an advisory database or policy change, split into batches that processes claim under leases |
-//! | `outbox` | seq; (event id, target) unique | notifications to deliver, one row per event and target, written in the transaction of the result they report ([`outbox`](self::outbox)) |
+//! | `outbox` | seq; (event id, target) unique | notifications to deliver, one row per event and target, written in the transaction of the result they report ([`outbox`]) |
 //!
 //! Every change is one transaction. Findings are written set-wise (SQLite:
 //! one prepared statement reused in the transaction; PostgreSQL: `COPY …
