@@ -259,6 +259,89 @@ fn config(root: &Path, listen: SocketAddr, registries: Vec<WatchedRegistry>) -> 
     }
 }
 
+const HOOK_SECRET: &str = "hook-secret";
+
+/// A notification receiver on loopback (an axum server on a thread of its
+/// own): keeps each POST's event, checking its signature.
+struct Receiver {
+    addr: SocketAddr,
+    got: Arc<Mutex<Vec<Value>>>,
+}
+
+impl Receiver {
+    fn start() -> Receiver {
+        let listener = TcpListener::bind("127.0.0.1:0").unwrap();
+        listener.set_nonblocking(true).unwrap();
+        let addr = listener.local_addr().unwrap();
+        let got = Arc::new(Mutex::new(Vec::new()));
+        let keep = got.clone();
+        std::thread::spawn(move || {
+            let runtime = tokio::runtime::Builder::new_current_thread()
+                .enable_all()
+                .build()
+                .unwrap();
+            runtime.block_on(async move {
+                let app = axum::Router::new().route(
+                    "/hook",
+                    axum::routing::post(
+                        move |headers: axum::http::HeaderMap, body: axum::body::Bytes| {
+                            let keep = keep.clone();
+                            async move {
+                                let h = |n: &str| headers[n].to_str().unwrap().to_string();
+                                assert!(trawl_watch::notify::verify(
+                                    HOOK_SECRET.as_bytes(),
+                                    &h("x-trawl-timestamp"),
+                                    &body,
+                                    &h("x-trawl-signature"),
+                                ));
+                                let event: Value = serde_json::from_slice(&body).unwrap();
+                                assert_eq!(event["id"], h("x-trawl-event-id"));
+                                assert_eq!(event["type"], h("x-trawl-event"));
+                                keep.lock().unwrap().push(event);
+                                axum::http::StatusCode::NO_CONTENT
+                            }
+                        },
+                    ),
+                );
+                let listener = tokio::net::TcpListener::from_std(listener).unwrap();
+                axum::serve(listener, app).await.unwrap();
+            });
+        });
+        Receiver { addr, got }
+    }
+
+    fn url(&self) -> String {
+        format!("http://{}/hook", self.addr)
+    }
+
+    /// The distinct events of `kind` received (by id).
+    fn of(&self, kind: &str) -> Vec<Value> {
+        let mut events: Vec<Value> = Vec::new();
+        for e in self.got.lock().unwrap().iter() {
+            if e["type"] == kind && !events.iter().any(|seen| seen["id"] == e["id"]) {
+                events.push(e.clone());
+            }
+        }
+        events
+    }
+
+    /// Waits for an event of `kind` that `matches`.
+    fn wait_for(&self, kind: &str, matches: impl Fn(&Value) -> bool) -> Value {
+        let deadline = Instant::now() + DEADLINE;
+        loop {
+            if let Some(e) = self.of(kind).into_iter().find(|e| matches(e)) {
+                return e;
+            }
+            assert!(
+                Instant::now() < deadline,
+                "no {kind} event: {:?}",
+                self.got.lock().unwrap()
+            );
+            std::thread::sleep(Duration::from_millis(50));
+        }
+    }
+}
+
 /// The layer cache bound the tests give the service: room for the Debian
 /// image's larger layer entry (about 440 KiB with the language catalogers'
 /// selection), not for both of its entries.
@@ -490,7 +573,12 @@ fn registry_scanning_service() {
         .unwrap();
     let regs = registries(root, listen);
     let (r, silent) = (&regs.notifying.host, &regs.silent.host);
-    let watch = Watch::start(config(root, listen, vec![watched(r, r)]));
+    let hooks = Receiver::start();
+    let mut cfg = config(root, listen, vec![watched(r, r)]);
+    cfg.notify.targets =
+        vec![trawl_watch::NotifyTarget::new(hooks.url(), HOOK_SECRET.as_bytes()).unwrap()];
+    cfg.notify.poll_interval = Duration::from_millis(100);
+    let watch = Watch::start(cfg);
 
     // Auth: the API wants its token, the webhook its own; /healthz is open.
     let images_url = watch.url("/v1/images");
@@ -638,6 +726,39 @@ fn registry_scanning_service() {
         "distroless carries libssl3 but was not in the window: {s}"
     );
     assert_eq!(s["advisory_db"], old_db);
+    // One verdict.changed, for the one image whose verdict changed, with
+    // its new findings; every scan reported.
+    let change = hooks.wait_for("verdict.changed", |e| {
+        e["image"]["digest"] == debian.as_str()
+    });
+    assert_eq!(
+        (&change["previous_verdict"], &change["verdict"]),
+        (&json!("healthy"), &json!("unhealthy"))
+    );
+    assert_eq!(change["advisory_db"]["sha256"], health["advisory_db"]);
+    assert_eq!(change["findings_total"], n_openssl + n_util);
+    assert_eq!(change["findings_omitted"], 0);
+    let first = &change["findings"][0];
+    assert_eq!(
+        (&first["id"], &first["severity"], &first["fixed_version"]),
+        (
+            &json!("CVE-2099-0001"),
+            &json!("critical"),
+            &json!(format!("{openssl}+trawl1"))
+        )
+    );
+    for digest in [&debian, &distroless, &scratch] {
+        let done = hooks.wait_for("scan.completed", |e| {
+            e["image"]["digest"] == digest.as_str()
+        });
+        assert_eq!(done["advisory_db"]["sha256"], old_db);
+    }
+    std::thread::sleep(Duration::from_millis(500));
+    assert_eq!(
+        hooks.of("verdict.changed").len(),
+        1,
+        "the rescan changed one verdict"
+    );
     let x = watch.image(&scratch);
     assert_eq!(
         (&x["scans"], &x["verdict"]),
@@ -695,6 +816,12 @@ fn registry_scanning_service() {
     let response = watch.post_events(&push_event(r, "trawl/debian", "gone", &missing, 0));
     assert_eq!(response.status(), StatusCode::ACCEPTED);
     let m = watch.wait_for(&missing, "the failure", |i| i["state"] == "failed");
+    let failed = hooks.wait_for("scan.failed", |e| e["image"]["digest"] == missing.as_str());
+    assert_eq!(
+        failed["image"]["tags"],
+        json!([{"repository": "trawl/debian", "tag": "gone"}])
+    );
+    assert_eq!(failed["error"], m["error"]);
     assert_eq!(
         (&m["scans"], &m["failures"], &m["verdict"], &m["counts"]),
         (&json!(0), &json!(1), &Value::Null, &Value::Null),
@@ -1583,6 +1710,14 @@ fn advisory_database_rewritten_in_place() {
         ]
         .map(String::from),
     );
+    // Notifications through the binary's flags: the secret from a file.
+    let hooks = Receiver::start();
+    let hook_secret = root.join("secrets/hook.secret");
+    std::fs::write(&hook_secret, format!("{HOOK_SECRET}\n")).unwrap();
+    args.extend([
+        "--notify".to_string(),
+        format!("{}={}", hooks.url(), hook_secret.display()),
+    ]);
     let mut watch = WatchProcess::start(addr, &args, &[], &root.join("watch.log"));
     let api = watch.api();
     let debian = push("debian", r, "trawl/debian", "bookworm");
@@ -1604,6 +1739,25 @@ fn advisory_database_rewritten_in_place() {
     // Once whole, the new database is used.
     api.wait_for(&debian, "the rescan", |i| i["verdict"] == "unhealthy");
     assert!(watch.alive(), "{}", watch.logs());
+    let change = hooks.wait_for("verdict.changed", |e| {
+        e["image"]["digest"] == debian.as_str()
+    });
+    assert_eq!(change["previous_verdict"], "healthy");
+    assert_eq!(
+        change["advisory_db"]["sha256"],
+        api.get("/healthz").1["advisory_db"]
+    );
+    // Debian and distroless (pushed while the file was torn) both carry
+    // libssl3: one change each.
+    std::thread::sleep(Duration::from_millis(500));
+    let mut changed: Vec<String> = hooks
+        .of("verdict.changed")
+        .iter()
+        .map(|e| e["image"]["repository"].as_str().unwrap().to_string())
+        .collect();
+    changed.sort();
+    assert_eq!(changed, ["trawl/debian", "trawl/distroless"]);
+    assert_eq!(api.get("/healthz").1["notifications"]["targets"], 1);
     let logs = watch.logs();
     for said in [
         "the advisory database was modified in place",

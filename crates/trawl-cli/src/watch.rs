@@ -13,6 +13,7 @@
 //!     [--rescan-window 30d] [--rescan-batch 256] [--job-lease 30s] \
 //!     [--cache-max-size 1G] [--idle-timeout 60s] \
 //!     [--header-timeout 10s] [--request-timeout 30s] [--max-connections 512] \
+//!     [--notify URL=SECRET_FILE]... [--notify-timeout 10s] [--notify-give-up-after 24h] \
 //!     [--severity-threshold SEVERITY] [--ignore-unfixed] [--ignore-file FILE]... [--vex FILE]...
 //! ```
 //!
@@ -53,6 +54,14 @@
 //! its credentials, sent to its pull address only; a registry without them
 //! uses Docker's config file for that address, as `scan` does. `--ca-file`,
 //! `--insecure-registry` and `--platform` are `scan`'s.
+//!
+//! `--notify URL=SECRET_FILE` POSTs `scan.completed`, `scan.failed` and
+//! `verdict.changed` events as JSON to URL, signed with HMAC-SHA256 keyed
+//! with the secret read from SECRET_FILE (headers `X-Trawl-Event`,
+//! `X-Trawl-Event-Id`, `X-Trawl-Timestamp`, `X-Trawl-Signature:
+//! sha256=HEX`); delivered at least once from an outbox in the store,
+//! retried with backoff until `--notify-give-up-after`. See
+//! [`trawl_watch::notify`] and the README's Notifications section.
 //!
 //! Every push of an image manifest or index (imports too) is scanned once.
 //! Pulls record when an image was last used (pulls by Trawl itself, user
@@ -172,6 +181,23 @@ pub struct WatchArgs {
         value_parser = trawl_watch::parse_registry_auth
     )]
     registry_auths: Vec<(String, String, PathBuf)>,
+    /// POST HMAC-signed events (scan.completed, scan.failed,
+    /// verdict.changed) to URL, signed with the secret read from
+    /// SECRET_FILE (split at the last `=`). Repeatable; give every process
+    /// on one store the same ones.
+    #[arg(
+        long = "notify",
+        value_name = "URL=SECRET_FILE",
+        value_parser = trawl_watch::notify::parse_notify
+    )]
+    notify: Vec<(String, PathBuf)>,
+    /// One notification POST's time limit.
+    #[arg(long, value_name = "DURATION", default_value = "10s", value_parser = positive_duration)]
+    notify_timeout: Duration,
+    /// A notification not delivered this long after it was written is given
+    /// up (retries back off from 1 s, doubling, to 1 h apart).
+    #[arg(long, value_name = "DURATION", default_value = "24h", value_parser = positive_duration)]
+    notify_give_up_after: Duration,
     /// An extra CA certificate (PEM) to trust for registries.
     #[arg(long, value_name = "PEM")]
     ca_file: Option<PathBuf>,
@@ -350,6 +376,11 @@ pub fn run(args: WatchArgs) -> Result<(), Box<dyn std::error::Error>> {
     config.job_lease = args.job_lease;
     config.policy = args.policy.files();
     config.cache_max_bytes = args.cache_max_size;
+    config.notify.targets = trawl_watch::notify::notify_targets(&args.notify, |file| {
+        read_secret_file(file, "notification secret")
+    })?;
+    config.notify.timeout = args.notify_timeout;
+    config.notify.give_up_after = args.notify_give_up_after;
     let limits = HttpLimits {
         idle_timeout: args.idle_timeout,
         header_timeout: args.header_timeout,

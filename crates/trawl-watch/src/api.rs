@@ -6,7 +6,7 @@
 //! | `GET /v1/images` | `Authorization: Bearer TOKEN` | one row per repository and tag (`tag: null` for an image pushed by digest only) |
 //! | `GET /v1/images/{digest}` | same | the image: tags, state, verdict, counts, scan history |
 //! | `GET /v1/images/{digest}/findings` | same | its findings, filtered by `severity`, `fix_state`, `package`, `id`; with `suppressed=true`, those the policy suppresses instead |
-//! | `GET /healthz` | none | `{"status": "ok", "queued", "running", "advisory_db", "policy", "unknown_registry_events", "rescanned", "process"}`: the queue is the store's (all processes'); the rest this process's (`rescanned`: images it matched again since it started) |
+//! | `GET /healthz` | none | `{"status": "ok", "queued", "running", "advisory_db", "policy", "unknown_registry_events", "rescanned", "process", "notifications"}`: the queue and the notification outbox (`{"targets", "pending", "delivered", "given_up"}`) are the store's (all processes'); the rest this process's (`rescanned`: images it matched again since it started) |
 //!
 //! A missing or wrong token is 401, an unknown digest 404, an image not
 //! scanned yet 409. Errors are `{"error": "..."}`. Stored scan errors are
@@ -285,6 +285,11 @@ async fn healthz(State(shared): State<Arc<Shared>>) -> Result<Response, ApiError
         .queue_lengths()
         .await
         .map_err(|e| ApiError::new(StatusCode::SERVICE_UNAVAILABLE, e.to_string()))?;
+    let outbox = shared
+        .store
+        .outbox_counts()
+        .await
+        .map_err(|e| ApiError::new(StatusCode::SERVICE_UNAVAILABLE, e.to_string()))?;
     let target = shared.ids.read().unwrap_or_else(|e| e.into_inner()).clone();
     let counter = |c: &std::sync::atomic::AtomicU64| c.load(std::sync::atomic::Ordering::Relaxed);
     Ok(Json(serde_json::json!({
@@ -292,6 +297,10 @@ async fn healthz(State(shared): State<Arc<Shared>>) -> Result<Response, ApiError
         "advisory_db": target.advisory_db, "policy": target.policy,
         "unknown_registry_events": counter(&shared.unknown_registry_events),
         "rescanned": counter(&shared.rescanned), "process": shared.owner,
+        "notifications": {
+            "targets": shared.config.notify.targets.len(),
+            "pending": outbox.pending, "delivered": outbox.delivered, "given_up": outbox.given_up,
+        },
     }))
     .into_response())
 }

@@ -9,6 +9,7 @@ use std::time::Duration;
 use trawl::registry::Credentials;
 use trawl::{Policy, RegistryOptions, Severity};
 
+use crate::notify::Notifications;
 use crate::store::{Scope, StoreLocation};
 
 /// An API bearer token that sees only the images in repositories under
@@ -205,6 +206,11 @@ pub struct Config {
     /// renewed (default 30 s); it is renewed every third of it. A process
     /// that dies holds its jobs this long at most.
     pub job_lease: Duration,
+    /// Where HMAC-signed events go (`scan.completed`, `scan.failed`,
+    /// `verdict.changed`) and how they are retried: [`crate::notify`].
+    /// With several processes on one store, give every one the same
+    /// targets.
+    pub notify: Notifications,
 }
 
 impl Config {
@@ -235,6 +241,7 @@ impl Config {
             policy: PolicyFiles::default(),
             cache_max_bytes: 1 << 30,
             job_lease: Duration::from_secs(30),
+            notify: Notifications::default(),
         }
     }
 }

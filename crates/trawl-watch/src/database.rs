@@ -85,7 +85,12 @@ pub(crate) enum Copied {
 /// the file changed is dropped (its identity differs before and after);
 /// a torn copy fails [`AdvisoryStore::verify`], which reads all of it.
 pub(crate) fn copy_database(path: &Path, dir: &Path, before: &FileIdentity) -> Copied {
-    let copy = dir.join(format!("{}.db", now_ms()));
+    // Unique within the process too: two copies in one millisecond (a torn
+    // file refused, then taken again) must not share a name, or removing
+    // the refused one removes the one in use.
+    static COPIES: std::sync::atomic::AtomicU64 = std::sync::atomic::AtomicU64::new(0);
+    let n = COPIES.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
+    let copy = dir.join(format!("{}-{n}.db", now_ms()));
     let unusable = |copy: &Path, message: String| {
         remove_copy(copy);
         Copied::Unusable(message)

@@ -25,6 +25,10 @@
 //! - [`events`] reads Docker Registry 2.0 notification envelopes and decides
 //!   what each event means; every field is the word of whoever pushed, and
 //!   is checked as such.
+//! - [`notify`] POSTs HMAC-signed JSON events (`scan.completed`,
+//!   `scan.failed`, `verdict.changed`) to the configured URLs
+//!   ([`Config::notify`]) from an outbox in the store, at least once, with
+//!   retries.
 //! - Errors are typed: [`ServiceError`], [`StoreError`].
 //!
 //! # Example
@@ -81,6 +85,7 @@ mod api;
 mod config;
 mod database;
 pub mod events;
+pub mod notify;
 mod redact;
 mod server;
 mod service;
@@ -90,6 +95,7 @@ pub use config::{
     Config, PolicyFiles, ScopedToken, WatchedRegistry, parse_duration, parse_registry,
     parse_registry_auth, parse_scoped_token_file, watched_registries,
 };
+pub use notify::{Notifications, NotifyTarget};
 pub use redact::redact_urls;
 pub use server::{HttpLimits, serve};
 pub use service::{Service, ServiceError, run};

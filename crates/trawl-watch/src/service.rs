@@ -158,6 +158,8 @@ pub(crate) struct Shared {
     pub(crate) work: Notify,
     /// Woken when a rescan is planned.
     rescans: Notify,
+    /// Woken when events may have been written into the outbox.
+    outbox: Notify,
 }
 
 impl Shared {
@@ -206,7 +208,7 @@ impl Shared {
 
     /// Unix milliseconds by the store's clock (the local one if it cannot
     /// be read: leases then err on the late side, by clock skew at most).
-    async fn now_ms(&self) -> i64 {
+    pub(crate) async fn now_ms(&self) -> i64 {
         match self.store.now_ms().await {
             Ok(now) => now,
             Err(e) => {
@@ -245,7 +247,14 @@ impl Service {
     /// scans and matching block threads of their own).
     pub async fn start(config: Config) -> Result<Service, ServiceError> {
         check_tokens(&config)?;
-        let store = Store::open(&config.store).await?;
+        let store = Store::open(&config.store).await?.with_notify_targets(
+            config
+                .notify
+                .targets
+                .iter()
+                .map(|t| t.url.clone())
+                .collect(),
+        );
         let owner = process_name();
         let now = store.now_ms().await?;
         // With SQLite, the file's lock proves no other process runs: every
@@ -298,6 +307,7 @@ impl Service {
             owner,
             work: Notify::new(),
             rescans: Notify::new(),
+            outbox: Notify::new(),
             config,
         });
         let (stop, stop_rx) = watch::channel(false);
@@ -311,6 +321,9 @@ impl Service {
         tasks.spawn(rescanner(shared.clone(), stop_rx.clone()));
         for _ in 0..shared.config.workers.max(1) {
             tasks.spawn(worker(shared.clone(), stop_rx.clone()));
+        }
+        if !shared.config.notify.targets.is_empty() {
+            tasks.spawn(deliverer(shared.clone(), stop_rx.clone()));
         }
         Ok(Service {
             shared,
@@ -574,6 +587,7 @@ async fn scan(shared: &Arc<Shared>, job: Job, stop: &mut watch::Receiver<bool>) 
             }
         }
     }
+    shared.outbox.notify_one();
 }
 
 /// Bounds the on-disk layer cache (shared by every puller).
@@ -921,6 +935,7 @@ async fn rescan_batch(
     };
     match stored {
         Ok(written) => {
+            shared.outbox.notify_one();
             shared
                 .rescanned
                 .fetch_add(u64::try_from(written).unwrap_or(0), Ordering::Relaxed);
@@ -932,6 +947,128 @@ async fn rescan_batch(
             );
         }
         Err(e) => error!(error = %e, batch = batch.id, "cannot store the rescan batch"),
+    }
+}
+
+/// Delivers the outbox's due notifications until told to stop: those this
+/// process wrote (woken at once) and those of other processes and retries
+/// (looked for every `poll_interval`). Prunes old delivered and given-up
+/// rows and logs the counts every minute.
+async fn deliverer(shared: Arc<Shared>, mut stop: watch::Receiver<bool>) {
+    let config = &shared.config.notify;
+    let client = match crate::notify::client(config) {
+        Ok(client) => client,
+        Err(e) => {
+            error!(error = %error_chain(&e), "cannot make the notification client: nothing is delivered");
+            return;
+        }
+    };
+    let targets: Vec<String> = config.targets.iter().map(|t| t.url.clone()).collect();
+    // Longer than any attempt, so a live delivery is not taken over.
+    let lease = (config.timeout * 2 + Duration::from_secs(5)).max(shared.config.job_lease);
+    let mut housekeeping: Option<Instant> = None;
+    let mut given_up_seen = 0;
+    loop {
+        if *stop.borrow() {
+            return;
+        }
+        let notified = shared.outbox.notified();
+        tokio::pin!(notified);
+        notified.as_mut().enable();
+        if housekeeping.is_none_or(|t| t.elapsed() >= Duration::from_secs(60)) {
+            housekeeping = Some(Instant::now());
+            let now = shared.now_ms().await;
+            // Also those for a target no process has any more.
+            let expired = shared
+                .store
+                .expire_outbox(
+                    now.saturating_sub(millis(config.give_up_after)),
+                    now,
+                    "not delivered in time: given up",
+                )
+                .await;
+            match expired {
+                Ok(n) if n > 0 => warn!(
+                    notifications = n,
+                    "notifications not delivered in time (or for a target no process has): given up"
+                ),
+                Ok(_) => {}
+                Err(e) => warn!(error = %e, "cannot expire the notification outbox"),
+            }
+            let before = now.saturating_sub(millis(config.keep_done));
+            if let Err(e) = shared.store.prune_outbox(before).await {
+                warn!(error = %e, "cannot prune the notification outbox");
+            }
+            match shared.store.outbox_counts().await {
+                Ok(counts) => {
+                    if counts.given_up > given_up_seen {
+                        warn!(
+                            pending = counts.pending,
+                            given_up = counts.given_up,
+                            "notifications were given up (see GET /healthz and the logs above)"
+                        );
+                    } else if counts.pending > 0 {
+                        info!(
+                            pending = counts.pending,
+                            "notifications waiting for delivery"
+                        );
+                    }
+                    given_up_seen = counts.given_up;
+                }
+                Err(e) => debug!(error = %e, "cannot count the notification outbox"),
+            }
+        }
+        let now = shared.now_ms().await;
+        let claimed = shared
+            .store
+            .claim_deliveries(
+                &shared.owner,
+                &targets,
+                now,
+                now.saturating_add(millis(lease)),
+                config.concurrency.max(1),
+            )
+            .await;
+        match claimed {
+            Ok(batch) if !batch.is_empty() => {
+                let mut sending = tokio::task::JoinSet::new();
+                for delivery in batch {
+                    let (shared, client) = (shared.clone(), client.clone());
+                    sending.spawn(async move {
+                        crate::notify::deliver(&shared, &client, delivery).await;
+                    });
+                }
+                tokio::select! {
+                    () = async { while sending.join_next().await.is_some() {} } => {}
+                    () = stopped(&mut stop) => {
+                        // Those in flight are sent again, by whichever
+                        // process comes first.
+                        sending.abort_all();
+                        while sending.join_next().await.is_some() {}
+                        match shared.store.release_deliveries(&shared.owner).await {
+                            Ok(n) if n > 0 => info!(notifications = n, "stopping: notifications in flight are given back"),
+                            Ok(_) => {}
+                            Err(e) => warn!(error = %e, "cannot give notifications back; sent again once their lease expires"),
+                        }
+                        return;
+                    }
+                }
+            }
+            Ok(_) => {
+                tokio::select! {
+                    () = notified => {}
+                    () = tokio::time::sleep(config.poll_interval) => {}
+                    () = stopped(&mut stop) => return,
+                }
+            }
+            Err(e) => {
+                warn!(error = %e, "cannot take notifications from the outbox");
+                tokio::select! {
+                    () = tokio::time::sleep(Duration::from_secs(1)) => {}
+                    () = stopped(&mut stop) => return,
+                }
+            }
+        }
     }
 }
 

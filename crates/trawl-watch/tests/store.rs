@@ -43,6 +43,9 @@ both!(
     rescans_are_planned_recent_and_stale,
     rescan_batches_are_shared_and_written_once,
     a_newer_target_supersedes_an_older_one,
+    scans_and_failures_write_events_with_their_result,
+    a_database_update_gives_one_verdict_change_per_image,
+    deliveries_are_leased_retried_and_pruned,
 );
 
 fn digest(byte: char) -> String {
@@ -954,7 +957,7 @@ async fn postgres_migrations_apply_once_and_newer_schemas_are_refused() {
             name,
             "SELECT string_agg(version::text, ',' ORDER BY version) FROM trawl_watch_migrations"
         ),
-        "1,2"
+        "1,2,3"
     );
     cluster.psql(
         name,
@@ -966,4 +969,420 @@ async fn postgres_migrations_apply_once_and_newer_schemas_are_refused() {
         }) => assert!(known < 99),
         other => panic!("{other:?}"),
     }
+}
+
+const HOOK_A: &str = "http://127.0.0.1:9/a";
+const HOOK_B: &str = "http://127.0.0.1:9/b";
+
+fn notifying(store: Store) -> Store {
+    store.with_notify_targets(vec![HOOK_A.to_string(), HOOK_B.to_string()])
+}
+
+/// A result of `verdict` with `n` counting findings (one suppressed too).
+fn result_of(verdict: &str, n: usize, db: &str) -> MatchResult {
+    let mut value = serde_json::to_value(report("1.0-2")).unwrap();
+    let first = value["findings"][0].clone();
+    let findings: Vec<serde_json::Value> = (0..n)
+        .map(|i| {
+            let mut f = first.clone();
+            f["id"] = json!(format!("CVE-2099-{i:04}"));
+            f["severity"] = json!(if i % 2 == 0 { "low" } else { "critical" });
+            f
+        })
+        .collect();
+    value["findings"] = json!(findings);
+    value["verdict"] = json!(verdict);
+    let report: Report = serde_json::from_value(value).unwrap();
+    MatchResult::new(&report, &target(db, "p1")).unwrap()
+}
+
+fn body(row: &(String, String, i64, String)) -> serde_json::Value {
+    serde_json::from_str(&row.3).unwrap()
+}
+
+async fn scans_and_failures_write_events_with_their_result(backend: Backend) {
+    let (location, _dir) = fresh(backend, "events");
+    let store = notifying(open(&location).await);
+    let a = event(Kind::Push, 'a', "team/x", Some("1.0"));
+    let b = event(Kind::Push, 'b', "team/y", None);
+    store
+        .apply(images(&[a.clone(), b.clone()]), 10, 1)
+        .await
+        .unwrap();
+    let first = claim(&store, 2).await.unwrap();
+    // A claim that no longer holds its job writes no event either.
+    assert!(
+        !store
+            .finish_scan(&a.digest, first.token + 1000, "{}".into(), r1(), 3)
+            .await
+            .unwrap()
+    );
+    assert!(store.outbox_events().await.unwrap().is_empty());
+    assert!(
+        store
+            .finish_scan(&a.digest, first.token, "{}".into(), r1(), 3)
+            .await
+            .unwrap()
+    );
+    let second = claim(&store, 4).await.unwrap();
+    store
+        .fail_scan(
+            &b.digest,
+            second.token,
+            "pull https://u:pw@r.example/x failed",
+            5,
+        )
+        .await
+        .unwrap();
+    let events = store.outbox_events().await.unwrap();
+    let kinds: Vec<&str> = events.iter().map(|(_, k)| k.as_str()).collect();
+    assert_eq!(kinds, ["scan.completed", "scan.failed"]);
+    assert_ne!(events[0].0, events[1].0);
+
+    let rows = store.outbox_event(&events[0].0).await.unwrap();
+    let targets: Vec<&str> = rows.iter().map(|r| r.0.as_str()).collect();
+    assert_eq!(targets, [HOOK_A, HOOK_B]);
+    assert!(rows.iter().all(|r| r.1 == "pending" && r.2 == 0));
+    assert_eq!(rows[0].3, rows[1].3, "every target gets the same bytes");
+    let completed = body(&rows[0]);
+    assert_eq!(completed["id"], events[0].0.as_str());
+    assert_eq!(completed["type"], "scan.completed");
+    assert_eq!(completed["time"], "1970-01-01T00:00:03Z");
+    assert_eq!(completed["verdict"], "unhealthy");
+    assert_eq!(completed["advisory_db"]["sha256"], "db1");
+    assert_eq!(completed["policy"], "p1");
+    assert_eq!(completed["summary"]["findings"], 2);
+    assert_eq!(
+        completed["image"],
+        json!({"registry": "127.0.0.1:5000", "repository": "team/x", "digest": a.digest,
+               "tags": [{"repository": "team/x", "tag": "1.0"}], "tags_omitted": 0})
+    );
+    assert!(completed.get("previous_verdict").is_none());
+
+    let failed = body(&store.outbox_event(&events[1].0).await.unwrap()[0]);
+    assert_eq!(failed["type"], "scan.failed");
+    assert_eq!(
+        failed["image"]["tags"],
+        json!([{"repository": "team/y", "tag": null}])
+    );
+    let error = failed["error"].as_str().unwrap();
+    assert!(
+        error.contains("failed") && !error.contains("pw@"),
+        "{error}"
+    );
+}
+
+async fn a_database_update_gives_one_verdict_change_per_image(backend: Backend) {
+    let (location, _dir) = fresh(backend, "changes");
+    let store = notifying(open(&location).await);
+    let pushes: Vec<ImageEvent> = "abc"
+        .chars()
+        .map(|c| event(Kind::Push, c, "x", Some("latest")))
+        .collect();
+    store.apply(images(&pushes), 100, 1).await.unwrap();
+    for _ in &pushes {
+        let job = claim(&store, 2).await.unwrap();
+        store
+            .finish_scan(
+                &job.digest,
+                job.token,
+                "{}".into(),
+                result_of("healthy", 0, "db1"),
+                3,
+            )
+            .await
+            .unwrap();
+    }
+    let before = store.outbox_events().await.unwrap().len();
+    assert_eq!(before, 3, "three scan.completed");
+    let t2 = target("db2", "p1");
+    assert_eq!(
+        store.plan_rescan(&t2, 0, 10, false).await.unwrap(),
+        RescanPlan::Planned {
+            images: 3,
+            batches: 1
+        }
+    );
+    let batch = store
+        .claim_rescan(OWNER, &t2, 5_000, 65_000)
+        .await
+        .unwrap()
+        .unwrap();
+    let previous = store.inventories(&batch.digests).await.unwrap();
+    let sha = |d: &str| {
+        previous
+            .iter()
+            .find(|s| s.digest == d)
+            .unwrap()
+            .report_sha256
+            .clone()
+    };
+    // a: 150 new findings, unhealthy now; b: another report, still
+    // healthy; c: the same report.
+    let rematched = vec![
+        Rematched {
+            digest: pushes[0].digest.clone(),
+            previous_sha256: sha(&pushes[0].digest),
+            result: result_of("unhealthy", 150, "db2"),
+        },
+        Rematched {
+            digest: pushes[1].digest.clone(),
+            previous_sha256: sha(&pushes[1].digest),
+            result: MatchResult::new(
+                &serde_json::from_value::<Report>({
+                    let mut v = serde_json::to_value(report("9")).unwrap();
+                    v["verdict"] = json!("healthy");
+                    v
+                })
+                .unwrap(),
+                &t2,
+            )
+            .unwrap(),
+        },
+        Rematched {
+            digest: pushes[2].digest.clone(),
+            previous_sha256: sha(&pushes[2].digest),
+            result: result_of("healthy", 0, "db2"),
+        },
+    ];
+    // The results of "healthy, 0 findings" do not name the database in
+    // the report, so c's report is the same.
+    assert_eq!(
+        store
+            .finish_rescan(&batch, rematched.clone(), 6)
+            .await
+            .unwrap(),
+        3
+    );
+    // The same batch again (a stale claim) writes nothing, events neither.
+    assert_eq!(store.finish_rescan(&batch, rematched, 7).await.unwrap(), 0);
+    let events = store.outbox_events().await.unwrap();
+    let changes: Vec<&(String, String)> = events
+        .iter()
+        .filter(|(_, kind)| kind == "verdict.changed")
+        .collect();
+    assert_eq!(changes.len(), 1, "{events:?}");
+    assert_eq!(events.len(), before + 1);
+    let rows = store.outbox_event(&changes[0].0).await.unwrap();
+    assert_eq!(rows.len(), 2);
+    let change = body(&rows[0]);
+    assert_eq!(change["image"]["digest"], pushes[0].digest.as_str());
+    assert_eq!(change["previous_verdict"], "healthy");
+    assert_eq!(change["verdict"], "unhealthy");
+    assert_eq!(change["advisory_db"]["sha256"], "db2");
+    assert_eq!(change["findings_total"], 150);
+    assert_eq!(change["findings_omitted"], 50);
+    let findings = change["findings"].as_array().unwrap();
+    assert_eq!(findings.len(), 100);
+    // The most severe first.
+    assert_eq!(findings[0]["severity"], "critical");
+    assert_eq!(findings[74]["severity"], "critical");
+    assert_eq!(findings[75]["severity"], "low");
+    for key in [
+        "id",
+        "package",
+        "version",
+        "fixed_version",
+        "severity",
+        "fix_state",
+    ] {
+        assert!(findings[0].get(key).is_some(), "{key}");
+    }
+    assert_eq!(findings[0]["package"], "libssl3");
+    assert_eq!(findings[0]["fixed_version"], "1.0-2");
+    // Nothing is stale any more: planning again changes nothing, and
+    // writes no event.
+    assert_eq!(
+        store.plan_rescan(&t2, 0, 10, false).await.unwrap(),
+        RescanPlan::Planned {
+            images: 0,
+            batches: 0
+        }
+    );
+    assert_eq!(store.outbox_events().await.unwrap().len(), before + 1);
+}
+
+async fn deliveries_are_leased_retried_and_pruned(backend: Backend) {
+    let (location, _dir) = fresh(backend, "deliveries");
+    let one = notifying(open(&location).await);
+    let two = match backend {
+        Backend::Sqlite => one.clone(),
+        Backend::Postgres => notifying(open(&location).await),
+    };
+    let a = event(Kind::Push, 'a', "x", None);
+    one.apply(images(std::slice::from_ref(&a)), 10, 1)
+        .await
+        .unwrap();
+    let job = claim(&one, 2).await.unwrap();
+    one.finish_scan(&a.digest, job.token, "{}".into(), r1(), 3)
+        .await
+        .unwrap();
+    let now = one.now_ms().await.unwrap() + 1_000;
+    let only_a = [HOOK_A.to_string()];
+    let claimed = one
+        .claim_deliveries("p1", &only_a, now, now + 10_000, 10)
+        .await
+        .unwrap();
+    assert_eq!(claimed.len(), 1);
+    let d = &claimed[0];
+    assert_eq!(
+        (d.target.as_str(), d.kind.as_str(), d.attempts),
+        (HOOK_A, "scan.completed", 0)
+    );
+    // Leased: another process gets nothing for that target.
+    assert!(
+        two.claim_deliveries("p2", &only_a, now + 1, now + 10_000, 10)
+            .await
+            .unwrap()
+            .is_empty()
+    );
+    // A retry: due again at its time, with the attempt counted.
+    let retry = trawl_watch::store::DeliveryOutcome::Retry {
+        at_ms: now + 5_000,
+        error: "answered 500".into(),
+    };
+    assert!(one.finish_delivery(d, &retry, now + 2).await.unwrap());
+    assert!(
+        !one.finish_delivery(d, &retry, now + 3).await.unwrap(),
+        "the claim is spent"
+    );
+    assert!(
+        two.claim_deliveries("p2", &only_a, now + 4_999, now + 20_000, 10)
+            .await
+            .unwrap()
+            .is_empty()
+    );
+    let again = two
+        .claim_deliveries("p2", &only_a, now + 5_000, now + 6_000, 10)
+        .await
+        .unwrap();
+    assert_eq!(again.len(), 1);
+    assert_eq!(
+        (again[0].event_id.as_str(), again[0].attempts),
+        (d.event_id.as_str(), 1)
+    );
+    // Given back by a process that stops: claimable at once.
+    assert_eq!(two.release_deliveries("p2").await.unwrap(), 1);
+    let again = two
+        .claim_deliveries("p2", &only_a, now + 5_001, now + 6_000, 10)
+        .await
+        .unwrap();
+    assert_eq!(again.len(), 1);
+    // p2 dies while sending: once its lease expires p1 takes it over, and
+    // p2's late answer is not recorded.
+    let taken = one
+        .claim_deliveries("p1", &only_a, now + 6_001, now + 16_000, 10)
+        .await
+        .unwrap();
+    assert_eq!(taken.len(), 1);
+    assert!(
+        !two.finish_delivery(
+            &again[0],
+            &trawl_watch::store::DeliveryOutcome::Delivered,
+            now + 6_002
+        )
+        .await
+        .unwrap()
+    );
+    assert!(
+        one.finish_delivery(
+            &taken[0],
+            &trawl_watch::store::DeliveryOutcome::Delivered,
+            now + 6_003
+        )
+        .await
+        .unwrap()
+    );
+    let both_targets = [HOOK_A.to_string(), HOOK_B.to_string()];
+    let b = one
+        .claim_deliveries("p1", &both_targets, now + 7_000, now + 17_000, 10)
+        .await
+        .unwrap();
+    assert_eq!(b.len(), 1, "A's is delivered");
+    assert_eq!(b[0].target, HOOK_B);
+    let refused = trawl_watch::store::DeliveryOutcome::GivenUp {
+        error: "answered 404 Not Found".into(),
+    };
+    assert!(
+        one.finish_delivery(&b[0], &refused, now + 7_001)
+            .await
+            .unwrap()
+    );
+    let counts = two.outbox_counts().await.unwrap();
+    assert_eq!(
+        (counts.pending, counts.delivered, counts.given_up),
+        (0, 1, 1)
+    );
+    let states: Vec<(String, String, i64)> = one
+        .outbox_event(&d.event_id)
+        .await
+        .unwrap()
+        .into_iter()
+        .map(|(t, s, n, _)| (t, s, n))
+        .collect();
+    assert_eq!(
+        states,
+        [
+            // The attempt of the process that died is not counted.
+            (HOOK_A.to_string(), "delivered".to_string(), 2),
+            (HOOK_B.to_string(), "given_up".to_string(), 1)
+        ]
+    );
+    assert!(
+        one.claim_deliveries("p1", &both_targets, now + 99_000, now + 100_000, 10)
+            .await
+            .unwrap()
+            .is_empty()
+    );
+    // Expiry gives up what is pending and not being sent; here nothing.
+    assert_eq!(
+        one.expire_outbox(now + 99_000, now + 99_000, "late")
+            .await
+            .unwrap(),
+        0
+    );
+    assert_eq!(one.prune_outbox(now + 6_500).await.unwrap(), 1);
+    assert_eq!(one.prune_outbox(now + 8_000).await.unwrap(), 1);
+    assert_eq!(two.outbox_counts().await.unwrap(), Default::default());
+
+    // Concurrent claimers never get the same row.
+    let pushes: Vec<ImageEvent> = "bcdefghijk"
+        .chars()
+        .map(|c| event(Kind::Push, c, "x", None))
+        .collect();
+    one.apply(images(&pushes), 100, 1).await.unwrap();
+    for _ in &pushes {
+        let job = claim(&one, 2).await.unwrap();
+        one.fail_scan(&job.digest, job.token, "no", 3)
+            .await
+            .unwrap();
+    }
+    let at = one.now_ms().await.unwrap() + 1_000;
+    let (x, y) = tokio::join!(
+        one.claim_deliveries("p1", &both_targets, at, at + 10_000, 7),
+        two.claim_deliveries("p2", &both_targets, at, at + 10_000, 7),
+    );
+    let mut seqs: Vec<i64> = x
+        .unwrap()
+        .iter()
+        .chain(&y.unwrap())
+        .map(|d| d.seq)
+        .collect();
+    assert_eq!(seqs.len(), 14);
+    seqs.sort();
+    seqs.dedup();
+    assert_eq!(seqs.len(), 14, "no row claimed twice");
+    // Written long ago and never delivered (say, for a target no process
+    // has any more): given up, except those being sent.
+    let later = at + 1_000_000;
+    assert_eq!(
+        one.expire_outbox(later, at + 5_000, "late").await.unwrap(),
+        20 - 14
+    );
+    assert_eq!(
+        one.expire_outbox(later, at + 20_000, "late").await.unwrap(),
+        14
+    );
+    let counts = two.outbox_counts().await.unwrap();
+    assert_eq!((counts.pending, counts.given_up), (0, 20));
 }

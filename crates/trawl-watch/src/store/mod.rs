@@ -16,6 +16,7 @@
 //! | `findings` | (digest, ord) | one row per image and finding of its report: id, aliases, package and version, source package and version, ecosystem, severity (rank), fix state, fixed version, layer, suppressed; indexed by every id and alias, by package and source package, by severity |
 //! | `jobs` | manifest digest | the scan queue: `queued` or `running`, in arrival order, and the lease of a running job |
 //! | `rescans`, `rescan_batches` | id | rescans planned after an advisory database or policy change, split into batches that processes claim under leases |
+//! | `outbox` | seq; (event id, target) unique | notifications to deliver, one row per event and target, written in the transaction of the result they report ([`outbox`]) |
 //!
 //! Every change is one transaction. Findings are written set-wise (SQLite:
 //! one prepared statement reused in the transaction; PostgreSQL: `COPY …
@@ -59,9 +60,12 @@
 //! (by a process that had not taken the new database yet) is planned again
 //! when that process takes it.
 
+pub mod outbox;
 mod postgres;
 mod query;
 mod sqlite;
+
+pub use outbox::{Delivery, DeliveryOutcome, OutboxCounts};
 
 pub use query::{
     Affected, AffectedImage, Cursor, FindingQuery, FindingsPage, ImageFinding, RegistryFinding,
@@ -630,6 +634,8 @@ pub struct Rematched {
 #[derive(Clone)]
 pub struct Store {
     backend: Backend,
+    /// The notification targets (URLs) events are written for.
+    notify: Arc<[String]>,
 }
 
 #[derive(Clone)]
@@ -683,7 +689,23 @@ impl Store {
                 postgres::PgStore::open((**config).clone(), shown.clone(), *pool_size).await?,
             ),
         };
-        Ok(Store { backend })
+        Ok(Store {
+            backend,
+            notify: Arc::from(Vec::new()),
+        })
+    }
+
+    /// The same store, writing each event of a scan, failure or verdict
+    /// change into the outbox once for each of `targets` (URLs; none by
+    /// default: then no event is written).
+    pub fn with_notify_targets(mut self, targets: Vec<String>) -> Store {
+        self.notify = Arc::from(targets);
+        self
+    }
+
+    /// The notification targets events are written for.
+    pub fn notify_targets(&self) -> &[String] {
+        &self.notify
     }
 
     /// Whether only one process can use the store (SQLite): then the
@@ -768,10 +790,12 @@ impl Store {
     ) -> Result<Option<Job>, StoreError> {
         match &self.backend {
             Backend::Sqlite(s) => {
-                let owner = owner.to_string();
-                sqlite!(s, |s| s.claim(&owner, now_ms, lease_until_ms))
+                let (owner, notify) = (owner.to_string(), self.notify.clone());
+                sqlite!(s, |s| s.claim(&owner, now_ms, lease_until_ms, &notify))
             }
-            Backend::Postgres(p) => send(p.claim(owner, now_ms, lease_until_ms)).await,
+            Backend::Postgres(p) => {
+                send(p.claim(owner, now_ms, lease_until_ms, &self.notify)).await
+            }
         }
     }
 
@@ -817,12 +841,12 @@ impl Store {
     ) -> Result<bool, StoreError> {
         match &self.backend {
             Backend::Sqlite(s) => {
-                let digest = digest.to_string();
+                let (digest, notify) = (digest.to_string(), self.notify.clone());
                 sqlite!(s, |s| s
-                    .finish_scan(&digest, token, &inventory, &result, now))
+                    .finish_scan(&digest, token, &inventory, &result, now, &notify))
             }
             Backend::Postgres(p) => {
-                send(p.finish_scan(digest, token, &inventory, &result, now)).await
+                send(p.finish_scan(digest, token, &inventory, &result, now, &self.notify)).await
             }
         }
     }
@@ -839,9 +863,12 @@ impl Store {
         match &self.backend {
             Backend::Sqlite(s) => {
                 let (digest, error) = (digest.to_string(), error.to_string());
-                sqlite!(s, |s| s.fail_scan(&digest, token, &error, now))
+                let notify = self.notify.clone();
+                sqlite!(s, |s| s.fail_scan(&digest, token, &error, now, &notify))
             }
-            Backend::Postgres(p) => send(p.fail_scan(digest, token, error, now)).await,
+            Backend::Postgres(p) => {
+                send(p.fail_scan(digest, token, error, now, &self.notify)).await
+            }
         }
     }
 
@@ -943,10 +970,10 @@ impl Store {
     ) -> Result<usize, StoreError> {
         match &self.backend {
             Backend::Sqlite(s) => {
-                let batch = batch.clone();
-                sqlite!(s, |s| s.finish_rescan(&batch, &results, now))
+                let (batch, notify) = (batch.clone(), self.notify.clone());
+                sqlite!(s, |s| s.finish_rescan(&batch, &results, now, &notify))
             }
-            Backend::Postgres(p) => send(p.finish_rescan(batch, &results, now)).await,
+            Backend::Postgres(p) => send(p.finish_rescan(batch, &results, now, &self.notify)).await,
         }
     }
 
@@ -1104,6 +1131,123 @@ impl Store {
                 ))
                 .await
             }
+        }
+    }
+
+    /// Takes at most `limit` notifications that are due at `now_ms` for
+    /// `targets` (pending, next attempt due, no live lease: waiting ones, or
+    /// those of a process that died while delivering), for `owner` under a
+    /// lease until `until_ms`, the longest waiting first. With PostgreSQL,
+    /// processes claim with `FOR UPDATE SKIP LOCKED`: none waits for
+    /// another, and no row is claimed twice while its lease holds.
+    pub async fn claim_deliveries(
+        &self,
+        owner: &str,
+        targets: &[String],
+        now_ms: i64,
+        until_ms: i64,
+        limit: usize,
+    ) -> Result<Vec<Delivery>, StoreError> {
+        let limit = i64::try_from(limit.max(1)).unwrap_or(i64::MAX);
+        match &self.backend {
+            Backend::Sqlite(s) => {
+                let (owner, targets) = (owner.to_string(), targets.to_vec());
+                sqlite!(s, |s| s
+                    .claim_deliveries(&owner, &targets, now_ms, until_ms, limit))
+            }
+            Backend::Postgres(p) => {
+                send(p.claim_deliveries(owner, targets, now_ms, until_ms, limit)).await
+            }
+        }
+    }
+
+    /// Records what became of a claimed delivery, if the claim still holds
+    /// it; true when recorded. A retry clears the lease and counts the
+    /// attempt.
+    pub async fn finish_delivery(
+        &self,
+        delivery: &Delivery,
+        outcome: &DeliveryOutcome,
+        now_ms: i64,
+    ) -> Result<bool, StoreError> {
+        match &self.backend {
+            Backend::Sqlite(s) => {
+                let (seq, token, outcome) = (delivery.seq, delivery.token, outcome.clone());
+                sqlite!(s, |s| s.finish_delivery(seq, token, &outcome, now_ms))
+            }
+            Backend::Postgres(p) => {
+                send(p.finish_delivery(delivery.seq, delivery.token, outcome, now_ms)).await
+            }
+        }
+    }
+
+    /// Gives back the deliveries `owner` holds, uncharged (the service is
+    /// stopping: what it was sending is sent again, by whichever process
+    /// claims it first). Returns how many.
+    pub async fn release_deliveries(&self, owner: &str) -> Result<u64, StoreError> {
+        match &self.backend {
+            Backend::Sqlite(s) => {
+                let owner = owner.to_string();
+                sqlite!(s, |s| s.release_deliveries(&owner))
+            }
+            Backend::Postgres(p) => send(p.release_deliveries(owner)).await,
+        }
+    }
+
+    /// Gives up the pending notifications written before `before_ms` and
+    /// not being sent (also those for a target no process has any more), with
+    /// `error`; returns how many.
+    pub async fn expire_outbox(
+        &self,
+        before_ms: i64,
+        now_ms: i64,
+        error: &str,
+    ) -> Result<u64, StoreError> {
+        match &self.backend {
+            Backend::Sqlite(s) => {
+                let error = error.to_string();
+                sqlite!(s, |s| s.expire_outbox(before_ms, now_ms, &error))
+            }
+            Backend::Postgres(p) => send(p.expire_outbox(before_ms, now_ms, error)).await,
+        }
+    }
+
+    /// Deletes the notifications delivered or given up before `before_ms`;
+    /// returns how many.
+    pub async fn prune_outbox(&self, before_ms: i64) -> Result<u64, StoreError> {
+        match &self.backend {
+            Backend::Sqlite(s) => sqlite!(s, |s| s.prune_outbox(before_ms)),
+            Backend::Postgres(p) => send(p.prune_outbox(before_ms)).await,
+        }
+    }
+
+    /// Outbox rows by state.
+    pub async fn outbox_counts(&self) -> Result<OutboxCounts, StoreError> {
+        match &self.backend {
+            Backend::Sqlite(s) => sqlite!(s, |s| s.outbox_counts()),
+            Backend::Postgres(p) => send(p.outbox_counts()).await,
+        }
+    }
+
+    /// Every outbox row of `event_id`: (target, state, attempts, body), by target.
+    pub async fn outbox_event(
+        &self,
+        event_id: &str,
+    ) -> Result<Vec<(String, String, i64, String)>, StoreError> {
+        match &self.backend {
+            Backend::Sqlite(s) => {
+                let id = event_id.to_string();
+                sqlite!(s, |s| s.outbox_event(&id))
+            }
+            Backend::Postgres(p) => send(p.outbox_event(event_id)).await,
+        }
+    }
+
+    /// The ids and types of the events in the outbox, in the order written.
+    pub async fn outbox_events(&self) -> Result<Vec<(String, String)>, StoreError> {
+        match &self.backend {
+            Backend::Sqlite(s) => sqlite!(s, |s| s.outbox_events()),
+            Backend::Postgres(p) => send(p.outbox_events()).await,
         }
     }
 

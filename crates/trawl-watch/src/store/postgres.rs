@@ -38,6 +38,7 @@ use tokio_postgres::binary_copy::BinaryCopyInWriter;
 use tokio_postgres::types::{ToSql, Type};
 use tracing::warn;
 
+use super::outbox::{self, Delivery, DeliveryOutcome, EventImage, NewEvent, OutboxCounts};
 use super::query::Value;
 use super::{
     Applied, FindingRow, ImageRecord, ImageState, Job, JobStatus, MAX_ATTEMPTS, MatchResult,
@@ -53,7 +54,33 @@ const PLAN_LOCK: i64 = 0x7472_6177_6c77_0003;
 
 /// The migrations, in order: (version, SQL). A version once released is
 /// never edited; changes come as a new version.
-const MIGRATIONS: &[(i64, &str)] = &[(1, SCHEMA_1), (2, QUERY_INDEXES_2)];
+const MIGRATIONS: &[(i64, &str)] = &[(1, SCHEMA_1), (2, QUERY_INDEXES_2), (3, OUTBOX_3)];
+
+/// The notification outbox ([`super::outbox`]).
+const OUTBOX_3: &str = "
+CREATE TABLE outbox (
+    seq bigserial PRIMARY KEY,
+    event_id text NOT NULL,
+    target text NOT NULL,
+    kind text NOT NULL,
+    body text NOT NULL,
+    state text NOT NULL DEFAULT 'pending' CHECK (state IN ('pending', 'delivered', 'given_up')),
+    attempts bigint NOT NULL DEFAULT 0,
+    next_attempt bigint NOT NULL,
+    last_error text,
+    lease_owner text,
+    lease_token bigint,
+    lease_until bigint,
+    created bigint NOT NULL,
+    done bigint,
+    UNIQUE (event_id, target)
+);
+CREATE INDEX outbox_due ON outbox (next_attempt, seq) WHERE state = 'pending';
+CREATE INDEX outbox_done ON outbox (done) WHERE state <> 'pending';
+";
+
+/// The server's clock in Unix milliseconds, in SQL.
+const SERVER_MS: &str = "(extract(epoch FROM clock_timestamp()) * 1000)::bigint";
 
 /// The index of the registry-wide findings order (`GET /v1/findings`
 /// pages through it; byte-wise order, as SQLite's), and findings by layer.
@@ -316,6 +343,7 @@ impl PgStore {
         owner: &str,
         now_ms: i64,
         lease_until_ms: i64,
+        notify: &[String],
     ) -> Result<Option<Job>, StoreError> {
         let _one_at_a_time = self.claims.lock().await;
         let mut client = self.client().await?;
@@ -351,7 +379,7 @@ impl PgStore {
             ) = (row.get(0), row.get(1), row.get(2), row.get(3), row.get(4));
             if attempts >= MAX_ATTEMPTS {
                 let error = super::sqlite::given_up(attempts);
-                record_failure(&tx, &digest, &error, now_ms / 1000).await?;
+                record_failure(&tx, &digest, &error, now_ms / 1000, notify).await?;
                 continue;
             }
             if after_crash && running > 0 {
@@ -420,6 +448,7 @@ impl PgStore {
         inventory: &str,
         result: &MatchResult,
         now: i64,
+        notify: &[String],
     ) -> Result<bool, StoreError> {
         let mut client = self.client().await?;
         let tx = client.transaction().await?;
@@ -435,6 +464,11 @@ impl PgStore {
         if !held {
             return Ok(false);
         }
+        let before = if notify.is_empty() {
+            Vec::new()
+        } else {
+            event_images(&tx, &[digest]).await?
+        };
         execute(
             &tx,
             "UPDATE images SET inventory = $2, verdict = $3, verdict_reason = $4, summary = $5,
@@ -457,6 +491,19 @@ impl PgStore {
         execute(&tx, "DELETE FROM findings WHERE digest = $1", &[&digest]).await?;
         copy_findings(&tx, &[(digest, result.findings.as_slice())]).await?;
         execute(&tx, "DELETE FROM jobs WHERE digest = $1", &[&digest]).await?;
+        if let Some((image, previous)) = before.into_iter().next() {
+            let mut events = vec![outbox::scan_completed(&image, result, now)];
+            if outbox::changed(previous.as_deref(), &result.verdict) {
+                events.push(outbox::verdict_changed(
+                    &image,
+                    previous.as_deref().unwrap_or_default(),
+                    result,
+                    None,
+                    now,
+                ));
+            }
+            write_events(&tx, &events, notify).await?;
+        }
         tx.commit().await?;
         Ok(true)
     }
@@ -467,6 +514,7 @@ impl PgStore {
         token: i64,
         error: &str,
         now: i64,
+        notify: &[String],
     ) -> Result<(), StoreError> {
         let mut client = self.client().await?;
         let tx = client.transaction().await?;
@@ -479,7 +527,7 @@ impl PgStore {
         .await?
         .is_some();
         if held {
-            record_failure(&tx, digest, error, now).await?;
+            record_failure(&tx, digest, error, now, notify).await?;
         }
         tx.commit().await?;
         Ok(())
@@ -675,6 +723,7 @@ impl PgStore {
         batch: &RescanBatch,
         results: &[Rematched],
         now: i64,
+        notify: &[String],
     ) -> Result<usize, StoreError> {
         let mut client = self.client().await?;
         let tx = client.transaction().await?;
@@ -733,6 +782,13 @@ impl PgStore {
             .await?;
         }
         if !changed.is_empty() {
+            // The verdicts before (rows locked until the commit), for the events.
+            let before = if notify.is_empty() {
+                Vec::new()
+            } else {
+                let digests: Vec<&str> = changed.iter().map(|r| r.digest.as_str()).collect();
+                event_images(&tx, &digests).await?
+            };
             let mut columns: [Vec<&str>; 6] = Default::default();
             for r in &changed {
                 let values = [
@@ -781,6 +837,29 @@ impl PgStore {
             }
             copy_findings(&tx, &written_findings).await?;
             written += u64::try_from(stored.len()).unwrap_or(u64::MAX);
+            if !before.is_empty() {
+                let seq: i64 = query_one(&tx, "SELECT seq FROM rescans WHERE id = $1", &[&rescan])
+                    .await?
+                    .get(0);
+                let mut events = Vec::new();
+                for (image, previous) in &before {
+                    let Some(r) = changed.iter().find(|r| r.digest == image.digest) else {
+                        continue;
+                    };
+                    if stored.contains(&r.digest)
+                        && outbox::changed(previous.as_deref(), &r.result.verdict)
+                    {
+                        events.push(outbox::verdict_changed(
+                            image,
+                            previous.as_deref().unwrap_or_default(),
+                            &r.result,
+                            Some(seq),
+                            now,
+                        ));
+                    }
+                }
+                write_events(&tx, &events, notify).await?;
+            }
         }
         execute(
             &tx,
@@ -894,6 +973,162 @@ impl PgStore {
                 suppressed: r.get(11),
             })
             .collect())
+    }
+
+    pub(super) async fn claim_deliveries(
+        &self,
+        owner: &str,
+        targets: &[String],
+        now_ms: i64,
+        until_ms: i64,
+        limit: i64,
+    ) -> Result<Vec<Delivery>, StoreError> {
+        let mut client = self.client().await?;
+        let tx = client.transaction().await?;
+        let token = new_token(&tx).await?;
+        let rows = query(
+            &tx,
+            "UPDATE outbox SET lease_owner = $1, lease_token = $2, lease_until = $3
+             WHERE seq IN (SELECT seq FROM outbox WHERE state = 'pending' AND next_attempt <= $4
+                           AND (lease_until IS NULL OR lease_until < $4)
+                           AND target = ANY($5)
+                           ORDER BY next_attempt, seq LIMIT $6 FOR UPDATE SKIP LOCKED)
+             RETURNING seq, event_id, kind, target, body, attempts, created",
+            &[&owner, &token, &until_ms, &now_ms, &targets, &limit],
+        )
+        .await?;
+        tx.commit().await?;
+        let mut claimed: Vec<Delivery> = rows
+            .iter()
+            .map(|r| Delivery {
+                seq: r.get(0),
+                token,
+                event_id: r.get(1),
+                kind: r.get(2),
+                target: r.get(3),
+                body: r.get(4),
+                attempts: r.get(5),
+                created_ms: r.get(6),
+            })
+            .collect();
+        claimed.sort_by_key(|d| d.seq);
+        Ok(claimed)
+    }
+
+    pub(super) async fn finish_delivery(
+        &self,
+        seq: i64,
+        token: i64,
+        outcome: &DeliveryOutcome,
+        now_ms: i64,
+    ) -> Result<bool, StoreError> {
+        let client = self.client().await?;
+        let (state, next, error, done) = match outcome {
+            DeliveryOutcome::Delivered => ("delivered", None, None, Some(now_ms)),
+            DeliveryOutcome::Retry { at_ms, error } => {
+                ("pending", Some(*at_ms), Some(error.as_str()), None)
+            }
+            DeliveryOutcome::GivenUp { error } => {
+                ("given_up", None, Some(error.as_str()), Some(now_ms))
+            }
+        };
+        let stmt = client
+            .prepare_cached(
+                "UPDATE outbox SET state = $3, attempts = attempts + 1,
+                 next_attempt = coalesce($4, next_attempt), last_error = $5, done = $6,
+                 lease_owner = NULL, lease_token = NULL, lease_until = NULL
+                 WHERE seq = $1 AND lease_token = $2 AND state = 'pending'",
+            )
+            .await?;
+        let n = client
+            .execute(&stmt, &[&seq, &token, &state, &next, &error, &done])
+            .await?;
+        Ok(n == 1)
+    }
+
+    pub(super) async fn release_deliveries(&self, owner: &str) -> Result<u64, StoreError> {
+        let client = self.client().await?;
+        Ok(client
+            .execute(
+                "UPDATE outbox SET lease_owner = NULL, lease_token = NULL, lease_until = NULL
+                 WHERE lease_owner = $1 AND state = 'pending'",
+                &[&owner],
+            )
+            .await?)
+    }
+
+    pub(super) async fn expire_outbox(
+        &self,
+        before_ms: i64,
+        now_ms: i64,
+        error: &str,
+    ) -> Result<u64, StoreError> {
+        let client = self.client().await?;
+        Ok(client
+            .execute(
+                "UPDATE outbox SET state = 'given_up', done = $2,
+                 last_error = coalesce(last_error || '; ', '') || $3
+                 WHERE state = 'pending' AND created < $1
+                 AND (lease_until IS NULL OR lease_until < $2)",
+                &[&before_ms, &now_ms, &error],
+            )
+            .await?)
+    }
+
+    pub(super) async fn prune_outbox(&self, before_ms: i64) -> Result<u64, StoreError> {
+        let client = self.client().await?;
+        Ok(client
+            .execute(
+                "DELETE FROM outbox WHERE state <> 'pending' AND done < $1",
+                &[&before_ms],
+            )
+            .await?)
+    }
+
+    pub(super) async fn outbox_counts(&self) -> Result<OutboxCounts, StoreError> {
+        let client = self.client().await?;
+        let rows = client
+            .query("SELECT state, count(*) FROM outbox GROUP BY state", &[])
+            .await?;
+        let mut counts = OutboxCounts::default();
+        for row in &rows {
+            let (state, n): (&str, i64) = (row.get(0), row.get(1));
+            match state {
+                "pending" => counts.pending = n,
+                "delivered" => counts.delivered = n,
+                _ => counts.given_up = n,
+            }
+        }
+        Ok(counts)
+    }
+
+    pub(super) async fn outbox_event(
+        &self,
+        event_id: &str,
+    ) -> Result<Vec<(String, String, i64, String)>, StoreError> {
+        let client = self.client().await?;
+        let rows = client
+            .query(
+                "SELECT target, state, attempts, body FROM outbox WHERE event_id = $1
+                 ORDER BY target COLLATE \"C\"",
+                &[&event_id],
+            )
+            .await?;
+        Ok(rows
+            .iter()
+            .map(|r| (r.get(0), r.get(1), r.get(2), r.get(3)))
+            .collect())
+    }
+
+    pub(super) async fn outbox_events(&self) -> Result<Vec<(String, String)>, StoreError> {
+        let client = self.client().await?;
+        let rows = client
+            .query(
+                "SELECT event_id, kind FROM outbox GROUP BY event_id, kind ORDER BY min(seq)",
+                &[],
+            )
+            .await?;
+        Ok(rows.iter().map(|r| (r.get(0), r.get(1))).collect())
     }
 
     pub(super) async fn queue_lengths(&self) -> Result<(i64, i64), StoreError> {
@@ -1337,7 +1572,13 @@ async fn record_failure(
     digest: &str,
     error: &str,
     now: i64,
+    notify: &[String],
 ) -> Result<(), StoreError> {
+    if !notify.is_empty() {
+        if let Some((image, _)) = event_images(tx, &[digest]).await?.into_iter().next() {
+            write_events(tx, &[outbox::scan_failed(&image, error, now)], notify).await?;
+        }
+    }
     execute(
         tx,
         "UPDATE images SET error = $2, failures = failures + 1, last_failed = $3
@@ -1346,5 +1587,83 @@ async fn record_failure(
     )
     .await?;
     execute(tx, "DELETE FROM jobs WHERE digest = $1", &[&digest]).await?;
+    Ok(())
+}
+
+/// The images of `digests` as events name them, with their verdicts as
+/// stored now, in digest order; their rows are locked until the commit.
+async fn event_images(
+    tx: &Transaction<'_>,
+    digests: &[&str],
+) -> Result<Vec<(EventImage, Option<String>)>, StoreError> {
+    let rows = query(
+        tx,
+        "SELECT digest, registry, repository, verdict FROM images WHERE digest = ANY($1)
+         ORDER BY digest FOR UPDATE",
+        &[&digests],
+    )
+    .await?;
+    let mut images: Vec<(EventImage, Option<String>)> = rows
+        .iter()
+        .map(|r| {
+            (
+                EventImage {
+                    digest: r.get(0),
+                    registry: r.get(1),
+                    repository: r.get(2),
+                    tags: Vec::new(),
+                },
+                r.get(3),
+            )
+        })
+        .collect();
+    let tags = query(
+        tx,
+        "SELECT digest, repository, tag FROM tags WHERE digest = ANY($1)
+         ORDER BY digest, repository COLLATE \"C\", tag COLLATE \"C\"",
+        &[&digests],
+    )
+    .await?;
+    for row in &tags {
+        let digest: &str = row.get(0);
+        if let Some((image, _)) = images.iter_mut().find(|(i, _)| i.digest == digest) {
+            image.tags.push((row.get(1), row.get(2)));
+        }
+    }
+    Ok(images)
+}
+
+/// Writes each event once for each target (an event already written for
+/// a target is not written again), due now by the server's clock.
+async fn write_events(
+    tx: &Transaction<'_>,
+    events: &[NewEvent],
+    targets: &[String],
+) -> Result<(), StoreError> {
+    if events.is_empty() || targets.is_empty() {
+        return Ok(());
+    }
+    let mut columns: [Vec<&str>; 4] = Default::default();
+    for event in events {
+        for target in targets {
+            let values = [event.id.as_str(), target, event.kind, event.body.as_str()];
+            for (column, value) in columns.iter_mut().zip(values) {
+                column.push(value);
+            }
+        }
+    }
+    let [ids, targets, kinds, bodies] = &columns;
+    execute(
+        tx,
+        &format!(
+            "INSERT INTO outbox (event_id, target, kind, body, next_attempt, created)
+             SELECT u.id, u.target, u.kind, u.body, {SERVER_MS}, {SERVER_MS}
+             FROM unnest($1::text[], $2::text[], $3::text[], $4::text[])
+                 AS u(id, target, kind, body)
+             ON CONFLICT (event_id, target) DO NOTHING"
+        ),
+        &[ids, targets, kinds, bodies],
+    )
+    .await?;
     Ok(())
 }

@@ -8,7 +8,8 @@
 //! policies were recorded), 2 (before job leases) and 3 (before findings
 //! rows and shared rescans) are upgraded in place at open; version 4 rows
 //! of `findings` are filled from the stored reports then. Version 5 added
-//! the indexes of the registry-wide queries.
+//! the indexes of the registry-wide queries, version 6 the notification
+//! outbox.
 
 use std::path::{Path, PathBuf};
 use std::sync::Mutex;
@@ -18,6 +19,7 @@ use tracing::warn;
 use trawl::Report;
 
 use super::Applied;
+use super::outbox::{self, Delivery, DeliveryOutcome, EventImage, NewEvent, OutboxCounts};
 use super::query::Value;
 use super::{
     FindingRow, ImageRecord, ImageState, Job, JobStatus, MAX_ATTEMPTS, MatchResult, MatchTarget,
@@ -27,7 +29,30 @@ use super::{
 use crate::events::{Deleted, Deletion, ImageEvent, Kind, Recorded};
 
 /// The schema this file writes.
-const SCHEMA_VERSION: i64 = 5;
+const SCHEMA_VERSION: i64 = 6;
+
+/// What version 6 added: the notification outbox ([`super::outbox`]).
+const OUTBOX: &str = "
+CREATE TABLE outbox (
+    seq INTEGER PRIMARY KEY AUTOINCREMENT,
+    event_id TEXT NOT NULL,
+    target TEXT NOT NULL,
+    kind TEXT NOT NULL,
+    body TEXT NOT NULL,
+    state TEXT NOT NULL DEFAULT 'pending' CHECK (state IN ('pending', 'delivered', 'given_up')),
+    attempts INTEGER NOT NULL DEFAULT 0,
+    next_attempt INTEGER NOT NULL,
+    last_error TEXT,
+    lease_owner TEXT,
+    lease_token INTEGER,
+    lease_until INTEGER,
+    created INTEGER NOT NULL,
+    done INTEGER,
+    UNIQUE (event_id, target)
+);
+CREATE INDEX outbox_due ON outbox(next_attempt) WHERE state = 'pending';
+CREATE INDEX outbox_done ON outbox(done) WHERE state != 'pending';
+";
 
 /// What version 5 added: the index of the registry-wide findings order
 /// (`GET /v1/findings` pages through it), and findings by layer.
@@ -271,6 +296,7 @@ impl SqliteStore {
         owner: &str,
         now_ms: i64,
         lease_until_ms: i64,
+        notify: &[String],
     ) -> Result<Option<Job>, StoreError> {
         let mut conn = self.conn();
         let tx = conn.transaction_with_behavior(TransactionBehavior::Immediate)?;
@@ -305,7 +331,7 @@ impl SqliteStore {
                 break None;
             };
             if attempts >= MAX_ATTEMPTS {
-                record_failure(&tx, &digest, &given_up(attempts), now_ms / 1000)?;
+                record_failure(&tx, &digest, &given_up(attempts), now_ms / 1000, notify)?;
                 continue;
             }
             if after_crash && running > 0 {
@@ -366,12 +392,18 @@ impl SqliteStore {
         inventory: &str,
         result: &MatchResult,
         now: i64,
+        notify: &[String],
     ) -> Result<bool, StoreError> {
         let mut conn = self.conn();
         let tx = conn.transaction_with_behavior(TransactionBehavior::Immediate)?;
         if !holds_job(&tx, digest, token)? {
             return Ok(false);
         }
+        let before = if notify.is_empty() {
+            None
+        } else {
+            event_image(&tx, digest)?
+        };
         tx.execute(
             "UPDATE images SET inventory = ?2, verdict = ?3, verdict_reason = ?4, summary = ?5,
              report = ?6, report_sha256 = ?7, advisory_db = ?8, policy = ?9, error = NULL,
@@ -391,6 +423,19 @@ impl SqliteStore {
         )?;
         write_findings(&tx, digest, &result.findings)?;
         tx.execute("DELETE FROM jobs WHERE digest = ?1", [digest])?;
+        if let Some((image, previous)) = before {
+            let mut events = vec![outbox::scan_completed(&image, result, now)];
+            if outbox::changed(previous.as_deref(), &result.verdict) {
+                events.push(outbox::verdict_changed(
+                    &image,
+                    previous.as_deref().unwrap_or_default(),
+                    result,
+                    None,
+                    now,
+                ));
+            }
+            write_events(&tx, &events, notify)?;
+        }
         tx.commit()?;
         Ok(true)
     }
@@ -401,11 +446,12 @@ impl SqliteStore {
         token: i64,
         error: &str,
         now: i64,
+        notify: &[String],
     ) -> Result<(), StoreError> {
         let mut conn = self.conn();
         let tx = conn.transaction_with_behavior(TransactionBehavior::Immediate)?;
         if holds_job(&tx, digest, token)? {
-            record_failure(&tx, digest, error, now)?;
+            record_failure(&tx, digest, error, now, notify)?;
         }
         tx.commit()?;
         Ok(())
@@ -585,6 +631,7 @@ impl SqliteStore {
         batch: &RescanBatch,
         results: &[Rematched],
         now: i64,
+        notify: &[String],
     ) -> Result<usize, StoreError> {
         let mut conn = self.conn();
         let tx = conn.transaction_with_behavior(TransactionBehavior::Immediate)?;
@@ -605,7 +652,11 @@ impl SqliteStore {
             tx.commit()?;
             return Ok(0);
         }
+        let seq: i64 = tx.query_row("SELECT seq FROM rescans WHERE id = ?1", [rescan], |r| {
+            r.get(0)
+        })?;
         let mut written = 0;
+        let mut events = Vec::new();
         for rematched in results {
             let r = &rematched.result;
             let unchanged = rematched.previous_sha256.as_deref() == Some(r.report_sha256.as_str());
@@ -624,6 +675,11 @@ impl SqliteStore {
                     r.report_sha256
                 ])?
             } else {
+                let before = if notify.is_empty() {
+                    None
+                } else {
+                    event_image(&tx, &rematched.digest)?
+                };
                 let n = tx
                     .prepare_cached(
                         "UPDATE images SET verdict = ?4, verdict_reason = ?5, summary = ?6,
@@ -645,11 +701,23 @@ impl SqliteStore {
                     ])?;
                 if n == 1 {
                     write_findings(&tx, &rematched.digest, &r.findings)?;
+                    if let Some((image, previous)) = before {
+                        if outbox::changed(previous.as_deref(), &r.verdict) {
+                            events.push(outbox::verdict_changed(
+                                &image,
+                                previous.as_deref().unwrap_or_default(),
+                                r,
+                                Some(seq),
+                                now,
+                            ));
+                        }
+                    }
                 }
                 n
             };
             written += n;
         }
+        write_events(&tx, &events, notify)?;
         tx.execute("DELETE FROM rescan_batches WHERE id = ?1", [batch.id])?;
         tx.commit()?;
         Ok(written)
@@ -769,6 +837,161 @@ impl SqliteStore {
                 |r| r.get(0),
             )
             .optional()?)
+    }
+
+    pub(super) fn claim_deliveries(
+        &self,
+        owner: &str,
+        targets: &[String],
+        now_ms: i64,
+        until_ms: i64,
+        limit: i64,
+    ) -> Result<Vec<Delivery>, StoreError> {
+        let mut conn = self.conn();
+        let tx = conn.transaction_with_behavior(TransactionBehavior::Immediate)?;
+        let token = new_token(&tx)?;
+        let claimed: Vec<Delivery> = {
+            let mut stmt = tx.prepare_cached(
+                "UPDATE outbox SET lease_owner = ?1, lease_token = ?2, lease_until = ?3
+                 WHERE seq IN (SELECT seq FROM outbox WHERE state = 'pending'
+                               AND next_attempt <= ?4
+                               AND (lease_until IS NULL OR lease_until < ?4)
+                               AND target IN (SELECT value FROM json_each(?5))
+                               ORDER BY next_attempt, seq LIMIT ?6)
+                 RETURNING seq, event_id, kind, target, body, attempts, created",
+            )?;
+            let rows = stmt.query_map(
+                params![
+                    owner,
+                    token,
+                    until_ms,
+                    now_ms,
+                    serde_json::to_string(targets)?,
+                    limit
+                ],
+                |r| {
+                    Ok(Delivery {
+                        seq: r.get(0)?,
+                        token,
+                        event_id: r.get(1)?,
+                        kind: r.get(2)?,
+                        target: r.get(3)?,
+                        body: r.get(4)?,
+                        attempts: r.get(5)?,
+                        created_ms: r.get(6)?,
+                    })
+                },
+            )?;
+            rows.collect::<Result<_, _>>()?
+        };
+        tx.commit()?;
+        let mut claimed = claimed;
+        claimed.sort_by_key(|d| d.seq);
+        Ok(claimed)
+    }
+
+    pub(super) fn finish_delivery(
+        &self,
+        seq: i64,
+        token: i64,
+        outcome: &DeliveryOutcome,
+        now_ms: i64,
+    ) -> Result<bool, StoreError> {
+        let conn = self.conn();
+        let (state, next, error, done) = match outcome {
+            DeliveryOutcome::Delivered => ("delivered", None, None, Some(now_ms)),
+            DeliveryOutcome::Retry { at_ms, error } => {
+                ("pending", Some(*at_ms), Some(error.as_str()), None)
+            }
+            DeliveryOutcome::GivenUp { error } => {
+                ("given_up", None, Some(error.as_str()), Some(now_ms))
+            }
+        };
+        let n = conn
+            .prepare_cached(
+                "UPDATE outbox SET state = ?3, attempts = attempts + 1,
+                 next_attempt = coalesce(?4, next_attempt), last_error = ?5, done = ?6,
+                 lease_owner = NULL, lease_token = NULL, lease_until = NULL
+                 WHERE seq = ?1 AND lease_token = ?2 AND state = 'pending'",
+            )?
+            .execute(params![seq, token, state, next, error, done])?;
+        Ok(n == 1)
+    }
+
+    pub(super) fn release_deliveries(&self, owner: &str) -> Result<u64, StoreError> {
+        let conn = self.conn();
+        let n = conn
+            .prepare_cached(
+                "UPDATE outbox SET lease_owner = NULL, lease_token = NULL, lease_until = NULL
+                 WHERE lease_owner = ?1 AND state = 'pending'",
+            )?
+            .execute([owner])?;
+        Ok(u64::try_from(n).unwrap_or(u64::MAX))
+    }
+
+    pub(super) fn expire_outbox(
+        &self,
+        before_ms: i64,
+        now_ms: i64,
+        error: &str,
+    ) -> Result<u64, StoreError> {
+        let conn = self.conn();
+        let n = conn
+            .prepare_cached(
+                "UPDATE outbox SET state = 'given_up', done = ?2,
+                 last_error = coalesce(last_error || '; ', '') || ?3
+                 WHERE state = 'pending' AND created < ?1
+                 AND (lease_until IS NULL OR lease_until < ?2)",
+            )?
+            .execute(params![before_ms, now_ms, error])?;
+        Ok(u64::try_from(n).unwrap_or(u64::MAX))
+    }
+
+    pub(super) fn prune_outbox(&self, before_ms: i64) -> Result<u64, StoreError> {
+        let conn = self.conn();
+        let n = conn
+            .prepare_cached("DELETE FROM outbox WHERE state != 'pending' AND done < ?1")?
+            .execute([before_ms])?;
+        Ok(u64::try_from(n).unwrap_or(u64::MAX))
+    }
+
+    pub(super) fn outbox_counts(&self) -> Result<OutboxCounts, StoreError> {
+        let conn = self.conn();
+        let mut counts = OutboxCounts::default();
+        let mut stmt = conn.prepare_cached("SELECT state, count(*) FROM outbox GROUP BY state")?;
+        let rows = stmt.query_map([], |r| Ok((r.get::<_, String>(0)?, r.get::<_, i64>(1)?)))?;
+        for row in rows {
+            let (state, n) = row?;
+            match state.as_str() {
+                "pending" => counts.pending = n,
+                "delivered" => counts.delivered = n,
+                _ => counts.given_up = n,
+            }
+        }
+        Ok(counts)
+    }
+
+    pub(super) fn outbox_event(
+        &self,
+        event_id: &str,
+    ) -> Result<Vec<(String, String, i64, String)>, StoreError> {
+        let conn = self.conn();
+        let mut stmt = conn.prepare_cached(
+            "SELECT target, state, attempts, body FROM outbox WHERE event_id = ?1 ORDER BY target",
+        )?;
+        let rows = stmt.query_map([event_id], |r| {
+            Ok((r.get(0)?, r.get(1)?, r.get(2)?, r.get(3)?))
+        })?;
+        Ok(rows.collect::<Result<_, _>>()?)
+    }
+
+    pub(super) fn outbox_events(&self) -> Result<Vec<(String, String)>, StoreError> {
+        let conn = self.conn();
+        let mut stmt = conn.prepare_cached(
+            "SELECT event_id, kind FROM outbox GROUP BY event_id, kind ORDER BY min(seq)",
+        )?;
+        let rows = stmt.query_map([], |r| Ok((r.get(0)?, r.get(1)?)))?;
+        Ok(rows.collect::<Result<_, _>>()?)
     }
 
     pub(super) fn queue_lengths(&self) -> Result<(i64, i64), StoreError> {
@@ -978,13 +1201,66 @@ fn record_failure(
     digest: &str,
     error: &str,
     now: i64,
+    notify: &[String],
 ) -> Result<(), StoreError> {
+    if !notify.is_empty() {
+        if let Some((image, _)) = event_image(tx, digest)? {
+            write_events(tx, &[outbox::scan_failed(&image, error, now)], notify)?;
+        }
+    }
     tx.execute(
         "UPDATE images SET error = ?2, failures = failures + 1, last_failed = ?3
          WHERE digest = ?1",
         params![digest, error, now],
     )?;
     tx.execute("DELETE FROM jobs WHERE digest = ?1", [digest])?;
+    Ok(())
+}
+
+/// An image as events name it, and its verdict, as stored now.
+fn event_image(
+    tx: &Transaction<'_>,
+    digest: &str,
+) -> Result<Option<(EventImage, Option<String>)>, StoreError> {
+    let row: Option<(String, String, Option<String>)> = tx
+        .prepare_cached("SELECT registry, repository, verdict FROM images WHERE digest = ?1")?
+        .query_row([digest], |r| Ok((r.get(0)?, r.get(1)?, r.get(2)?)))
+        .optional()?;
+    let Some((registry, repository, verdict)) = row else {
+        return Ok(None);
+    };
+    let tags = tx
+        .prepare_cached(
+            "SELECT repository, tag FROM tags WHERE digest = ?1 ORDER BY repository, tag",
+        )?
+        .query_map([digest], |r| Ok((r.get(0)?, r.get(1)?)))?
+        .collect::<Result<_, _>>()?;
+    let image = EventImage {
+        digest: digest.to_string(),
+        registry,
+        repository,
+        tags,
+    };
+    Ok(Some((image, verdict)))
+}
+
+/// Writes each event once for each target (an event already written for
+/// a target is not written again).
+fn write_events(
+    tx: &Transaction<'_>,
+    events: &[NewEvent],
+    targets: &[String],
+) -> Result<(), StoreError> {
+    let now = super::local_now_ms();
+    let mut insert = tx.prepare_cached(
+        "INSERT OR IGNORE INTO outbox (event_id, target, kind, body, next_attempt, created)
+         VALUES (?1, ?2, ?3, ?4, ?5, ?5)",
+    )?;
+    for event in events {
+        for target in targets {
+            insert.execute(params![event.id, target, event.kind, event.body, now])?;
+        }
+    }
     Ok(())
 }
 
@@ -1121,7 +1397,10 @@ fn migrate(tx: &Transaction<'_>, version: i64) -> Result<(), StoreError> {
             backfill_findings(tx)?;
         }
     }
-    tx.execute_batch(QUERY_INDEXES)?;
+    if version < 5 {
+        tx.execute_batch(QUERY_INDEXES)?;
+    }
+    tx.execute_batch(OUTBOX)?;
     Ok(())
 }
 
@@ -1203,6 +1482,25 @@ mod tests {
         }
     }
 
+    #[test]
+    fn a_version_5_store_gains_the_outbox() {
+        let dir = tempfile::tempdir().unwrap();
+        drop(open(dir.path()).unwrap());
+        {
+            let conn = Connection::open(dir.path().join("watch.sqlite")).unwrap();
+            conn.execute_batch("DROP TABLE outbox; PRAGMA user_version = 5;")
+                .unwrap();
+        }
+        let store = open(dir.path()).unwrap();
+        assert_eq!(store.outbox_counts().unwrap(), OutboxCounts::default());
+        drop(store);
+        let conn = Connection::open(dir.path().join("watch.sqlite")).unwrap();
+        let found: i64 = conn
+            .query_row("PRAGMA user_version", [], |r| r.get(0))
+            .unwrap();
+        assert_eq!(found, SCHEMA_VERSION);
+    }
+
     /// A report with one finding, as versions before 4 stored it.
     const REPORT: &str = r#"{"schema_version": 1, "source": "s",
         "image": {"manifest_digest": null, "layers": [], "diff_ids": []},
@@ -1262,7 +1560,7 @@ mod tests {
             (1, 0),
             "from {version}"
         );
-        let job = store.claim(OWNER, 2_000, 62_000).unwrap().unwrap();
+        let job = store.claim(OWNER, 2_000, 62_000, &[]).unwrap().unwrap();
         assert_eq!(job.digest, a);
         // The stored report's findings became rows.
         let rows = store.findings(&b).unwrap();
