@@ -57,6 +57,7 @@ use trawl_layers::{MergedFs, Selection};
 
 /// What an image says about its operating system.
 #[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[cfg_attr(feature = "schema", derive(schemars::JsonSchema))]
 pub struct OsRelease {
     /// Lower-case distribution id (`debian`, `ubuntu`).
     pub id: String,
