@@ -366,7 +366,7 @@ fn the_cache_directory_is_pruned_to_its_bound() {
             source,
         ]);
         assert_eq!(run.code, 0, "{}", run.stderr);
-        schema_check::assert_valid_report(&serde_json::from_str(&run.stdout).unwrap());
+        schema_check::assert_valid_inventory(&serde_json::from_str(&run.stdout).unwrap());
         run.stdout
     };
     let unbounded = run(&debian, "1G");

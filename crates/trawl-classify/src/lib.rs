@@ -38,8 +38,9 @@ mod table;
 
 pub use policy::{IgnoreRule, Policy, PolicyError, VexStatement, VexStatus};
 pub use report::{
-    Finding, FixStateKind, ImageInfo, MAX_REPORT_WARNINGS, RemediationStep, Report, SCHEMA_VERSION,
-    Summary, Suppression, Verdict, report_schema,
+    AdvisoryDatabaseInfo, Finding, FixStateKind, ImageInfo, InventoryDocument, MAX_REPORT_WARNINGS,
+    RemediationStep, Report, SCHEMA_VERSION, Summary, Suppression, Verdict, inventory_schema,
+    report_schema,
 };
 pub use severity::{Rating, Severity};
 pub use table::{escape_terminal, write_inventory_table, write_table, write_table_with};

@@ -32,23 +32,95 @@ pub const SCHEMA_VERSION: u32 = 1;
 /// assert_eq!(schema["properties"]["schema_version"]["const"], trawl_classify::SCHEMA_VERSION);
 /// ```
 pub fn report_schema() -> serde_json::Value {
-    // Every object is closed: the report writes exactly the properties its
-    // types declare, so a validator catches a field the schema lacks.
+    let mut generator = schema_generator();
+    let database = generator.subschema_for::<AdvisoryDatabaseInfo>();
+    let mut value = generator.into_root_schema_for::<Report>().to_value();
+    if let Some(root) = value.as_object_mut() {
+        root.insert("title".into(), "Trawl report".into());
+        if let Some(properties) = root.get_mut("properties").and_then(|p| p.as_object_mut()) {
+            properties.insert("advisory_database".into(), database.to_value());
+        }
+    }
+    value
+}
+
+/// The JSON Schema (draft 2020-12) of the inventory document
+/// ([`InventoryDocument`], `trawl scan --inventory-only --format json`),
+/// printed by `trawl schema inventory`, committed as
+/// `docs/inventory.schema.json`. Its `schema_version` is the report's.
+pub fn inventory_schema() -> serde_json::Value {
+    let mut value = schema_generator()
+        .into_root_schema_for::<InventoryDocument>()
+        .to_value();
+    if let Some(root) = value.as_object_mut() {
+        root.insert("title".into(), "Trawl inventory".into());
+    }
+    value
+}
+
+/// The generator of the published schemas: draft 2020-12, describing what
+/// serialisation writes, every object closed (the documents write exactly
+/// the properties their types declare, so a validator catches a field the
+/// schema lacks).
+fn schema_generator() -> schemars::SchemaGenerator {
     let close = |schema: &mut schemars::Schema| {
         if schema.get("properties").is_some() && schema.get("additionalProperties").is_none() {
             schema.insert("additionalProperties".into(), false.into());
         }
     };
-    let schema = schemars::generate::SchemaSettings::draft2020_12()
+    schemars::generate::SchemaSettings::draft2020_12()
         .for_serialize()
         .with_transform(schemars::transform::RecursiveTransform(close))
         .into_generator()
-        .into_root_schema_for::<Report>();
-    let mut value = schema.to_value();
-    if let Some(root) = value.as_object_mut() {
-        root.insert("title".into(), "Trawl report".into());
+}
+
+/// What an image holds, without matching: `trawl scan --inventory-only
+/// --format json`. The [`Report`]'s inventory fields, under the same
+/// [`SCHEMA_VERSION`].
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, JsonSchema)]
+pub struct InventoryDocument {
+    /// [`SCHEMA_VERSION`].
+    #[schemars(extend("const" = SCHEMA_VERSION))]
+    pub schema_version: u32,
+    /// The image reference as given.
+    pub source: String,
+    /// Manifest and layer digests.
+    pub image: ImageInfo,
+    /// The detected OS.
+    pub os: Option<OsRelease>,
+    /// Installed packages.
+    pub packages: Vec<Package>,
+    /// The catalogers that looked at the image.
+    pub catalogers: Vec<String>,
+    /// Problems that did not stop the scan.
+    pub warnings: Vec<String>,
+}
+
+impl From<&Report> for InventoryDocument {
+    fn from(report: &Report) -> Self {
+        InventoryDocument {
+            schema_version: report.schema_version,
+            source: report.source.clone(),
+            image: report.image.clone(),
+            os: report.os.clone(),
+            packages: report.packages.clone(),
+            catalogers: report.catalogers.clone(),
+            warnings: report.warnings.clone(),
+        }
     }
-    value
+}
+
+/// The compiled advisory database a report was matched against, as `trawl
+/// scan`'s JSON report carries it: an `advisory_database` property beside
+/// the [`Report`]'s own (absent when the advisories came from feed files).
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, JsonSchema)]
+pub struct AdvisoryDatabaseInfo {
+    /// The file.
+    pub path: std::path::PathBuf,
+    /// When it was built (RFC 3339, UTC); `None` for a file that does not say.
+    pub built_at: Option<String>,
+    /// Its age at the time of the scan, in seconds.
+    pub age_seconds: Option<u64>,
 }
 
 /// What the image is, as far as the report is concerned.

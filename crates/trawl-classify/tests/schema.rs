@@ -1,32 +1,41 @@
-//! The report's published JSON Schema: `docs/report.schema.json` is the
-//! schema generated from the Rust types, it is a valid draft 2020-12 schema,
-//! it rejects what the report never writes, and its shape cannot change
-//! without `SCHEMA_VERSION` changing too.
+//! The published JSON Schemas of the report and the inventory document:
+//! `docs/report.schema.json` and `docs/inventory.schema.json` are the
+//! schemas generated from the Rust types, they are valid draft 2020-12
+//! schemas, they reject what trawl never writes, and their shape cannot
+//! change without `SCHEMA_VERSION` changing too.
 
 use std::path::PathBuf;
 
 use serde_json::{Value, json};
 use sha2::{Digest, Sha256};
 use trawl_advisory::AdvisoryDb;
-use trawl_classify::{ImageInfo, Report, SCHEMA_VERSION, report_schema};
+use trawl_classify::{
+    ImageInfo, InventoryDocument, Report, SCHEMA_VERSION, inventory_schema, report_schema,
+};
 use trawl_inventory::Inventory;
 
 mod schema_check;
 
-/// The hash of the schema's shape (see [`shape_hash`]) for every
-/// `SCHEMA_VERSION` there has been. A change to the report's shape fails
-/// `the_shape_is_recorded_for_its_schema_version` until `SCHEMA_VERSION` is
-/// bumped and the new version's hash is added here; the old entries stay.
+/// The hash of the schemas' shape (see [`shape_hash`]; both schemas) for
+/// every `SCHEMA_VERSION` there has been. A change to either document's
+/// shape fails `the_shape_is_recorded_for_its_schema_version` until
+/// `SCHEMA_VERSION` is bumped and the new version's hash is added here; the
+/// old entries stay.
 const SHAPES: &[(u32, &str)] = &[(
     1,
-    "7af60c9895aa49160a148d2d4d40d03db1cb3278020a840165c003a97c4d62e2",
+    "ee3ed65083281018b23ab021e8825f75526f7e493e2aed53a065c81c9dee889a",
 )];
 
-fn committed_path() -> PathBuf {
-    PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("../../docs/report.schema.json")
+fn committed_path(document: &str) -> PathBuf {
+    PathBuf::from(env!("CARGO_MANIFEST_DIR")).join(format!("../../docs/{document}.schema.json"))
 }
 
-/// The schema without its prose (`description`, `title`): editing a doc
+/// Both published schemas, as one value.
+fn both() -> Value {
+    json!([report_schema(), inventory_schema()])
+}
+
+/// The schemas without their prose (`description`, `title`): editing a doc
 /// comment is not a change of shape.
 fn shape(value: &Value) -> Value {
     match value {
@@ -42,7 +51,7 @@ fn shape(value: &Value) -> Value {
 }
 
 /// SHA-256 of the shape's compact JSON, keys sorted.
-fn shape_hash(schema: &Value) -> String {
+fn shape_hash(schemas: &Value) -> String {
     fn sorted(value: &Value) -> Value {
         match value {
             Value::Object(map) => {
@@ -59,36 +68,46 @@ fn shape_hash(schema: &Value) -> String {
             other => other.clone(),
         }
     }
-    hex::encode(Sha256::digest(sorted(&shape(schema)).to_string()))
+    hex::encode(Sha256::digest(sorted(&shape(schemas)).to_string()))
 }
 
 #[test]
-fn the_committed_schema_is_the_generated_one() {
-    let generated = serde_json::to_string_pretty(&report_schema()).unwrap() + "\n";
-    let committed = std::fs::read_to_string(committed_path()).unwrap_or_default();
-    assert!(
-        committed == generated,
-        "docs/report.schema.json is not the schema of the report types: regenerate it with \
-         `cargo run -p trawl-cli -- schema report > docs/report.schema.json` \
-         (and bump SCHEMA_VERSION if the shape changed)"
-    );
-    assert_eq!(schema_check::REPORT_SCHEMA, committed);
+fn the_committed_schemas_are_the_generated_ones() {
+    for (document, schema, included) in [
+        ("report", report_schema(), schema_check::REPORT_SCHEMA),
+        (
+            "inventory",
+            inventory_schema(),
+            schema_check::INVENTORY_SCHEMA,
+        ),
+    ] {
+        let generated = serde_json::to_string_pretty(&schema).unwrap() + "\n";
+        let committed = std::fs::read_to_string(committed_path(document)).unwrap_or_default();
+        assert!(
+            committed == generated,
+            "docs/{document}.schema.json is not the schema of the types: regenerate it with \
+             `cargo run -p trawl-cli -- schema {document} > docs/{document}.schema.json` \
+             (and bump SCHEMA_VERSION if the shape changed)"
+        );
+        assert_eq!(included, committed);
+    }
 }
 
 #[test]
 fn the_shape_is_recorded_for_its_schema_version() {
-    let schema = report_schema();
-    assert_eq!(
-        schema["properties"]["schema_version"]["const"],
-        SCHEMA_VERSION
-    );
-    let hash = shape_hash(&schema);
-    let recorded = SHAPES.iter().find(|(v, _)| *v == SCHEMA_VERSION);
-    match recorded {
-        Some((_, h)) => assert_eq!(
-            *h,
+    let schemas = both();
+    for schema in schemas.as_array().unwrap() {
+        assert_eq!(
+            schema["properties"]["schema_version"]["const"],
+            SCHEMA_VERSION
+        );
+    }
+    let hash = shape_hash(&schemas);
+    match SHAPES.iter().find(|(v, _)| *v == SCHEMA_VERSION) {
+        Some((_, recorded)) => assert_eq!(
+            *recorded,
             hash,
-            "the report's shape changed under SCHEMA_VERSION {SCHEMA_VERSION}: bump \
+            "the JSON shape changed under SCHEMA_VERSION {SCHEMA_VERSION}: bump \
              SCHEMA_VERSION and add ({}, \"{hash}\") to SHAPES",
             SCHEMA_VERSION + 1
         ),
@@ -100,40 +119,44 @@ fn the_shape_is_recorded_for_its_schema_version() {
         assert!(SHAPES[..i].iter().all(|(w, g)| w < v && g != h), "{v}");
     }
     // Prose is not shape; a property is.
-    let mut edited = schema.clone();
-    edited["properties"]["source"]["description"] = json!("reworded");
+    let mut edited = schemas.clone();
+    edited[0]["properties"]["source"]["description"] = json!("reworded");
     assert_eq!(shape_hash(&edited), hash);
-    edited["properties"]["scanned_at"] = json!({"type": "string"});
+    edited[1]["properties"]["scanned_at"] = json!({"type": "string"});
     assert_ne!(shape_hash(&edited), hash);
 }
 
 #[test]
-fn the_schema_is_a_valid_draft_2020_12_schema() {
-    let schema = report_schema();
-    assert_eq!(
-        schema["$schema"],
-        "https://json-schema.org/draft/2020-12/schema"
-    );
-    if let Err(e) = jsonschema::meta::validate(&schema) {
-        panic!("not a valid JSON Schema: {e}");
+fn the_schemas_are_valid_draft_2020_12_schemas() {
+    for schema in [report_schema(), inventory_schema()] {
+        assert_eq!(
+            schema["$schema"],
+            "https://json-schema.org/draft/2020-12/schema"
+        );
+        if let Err(e) = jsonschema::meta::validate(&schema) {
+            panic!("not a valid JSON Schema: {e}");
+        }
     }
 }
 
-fn unsupported_report() -> Value {
-    let report = Report::generate(
+fn unsupported_report() -> Report {
+    Report::generate(
         "dir:/empty",
         ImageInfo::default(),
         Inventory::default(),
         &AdvisoryDb::new(),
-    );
-    serde_json::to_value(&report).unwrap()
+    )
 }
 
 #[test]
-fn the_schema_rejects_what_the_report_never_writes() {
-    let report = unsupported_report();
+fn the_report_schema_rejects_what_the_report_never_writes() {
+    let report = serde_json::to_value(unsupported_report()).unwrap();
     schema_check::assert_valid_report(&report);
-    let broken: [(&str, fn(&mut Value)); 7] = [
+    let mut with_database = report.clone();
+    with_database["advisory_database"] =
+        json!({"path": "/var/cache/trawl/trawl.db", "built_at": null, "age_seconds": null});
+    schema_check::assert_valid_report(&with_database);
+    let broken: [(&str, fn(&mut Value)); 8] = [
         ("another schema_version", |r| {
             r["schema_version"] = json!(SCHEMA_VERSION + 1)
         }),
@@ -145,6 +168,9 @@ fn the_schema_rejects_what_the_report_never_writes() {
         ("a negative count", |r| r["summary"]["packages"] = json!(-1)),
         ("an unknown severity key", |r| {
             r["summary"]["by_severity"]["severe"] = json!(1)
+        }),
+        ("a database without its path", |r| {
+            r["advisory_database"] = json!({"built_at": null, "age_seconds": null})
         }),
         ("a package of an unknown type", |r| {
             r["packages"] = json!([{
@@ -162,4 +188,14 @@ fn the_schema_rejects_what_the_report_never_writes() {
             "{what} was accepted"
         );
     }
+}
+
+#[test]
+fn the_inventory_schema_takes_the_inventory_and_not_a_report() {
+    let report = unsupported_report();
+    let inventory = serde_json::to_value(InventoryDocument::from(&report)).unwrap();
+    schema_check::assert_valid_inventory(&inventory);
+    let report = serde_json::to_value(&report).unwrap();
+    assert!(!schema_check::inventory_errors(&report).is_empty());
+    assert!(!schema_check::report_errors(&inventory).is_empty());
 }

@@ -7,7 +7,8 @@
 //! trawl watch [OPTIONS]                  scan images as they are pushed to a registry
 //! trawl completions bash|zsh|fish|elvish|powershell
 //! trawl man [--out DIR]                  the manual pages (trawl.1 and one per subcommand)
-//! trawl schema report                    the JSON Schema of `scan --format json`'s report
+//! trawl schema report|inventory          the JSON Schema of `scan --format json`'s report
+//!                                        (or of `scan --inventory-only --format json`)
 //! ```
 //!
 //! Install it with `cargo install --path crates/trawl-cli`. The options every
@@ -78,9 +79,10 @@ enum Command {
     },
     /// Print the JSON Schema (draft 2020-12) of a document trawl writes.
     ///
-    /// `trawl schema report` describes `trawl scan --format json`'s output;
-    /// its `schema_version` property is a constant that changes whenever the
-    /// report's shape does.
+    /// `trawl schema report` describes `trawl scan --format json`'s output,
+    /// `trawl schema inventory` that of `--inventory-only`; their
+    /// `schema_version` property is a constant that changes whenever either
+    /// shape does.
     Schema {
         /// The document.
         #[arg(value_enum)]
@@ -93,6 +95,8 @@ enum Command {
 enum SchemaDocument {
     /// The JSON report (`trawl scan --format json`).
     Report,
+    /// The inventory (`trawl scan --inventory-only --format json`).
+    Inventory,
 }
 
 fn main() -> ExitCode {
@@ -132,6 +136,7 @@ fn main() -> ExitCode {
         Command::Schema { document } => {
             let schema = match document {
                 SchemaDocument::Report => trawl::classify::report_schema(),
+                SchemaDocument::Inventory => trawl::classify::inventory_schema(),
             };
             let mut out = std::io::stdout().lock();
             let written = serde_json::to_writer_pretty(&mut out, &schema)

@@ -54,19 +54,24 @@ fn completions_cover_every_subcommand() {
 }
 
 #[test]
-fn schema_report_prints_the_published_schema() {
-    let out = trawl(&["schema", "report"]);
-    assert!(out.status.success(), "{}", text(&out.stderr));
-    assert_eq!(
-        text(&out.stdout),
-        schema_check::REPORT_SCHEMA,
-        "`trawl schema report` is docs/report.schema.json"
-    );
-    let schema: serde_json::Value = serde_json::from_slice(&out.stdout).unwrap();
-    assert_eq!(
-        schema["$schema"],
-        "https://json-schema.org/draft/2020-12/schema"
-    );
+fn schema_prints_the_published_schemas() {
+    for (document, committed) in [
+        ("report", schema_check::REPORT_SCHEMA),
+        ("inventory", schema_check::INVENTORY_SCHEMA),
+    ] {
+        let out = trawl(&["schema", document]);
+        assert!(out.status.success(), "{}", text(&out.stderr));
+        assert_eq!(
+            text(&out.stdout),
+            committed,
+            "`trawl schema {document}` is docs/{document}.schema.json"
+        );
+        let schema: serde_json::Value = serde_json::from_slice(&out.stdout).unwrap();
+        assert_eq!(
+            schema["$schema"],
+            "https://json-schema.org/draft/2020-12/schema"
+        );
+    }
     assert!(!trawl(&["schema", "sbom"]).status.success());
 }
 
@@ -158,6 +163,7 @@ fn feeds() -> &'static Feeds {
         let out = trawl(&["scan", "--inventory-only", "--format", "json", &debian()]);
         assert!(out.status.success(), "{}", text(&out.stderr));
         let inventory: serde_json::Value = serde_json::from_slice(&out.stdout).unwrap();
+        schema_check::assert_valid_inventory(&inventory);
         let package = inventory["packages"]
             .as_array()
             .unwrap()
