@@ -97,6 +97,7 @@ use trawl_registry::OpenedSource;
 /// cannot be read, are not errors: they are warnings in the report (the
 /// latter make its verdict `partial`).
 #[derive(Debug, thiserror::Error)]
+#[non_exhaustive]
 pub enum ScanError {
     /// The image could not be opened or a blob could not be read.
     #[error(transparent)]

@@ -16,6 +16,7 @@ use crate::severity::Severity;
 
 /// Why a policy file could not be used.
 #[derive(Debug, thiserror::Error)]
+#[non_exhaustive]
 pub enum PolicyError {
     /// The file could not be read.
     #[error("{}: {source}", path.display())]

@@ -138,6 +138,7 @@ pub struct ImageInfo {
 /// The overall judgement of an image.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize, JsonSchema)]
 #[serde(rename_all = "lowercase")]
+#[non_exhaustive]
 pub enum Verdict {
     /// Scanned fully and nothing known affects it.
     Healthy,
@@ -170,6 +171,7 @@ impl Verdict {
     Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize, Deserialize, JsonSchema,
 )]
 #[serde(rename_all = "snake_case")]
+#[non_exhaustive]
 pub enum FixStateKind {
     /// A fixed version is available.
     Fixed,

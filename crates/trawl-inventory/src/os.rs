@@ -79,6 +79,7 @@ pub struct OsRelease {
 /// A distribution whose advisory feeds Trawl knows how to key.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize, Deserialize)]
 #[serde(rename_all = "kebab-case")]
+#[non_exhaustive]
 pub enum Distro {
     /// Alpine Linux (`alpine`).
     Alpine,
