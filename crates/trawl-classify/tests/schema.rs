@@ -139,6 +139,9 @@ fn the_schemas_are_valid_draft_2020_12_schemas() {
     }
 }
 
+/// Makes a valid document invalid in one way.
+type Breaks = fn(&mut Value);
+
 fn unsupported_report() -> Report {
     Report::generate(
         "dir:/empty",
@@ -156,7 +159,7 @@ fn the_report_schema_rejects_what_the_report_never_writes() {
     with_database["advisory_database"] =
         json!({"path": "/var/cache/trawl/trawl.db", "built_at": null, "age_seconds": null});
     schema_check::assert_valid_report(&with_database);
-    let broken: [(&str, fn(&mut Value)); 8] = [
+    let broken: [(&str, Breaks); 8] = [
         ("another schema_version", |r| {
             r["schema_version"] = json!(SCHEMA_VERSION + 1)
         }),
