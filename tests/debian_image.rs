@@ -3,6 +3,8 @@
 //! against OSV records written for the installed versions, verdicts.
 
 mod common;
+#[path = "../crates/trawl-classify/tests/schema_check/mod.rs"]
+mod schema_check;
 
 use std::collections::BTreeSet;
 
@@ -280,6 +282,7 @@ fn osv_records_above_below_and_without_fix_give_exactly_the_right_findings() {
 
     // The JSON contract.
     let v = serde_json::to_value(&report).unwrap();
+    schema_check::assert_valid_report(&v);
     assert_eq!(v["schema_version"], 1);
     assert_eq!(v["verdict"], "unhealthy");
     assert_eq!(v["os"]["id"], "debian");

@@ -26,6 +26,8 @@ use sha2::{Digest, Sha256};
 
 #[path = "../crates/trawl-layers/tests/support/oci_layout.rs"]
 mod oci_layout_support;
+#[path = "../crates/trawl-classify/tests/schema_check/mod.rs"]
+mod schema_check;
 
 const MAX_WALL: Duration = Duration::from_secs(60);
 const MAX_RSS: u64 = 256 << 20;
@@ -192,6 +194,13 @@ fn check(case: &Case, image: &Image, dir: &Path) -> Result<(), String> {
     }
     let report: serde_json::Value = serde_json::from_slice(&run.stdout)
         .map_err(|e| format!("exit {}: no JSON report ({e}): {}", run.code, run.stderr))?;
+    let invalid = schema_check::report_errors(&report);
+    if !invalid.is_empty() {
+        return Err(format!(
+            "a report outside the schema: {}",
+            invalid.join("; ")
+        ));
+    }
     let verdict = report["verdict"].as_str().unwrap_or_default();
     if verdict == "healthy" || verdict != expect.verdict {
         return Err(format!(
@@ -857,6 +866,7 @@ fn the_base_of_the_layered_images_is_healthy() {
     ]);
     let run = run_scan(&args, dir.path()).unwrap();
     let report: serde_json::Value = serde_json::from_slice(&run.stdout).unwrap();
+    schema_check::assert_valid_report(&report);
     assert_eq!(report["verdict"], "healthy", "{}", report["verdict_reason"]);
     assert_eq!(run.code, 0, "{}", run.stderr);
 }

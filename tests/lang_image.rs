@@ -19,6 +19,9 @@ use std::sync::OnceLock;
 
 use serde_json::Value;
 
+#[path = "../crates/trawl-classify/tests/schema_check/mod.rs"]
+mod schema_check;
+
 /// The workspace root.
 fn root() -> &'static Path {
     Path::new(env!("CARGO_MANIFEST_DIR"))
@@ -103,7 +106,11 @@ fn scan(format: &str) -> String {
 
 fn report() -> &'static Value {
     static REPORT: OnceLock<Value> = OnceLock::new();
-    REPORT.get_or_init(|| serde_json::from_str(&scan("json")).unwrap())
+    REPORT.get_or_init(|| {
+        let report = serde_json::from_str(&scan("json")).unwrap();
+        schema_check::assert_valid_inventory(&report);
+        report
+    })
 }
 
 /// The image's two layers (their blob digests, as reports name layers), base

@@ -6,6 +6,8 @@
 //! again, clear every fixable finding.
 
 mod common;
+#[path = "../crates/trawl-classify/tests/schema_check/mod.rs"]
+mod schema_check;
 #[path = "../crates/trawl-classify/tests/validators/mod.rs"]
 mod validators;
 
@@ -77,6 +79,7 @@ fn every_format(feed_args: &[&str], source: &str, library: &Report) -> Report {
         );
         match format {
             "json" => {
+                schema_check::assert_valid_report(&serde_json::from_str(&run.stdout).unwrap());
                 let report: Report = serde_json::from_str(&run.stdout).unwrap();
                 assert_eq!(&report, library, "the CLI reports what the library does");
                 json = Some(report);
@@ -224,6 +227,7 @@ fn debian_image_every_format_validates_and_remediation_clears_fixable_findings()
         &source,
     ]);
     assert_eq!(run.code, 1, "{}", run.stderr);
+    schema_check::assert_valid_report(&serde_json::from_str(&run.stdout).unwrap());
     assert_eq!(
         serde_json::from_str::<Report>(&run.stdout).unwrap(),
         library
@@ -253,6 +257,7 @@ fn debian_image_every_format_validates_and_remediation_clears_fixable_findings()
         .unwrap()
         .scan_blocking(&image)
         .unwrap();
+    schema_check::assert_valid_report(&serde_json::from_str(&run.stdout).unwrap());
     let gated: Report = serde_json::from_str(&run.stdout).unwrap();
     assert_eq!(gated, gated_library);
     assert!(
@@ -361,6 +366,7 @@ fn the_cache_directory_is_pruned_to_its_bound() {
             source,
         ]);
         assert_eq!(run.code, 0, "{}", run.stderr);
+        schema_check::assert_valid_inventory(&serde_json::from_str(&run.stdout).unwrap());
         run.stdout
     };
     let unbounded = run(&debian, "1G");

@@ -12,6 +12,7 @@ use serde::{Deserialize, Serialize};
 /// The fix state of one advisory for one installed package.
 #[derive(Debug, Clone, PartialEq, Eq, Hash, Serialize, Deserialize)]
 #[serde(rename_all = "snake_case")]
+#[non_exhaustive]
 pub enum FixState {
     /// Affected; this version (as the feed writes it) fixes it.
     Fixed(String),
@@ -59,6 +60,7 @@ pub struct VendorStatement {
 /// A vendor decision that ranges cannot express.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize)]
 #[serde(rename_all = "snake_case")]
+#[non_exhaustive]
 pub enum VendorStatus {
     /// Never affected, whatever the version: matches become
     /// [`FixState::NotAffected`].

@@ -10,7 +10,8 @@
 //! - [`severity::rate`]: the severity of an advisory for one affected
 //!   package: the feed's own rating first, else computed from CVSS vectors.
 //! - [`write_table`] / [`write_inventory_table`]: the person-readable forms;
-//!   the JSON form is the [`Report`]'s serde serialisation.
+//!   the JSON form is the [`Report`]'s serde serialisation, described by
+//!   [`report_schema`] (a JSON Schema, `docs/report.schema.json`).
 //!
 //! ```
 //! use trawl_advisory::AdvisoryDb;
@@ -37,8 +38,9 @@ mod table;
 
 pub use policy::{IgnoreRule, Policy, PolicyError, VexStatement, VexStatus};
 pub use report::{
-    Finding, FixStateKind, ImageInfo, MAX_REPORT_WARNINGS, RemediationStep, Report, SCHEMA_VERSION,
-    Summary, Suppression, Verdict,
+    AdvisoryDatabaseInfo, Finding, FixStateKind, ImageInfo, InventoryDocument, MAX_REPORT_WARNINGS,
+    RemediationStep, Report, SCHEMA_VERSION, Summary, Suppression, Verdict, inventory_schema,
+    report_schema,
 };
 pub use severity::{Rating, Severity};
 pub use table::{escape_terminal, write_inventory_table, write_table, write_table_with};

@@ -9,12 +9,14 @@
 
 use std::path::{Path, PathBuf};
 
+use schemars::JsonSchema;
 use serde::{Deserialize, Serialize};
 
 use crate::severity::Severity;
 
 /// Why a policy file could not be used.
 #[derive(Debug, thiserror::Error)]
+#[non_exhaustive]
 pub enum PolicyError {
     /// The file could not be read.
     #[error("{}: {source}", path.display())]
@@ -47,7 +49,7 @@ pub enum PolicyError {
 /// CVE-2023-4911  package=libc6  expires=2026-12-31  reason="base image update pending"
 /// CVE-2011-3374  reason="apt key validation is not used in this image"
 /// ```
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, JsonSchema)]
 pub struct IgnoreRule {
     /// The advisory id or alias it covers.
     pub id: String,
@@ -62,7 +64,7 @@ pub struct IgnoreRule {
 }
 
 /// A VEX status for one vulnerability in some products.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize, JsonSchema)]
 #[serde(rename_all = "snake_case")]
 pub enum VexStatus {
     /// Not affected (suppresses).

@@ -4,6 +4,7 @@
 use std::cmp::Ordering;
 use std::collections::{BTreeMap, BTreeSet, HashMap};
 
+use schemars::JsonSchema;
 use serde::{Deserialize, Serialize};
 use trawl_advisory::{
     AdvisoryMatch, AdvisorySource, Ecosystem, FixState, PackageQuery, VersionScheme,
@@ -13,11 +14,117 @@ use trawl_inventory::{Inventory, OsRelease, Package, PackageKind};
 use crate::policy::{IgnoreRule, Policy, VexStatus, product_matches};
 use crate::severity::{Rating, Severity, rate};
 
-/// Version of the JSON report layout. Fields are only ever added within a version.
+/// Version of the JSON report layout. Any change to the report's shape (a
+/// field added, removed or retyped, a new enum value) changes
+/// [`report_schema`] and bumps this: a test records the schema's hash per
+/// version.
 pub const SCHEMA_VERSION: u32 = 1;
 
+/// The JSON Schema (draft 2020-12) of the JSON report: what [`Report`]'s
+/// serde serialisation writes, generated from the Rust types. `trawl schema
+/// report` prints it and `docs/report.schema.json` is this, committed; its
+/// `schema_version` property is the constant [`SCHEMA_VERSION`], so a tool
+/// can tell which layout it is reading.
+///
+/// ```
+/// let schema = trawl_classify::report_schema();
+/// assert_eq!(schema["$schema"], "https://json-schema.org/draft/2020-12/schema");
+/// assert_eq!(schema["properties"]["schema_version"]["const"], trawl_classify::SCHEMA_VERSION);
+/// ```
+pub fn report_schema() -> serde_json::Value {
+    let mut generator = schema_generator();
+    let database = generator.subschema_for::<AdvisoryDatabaseInfo>();
+    let mut value = generator.into_root_schema_for::<Report>().to_value();
+    if let Some(root) = value.as_object_mut() {
+        root.insert("title".into(), "Trawl report".into());
+        if let Some(properties) = root.get_mut("properties").and_then(|p| p.as_object_mut()) {
+            properties.insert("advisory_database".into(), database.to_value());
+        }
+    }
+    value
+}
+
+/// The JSON Schema (draft 2020-12) of the inventory document
+/// ([`InventoryDocument`], `trawl scan --inventory-only --format json`),
+/// printed by `trawl schema inventory`, committed as
+/// `docs/inventory.schema.json`. Its `schema_version` is the report's.
+pub fn inventory_schema() -> serde_json::Value {
+    let mut value = schema_generator()
+        .into_root_schema_for::<InventoryDocument>()
+        .to_value();
+    if let Some(root) = value.as_object_mut() {
+        root.insert("title".into(), "Trawl inventory".into());
+    }
+    value
+}
+
+/// The generator of the published schemas: draft 2020-12, describing what
+/// serialisation writes, every object closed (the documents write exactly
+/// the properties their types declare, so a validator catches a field the
+/// schema lacks).
+fn schema_generator() -> schemars::SchemaGenerator {
+    let close = |schema: &mut schemars::Schema| {
+        if schema.get("properties").is_some() && schema.get("additionalProperties").is_none() {
+            schema.insert("additionalProperties".into(), false.into());
+        }
+    };
+    schemars::generate::SchemaSettings::draft2020_12()
+        .for_serialize()
+        .with_transform(schemars::transform::RecursiveTransform(close))
+        .into_generator()
+}
+
+/// What an image holds, without matching: `trawl scan --inventory-only
+/// --format json`. The [`Report`]'s inventory fields, under the same
+/// [`SCHEMA_VERSION`].
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, JsonSchema)]
+pub struct InventoryDocument {
+    /// [`SCHEMA_VERSION`].
+    #[schemars(extend("const" = SCHEMA_VERSION))]
+    pub schema_version: u32,
+    /// The image reference as given.
+    pub source: String,
+    /// Manifest and layer digests.
+    pub image: ImageInfo,
+    /// The detected OS.
+    pub os: Option<OsRelease>,
+    /// Installed packages.
+    pub packages: Vec<Package>,
+    /// The catalogers that looked at the image.
+    pub catalogers: Vec<String>,
+    /// Problems that did not stop the scan.
+    pub warnings: Vec<String>,
+}
+
+impl From<&Report> for InventoryDocument {
+    fn from(report: &Report) -> Self {
+        InventoryDocument {
+            schema_version: report.schema_version,
+            source: report.source.clone(),
+            image: report.image.clone(),
+            os: report.os.clone(),
+            packages: report.packages.clone(),
+            catalogers: report.catalogers.clone(),
+            warnings: report.warnings.clone(),
+        }
+    }
+}
+
+/// The compiled advisory database a report was matched against, as `trawl
+/// scan`'s JSON report carries it: an `advisory_database` property beside
+/// the [`Report`]'s own (absent when the advisories came from feed files).
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, JsonSchema)]
+pub struct AdvisoryDatabaseInfo {
+    /// The file.
+    pub path: std::path::PathBuf,
+    /// When it was built (RFC 3339, UTC); `None` for a file that does not say.
+    pub built_at: Option<String>,
+    /// Its age at the time of the scan, in seconds.
+    pub age_seconds: Option<u64>,
+}
+
 /// What the image is, as far as the report is concerned.
-#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize, JsonSchema)]
 pub struct ImageInfo {
     /// Digest of the image manifest, when the source has one.
     pub manifest_digest: Option<String>,
@@ -29,8 +136,9 @@ pub struct ImageInfo {
 }
 
 /// The overall judgement of an image.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize, JsonSchema)]
 #[serde(rename_all = "lowercase")]
+#[non_exhaustive]
 pub enum Verdict {
     /// Scanned fully and nothing known affects it.
     Healthy,
@@ -59,8 +167,11 @@ impl Verdict {
 }
 
 /// Whether and how a finding can be fixed.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize, Deserialize)]
+#[derive(
+    Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize, Deserialize, JsonSchema,
+)]
 #[serde(rename_all = "snake_case")]
+#[non_exhaustive]
 pub enum FixStateKind {
     /// A fixed version is available.
     Fixed,
@@ -82,7 +193,7 @@ impl FixStateKind {
 }
 
 /// Why a finding does not count toward the verdict.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, JsonSchema)]
 pub struct Suppression {
     /// `severity-threshold`, `ignore-unfixed`, `ignore-file` or `vex`.
     pub by: String,
@@ -96,7 +207,7 @@ pub struct Suppression {
 /// One vulnerability affecting one installed package. Records of several
 /// feeds about the same vulnerability (a DSA and its CVE, a CVE record and
 /// the tracker's entry) are one finding carrying every id.
-#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, JsonSchema)]
 pub struct Finding {
     /// The vulnerability id: its CVE when the finding has exactly one, else
     /// the advisory id (`DSA-5739-1`, `GHSA-…`).
@@ -149,7 +260,7 @@ pub struct Finding {
 }
 
 /// One upgrade that clears every fixable finding of a package.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, JsonSchema)]
 pub struct RemediationStep {
     /// The binary package to upgrade.
     pub package: String,
@@ -177,7 +288,7 @@ pub struct RemediationStep {
 }
 
 /// Finding counts.
-#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize, JsonSchema)]
 pub struct Summary {
     /// Number of packages inventoried.
     pub packages: usize,
@@ -186,17 +297,20 @@ pub struct Summary {
     /// Findings with a fixed version available.
     pub fixable: usize,
     /// Findings per severity (every severity present, zero included).
+    #[schemars(extend("propertyNames" = {"$ref": "#/$defs/Severity"}))]
     pub by_severity: BTreeMap<Severity, usize>,
     /// Findings per fix state (every state present, zero included).
+    #[schemars(extend("propertyNames" = {"$ref": "#/$defs/FixStateKind"}))]
     pub by_fix_state: BTreeMap<FixStateKind, usize>,
     /// Findings suppressed by the policy.
     pub suppressed: usize,
 }
 
 /// A scan's result: what the image holds and what affects it.
-#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, JsonSchema)]
 pub struct Report {
     /// [`SCHEMA_VERSION`].
+    #[schemars(extend("const" = SCHEMA_VERSION))]
     pub schema_version: u32,
     /// The image reference as given (`oci-dir:/path:tag`).
     pub source: String,

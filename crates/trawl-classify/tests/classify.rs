@@ -11,6 +11,8 @@ use trawl_classify::{FixStateKind, ImageInfo, Policy, Report, Severity, Verdict}
 use trawl_inventory::Inventory;
 use trawl_layers::{Limits, read_rootfs};
 
+mod schema_check;
+
 fn fixtures() -> PathBuf {
     Path::new(env!("CARGO_MANIFEST_DIR")).join("../../../shared/fixtures")
 }
@@ -57,6 +59,7 @@ fn alpine_34_against_its_secdb() {
         alpine34(),
         &secdb34(),
     );
+    schema_check::assert_serializes_to_valid_report(&report);
     assert_eq!(report.ecosystem.as_deref(), Some("Alpine:v3.4"));
     assert_eq!(report.verdict, Verdict::Unhealthy);
     assert_eq!(
@@ -118,6 +121,7 @@ fn apply(report: &Report, mut inventory: Inventory) -> Inventory {
 fn remediation_steps_clear_every_fixable_finding() {
     let db = secdb34();
     let report = Report::generate("dir:alpine-3.4", ImageInfo::default(), alpine34(), &db);
+    schema_check::assert_serializes_to_valid_report(&report);
     assert!(report.summary.fixable > 0);
     let after = Report::generate(
         "dir:alpine-3.4",
@@ -125,6 +129,7 @@ fn remediation_steps_clear_every_fixable_finding() {
         apply(&report, alpine34()),
         &db,
     );
+    schema_check::assert_serializes_to_valid_report(&after);
     assert_eq!(after.summary.fixable, 0, "{:?}", after.findings.first());
     assert_eq!(after.verdict, Verdict::Healthy);
     assert!(after.remediation.is_empty());
@@ -180,6 +185,7 @@ fn a_dsa_and_its_cve_are_one_finding() {
         debian_inventory(),
         &osv(dir.path(), &records()),
     );
+    schema_check::assert_serializes_to_valid_report(&report);
     let libc: Vec<(&str, &[String], Severity, &str)> = report
         .findings
         .iter()
@@ -242,6 +248,7 @@ fn a_dsa_and_its_cve_are_one_finding() {
         apply(&report, debian_inventory()),
         &osv(dir.path(), &records()),
     );
+    schema_check::assert_serializes_to_valid_report(&after);
     assert_eq!(after.summary.fixable, 0);
     assert_eq!(after.findings.len(), 1, "apt's unfixed finding remains");
 }
@@ -276,6 +283,7 @@ fn policy_suppresses_with_reasons_and_reports_expired_rules() {
         &db,
         &policy,
     );
+    schema_check::assert_serializes_to_valid_report(&r);
     let counted: Vec<(&str, &str)> = r
         .findings
         .iter()
@@ -345,6 +353,7 @@ fn policy_suppresses_with_reasons_and_reports_expired_rules() {
         &db,
         &strict,
     );
+    schema_check::assert_serializes_to_valid_report(&r);
     let counted: Vec<(&str, &str)> = r
         .findings
         .iter()
@@ -379,6 +388,7 @@ fn policy_suppresses_with_reasons_and_reports_expired_rules() {
         &db,
         &only_fixed,
     );
+    schema_check::assert_serializes_to_valid_report(&r);
     assert!(
         r.findings
             .iter()

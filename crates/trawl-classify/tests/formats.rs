@@ -22,6 +22,7 @@ use trawl_inventory::Inventory;
 use trawl_layers::{Limits, MergedFs, read_layer};
 use validators::{assert_valid, cyclonedx_validator, sarif_multitool, spdx_validator};
 
+mod schema_check;
 mod validators;
 
 fn fixtures() -> PathBuf {
@@ -128,6 +129,7 @@ fn scan() -> Scan {
         diff_ids: vec![base.clone(), top.clone()],
     };
     let report = Report::generate("oci-dir:/images/fixture:latest", image, inventory, &db);
+    schema_check::assert_serializes_to_valid_report(&report);
     Scan {
         report,
         base,
@@ -535,6 +537,7 @@ fn an_unsupported_image_still_gives_valid_documents() {
         Inventory::default(),
         &AdvisoryDb::new(),
     );
+    schema_check::assert_serializes_to_valid_report(&report);
     let (sarif_text, sarif) = render(|out| formats::write_sarif(out, &report));
     assert_eq!(sarif["runs"][0]["results"], serde_json::json!([]));
     assert_eq!(sarif["runs"][0]["properties"]["verdict"], "unsupported");

@@ -13,6 +13,8 @@ use trawl_classify::{
 use trawl_inventory::{Inventory, InventoryWarning};
 use trawl_layers::{Limits, read_rootfs};
 
+mod schema_check;
+
 fn inventory(status: &str) -> Inventory {
     let dir = tempfile::tempdir().unwrap();
     for (path, data) in [
@@ -80,11 +82,13 @@ fn incompleteness_is_never_healthy() {
     // matches, so a complete scan is healthy.
     let db = database(dir.path(), "openssl", "3.0.15-1~deb12u1");
     let complete = Report::generate("dir:x", ImageInfo::default(), inventory(STATUS), &db);
+    schema_check::assert_serializes_to_valid_report(&complete);
     assert_eq!(complete.verdict, Verdict::Healthy);
     for warning in incompleteness() {
         let mut inv = inventory(STATUS);
         inv.warnings.push(warning.clone());
         let report = Report::generate("dir:x", ImageInfo::default(), inv, &db);
+        schema_check::assert_serializes_to_valid_report(&report);
         assert_eq!(report.verdict, Verdict::Partial, "{warning:?}");
         assert_eq!(report.verdict_reason, format!("incomplete scan: {warning}"));
     }
@@ -97,6 +101,7 @@ fn findings_with_incompleteness_are_unhealthy_and_say_so() {
     let mut inv = inventory(STATUS);
     inv.warnings.extend(incompleteness());
     let report = Report::generate("dir:x", ImageInfo::default(), inv, &db);
+    schema_check::assert_serializes_to_valid_report(&report);
     assert_eq!(report.verdict, Verdict::Unhealthy);
     let [first, second, third, _] = &incompleteness()[..] else {
         unreachable!()
@@ -122,6 +127,7 @@ fn a_package_that_cannot_be_matched_makes_the_scan_partial() {
     assert_eq!(inv.packages.len(), 2);
     assert!(!inv.is_incomplete());
     let report = Report::generate("dir:x", ImageInfo::default(), inv, &db);
+    schema_check::assert_serializes_to_valid_report(&report);
     assert_eq!(report.verdict, Verdict::Partial);
     assert_eq!(
         report.verdict_reason,
@@ -141,6 +147,7 @@ fn the_warnings_list_is_capped() {
         });
     }
     let report = Report::generate("dir:x", ImageInfo::default(), inv, &db);
+    schema_check::assert_serializes_to_valid_report(&report);
     assert_eq!(report.warnings.len(), MAX_REPORT_WARNINGS + 1);
     assert_eq!(report.warnings[0], "layer problem 0");
     assert_eq!(
@@ -214,6 +221,7 @@ fn hostile_names_are_escaped_in_every_table() {
         hostile_inventory(),
         &db,
     );
+    schema_check::assert_serializes_to_valid_report(&report);
     assert_eq!(report.verdict, Verdict::Unhealthy);
     assert_eq!(report.findings.len(), HOSTILE.len());
     // The JSON report keeps the names exactly.
@@ -267,6 +275,7 @@ fn escaped_warnings_and_reasons() {
         reason: "bad\r".into(),
     });
     let report = Report::generate("dir:x", ImageInfo::default(), inv, &db);
+    schema_check::assert_serializes_to_valid_report(&report);
     assert_eq!(report.verdict, Verdict::Partial);
     let mut out = Vec::new();
     write_table_with(&mut out, &report, true).unwrap();

@@ -6,6 +6,8 @@ use trawl_advisory::AdvisoryDb;
 use trawl_classify::{ImageInfo, Report, write_inventory_table};
 use trawl_layers::{Limits, read_rootfs};
 
+mod schema_check;
+
 const FILES: &[(&str, &str)] = &[
     (
         "etc/os-release",
@@ -50,6 +52,7 @@ fn language_packages_are_grouped_by_ecosystem_with_their_paths() {
         .unwrap(),
     );
     let report = Report::generate("dir:x", ImageInfo::default(), inventory, &AdvisoryDb::new());
+    schema_check::assert_serializes_to_valid_report(&report);
     let mut out = Vec::new();
     write_inventory_table(&mut out, &report).unwrap();
     let text = String::from_utf8(out).unwrap();

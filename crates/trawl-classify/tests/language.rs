@@ -12,6 +12,8 @@ use trawl_classify::{FixStateKind, ImageInfo, Report, Verdict};
 use trawl_inventory::{Inventory, Package};
 use trawl_layers::{Limits, read_rootfs};
 
+mod schema_check;
+
 fn records() -> PathBuf {
     Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/data/osv-lang")
 }
@@ -104,6 +106,7 @@ fn an_npm_package_named_like_a_debian_source_package_is_not_matched_there() {
     assert_eq!(inv.packages.len(), 2, "{:?}", inv.packages);
     let db = database(&[debian_tar()]);
     let report = Report::generate("dir:t", ImageInfo::default(), inv, &db);
+    schema_check::assert_serializes_to_valid_report(&report);
     // Only Debian's tar; npm's tar is matched in npm, where nothing affects it.
     assert_eq!(
         rows(&report),
@@ -128,6 +131,7 @@ fn an_ecosystem_without_advisory_data_makes_the_scan_partial() {
     std::fs::write(dir.path().join("tar.json"), tar.to_string()).unwrap();
     let db = AdvisoryDb::from_osv_dirs(&[dir.path()]).unwrap().0;
     let report = Report::generate("dir:t", ImageInfo::default(), inv, &db);
+    schema_check::assert_serializes_to_valid_report(&report);
     assert!(report.findings.is_empty());
     assert_eq!(report.verdict, Verdict::Partial);
     assert_eq!(
@@ -153,6 +157,7 @@ fn every_instance_is_a_finding_naming_its_path() {
         ),
     ]);
     let report = Report::generate("dir:t", ImageInfo::default(), inv, &database(&[]));
+    schema_check::assert_serializes_to_valid_report(&report);
     assert_eq!(
         rows(&report),
         [
@@ -214,6 +219,7 @@ fn go_stdlib_meets_the_vulndb_stdlib_entries() {
         go("stdlib", "go1.15.15", "usr/local/bin/new"),
     ]);
     let report = Report::generate("dir:go", ImageInfo::default(), inv, &db);
+    schema_check::assert_serializes_to_valid_report(&report);
     assert_eq!(
         rows(&report),
         [
@@ -227,6 +233,7 @@ fn go_stdlib_meets_the_vulndb_stdlib_entries() {
 
     let fixed = inventory(&[go("stdlib", "go1.4.3", "usr/local/bin/app")]);
     let report = Report::generate("dir:go", ImageInfo::default(), fixed, &db);
+    schema_check::assert_serializes_to_valid_report(&report);
     assert!(report.findings.is_empty());
     assert_eq!(
         report.verdict,
@@ -248,6 +255,7 @@ fn toolchain_entries_match_stdlib_too() {
         inventory(&[go("stdlib", "go1.21rc2", "app")]),
         &db,
     );
+    schema_check::assert_serializes_to_valid_report(&report);
     assert_eq!(
         rows(&report),
         [
@@ -263,6 +271,7 @@ fn pypi_names_meet_in_pep503_form() {
         b"Metadata-Version: 2.1\nName: Requests\nVersion: 2.31.0\n",
     )]);
     let report = Report::generate("dir:py", ImageInfo::default(), inv, &database(&[]));
+    schema_check::assert_serializes_to_valid_report(&report);
     assert_eq!(report.findings.len(), 1, "{:?}", rows(&report));
     let f = &report.findings[0];
     assert_eq!(
@@ -306,6 +315,7 @@ fn the_language_rootfs_against_real_advisories() {
         .expect("Debian's requests");
     assert_eq!(owned.owned_by.as_deref(), Some("python3-requests"));
     let report = Report::generate("dir:lang", ImageInfo::default(), inv, &database(&[]));
+    schema_check::assert_serializes_to_valid_report(&report);
     // Sorted by severity (HIGH, MODERATE, LOW), then package. Debian's
     // requests 2.28.1 (owned by python3-requests) is not matched in PyPI;
     // the rootfs has no os-release, so its dpkg packages are not judged.

@@ -7,6 +7,8 @@
 //! trawl watch [OPTIONS]                  scan images as they are pushed to a registry
 //! trawl completions bash|zsh|fish|elvish|powershell
 //! trawl man [--out DIR]                  the manual pages (trawl.1 and one per subcommand)
+//! trawl schema report|inventory          the JSON Schema of `scan --format json`'s report
+//!                                        (or of `scan --inventory-only --format json`)
 //! ```
 //!
 //! Install it with `cargo install --path crates/trawl-cli`. The options every
@@ -75,6 +77,26 @@ enum Command {
         #[arg(long, value_name = "DIR")]
         out: Option<PathBuf>,
     },
+    /// Print the JSON Schema (draft 2020-12) of a document trawl writes.
+    ///
+    /// `trawl schema report` describes `trawl scan --format json`'s output,
+    /// `trawl schema inventory` that of `--inventory-only`; their
+    /// `schema_version` property is a constant that changes whenever either
+    /// shape does.
+    Schema {
+        /// The document.
+        #[arg(value_enum)]
+        document: SchemaDocument,
+    },
+}
+
+/// The documents whose schema `trawl schema` prints.
+#[derive(Debug, Clone, Copy, clap::ValueEnum)]
+enum SchemaDocument {
+    /// The JSON report (`trawl scan --format json`).
+    Report,
+    /// The inventory (`trawl scan --inventory-only --format json`).
+    Inventory,
 }
 
 fn main() -> ExitCode {
@@ -111,6 +133,21 @@ fn main() -> ExitCode {
             Ok(()) => ExitCode::SUCCESS,
             Err(e) => cli::fail(&e),
         },
+        Command::Schema { document } => {
+            let schema = match document {
+                SchemaDocument::Report => trawl::classify::report_schema(),
+                SchemaDocument::Inventory => trawl::classify::inventory_schema(),
+            };
+            let mut out = std::io::stdout().lock();
+            let written = serde_json::to_writer_pretty(&mut out, &schema)
+                .map_err(std::io::Error::from)
+                .and_then(|()| writeln!(out))
+                .and_then(|()| out.flush());
+            match written {
+                Ok(()) => ExitCode::SUCCESS,
+                Err(e) => cli::fail(&e),
+            }
+        }
     }
 }
 

@@ -315,21 +315,24 @@ pub fn run(args: &ScanArgs, global: &Global) -> Result<ExitCode, Box<dyn std::er
     }
     if !args.inventory_only {
         match report.verdict {
-            Verdict::Unhealthy => return Ok(ExitCode::from(1)),
+            Verdict::Healthy | Verdict::Unsupported => {}
             Verdict::Partial => {
                 note(&report.verdict_reason);
                 return Ok(ExitCode::from(3));
             }
-            Verdict::Healthy | Verdict::Unsupported => {}
+            // Unhealthy, and any verdict added later: a gate never passes
+            // on a verdict it does not know.
+            _ => return Ok(ExitCode::from(1)),
         }
     }
     Ok(ExitCode::SUCCESS)
 }
 
 /// The compiled advisory database a scan matched against: where it is and
-/// when it was built. The JSON report carries it as `advisory_database`;
-/// the table ends with a line about it.
-#[derive(Debug, serde::Serialize)]
+/// when it was built. The JSON report carries it as `advisory_database`
+/// ([`trawl::classify::AdvisoryDatabaseInfo`], which the report's schema
+/// describes); the table ends with a line about it.
+#[derive(Debug)]
 struct DatabaseInfo {
     /// The file.
     path: PathBuf,
@@ -395,7 +398,7 @@ struct JsonReport<'a> {
     #[serde(flatten)]
     report: &'a trawl::Report,
     #[serde(skip_serializing_if = "Option::is_none")]
-    advisory_database: Option<&'a DatabaseInfo>,
+    advisory_database: Option<trawl::classify::AdvisoryDatabaseInfo>,
 }
 
 /// Writes the report in the chosen format; `color` for the table.
@@ -412,21 +415,17 @@ fn write_report(
             &mut out,
             &JsonReport {
                 report,
-                advisory_database: database,
+                advisory_database: database.map(|d| trawl::classify::AdvisoryDatabaseInfo {
+                    path: d.path.clone(),
+                    built_at: d.built_at.clone(),
+                    age_seconds: d.age_seconds,
+                }),
             },
         )?,
-        (Format::Json, true) => {
-            let inventory = serde_json::json!({
-                "schema_version": report.schema_version,
-                "source": report.source,
-                "image": report.image,
-                "os": report.os,
-                "packages": report.packages,
-                "catalogers": report.catalogers,
-                "warnings": report.warnings,
-            });
-            serde_json::to_writer_pretty(&mut out, &inventory)?
-        }
+        (Format::Json, true) => serde_json::to_writer_pretty(
+            &mut out,
+            &trawl::classify::InventoryDocument::from(report),
+        )?,
         (Format::Table, false) => {
             trawl::classify::write_table_with(&mut out, report, color)?;
             if let Some(db) = database {

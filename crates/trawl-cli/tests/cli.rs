@@ -1,19 +1,22 @@
 //! The `trawl` binary as users run it: completions and man pages from the
 //! clap definitions, `trawl db build|info`, and `trawl scan` on the real
 //! Debian test image: exit status by verdict, `--output`, `--quiet` and
-//! colour.
+//! colour; `trawl schema report`.
 
 use std::path::{Path, PathBuf};
 use std::process::{Command, Output};
 use std::sync::OnceLock;
 
 const BIN: &str = env!("CARGO_BIN_EXE_trawl");
-const SUBCOMMANDS: [&str; 5] = ["scan", "db", "watch", "completions", "man"];
+const SUBCOMMANDS: [&str; 6] = ["scan", "db", "watch", "completions", "man", "schema"];
 const DB_SUBCOMMANDS: [&str; 5] = ["build", "info", "update", "push", "pull"];
 
 /// A default database path that does not exist, so that no test reads the
 /// user's own cache.
 const NO_DB: &str = "/nonexistent/trawl-tests/trawl.db";
+
+#[path = "../../trawl-classify/tests/schema_check/mod.rs"]
+mod schema_check;
 
 fn trawl(args: &[&str]) -> Output {
     Command::new(BIN)
@@ -48,6 +51,28 @@ fn completions_cover_every_subcommand() {
         }
     }
     assert!(!trawl(&["completions", "tcsh"]).status.success());
+}
+
+#[test]
+fn schema_prints_the_published_schemas() {
+    for (document, committed) in [
+        ("report", schema_check::REPORT_SCHEMA),
+        ("inventory", schema_check::INVENTORY_SCHEMA),
+    ] {
+        let out = trawl(&["schema", document]);
+        assert!(out.status.success(), "{}", text(&out.stderr));
+        assert_eq!(
+            text(&out.stdout),
+            committed,
+            "`trawl schema {document}` is docs/{document}.schema.json"
+        );
+        let schema: serde_json::Value = serde_json::from_slice(&out.stdout).unwrap();
+        assert_eq!(
+            schema["$schema"],
+            "https://json-schema.org/draft/2020-12/schema"
+        );
+    }
+    assert!(!trawl(&["schema", "sbom"]).status.success());
 }
 
 #[test]
@@ -138,6 +163,7 @@ fn feeds() -> &'static Feeds {
         let out = trawl(&["scan", "--inventory-only", "--format", "json", &debian()]);
         assert!(out.status.success(), "{}", text(&out.stderr));
         let inventory: serde_json::Value = serde_json::from_slice(&out.stdout).unwrap();
+        schema_check::assert_valid_inventory(&inventory);
         let package = inventory["packages"]
             .as_array()
             .unwrap()
@@ -286,6 +312,7 @@ fn output_writes_the_report_to_the_file_and_nothing_to_stdout() {
     assert!(out.stdout.is_empty(), "{}", text(&out.stdout));
     let report: serde_json::Value =
         serde_json::from_str(&std::fs::read_to_string(&file).unwrap()).unwrap();
+    schema_check::assert_valid_report(&report);
     assert_eq!(report["verdict"], "unhealthy");
     assert_eq!(report["findings"][0]["id"], "TRAWL-TAR");
     let names: Vec<_> = std::fs::read_dir(dir.path())

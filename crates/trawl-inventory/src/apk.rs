@@ -65,6 +65,7 @@ pub struct ApkEntry {
 
 /// What was wrong with a line or record of the installed database.
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+#[non_exhaustive]
 pub enum ApkEntryProblem {
     /// A line that is not `X:value`; the line is skipped.
     #[error("not an `X:value` line: {text:?}")]

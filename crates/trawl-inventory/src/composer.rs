@@ -82,6 +82,7 @@ pub struct Installed {
 
 /// Why installed.json could not be read.
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+#[non_exhaustive]
 pub enum InstalledError {
     /// Not JSON, nested too deep, or a package entry that is not an object.
     #[error("{0}")]

@@ -49,6 +49,7 @@ impl Library {
 
 /// Why a deps.json could not be read.
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+#[non_exhaustive]
 pub enum DepsError {
     /// Not JSON, too deep, or `libraries` of the wrong type.
     #[error("{0}")]

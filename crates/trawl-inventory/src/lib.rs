@@ -243,6 +243,7 @@ pub fn catalog(fs: &MergedFs) -> Inventory {
     };
     let os = inventory.os.clone();
     for c in catalogers() {
+        let _span = tracing::debug_span!("cataloger", name = c.name()).entered();
         c.catalog(fs, os.as_ref(), &mut inventory);
         inventory.catalogers.push(c.name().to_string());
         tracing::debug!(

@@ -142,6 +142,7 @@ impl Manifest {
 
 /// Why a `package.json` could not be read.
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+#[non_exhaustive]
 pub enum ManifestError {
     /// Not JSON, or nested deeper than the parser's limit (128).
     #[error("{0}")]

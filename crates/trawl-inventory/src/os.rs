@@ -57,6 +57,7 @@ use trawl_layers::{MergedFs, Selection};
 
 /// What an image says about its operating system.
 #[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[cfg_attr(feature = "schema", derive(schemars::JsonSchema))]
 pub struct OsRelease {
     /// Lower-case distribution id (`debian`, `ubuntu`).
     pub id: String,
@@ -78,6 +79,7 @@ pub struct OsRelease {
 /// A distribution whose advisory feeds Trawl knows how to key.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize, Deserialize)]
 #[serde(rename_all = "kebab-case")]
+#[non_exhaustive]
 pub enum Distro {
     /// Alpine Linux (`alpine`).
     Alpine,

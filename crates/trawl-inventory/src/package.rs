@@ -5,6 +5,7 @@ use serde::{Deserialize, Serialize};
 /// The packaging system a package belongs to. Serialized as its purl type
 /// (`deb`, `golang`, `pypi`, ...).
 #[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize, Deserialize)]
+#[cfg_attr(feature = "schema", derive(schemars::JsonSchema))]
 #[serde(rename_all = "lowercase")]
 #[non_exhaustive]
 pub enum PackageKind {
@@ -97,6 +98,7 @@ impl PackageKind {
 
 /// What a language package is to the artifact it was found in.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize, Deserialize)]
+#[cfg_attr(feature = "schema", derive(schemars::JsonSchema))]
 #[serde(rename_all = "snake_case")]
 #[non_exhaustive]
 pub enum PackageRole {
@@ -114,6 +116,7 @@ pub enum PackageRole {
 
 /// One installed OS package.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[cfg_attr(feature = "schema", derive(schemars::JsonSchema))]
 pub struct Package {
     /// The packaging system.
     #[serde(rename = "type")]

@@ -47,6 +47,7 @@ pub struct CoreMetadata {
 
 /// Why a core metadata file does not give a name and a version.
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+#[non_exhaustive]
 pub enum MetadataError {
     /// A required header is absent (or empty) in the header block.
     #[error("no {field} header")]

@@ -55,6 +55,7 @@ pub struct Gemspec {
 
 /// Why a gemspec names no gem.
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+#[non_exhaustive]
 pub enum GemspecError {
     /// The file is not UTF-8 (RubyGems writes `# -*- encoding: utf-8 -*-`).
     #[error("line {line}: not UTF-8")]

@@ -6,6 +6,7 @@ use std::path::PathBuf;
 /// A layer could not be read. Every variant names the layer (its digest) and,
 /// where known, the tar entry being read when it failed.
 #[derive(Debug, thiserror::Error)]
+#[non_exhaustive]
 pub enum LayerError {
     /// The blob itself could not be read: an I/O error, or the source's own
     /// verification failed (a digest or size mismatch reported by the reader).
@@ -198,6 +199,7 @@ impl LayerError {
 
 /// A problem with one entry that was skipped while the rest was read.
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error, serde::Serialize, serde::Deserialize)]
+#[non_exhaustive]
 pub enum LayerWarning {
     /// An entry name that climbs out of the root, or is not UTF-8; it was ignored.
     #[error("layer {layer}: ignored entry with an unsafe or unreadable name {entry:?}")]

@@ -36,6 +36,7 @@ use crate::selection::{Selection, normalize_entry};
 
 /// How a layer blob is compressed, as found from its first bytes.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[non_exhaustive]
 pub enum Compression {
     /// A plain tar stream.
     None,

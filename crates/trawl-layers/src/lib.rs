@@ -141,6 +141,9 @@ pub struct LayerStream<'a> {
     /// and the cache key, unless the id is the blob's digest (see
     /// [Verification](crate#verification)).
     pub diff_id: Option<String>,
+    /// The blob's size in bytes, when the source says: shown in the
+    /// layer's tracing span.
+    size: Option<u64>,
     open: Opener<'a>,
 }
 
@@ -161,6 +164,7 @@ impl<'a> LayerStream<'a> {
         LayerStream {
             id: id.into(),
             diff_id: None,
+            size: None,
             open: Box::new(open),
         }
     }
@@ -168,6 +172,13 @@ impl<'a> LayerStream<'a> {
     /// Sets the diff_id (`sha256:…` of the uncompressed tar).
     pub fn with_diff_id(mut self, diff_id: impl Into<String>) -> Self {
         self.diff_id = Some(diff_id.into());
+        self
+    }
+
+    /// Sets the blob's size in bytes (from the manifest), for diagnostics:
+    /// it is a field of the layer's `layer` tracing span.
+    pub fn with_size(mut self, size: u64) -> Self {
+        self.size = Some(size);
         self
     }
 
@@ -358,6 +369,9 @@ fn read_layers(
     let results: Vec<Mutex<Option<Result<LayerChanges, LayerError>>>> =
         jobs.iter().map(|_| Mutex::new(None)).collect();
     let next = AtomicUsize::new(0);
+    // The workers report to the caller's subscriber, under the caller's span.
+    let dispatch = tracing::dispatcher::get_default(Clone::clone);
+    let parent = tracing::Span::current();
     let work = || {
         loop {
             let i = next.fetch_add(1, Ordering::Relaxed);
@@ -365,12 +379,29 @@ fn read_layers(
             let Some(job) = slot.lock().ok().and_then(|mut j| j.take()) else {
                 continue;
             };
+            let span = tracing::debug_span!(
+                parent: &parent,
+                "layer",
+                index = i,
+                digest = %job.id,
+                size = job.size,
+                cached = tracing::field::Empty,
+            );
+            let _entered = span.enter();
+            let mut read = false;
             let result = match (options.cache, job.cache_key(selection, limits)) {
                 (Some(cache), Some(key)) => cache
-                    .get_or_read(&key, budget, || job.read(selection, budget))
+                    .get_or_read(&key, budget, || {
+                        read = true;
+                        job.read(selection, budget)
+                    })
                     .map(|c| (*c).clone()),
-                _ => job.read(selection, budget),
+                _ => {
+                    read = true;
+                    job.read(selection, budget)
+                }
             };
+            span.record("cached", !read);
             if let Ok(mut r) = results[i].lock() {
                 *r = Some(result);
             }
@@ -382,7 +413,7 @@ fn read_layers(
     } else {
         std::thread::scope(|s| {
             for _ in 0..threads {
-                s.spawn(work);
+                s.spawn(|| tracing::dispatcher::with_default(&dispatch, work));
             }
         });
     }

@@ -10,6 +10,7 @@ use crate::{RegistryError, RegistryReference};
 
 /// Where an image comes from.
 #[derive(Debug, Clone, PartialEq, Eq, Hash)]
+#[non_exhaustive]
 pub enum ImageSource {
     /// An OCI image layout directory; `reference` matches `org.opencontainers.image.ref.name`.
     OciDir {

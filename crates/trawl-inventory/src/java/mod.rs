@@ -140,6 +140,7 @@ impl Default for JavaLimits {
 
 /// What a Java artifact was identified from.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[non_exhaustive]
 pub enum JavaEvidence {
     /// `META-INF/maven/<group>/<artifact>/pom.properties`.
     PomProperties,

@@ -52,6 +52,7 @@ const NCACHED: usize = 32;
 
 /// Why a Berkeley DB file, or one of its values, could not be read.
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+#[non_exhaustive]
 pub enum BdbError {
     /// Shorter than a metadata page.
     #[error("Berkeley DB file truncated: {0} bytes")]

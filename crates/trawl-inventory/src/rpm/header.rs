@@ -74,6 +74,7 @@ pub struct RpmHeader {
 
 /// Why a header blob could not be read.
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+#[non_exhaustive]
 pub enum HeaderError {
     /// The blob ends before the structure it declares.
     #[error("header truncated: {needed} bytes needed, {available} available")]

@@ -74,6 +74,7 @@ pub const MAX_ENTRIES: usize = 100_000;
 
 /// Why an rpm database, or one package in it, could not be read.
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+#[non_exhaustive]
 pub enum RpmDbError {
     /// The SQLite backend.
     #[error(transparent)]

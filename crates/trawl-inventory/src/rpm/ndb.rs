@@ -33,6 +33,7 @@ const MAGIC_BLOB_TAIL: &[u8; 4] = b"BlbE";
 
 /// Why an NDB file, or one of its package blobs, could not be read.
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+#[non_exhaustive]
 pub enum NdbError {
     /// Shorter than its header or its declared slot pages.
     #[error("NDB file truncated: {needed} bytes needed, {available} available")]

@@ -80,6 +80,7 @@ const CACHE_KIB: i64 = 4096;
 
 /// Why an SQLite rpm database could not be read.
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+#[non_exhaustive]
 pub enum SqliteError {
     /// Not an SQLite file at all.
     #[error("not an SQLite database")]
