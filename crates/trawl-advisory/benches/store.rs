@@ -144,6 +144,7 @@ fn fixtures() -> FeedPaths {
         osv_dirs: vec![manifest.join("tests/fixtures/osv")],
         secdb_paths: vec![manifest.join("../../../shared/fixtures/secdb")],
         debian_tracker_files: vec![manifest.join("tests/fixtures/debian-tracker/tracker.json")],
+        ghsa_paths: vec![manifest.join("tests/fixtures/ghsa")],
     }
 }
 

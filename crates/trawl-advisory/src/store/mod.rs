@@ -311,6 +311,10 @@ pub struct StoreInfo {
     /// build's clock, or `SOURCE_DATE_EPOCH` when set (reproducible builds).
     /// `None` for a file written before the time was recorded.
     pub built_at: Option<u64>,
+    /// How many `GIT` ranges the feeds had, skipped since commit ranges cannot
+    /// match package versions (see [`WarningReason::GitRange`](crate::WarningReason::GitRange)).
+    /// `None` for a file written before the count was recorded.
+    pub skipped_git_ranges: Option<u64>,
 }
 
 /// Why a store could not be built, opened or read. Every variant names the file.
@@ -543,6 +547,7 @@ impl AdvisoryStore {
             content_sha256,
             built_by: meta.get("built_by").cloned().unwrap_or_default(),
             built_at: meta.get("built_at").and_then(|t| t.parse().ok()),
+            skipped_git_ranges: meta.get("skipped_git_ranges").and_then(|t| t.parse().ok()),
             ecosystems,
         };
         Ok(Self {
