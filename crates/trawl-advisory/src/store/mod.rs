@@ -34,10 +34,11 @@
 //!
 //! SQLite was chosen over a hand-made format because it gives the B-tree
 //! index, page-level access with its own page cache, and mature tooling
-//! (`sqlite3` can inspect a file) for free. Against half a million advisories it opens
-//! in well under a millisecond and matches a 1000-package inventory in
-//! about 5 ms, most of it spent building the owned answers (see
-//! `benches/store.rs`).
+//! (`sqlite3` can inspect a file) for free. Against a million advisories it opens
+//! in well under a millisecond; matching a mixed 1000-package inventory takes
+//! tens of milliseconds, most of it spent building the owned answers (the
+//! allocator, decoding and copying records), not reading pages (see
+//! `benches/store.rs` and the README's performance section).
 //!
 //! # Integrity, and what open costs
 //!
