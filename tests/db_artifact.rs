@@ -30,6 +30,7 @@ fn database_round_trips_through_a_registry() {
         debian_tracker_files: vec![
             root.join("crates/trawl-advisory/tests/fixtures/debian-tracker/tracker.json"),
         ],
+        ghsa_paths: vec![],
     };
     let built = dir.path().join("trawl.db");
     let (info, _) = AdvisoryStore::build(&feeds, &built).unwrap();

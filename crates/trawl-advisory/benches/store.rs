@@ -1,13 +1,18 @@
-//! The compiled store at scale: 500,000+ advisories (the real fixture feeds plus
-//! deterministic synthetic records over 22 distro releases, three version
-//! schemes, skewed package popularity, fixed / last-affected / open ranges and
-//! version lists). Measures opening, matching a 1000-package inventory, and (once,
-//! printed before criterion runs) the resident memory an open store adds.
+//! The compiled store at scale: 1,000,000+ advisories (the real fixture feeds
+//! plus deterministic synthetic records over 22 distro releases and the eight
+//! language ecosystems osv.dev exports and Trawl matches, eleven version
+//! schemes, skewed package popularity, fixed / last-affected / open ranges,
+//! version lists, and for language records the long `versions` lists and
+//! `GIT` ranges GHSA and osv.dev give them). Measures opening, matching a
+//! mixed 1000-package inventory (dpkg, apk, rpm, PyPI, npm, Go, Maven,
+//! crates.io, RubyGems, Packagist, NuGet), and (once, printed before
+//! criterion runs) the resident memory an open store adds.
 //!
-//! Goals: open < 50 ms, 1000 packages < 5 ms, RSS after open < 32 MiB.
+//! Goals: open < 1 ms, 1000 packages < 5 ms, RSS after open < 32 MiB.
 //!
 //! The database is built once into `target/bench-data/` and reused; delete it
 //! to rebuild (or when the generator changes, bump `GENERATION`).
+//! `TRAWL_BENCH_DB=FILE` measures another store file instead.
 
 use std::hint::black_box;
 use std::path::{Path, PathBuf};
@@ -16,12 +21,12 @@ use std::time::Instant;
 use criterion::Criterion;
 use trawl_advisory::{Advisory, AdvisoryStore, FeedPaths, PackageQuery, StoreBuilder};
 
-const ADVISORIES: u64 = 500_000;
-const GENERATION: u32 = 2;
+const ADVISORIES: u64 = 1_000_000;
+const GENERATION: u32 = 3;
 const INVENTORY: usize = 1000;
 
 /// (ecosystem, version flavour).
-const ECOSYSTEMS: [(&str, Flavour); 22] = [
+const ECOSYSTEMS: [(&str, Flavour); 30] = [
     ("Debian:10", Flavour::Dpkg("+deb10u")),
     ("Debian:11", Flavour::Dpkg("+deb11u")),
     ("Debian:12", Flavour::Dpkg("+deb12u")),
@@ -47,6 +52,14 @@ const ECOSYSTEMS: [(&str, Flavour); 22] = [
     ),
     ("openSUSE:Leap 15.5", Flavour::Rpm("lp155")),
     ("Photon OS:5.0", Flavour::Rpm("ph5")),
+    ("PyPI", Flavour::Lang("PyPI")),
+    ("npm", Flavour::Lang("npm")),
+    ("Go", Flavour::Lang("Go")),
+    ("Maven", Flavour::Lang("Maven")),
+    ("crates.io", Flavour::Lang("crates.io")),
+    ("RubyGems", Flavour::Lang("RubyGems")),
+    ("Packagist", Flavour::Lang("Packagist")),
+    ("NuGet", Flavour::Lang("NuGet")),
 ];
 const PACKAGES_PER_ECOSYSTEM: u64 = 6000;
 
@@ -55,6 +68,9 @@ enum Flavour {
     Dpkg(&'static str),
     Apk,
     Rpm(&'static str),
+    /// A language ecosystem: plain `major.minor.patch` versions, names in
+    /// the ecosystem's shape.
+    Lang(&'static str),
 }
 
 /// SplitMix64: deterministic, fast, good enough for test data.
@@ -87,6 +103,20 @@ fn version(flavour: Flavour, major: u64, minor: u64, patch: u64, rev: u64) -> St
         Flavour::Dpkg(suffix) => format!("{major}.{minor}.{patch}-{rev}{suffix}{}", rev % 5),
         Flavour::Apk => format!("{major}.{minor}.{patch}-r{rev}"),
         Flavour::Rpm(dist) => format!("{major}.{minor}.{patch}-{rev}.{dist}"),
+        Flavour::Lang(_) => format!("{major}.{minor}.{}", patch * 10 + rev),
+    }
+}
+
+/// A package name as `flavour`'s ecosystem spells it.
+fn name_in(flavour: Flavour, i: u64) -> String {
+    match flavour {
+        Flavour::Lang("PyPI") => format!("py-pkg{i:05}"),
+        Flavour::Lang("npm") if i % 3 == 0 => format!("@scope{}/pkg{i:05}", i % 7),
+        Flavour::Lang("Go") => format!("github.com/org{}/pkg{i:05}", i % 50),
+        Flavour::Lang("Maven") => format!("org.example{}:pkg{i:05}", i % 20),
+        Flavour::Lang("Packagist") => format!("vendor{}/pkg{i:05}", i % 30),
+        Flavour::Lang(_) => format!("pkg{i:05}"),
+        _ => package_name(i),
     }
 }
 
@@ -100,7 +130,7 @@ fn package_name(i: u64) -> String {
 
 fn synthetic(n: u64, rng: &mut Rng) -> Advisory {
     let (ecosystem, flavour) = ECOSYSTEMS[rng.below(ECOSYSTEMS.len() as u64) as usize];
-    let package = package_name(rng.skewed(PACKAGES_PER_ECOSYSTEM));
+    let package = name_in(flavour, rng.skewed(PACKAGES_PER_ECOSYSTEM));
     let major = rng.below(4);
     let minor = rng.below(20);
     let fixed = version(flavour, major, minor, rng.below(30), 1 + rng.below(9));
@@ -120,7 +150,21 @@ fn synthetic(n: u64, rng: &mut Rng) -> Advisory {
         "ranges": [{"type": "ECOSYSTEM", "events": events}],
         "ecosystem_specific": {"urgency": urgency},
     });
-    if rng.below(20) == 0 {
+    if let Flavour::Lang(_) = flavour {
+        // GHSA and osv.dev list every affected release, and often the
+        // fixing commit too.
+        affected["ecosystem_specific"] = serde_json::Value::Null;
+        let listed: Vec<String> = (0..rng.below(30))
+            .map(|p| version(flavour, major, minor.saturating_sub(1), p, 0))
+            .collect();
+        affected["versions"] = serde_json::json!(listed);
+        if rng.below(3) == 0 {
+            affected["ranges"].as_array_mut().expect("ranges").push(
+                serde_json::json!({"type": "GIT", "repo": format!("https://github.com/example/{n}"),
+                    "events": [{"introduced": "0"}, {"fixed": format!("{:040x}", rng.next())}]}),
+            );
+        }
+    } else if rng.below(20) == 0 {
         affected["versions"] = serde_json::json!([version(flavour, major, minor, 1, 1)]);
     }
     let year = 2015 + rng.below(10);
@@ -144,10 +188,16 @@ fn fixtures() -> FeedPaths {
         osv_dirs: vec![manifest.join("tests/fixtures/osv")],
         secdb_paths: vec![manifest.join("../../../shared/fixtures/secdb")],
         debian_tracker_files: vec![manifest.join("tests/fixtures/debian-tracker/tracker.json")],
+        ghsa_paths: vec![manifest.join("tests/fixtures/ghsa")],
     }
 }
 
+/// The bench database: `TRAWL_BENCH_DB` when set (to compare layouts of
+/// one store), else the generated one, built on first use.
 fn database() -> PathBuf {
+    if let Some(path) = std::env::var_os("TRAWL_BENCH_DB") {
+        return PathBuf::from(path);
+    }
     let target = std::env::var_os("CARGO_TARGET_DIR")
         .map(PathBuf::from)
         .unwrap_or_else(|| Path::new(env!("CARGO_MANIFEST_DIR")).join("../../target"));
@@ -178,35 +228,63 @@ fn database() -> PathBuf {
     path
 }
 
-/// A 1000-package inventory: Debian 12 packages, most with advisories, at
-/// versions spread over the advisories' ranges.
-fn inventory() -> Vec<(String, String)> {
+/// A mixed 1000-package inventory, as a Debian-based image with language
+/// packages and a few other distributions' layers would give: (ecosystem as
+/// the scanner asks, name, version). Most packages have advisories; one in
+/// ten is unknown to every feed.
+fn inventory() -> Vec<(String, String, String)> {
+    // (ecosystem as queried, the generator's ecosystem, share of 1000).
+    const MIX: [(&str, &str, u64); 11] = [
+        ("Debian:12.5", "Debian:12", 350),
+        ("Alpine:v3.19", "Alpine:v3.19", 60),
+        ("Rocky Linux:9", "Rocky Linux:9", 60),
+        ("PyPI", "PyPI", 120),
+        ("npm", "npm", 180),
+        ("Go", "Go", 80),
+        ("Maven", "Maven", 80),
+        ("crates.io", "crates.io", 20),
+        ("RubyGems", "RubyGems", 20),
+        ("Packagist", "Packagist", 20),
+        ("NuGet", "NuGet", 10),
+    ];
     let mut rng = Rng(42);
-    (0..INVENTORY as u64)
-        .map(|i| {
-            let name = package_name(if i < 900 {
-                rng.below(PACKAGES_PER_ECOSYSTEM)
-            } else {
-                100_000 + i
-            });
+    let mut out = Vec::with_capacity(INVENTORY);
+    for (queried, generated, share) in MIX {
+        let flavour = ECOSYSTEMS
+            .iter()
+            .find(|(e, _)| *e == generated)
+            .expect("a generated ecosystem")
+            .1;
+        for i in 0..share {
+            let known = i % 10 != 9;
+            let name = name_in(
+                flavour,
+                if known {
+                    rng.below(PACKAGES_PER_ECOSYSTEM)
+                } else {
+                    100_000 + i
+                },
+            );
             let v = version(
-                Flavour::Dpkg("+deb12u"),
+                flavour,
                 rng.below(4),
                 rng.below(20),
                 rng.below(30),
                 1 + rng.below(9),
             );
-            (name, v)
-        })
-        .collect()
+            out.push((queried.to_owned(), name, v));
+        }
+    }
+    assert_eq!(out.len(), INVENTORY);
+    out
 }
 
-fn match_all(store: &AdvisoryStore, inventory: &[(String, String)]) -> usize {
+fn match_all(store: &AdvisoryStore, inventory: &[(String, String, String)]) -> usize {
     inventory
         .iter()
-        .map(|(name, version)| {
+        .map(|(ecosystem, name, version)| {
             let query = PackageQuery {
-                ecosystem: "Debian:12.5",
+                ecosystem,
                 name,
                 version,
             };

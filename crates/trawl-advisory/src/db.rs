@@ -177,11 +177,56 @@ impl AdvisoryDb {
         Ok((db, warnings))
     }
 
+    /// Loads every feed in `feeds` in the order a store is built from them
+    /// (OSV directories, the GitHub Advisory Database, secdb, tracker), so
+    /// the two answer alike (see [`StoreBuilder::add_paths`](crate::StoreBuilder::add_paths)).
+    ///
+    /// Returns the database and every warning; fails only if a path cannot be read.
+    pub fn from_feed_paths(
+        feeds: &crate::FeedPaths,
+    ) -> Result<(Self, Vec<FeedWarning>), FeedError> {
+        let (mut db, mut warnings) = Self::from_osv_dirs(&feeds.osv_dirs)?;
+        for path in &feeds.ghsa_paths {
+            warnings.extend(db.add_ghsa(path, &crate::ghsa::GhsaOptions::default())?);
+        }
+        for path in &feeds.secdb_paths {
+            warnings.extend(db.add_secdb(path)?);
+        }
+        for path in &feeds.debian_tracker_files {
+            warnings.extend(db.add_debian_tracker(path)?);
+        }
+        Ok((db, warnings))
+    }
+
     fn add_osv_dir(&mut self, dir: &Path) -> Result<Vec<FeedWarning>, FeedError> {
         let mut warnings = Vec::new();
         let mut record_warnings = Vec::new();
         osv::load::visit_dir(
             dir,
+            &mut |path, advisory| {
+                record_warnings.extend(self.add_osv(advisory).into_iter().map(|mut w| {
+                    w.path = Some(path.to_owned());
+                    w
+                }));
+            },
+            &mut warnings,
+        )?;
+        warnings.append(&mut record_warnings);
+        Ok(warnings)
+    }
+
+    /// Adds the GitHub Advisory Database at `path`, a checkout or its archive
+    /// zip (see [`ghsa`](crate::ghsa)); returns the warnings.
+    pub fn add_ghsa(
+        &mut self,
+        path: impl AsRef<Path>,
+        options: &crate::ghsa::GhsaOptions,
+    ) -> Result<Vec<FeedWarning>, FeedError> {
+        let mut warnings = Vec::new();
+        let mut record_warnings = Vec::new();
+        crate::ghsa::visit(
+            path.as_ref(),
+            options,
             &mut |path, advisory| {
                 record_warnings.extend(self.add_osv(advisory).into_iter().map(|mut w| {
                     w.path = Some(path.to_owned());

@@ -45,6 +45,26 @@ pub enum FeedError {
         /// What it is: `FIFO`, `directory`, `character device`, `block device`, `socket`.
         kind: &'static str,
     },
+    /// A feed archive (e.g. the GitHub Advisory Database's zip) is not a usable
+    /// zip file.
+    #[error("advisory feed archive {}: {message}", path.display())]
+    Archive {
+        /// The archive.
+        path: PathBuf,
+        /// What is wrong with it.
+        message: String,
+    },
+    /// A feed archive exceeds a limit that bounds the whole archive (its number
+    /// of entries, or the bytes unpacked from all of them); nothing more was read.
+    #[error("advisory feed archive {}: over {limit} ({max})", path.display())]
+    ArchiveLimit {
+        /// The archive.
+        path: PathBuf,
+        /// The limit's name, as the `FeedLimits` field: `max_entries` or `max_unpacked`.
+        limit: &'static str,
+        /// Its value.
+        max: u64,
+    },
 }
 
 /// Why [`open_regular`] refused a path.
@@ -110,6 +130,38 @@ pub(crate) fn read_regular(path: &Path) -> Result<Vec<u8>, OpenError> {
     file.read_to_end(&mut bytes).map_err(OpenError::Io)?;
     Ok(bytes)
 }
+
+/// Why [`read_regular_bounded`] did not return a file's bytes.
+#[derive(Debug)]
+pub(crate) enum BoundedReadError {
+    /// Opening or reading failed, or the path is not a regular file.
+    Open(OpenError),
+    /// The file is larger than the bound; its size when known.
+    TooLarge(u64),
+}
+
+/// Reads a regular file (see [`open_regular`]) of at most `max` bytes,
+/// counting what is read (a file growing while it is read is caught too).
+pub(crate) fn read_regular_bounded(path: &Path, max: u64) -> Result<Vec<u8>, BoundedReadError> {
+    use std::io::Read;
+    let (file, metadata) = open_regular(path).map_err(BoundedReadError::Open)?;
+    if metadata.len() > max {
+        return Err(BoundedReadError::TooLarge(metadata.len()));
+    }
+    let mut bytes = Vec::with_capacity(usize::try_from(metadata.len()).unwrap_or(0));
+    file.take(max.saturating_add(1))
+        .read_to_end(&mut bytes)
+        .map_err(|e| BoundedReadError::Open(OpenError::Io(e)))?;
+    if bytes.len() as u64 > max {
+        return Err(BoundedReadError::TooLarge(bytes.len() as u64));
+    }
+    Ok(bytes)
+}
+
+/// The largest file of OSV records read from a directory: 64 MiB, as
+/// [`FeedLimits::max_entry_size`](crate::limits::FeedLimits::max_entry_size)
+/// bounds one archive entry (osv.dev's largest records are a few MB).
+pub const MAX_RECORD_FILE: u64 = crate::limits::MAX_ARCHIVE_ENTRY;
 
 /// Reads a feed file given by the caller: a [`FeedError`] when it cannot be
 /// read or is not a regular file.
@@ -233,6 +285,35 @@ pub enum WarningReason {
         /// The ecosystem as written in the feed.
         ecosystem: String,
     },
+    /// A `GIT` range: commit hashes say nothing about package versions, so the
+    /// range was skipped (the entry's other ranges and versions still count).
+    #[error("package {package}: GIT range{} skipped (commit ranges cannot match package versions)", repo.as_ref().map_or_else(String::new, |r| format!(" of {r}")))]
+    GitRange {
+        /// The affected package's name.
+        package: String,
+        /// The repository the range names.
+        repo: Option<String>,
+    },
+    /// One entry of a feed archive is over a per-entry limit (its size, or its
+    /// compression ratio: a zip bomb); it was skipped unread past the limit.
+    #[error("archive entry {entry}: over {limit} ({max}); skipped")]
+    ArchiveEntryOverLimit {
+        /// The entry's name in the archive.
+        entry: String,
+        /// The limit's name, as the `FeedLimits` field: `max_entry_size` or `max_ratio`.
+        limit: &'static str,
+        /// Its value.
+        max: u64,
+    },
+    /// A file in a feed directory is larger than [`MAX_RECORD_FILE`]; it was
+    /// skipped without being read whole.
+    #[error("file of {size} bytes is over the {max}-byte limit for one feed file; skipped")]
+    FileTooLarge {
+        /// Its size (at least `max + 1` when it grew while being read).
+        size: u64,
+        /// The limit.
+        max: u64,
+    },
     /// A range type the ecosystem's scheme cannot evaluate (e.g. `SEMVER` for Debian);
     /// the range was skipped.
     #[error("package {package}: {range_type} ranges are not supported here; the range was skipped")]
@@ -253,6 +334,63 @@ impl fmt::Display for FeedWarning {
             write!(f, "{record}: ")?;
         }
         self.reason.fmt(f)
+    }
+}
+
+/// Feed warnings counted by kind, for a summary line instead of thousands of
+/// lines: the expected skips (`GIT` ranges, ecosystems without a version
+/// scheme) apart from real problems.
+///
+/// ```
+/// use trawl_advisory::feed::{FeedWarning, WarningReason, WarningSummary};
+///
+/// let warning = |reason| FeedWarning { path: None, record: None, reason };
+/// let summary = WarningSummary::of(&[
+///     warning(WarningReason::GitRange { package: "x".into(), repo: None }),
+///     warning(WarningReason::UnknownEcosystem { package: "p".into(), ecosystem: "Pub".into() }),
+///     warning(WarningReason::UnknownEcosystem { package: "q".into(), ecosystem: "Pub".into() }),
+///     warning(WarningReason::InvalidJson { message: "eof".into() }),
+/// ]);
+/// assert_eq!(summary.git_ranges, 1);
+/// assert_eq!(summary.unknown_ecosystems.get("Pub"), Some(&2));
+/// assert_eq!(summary.other, 1);
+/// ```
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct WarningSummary {
+    /// `GIT` ranges skipped ([`WarningReason::GitRange`]).
+    pub git_ranges: usize,
+    /// Affected packages in ecosystems without a version scheme
+    /// ([`WarningReason::UnknownEcosystem`]), per ecosystem as written.
+    pub unknown_ecosystems: std::collections::BTreeMap<String, usize>,
+    /// Every other warning.
+    pub other: usize,
+}
+
+impl WarningSummary {
+    /// Counts `warnings`.
+    pub fn of(warnings: &[FeedWarning]) -> Self {
+        let mut summary = Self::default();
+        for warning in warnings {
+            match &warning.reason {
+                WarningReason::GitRange { .. } => summary.git_ranges += 1,
+                WarningReason::UnknownEcosystem { ecosystem, .. } => {
+                    *summary
+                        .unknown_ecosystems
+                        .entry(ecosystem.clone())
+                        .or_default() += 1;
+                }
+                _ => summary.other += 1,
+            }
+        }
+        summary
+    }
+
+    /// Whether a warning is an expected skip, counted rather than listed.
+    pub fn is_expected_skip(reason: &WarningReason) -> bool {
+        matches!(
+            reason,
+            WarningReason::GitRange { .. } | WarningReason::UnknownEcosystem { .. }
+        )
     }
 }
 

@@ -79,6 +79,8 @@ pub mod feed;
 #[cfg(feature = "fetch")]
 pub mod fetch;
 pub mod fix;
+pub mod ghsa;
+pub mod limits;
 mod memo;
 pub mod osv;
 pub mod secdb;
@@ -87,7 +89,10 @@ pub mod version;
 
 pub use db::{AdvisoryDb, AdvisoryMatch, AdvisorySource, PackageQuery, QueryError};
 pub use ecosystem::Ecosystem;
-pub use feed::{ConvertedFeed, ConvertedRecord, FeedError, FeedWarning, RecordRef, WarningReason};
+pub use feed::{
+    ConvertedFeed, ConvertedRecord, FeedError, FeedWarning, RecordRef, WarningReason,
+    WarningSummary,
+};
 pub use fix::{FixState, VendorStatement, VendorStatus};
 pub use memo::Memoized;
 pub use osv::{Advisory, Affected};

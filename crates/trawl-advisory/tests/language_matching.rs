@@ -121,6 +121,7 @@ fn language_ranges_in_memory_and_in_the_store() {
         osv_dirs: vec![feed],
         secdb_paths: vec![],
         debian_tracker_files: vec![],
+        ghsa_paths: vec![],
     };
     let (_, store_warnings) = AdvisoryStore::build(&feeds, &store_path).unwrap();
     assert_eq!(store_warnings, warnings);

@@ -202,17 +202,45 @@ fn range_semantics_table() {
             "1.5",
             unfixed.clone(),
         ),
-        (
-            "GIT ranges are ignored",
-            json!({"ranges": [{"type": "GIT", "repo": "https://example.invalid/x.git", "events": [{"introduced": "0"}]}]}),
-            "1.0",
-            None,
-        ),
     ];
     for (what, affected, installed, want) in cases {
         let db = db_with([record("DSA-1-1", "Debian:12", "pkg", affected)]);
         assert_eq!(check(&db, "Debian:12", "pkg", installed), want, "{what}");
     }
+}
+
+#[test]
+fn git_ranges_are_skipped_with_a_counted_warning() {
+    let mut db = AdvisoryDb::new();
+    let warnings = db.add_osv(record(
+        "DSA-1-1",
+        "Debian:12",
+        "pkg",
+        json!({"ranges": [
+            {"type": "GIT", "repo": "https://example.invalid/x.git", "events": [{"introduced": "0"}]},
+            {"type": "GIT", "events": [{"introduced": "abc"}, {"fixed": "def"}]},
+            {"type": "ECOSYSTEM", "events": [{"introduced": "0"}, {"fixed": "2"}]}]}),
+    ));
+    assert_eq!(
+        warnings.iter().map(|w| &w.reason).collect::<Vec<_>>(),
+        [
+            &WarningReason::GitRange {
+                package: "pkg".into(),
+                repo: Some("https://example.invalid/x.git".into())
+            },
+            &WarningReason::GitRange {
+                package: "pkg".into(),
+                repo: None
+            },
+        ]
+    );
+    assert_eq!(trawl_advisory::WarningSummary::of(&warnings).git_ranges, 2);
+    // The GIT ranges match nothing; the ECOSYSTEM range still does.
+    assert_eq!(
+        check(&db, "Debian:12", "pkg", "1.0"),
+        Some(Some("2".into()))
+    );
+    assert_eq!(check(&db, "Debian:12", "pkg", "2"), None);
 }
 
 #[test]

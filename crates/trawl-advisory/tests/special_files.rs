@@ -171,6 +171,7 @@ fn build(dir: &Path) -> PathBuf {
         osv_dirs: vec![fixtures().join("osv/debian")],
         secdb_paths: vec![shared().join("secdb")],
         debian_tracker_files: vec![fixtures().join("debian-tracker/tracker.json")],
+        ghsa_paths: vec![],
     };
     let out = dir.join("trawl.db");
     AdvisoryStore::build(&feeds, &out).expect("store builds");

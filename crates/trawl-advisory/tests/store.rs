@@ -29,14 +29,13 @@ fn feeds() -> FeedPaths {
             fixtures().join("debian-tracker/tracker.json"),
             fixtures().join("debian-tracker/broken.json"),
         ],
+        ghsa_paths: vec![fixtures().join("ghsa")],
     }
 }
 
 fn build(dir: &Path) -> (AdvisoryDb, AdvisoryStore, PathBuf) {
     let f = feeds();
-    let (db, db_warnings) =
-        AdvisoryDb::from_paths(&f.osv_dirs, &f.secdb_paths, &f.debian_tracker_files)
-            .expect("feeds readable");
+    let (db, db_warnings) = AdvisoryDb::from_feed_paths(&f).expect("feeds readable");
     let out = dir.join("trawl.db");
     let (info, warnings) = AdvisoryStore::build(&f, &out).expect("store builds");
     assert_eq!(
@@ -129,6 +128,11 @@ fn generated_inventory_matches_as_in_memory() {
     let dir = tempfile::tempdir().unwrap();
     let (db, store, _) = build(dir.path());
     let mut records: Vec<Advisory> = osv::load_dir(fixtures().join("osv")).unwrap().advisories;
+    records.extend(
+        trawl_advisory::ghsa::load(fixtures().join("ghsa"))
+            .unwrap()
+            .advisories,
+    );
     for path in &feeds().secdb_paths {
         records.extend(
             secdb::load_path(path)

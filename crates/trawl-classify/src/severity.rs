@@ -218,6 +218,37 @@ mod tests {
         );
     }
 
+    /// The GitHub Advisory Database's records (the trawl-advisory fixture
+    /// GHSA-r9hx-vwmv-q579): `database_specific.severity` in upper case,
+    /// `MODERATE` for medium, over the CVSS vector, named as its source.
+    #[test]
+    fn ghsa_severity_word_is_read_in_upper_case() {
+        let a: Advisory = serde_json::from_str(include_str!(
+            "../../trawl-advisory/tests/fixtures/ghsa/advisories/github-reviewed/2022/12/GHSA-r9hx-vwmv-q579/GHSA-r9hx-vwmv-q579.json"
+        ))
+        .unwrap();
+        let rating = rate(&a, &a.affected[0]);
+        assert_eq!(
+            (rating.severity, rating.source.as_str()),
+            (Severity::Medium, "database_specific.severity")
+        );
+        for (word, want) in [
+            ("LOW", Severity::Low),
+            ("HIGH", Severity::High),
+            ("CRITICAL", Severity::Critical),
+        ] {
+            assert_eq!(word.parse::<Severity>().unwrap(), want);
+        }
+        // Without the word, the CVSS vector decides (5.9, medium), named as such.
+        let mut bare = a.clone();
+        bare.database_specific = None;
+        let rating = rate(&bare, &bare.affected[0]);
+        assert_eq!(
+            (rating.severity, rating.source.as_str(), rating.score),
+            (Severity::Medium, "CVSS_V3", Some(5.9))
+        );
+    }
+
     #[test]
     fn malformed_vector_and_missing_rating_are_unknown() {
         let a = record(

@@ -3,7 +3,7 @@
 //! through a registry as an OCI artifact.
 //!
 //! ```sh
-//! trawl db build --osv DIR... --secdb DIR|FILE... --debian-tracker FILE... -o trawl.db
+//! trawl db build --osv DIR... --ghsa DIR|ZIP... --secdb DIR|FILE... --debian-tracker FILE... -o trawl.db
 //! trawl db info trawl.db
 //! trawl db update [--dir feeds] [-o feeds/trawl.db] [--ecosystem Debian]... [--alpine-release v3.18]...
 //!           [--osv-base URL] [--secdb-base URL] [--tracker-url URL | --no-tracker]
@@ -25,7 +25,9 @@ use std::process::ExitCode;
 
 use clap::{Args, Subcommand};
 use trawl::advisory::fetch::{FeedMirror, FeedSources, FetchOutcome, OSV_BASE, SECDB_BASE};
-use trawl::advisory::{AdvisoryStore, FeedPaths, FeedWarning, StoreInfo};
+use trawl::advisory::{
+    AdvisoryStore, Ecosystem, FeedPaths, FeedWarning, StoreInfo, WarningSummary,
+};
 use trawl::classify::escape_terminal;
 use trawl::registry::{Credentials, RegistryClient, RegistryOptions, RegistryReference};
 
@@ -82,6 +84,12 @@ enum Command {
         /// A Debian security tracker JSON file.
         #[arg(long = "debian-tracker")]
         debian_tracker: Vec<PathBuf>,
+        /// The GitHub Advisory Database in its OSV form: a checkout of
+        /// github/advisory-database (its root, `advisories/` or
+        /// `advisories/github-reviewed/`) or GitHub's archive zip of it. Reviewed
+        /// advisories only.
+        #[arg(long, value_name = "DIR|ZIP")]
+        ghsa: Vec<PathBuf>,
         /// The database to write (replaced atomically).
         #[arg(short, long)]
         output: PathBuf,
@@ -194,12 +202,14 @@ fn run(cli: DbArgs, global: &Global) -> Result<(), Error> {
             osv,
             secdb,
             debian_tracker,
+            ghsa,
             output,
         } => {
             let feeds = FeedPaths {
                 osv_dirs: osv,
                 secdb_paths: secdb,
                 debian_tracker_files: debian_tracker,
+                ghsa_paths: ghsa,
             };
             let (info, warnings) = AdvisoryStore::build(&feeds, &output)?;
             show_warnings(&warnings);
@@ -352,16 +362,40 @@ fn pull_into(blob: &mut dyn Read, output: &Path) -> Result<(), Error> {
     Ok(())
 }
 
+/// Prints the first problems, then the counts: expected skips (GIT ranges,
+/// ecosystems without a version scheme) are counted, not listed.
 fn print_warnings(warnings: &[FeedWarning]) {
     const SHOWN: usize = 20;
-    for warning in warnings.iter().take(SHOWN) {
+    let summary = WarningSummary::of(warnings);
+    let problems = warnings
+        .iter()
+        .filter(|w| !WarningSummary::is_expected_skip(&w.reason));
+    for warning in problems.take(SHOWN) {
         eprintln!("warning: {}", escape_terminal(&warning.to_string()));
     }
-    if warnings.len() > SHOWN {
-        eprintln!("... and {} more warnings", warnings.len() - SHOWN);
+    if summary.other > SHOWN {
+        eprintln!("... and {} more warnings", summary.other - SHOWN);
     }
-    if !warnings.is_empty() {
-        eprintln!("{} warnings", warnings.len());
+    if summary.other > 0 {
+        eprintln!("{} warnings", summary.other);
+    }
+    if summary.git_ranges > 0 {
+        eprintln!(
+            "skipped {} GIT ranges (commit ranges cannot match package versions)",
+            summary.git_ranges
+        );
+    }
+    if !summary.unknown_ecosystems.is_empty() {
+        let total: usize = summary.unknown_ecosystems.values().sum();
+        let each: Vec<String> = summary
+            .unknown_ecosystems
+            .iter()
+            .map(|(ecosystem, n)| format!("{} {n}", escape_terminal(ecosystem)))
+            .collect();
+        eprintln!(
+            "skipped {total} affected packages in ecosystems Trawl does not match: {}",
+            each.join(", ")
+        );
     }
 }
 
@@ -378,8 +412,16 @@ fn print_info(info: &StoreInfo) {
             t.to_rfc3339_opts(chrono::SecondsFormat::Secs, true)
         });
     println!("built at        {built_at}");
+    if let Some(skipped) = info.skipped_git_ranges {
+        println!("GIT ranges      {skipped} skipped");
+    }
     println!("ecosystems      {}", info.ecosystems.len());
     for (ecosystem, entries) in &info.ecosystems {
-        println!("  {:<40} {entries}", escape_terminal(ecosystem));
+        let unmatched = if Ecosystem::parse(ecosystem).scheme().is_none() {
+            "  (no version scheme: never matched)"
+        } else {
+            ""
+        };
+        println!("  {:<40} {entries}{unmatched}", escape_terminal(ecosystem));
     }
 }

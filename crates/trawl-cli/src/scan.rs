@@ -13,8 +13,9 @@
 //! finish in 30 minutes) and `--min-throughput SIZE` (default 64K: a transfer
 //! receiving less than that in any 30-second window after the first is aborted;
 //! 0 turns the check off).
-//! Feeds: `--osv DIR`, `--secdb DIR|FILE`, `--debian-tracker FILE` (each
-//! repeatable), or a compiled database: `--db FILE`. Without either, the
+//! Feeds: `--osv DIR`, `--ghsa DIR|ZIP` (the GitHub Advisory Database: a
+//! checkout or its archive zip), `--secdb DIR|FILE`, `--debian-tracker FILE`
+//! (each repeatable), or a compiled database: `--db FILE`. Without either, the
 //! default database: `$TRAWL_DB`, else `$XDG_CACHE_HOME/trawl/trawl.db`, else
 //! `~/.cache/trawl/trawl.db` (`trawl db update` fills it); with none there,
 //! one line on stderr says how to get one and the verdict is `unsupported`.
@@ -37,6 +38,7 @@ use std::time::{Duration, Instant};
 
 use clap::ValueEnum;
 use indicatif::{MultiProgress, ProgressBar, ProgressDrawTarget, ProgressStyle};
+use trawl::advisory::WarningSummary;
 use trawl::classify::escape_terminal;
 use trawl::registry::Credentials;
 use trawl::{AdvisoryDb, ImageSource, RegistryOptions, Scanner, Verdict};
@@ -72,7 +74,7 @@ pub struct ScanArgs {
     /// A compiled advisory database (`trawl db build ...` or `trawl db pull`),
     /// instead of feeds. Default, when no feed is given: $TRAWL_DB, else
     /// $XDG_CACHE_HOME/trawl/trawl.db, else ~/.cache/trawl/trawl.db (`trawl db update`).
-    #[arg(long, value_name = "FILE", conflicts_with_all = ["osv", "secdb", "debian_tracker"])]
+    #[arg(long, value_name = "FILE", conflicts_with_all = ["osv", "ghsa", "secdb", "debian_tracker"])]
     db: Option<PathBuf>,
     /// Warn (in the report and on stderr) when the compiled database is older
     /// than this: a number and s, m, h, d or w (`5d`, `36h`); 0 never warns.
@@ -81,6 +83,11 @@ pub struct ScanArgs {
     /// The Debian security tracker's JSON export. Repeatable.
     #[arg(long = "debian-tracker", value_name = "FILE")]
     debian_tracker: Vec<PathBuf>,
+    /// The GitHub Advisory Database (OSV form): a checkout of
+    /// github/advisory-database or GitHub's zip of it; reviewed advisories only.
+    /// Repeatable.
+    #[arg(long = "ghsa", value_name = "DIR|ZIP")]
+    ghsa: Vec<PathBuf>,
     #[command(flatten)]
     policy: policy::PolicyArgs,
     /// Output format.
@@ -192,8 +199,10 @@ pub fn run(args: &ScanArgs, global: &Global) -> Result<ExitCode, Box<dyn std::er
         );
     }
     let mut builder = Scanner::builder().registry_options(registry);
-    let feeds_given =
-        !(args.osv.is_empty() && args.secdb.is_empty() && args.debian_tracker.is_empty());
+    let feeds_given = !(args.osv.is_empty()
+        && args.ghsa.is_empty()
+        && args.secdb.is_empty()
+        && args.debian_tracker.is_empty());
     // The compiled database to use, if any: --db, else (no feeds) the default.
     let store_path = match (&args.db, feeds_given || args.inventory_only) {
         (Some(path), _) => Some(path.clone()),
@@ -213,16 +222,30 @@ pub fn run(args: &ScanArgs, global: &Global) -> Result<ExitCode, Box<dyn std::er
         builder = builder.database(store);
     } else if !args.inventory_only {
         let bar = spinner(
-            format!("loading advisories from {} location(s)", args.osv.len()),
+            format!(
+                "loading advisories from {} location(s)",
+                args.osv.len() + args.ghsa.len() + args.secdb.len() + args.debian_tracker.len()
+            ),
             progress,
         );
-        let (db, warnings) = AdvisoryDb::from_paths(&args.osv, &args.secdb, &args.debian_tracker)?;
+        let feeds = trawl::advisory::FeedPaths {
+            osv_dirs: args.osv.clone(),
+            secdb_paths: args.secdb.clone(),
+            debian_tracker_files: args.debian_tracker.clone(),
+            ghsa_paths: args.ghsa.clone(),
+        };
+        let (db, warnings) = AdvisoryDb::from_feed_paths(&feeds)?;
         bar.finish_and_clear();
-        if !warnings.is_empty() {
+        // Expected skips (GIT ranges, ecosystems without a version scheme)
+        // are counted by `trawl db build`; here only real problems are noted.
+        let problems: Vec<_> = warnings
+            .iter()
+            .filter(|w| !WarningSummary::is_expected_skip(&w.reason))
+            .collect();
+        if let Some(first) = problems.first() {
             note(&format!(
-                "{} advisory record(s) or file(s) skipped; first: {}",
-                warnings.len(),
-                warnings[0]
+                "{} advisory record(s) or file(s) skipped; first: {first}",
+                problems.len(),
             ));
         }
         builder = builder.database(db);

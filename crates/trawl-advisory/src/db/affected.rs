@@ -159,7 +159,13 @@ impl CompiledAffected {
                 RangeType::Ecosystem => scheme,
                 RangeType::Semver => scheme.for_semver_ranges(),
                 // Commit ranges say nothing about package versions.
-                RangeType::Git => continue,
+                RangeType::Git => {
+                    warnings.push(WarningReason::GitRange {
+                        package: package.clone(),
+                        repo: range.repo.clone(),
+                    });
+                    continue;
+                }
                 other => {
                     warnings.push(WarningReason::UnsupportedRangeType {
                         package: package.clone(),

@@ -6,7 +6,8 @@ use serde::Deserialize;
 
 use super::Advisory;
 use crate::feed::{
-    FeedError, FeedWarning, RecordRef, WarningReason, file_kind, read_feed_file, read_regular,
+    BoundedReadError, FeedError, FeedWarning, MAX_RECORD_FILE, RecordRef, WarningReason, file_kind,
+    read_feed_file, read_regular_bounded,
 };
 
 /// The records read from a feed, and what had to be skipped.
@@ -23,8 +24,9 @@ pub struct OsvLoad {
 /// Reads every `*.json` file under `dir`, recursively, in file-name order.
 ///
 /// Each file holds one OSV record (as osv.dev's per-ecosystem exports ship them) or a
-/// JSON array of records. Unreadable files, invalid JSON and invalid records become
-/// warnings, as do FIFOs and devices named `*.json` (they are never opened, so
+/// JSON array of records. Unreadable files, files over
+/// [`MAX_RECORD_FILE`](crate::feed::MAX_RECORD_FILE), invalid JSON and invalid
+/// records become warnings, as do FIFOs and devices named `*.json` (they are never opened, so
 /// they cannot block the load); only a `dir` that cannot be read at all is an error.
 pub fn load_dir(dir: impl AsRef<Path>) -> Result<OsvLoad, FeedError> {
     let mut load = OsvLoad::default();
@@ -108,9 +110,16 @@ pub(crate) fn visit_dir(
             continue;
         }
         files += 1;
-        match read_regular(path) {
+        match read_regular_bounded(path, MAX_RECORD_FILE) {
             Ok(bytes) => parse_records(path, &bytes, on_record, warnings),
-            Err(err) => warnings.push(file_warning(
+            Err(BoundedReadError::TooLarge(size)) => warnings.push(file_warning(
+                Some(path.to_owned()),
+                WarningReason::FileTooLarge {
+                    size,
+                    max: MAX_RECORD_FILE,
+                },
+            )),
+            Err(BoundedReadError::Open(err)) => warnings.push(file_warning(
                 Some(path.to_owned()),
                 WarningReason::Unreadable {
                     message: err.to_string(),
@@ -130,7 +139,7 @@ fn file_warning(path: Option<PathBuf>, reason: WarningReason) -> FeedWarning {
 }
 
 /// Parses one file's bytes: a record object or an array of records.
-fn parse_records(
+pub(crate) fn parse_records(
     path: &Path,
     bytes: &[u8],
     on_record: &mut dyn FnMut(&Path, Advisory),

@@ -30,6 +30,8 @@ pub struct StoreBuilder {
     slots: Vec<Option<Pending>>,
     by_key: HashMap<String, KeyState>,
     live: usize,
+    /// `GIT` ranges skipped, recorded in the store's `meta`.
+    git_ranges: u64,
 }
 
 #[derive(Debug)]
@@ -56,6 +58,9 @@ pub struct FeedPaths {
     /// Debian security tracker JSON files (see
     /// [`debian_tracker::load_file`](crate::debian_tracker::load_file)).
     pub debian_tracker_files: Vec<PathBuf>,
+    /// The GitHub Advisory Database: checkouts or archive zips, reviewed
+    /// advisories only (see [`ghsa`](crate::ghsa)).
+    pub ghsa_paths: Vec<PathBuf>,
 }
 
 impl StoreBuilder {
@@ -70,6 +75,9 @@ impl StoreBuilder {
         let mut warnings = Vec::new();
         for dir in &feeds.osv_dirs {
             warnings.extend(self.add_osv_dir(dir)?);
+        }
+        for path in &feeds.ghsa_paths {
+            warnings.extend(self.add_ghsa(path, &crate::ghsa::GhsaOptions::default())?);
         }
         for path in &feeds.secdb_paths {
             warnings.extend(self.add_converted(crate::secdb::load_path(path)?));
@@ -86,6 +94,30 @@ impl StoreBuilder {
         let mut record_warnings = Vec::new();
         osv::load::visit_dir(
             dir.as_ref(),
+            &mut |path, advisory| {
+                record_warnings.extend(self.add_osv(advisory).into_iter().map(|mut w| {
+                    w.path = Some(path.to_owned());
+                    w
+                }));
+            },
+            &mut warnings,
+        )?;
+        warnings.append(&mut record_warnings);
+        Ok(warnings)
+    }
+
+    /// Adds the GitHub Advisory Database at `path`, a checkout or its archive
+    /// zip (see [`ghsa`](crate::ghsa)).
+    pub fn add_ghsa(
+        &mut self,
+        path: impl AsRef<Path>,
+        options: &crate::ghsa::GhsaOptions,
+    ) -> Result<Vec<FeedWarning>, FeedError> {
+        let mut warnings = Vec::new();
+        let mut record_warnings = Vec::new();
+        crate::ghsa::visit(
+            path.as_ref(),
+            options,
             &mut |path, advisory| {
                 record_warnings.extend(self.add_osv(advisory).into_iter().map(|mut w| {
                     w.path = Some(path.to_owned());
@@ -164,6 +196,10 @@ impl StoreBuilder {
                 Some(scheme) => {
                     let mut reasons = Vec::new();
                     let compiled = CompiledAffected::compile(scheme, affected, &mut reasons);
+                    self.git_ranges += reasons
+                        .iter()
+                        .filter(|r| matches!(r, WarningReason::GitRange { .. }))
+                        .count() as u64;
                     warnings.extend(reasons.into_iter().map(|reason| FeedWarning {
                         path: None,
                         record: Some(RecordRef::Id(advisory.id.clone())),
@@ -349,6 +385,7 @@ impl StoreBuilder {
             ecosystems_sha256,
             built_by: format!("trawl-advisory {}", env!("CARGO_PKG_VERSION")),
             built_at: Some(build_time()),
+            skipped_git_ranges: Some(self.git_ranges),
         };
         {
             let mut insert = tx.prepare("INSERT INTO meta (key, value) VALUES (?1, ?2)")?;
@@ -361,6 +398,7 @@ impl StoreBuilder {
                 ("ecosystems_sha256", info.ecosystems_sha256.clone()),
                 ("built_by", info.built_by.clone()),
                 ("built_at", info.built_at.unwrap_or_default().to_string()),
+                ("skipped_git_ranges", self.git_ranges.to_string()),
             ] {
                 insert.execute(params![key, value])?;
             }

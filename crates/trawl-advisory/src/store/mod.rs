@@ -34,10 +34,11 @@
 //!
 //! SQLite was chosen over a hand-made format because it gives the B-tree
 //! index, page-level access with its own page cache, and mature tooling
-//! (`sqlite3` can inspect a file) for free. Against half a million advisories it opens
-//! in well under a millisecond and matches a 1000-package inventory in
-//! about 5 ms, most of it spent building the owned answers (see
-//! `benches/store.rs`).
+//! (`sqlite3` can inspect a file) for free. Against a million advisories it opens
+//! in well under a millisecond; matching a mixed 1000-package inventory takes
+//! tens of milliseconds, most of it spent building the owned answers (the
+//! allocator, decoding and copying records), not reading pages (see
+//! `benches/store.rs` and the README's performance section).
 //!
 //! # Integrity, and what open costs
 //!
@@ -311,6 +312,10 @@ pub struct StoreInfo {
     /// build's clock, or `SOURCE_DATE_EPOCH` when set (reproducible builds).
     /// `None` for a file written before the time was recorded.
     pub built_at: Option<u64>,
+    /// How many `GIT` ranges the feeds had, skipped since commit ranges cannot
+    /// match package versions (see [`WarningReason::GitRange`](crate::WarningReason::GitRange)).
+    /// `None` for a file written before the count was recorded.
+    pub skipped_git_ranges: Option<u64>,
 }
 
 /// Why a store could not be built, opened or read. Every variant names the file.
@@ -543,6 +548,7 @@ impl AdvisoryStore {
             content_sha256,
             built_by: meta.get("built_by").cloned().unwrap_or_default(),
             built_at: meta.get("built_at").and_then(|t| t.parse().ok()),
+            skipped_git_ranges: meta.get("skipped_git_ranges").and_then(|t| t.parse().ok()),
             ecosystems,
         };
         Ok(Self {
