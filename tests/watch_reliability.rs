@@ -24,6 +24,12 @@
 //!     they are retried) and checks every signature, gets a
 //!     `verdict.changed` for every image at least once: de-duplicated by
 //!     event id, exactly one per image.
+//! - `a_connection_lost_while_storing_a_scan_is_not_a_scan_failure`: a
+//!   session holds the job's row while the scan's result is stored, and the
+//!   backend waiting on it is terminated (`pg_terminate_backend`, as a
+//!   pooler or an administrator may); the scan is queued again and the image
+//!   ends scanned, not failed (it used to be recorded as a failed scan with
+//!   the store's error, and never scanned again).
 //!
 //! A test binary of its own: it restarts its process's PostgreSQL cluster,
 //! which the tests of `tests/watch.rs` share.
@@ -741,4 +747,112 @@ fn fifty_pushes_survive_a_killed_process_and_a_postgres_restart() {
     );
     assert!(a.terminate(), "A did not stop on SIGTERM");
     assert!(b.terminate(), "B did not stop on SIGTERM");
+}
+
+/// A PostgreSQL connection lost while a finished scan is being stored (its
+/// backend terminated, as a pooler or an administrator may) does not make
+/// the scan a failure: the image is scanned, with no failure counted.
+#[test]
+fn a_connection_lost_while_storing_a_scan_is_not_a_scan_failure() {
+    let root = tempfile::tempdir().unwrap();
+    let root = root.path();
+    let cluster = Postgres::get();
+    let store = cluster.database("lost");
+    let db_name = store.rsplit('/').next().unwrap().to_string();
+    let openssl = distroless_openssl();
+    let listen = free_addr();
+    let storage = root.join("storage");
+    std::fs::create_dir_all(&storage).unwrap();
+    let htpasswd = root.join("htpasswd");
+    let hash = bcrypt::hash(PASSWORD, 4).unwrap();
+    std::fs::write(&htpasswd, format!("{USER}:{hash}\n")).unwrap();
+    let auth = Auth::Htpasswd(htpasswd);
+    let notifications = Notifications {
+        url: format!("http://{listen}/events"),
+        authorization: format!("Bearer {WEBHOOK_TOKEN}"),
+    };
+    let notifying = Registry::start_with(root, &storage, &auth, None, Some(&notifications));
+    let silent = Registry::start(root, &storage, &auth, None);
+    let r = notifying.host.clone();
+    skopeo(&[
+        "copy",
+        "--quiet",
+        "--dest-tls-verify=false",
+        "--dest-creds",
+        &format!("{USER}:{PASSWORD}"),
+        &format!(
+            "oci:{}:latest",
+            common::images().join("distroless/oci").display()
+        ),
+        &format!("docker://{}/trawl/app:base", silent.host),
+    ]);
+    let gate = Gate::start(&r);
+    let hooks = Receiver::start();
+    let dir = root.join("a");
+    std::fs::create_dir_all(dir.join("db")).unwrap();
+    write_db(&dir.join("db/trawl.db"), &openssl, false);
+    let args = process_args(root, &dir, &store, &r, &gate.host, &hooks.url());
+    let watch = WatchProcess::start(listen, &args, &root.join("a.log"));
+    let digest = variant(&r, "v0");
+    wait("a running scan", || {
+        let (_, i) = watch.get(&format!("/v1/images/{digest}"));
+        (i["state"] == "scanning")
+            .then_some(())
+            .ok_or(i.to_string())
+    });
+    // Another session holds the job's row: storing the result waits on it.
+    let mut holder = Command::new("psql")
+        .args(["-X", "-q", "-v", "ON_ERROR_STOP=1"])
+        .args(["-h", "127.0.0.1", "-p", &cluster.port().to_string()])
+        .args(["-U", watch_support::postgres::SUPERUSER, "-d", &db_name])
+        .stdin(Stdio::piped())
+        .stdout(Stdio::null())
+        .spawn()
+        .unwrap();
+    let mut input = holder.stdin.take().unwrap();
+    std::io::Write::write_all(
+        &mut input,
+        format!("BEGIN;\nSELECT 1 FROM jobs WHERE digest = '{digest}' FOR UPDATE;\n").as_bytes(),
+    )
+    .unwrap();
+    std::io::Write::flush(&mut input).unwrap();
+    let holding = "SELECT count(*) FROM pg_stat_activity WHERE state = 'idle in transaction' \
+                   AND query LIKE '%FOR UPDATE%'";
+    wait("the row held", || {
+        let n = cluster.psql(&db_name, holding);
+        (n == "1").then_some(()).ok_or(n)
+    });
+    gate.open();
+    let waiting = "SELECT count(*) FROM pg_stat_activity WHERE wait_event_type = 'Lock' \
+                   AND query LIKE '%lease_token%FOR UPDATE%'";
+    wait("the result's store waiting on the row", || {
+        let n = cluster.psql(&db_name, waiting);
+        (n != "0").then_some(()).ok_or(n)
+    });
+    // Its connection is lost; the row is released.
+    cluster.psql(
+        &db_name,
+        "SELECT pg_terminate_backend(pid) FROM pg_stat_activity \
+         WHERE wait_event_type = 'Lock' AND query LIKE '%lease_token%FOR UPDATE%'",
+    );
+    std::io::Write::write_all(&mut input, b"COMMIT;\n").unwrap();
+    drop(input);
+    holder.wait().unwrap();
+    let image = wait("the scan's end", || {
+        let i = watch.image(&digest);
+        (i["state"] == "scanned" || i["state"] == "failed")
+            .then(|| i.clone())
+            .ok_or(i.to_string())
+    });
+    assert_eq!(
+        (&image["state"], &image["scans"], &image["failures"]),
+        (&json!("scanned"), &json!(1), &json!(0)),
+        "{image}\n{}",
+        watch.logs()
+    );
+    assert!(
+        watch.logs().contains("cannot store the scan's result"),
+        "{}",
+        watch.logs()
+    );
 }
