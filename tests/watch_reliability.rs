@@ -67,6 +67,13 @@ const IMAGES: usize = 50;
 /// How long any one awaited state may take.
 const DEADLINE: Duration = Duration::from_secs(90);
 
+/// Held by each test for its whole run: one restarts the process's
+/// PostgreSQL cluster, which would break the other's sessions.
+fn one_at_a_time() -> std::sync::MutexGuard<'static, ()> {
+    static CLUSTER: Mutex<()> = Mutex::new(());
+    CLUSTER.lock().unwrap_or_else(|e| e.into_inner())
+}
+
 fn client() -> &'static reqwest::blocking::Client {
     static CLIENT: OnceLock<reqwest::blocking::Client> = OnceLock::new();
     CLIENT.get_or_init(|| {
@@ -543,6 +550,7 @@ fn skopeo(args: &[&str]) {
 
 #[test]
 fn fifty_pushes_survive_a_killed_process_and_a_postgres_restart() {
+    let _cluster = one_at_a_time();
     let started = Instant::now();
     let root = tempfile::tempdir().unwrap();
     let root = root.path();
@@ -754,6 +762,7 @@ fn fifty_pushes_survive_a_killed_process_and_a_postgres_restart() {
 /// the scan a failure: the image is scanned, with no failure counted.
 #[test]
 fn a_connection_lost_while_storing_a_scan_is_not_a_scan_failure() {
+    let _cluster = one_at_a_time();
     let root = tempfile::tempdir().unwrap();
     let root = root.path();
     let cluster = Postgres::get();
