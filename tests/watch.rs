@@ -45,6 +45,10 @@
 //!   database, every scan claimed once; one is killed mid-scan and its jobs
 //!   are taken over when their leases expire; a database change is
 //!   rescanned once across both.
+//!
+//! The reliability test with 50 pushes, two `watch` processes, SIGKILL and
+//! a PostgreSQL restart is `tests/watch_reliability.rs` (a test binary of
+//! its own: it restarts the cluster).
 
 mod common;
 #[path = "../crates/trawl-registry/tests/registry_support/mod.rs"]

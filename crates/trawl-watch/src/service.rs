@@ -562,10 +562,20 @@ async fn scan(shared: &Arc<Shared>, job: Job, stop: &mut watch::Receiver<bool>) 
     let outcome = match pulled {
         Ok(scanned) => {
             let packages = scanned.inventory.packages.len();
-            match_and_store(shared, &job, scanned)
-                .await
-                .map(|verdict| (verdict, packages))
-                .map_err(|e| error_chain(&e))
+            match match_and_store(shared, &job, scanned).await {
+                Ok(verdict) => Ok((verdict, packages)),
+                // Not the image's failure: the scan runs again (if the
+                // result was committed before the connection went, the job
+                // is done and releasing it does nothing).
+                Err(ServiceError::Store(e)) if e.is_connection_loss() => {
+                    warn!(%source, error = %e, "cannot store the scan's result (the results store is unreachable): the scan is queued again");
+                    if let Err(e) = shared.store.release(&job.digest, job.token).await {
+                        warn!(error = %e, "cannot put the scan back in the queue: it is taken again when its lease expires");
+                    }
+                    return;
+                }
+                Err(e) => Err(error_chain(&e)),
+            }
         }
         Err(e) => Err(e),
     };

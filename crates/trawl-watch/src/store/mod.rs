@@ -135,6 +135,27 @@ pub enum StoreError {
     Lost,
 }
 
+impl StoreError {
+    /// Whether the store was unreachable rather than wrong: the connection
+    /// to PostgreSQL was lost or refused (a server restarting, a backend
+    /// terminated), the server is shutting down or not yet accepting
+    /// connections (SQLSTATE classes 08 and 57P), or the pool had no
+    /// connection to give. The same call may succeed once the server is back.
+    pub fn is_connection_loss(&self) -> bool {
+        match self {
+            StoreError::Pool(_) => true,
+            StoreError::Postgres(e) => {
+                let code = e.code().map(|c| c.code());
+                e.is_closed()
+                    || code.is_some_and(|c| c.starts_with("08") || c.starts_with("57P"))
+                    || (e.as_db_error().is_none()
+                        && std::error::Error::source(e).is_some_and(|s| s.is::<std::io::Error>()))
+            }
+            _ => false,
+        }
+    }
+}
+
 /// A PostgreSQL error with what the server said (`db error` alone says nothing).
 fn postgres_message(e: &tokio_postgres::Error) -> String {
     match e.as_db_error() {
@@ -817,7 +838,8 @@ impl Store {
     }
 
     /// Puts a running job back in the queue, uncharged (the service is
-    /// stopping).
+    /// stopping, or the result could not be stored for want of a
+    /// connection). Does nothing when `token` no longer holds it.
     pub async fn release(&self, digest: &str, token: i64) -> Result<(), StoreError> {
         match &self.backend {
             Backend::Sqlite(s) => {
