@@ -16,7 +16,7 @@ use base64::Engine as _;
 use serde::Deserialize;
 
 use crate::RegistryError;
-use crate::registry::options::Credentials;
+use crate::options::Credentials;
 
 /// Largest `config.json` or helper answer read.
 const MAX_CONFIG_SIZE: u64 = 1024 * 1024;

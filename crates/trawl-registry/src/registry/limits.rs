@@ -16,7 +16,7 @@ use std::time::{Duration, Instant};
 use reqwest::Url;
 
 use crate::RegistryError;
-use crate::registry::options::RegistryOptions;
+use crate::options::RegistryOptions;
 
 /// How a stopped transfer stopped, kept so that later reads fail the same way.
 #[derive(Debug, Clone, Copy)]
