@@ -101,7 +101,10 @@ pub const DEFAULT_THROUGHPUT_WINDOW: Duration = Duration::from_secs(30);
 
 #[cfg_attr(
     not(feature = "registry"),
-    expect(clippy::derivable_impls, reason = "only the platform is left without `registry`")
+    expect(
+        clippy::derivable_impls,
+        reason = "only the platform is left without `registry`"
+    )
 )]
 impl Default for RegistryOptions {
     fn default() -> Self {
