@@ -146,3 +146,18 @@ fn sqlite_is_bundled_by_default_and_linked_from_the_system_without_it() {
         assert!(!bundles_sqlite(package, off), "{package} {off:?}");
     }
 }
+
+#[test]
+fn facade_without_features_pulls_no_http_or_tls_crates() {
+    let names = tree("trawl", &["--no-default-features"]);
+    // tokio stays, with `sync` only: the async scan's oneshot channel.
+    let heavy: Vec<&String> = heavy(&names)
+        .into_iter()
+        .filter(|n| n.as_str() != "tokio")
+        .collect();
+    assert_eq!(heavy, Vec::<&String>::new());
+    assert!(!names.iter().any(|n| n == "mio"), "{names:?}");
+    // The check can fail: the defaults pull the registry client and fetcher.
+    let names = tree("trawl", &[]);
+    assert!(names.iter().any(|n| n == "reqwest"), "{names:?}");
+}
