@@ -29,6 +29,20 @@
 //! `name`); matching is a `match` span (debug: `source`, `packages`).
 //! Without a subscriber they cost next to nothing.
 //!
+//! # Features
+//!
+//! All on by default; each forwards to the stage crate that has it.
+//!
+//! - `registry`: `registry:` sources and [`registry::RegistryClient`] (reqwest
+//!   with rustls, tokio, oci-client). Without it OCI layouts, archives and
+//!   `dir:` scan as before; a `registry:` source fails to open with
+//!   [`registry::RegistryError::RegistrySupportNotBuilt`].
+//! - `fetch`: `advisory::fetch`, downloading advisory feeds (reqwest, zip).
+//! - `rpm-sqlite`: rpm's SQLite database (Fedora 33+, RHEL 9); without it
+//!   such an image's scan is `partial`.
+//! - `bundled-sqlite`: SQLite compiled in; off, the system libsqlite3 is
+//!   linked.
+//!
 //! ```
 //! # fn main() -> Result<(), Box<dyn std::error::Error>> {
 //! # let dir = tempfile::tempdir()?;

@@ -97,10 +97,10 @@ impl Watch {
         loop {
             let mut watch = Watch::spawn(config.clone());
             loop {
-                if let Ok(r) = client().get(watch.url("/healthz")).send() {
-                    if r.status() == StatusCode::OK {
-                        return watch;
-                    }
+                if let Ok(r) = client().get(watch.url("/healthz")).send()
+                    && r.status() == StatusCode::OK
+                {
+                    return watch;
                 }
                 if watch.thread.as_ref().is_some_and(|t| t.is_finished()) {
                     let result = watch.thread.take().unwrap().join().unwrap();
@@ -1179,10 +1179,10 @@ impl WatchProcess {
         };
         let deadline = Instant::now() + DEADLINE;
         loop {
-            if let Ok(r) = client().get(p.url("/healthz")).send() {
-                if r.status() == StatusCode::OK {
-                    return p;
-                }
+            if let Ok(r) = client().get(p.url("/healthz")).send()
+                && r.status() == StatusCode::OK
+            {
+                return p;
             }
             if let Some(status) = p.child.try_wait().unwrap() {
                 panic!("watch exited with {status}: {}", p.logs());

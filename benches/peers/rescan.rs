@@ -186,7 +186,7 @@ fn variant(base: &Scanned, n: usize) -> Scanned {
     let mut index = 0;
     s.inventory.packages.retain(|_| {
         index += 1;
-        n % 3 != 1 || (index + n) % 9 != 0
+        n % 3 != 1 || !(index + n).is_multiple_of(9)
     });
     for p in &mut s.inventory.packages {
         if let Some(l) = p.layer.as_mut().and_then(|l| renamed.get(l.as_str())) {

@@ -36,10 +36,10 @@ fn local_repository_versions() -> BTreeSet<String> {
             let path = entry.path();
             if path.is_dir() {
                 stack.push(path);
-            } else if path.extension().is_some_and(|e| e == "pom") {
-                if let Some(version) = dir.file_name().and_then(|n| n.to_str()) {
-                    out.insert(version.to_owned());
-                }
+            } else if path.extension().is_some_and(|e| e == "pom")
+                && let Some(version) = dir.file_name().and_then(|n| n.to_str())
+            {
+                out.insert(version.to_owned());
             }
         }
     }

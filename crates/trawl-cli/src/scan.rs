@@ -159,10 +159,10 @@ pub fn run(args: &ScanArgs, global: &Global) -> Result<ExitCode, Box<dyn std::er
     };
     let source: ImageSource = args.source.parse()?;
     // Refuse an output file that cannot be written before a long pull.
-    if let Some(dir) = args.output.as_deref().map(crate::cli::parent_dir) {
-        if !dir.is_dir() {
-            return Err(format!("--output: {} is not a directory", dir.display()).into());
-        }
+    if let Some(dir) = args.output.as_deref().map(crate::cli::parent_dir)
+        && !dir.is_dir()
+    {
+        return Err(format!("--output: {} is not a directory", dir.display()).into());
     }
     if matches!(source, ImageSource::Registry { .. }) && std::path::Path::new(&args.source).exists()
     {

@@ -316,7 +316,7 @@ fn find_header(data: &[u8], base: u64) -> Option<usize> {
         if data.len() - i < HEADER_LEN {
             return None;
         }
-        if (base + i as u64) % ALIGN == 0 {
+        if (base + i as u64).is_multiple_of(ALIGN) {
             return Some(i);
         }
         from = i + 1;
@@ -585,7 +585,7 @@ pub fn read_stream<R: Read>(reader: R) -> Result<Option<GoBuildInfo>, GoBuildInf
         while let Some(i) = finder.find(&s.buf[from..]).map(|i| i + from) {
             let offset = s.start + i as u64;
             from = i + 1;
-            if offset % ALIGN != 0
+            if !offset.is_multiple_of(ALIGN)
                 || ranges
                     .as_ref()
                     .is_some_and(|r| !r.iter().any(|&(a, b)| a <= offset && offset < b))

@@ -41,7 +41,7 @@ fn truncations_and_flips(kind: RpmDbKind, data: &[u8], cuts: usize, flips: usize
     assert!(intact > 0);
     let mut step = (data.len() / cuts).max(1);
     // Never a multiple of the page size: cut inside pages, too.
-    if step % 16 == 0 {
+    if step.is_multiple_of(16) {
         step += 7;
     }
     let mut failures = 0;

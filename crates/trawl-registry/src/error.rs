@@ -352,6 +352,16 @@ pub enum RegistryError {
         /// The minimum asked for per window.
         min_bytes: u64,
     },
+    /// A `registry:` source was opened, but this build of `trawl-registry` has no registry
+    /// client (its `registry` feature is off).
+    #[error(
+        "{reference}: this build cannot pull from registries (trawl-registry was built without \
+         its `registry` feature); use an OCI layout, an archive or a root file system"
+    )]
+    RegistrySupportNotBuilt {
+        /// The reference that was to be opened.
+        reference: String,
+    },
     /// A `dir:` source is not a directory.
     #[error("{}: not a directory", path.display())]
     NotADirectory {

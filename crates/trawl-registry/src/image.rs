@@ -218,15 +218,15 @@ pub(crate) fn read_verified(
     size: Option<u64>,
     limit: u64,
 ) -> Result<Vec<u8>, RegistryError> {
-    if let Some(size) = size {
-        if size > limit {
-            return Err(RegistryError::DocumentTooLarge {
-                source_name: source_name.to_owned(),
-                document: format!("{path} ({digest})"),
-                size,
-                limit,
-            });
-        }
+    if let Some(size) = size
+        && size > limit
+    {
+        return Err(RegistryError::DocumentTooLarge {
+            source_name: source_name.to_owned(),
+            document: format!("{path} ({digest})"),
+            size,
+            limit,
+        });
     }
     let bytes = read_capped(store, source_name, path, limit)?.ok_or_else(|| {
         RegistryError::BlobNotFound {

@@ -13,6 +13,8 @@
 //!   verifies its size and digest as it is read — from a file, or from a registry.
 //! - [`RegistryClient`] talks to OCI / Docker Registry 2.0 registries: images, `HEAD`
 //!   digest lookup, tag and catalog listing, and pushing and pulling OCI artifacts.
+//!   It, and the HTTP, TLS and async crates under it, come with the `registry` feature
+//!   (on by default); see [Features](#features).
 //! - [`RegistryError`] says which source, blob or reference failed and why.
 //!
 //! Archives are never extracted: their tar headers are indexed once and blobs are read in
@@ -41,6 +43,16 @@
 //!   (presigned storage URLs carry their signatures in the query): they read
 //!   `https://<redacted>@host/path?<redacted>`.
 //!
+//! # Features
+//!
+//! - `registry` (default): the registry client ([`RegistryClient`], [`Artifact`],
+//!   [`Credentials`], and the registry settings of [`RegistryOptions`]), built on
+//!   `reqwest` with rustls, `oci-client` and `tokio`. Without it OCI layouts, archives and
+//!   `dir:` open as before and build none of those crates; `registry:` references still
+//!   parse (so a caller can say what it was given), but opening one fails with
+//!   [`RegistryError::RegistrySupportNotBuilt`]. [`RegistryError`] has the same variants
+//!   either way, so matching on it compiles whichever features the build unifies.
+//!
 //! # Example
 //!
 //! ```no_run
@@ -68,8 +80,10 @@ mod error;
 mod file;
 mod image;
 mod oci;
+mod options;
 mod platform;
 mod reference;
+#[cfg(feature = "registry")]
 mod registry;
 mod source;
 mod store;
@@ -86,12 +100,15 @@ pub use oci::{
     MEDIA_TYPE_DOCKER_MANIFEST, MEDIA_TYPE_DOCKER_MANIFEST_LIST, MEDIA_TYPE_OCI_INDEX,
     MEDIA_TYPE_OCI_MANIFEST, REF_NAME_ANNOTATION,
 };
+pub use options::RegistryOptions;
+#[cfg(feature = "registry")]
+pub use options::{
+    Credentials, DEFAULT_MIN_THROUGHPUT_BYTES, DEFAULT_THROUGHPUT_WINDOW, DEFAULT_TRANSFER_DEADLINE,
+};
 pub use platform::Platform;
 pub use reference::RegistryReference;
-pub use registry::{
-    Artifact, Credentials, DEFAULT_MIN_THROUGHPUT_BYTES, DEFAULT_THROUGHPUT_WINDOW,
-    DEFAULT_TRANSFER_DEADLINE, RegistryClient, RegistryOptions,
-};
+#[cfg(feature = "registry")]
+pub use registry::{Artifact, RegistryClient};
 pub use source::{ACCEPTED_PREFIXES, ImageSource};
 
 use store::{DirStore, TarStore};
@@ -162,8 +179,15 @@ pub fn open_with_options(
                 &options.platform,
             )?
         }
+        #[cfg(feature = "registry")]
         ImageSource::Registry { reference } => {
             RegistryClient::new(options.clone())?.open_image(reference)?
+        }
+        #[cfg(not(feature = "registry"))]
+        ImageSource::Registry { reference } => {
+            return Err(RegistryError::RegistrySupportNotBuilt {
+                reference: reference.to_string(),
+            });
         }
         ImageSource::DockerArchive { path, reference } => {
             let store = TarStore::index(path, &source_name)?;
@@ -171,4 +195,35 @@ pub fn open_with_options(
         }
     };
     Ok(OpenedSource::Image(image))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// Without the `registry` feature a registry reference still parses, and opening it
+    /// says the build lacks registry support instead of trying the network.
+    #[cfg(not(feature = "registry"))]
+    #[test]
+    fn registry_sources_fail_to_open_without_the_feature() {
+        let source: ImageSource = "localhost:1/nothing:here".parse().unwrap();
+        match open(&source) {
+            Err(RegistryError::RegistrySupportNotBuilt { reference }) => {
+                assert_eq!(reference, "localhost:1/nothing:here");
+            }
+            other => panic!("{other:?}"),
+        }
+    }
+
+    /// With it, the same source goes to the network (nothing listens on port 1).
+    #[cfg(feature = "registry")]
+    #[test]
+    fn registry_sources_reach_for_the_registry_with_the_feature() {
+        let source: ImageSource = "localhost:1/nothing:here".parse().unwrap();
+        let options = RegistryOptions::default().max_attempts(1);
+        match open_with_options(&source, &options) {
+            Err(RegistryError::Request { .. }) => {}
+            other => panic!("{other:?}"),
+        }
+    }
 }

@@ -75,6 +75,8 @@ pub(crate) struct Index {
 pub(crate) struct Manifest {
     pub(crate) config: Descriptor,
     pub(crate) layers: Vec<Descriptor>,
+    /// Read by the registry client's artifact pulls only.
+    #[cfg_attr(not(feature = "registry"), expect(dead_code))]
     pub(crate) artifact_type: Option<String>,
 }
 

@@ -1,7 +1,7 @@
 //! Image references: `[HOST[:PORT]/]REPOSITORY[:TAG][@DIGEST]`, with Docker's defaults.
 //!
 //! The grammar is the [distribution reference](https://github.com/distribution/reference/blob/main/reference.go)
-//! one; parsing is `oci-client`'s. A first component with a `.` or `:`, or `localhost`, is a
+//! one; parsing is `oci-spec`'s (which `oci-client` uses too). A first component with a `.` or `:`, or `localhost`, is a
 //! host; otherwise the host is `docker.io`, single-component repositories there get
 //! `library/`, and a reference without tag or digest means `latest`.
 
@@ -75,6 +75,7 @@ impl RegistryReference {
     }
 
     /// What the manifest endpoint is asked for: the digest when pinned, else the tag.
+    #[cfg(feature = "registry")]
     pub(crate) fn manifest_target(&self) -> &str {
         self.digest
             .as_deref()
@@ -94,9 +95,9 @@ impl FromStr for RegistryReference {
         if input.is_empty() {
             return Err(invalid("empty".to_owned()));
         }
-        let parsed: oci_client::Reference = input
+        let parsed: oci_spec::distribution::Reference = input
             .parse()
-            .map_err(|e: oci_client::ParseError| invalid(e.to_string()))?;
+            .map_err(|e: oci_spec::distribution::ParseError| invalid(e.to_string()))?;
         if parsed.repository().bytes().any(|b| b.is_ascii_uppercase()) {
             return Err(invalid("repository names must be lowercase".to_owned()));
         }
@@ -175,6 +176,7 @@ mod tests {
         let r = parse(&format!("127.0.0.1:5000/x@{d}"));
         assert_eq!(r.digest(), Some(d.as_str()));
         assert_eq!(r.tag(), None);
+        #[cfg(feature = "registry")]
         assert_eq!(r.manifest_target(), d);
         assert_eq!(r.to_string(), format!("127.0.0.1:5000/x@{d}"));
         assert_eq!(parse(&r.to_string()), r);

@@ -85,13 +85,13 @@ impl<R: Read> VerifyingReader<R> {
 
     /// The inner reader is exhausted: check what was read.
     fn finish(&mut self) -> io::Result<usize> {
-        if let Some(expected) = self.expected_size {
-            if self.read < expected {
-                return Err(self.fail(Failure::Truncated {
-                    expected,
-                    actual: self.read,
-                }));
-            }
+        if let Some(expected) = self.expected_size
+            && self.read < expected
+        {
+            return Err(self.fail(Failure::Truncated {
+                expected,
+                actual: self.read,
+            }));
         }
         let actual = format_sha256(std::mem::take(&mut self.hasher).finalize().as_slice());
         if actual != self.expected_digest {

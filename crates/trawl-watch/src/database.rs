@@ -62,10 +62,10 @@ pub(crate) fn copies_dir(data_dir: &Path) -> PathBuf {
 }
 
 pub(crate) fn remove_copy(path: &Path) {
-    if let Err(e) = std::fs::remove_file(path) {
-        if e.kind() != std::io::ErrorKind::NotFound {
-            warn!(path = %path.display(), error = %e, "cannot remove an old copy of the advisory database");
-        }
+    if let Err(e) = std::fs::remove_file(path)
+        && e.kind() != std::io::ErrorKind::NotFound
+    {
+        warn!(path = %path.display(), error = %e, "cannot remove an old copy of the advisory database");
     }
 }
 
@@ -180,14 +180,14 @@ pub(crate) async fn new_database(
     if Some(&identity) == seen.as_ref() {
         return None;
     }
-    if let Some(old) = seen.as_ref() {
-        if old.same_file(&identity) {
-            warn!(
-                path = %path.display(),
-                "the advisory database was modified in place; it is only read through a \
-                 verified copy, but replace it by rename (as `db build -o` and `db pull -o` do)"
-            );
-        }
+    if let Some(old) = seen.as_ref()
+        && old.same_file(&identity)
+    {
+        warn!(
+            path = %path.display(),
+            "the advisory database was modified in place; it is only read through a \
+             verified copy, but replace it by rename (as `db build -o` and `db pull -o` do)"
+        );
     }
     let (from, to, seen_now) = (path.to_owned(), copies.to_owned(), identity.clone());
     let copied = tokio::task::spawn_blocking(move || copy_database(&from, &to, &seen_now))

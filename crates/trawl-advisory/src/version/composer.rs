@@ -453,15 +453,16 @@ fn digits_at(b: &[u8], at: usize, n: usize) -> bool {
 /// `(?:[.:-]?\d{2}){1,6}` after `count` pairs, greedy, then the rest.
 fn date_pairs(b: &[u8], at: usize, count: usize) -> Option<(usize, Modifier)> {
     if count < 6 {
-        if is_date_sep(b.get(at)) && digits_at(b, at + 1, 2) {
-            if let Some(found) = date_pairs(b, at + 3, count + 1) {
-                return Some(found);
-            }
+        if is_date_sep(b.get(at))
+            && digits_at(b, at + 1, 2)
+            && let Some(found) = date_pairs(b, at + 3, count + 1)
+        {
+            return Some(found);
         }
-        if digits_at(b, at, 2) {
-            if let Some(found) = date_pairs(b, at + 2, count + 1) {
-                return Some(found);
-            }
+        if digits_at(b, at, 2)
+            && let Some(found) = date_pairs(b, at + 2, count + 1)
+        {
+            return Some(found);
         }
     }
     if count == 0 {

@@ -245,10 +245,11 @@ impl Hash for Folded<'_> {
 
 fn label(s: &str) -> Label<'_> {
     let digits = s.strip_prefix('-').unwrap_or(s);
-    if !digits.is_empty() && digits.bytes().all(|b| b.is_ascii_digit()) {
-        if let Ok(n) = s.parse::<i32>() {
-            return Label::Number(n);
-        }
+    if !digits.is_empty()
+        && digits.bytes().all(|b| b.is_ascii_digit())
+        && let Ok(n) = s.parse::<i32>()
+    {
+        return Label::Number(n);
     }
     Label::Text(Folded(s))
 }

@@ -173,13 +173,13 @@ pub fn debian_upstream_versions(prefix: &str) -> Vec<String> {
         for line in text.lines() {
             if let Some(p) = line.strip_prefix("Package: ") {
                 package = p.trim();
-            } else if let Some(v) = line.strip_prefix("Version: ") {
-                if package.starts_with(prefix) {
-                    let v = v.trim();
-                    let v = v.split_once(':').map_or(v, |(_, rest)| rest);
-                    let v = v.rsplit_once('-').map_or(v, |(upstream, _)| upstream);
-                    out.insert(v.to_owned());
-                }
+            } else if let Some(v) = line.strip_prefix("Version: ")
+                && package.starts_with(prefix)
+            {
+                let v = v.trim();
+                let v = v.split_once(':').map_or(v, |(_, rest)| rest);
+                let v = v.rsplit_once('-').map_or(v, |(upstream, _)| upstream);
+                out.insert(v.to_owned());
             }
         }
     }

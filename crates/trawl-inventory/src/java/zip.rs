@@ -252,11 +252,11 @@ fn zip64_extra(entry: &mut Entry, mut extra: &[u8]) {
         if id == 0x0001 {
             let mut at = 0;
             let mut next = |v: &mut u64| {
-                if *v == 0xffff_ffff {
-                    if let Some(b) = data.get(at..at + 8) {
-                        *v = le64(b, 0);
-                        at += 8;
-                    }
+                if *v == 0xffff_ffff
+                    && let Some(b) = data.get(at..at + 8)
+                {
+                    *v = le64(b, 0);
+                    at += 8;
                 }
             };
             next(&mut entry.uncompressed);

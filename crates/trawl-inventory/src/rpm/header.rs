@@ -214,7 +214,7 @@ impl<'a> Layout<'a> {
         if e.count == 0 {
             return Err(Self::bad(e, "INT32 entry with count 0"));
         }
-        if e.offset % 4 != 0 {
+        if !e.offset.is_multiple_of(4) {
             return Err(Self::bad(e, "INT32 not 4-byte aligned"));
         }
         be32(self.data, e.offset as usize)
@@ -365,7 +365,7 @@ impl<'a> Layout<'a> {
         if e.kind != TYPE_INT32 {
             return Err(Self::bad(e, "not an INT32"));
         }
-        if e.offset % 4 != 0 {
+        if !e.offset.is_multiple_of(4) {
             return Err(Self::bad(e, "INT32 not 4-byte aligned"));
         }
         let len = (e.count as usize)
@@ -469,7 +469,7 @@ mod tests {
         let mut data: Vec<u8> = Vec::new();
         for (tag, kind, value) in entries {
             if *kind == TYPE_INT32 {
-                while data.len() % 4 != 0 {
+                while !data.len().is_multiple_of(4) {
                     data.push(0);
                 }
             }

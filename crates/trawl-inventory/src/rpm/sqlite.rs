@@ -135,6 +135,11 @@ impl Guarded {
             ":memory:",
             OpenFlags::SQLITE_OPEN_READ_ONLY | OpenFlags::SQLITE_OPEN_NO_MUTEX,
         )?;
+        // `ENABLE_ATTACH_CREATE` needs SQLite 3.49, which a system
+        // libsqlite3 (Debian 12: 3.40) may predate; the ATTACH limit of 0
+        // below refuses every ATTACH anyway.
+        #[cfg(feature = "bundled-sqlite")]
+        conn.set_db_config(DbConfig::SQLITE_DBCONFIG_ENABLE_ATTACH_CREATE, false)?;
         for (config, on) in [
             (DbConfig::SQLITE_DBCONFIG_DEFENSIVE, true),
             (DbConfig::SQLITE_DBCONFIG_TRUSTED_SCHEMA, false),
@@ -142,7 +147,6 @@ impl Guarded {
             (DbConfig::SQLITE_DBCONFIG_ENABLE_TRIGGER, false),
             (DbConfig::SQLITE_DBCONFIG_ENABLE_FKEY, false),
             (DbConfig::SQLITE_DBCONFIG_WRITABLE_SCHEMA, false),
-            (DbConfig::SQLITE_DBCONFIG_ENABLE_ATTACH_CREATE, false),
         ] {
             conn.set_db_config(config, on)?;
         }

@@ -16,7 +16,7 @@ use base64::Engine as _;
 use serde::Deserialize;
 
 use crate::RegistryError;
-use crate::registry::options::Credentials;
+use crate::options::Credentials;
 
 /// Largest `config.json` or helper answer read.
 const MAX_CONFIG_SIZE: u64 = 1024 * 1024;
@@ -88,10 +88,10 @@ pub(crate) fn lookup(path: &Path, registry: &str) -> Result<Option<Credentials>,
         .iter()
         .find(|(key, _)| names.contains(&normalize_key(key)))
         .map(|(_, entry)| entry);
-    if let Some(entry) = entry {
-        if let Some(credentials) = from_entry(entry, registry, &config_error)? {
-            return Ok(Some(credentials));
-        }
+    if let Some(entry) = entry
+        && let Some(credentials) = from_entry(entry, registry, &config_error)?
+    {
+        return Ok(Some(credentials));
     }
     match &config.creds_store {
         Some(helper) if !helper.is_empty() => run_helper(helper, registry),

@@ -16,7 +16,7 @@ use std::time::{Duration, Instant};
 use reqwest::Url;
 
 use crate::RegistryError;
-use crate::registry::options::RegistryOptions;
+use crate::options::RegistryOptions;
 
 /// How a stopped transfer stopped, kept so that later reads fail the same way.
 #[derive(Debug, Clone, Copy)]
@@ -140,10 +140,8 @@ pub(crate) fn redact_url(url: &Url) -> String {
     shown.set_query(None);
     shown.set_fragment(None);
     let mut text = shown.to_string();
-    if had_userinfo {
-        if let Some(i) = text.find("://") {
-            text.insert_str(i + 3, "<redacted>@");
-        }
+    if had_userinfo && let Some(i) = text.find("://") {
+        text.insert_str(i + 3, "<redacted>@");
     }
     if had_query {
         text.push_str("?<redacted>");

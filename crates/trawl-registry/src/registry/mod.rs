@@ -14,7 +14,6 @@
 mod blob;
 mod credentials;
 mod limits;
-pub(crate) mod options;
 mod push;
 mod transport;
 
@@ -35,12 +34,9 @@ use crate::store::BlobStore;
 use crate::verify::VerifyingReader;
 use crate::{RegistryError, RegistryReference};
 
+use crate::options::RegistryOptions;
 use blob::RegistryStore;
 use limits::{ClockedReader, TransferClock, redact_url};
-pub use options::{
-    Credentials, DEFAULT_MIN_THROUGHPUT_BYTES, DEFAULT_THROUGHPUT_WINDOW,
-    DEFAULT_TRANSFER_DEADLINE, RegistryOptions,
-};
 use transport::{Request, Transport};
 
 /// What manifest requests accept: every manifest type this crate reads.

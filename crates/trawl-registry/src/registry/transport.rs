@@ -22,9 +22,9 @@ use reqwest::{Method, StatusCode, Url};
 use serde::Deserialize;
 
 use crate::RegistryError;
+use crate::options::{Credentials, RegistryOptions};
 use crate::registry::credentials;
 use crate::registry::limits::{ClockedReader, TransferClock, redact_url, redact_urls_in};
-use crate::registry::options::{Credentials, RegistryOptions};
 
 /// Redirect hops followed per request.
 const MAX_REDIRECTS: u32 = 8;

@@ -266,10 +266,10 @@ impl PgStore {
     /// Unix milliseconds by the server's clock.
     pub(super) async fn now_ms(&self) -> Result<i64, StoreError> {
         let known = *self.clock.lock().unwrap_or_else(|e| e.into_inner());
-        if let Some((at, offset)) = known {
-            if at.elapsed() < CLOCK_TTL {
-                return Ok(local_now_ms().saturating_add(offset));
-            }
+        if let Some((at, offset)) = known
+            && at.elapsed() < CLOCK_TTL
+        {
+            return Ok(local_now_ms().saturating_add(offset));
         }
         let client = self.client().await?;
         let before = local_now_ms();

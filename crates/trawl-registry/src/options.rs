@@ -1,8 +1,14 @@
-//! How to reach registries: platform, trust, insecure hosts, credentials, retries.
+//! How to open image sources: the platform taken from multi-platform images (every kind of
+//! source) and, with the `registry` feature, how registries are reached: trust, insecure
+//! hosts, credentials, retries, limits.
 
+#[cfg(feature = "registry")]
 use std::collections::HashMap;
+#[cfg(feature = "registry")]
 use std::fmt;
+#[cfg(feature = "registry")]
 use std::path::PathBuf;
+#[cfg(feature = "registry")]
 use std::time::Duration;
 
 use crate::Platform;
@@ -10,6 +16,7 @@ use crate::Platform;
 /// A user name and password (or token) for one registry.
 ///
 /// `Debug` never shows the password.
+#[cfg(feature = "registry")]
 #[derive(Clone, PartialEq, Eq)]
 pub struct Credentials {
     /// The user name.
@@ -18,6 +25,7 @@ pub struct Credentials {
     pub password: String,
 }
 
+#[cfg(feature = "registry")]
 impl Credentials {
     /// Credentials from a user name and a password.
     pub fn new(username: impl Into<String>, password: impl Into<String>) -> Self {
@@ -28,6 +36,7 @@ impl Credentials {
     }
 }
 
+#[cfg(feature = "registry")]
 impl fmt::Debug for Credentials {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         f.debug_struct("Credentials")
@@ -37,7 +46,13 @@ impl fmt::Debug for Credentials {
     }
 }
 
-/// Options for pulling from and pushing to registries; a builder with sensible defaults.
+/// Options for opening image sources and for pulling from and pushing to registries; a
+/// builder with sensible defaults.
+///
+/// The platform applies to every source with multi-platform images (OCI layouts and
+/// archives too). Everything else is about registries and exists only with the `registry`
+/// feature (on by default); without it a [`crate::ImageSource::Registry`] source fails to
+/// open with [`crate::RegistryError::RegistrySupportNotBuilt`].
 ///
 /// Defaults: platform `linux/<host arch>`; TLS with the system's trust store; plain HTTP
 /// only to loopback hosts; credentials from `$DOCKER_CONFIG/config.json` or
@@ -48,42 +63,76 @@ impl fmt::Debug for Credentials {
 #[derive(Debug, Clone)]
 pub struct RegistryOptions {
     pub(crate) platform: Platform,
+    #[cfg(feature = "registry")]
     pub(crate) ca_files: Vec<PathBuf>,
+    #[cfg(feature = "registry")]
     pub(crate) insecure_hosts: Vec<String>,
+    #[cfg(feature = "registry")]
     pub(crate) credentials: HashMap<String, Credentials>,
+    #[cfg(feature = "registry")]
     pub(crate) docker_config: Option<PathBuf>,
+    #[cfg(feature = "registry")]
     pub(crate) max_attempts: u32,
+    #[cfg(feature = "registry")]
     pub(crate) retry_base_delay: Duration,
+    #[cfg(feature = "registry")]
     pub(crate) connect_timeout: Duration,
+    #[cfg(feature = "registry")]
     pub(crate) read_timeout: Duration,
+    #[cfg(feature = "registry")]
     pub(crate) listing_page_size: usize,
+    #[cfg(feature = "registry")]
     pub(crate) transfer_deadline: Duration,
+    #[cfg(feature = "registry")]
     pub(crate) min_throughput_bytes: u64,
+    #[cfg(feature = "registry")]
     pub(crate) throughput_window: Duration,
 }
 
 /// Default of [`RegistryOptions::transfer_deadline`]: 30 minutes per transfer.
+#[cfg(feature = "registry")]
 pub const DEFAULT_TRANSFER_DEADLINE: Duration = Duration::from_secs(30 * 60);
 /// Default minimum of [`RegistryOptions::min_throughput`]: 64 KiB per window.
+#[cfg(feature = "registry")]
 pub const DEFAULT_MIN_THROUGHPUT_BYTES: u64 = 64 * 1024;
 /// Default window of [`RegistryOptions::min_throughput`]: 30 seconds.
+#[cfg(feature = "registry")]
 pub const DEFAULT_THROUGHPUT_WINDOW: Duration = Duration::from_secs(30);
 
+#[cfg_attr(
+    not(feature = "registry"),
+    expect(
+        clippy::derivable_impls,
+        reason = "only the platform is left without `registry`"
+    )
+)]
 impl Default for RegistryOptions {
     fn default() -> Self {
         Self {
             platform: Platform::host(),
+            #[cfg(feature = "registry")]
             ca_files: Vec::new(),
+            #[cfg(feature = "registry")]
             insecure_hosts: Vec::new(),
+            #[cfg(feature = "registry")]
             credentials: HashMap::new(),
+            #[cfg(feature = "registry")]
             docker_config: None,
+            #[cfg(feature = "registry")]
             max_attempts: 4,
+            #[cfg(feature = "registry")]
             retry_base_delay: Duration::from_millis(250),
+            #[cfg(feature = "registry")]
             connect_timeout: Duration::from_secs(10),
+            #[cfg(feature = "registry")]
             read_timeout: Duration::from_secs(60),
+            #[cfg(feature = "registry")]
             listing_page_size: 1000,
+            #[cfg(feature = "registry")]
             transfer_deadline: DEFAULT_TRANSFER_DEADLINE,
+            #[cfg(feature = "registry")]
             min_throughput_bytes: DEFAULT_MIN_THROUGHPUT_BYTES,
+            #[cfg(feature = "registry")]
             throughput_window: DEFAULT_THROUGHPUT_WINDOW,
         }
     }
@@ -95,7 +144,10 @@ impl RegistryOptions {
         self.platform = platform;
         self
     }
+}
 
+#[cfg(feature = "registry")]
+impl RegistryOptions {
     /// Also trust the CA certificates in this PEM file.
     pub fn ca_file(mut self, path: impl Into<PathBuf>) -> Self {
         self.ca_files.push(path.into());
@@ -178,6 +230,7 @@ impl RegistryOptions {
 }
 
 /// `localhost`, `127.x.x.x` or `[::1]`, with or without a port.
+#[cfg(feature = "registry")]
 pub(crate) fn is_loopback(host: &str) -> bool {
     if let Ok(ip) = host.parse::<std::net::IpAddr>() {
         return ip.is_loopback();
@@ -192,7 +245,7 @@ pub(crate) fn is_loopback(host: &str) -> bool {
             .is_ok_and(|ip| ip.is_loopback())
 }
 
-#[cfg(test)]
+#[cfg(all(test, feature = "registry"))]
 mod tests {
     use super::*;
 
