@@ -111,7 +111,7 @@ fn version(flavour: Flavour, major: u64, minor: u64, patch: u64, rev: u64) -> St
 fn name_in(flavour: Flavour, i: u64) -> String {
     match flavour {
         Flavour::Lang("PyPI") => format!("py-pkg{i:05}"),
-        Flavour::Lang("npm") if i % 3 == 0 => format!("@scope{}/pkg{i:05}", i % 7),
+        Flavour::Lang("npm") if i.is_multiple_of(3) => format!("@scope{}/pkg{i:05}", i % 7),
         Flavour::Lang("Go") => format!("github.com/org{}/pkg{i:05}", i % 50),
         Flavour::Lang("Maven") => format!("org.example{}:pkg{i:05}", i % 20),
         Flavour::Lang("Packagist") => format!("vendor{}/pkg{i:05}", i % 30),

@@ -1574,10 +1574,10 @@ async fn record_failure(
     now: i64,
     notify: &[String],
 ) -> Result<(), StoreError> {
-    if !notify.is_empty() {
-        if let Some((image, _)) = event_images(tx, &[digest]).await?.into_iter().next() {
-            write_events(tx, &[outbox::scan_failed(&image, error, now)], notify).await?;
-        }
+    if !notify.is_empty()
+        && let Some((image, _)) = event_images(tx, &[digest]).await?.into_iter().next()
+    {
+        write_events(tx, &[outbox::scan_failed(&image, error, now)], notify).await?;
     }
     execute(
         tx,

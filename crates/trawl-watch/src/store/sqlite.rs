@@ -701,16 +701,16 @@ impl SqliteStore {
                     ])?;
                 if n == 1 {
                     write_findings(&tx, &rematched.digest, &r.findings)?;
-                    if let Some((image, previous)) = before {
-                        if outbox::changed(previous.as_deref(), &r.verdict) {
-                            events.push(outbox::verdict_changed(
-                                &image,
-                                previous.as_deref().unwrap_or_default(),
-                                r,
-                                Some(seq),
-                                now,
-                            ));
-                        }
+                    if let Some((image, previous)) = before
+                        && outbox::changed(previous.as_deref(), &r.verdict)
+                    {
+                        events.push(outbox::verdict_changed(
+                            &image,
+                            previous.as_deref().unwrap_or_default(),
+                            r,
+                            Some(seq),
+                            now,
+                        ));
                     }
                 }
                 n
@@ -1203,10 +1203,10 @@ fn record_failure(
     now: i64,
     notify: &[String],
 ) -> Result<(), StoreError> {
-    if !notify.is_empty() {
-        if let Some((image, _)) = event_image(tx, digest)? {
-            write_events(tx, &[outbox::scan_failed(&image, error, now)], notify)?;
-        }
+    if !notify.is_empty()
+        && let Some((image, _)) = event_image(tx, digest)?
+    {
+        write_events(tx, &[outbox::scan_failed(&image, error, now)], notify)?;
     }
     tx.execute(
         "UPDATE images SET error = ?2, failures = failures + 1, last_failed = ?3
