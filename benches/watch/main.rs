@@ -719,7 +719,11 @@ fn statement_profile(log: &Path, from: u64) {
         let statement = statement.trim_start_matches(|c: char| c == ' ');
         let kind: String = statement
             .split_whitespace()
-            .filter(|w| !w.starts_with('<'))
+            // Prepared statements' names (`s12`, `<unnamed>`) vary.
+            .filter(|w| {
+                !w.starts_with('<')
+                    && !(w.starts_with('s') && w[1..].trim_end_matches(':').parse::<u32>().is_ok())
+            })
             .take(5)
             .collect::<Vec<_>>()
             .join(" ");
