@@ -148,7 +148,10 @@ fn main() {
     let profile = std::env::var_os("TRAWL_BENCH_PROFILE").map(|_| {
         pg.psql(
             &db_name,
-            &format!("ALTER DATABASE {db_name} SET log_min_duration_statement = 0"),
+            &format!(
+                "ALTER DATABASE {db_name} SET log_min_duration_statement = 0;
+                 ALTER DATABASE {db_name} SET log_parameter_max_length = 0"
+            ),
         );
         let data = pg.psql(&db_name, "SHOW data_directory");
         Path::new(&data)
