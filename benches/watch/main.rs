@@ -333,8 +333,15 @@ impl Bench {
             log,
         };
         let deadline = Instant::now() + Duration::from_secs(120);
+        // `/healthz` answers once the service has started (its database
+        // opened); the port accepts connections before that.
+        let client = reqwest::blocking::Client::new();
         loop {
-            if std::net::TcpStream::connect(addr).is_ok() {
+            if client
+                .get(format!("http://{addr}/healthz"))
+                .send()
+                .is_ok_and(|r| r.status().is_success())
+            {
                 return service;
             }
             assert!(
