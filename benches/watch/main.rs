@@ -38,7 +38,6 @@ mod common;
 #[allow(dead_code)]
 mod postgres;
 #[path = "../../crates/trawl-registry/tests/registry_support/mod.rs"]
-#[allow(dead_code)]
 mod registry_support;
 #[path = "../peers/rescan.rs"]
 #[allow(dead_code)]
@@ -170,14 +169,16 @@ fn main() {
         current: std::cell::RefCell::new(None),
         profile,
     };
-    let mut results = Vec::new();
-    // The store starts without findings: everything is matched first.
-    results.push(bench.rescan("first match (no findings before)", &base, 2, true));
-    results.push(bench.rescan("day's update", &update, 1, false));
-    results.push(bench.rescan("back to the base (the update undone)", &base, 1, false));
-    results.push(bench.rescan("day's update", &update, 2, false));
-    results.push(bench.rescan("full replacement", &replacement, 2, false));
-    results.push(bench.rescan("full replacement (back to the base)", &base, 1, false));
+    // The store starts without findings: everything is matched first. In
+    // this order (each starts from the previous one's database).
+    let results = vec![
+        bench.rescan("first match (no findings before)", &base, 2, true),
+        bench.rescan("day's update", &update, 1, false),
+        bench.rescan("back to the base (the update undone)", &base, 1, false),
+        bench.rescan("day's update", &update, 2, false),
+        bench.rescan("full replacement", &replacement, 2, false),
+        bench.rescan("full replacement (back to the base)", &base, 1, false),
+    ];
 
     let findings = pg.psql(&db_name, "SELECT count(*) FROM findings");
     eprintln!("\n{images} images, {findings} finding rows, --rescan-batch {batch}");
@@ -702,8 +703,10 @@ fn child() {
         let _ = stop.send(());
     });
     // Beyond the default 30 s: slow answers are measured, not cut off.
-    let mut limits = HttpLimits::default();
-    limits.request_timeout = Duration::from_secs(300);
+    let limits = HttpLimits {
+        request_timeout: Duration::from_secs(300),
+        ..HttpLimits::default()
+    };
     runtime
         .block_on(trawl_watch::run(config, listen, limits, async {
             let _ = stopped.await;
@@ -726,13 +729,14 @@ fn statement_profile(log: &Path, from: u64) {
             continue;
         };
         let Ok(ms) = ms.parse::<f64>() else { continue };
-        let statement = statement.trim_start_matches(|c: char| c == ' ');
+        let statement = statement.trim_start_matches(' ');
         let kind: String = statement
             .split_whitespace()
             // Prepared statements' names (`s12`, `<unnamed>`) vary.
             .filter(|w| {
-                !w.starts_with('<')
-                    && !(w.starts_with('s') && w[1..].trim_end_matches(':').parse::<u32>().is_ok())
+                let named =
+                    w.starts_with('s') && w[1..].trim_end_matches(':').parse::<u32>().is_ok();
+                !(w.starts_with('<') || named)
             })
             .take(5)
             .collect::<Vec<_>>()
