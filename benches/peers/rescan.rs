@@ -150,7 +150,7 @@ fn sha256(text: &str) -> String {
 }
 
 /// Inventory `n`: `base` under another name, digests and build date.
-fn variant(base: &Scanned, n: usize) -> Scanned {
+pub fn variant(base: &Scanned, n: usize) -> Scanned {
     let mut s = base.clone();
     let kind = if n % 5 == 4 { "distroless" } else { "debian" };
     s.source = format!(
@@ -439,14 +439,50 @@ fn synthetic(n: u64, rng: &mut Rng) -> Advisory {
     )
 }
 
+/// Which compiled database: the one the rescan is measured against, or a
+/// change of it (the `watch` bench).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+#[allow(dead_code, reason = "the changes are the watch bench's")]
+pub enum Edition {
+    /// The records described above.
+    Base,
+    /// A day's worth of new records on top of [`Edition::Base`]:
+    /// [`DAY_ABOUT_IMAGES`] about the images' own source packages in
+    /// `Debian:12` (unfixed at the installed versions, so the images holding
+    /// them change), the rest of [`DAY_RECORDS`] synthetic ones.
+    Update,
+    /// Every record drawn anew (another seed, other ids): every image's
+    /// findings change.
+    Replacement,
+}
+
+/// Records a day adds in [`Edition::Update`].
+pub const DAY_RECORDS: u64 = 300;
+/// Of which about the images' source packages.
+pub const DAY_ABOUT_IMAGES: u64 = 20;
+
 /// The compiled database for `sources`, built once.
 fn database(bench_data: &Path, sources: &BTreeMap<String, String>) -> PathBuf {
+    database_edition(bench_data, sources, Edition::Base)
+}
+
+/// The compiled database `edition` for `sources`, built once.
+pub fn database_edition(
+    bench_data: &Path,
+    sources: &BTreeMap<String, String>,
+    edition: Edition,
+) -> PathBuf {
     let mut hash = Sha256::new();
     for (name, version) in sources {
         hash.update(format!("{name} {version}\n"));
     }
     let key = &hex::encode(hash.finalize())[..12];
-    let path = bench_data.join(format!("peers-rescan-{key}-g{GENERATION}.db"));
+    let suffix = match edition {
+        Edition::Base => "",
+        Edition::Update => "-update",
+        Edition::Replacement => "-replacement",
+    };
+    let path = bench_data.join(format!("peers-rescan-{key}-g{GENERATION}{suffix}.db"));
     if AdvisoryStore::open(&path).is_ok() {
         return path;
     }
@@ -454,8 +490,10 @@ fn database(bench_data: &Path, sources: &BTreeMap<String, String>) -> PathBuf {
     eprintln!("building the rescan database {} ...", path.display());
     let started = Instant::now();
     let mut builder = StoreBuilder::new();
-    let mut rng = Rng(0x5045_4552_5321);
-    let mut serial = 0;
+    let (mut rng, mut serial) = match edition {
+        Edition::Replacement => (Rng(0x5245_504c_4143), 500_000),
+        _ => (Rng(0x5045_4552_5321), 0),
+    };
     for ecosystem in ["Debian:12", "Debian:11", "Debian:13"] {
         for (name, version) in sources {
             let installed = match ecosystem {
@@ -474,6 +512,35 @@ fn database(bench_data: &Path, sources: &BTreeMap<String, String>) -> PathBuf {
     }
     for n in 0..SYNTHETIC {
         builder.add_osv(synthetic(n, &mut rng));
+    }
+    if edition == Edition::Update {
+        // Two records each about every fifth source package, from the
+        // first; then synthetic ones.
+        let about: Vec<(&String, &String)> = sources.iter().step_by(5).collect();
+        for j in 0..DAY_ABOUT_IMAGES {
+            let (name, installed) = about[j as usize / 2 % about.len()];
+            serial += 1;
+            let events = if j % 2 == 0 {
+                serde_json::json!([{"introduced": "0"}, {"fixed": above(installed, 0)}])
+            } else {
+                serde_json::json!([{"introduced": "0"}])
+            };
+            let affected = serde_json::json!({
+                "package": {"ecosystem": "Debian:12", "name": name},
+                "ranges": [{"type": "ECOSYSTEM", "events": events}],
+                "ecosystem_specific": {"urgency": "high"},
+            });
+            builder.add_osv(record(
+                format!("DEBIAN-CVE-2026-{}", 90000 + serial),
+                2026,
+                90000 + serial,
+                affected,
+                &mut rng,
+            ));
+        }
+        for n in SYNTHETIC..SYNTHETIC + DAY_RECORDS - DAY_ABOUT_IMAGES {
+            builder.add_osv(synthetic(n, &mut rng));
+        }
     }
     let tmp = path.with_extension("db.tmp");
     let info = builder.write(&tmp).expect("the rescan database is written");
