@@ -136,7 +136,7 @@ fn sqlite_is_bundled_by_default_and_linked_from_the_system_without_it() {
     for (package, off) in [
         ("trawl-cli", &["--no-default-features"][..]),
         (
-            "trawl",
+            "trawl-scan",
             &["--no-default-features", "--features", "rpm-sqlite"][..],
         ),
         ("trawl-advisory", &["--no-default-features"][..]),
@@ -149,7 +149,7 @@ fn sqlite_is_bundled_by_default_and_linked_from_the_system_without_it() {
 
 #[test]
 fn facade_without_features_pulls_no_http_or_tls_crates() {
-    let names = tree("trawl", &["--no-default-features"]);
+    let names = tree("trawl-scan", &["--no-default-features"]);
     // tokio stays, with `sync` only: the async scan's oneshot channel.
     let heavy: Vec<&String> = heavy(&names)
         .into_iter()
@@ -158,6 +158,6 @@ fn facade_without_features_pulls_no_http_or_tls_crates() {
     assert_eq!(heavy, Vec::<&String>::new());
     assert!(!names.iter().any(|n| n == "mio"), "{names:?}");
     // The check can fail: the defaults pull the registry client and fetcher.
-    let names = tree("trawl", &[]);
+    let names = tree("trawl-scan", &[]);
     assert!(names.iter().any(|n| n == "reqwest"), "{names:?}");
 }
