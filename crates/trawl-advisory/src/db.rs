@@ -620,6 +620,42 @@ fn is_newer(a: Option<&str>, b: Option<&str>) -> bool {
 mod tests {
     use super::*;
 
+    /// A match of a shared record names its entry by position: clones share
+    /// the record, `affected()` is that entry, and the serialized match still
+    /// carries the entry itself.
+    #[test]
+    fn matches_share_their_record() {
+        let advisory: Advisory = serde_json::from_value(serde_json::json!({
+            "id": "X-1",
+            "affected": [
+                {"package": {"ecosystem": "npm", "name": "a"}, "versions": ["1.0.0"]},
+                {"package": {"ecosystem": "npm", "name": "b"}, "versions": ["2.0.0", "2.0.1"],
+                 "ecosystem_specific": {"urgency": "high"}}
+            ]
+        }))
+        .expect("valid OSV");
+        let shared = Arc::new(advisory);
+        let fixed = FixState::Fixed("2.0.2".into());
+        let m = AdvisoryMatch::new(Shared::Owned(shared.clone()), 1, fixed).expect("entry 1");
+        assert_eq!(m.affected().package.as_ref().unwrap().name, "b");
+        assert_eq!(m.affected_index(), 1);
+        assert_eq!(m.fixed_version.as_deref(), Some("2.0.2"));
+        assert_eq!(m.vendor_severity.as_deref(), Some("high"));
+        let copy = m.clone();
+        match (&m.advisory, &copy.advisory) {
+            (Shared::Owned(a), Shared::Owned(b)) => assert!(Arc::ptr_eq(a, b)),
+            _ => panic!("an owned match stays owned"),
+        }
+        assert_eq!(Arc::strong_count(&shared), 3);
+        let json = serde_json::to_value(&m).expect("serializes");
+        assert_eq!(
+            json["affected"]["versions"],
+            serde_json::json!(["2.0.0", "2.0.1"])
+        );
+        assert_eq!(json["advisory"]["id"], "X-1");
+        assert!(AdvisoryMatch::new(Shared::Borrowed(&*shared), 2, FixState::Unfixed).is_none());
+    }
+
     #[test]
     fn modified_times() {
         assert!(is_newer(
