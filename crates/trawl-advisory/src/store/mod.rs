@@ -45,7 +45,8 @@
 //! the matched `affected` entry with all its listed versions, and a record
 //! matching twice was deep-copied again: 41.8 ms for the bench's 1000
 //! packages, against 16.5 ms now (`cargo bench -p trawl-advisory --bench
-//! store`, 1,011,845 advisories, both at load average 4–5 on 2 shared cores).
+//! store`, 1,011,845 advisories, both at load average 4–5 on 2 shared cores;
+//! 22.5 ms at load 9–10).
 //! What is left is mostly decoding the whole record (every `versions` entry a
 //! `String`) and SQLite's page cache.
 //!
