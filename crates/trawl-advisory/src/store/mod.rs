@@ -39,7 +39,7 @@
 //! about 16 ms (see `benches/store.rs` and the README's performance section).
 //!
 //! Each matching record is decoded once per query into an `Arc`, which its
-//! matches share ([`Shared`](crate::Shared)); a match names its `affected`
+//! matches share ([`Shared`]); a match names its `affected`
 //! entry by position ([`AdvisoryMatch::affected`]) instead of holding a copy.
 //! Before (2026-12-04), every match decoded its record and then deep-copied
 //! the matched `affected` entry with all its listed versions, and a record
