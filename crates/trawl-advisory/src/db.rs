@@ -9,9 +9,9 @@
 
 pub(crate) mod affected;
 
-use std::borrow::Cow;
 use std::collections::{HashMap, HashSet};
 use std::path::Path;
+use std::sync::Arc;
 
 use serde::Serialize;
 
@@ -70,14 +70,60 @@ pub struct PackageQuery<'a> {
     pub version: &'a str,
 }
 
+/// A value a match borrows from an in-memory [`AdvisoryDb`], or shares with
+/// the other matches of the same record decoded from a compiled database
+/// ([`AdvisoryStore`](crate::AdvisoryStore)): cloning one never copies the
+/// value. It dereferences to the value.
+#[derive(Debug)]
+pub enum Shared<'a, T> {
+    /// Borrowed from the source.
+    Borrowed(&'a T),
+    /// Decoded for the answer, shared by reference count.
+    Owned(Arc<T>),
+}
+
+impl<T> Clone for Shared<'_, T> {
+    fn clone(&self) -> Self {
+        match self {
+            Shared::Borrowed(value) => Shared::Borrowed(value),
+            Shared::Owned(value) => Shared::Owned(Arc::clone(value)),
+        }
+    }
+}
+
+impl<T> std::ops::Deref for Shared<'_, T> {
+    type Target = T;
+    fn deref(&self) -> &T {
+        match self {
+            Shared::Borrowed(value) => value,
+            Shared::Owned(value) => value,
+        }
+    }
+}
+
+impl<T> AsRef<T> for Shared<'_, T> {
+    fn as_ref(&self) -> &T {
+        self
+    }
+}
+
+impl<T: Serialize> Serialize for Shared<'_, T> {
+    fn serialize<S: serde::Serializer>(&self, serializer: S) -> Result<S::Ok, S::Error> {
+        (**self).serialize(serializer)
+    }
+}
+
 /// What one advisory says about a queried package.
-#[derive(Debug, Clone, Serialize)]
+///
+/// The matched `affected` entry is one of the record's, read with
+/// [`affected`](Self::affected): an answer never holds a second copy of it.
+#[derive(Debug, Clone)]
 pub struct AdvisoryMatch<'a> {
-    /// The whole record (borrowed from an in-memory database, owned when
-    /// decoded from a compiled one).
-    pub advisory: Cow<'a, Advisory>,
-    /// The `affected` entry that matched.
-    pub affected: Cow<'a, Affected>,
+    /// The whole record (borrowed from an in-memory database, shared between
+    /// the matches of one record when decoded from a compiled one).
+    pub advisory: Shared<'a, Advisory>,
+    /// Which of `advisory.affected` matched: always a valid index.
+    affected: usize,
     /// Fixed (with the version), unfixed, will not be fixed, or not affected.
     pub fix_state: FixState,
     /// The version that fixes the installed one, as the feed writes it: the
@@ -86,6 +132,51 @@ pub struct AdvisoryMatch<'a> {
     /// The vendor's own severity word where the feed has one (Debian urgency,
     /// from the tracker or OSV `ecosystem_specific.urgency`), as given.
     pub vendor_severity: Option<String>,
+}
+
+impl<'a> AdvisoryMatch<'a> {
+    /// A match of `advisory`'s `affected`-th entry, with the verdict on the
+    /// installed version; `fixed_version` is taken from `fix_state` and
+    /// `vendor_severity` from the entry (OSV `ecosystem_specific.urgency`, or
+    /// the vendor statement's). `None` if the record has no such entry.
+    pub fn new(
+        advisory: Shared<'a, Advisory>,
+        affected: usize,
+        fix_state: FixState,
+    ) -> Option<Self> {
+        let entry = advisory.affected.get(affected)?;
+        let vendor_severity = vendor_severity(entry).map(str::to_owned);
+        Some(Self {
+            fixed_version: fix_state.fixed_version().map(str::to_owned),
+            fix_state,
+            vendor_severity,
+            affected,
+            advisory,
+        })
+    }
+
+    /// The `affected` entry of [`advisory`](Self::advisory) that matched.
+    pub fn affected(&self) -> &Affected {
+        &self.advisory.affected[self.affected]
+    }
+
+    /// Its position in `advisory.affected`.
+    pub fn affected_index(&self) -> usize {
+        self.affected
+    }
+}
+
+impl Serialize for AdvisoryMatch<'_> {
+    fn serialize<S: serde::Serializer>(&self, serializer: S) -> Result<S::Ok, S::Error> {
+        use serde::ser::SerializeStruct;
+        let mut s = serializer.serialize_struct("AdvisoryMatch", 5)?;
+        s.serialize_field("advisory", &self.advisory)?;
+        s.serialize_field("affected", self.affected())?;
+        s.serialize_field("fix_state", &self.fix_state)?;
+        s.serialize_field("fixed_version", &self.fixed_version)?;
+        s.serialize_field("vendor_severity", &self.vendor_severity)?;
+        s.end()
+    }
 }
 
 /// Anything advisories can be matched against: the in-memory [`AdvisoryDb`],
@@ -447,13 +538,11 @@ impl AdvisoryDb {
                         None => FixState::Unfixed,
                     }
                 };
-                found.push(AdvisoryMatch {
-                    advisory: Cow::Borrowed(advisory),
-                    affected: Cow::Borrowed(affected),
-                    fixed_version: fix_state.fixed_version().map(str::to_owned),
+                found.extend(AdvisoryMatch::new(
+                    Shared::Borrowed(advisory),
+                    entry.affected,
                     fix_state,
-                    vendor_severity: vendor_severity(affected).map(str::to_owned),
-                });
+                ));
             }
         }
         found.sort_by(|a, b| a.advisory.id.cmp(&b.advisory.id));
@@ -530,6 +619,42 @@ fn is_newer(a: Option<&str>, b: Option<&str>) -> bool {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    /// A match of a shared record names its entry by position: clones share
+    /// the record, `affected()` is that entry, and the serialized match still
+    /// carries the entry itself.
+    #[test]
+    fn matches_share_their_record() {
+        let advisory: Advisory = serde_json::from_value(serde_json::json!({
+            "id": "X-1",
+            "affected": [
+                {"package": {"ecosystem": "npm", "name": "a"}, "versions": ["1.0.0"]},
+                {"package": {"ecosystem": "npm", "name": "b"}, "versions": ["2.0.0", "2.0.1"],
+                 "ecosystem_specific": {"urgency": "high"}}
+            ]
+        }))
+        .expect("valid OSV");
+        let shared = Arc::new(advisory);
+        let fixed = FixState::Fixed("2.0.2".into());
+        let m = AdvisoryMatch::new(Shared::Owned(shared.clone()), 1, fixed).expect("entry 1");
+        assert_eq!(m.affected().package.as_ref().unwrap().name, "b");
+        assert_eq!(m.affected_index(), 1);
+        assert_eq!(m.fixed_version.as_deref(), Some("2.0.2"));
+        assert_eq!(m.vendor_severity.as_deref(), Some("high"));
+        let copy = m.clone();
+        match (&m.advisory, &copy.advisory) {
+            (Shared::Owned(a), Shared::Owned(b)) => assert!(Arc::ptr_eq(a, b)),
+            _ => panic!("an owned match stays owned"),
+        }
+        assert_eq!(Arc::strong_count(&shared), 3);
+        let json = serde_json::to_value(&m).expect("serializes");
+        assert_eq!(
+            json["affected"]["versions"],
+            serde_json::json!(["2.0.0", "2.0.1"])
+        );
+        assert_eq!(json["advisory"]["id"], "X-1");
+        assert!(AdvisoryMatch::new(Shared::Borrowed(&*shared), 2, FixState::Unfixed).is_none());
+    }
 
     #[test]
     fn modified_times() {

@@ -159,7 +159,7 @@ fn fix_states_per_release() {
         m.advisory.summary.as_deref(),
         Some("MiniZip in zlib through 1.3 has an integer overflow ...")
     );
-    let vendor = m.affected.vendor.as_ref().expect("vendor statement");
+    let vendor = m.affected().vendor.as_ref().expect("vendor statement");
     assert_eq!(vendor.note.as_deref(), Some("Minor issue (ignored)"));
     assert_eq!(
         m.advisory

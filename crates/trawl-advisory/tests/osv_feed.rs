@@ -160,7 +160,7 @@ fn database_from_fixture_dir() {
     };
     let found = db.matches(&glibc).expect("valid query");
     assert_eq!(found.len(), 1);
-    let package = found[0].affected.package.as_ref().expect("has package");
+    let package = found[0].affected().package.as_ref().expect("has package");
     assert_eq!(package.ecosystem, "Debian:11");
     assert_eq!(found[0].fixed_version.as_deref(), Some("2.31-13+deb11u7"));
 }

@@ -408,7 +408,7 @@ fn colliding_package_keys_are_told_apart() {
     assert_eq!(got.len(), want);
     assert!(
         got.iter()
-            .all(|m| m.affected.package.as_ref().unwrap().name == "musl")
+            .all(|m| m.affected().package.as_ref().unwrap().name == "musl")
     );
     let err = store.verify().expect_err("the moved rows are found out");
     assert!(err.to_string().contains("key does not match"), "{err}");

@@ -582,7 +582,7 @@ fn rating_of(m: &AdvisoryMatch<'_>) -> (u8, Rating) {
         && severity != Severity::Unknown
     {
         let distro = m
-            .affected
+            .affected()
             .package
             .as_ref()
             .map_or("feed", |p| p.ecosystem.split(':').next().unwrap_or("feed"));
@@ -595,7 +595,7 @@ fn rating_of(m: &AdvisoryMatch<'_>) -> (u8, Rating) {
             },
         );
     }
-    let r = rate(&m.advisory, &m.affected);
+    let r = rate(&m.advisory, m.affected());
     let rank = if r.score.is_some() {
         1
     } else if r.severity == Severity::Unknown {

@@ -36,9 +36,19 @@
 //! index, page-level access with its own page cache, and mature tooling
 //! (`sqlite3` can inspect a file) for free. Against a million advisories it opens
 //! in well under a millisecond; matching a mixed 1000-package inventory takes
-//! tens of milliseconds, most of it spent building the owned answers (the
-//! allocator, decoding and copying records), not reading pages (see
-//! `benches/store.rs` and the README's performance section).
+//! about 16 ms (see `benches/store.rs` and the README's performance section).
+//!
+//! Each matching record is decoded once per query into an `Arc`, which its
+//! matches share ([`Shared`]); a match names its `affected`
+//! entry by position ([`AdvisoryMatch::affected`]) instead of holding a copy.
+//! Before (2026-12-04), every match decoded its record and then deep-copied
+//! the matched `affected` entry with all its listed versions, and a record
+//! matching twice was deep-copied again: 41.8 ms for the bench's 1000
+//! packages, against 16.5 ms now (`cargo bench -p trawl-advisory --bench
+//! store`, 1,011,845 advisories, both at load average 4–5 on 2 shared cores;
+//! 22.5 ms at load 9–10).
+//! What is left is mostly decoding the whole record (every `versions` entry a
+//! `String`) and SQLite's page cache.
 //!
 //! # Integrity, and what open costs
 //!
@@ -83,7 +93,6 @@ pub(crate) mod wire;
 
 pub use build::{FeedPaths, StoreBuilder};
 
-use std::borrow::Cow;
 use std::collections::{HashMap, HashSet};
 use std::io::Read;
 use std::path::{Path, PathBuf};
@@ -96,11 +105,11 @@ use rusqlite::types::ValueRef;
 use rusqlite::{Connection, OpenFlags};
 use sha2::{Digest, Sha256};
 
-use crate::db::{AdvisoryMatch, AdvisorySource, PackageQuery, QueryError};
+use crate::db::{AdvisoryMatch, AdvisorySource, PackageQuery, QueryError, Shared};
 use crate::ecosystem::Ecosystem;
 use crate::feed::{FeedError, FeedWarning, OpenError, open_regular};
 use crate::fix::FixState;
-use crate::osv::{Advisory, Affected};
+use crate::osv::Advisory;
 use affected::{Installed, PreparedQuery};
 use record::{BlobError, decode_advisory, evaluate_entry};
 
@@ -729,7 +738,7 @@ impl AdvisoryStore {
 
     /// The advisories affecting an installed package: the same answer as
     /// [`AdvisoryDb::matches`](crate::AdvisoryDb::matches) over the same feeds,
-    /// with records owned.
+    /// with each matching record decoded once and shared by its matches.
     pub fn matches(
         &self,
         query: &PackageQuery<'_>,
@@ -841,38 +850,29 @@ impl AdvisoryStore {
                 let Some(fix_state) = fix_state else {
                     return Err(self.corrupt(what(), "matched without a verdict".into()));
                 };
-                let earlier = decoded.get(seq).and_then(|at| match staged.get(at) {
-                    Some(slot) if found.is_empty() => slot.as_ref(),
-                    _ => found.get(at),
-                });
-                let advisory = match earlier {
-                    Some(earlier) => earlier.advisory.clone(),
+                let advisory = match decoded.get(seq) {
+                    Some(earlier) => Arc::clone(earlier),
                     None => {
                         let blob = row
                             .get_ref(2)
                             .map_err(failed)?
                             .as_blob()
                             .map_err(|e| self.corrupt(what(), e.to_string()))?;
-                        let advisory =
-                            decode_advisory(blob).map_err(|e| self.corrupt_blob(what(), e))?;
-                        decoded.insert(seq, count);
-                        Cow::Owned(advisory)
+                        let advisory = Arc::new(
+                            decode_advisory(blob).map_err(|e| self.corrupt_blob(what(), e))?,
+                        );
+                        decoded.insert(seq, Arc::clone(&advisory));
+                        advisory
                     }
                 };
-                let affected = advisory
-                    .affected
-                    .get(affected_index as usize)
-                    .cloned()
-                    .ok_or_else(|| {
-                        self.corrupt(what(), format!("it has no affected entry {affected_index}"))
-                    })?;
-                let one = AdvisoryMatch {
-                    advisory,
-                    fixed_version: fix_state.fixed_version().map(str::to_owned),
-                    fix_state,
-                    vendor_severity: vendor_severity(&affected).map(str::to_owned),
-                    affected: Cow::Owned(affected),
-                };
+                let one =
+                    AdvisoryMatch::new(Shared::Owned(advisory), affected_index as usize, fix_state)
+                        .ok_or_else(|| {
+                            self.corrupt(
+                                what(),
+                                format!("it has no affected entry {affected_index}"),
+                            )
+                        })?;
                 if count < STAGED {
                     staged[count] = Some(one);
                 } else {
@@ -1130,36 +1130,41 @@ fn hash_ecosystem(hash: &mut Sha256, key: &str, count: u64) {
     hash.update(count.to_le_bytes());
 }
 
-/// Which records one query has decoded, and where their first match is: a
+/// The records one query has decoded, shared by their matches: a
 /// short list while it is short (most packages), a map once it is not.
 #[derive(Default)]
 struct Decoded {
-    few: [(i64, usize); Decoded::FEW],
+    few: [(i64, Option<Arc<Advisory>>); Decoded::FEW],
     len: usize,
-    many: HashMap<i64, usize>,
+    many: HashMap<i64, Arc<Advisory>>,
 }
 
 impl Decoded {
     const FEW: usize = 16;
 
-    fn get(&self, seq: i64) -> Option<usize> {
+    fn get(&self, seq: i64) -> Option<&Arc<Advisory>> {
         match self.few.get(..self.len) {
-            Some(few) if self.len < Self::FEW => {
-                few.iter().find(|(s, _)| *s == seq).map(|(_, at)| *at)
-            }
-            _ => self.many.get(&seq).copied(),
+            Some(few) if self.len < Self::FEW => few
+                .iter()
+                .find(|(s, _)| *s == seq)
+                .and_then(|(_, a)| a.as_ref()),
+            _ => self.many.get(&seq),
         }
     }
 
-    fn insert(&mut self, seq: i64, at: usize) {
+    fn insert(&mut self, seq: i64, advisory: Arc<Advisory>) {
         if let Some(slot) = self.few.get_mut(self.len) {
-            *slot = (seq, at);
+            *slot = (seq, Some(advisory));
             self.len += 1;
             if self.len == Self::FEW {
-                self.many.extend(self.few.iter().copied());
+                self.many.extend(
+                    self.few
+                        .iter_mut()
+                        .filter_map(|(s, a)| Some((*s, a.take()?))),
+                );
             }
         } else {
-            self.many.insert(seq, at);
+            self.many.insert(seq, advisory);
         }
     }
 }
@@ -1169,19 +1174,4 @@ fn vulnerability_ids(advisory: &Advisory) -> impl Iterator<Item = &str> {
     std::iter::once(advisory.id.as_str())
         .chain(advisory.aliases.iter().map(String::as_str))
         .chain(advisory.upstream.iter().map(String::as_str))
-}
-
-/// The vendor's severity word, as `AdvisoryDb` reads it.
-fn vendor_severity(affected: &Affected) -> Option<&str> {
-    affected
-        .vendor
-        .as_ref()
-        .and_then(|v| v.severity.as_deref())
-        .or_else(|| {
-            affected
-                .ecosystem_specific
-                .as_ref()
-                .and_then(|v| v.get("urgency"))
-                .and_then(|v| v.as_str())
-        })
 }
