@@ -51,6 +51,9 @@ const TOOL_NAME: &str = "trawl";
 /// The version written into every format: the workspace version, which the
 /// `trawl` facade shares.
 const TOOL_VERSION: &str = env!("CARGO_PKG_VERSION");
+/// Where the tool is documented (SARIF `tool.driver.informationUri`): the
+/// facade crate's documentation, the project having no public repository yet.
+const TOOL_INFORMATION_URI: &str = "https://docs.rs/trawl-scan";
 
 /// A report could not be written in an interchange format.
 #[derive(Debug, thiserror::Error)]

@@ -31,7 +31,8 @@ use serde_sarif::sarif::{
 };
 
 use super::{
-    FormatError, TOOL_NAME, TOOL_VERSION, finding_packages, package_at, sha256_hex, write_json,
+    FormatError, TOOL_INFORMATION_URI, TOOL_NAME, TOOL_VERSION, finding_packages, package_at,
+    sha256_hex, write_json,
 };
 use crate::report::{Finding, Report};
 use crate::severity::Severity;
@@ -211,7 +212,7 @@ fn to_sarif(report: &Report) -> Sarif {
         .name(TOOL_NAME)
         .version(TOOL_VERSION)
         .semantic_version(TOOL_VERSION)
-        .information_uri(env!("CARGO_PKG_REPOSITORY"))
+        .information_uri(TOOL_INFORMATION_URI)
         .rules(rules)
         .build();
     let mut run_properties = BTreeMap::new();
