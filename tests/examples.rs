@@ -16,7 +16,7 @@ fn example(name: &str) -> PathBuf {
     let profile_dir = exe.parent().unwrap().parent().unwrap().to_path_buf();
     BUILT.call_once(|| {
         let mut cargo = Command::new(option_env!("CARGO").unwrap_or("cargo"));
-        cargo.args(["build", "--quiet", "-p", "trawl", "--examples"]);
+        cargo.args(["build", "--quiet", "-p", "trawl-scan", "--examples"]);
         if profile_dir.file_name().is_some_and(|n| n == "release") {
             cargo.arg("--release");
         }
