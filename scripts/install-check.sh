@@ -43,9 +43,12 @@ fail() { echo "install-check: $*" >&2; exit 1; }
 export XDG_CACHE_HOME=$work/cache HOME=$work/home TRAWL_DB=$work/default.db
 mkdir -p "$HOME"
 
-"$trawl" --version | grep -q '^trawl ' || fail "--version"
-"$trawl" completions bash | grep -q '_trawl' || fail "bash completions"
-"$trawl" man | grep -q '^\.TH' || fail "man page"
+# Outputs go to files before they are searched: `grep -q` stops reading at
+# the first match, and a writer still writing would see a broken pipe.
+out=$work/out
+"$trawl" --version >"$out" && grep -q '^trawl ' "$out" || fail "--version"
+"$trawl" completions bash >"$out" && grep -q '_trawl' "$out" || fail "bash completions"
+"$trawl" man >"$out" && grep -q '^\.TH' "$out" || fail "man page"
 "$trawl" schema report | python3 -c 'import json,sys; s=json.load(sys.stdin); assert s["$schema"].endswith("2020-12/schema"), s["$schema"]' \
     || fail "schema report"
 
@@ -69,7 +72,7 @@ set -e
 [[ $status == 1 ]] || fail "scan --osv of the language image: exit $status, expected 1 (unhealthy)"
 
 "$trawl" db build --osv "$records" -o "$work/lang.db" >&2 || fail "db build"
-"$trawl" db info "$work/lang.db" | grep -q 'Go' || fail "db info does not list Go"
+"$trawl" db info "$work/lang.db" >"$out" && grep -q 'Go' "$out" || fail "db info does not list Go"
 set +e
 "$trawl" scan --db "$work/lang.db" --format json --output "$work/db.json" "$lang_image"
 status=$?
@@ -106,7 +109,7 @@ update() {
 }
 update >"$work/update1.log" || { cat "$work/update1.log" >&2; fail "db update"; }
 [[ -f "$work/feeds/trawl.db" ]] || fail "db update wrote no database"
-"$trawl" db info "$work/feeds/trawl.db" | grep -q 'PyPI' || fail "the updated database has no PyPI"
+"$trawl" db info "$work/feeds/trawl.db" >"$out" && grep -q 'PyPI' "$out" || fail "the updated database has no PyPI"
 before=$(stat -c '%i %Y' "$work/feeds/trawl.db")
 sleep 1
 update >"$work/update2.log" || { cat "$work/update2.log" >&2; fail "second db update"; }
@@ -124,7 +127,7 @@ watch_pid=$!
 pids+=("$watch_pid")
 ok=
 for _ in $(seq 100); do
-    if curl -fsS "http://127.0.0.1:$wport/healthz" 2>/dev/null | grep -q '"status":"ok"'; then ok=1; break; fi
+    if curl -fsS -o "$out" "http://127.0.0.1:$wport/healthz" 2>/dev/null && grep -q '"status":"ok"' "$out"; then ok=1; break; fi
     sleep 0.2
 done
 [[ -n "$ok" ]] || { cat "$work/watch.log" >&2; fail "watch did not answer /healthz"; }
