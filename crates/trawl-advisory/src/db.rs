@@ -313,21 +313,9 @@ impl AdvisoryDb {
         path: impl AsRef<Path>,
         options: &crate::ghsa::GhsaOptions,
     ) -> Result<Vec<FeedWarning>, FeedError> {
-        let mut warnings = Vec::new();
-        let mut record_warnings = Vec::new();
-        crate::ghsa::visit(
-            path.as_ref(),
-            options,
-            &mut |path, advisory| {
-                record_warnings.extend(self.add_osv(advisory).into_iter().map(|mut w| {
-                    w.path = Some(path.to_owned());
-                    w
-                }));
-            },
-            &mut warnings,
-        )?;
-        warnings.append(&mut record_warnings);
-        Ok(warnings)
+        crate::ghsa::add_all(path.as_ref(), options, &mut |advisory| {
+            self.add_osv(advisory)
+        })
     }
 
     /// Adds an Alpine secdb file, or every `*.yaml` / `*.json` file under a

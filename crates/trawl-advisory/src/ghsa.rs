@@ -68,6 +68,31 @@ pub fn load_with(path: impl AsRef<Path>, options: &GhsaOptions) -> Result<OsvLoa
     Ok(load)
 }
 
+/// Reads the database at `path` into a database being built: every record
+/// goes to `add` (which answers its own warnings, tagged here with the
+/// record's file), after the archive's or checkout's own warnings.
+pub(crate) fn add_all(
+    path: &Path,
+    options: &GhsaOptions,
+    add: &mut dyn FnMut(Advisory) -> Vec<FeedWarning>,
+) -> Result<Vec<FeedWarning>, FeedError> {
+    let mut warnings = Vec::new();
+    let mut record_warnings = Vec::new();
+    visit(
+        path,
+        options,
+        &mut |path, advisory| {
+            record_warnings.extend(add(advisory).into_iter().map(|mut w| {
+                w.path = Some(path.to_owned());
+                w
+            }));
+        },
+        &mut warnings,
+    )?;
+    warnings.append(&mut record_warnings);
+    Ok(warnings)
+}
+
 /// Streams the records at `path` to `on_record`; returns the number of
 /// `*.json` files read.
 pub(crate) fn visit(

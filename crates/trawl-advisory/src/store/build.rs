@@ -113,21 +113,9 @@ impl StoreBuilder {
         path: impl AsRef<Path>,
         options: &crate::ghsa::GhsaOptions,
     ) -> Result<Vec<FeedWarning>, FeedError> {
-        let mut warnings = Vec::new();
-        let mut record_warnings = Vec::new();
-        crate::ghsa::visit(
-            path.as_ref(),
-            options,
-            &mut |path, advisory| {
-                record_warnings.extend(self.add_osv(advisory).into_iter().map(|mut w| {
-                    w.path = Some(path.to_owned());
-                    w
-                }));
-            },
-            &mut warnings,
-        )?;
-        warnings.append(&mut record_warnings);
-        Ok(warnings)
+        crate::ghsa::add_all(path.as_ref(), options, &mut |advisory| {
+            self.add_osv(advisory)
+        })
     }
 
     /// Adds records converted from a vendor feed (Alpine secdb, Debian tracker).
