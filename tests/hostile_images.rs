@@ -16,6 +16,7 @@
 //! [`oci_layout`], [`tar_of`] and friends, or raw tar bytes for a malformed
 //! stream) and add a [`Case`] to [`cases`].
 
+mod common;
 use std::io::Write;
 use std::os::unix::process::CommandExt;
 use std::path::{Path, PathBuf};
@@ -286,7 +287,7 @@ fn run_scan(args: &[String], dir: &Path) -> Result<Run, String> {
     let (out_path, err_path) = (dir.join("stdout"), dir.join("stderr"));
     // Built (or found) before the clock starts: on a fresh checkout the
     // first call compiles `trawl`, which is no part of the scan's time.
-    let bin = scan_bin();
+    let bin = common::trawl_bin();
     let started = Instant::now();
     let mut command = Command::new(bin);
     command.arg("scan");
@@ -389,30 +390,6 @@ fn walk(dir: &Path) -> Vec<PathBuf> {
         }
     }
     out
-}
-
-/// The `trawl` binary of this build profile, built (or found up to
-/// date) by cargo first, as in `tests/scan_cli.rs`.
-fn scan_bin() -> &'static Path {
-    static BIN: std::sync::OnceLock<PathBuf> = std::sync::OnceLock::new();
-    BIN.get_or_init(|| {
-        let exe = std::env::current_exe().unwrap();
-        let profile_dir = exe.parent().unwrap().parent().unwrap();
-        let mut cargo = Command::new(option_env!("CARGO").unwrap_or("cargo"));
-        cargo.args(["build", "--quiet", "-p", "trawl-cli", "--bin", "trawl"]);
-        if profile_dir.file_name().is_some_and(|n| n == "release") {
-            cargo.arg("--release");
-        }
-        if std::env::var_os("CI").is_some() {
-            cargo.arg("--locked");
-        }
-        let status = cargo
-            .current_dir(env!("CARGO_MANIFEST_DIR"))
-            .status()
-            .unwrap();
-        assert!(status.success(), "building the trawl binary failed");
-        profile_dir.join("trawl")
-    })
 }
 
 // ---- Building images ------------------------------------------------------

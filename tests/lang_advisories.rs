@@ -9,10 +9,10 @@
 //! Maven's ComparableVersion, Gem::Version, composer/semver). A database
 //! built from the same records (`trawl db build`) gives the same report.
 
+mod common;
 use std::collections::{BTreeMap, BTreeSet};
 use std::path::{Path, PathBuf};
 use std::process::{Command, Output};
-use std::sync::OnceLock;
 
 use serde_json::Value;
 
@@ -24,66 +24,6 @@ fn root() -> &'static Path {
 /// The advisory records.
 fn advisories() -> PathBuf {
     root().join("tests/data/lang-advisories")
-}
-
-/// The language test data (`target/lang-artifacts`, or
-/// `$TRAWL_LANG_ARTIFACTS`), with the image assembled; built on first use,
-/// as in `tests/lang_image.rs`.
-fn artifacts() -> &'static Path {
-    static DIR: OnceLock<PathBuf> = OnceLock::new();
-    DIR.get_or_init(|| {
-        let dir = std::env::var_os("TRAWL_LANG_ARTIFACTS")
-            .map(PathBuf::from)
-            .unwrap_or_else(|| root().join("target/lang-artifacts"));
-        let peers = root().join("target/peers");
-        let script = |name: &str| root().join("scripts").join(name);
-        let steps = [
-            (
-                script("lang-artifacts/build-packages.sh"),
-                vec![dir.clone()],
-            ),
-            (script("peer-scanners.sh"), vec![peers.clone()]),
-            (
-                script("lang-artifacts/build-binaries.sh"),
-                vec![dir.clone()],
-            ),
-            (
-                script("lang-artifacts/build-image.sh"),
-                vec![dir.clone(), peers.join("bin")],
-            ),
-        ];
-        for (script, args) in steps {
-            let status = Command::new("bash")
-                .arg(&script)
-                .args(&args)
-                .stdout(std::process::Stdio::null())
-                .status()
-                .unwrap();
-            assert!(status.success(), "{}: {status}", script.display());
-        }
-        dir
-    })
-}
-
-/// The `trawl` binary of this build profile, built (or found up to date) by
-/// cargo first, as in `tests/scan_cli.rs`.
-fn trawl_bin() -> &'static Path {
-    static BIN: OnceLock<PathBuf> = OnceLock::new();
-    BIN.get_or_init(|| {
-        let exe = std::env::current_exe().unwrap();
-        let profile_dir = exe.parent().unwrap().parent().unwrap();
-        let mut cargo = Command::new(option_env!("CARGO").unwrap_or("cargo"));
-        cargo.args(["build", "--quiet", "-p", "trawl-cli", "--bin", "trawl"]);
-        if profile_dir.file_name().is_some_and(|n| n == "release") {
-            cargo.arg("--release");
-        }
-        if std::env::var_os("CI").is_some() {
-            cargo.arg("--locked");
-        }
-        let status = cargo.current_dir(root()).status().unwrap();
-        assert!(status.success(), "building the trawl binary failed");
-        profile_dir.join("trawl")
-    })
 }
 
 /// The version references' directory (`scripts/install-version-references.sh`).
@@ -102,7 +42,7 @@ fn expected() -> Option<(BTreeSet<String>, BTreeSet<String>)> {
     let out = Command::new("python3")
         .arg(root().join("tests/reference/lang_advisories.py"))
         .arg(advisories())
-        .arg(artifacts())
+        .arg(common::lang_artifacts())
         .arg(references())
         .arg(&work)
         .output()
@@ -133,8 +73,11 @@ fn expected() -> Option<(BTreeSet<String>, BTreeSet<String>)> {
 
 /// `trawl ARGS… oci-dir:IMAGE:lang --format json`: its exit status and report.
 fn scan(args: &[&str]) -> (Output, Value) {
-    let source = format!("oci-dir:{}:lang", artifacts().join("image").display());
-    let out = Command::new(trawl_bin())
+    let source = format!(
+        "oci-dir:{}:lang",
+        common::lang_artifacts().join("image").display()
+    );
+    let out = Command::new(common::trawl_bin())
         .arg("scan")
         .args(args)
         .args(["--format", "json", &source])
@@ -272,7 +215,7 @@ fn published_advisories_give_what_the_ecosystems_own_rules_give() {
     // the number of packages (no OS package owns) left unmatched, as
     // `find_language` documents; the OS, without Debian records, is not
     // judged: the verdict stays `unhealthy` and says both.
-    let lists = artifacts().join("expected");
+    let lists = common::lang_artifacts().join("expected");
     let owners: BTreeSet<String> = std::fs::read_to_string(lists.join("owners.tsv"))
         .unwrap()
         .lines()
@@ -287,7 +230,10 @@ fn published_advisories_give_what_the_ecosystems_own_rules_give() {
             .count()
     };
     let audit: Value = serde_json::from_str(
-        &std::fs::read_to_string(artifacts().join("rust/auditable-demo.expected.json")).unwrap(),
+        &std::fs::read_to_string(
+            common::lang_artifacts().join("rust/auditable-demo.expected.json"),
+        )
+        .unwrap(),
     )
     .unwrap();
     let crates = audit["packages"].as_array().unwrap().len();
@@ -323,7 +269,7 @@ fn published_advisories_give_what_the_ecosystems_own_rules_give() {
     // A database built from the same records gives the same report.
     let dir = tempfile::tempdir().unwrap();
     let db = dir.path().join("trawl.db");
-    let built = Command::new(trawl_bin())
+    let built = Command::new(common::trawl_bin())
         .args(["db", "build", "--osv", osv.to_str().unwrap(), "-o"])
         .arg(&db)
         .output()

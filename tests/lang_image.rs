@@ -12,8 +12,9 @@
 //! each file and the OS package owning each metadata file. Every output
 //! format carries the language packages.
 
+mod common;
 use std::collections::{BTreeMap, BTreeSet};
-use std::path::{Path, PathBuf};
+use std::path::Path;
 use std::process::Command;
 use std::sync::OnceLock;
 
@@ -22,74 +23,13 @@ use serde_json::Value;
 #[path = "../crates/trawl-classify/tests/schema_check/mod.rs"]
 mod schema_check;
 
-/// The workspace root.
-fn root() -> &'static Path {
-    Path::new(env!("CARGO_MANIFEST_DIR"))
-}
-
-/// The language test data (`target/lang-artifacts`, or
-/// `$TRAWL_LANG_ARTIFACTS`), with the image assembled; built on first use.
-fn artifacts() -> &'static Path {
-    static DIR: OnceLock<PathBuf> = OnceLock::new();
-    DIR.get_or_init(|| {
-        let dir = std::env::var_os("TRAWL_LANG_ARTIFACTS")
-            .map(PathBuf::from)
-            .unwrap_or_else(|| root().join("target/lang-artifacts"));
-        let peers = root().join("target/peers");
-        let script = |name: &str| root().join("scripts").join(name);
-        let steps = [
-            (
-                script("lang-artifacts/build-packages.sh"),
-                vec![dir.clone()],
-            ),
-            (script("peer-scanners.sh"), vec![peers.clone()]),
-            (
-                script("lang-artifacts/build-binaries.sh"),
-                vec![dir.clone()],
-            ),
-            (
-                script("lang-artifacts/build-image.sh"),
-                vec![dir.clone(), peers.join("bin")],
-            ),
-        ];
-        for (script, args) in steps {
-            let status = Command::new("bash")
-                .arg(&script)
-                .args(&args)
-                .stdout(std::process::Stdio::null())
-                .status()
-                .unwrap();
-            assert!(status.success(), "{}: {status}", script.display());
-        }
-        dir
-    })
-}
-
-/// The `trawl` binary of this build profile, built (or found up to date) by
-/// cargo first, as in `tests/scan_cli.rs`.
-fn scan_bin() -> &'static Path {
-    static BIN: OnceLock<PathBuf> = OnceLock::new();
-    BIN.get_or_init(|| {
-        let exe = std::env::current_exe().unwrap();
-        let profile_dir = exe.parent().unwrap().parent().unwrap();
-        let mut cargo = Command::new(option_env!("CARGO").unwrap_or("cargo"));
-        cargo.args(["build", "--quiet", "-p", "trawl-cli", "--bin", "trawl"]);
-        if profile_dir.file_name().is_some_and(|n| n == "release") {
-            cargo.arg("--release");
-        }
-        if std::env::var_os("CI").is_some() {
-            cargo.arg("--locked");
-        }
-        let status = cargo.current_dir(root()).status().unwrap();
-        assert!(status.success(), "building the trawl binary failed");
-        profile_dir.join("trawl")
-    })
-}
-
 /// `trawl scan --inventory-only --format FORMAT` of the image: its stdout.
 fn scan(format: &str) -> String {
-    let source = format!("oci-dir:{}:lang", artifacts().join("image").display());
-    let out = Command::new(scan_bin())
+    let source = format!(
+        "oci-dir:{}:lang",
+        common::lang_artifacts().join("image").display()
+    );
+    let out = Command::new(common::trawl_bin())
         .args(["scan", "--inventory-only", "--format", format, &source])
         .env("NO_COLOR", "1")
         .env("SOURCE_DATE_EPOCH", "1700000000")
@@ -116,7 +56,7 @@ fn report() -> &'static Value {
 /// The image's two layers (their blob digests, as reports name layers), base
 /// first, from the manifest.
 fn layers() -> Vec<String> {
-    let image = artifacts().join("image");
+    let image = common::lang_artifacts().join("image");
     let blob = |digest: &str| -> Value {
         let hex = digest.strip_prefix("sha256:").unwrap();
         serde_json::from_slice(&std::fs::read(image.join("blobs/sha256").join(hex)).unwrap())
@@ -165,7 +105,8 @@ fn ours(kind: &str) -> Vec<String> {
 fn tool_list(files: &[&str], layer: &str) -> Vec<String> {
     let mut rows = Vec::new();
     for file in files {
-        let text = std::fs::read_to_string(artifacts().join("expected").join(file)).unwrap();
+        let text =
+            std::fs::read_to_string(common::lang_artifacts().join("expected").join(file)).unwrap();
         rows.extend(
             text.lines()
                 .filter(|l| !l.is_empty())
@@ -194,7 +135,7 @@ fn installed_language_packages_equal_their_tools_lists() {
 
 #[test]
 fn os_packages_equal_dpkg_query_and_own_their_metadata_files() {
-    let rootfs = artifacts().join("rootfs");
+    let rootfs = common::lang_artifacts().join("rootfs");
     let out = Command::new("dpkg-query")
         .arg(format!(
             "--admindir={}",
@@ -215,7 +156,7 @@ fn os_packages_equal_dpkg_query_and_own_their_metadata_files() {
 
     // owners.tsv: `dpkg -S` of every metadata file; no other package is owned.
     let owners: BTreeMap<String, String> =
-        std::fs::read_to_string(artifacts().join("expected/owners.tsv"))
+        std::fs::read_to_string(common::lang_artifacts().join("expected/owners.tsv"))
             .unwrap()
             .lines()
             .filter_map(|l| l.split_once('\t'))
@@ -255,7 +196,7 @@ fn go_version_m(expected: &Path) -> Vec<(String, String)> {
 #[test]
 fn binaries_and_archives_equal_their_reference_readers() {
     let top = &layers()[1];
-    let a = artifacts();
+    let a = common::lang_artifacts();
     let mut expected = Vec::new();
     for (path, listing) in [
         ("usr/local/bin/app", a.join("go/app-go1.19-amd64.expected")),

@@ -18,31 +18,6 @@ use trawl::classify::FixStateKind;
 use trawl::{AdvisoryDb, ImageSource, Inventory, Report, Scanner, Verdict};
 use validators::{assert_valid, cyclonedx_validator, sarif_multitool, spdx_validator};
 
-/// The `trawl` binary of this build profile, built (or found up to
-/// date) by cargo first: the root package's tests do not build another
-/// package's binaries.
-fn scan_bin() -> &'static Path {
-    static BIN: std::sync::OnceLock<PathBuf> = std::sync::OnceLock::new();
-    BIN.get_or_init(|| {
-        let exe = std::env::current_exe().unwrap();
-        let profile_dir = exe.parent().unwrap().parent().unwrap();
-        let mut cargo = Command::new(option_env!("CARGO").unwrap_or("cargo"));
-        cargo.args(["build", "--quiet", "-p", "trawl-cli", "--bin", "trawl"]);
-        if profile_dir.file_name().is_some_and(|n| n == "release") {
-            cargo.arg("--release");
-        }
-        if std::env::var_os("CI").is_some() {
-            cargo.arg("--locked");
-        }
-        let status = cargo
-            .current_dir(env!("CARGO_MANIFEST_DIR"))
-            .status()
-            .unwrap();
-        assert!(status.success(), "building the trawl binary failed");
-        profile_dir.join("trawl")
-    })
-}
-
 struct Run {
     code: i32,
     stdout: String,
@@ -50,7 +25,7 @@ struct Run {
 }
 
 fn scan(args: &[&str]) -> Run {
-    let out = Command::new(scan_bin())
+    let out = Command::new(common::trawl_bin())
         .arg("scan")
         .args(args)
         .env("SOURCE_DATE_EPOCH", "1763856000")

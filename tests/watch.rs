@@ -53,14 +53,16 @@
 mod common;
 #[path = "../crates/trawl-registry/tests/registry_support/mod.rs"]
 mod registry_support;
+#[path = "common/watch.rs"]
+mod watch_common;
 #[path = "../crates/trawl-watch/tests/support/mod.rs"]
 mod watch_support;
 
 use std::io::{Read as _, Write as _};
 use std::net::{SocketAddr, TcpListener, TcpStream};
 use std::path::Path;
-use std::process::{Child, Command, Stdio};
-use std::sync::{Arc, Condvar, Mutex, OnceLock};
+use std::process::Command;
+use std::sync::{Arc, Mutex};
 use std::thread::JoinHandle;
 use std::time::{Duration, Instant};
 
@@ -72,14 +74,7 @@ use trawl::advisory::StoreBuilder;
 use trawl::registry::Credentials;
 use trawl::{ImageSource, RegistryOptions, Scanner};
 use trawl_watch::{HttpLimits, PolicyFiles, WatchedRegistry};
-
-const API_TOKEN: &str = "api-token-4f1c";
-const WEBHOOK_TOKEN: &str = "webhook-token-9d2e";
-const EVENTS_MEDIA_TYPE: &str = "application/vnd.docker.distribution.events.v1+json";
-const OCI_MANIFEST: &str = "application/vnd.oci.image.manifest.v1+json";
-
-/// How long any one awaited state may take.
-const DEADLINE: Duration = Duration::from_secs(60);
+use watch_common::*;
 
 /// The service on a runtime of its own, in a thread.
 struct Watch {
@@ -192,16 +187,6 @@ fn logs() {
                 .unwrap_or_else(|_| "info".into()),
         )
         .try_init();
-}
-
-fn client() -> &'static reqwest::blocking::Client {
-    static CLIENT: OnceLock<reqwest::blocking::Client> = OnceLock::new();
-    CLIENT.get_or_init(|| {
-        reqwest::blocking::Client::builder()
-            .timeout(Duration::from_secs(30))
-            .build()
-            .unwrap()
-    })
 }
 
 /// The registry events name `host`, pulled from `pull_from` with the test
@@ -390,18 +375,6 @@ fn registries(root: &Path, watch: SocketAddr) -> Registries {
         notifying: Registry::start_with(root, &storage, &auth, None, Some(&notifications)),
         silent: Registry::start(root, &storage, &auth, None),
     }
-}
-
-fn skopeo(args: &[&str]) {
-    let out = Command::new("skopeo")
-        .args(args)
-        .output()
-        .expect("run skopeo (apt-get install skopeo)");
-    assert!(
-        out.status.success(),
-        "skopeo {args:?}: {}",
-        String::from_utf8_lossy(&out.stderr)
-    );
 }
 
 /// Pushes the test image `name` (`debian`, `distroless`, `scratch`) to `host/repo:tag`;
@@ -985,50 +958,6 @@ fn registry_scanning_service() {
     watch.stop();
 }
 
-/// A TCP relay to `upstream` that holds every connection until opened.
-struct Gate {
-    host: String,
-    open: Arc<(Mutex<bool>, Condvar)>,
-}
-
-impl Gate {
-    fn start(upstream: &str) -> Gate {
-        let listener = TcpListener::bind("127.0.0.1:0").unwrap();
-        let host = listener.local_addr().unwrap().to_string();
-        let open: Arc<(Mutex<bool>, Condvar)> = Arc::default();
-        let (gate, upstream) = (open.clone(), upstream.to_string());
-        std::thread::spawn(move || {
-            for client in listener.incoming().flatten() {
-                let (gate, upstream) = (gate.clone(), upstream.clone());
-                std::thread::spawn(move || {
-                    let (lock, opened) = &*gate;
-                    drop(opened.wait_while(lock.lock().unwrap(), |open| !*open));
-                    let Ok(server) = TcpStream::connect(&upstream) else {
-                        return;
-                    };
-                    let (mut c_in, mut s_out) =
-                        (client.try_clone().unwrap(), server.try_clone().unwrap());
-                    let up = std::thread::spawn(move || {
-                        let _ = std::io::copy(&mut c_in, &mut s_out);
-                        let _ = s_out.shutdown(std::net::Shutdown::Write);
-                    });
-                    let (mut s_in, mut c_out) = (server, client);
-                    let _ = std::io::copy(&mut s_in, &mut c_out);
-                    let _ = c_out.shutdown(std::net::Shutdown::Write);
-                    let _ = up.join();
-                });
-            }
-        });
-        Gate { host, open }
-    }
-
-    fn open(&self) {
-        let (lock, opened) = &*self.open;
-        *lock.lock().unwrap() = true;
-        opened.notify_all();
-    }
-}
-
 /// The scratch image's manifest with an annotation, PUT to `host` under
 /// `trawl/scratch:tag` (the blobs are there already); returns its digest.
 fn scratch_variant(host: &str, tag: &str) -> String {
@@ -1118,190 +1047,6 @@ fn back_pressure_and_crash_recovery() {
 // ---------------------------------------------------------------------------
 // Hostile network (issue 15).
 
-/// The `trawl` binary of this build profile, built (or found up to
-/// date) by cargo first: the root package's tests do not build another
-/// package's binaries.
-fn watch_bin() -> &'static Path {
-    static BIN: OnceLock<std::path::PathBuf> = OnceLock::new();
-    BIN.get_or_init(|| {
-        let exe = std::env::current_exe().unwrap();
-        let profile_dir = exe.parent().unwrap().parent().unwrap();
-        let mut cargo = Command::new(option_env!("CARGO").unwrap_or("cargo"));
-        cargo.args(["build", "--quiet", "-p", "trawl-cli", "--bin", "trawl"]);
-        if profile_dir.file_name().is_some_and(|n| n == "release") {
-            cargo.arg("--release");
-        }
-        if std::env::var_os("CI").is_some() {
-            cargo.arg("--locked");
-        }
-        let status = cargo
-            .current_dir(env!("CARGO_MANIFEST_DIR"))
-            .status()
-            .unwrap();
-        assert!(status.success(), "building the trawl binary failed");
-        profile_dir.join("trawl")
-    })
-}
-
-/// The `watch` binary as operators run it.
-struct WatchProcess {
-    child: Child,
-    addr: SocketAddr,
-    log: std::path::PathBuf,
-}
-
-impl WatchProcess {
-    /// Starts `watch ARGS` (with `--listen addr`) and waits until `/healthz` answers.
-    fn start(addr: SocketAddr, args: &[String], env: &[(&str, &str)], log: &Path) -> Self {
-        let log_file = std::fs::OpenOptions::new()
-            .create(true)
-            .append(true)
-            .open(log)
-            .unwrap();
-        let mut command = Command::new(watch_bin());
-        command.arg("watch");
-        command
-            .arg("--listen")
-            .arg(addr.to_string())
-            .args(args)
-            .env("TRAWL_LOG", "info")
-            .stdin(Stdio::null())
-            .stdout(Stdio::null())
-            .stderr(log_file);
-        for (k, v) in env {
-            command.env(k, v);
-        }
-        let child = command.spawn().unwrap();
-        let mut p = WatchProcess {
-            child,
-            addr,
-            log: log.to_owned(),
-        };
-        let deadline = Instant::now() + DEADLINE;
-        loop {
-            if let Ok(r) = client().get(p.url("/healthz")).send()
-                && r.status() == StatusCode::OK
-            {
-                return p;
-            }
-            if let Some(status) = p.child.try_wait().unwrap() {
-                panic!("watch exited with {status}: {}", p.logs());
-            }
-            assert!(
-                Instant::now() < deadline,
-                "watch did not start: {}",
-                p.logs()
-            );
-            std::thread::sleep(Duration::from_millis(50));
-        }
-    }
-
-    fn logs(&self) -> String {
-        std::fs::read_to_string(&self.log).unwrap_or_default()
-    }
-
-    fn url(&self, path: &str) -> String {
-        format!("http://{}{path}", self.addr)
-    }
-
-    fn api(&self) -> Api {
-        Api { addr: self.addr }
-    }
-
-    fn alive(&mut self) -> bool {
-        self.child.try_wait().unwrap().is_none()
-    }
-
-    /// SIGTERM, then the exit status if it exits within `within`.
-    fn terminate(&mut self, within: Duration) -> Option<std::process::ExitStatus> {
-        let pid = i32::try_from(self.child.id()).unwrap();
-        // SAFETY: kill(2) on our own child's pid.
-        assert_eq!(unsafe { libc::kill(pid, libc::SIGTERM) }, 0);
-        let deadline = Instant::now() + within;
-        while Instant::now() < deadline {
-            if let Some(status) = self.child.try_wait().unwrap() {
-                return Some(status);
-            }
-            std::thread::sleep(Duration::from_millis(20));
-        }
-        None
-    }
-
-    /// SIGKILL: no shutdown code runs.
-    fn kill(mut self) {
-        self.child.kill().unwrap();
-        self.child.wait().unwrap();
-    }
-}
-
-impl Drop for WatchProcess {
-    fn drop(&mut self) {
-        let _ = self.child.kill();
-        let _ = self.child.wait();
-    }
-}
-
-/// The REST API of a service at `addr`.
-struct Api {
-    addr: SocketAddr,
-}
-
-impl Api {
-    fn url(&self, path: &str) -> String {
-        format!("http://{}{path}", self.addr)
-    }
-
-    /// `GET path` with the API token: status and JSON body.
-    fn get(&self, path: &str) -> (StatusCode, Value) {
-        let r = client()
-            .get(self.url(path))
-            .bearer_auth(API_TOKEN)
-            .send()
-            .unwrap();
-        let status = r.status();
-        (status, r.json().unwrap_or(Value::Null))
-    }
-
-    fn image(&self, digest: &str) -> Value {
-        let (status, body) = self.get(&format!("/v1/images/{digest}"));
-        assert_eq!(status, StatusCode::OK, "{digest}: {body}");
-        body
-    }
-
-    fn findings(&self, digest: &str, query: &str) -> Vec<Value> {
-        let (status, body) = self.get(&format!("/v1/images/{digest}/findings{query}"));
-        assert_eq!(status, StatusCode::OK, "{query}: {body}");
-        body.as_array().unwrap().clone()
-    }
-
-    /// Polls `GET /v1/images/{digest}` until `done` holds.
-    fn wait_for(&self, digest: &str, what: &str, done: impl Fn(&Value) -> bool) -> Value {
-        let deadline = Instant::now() + DEADLINE;
-        loop {
-            let (status, body) = self.get(&format!("/v1/images/{digest}"));
-            if status == StatusCode::OK && done(&body) {
-                return body;
-            }
-            assert!(
-                Instant::now() < deadline,
-                "{digest}: {what} did not happen; last answer {status}: {body}"
-            );
-            std::thread::sleep(Duration::from_millis(50));
-        }
-    }
-
-    /// POSTs a notification envelope with the webhook token.
-    fn post_events(&self, envelope: &Value) -> reqwest::blocking::Response {
-        client()
-            .post(self.url("/events"))
-            .bearer_auth(WEBHOOK_TOKEN)
-            .header("Content-Type", EVENTS_MEDIA_TYPE)
-            .body(envelope.to_string())
-            .send()
-            .unwrap()
-    }
-}
-
 /// Token and password files, the arguments every run of the binary shares.
 fn binary_args(root: &Path) -> Vec<String> {
     let secrets = root.join("secrets");
@@ -1326,13 +1071,6 @@ fn binary_args(root: &Path) -> Vec<String> {
     .iter()
     .map(|s| s.to_string())
     .collect()
-}
-
-/// A free loopback address to listen on.
-fn free_addr() -> SocketAddr {
-    format!("127.0.0.1:{}", registry_support::free_port())
-        .parse()
-        .unwrap()
 }
 
 #[test]
@@ -1810,7 +1548,7 @@ fn secrets_never_on_the_command_line() {
     ]
     .map(String::from);
     for flag in ["--token", "--webhook-token"] {
-        let out = Command::new(watch_bin())
+        let out = Command::new(common::trawl_bin())
             .arg("watch")
             .args(&base)
             .args([flag, "s3cret"])
@@ -1826,7 +1564,7 @@ fn secrets_never_on_the_command_line() {
     // Not from a file and the environment at once.
     let token = root.join("api.token");
     std::fs::write(&token, API_TOKEN).unwrap();
-    let out = Command::new(watch_bin())
+    let out = Command::new(common::trawl_bin())
         .arg("watch")
         .args(&base)
         .arg("--token-file")
@@ -1855,7 +1593,7 @@ fn secrets_never_on_the_command_line() {
     assert_eq!(events.status(), StatusCode::ACCEPTED);
     drop(watch);
     // A database password in the store's URL would be on the command line too.
-    let out = Command::new(watch_bin())
+    let out = Command::new(common::trawl_bin())
         .arg("watch")
         .args(&base)
         .args(["--store", "postgres://watch:s3cret@127.0.0.1:1/trawl"])

@@ -37,15 +37,17 @@
 mod common;
 #[path = "../crates/trawl-registry/tests/registry_support/mod.rs"]
 mod registry_support;
+#[path = "common/watch.rs"]
+mod watch_common;
 #[path = "../crates/trawl-watch/tests/support/mod.rs"]
 mod watch_support;
 
 use std::collections::{BTreeMap, BTreeSet};
-use std::net::{SocketAddr, TcpListener, TcpStream};
-use std::path::{Path, PathBuf};
-use std::process::{Child, Command, Stdio};
+use std::net::{SocketAddr, TcpListener};
+use std::path::Path;
+use std::process::{Command, Stdio};
 use std::sync::atomic::{AtomicUsize, Ordering};
-use std::sync::{Arc, Condvar, Mutex, OnceLock};
+use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
 use registry_support::{Auth, Notifications, PASSWORD, Registry, USER};
@@ -53,35 +55,18 @@ use reqwest::StatusCode;
 use serde_json::{Value, json};
 use trawl::advisory::StoreBuilder;
 use trawl::{ImageSource, Scanner};
+use watch_common::*;
 use watch_support::postgres::Postgres;
 
-const API_TOKEN: &str = "api-token-7a21";
-const WEBHOOK_TOKEN: &str = "webhook-token-3b9e";
 const HOOK_SECRET: &str = "hook-secret-51d0";
-const EVENTS_MEDIA_TYPE: &str = "application/vnd.docker.distribution.events.v1+json";
-const OCI_MANIFEST: &str = "application/vnd.oci.image.manifest.v1+json";
-
 /// Images pushed.
 const IMAGES: usize = 50;
-
-/// How long any one awaited state may take.
-const DEADLINE: Duration = Duration::from_secs(90);
 
 /// Held by each test for its whole run: one restarts the process's
 /// PostgreSQL cluster, which would break the other's sessions.
 fn one_at_a_time() -> std::sync::MutexGuard<'static, ()> {
     static CLUSTER: Mutex<()> = Mutex::new(());
     CLUSTER.lock().unwrap_or_else(|e| e.into_inner())
-}
-
-fn client() -> &'static reqwest::blocking::Client {
-    static CLIENT: OnceLock<reqwest::blocking::Client> = OnceLock::new();
-    CLIENT.get_or_init(|| {
-        reqwest::blocking::Client::builder()
-            .timeout(Duration::from_secs(30))
-            .build()
-            .unwrap()
-    })
 }
 
 /// Polls `check` every 50 ms until it gives a value; panics with `what`
@@ -94,50 +79,6 @@ fn wait<T>(what: &str, mut check: impl FnMut() -> Result<T, String>) -> T {
             Err(last) => assert!(Instant::now() < deadline, "{what} did not happen: {last}"),
         }
         std::thread::sleep(Duration::from_millis(50));
-    }
-}
-
-/// A TCP relay to `upstream` that holds every connection until opened.
-struct Gate {
-    host: String,
-    open: Arc<(Mutex<bool>, Condvar)>,
-}
-
-impl Gate {
-    fn start(upstream: &str) -> Gate {
-        let listener = TcpListener::bind("127.0.0.1:0").unwrap();
-        let host = listener.local_addr().unwrap().to_string();
-        let open: Arc<(Mutex<bool>, Condvar)> = Arc::default();
-        let (gate, upstream) = (open.clone(), upstream.to_string());
-        std::thread::spawn(move || {
-            for client in listener.incoming().flatten() {
-                let (gate, upstream) = (gate.clone(), upstream.clone());
-                std::thread::spawn(move || {
-                    let (lock, opened) = &*gate;
-                    drop(opened.wait_while(lock.lock().unwrap(), |open| !*open));
-                    let Ok(server) = TcpStream::connect(&upstream) else {
-                        return;
-                    };
-                    let (mut c_in, mut s_out) =
-                        (client.try_clone().unwrap(), server.try_clone().unwrap());
-                    let up = std::thread::spawn(move || {
-                        let _ = std::io::copy(&mut c_in, &mut s_out);
-                        let _ = s_out.shutdown(std::net::Shutdown::Write);
-                    });
-                    let (mut s_in, mut c_out) = (server, client);
-                    let _ = std::io::copy(&mut s_in, &mut c_out);
-                    let _ = c_out.shutdown(std::net::Shutdown::Write);
-                    let _ = up.join();
-                });
-            }
-        });
-        Gate { host, open }
-    }
-
-    fn open(&self) {
-        let (lock, opened) = &*self.open;
-        *lock.lock().unwrap() = true;
-        opened.notify_all();
     }
 }
 
@@ -235,149 +176,6 @@ impl Receiver {
             .filter(|d| d.event["type"] == kind)
             .cloned()
             .collect()
-    }
-}
-
-/// The `trawl` binary of this build profile, built (or found up to date) by
-/// cargo first: the root package's tests do not build another package's
-/// binaries.
-fn trawl_bin() -> &'static Path {
-    static BIN: OnceLock<PathBuf> = OnceLock::new();
-    BIN.get_or_init(|| {
-        let exe = std::env::current_exe().unwrap();
-        let profile_dir = exe.parent().unwrap().parent().unwrap();
-        let mut cargo = Command::new(option_env!("CARGO").unwrap_or("cargo"));
-        cargo.args(["build", "--quiet", "-p", "trawl-cli", "--bin", "trawl"]);
-        if profile_dir.file_name().is_some_and(|n| n == "release") {
-            cargo.arg("--release");
-        }
-        if std::env::var_os("CI").is_some() {
-            cargo.arg("--locked");
-        }
-        let status = cargo
-            .current_dir(env!("CARGO_MANIFEST_DIR"))
-            .status()
-            .unwrap();
-        assert!(status.success(), "building the trawl binary failed");
-        profile_dir.join("trawl")
-    })
-}
-
-/// A `trawl watch` process.
-struct WatchProcess {
-    child: Child,
-    addr: SocketAddr,
-    log: PathBuf,
-}
-
-impl WatchProcess {
-    /// Starts `trawl watch --listen addr ARGS` and waits until `/healthz` answers.
-    fn start(addr: SocketAddr, args: &[String], log: &Path) -> WatchProcess {
-        let log_file = std::fs::OpenOptions::new()
-            .create(true)
-            .append(true)
-            .open(log)
-            .unwrap();
-        let child = Command::new(trawl_bin())
-            .arg("watch")
-            .arg("--listen")
-            .arg(addr.to_string())
-            .args(args)
-            .env("TRAWL_LOG", "info")
-            .stdin(Stdio::null())
-            .stdout(Stdio::null())
-            .stderr(log_file)
-            .spawn()
-            .unwrap();
-        let mut p = WatchProcess {
-            child,
-            addr,
-            log: log.to_owned(),
-        };
-        wait("the watch process's start", || {
-            if let Some(status) = p.child.try_wait().unwrap() {
-                panic!("watch exited with {status}: {}", p.logs());
-            }
-            match client().get(p.url("/healthz")).send() {
-                Ok(r) if r.status() == StatusCode::OK => Ok(()),
-                other => Err(format!("{other:?}")),
-            }
-        });
-        p
-    }
-
-    fn logs(&self) -> String {
-        std::fs::read_to_string(&self.log).unwrap_or_default()
-    }
-
-    fn url(&self, path: &str) -> String {
-        format!("http://{}{path}", self.addr)
-    }
-
-    fn alive(&mut self) -> bool {
-        self.child.try_wait().unwrap().is_none()
-    }
-
-    /// `GET path` with the API token: status and JSON body.
-    fn get(&self, path: &str) -> (StatusCode, Value) {
-        let r = client()
-            .get(self.url(path))
-            .bearer_auth(API_TOKEN)
-            .send()
-            .unwrap();
-        (r.status(), r.json().unwrap_or(Value::Null))
-    }
-
-    fn health(&self) -> Value {
-        let (status, body) = self.get("/healthz");
-        assert_eq!(status, StatusCode::OK, "{body}");
-        body
-    }
-
-    fn image(&self, digest: &str) -> Value {
-        let (status, body) = self.get(&format!("/v1/images/{digest}"));
-        assert_eq!(status, StatusCode::OK, "{digest}: {body}");
-        body
-    }
-
-    /// POSTs a notification envelope with the webhook token; its status.
-    fn post_events(&self, envelope: &Value) -> StatusCode {
-        client()
-            .post(self.url("/events"))
-            .bearer_auth(WEBHOOK_TOKEN)
-            .header("Content-Type", EVENTS_MEDIA_TYPE)
-            .body(envelope.to_string())
-            .send()
-            .unwrap()
-            .status()
-    }
-
-    /// SIGKILL: no shutdown code runs.
-    fn kill(mut self) {
-        self.child.kill().unwrap();
-        self.child.wait().unwrap();
-    }
-
-    /// SIGTERM; true when it exits successfully within the deadline.
-    fn terminate(mut self) -> bool {
-        let pid = i32::try_from(self.child.id()).unwrap();
-        // SAFETY: kill(2) on our own child's pid.
-        assert_eq!(unsafe { libc::kill(pid, libc::SIGTERM) }, 0);
-        let deadline = Instant::now() + DEADLINE;
-        while Instant::now() < deadline {
-            if let Some(status) = self.child.try_wait().unwrap() {
-                return status.success();
-            }
-            std::thread::sleep(Duration::from_millis(20));
-        }
-        false
-    }
-}
-
-impl Drop for WatchProcess {
-    fn drop(&mut self) {
-        let _ = self.child.kill();
-        let _ = self.child.wait();
     }
 }
 
@@ -530,24 +328,6 @@ fn process_args(
     .to_vec()
 }
 
-fn free_addr() -> SocketAddr {
-    format!("127.0.0.1:{}", registry_support::free_port())
-        .parse()
-        .unwrap()
-}
-
-fn skopeo(args: &[&str]) {
-    let out = Command::new("skopeo")
-        .args(args)
-        .output()
-        .expect("run skopeo (apt-get install skopeo)");
-    assert!(
-        out.status.success(),
-        "skopeo {args:?}: {}",
-        String::from_utf8_lossy(&out.stderr)
-    );
-}
-
 #[test]
 fn fifty_pushes_survive_a_killed_process_and_a_postgres_restart() {
     let _cluster = one_at_a_time();
@@ -600,8 +380,8 @@ fn fifty_pushes_survive_a_killed_process_and_a_postgres_restart() {
     };
     let (args_a, args_b) = (args("a"), args("b"));
     let (log_a, log_b) = (root.join("a.log"), root.join("b.log"));
-    let mut a = WatchProcess::start(listen_a, &args_a, &log_a);
-    let b = WatchProcess::start(listen_b, &args_b, &log_b);
+    let mut a = WatchProcess::start(listen_a, &args_a, &[], &log_a);
+    let b = WatchProcess::start(listen_b, &args_b, &[], &log_b);
 
     // The first ten pushes: both processes take two scans each, held in
     // the gate (two workers each: four running means two in B).
@@ -650,9 +430,11 @@ fn fifty_pushes_survive_a_killed_process_and_a_postgres_restart() {
     );
     // B comes back; some pushes are sent to it directly too (any process
     // takes webhooks; they coalesce with the registry's).
-    let b = WatchProcess::start(listen_b, &args_b, &log_b);
+    let mut b = WatchProcess::start(listen_b, &args_b, &[], &log_b);
     for (i, digest) in digests.iter().enumerate().step_by(5) {
-        let status = b.post_events(&push_event(&r, &format!("v{i}"), digest));
+        let status = b
+            .post_events(&push_event(&r, &format!("v{i}"), digest))
+            .status();
         assert_eq!(status, StatusCode::ACCEPTED);
     }
 
@@ -753,8 +535,14 @@ fn fifty_pushes_survive_a_killed_process_and_a_postgres_restart() {
         hooks.refused.load(Ordering::Relaxed),
         started.elapsed()
     );
-    assert!(a.terminate(), "A did not stop on SIGTERM");
-    assert!(b.terminate(), "B did not stop on SIGTERM");
+    assert!(
+        a.terminate(DEADLINE).is_some_and(|s| s.success()),
+        "A did not stop on SIGTERM"
+    );
+    assert!(
+        b.terminate(DEADLINE).is_some_and(|s| s.success()),
+        "B did not stop on SIGTERM"
+    );
 }
 
 /// A PostgreSQL connection lost while a finished scan is being stored (its
@@ -801,7 +589,7 @@ fn a_connection_lost_while_storing_a_scan_is_not_a_scan_failure() {
     std::fs::create_dir_all(dir.join("db")).unwrap();
     write_db(&dir.join("db/trawl.db"), &openssl, false);
     let args = process_args(root, &dir, &store, &r, &gate.host, &hooks.url());
-    let watch = WatchProcess::start(listen, &args, &root.join("a.log"));
+    let watch = WatchProcess::start(listen, &args, &[], &root.join("a.log"));
     let digest = variant(&r, "v0");
     wait("a running scan", || {
         let (_, i) = watch.get(&format!("/v1/images/{digest}"));

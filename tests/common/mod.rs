@@ -171,3 +171,71 @@ pub fn write_osv_feed(dir: &Path, report: &trawl::Report) {
         .unwrap();
     }
 }
+
+/// The `trawl` binary of this build profile, built (or found up to date) by
+/// cargo first: the root package's tests do not build another package's
+/// binaries.
+#[allow(dead_code)]
+pub fn trawl_bin() -> &'static Path {
+    static BIN: OnceLock<PathBuf> = OnceLock::new();
+    BIN.get_or_init(|| {
+        let exe = std::env::current_exe().unwrap();
+        let profile_dir = exe.parent().unwrap().parent().unwrap();
+        let mut cargo = Command::new(option_env!("CARGO").unwrap_or("cargo"));
+        cargo.args(["build", "--quiet", "-p", "trawl-cli", "--bin", "trawl"]);
+        if profile_dir.file_name().is_some_and(|n| n == "release") {
+            cargo.arg("--release");
+        }
+        if std::env::var_os("CI").is_some() {
+            cargo.arg("--locked");
+        }
+        let status = cargo
+            .current_dir(env!("CARGO_MANIFEST_DIR"))
+            .status()
+            .unwrap();
+        assert!(status.success(), "building the trawl binary failed");
+        profile_dir.join("trawl")
+    })
+}
+
+/// The language test data (`target/lang-artifacts`, or
+/// `$TRAWL_LANG_ARTIFACTS`) with its image assembled: the packages, the peer
+/// scanners, the binaries and the image, built on first use (each script is
+/// a no-op when its output is up to date).
+#[allow(dead_code)]
+pub fn lang_artifacts() -> &'static Path {
+    static DIR: OnceLock<PathBuf> = OnceLock::new();
+    DIR.get_or_init(|| {
+        let root = Path::new(env!("CARGO_MANIFEST_DIR"));
+        let dir = std::env::var_os("TRAWL_LANG_ARTIFACTS")
+            .map(PathBuf::from)
+            .unwrap_or_else(|| root.join("target/lang-artifacts"));
+        let peers = root.join("target/peers");
+        let script = |name: &str| root.join("scripts").join(name);
+        let steps = [
+            (
+                script("lang-artifacts/build-packages.sh"),
+                vec![dir.clone()],
+            ),
+            (script("peer-scanners.sh"), vec![peers.clone()]),
+            (
+                script("lang-artifacts/build-binaries.sh"),
+                vec![dir.clone()],
+            ),
+            (
+                script("lang-artifacts/build-image.sh"),
+                vec![dir.clone(), peers.join("bin")],
+            ),
+        ];
+        for (script, args) in steps {
+            let status = Command::new("bash")
+                .arg(&script)
+                .args(&args)
+                .stdout(std::process::Stdio::null())
+                .status()
+                .unwrap();
+            assert!(status.success(), "{}: {status}", script.display());
+        }
+        dir
+    })
+}
