@@ -11,25 +11,11 @@ use std::process::Command;
 /// An example of this build profile, built (or found up to date) by cargo
 /// first: `cargo test` of one target does not build the examples.
 fn example(name: &str) -> PathBuf {
-    static BUILT: std::sync::Once = std::sync::Once::new();
-    let exe = std::env::current_exe().unwrap();
-    let profile_dir = exe.parent().unwrap().parent().unwrap().to_path_buf();
-    BUILT.call_once(|| {
-        let mut cargo = Command::new(option_env!("CARGO").unwrap_or("cargo"));
-        cargo.args(["build", "--quiet", "-p", "trawl-scan", "--examples"]);
-        if profile_dir.file_name().is_some_and(|n| n == "release") {
-            cargo.arg("--release");
-        }
-        if std::env::var_os("CI").is_some() {
-            cargo.arg("--locked");
-        }
-        let status = cargo
-            .current_dir(env!("CARGO_MANIFEST_DIR"))
-            .status()
-            .unwrap();
-        assert!(status.success(), "building the examples failed");
-    });
-    profile_dir.join("examples").join(name)
+    static PROFILE: std::sync::OnceLock<PathBuf> = std::sync::OnceLock::new();
+    PROFILE
+        .get_or_init(|| common::cargo_build(&["-p", "trawl-scan", "--examples"]))
+        .join("examples")
+        .join(name)
 }
 
 fn run(name: &str, args: &[&str]) -> String {

@@ -172,30 +172,35 @@ pub fn write_osv_feed(dir: &Path, report: &trawl::Report) {
     }
 }
 
+/// Runs `cargo build --quiet ARGS` for this test's build profile (release
+/// when the test binary is) and returns the profile's directory: the root
+/// package's tests do not build other targets or packages themselves.
+#[allow(dead_code)]
+pub fn cargo_build(args: &[&str]) -> PathBuf {
+    let exe = std::env::current_exe().unwrap();
+    let profile_dir = exe.parent().unwrap().parent().unwrap().to_path_buf();
+    let mut cargo = Command::new(option_env!("CARGO").unwrap_or("cargo"));
+    cargo.arg("build").arg("--quiet").args(args);
+    if profile_dir.file_name().is_some_and(|n| n == "release") {
+        cargo.arg("--release");
+    }
+    if std::env::var_os("CI").is_some() {
+        cargo.arg("--locked");
+    }
+    let status = cargo
+        .current_dir(env!("CARGO_MANIFEST_DIR"))
+        .status()
+        .unwrap();
+    assert!(status.success(), "cargo build {args:?} failed");
+    profile_dir
+}
+
 /// The `trawl` binary of this build profile, built (or found up to date) by
-/// cargo first: the root package's tests do not build another package's
-/// binaries.
+/// cargo first.
 #[allow(dead_code)]
 pub fn trawl_bin() -> &'static Path {
     static BIN: OnceLock<PathBuf> = OnceLock::new();
-    BIN.get_or_init(|| {
-        let exe = std::env::current_exe().unwrap();
-        let profile_dir = exe.parent().unwrap().parent().unwrap();
-        let mut cargo = Command::new(option_env!("CARGO").unwrap_or("cargo"));
-        cargo.args(["build", "--quiet", "-p", "trawl-cli", "--bin", "trawl"]);
-        if profile_dir.file_name().is_some_and(|n| n == "release") {
-            cargo.arg("--release");
-        }
-        if std::env::var_os("CI").is_some() {
-            cargo.arg("--locked");
-        }
-        let status = cargo
-            .current_dir(env!("CARGO_MANIFEST_DIR"))
-            .status()
-            .unwrap();
-        assert!(status.success(), "building the trawl binary failed");
-        profile_dir.join("trawl")
-    })
+    BIN.get_or_init(|| cargo_build(&["-p", "trawl-cli", "--bin", "trawl"]).join("trawl"))
 }
 
 /// The language test data (`target/lang-artifacts`, or
