@@ -94,15 +94,6 @@ pub(crate) fn index_keys(
 }
 
 impl Installed<'_> {
-    /// The same version, owning its text.
-    pub(crate) fn into_owned(self) -> Installed<'static> {
-        Installed {
-            raw: std::borrow::Cow::Owned(self.raw.into_owned()),
-            version: self.version,
-            semver: self.semver,
-        }
-    }
-
     fn under(&self, scheme: VersionScheme) -> Option<&Version> {
         if self.version.scheme() == scheme {
             Some(&self.version)
