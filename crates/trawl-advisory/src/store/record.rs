@@ -654,6 +654,69 @@ mod tests {
         }
     }
 
+    /// Long `versions` lists, out of order, with equal versions spelled
+    /// differently and texts that do not parse: stored entries search them
+    /// sorted, and answer as the compiled entry's linear scan does, also
+    /// beyond the part they binary-search.
+    #[test]
+    fn listed_versions_are_found_as_compiled_ones_find_them() {
+        use crate::db::PackageQuery;
+        use crate::db::affected::PreparedQuery;
+        use crate::version::VersionScheme;
+        for count in [0usize, 1, 2, 7, 64, 65, 150] {
+            let mut listed: Vec<String> = (0..count)
+                .map(|i| match i % 5 {
+                    0 => format!("{}.{}", i / 10, i % 10),
+                    1 => format!("{}.{}.0", i / 10, i % 10),
+                    2 => format!("{}.{}rc1", i / 10, i % 10),
+                    3 => format!("not a version {i}"),
+                    _ => format!("{}.{}.post{i}", i / 10, i % 10),
+                })
+                .collect();
+            // Out of order.
+            listed.reverse();
+            listed.rotate_left(count / 3);
+            let json = serde_json::json!({
+                "package": {"ecosystem": "PyPI", "name": "x"},
+                "ranges": [{"type": "ECOSYSTEM", "events": [{"introduced": "100.0"}]}],
+                "versions": listed,
+            });
+            let affected: Affected = serde_json::from_value(json).unwrap();
+            let compiled =
+                CompiledAffected::compile(VersionScheme::Pep440, &affected, &mut Vec::new());
+            let blob = encode_entry(None, &compiled);
+            let mut probes: Vec<String> = listed.clone();
+            probes.extend(
+                [
+                    "0.0.0",
+                    "1.1.0.0",
+                    "1.1",
+                    "1.2rc1",
+                    "0.4",
+                    "99",
+                    "14.9.post149",
+                    "0.05",
+                ]
+                .map(String::from),
+            );
+            for version in &probes {
+                let query = PackageQuery {
+                    ecosystem: "PyPI",
+                    name: "x",
+                    version,
+                };
+                let Ok(prepared) = PreparedQuery::new(&query) else {
+                    continue;
+                };
+                let want = compiled
+                    .evaluate(&prepared.installed)
+                    .map(|_| FixState::Unfixed);
+                let got = evaluate_entry(&blob, &prepared.installed).unwrap();
+                assert_eq!(got, want, "{count} listed, {version}");
+            }
+        }
+    }
+
     #[test]
     fn package_rows_round_trip_and_damage_is_caught() {
         let a = [1u8, 2, 3];
