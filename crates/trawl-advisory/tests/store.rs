@@ -388,6 +388,68 @@ fn a_damaged_record_is_reported_when_read() {
     assert!(err.to_string().contains("damaged.db"), "{err}");
 }
 
+/// A flipped bit in a package's `packages` row (its entries) is reported
+/// when a query reads the row, naming the file and the row; other packages
+/// still answer until then, and none after.
+#[test]
+fn a_damaged_package_row_is_reported_when_read() {
+    let dir = tempfile::tempdir().unwrap();
+    let (db, _, path) = build(dir.path());
+    let mut bytes = std::fs::read(&path).unwrap();
+    // musl's row in v3.4: a row's text (ecosystem, then name) ends its blob.
+    let row: Vec<u8> = {
+        let conn = rusqlite::Connection::open(&path).unwrap();
+        let text = "Alpine:v3.4musl";
+        conn.query_row(
+            "SELECT data FROM packages WHERE substr(data, length(data) - ?2 + 1) = CAST(?1 AS BLOB)",
+            rusqlite::params![text, text.len() as i64],
+            |row| row.get(0),
+        )
+        .unwrap()
+    };
+    let at = bytes
+        .windows(row.len())
+        .position(|w| w == row.as_slice())
+        .expect("the row sits whole in one page");
+    // A byte of its entries (not of its name: then the row would merely
+    // not be musl's).
+    bytes[at + 8] ^= 0x01;
+    let damaged = dir.path().join("damaged.db");
+    std::fs::write(&damaged, &bytes).unwrap();
+
+    let store = AdvisoryStore::open(&damaged).unwrap();
+    let openssl = PackageQuery {
+        ecosystem: "Alpine:v3.4",
+        name: "openssl",
+        version: "1.0.2a-r0",
+    };
+    assert_eq!(
+        store.matches(&openssl).unwrap().len(),
+        want_len(&db, &openssl)
+    );
+    let musl = PackageQuery {
+        ecosystem: "Alpine:v3.4",
+        name: "musl",
+        version: "1.1.0-r0",
+    };
+    let err = store.matches(&musl).expect_err("the damaged row is read");
+    let text = err.to_string();
+    assert!(
+        matches!(err, StoreError::Corrupt { .. })
+            && text.contains("damaged.db")
+            && text.contains("packages row")
+            && text.contains("musl")
+            && text.contains("checksum"),
+        "{text}"
+    );
+    assert!(!store.has_ecosystem("Alpine:v3.4"));
+    let err = AdvisoryStore::open(&damaged)
+        .unwrap()
+        .verify()
+        .expect_err("verify reads every row");
+    assert!(err.to_string().contains("packages row"), "{err}");
+}
+
 /// Packages are found by an integer key derived from their name; the row of
 /// another package filed under the queried one's key (a hash collision,
 /// forced here) is not taken for the queried package's, and `verify` reports
