@@ -38,9 +38,10 @@
 //! SQLite was chosen over a hand-made format because it gives the B-tree
 //! index, page-level access with its own page cache, and mature tooling
 //! (`sqlite3` can inspect a file) for free. Against a million advisories it opens
-//! in well under a millisecond; matching a mixed 1000-package inventory takes
-//! about 14–16 ms at load 4–5 (see `benches/store.rs` and the README's
-//! performance section).
+//! in well under a millisecond; matching a mixed 1000-package inventory
+//! (2,746 matches) takes 8.5–9.2 ms (fastest of 100 runs; medians 9.4–10.7
+//! ms) at load 3.4–5 on 2 shared cores, against 10.2–11.4 ms for schema 3
+//! (see `benches/store.rs` and the README's performance section).
 //!
 //! Each matching record is decoded once per query into an `Arc`, which its
 //! matches share ([`Shared`]); a match names its `affected`
@@ -53,7 +54,9 @@
 //! 4–5 on 2 shared cores; 22.5 ms at load 9–10). Schema version 3 had one
 //! `entries` row per entry, joined to `records` in SQL and filtered by an SQL
 //! function evaluating each entry; version 4's package rows (issue 13) cut
-//! the B-tree descents, the per-row SQL work and the calls into Rust.
+//! the B-tree descents, the per-row SQL work and the calls into Rust, and
+//! its entries keep their listed versions sorted, so that evaluation
+//! binary-searches them instead of parsing each.
 //! What is left is mostly building the owned answer (decoding each matched
 //! record whole, every `versions` entry a `String`, and freeing it again:
 //! about a third of the time), SQLite copying every blob it returns and its
