@@ -226,17 +226,17 @@ impl Version {
     /// The order of this version and `other` when both are plain
     /// `major.minor.patch` releases (see [`plain_release`]) under a scheme
     /// where such releases order as their three numbers do: semver, PEP 440,
-    /// npm, Maven, RubyGems and NuGet. This is exact: each of these parses a
-    /// plain release to exactly those numbers (NuGet and PEP 440 add only
-    /// zeros, which compare equal), and orders releases without
-    /// pre-release or build parts by them. Composer is left out (it reads
-    /// some numbers as dates), as are Go (its versions start with `v`) and
-    /// the distribution schemes (their own comparisons are allocation-free
-    /// already). `None`: compare by parsing.
+    /// npm, Maven, RubyGems, NuGet, and Go (with or without its `v`). This
+    /// is exact: each of these parses a plain release to exactly those
+    /// numbers (NuGet and PEP 440 add only zeros,
+    /// which compare equal), and orders releases without pre-release or
+    /// build parts by them. Composer is left out (it reads some numbers as
+    /// dates), as are the distribution schemes (their own comparisons are
+    /// allocation-free already). `None`: compare by parsing.
     ///
     /// Language advisories and packages mostly have such versions, and
     /// parsing them allocates (issue 13).
-    fn cmp_plain(&self, other: &str) -> Option<Ordering> {
+    fn cmp_plain<'a>(&'a self, other: &'a str) -> Option<Ordering> {
         let mine = match self {
             Self::Semver(v) => v.as_str(),
             Self::Pep440(v) => v.as_str(),
@@ -244,6 +244,13 @@ impl Version {
             Self::Maven(v) => v.as_str(),
             Self::RubyGems(v) => v.as_str(),
             Self::NuGet(v) => v.as_str(),
+            // Go takes `1.2.3` and `v1.2.3` alike.
+            Self::Go(v) => {
+                let unprefixed = |text: &'a str| text.strip_prefix('v').unwrap_or(text);
+                return Some(
+                    plain_release(unprefixed(v.as_str()))?.cmp(&plain_release(unprefixed(other))?),
+                );
+            }
             _ => return None,
         };
         Some(plain_release(mine)?.cmp(&plain_release(other)?))
@@ -436,6 +443,8 @@ mod plain_tests {
             "1.2.3rc1",
             "1.2.3.post1",
             "v1.2.3",
+            "vv1.2.3",
+            "go1.2.3",
             "1..3",
             "1000000000.0.0",
             "",
@@ -473,8 +482,9 @@ mod plain_tests {
                 }
             }
         }
-        // 8 plain texts, squared, for each of the 6 schemes covered.
-        assert_eq!(shortcuts, 6 * 8 * 8);
+        // 8 plain texts, squared, for each of the 6 schemes covered; for Go
+        // also `v1.2.3`.
+        assert_eq!(shortcuts, 6 * 8 * 8 + 9 * 9);
         assert_eq!(plain_release("1.2.3"), Some([1, 2, 3]));
         assert_eq!(plain_release("0.10.999999999"), Some([0, 10, 999_999_999]));
         for text in [
