@@ -130,7 +130,20 @@ impl<'a> Reader<'a> {
     }
 
     /// A LEB128 number that fits a `usize`.
+    #[inline]
     pub(crate) fn len(&mut self) -> Result<usize, BlobError> {
+        // Most numbers (counts, string lengths, tags' payloads) take one byte.
+        if let Some((&b, rest)) = self.structure.split_first()
+            && b & 0x80 == 0
+        {
+            self.structure = rest;
+            return Ok(usize::from(b));
+        }
+        self.len_long()
+    }
+
+    /// [`len`](Self::len) of a number of more than one byte.
+    fn len_long(&mut self) -> Result<usize, BlobError> {
         let mut n: u64 = 0;
         for shift in (0..64).step_by(7) {
             let b = self.u8()?;
