@@ -39,9 +39,10 @@
 //! index, page-level access with its own page cache, and mature tooling
 //! (`sqlite3` can inspect a file) for free. Against a million advisories it opens
 //! in well under a millisecond; matching a mixed 1000-package inventory
-//! (2,746 matches) takes 8.5–9.2 ms (fastest of 100 runs; medians 9.4–10.7
-//! ms) at load 3.4–5 on 2 shared cores, against 10.2–11.4 ms for schema 3
-//! (see `benches/store.rs` and the README's performance section).
+//! (2,746 matches) takes 8.4–9.0 ms (fastest of 100 runs, load 4.7–4.8 on
+//! 2 shared cores; 8.5–9.2 ms before the plain-release shortcut of
+//! `Version::cmp_str` and inline one-byte lengths, 10.2–11.4 ms for schema
+//! 3; see `benches/store.rs` and the README's performance section).
 //!
 //! Each matching record is decoded once per query into an `Arc`, which its
 //! matches share ([`Shared`]); a match names its `affected`
@@ -57,10 +58,18 @@
 //! the B-tree descents, the per-row SQL work and the calls into Rust, and
 //! its entries keep their listed versions sorted, so that evaluation
 //! binary-searches them instead of parsing each.
-//! What is left is mostly building the owned answer (decoding each matched
-//! record whole, every `versions` entry a `String`, and freeing it again:
-//! about a third of the time), SQLite copying every blob it returns and its
-//! page cache, and range evaluation.
+//! Range bounds in the language schemes that are plain `major.minor.patch`
+//! releases, as most are, are compared as numbers rather than parsed (and
+//! allocated) per comparison.
+//! What is left is mostly building the owned answer: decoding each matched
+//! record whole (every `versions` entry a `String`) and freeing it again are
+//! 46% of the instructions of the bench (callgrind), SQLite 19%, entry
+//! evaluation 15%. The next step is an [`AdvisoryMatch`] that holds the
+//! record's bytes (checked once, shared) and decodes only what its caller
+//! reads, bounds-checked and typed as now: a public API change for every
+//! caller in the workspace (classify, watch, the facade), which read
+//! `advisory.id`, `aliases`, `upstream`, `summary`, `severity`,
+//! `database_specific` and [`AdvisoryMatch::affected`].
 //!
 //! # Integrity, and what open costs
 //!
