@@ -13,6 +13,10 @@
 //! The database is built once into `target/bench-data/` and reused; delete it
 //! to rebuild (or when the generator changes, bump `GENERATION`).
 //! `TRAWL_BENCH_DB=FILE` measures another store file instead.
+//! `TRAWL_BENCH_RUNS=N` skips criterion and times N matches of the inventory
+//! one by one, printing the fastest, the median and the slowest: on a
+//! machine shared with other jobs the fastest run is the steadiest figure
+//! for comparing two builds.
 
 use std::hint::black_box;
 use std::path::{Path, PathBuf};
@@ -323,6 +327,29 @@ fn main() {
         );
     }
     drop(store);
+
+    if let Some(runs) = std::env::var("TRAWL_BENCH_RUNS")
+        .ok()
+        .and_then(|n| n.parse::<usize>().ok())
+    {
+        let store = AdvisoryStore::open(&path).expect("opens");
+        let mut times: Vec<_> = (0..runs.max(1))
+            .map(|_| {
+                let started = Instant::now();
+                black_box(match_all(&store, &inventory));
+                started.elapsed()
+            })
+            .collect();
+        times.sort();
+        eprintln!(
+            "match {INVENTORY} packages, {} runs: fastest {:.2?}, median {:.2?}, slowest {:.2?}",
+            times.len(),
+            times[0],
+            times[times.len() / 2],
+            times[times.len() - 1]
+        );
+        return;
+    }
 
     let mut c = Criterion::default().configure_from_args();
     c.bench_function("store/open", |b| {

@@ -300,25 +300,31 @@ fn truncated_foreign_and_future_files_are_refused() {
         }
     ));
 
-    // A store from a future schema: `user_version` is bytes 60..64 of the header.
-    let future = dir.path().join("future.db");
-    let mut changed = bytes.clone();
-    let next = trawl_advisory::store::SCHEMA_VERSION + 1;
-    changed[60..64].copy_from_slice(&next.to_be_bytes());
-    std::fs::write(&future, &changed).unwrap();
-    let err = expect_error(&future);
-    assert!(
-        matches!(
-            err,
-            StoreError::SchemaVersion {
-                found,
-                expected: trawl_advisory::store::SCHEMA_VERSION,
-                ..
-            } if found == next
-        ),
-        "{err}"
-    );
-    assert!(err.to_string().contains("rebuild"), "{err}");
+    // A store from a future schema, and one of the previous layout (3: one
+    // `entries` row per entry, before the `packages` rows): `user_version`
+    // is bytes 60..64 of the header.
+    for other in [
+        trawl_advisory::store::SCHEMA_VERSION + 1,
+        trawl_advisory::store::SCHEMA_VERSION - 1,
+    ] {
+        let file = dir.path().join(format!("schema-{other}.db"));
+        let mut changed = bytes.clone();
+        changed[60..64].copy_from_slice(&other.to_be_bytes());
+        std::fs::write(&file, &changed).unwrap();
+        let err = expect_error(&file);
+        assert!(
+            matches!(
+                err,
+                StoreError::SchemaVersion {
+                    found,
+                    expected: trawl_advisory::store::SCHEMA_VERSION,
+                    ..
+                } if found == other
+            ),
+            "{err}"
+        );
+        assert!(err.to_string().contains("rebuild"), "{err}");
+    }
 
     let missing = dir.path().join("missing.db");
     assert!(matches!(expect_error(&missing), StoreError::Io { .. }));
@@ -329,33 +335,41 @@ fn a_damaged_record_is_reported_when_read() {
     let dir = tempfile::tempdir().unwrap();
     let (db, _, path) = build(dir.path());
     let mut bytes = std::fs::read(&path).unwrap();
-    // The stored bytes of the first record indexed for musl in v3.4, located in
-    // the file and damaged by one bit.
-    let record: Vec<u8> = {
-        let conn = rusqlite::Connection::open(&path).unwrap();
-        conn.query_row(
-            "SELECT data FROM records WHERE seq = (SELECT min(seq) FROM entries \
-             WHERE ecosystem = 'Alpine:v3.4' AND name = 'musl')",
-            [],
-            |row| row.get(0),
-        )
-        .unwrap()
-    };
-    let at = bytes
-        .windows(record.len())
-        .position(|w| w == record)
-        .expect("small records sit whole in one page");
-    bytes[at + record.len() / 2] ^= 0x01;
-    let damaged = dir.path().join("damaged.db");
-    std::fs::write(&damaged, &bytes).unwrap();
-
-    // Opening reads no record, so it succeeds; the damage surfaces on the read.
-    let store = AdvisoryStore::open(&damaged).expect("header and meta are intact");
+    // The stored bytes of the records naming musl in v3.4 and the id of a
+    // record matching it, located in the file and each damaged by one bit.
     let query = PackageQuery {
         ecosystem: "Alpine:v3.4",
         name: "musl",
         version: "1.1.0-r0",
     };
+    let id = db.matches(&query).unwrap()[0].advisory.id.clone();
+    let records: Vec<Vec<u8>> = {
+        let conn = rusqlite::Connection::open(&path).unwrap();
+        let mut stmt = conn
+            .prepare(
+                "SELECT data FROM records WHERE instr(data, CAST(?1 AS BLOB)) > 0 \
+                 AND instr(data, CAST('Alpine:v3.4' AS BLOB)) > 0 \
+                 AND instr(data, CAST('musl' AS BLOB)) > 0",
+            )
+            .unwrap();
+        stmt.query_map([&id], |row| row.get(0))
+            .unwrap()
+            .collect::<Result<_, _>>()
+            .unwrap()
+    };
+    assert!(!records.is_empty());
+    for record in &records {
+        let at = bytes
+            .windows(record.len())
+            .position(|w| w == record.as_slice())
+            .expect("small records sit whole in one page");
+        bytes[at + record.len() / 2] ^= 0x01;
+    }
+    let damaged = dir.path().join("damaged.db");
+    std::fs::write(&damaged, &bytes).unwrap();
+
+    // Opening reads no record, so it succeeds; the damage surfaces on the read.
+    let store = AdvisoryStore::open(&damaged).expect("header and meta are intact");
     assert!(want_len(&db, &query) > 0);
     let err = store
         .matches(&query)
@@ -374,10 +388,73 @@ fn a_damaged_record_is_reported_when_read() {
     assert!(err.to_string().contains("damaged.db"), "{err}");
 }
 
-/// Packages are found by an integer key derived from their name; rows of
-/// another package that share a key (a hash collision, forced here) are not
-/// taken for the queried package's, and `verify` reports a key that does not
-/// match its package.
+/// A flipped bit in a package's `packages` row (its entries) is reported
+/// when a query reads the row, naming the file and the row; other packages
+/// still answer until then, and none after.
+#[test]
+fn a_damaged_package_row_is_reported_when_read() {
+    let dir = tempfile::tempdir().unwrap();
+    let (db, _, path) = build(dir.path());
+    let mut bytes = std::fs::read(&path).unwrap();
+    // musl's row in v3.4: a row's text (ecosystem, then name) ends its blob.
+    let row: Vec<u8> = {
+        let conn = rusqlite::Connection::open(&path).unwrap();
+        let text = "Alpine:v3.4musl";
+        conn.query_row(
+            "SELECT data FROM packages WHERE substr(data, length(data) - ?2 + 1) = CAST(?1 AS BLOB)",
+            rusqlite::params![text, text.len() as i64],
+            |row| row.get(0),
+        )
+        .unwrap()
+    };
+    let at = bytes
+        .windows(row.len())
+        .position(|w| w == row.as_slice())
+        .expect("the row sits whole in one page");
+    // A byte of its entries (not of its name: then the row would merely
+    // not be musl's).
+    bytes[at + 8] ^= 0x01;
+    let damaged = dir.path().join("damaged.db");
+    std::fs::write(&damaged, &bytes).unwrap();
+
+    let store = AdvisoryStore::open(&damaged).unwrap();
+    let openssl = PackageQuery {
+        ecosystem: "Alpine:v3.4",
+        name: "openssl",
+        version: "1.0.2a-r0",
+    };
+    assert_eq!(
+        store.matches(&openssl).unwrap().len(),
+        want_len(&db, &openssl)
+    );
+    let musl = PackageQuery {
+        ecosystem: "Alpine:v3.4",
+        name: "musl",
+        version: "1.1.0-r0",
+    };
+    let err = store.matches(&musl).expect_err("the damaged row is read");
+    let text = err.to_string();
+    assert!(
+        matches!(err, StoreError::Corrupt { .. })
+            && text.contains("damaged.db")
+            && text.contains("packages row")
+            && text.contains("musl")
+            && text.contains("checksum"),
+        "{text}"
+    );
+    assert!(!store.has_ecosystem("Alpine:v3.4"));
+    let err = AdvisoryStore::open(&damaged)
+        .unwrap()
+        .verify()
+        .expect_err("verify reads every row");
+    assert!(err.to_string().contains("packages row"), "{err}");
+}
+
+/// Packages are found by an integer key derived from their name; the row of
+/// another package filed under the queried one's key (a hash collision,
+/// forced here) is not taken for the queried package's, and `verify` reports
+/// a key that does not match its package. (A row holding both colliding
+/// packages is tested in the store's unit tests.)
 #[test]
 fn colliding_package_keys_are_told_apart() {
     let dir = tempfile::tempdir().unwrap();
@@ -387,30 +464,41 @@ fn colliding_package_keys_are_told_apart() {
         name: "musl",
         version: "1.1.0-r0",
     };
-    let want = db.matches(&musl).unwrap().len();
-    assert!(want > 0);
-    // A copy whose openssl rows carry musl's key.
+    let openssl = PackageQuery {
+        ecosystem: "Alpine:v3.4",
+        name: "openssl",
+        version: "1.0.2a-r0",
+    };
+    assert!(!db.matches(&musl).unwrap().is_empty());
+    assert!(!db.matches(&openssl).unwrap().is_empty());
+    // A copy whose openssl row carries musl's key (and musl's row is gone).
+    // A row's text (ecosystem, then name) ends its blob.
     let forced = dir.path().join("forced.db");
     std::fs::copy(&path, &forced).unwrap();
     {
         let conn = rusqlite::Connection::open(&forced).unwrap();
+        let key_of = |text: &str| -> i64 {
+            conn.query_row(
+                "SELECT key FROM packages WHERE substr(data, length(data) - ?2 + 1) = CAST(?1 AS BLOB)",
+                rusqlite::params![text, text.len() as i64],
+                |row| row.get(0),
+            )
+            .unwrap()
+        };
+        let (musl_key, openssl_key) = (key_of("Alpine:v3.4musl"), key_of("Alpine:v3.4openssl"));
+        conn.execute("DELETE FROM packages WHERE key = ?1", [musl_key])
+            .unwrap();
         let changed = conn
             .execute(
-                "UPDATE entries SET key = (SELECT key FROM entries WHERE ecosystem = 'Alpine:v3.4' \
-                 AND name = 'musl' LIMIT 1) WHERE ecosystem = 'Alpine:v3.4' AND name = 'openssl'",
-                [],
+                "UPDATE packages SET key = ?1 WHERE key = ?2",
+                [musl_key, openssl_key],
             )
             .unwrap();
-        assert!(changed > 0);
+        assert_eq!(changed, 1);
     }
     let store = AdvisoryStore::open(&forced).unwrap();
-    let got = store.matches(&musl).unwrap();
-    assert_eq!(got.len(), want);
-    assert!(
-        got.iter()
-            .all(|m| m.affected().package.as_ref().unwrap().name == "musl")
-    );
-    let err = store.verify().expect_err("the moved rows are found out");
+    assert!(store.matches(&musl).unwrap().is_empty());
+    let err = store.verify().expect_err("the moved row is found out");
     assert!(err.to_string().contains("key does not match"), "{err}");
 }
 

@@ -94,15 +94,6 @@ pub(crate) fn index_keys(
 }
 
 impl Installed<'_> {
-    /// The same version, owning its text.
-    pub(crate) fn into_owned(self) -> Installed<'static> {
-        Installed {
-            raw: std::borrow::Cow::Owned(self.raw.into_owned()),
-            version: self.version,
-            semver: self.semver,
-        }
-    }
-
     fn under(&self, scheme: VersionScheme) -> Option<&Version> {
         if self.version.scheme() == scheme {
             Some(&self.version)
@@ -278,8 +269,20 @@ impl CompiledAffected {
                 }
             }
         }
-        out.len(self.versions.len());
-        for (text, parsed) in &self.versions {
+        // Listed versions that parsed first, grouped by scheme (in practice
+        // one: the entry's) and sorted by its order, so that evaluation
+        // binary-searches them instead of parsing each; the others after.
+        let mut listed: Vec<&(String, Option<Version>)> = self.versions.iter().collect();
+        listed.sort_by(|(_, a), (_, b)| match (a, b) {
+            (Some(a), Some(b)) => scheme_tag(a.scheme())
+                .cmp(&scheme_tag(b.scheme()))
+                .then_with(|| a.partial_cmp(b).unwrap_or(std::cmp::Ordering::Equal)),
+            (Some(_), None) => std::cmp::Ordering::Less,
+            (None, Some(_)) => std::cmp::Ordering::Greater,
+            (None, None) => std::cmp::Ordering::Equal,
+        });
+        out.len(listed.len());
+        for (text, parsed) in listed {
             out.str(text);
             // 0: did not parse; else 1 + the scheme it parsed under.
             out.u8(parsed.as_ref().map_or(0, |v| 1 + scheme_tag(v.scheme())));
@@ -368,22 +371,54 @@ impl CompiledAffected {
                 in_range = true;
             }
         }
+        // The listed versions: equal as text to the installed one, or equal
+        // under its scheme. Those of its scheme are stored sorted (see
+        // `encode`): they are gathered, then binary-searched, parsing a few
+        // instead of all.
         let mut listed = false;
+        let mut sorted: [&str; SEARCHED] = [""; SEARCHED];
+        let mut gathered = 0;
         for _ in 0..input.count()? {
             let text = input.str()?;
             let tag = input.u8()?;
             if listed || in_range {
                 continue;
             }
-            listed = text == installed.raw
-                || match tag {
-                    0 => false,
-                    tag => {
-                        let scheme = scheme_of_tag(tag - 1).ok_or_else(|| bad("version scheme"))?;
-                        scheme == installed.version.scheme()
-                            && cmp(&installed.version, text)? == Ordering::Equal
+            if text == installed.raw {
+                listed = true;
+                continue;
+            }
+            if tag == 0 {
+                continue;
+            }
+            let scheme = scheme_of_tag(tag - 1).ok_or_else(|| bad("version scheme"))?;
+            if scheme != installed.version.scheme() {
+                continue;
+            }
+            match sorted.get_mut(gathered) {
+                Some(slot) => {
+                    *slot = text;
+                    gathered += 1;
+                }
+                // Beyond what is gathered: compared one by one.
+                None => listed = cmp(&installed.version, text)? == Ordering::Equal,
+            }
+        }
+        if !listed && !in_range {
+            let mut candidates = sorted.get(..gathered).unwrap_or_default();
+            while let Some((middle, rest)) = candidates
+                .split_at_checked(candidates.len() / 2)
+                .and_then(|(below, from)| Some((from.first()?, (below, from.get(1..)?))))
+            {
+                match cmp(&installed.version, middle)? {
+                    Ordering::Equal => {
+                        listed = true;
+                        break;
                     }
-                };
+                    Ordering::Less => candidates = rest.0,
+                    Ordering::Greater => candidates = rest.1,
+                }
+            }
         }
         if in_range {
             let fixed = match (unfixed, best_fix) {
@@ -489,6 +524,10 @@ fn compile_events(
         limits,
     })
 }
+
+/// Listed versions of the installed version's scheme an encoded entry's
+/// evaluation binary-searches; more are compared one by one.
+const SEARCHED: usize = 64;
 
 fn scheme_tag(scheme: VersionScheme) -> u8 {
     match scheme {

@@ -7,7 +7,7 @@ use rusqlite::{Connection, params};
 use sha2::{Digest, Sha256};
 
 use super::affected::CompiledAffected;
-use super::record::{encode_advisory, encode_entry};
+use super::record::{StoredEntry, encode_advisory, encode_entry, encode_package};
 use super::{
     APPLICATION_ID, ContentHasher, FORMAT_NAME, SCHEMA, SCHEMA_VERSION, StoreError, StoreInfo,
     package_key,
@@ -332,25 +332,42 @@ impl StoreBuilder {
                 let key = package_key(index[ecosystem.as_str()], name);
                 entries.push((
                     key,
-                    ord as i64,
-                    *affected,
                     ecosystem.as_str(),
                     name.as_str(),
-                    seq_of[ord],
-                    entry.as_deref(),
+                    ord,
+                    StoredEntry {
+                        affected: *affected,
+                        seq: seq_of[ord],
+                        entry: entry.as_deref(),
+                    },
                 ));
             }
         }
-        // Primary-key order: appends to the b-tree, and the order checksums use.
-        entries.sort_unstable_by_key(|e| (e.0, e.1, e.2));
+        // One row per key: its packages (one, unless names collide) by
+        // ecosystem and name, each one's entries in insertion order (`ord`,
+        // then position in the record), as `AdvisoryDb` answers them.
+        entries.sort_unstable_by(|a, b| {
+            (a.0, a.1, a.2, a.3, a.4.affected).cmp(&(b.0, b.1, b.2, b.3, b.4.affected))
+        });
+        let entry_count = entries.len() as u64;
         {
-            let mut insert = tx.prepare(
-                "INSERT INTO entries (key, ord, affected, ecosystem, name, seq, entry) \
-                 VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7)",
-            )?;
-            for (key, ord, affected, ecosystem, name, seq, entry) in &entries {
-                insert.execute(params![key, ord, affected, ecosystem, name, seq, entry])?;
-                hasher.entry(*key, *ord, *affected, ecosystem, name, *seq, *entry);
+            let mut insert = tx.prepare("INSERT INTO packages (key, data) VALUES (?1, ?2)")?;
+            let mut rest = entries.as_slice();
+            while let Some(first) = rest.first() {
+                let key = first.0;
+                let end = rest.iter().position(|e| e.0 != key).unwrap_or(rest.len());
+                let (row, after) = rest.split_at(end);
+                rest = after;
+                let mut packages: Vec<(&str, &str, Vec<StoredEntry<'_>>)> = Vec::new();
+                for (_, ecosystem, name, _, entry) in row {
+                    match packages.last_mut() {
+                        Some((e, n, list)) if e == ecosystem && n == name => list.push(*entry),
+                        _ => packages.push((ecosystem, name, vec![*entry])),
+                    }
+                }
+                let data = encode_package(&packages);
+                insert.execute(params![key, data])?;
+                hasher.package(key, &data);
             }
         }
         let ecosystems: Vec<(String, u64)> = counts.into_iter().collect();
@@ -367,7 +384,7 @@ impl StoreBuilder {
         let info = StoreInfo {
             schema_version: SCHEMA_VERSION,
             records,
-            entries: entries.len() as u64,
+            entries: entry_count,
             ecosystems,
             content_sha256: content,
             ecosystems_sha256,

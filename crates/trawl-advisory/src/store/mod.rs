@@ -11,32 +11,38 @@
 //! |---|---|---|
 //! | `meta` | name | format, schema version, counts, content SHA-256, build time (`built_at`, Unix seconds; `SOURCE_DATE_EPOCH` when set) |
 //! | `records` | sequence number (`seq`) | one whole record, in a compact encoding with its CRC-32 |
-//! | `entries` | (package key, insertion order, affected index) | one `affected` entry: its ecosystem and package, its record's `seq`, and its ranges compiled for matching |
+//! | `packages` | package key | every `affected` entry of one (ecosystem, package), in a compact encoding with one CRC-32: for each entry its record's `seq`, its position in the record, and its ranges compiled for matching |
 //! | `ecosystems` | normalised ecosystem | number of entries |
 //!
 //! The package key is an integer: the ecosystem's position among the
 //! store's ecosystems in the high bits, a hash of the package name in the
-//! low ones (see `package_key`). Integer keys make the index search a few
-//! integer comparisons per page, and one ecosystem's entries (all an image
-//! asks about) stay together in the file. An entry holds what matching
-//! reads, pre-digested: the range events already sorted into intervals, each
-//! bound as its version text, the vendor status; it is evaluated in place
-//! without building anything (see `CompiledAffected::evaluate_encoded`).
+//! low ones (see `package_key`). It is the `packages` table's rowid, so a
+//! lookup is one descent of a B-tree whose inner pages hold nothing but
+//! integers, and one ecosystem's packages (all an image asks about) stay
+//! together in the file. Names whose keys collide share one row, each
+//! package with its name, and a query reads its own only. An entry holds
+//! what matching reads, pre-digested: the range events already sorted into
+//! intervals, each bound as its version text, the vendor status; it is
+//! evaluated in place without building anything (see
+//! `CompiledAffected::evaluate_encoded`).
 //!
-//! One query per (ecosystem, package) joins the package's entries to their
-//! records. The join is filtered by `trawl_match`, an SQL function this
-//! store registers on its connection, which evaluates each entry against
-//! the installed version, so that SQLite reads (and this code decodes) the
-//! records of matching entries only. The statement is prepared once and
-//! cached; one read transaction stays open, since the file never changes.
-//! Records are placed in the order of the first package they name, so one
-//! query's records share pages.
+//! A query reads the package's row (one per index key: `Debian:12`, then
+//! `Debian`), evaluates every entry against the installed version, then
+//! reads the records of the matching ones only, in `seq` order, a run of
+//! close sequence numbers at a time (one range scan rather than a descent
+//! each). Records are placed in the order of the first package they name,
+//! so one query's records are neighbours. The statements are prepared once
+//! and cached; one read transaction stays open, since the file never
+//! changes.
 //!
 //! SQLite was chosen over a hand-made format because it gives the B-tree
 //! index, page-level access with its own page cache, and mature tooling
 //! (`sqlite3` can inspect a file) for free. Against a million advisories it opens
-//! in well under a millisecond; matching a mixed 1000-package inventory takes
-//! about 16 ms (see `benches/store.rs` and the README's performance section).
+//! in well under a millisecond; matching a mixed 1000-package inventory
+//! (2,746 matches) takes 8.4–9.0 ms (fastest of 100 runs, load 4.7–4.8 on
+//! 2 shared cores; 8.5–9.2 ms before the plain-release shortcut of
+//! `Version::cmp_str` and inline one-byte lengths, 10.2–11.4 ms for schema
+//! 3; see `benches/store.rs` and the README's performance section).
 //!
 //! Each matching record is decoded once per query into an `Arc`, which its
 //! matches share ([`Shared`]); a match names its `affected`
@@ -44,11 +50,26 @@
 //! Before (2026-12-04), every match decoded its record and then deep-copied
 //! the matched `affected` entry with all its listed versions, and a record
 //! matching twice was deep-copied again: 41.8 ms for the bench's 1000
-//! packages, against 16.5 ms now (`cargo bench -p trawl-advisory --bench
-//! store`, 1,011,845 advisories, both at load average 4–5 on 2 shared cores;
-//! 22.5 ms at load 9–10).
-//! What is left is mostly decoding the whole record (every `versions` entry a
-//! `String`) and SQLite's page cache.
+//! packages, against 16.5 ms with shared records (`cargo bench -p
+//! trawl-advisory --bench store`, 1,011,845 advisories, both at load average
+//! 4–5 on 2 shared cores; 22.5 ms at load 9–10). Schema version 3 had one
+//! `entries` row per entry, joined to `records` in SQL and filtered by an SQL
+//! function evaluating each entry; version 4's package rows (issue 13) cut
+//! the B-tree descents, the per-row SQL work and the calls into Rust, and
+//! its entries keep their listed versions sorted, so that evaluation
+//! binary-searches them instead of parsing each.
+//! Range bounds in the language schemes that are plain `major.minor.patch`
+//! releases, as most are, are compared as numbers rather than parsed (and
+//! allocated) per comparison.
+//! What is left is mostly building the owned answer: decoding each matched
+//! record whole (every `versions` entry a `String`) and freeing it again are
+//! 46% of the instructions of the bench (callgrind), SQLite 19%, entry
+//! evaluation 15%. The next step is an [`AdvisoryMatch`] that holds the
+//! record's bytes (checked once, shared) and decodes only what its caller
+//! reads, bounds-checked and typed as now: a public API change for every
+//! caller in the workspace (classify, watch, the facade), which read
+//! `advisory.id`, `aliases`, `upstream`, `summary`, `severity`,
+//! `database_specific` and [`AdvisoryMatch::affected`].
 //!
 //! # Integrity, and what open costs
 //!
@@ -100,8 +121,6 @@ use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
-use rusqlite::functions::{Context, FunctionFlags};
-use rusqlite::types::ValueRef;
 use rusqlite::{Connection, OpenFlags};
 use sha2::{Digest, Sha256};
 
@@ -111,13 +130,15 @@ use crate::feed::{FeedError, FeedWarning, OpenError, open_regular};
 use crate::fix::FixState;
 use crate::osv::Advisory;
 use affected::{Installed, PreparedQuery};
-use record::{BlobError, decode_advisory, evaluate_entry};
+use record::{BlobError, PackageReader, decode_advisory, evaluate_entry};
 
 /// The schema version this crate reads and writes; also SQLite's `user_version`.
 /// Version 3 files language packages under their ecosystem's canonical name
-/// ([`crate::canonical`]); a version 2 store, whose keys are names as the
-/// feeds wrote them, is refused (rebuild it with `trawl db build`/`update`).
-pub const SCHEMA_VERSION: u32 = 3;
+/// ([`crate::canonical`]); version 4 keeps a package's entries in one
+/// `packages` row instead of an `entries` row each. An older store is
+/// refused with [`StoreError::SchemaVersion`] (rebuild it with `trawl db
+/// build`/`update`).
+pub const SCHEMA_VERSION: u32 = 4;
 
 /// SQLite `application_id` of a store: `TRWL`.
 const APPLICATION_ID: u32 = u32::from_be_bytes(*b"TRWL");
@@ -128,23 +149,28 @@ const FORMAT_NAME: &str = "trawl-advisory-db";
 const SCHEMA: &str = "
 CREATE TABLE meta (key TEXT PRIMARY KEY, value TEXT NOT NULL) WITHOUT ROWID;
 CREATE TABLE records (seq INTEGER PRIMARY KEY, data BLOB NOT NULL);
-CREATE TABLE entries (
-    key INTEGER NOT NULL, ord INTEGER NOT NULL, affected INTEGER NOT NULL,
-    ecosystem TEXT NOT NULL, name TEXT NOT NULL, seq INTEGER NOT NULL, entry BLOB,
-    PRIMARY KEY (key, ord, affected)
-) WITHOUT ROWID;
+CREATE TABLE packages (key INTEGER PRIMARY KEY, data BLOB NOT NULL);
 CREATE TABLE ecosystems (key TEXT PRIMARY KEY, entries INTEGER NOT NULL) WITHOUT ROWID;
 ";
 
-/// The matching entries of one (ecosystem, package), in `AdvisoryDb` order,
-/// with their records: `trawl_match` (see [`Probe`]) decides which entries
-/// match before SQLite reads a record, so only matching records are read.
-const MATCH_QUERY: &str = "SELECT e.seq, e.affected, r.data FROM entries e JOIN records r ON r.seq = e.seq \
-     WHERE e.key=?1 AND trawl_match(e.ecosystem, e.name, e.seq, e.affected, e.entry) \
-     ORDER BY e.ord, e.affected";
+/// The `packages` row of a package key: every entry of the package (and of
+/// any other whose name's key collides with it).
+const PACKAGE_QUERY: &str = "SELECT data FROM packages WHERE key = ?1";
 
-/// Matches a query keeps on the stack before allocating its answer.
-const STAGED: usize = 4;
+/// The records from `?1` to `?2` (at most 62 apart) whose offset from `?1`
+/// is a bit set in `?3`, in order: the records a query matched are read a run of close
+/// sequence numbers at a time, stepping over the ones between without
+/// reading (SQLite copies every blob it returns).
+const RECORDS_QUERY: &str = "SELECT seq, data FROM records \
+     WHERE seq BETWEEN ?1 AND ?2 AND (?3 >> (seq - ?1)) & 1";
+
+/// Matched records at most this far apart are read by one range scan
+/// (stepping over the ones between, on the same or the next page) rather
+/// than by a B-tree descent each.
+const RUN_GAP: i64 = 16;
+
+/// The widest run: offsets from its first record are bits of an `i64`.
+const RUN_SPAN: i64 = 62;
 
 /// How long a query trusts the last check that the file is unchanged (one
 /// `fstat`, about half a microsecond, a tenth of a query): a query more than
@@ -206,7 +232,7 @@ impl FileIdentity {
 /// shared between threads; each query holds it for a few microseconds.
 pub struct AdvisoryStore {
     path: PathBuf,
-    conn: Mutex<Connection>,
+    conn: Mutex<Conn>,
     info: StoreInfo,
     /// Each ecosystem and its position in [`StoreInfo::ecosystems`], the
     /// high part of its packages' keys.
@@ -225,69 +251,24 @@ pub struct AdvisoryStore {
     opened: Instant,
     /// Nanoseconds after `opened` of the last check (see [`CHECK_INTERVAL`]).
     checked: AtomicU64,
-    /// What the connection's `trawl_match` function works with.
-    probe: Arc<Mutex<Probe>>,
 }
 
-/// The state of `trawl_match(ecosystem, name, seq, affected, entry)`, the SQL function that
-/// evaluates index entries inside the match query, so that SQLite reads the
-/// record of a matching entry only: the current query's installed version
-/// in, the verdicts of the entries it accepted (in order) and the first
-/// damage found out.
-#[derive(Default)]
-struct Probe {
-    installed: Option<Installed<'static>>,
-    /// The queried (ecosystem, package): rows of another package whose key
-    /// collides with it are not its entries.
-    ecosystem: String,
-    name: String,
-    hits: Vec<(i64, u32, FixState)>,
-    error: Option<(i64, BlobError)>,
+/// The connection, and what queries reuse from one to the next.
+struct Conn {
+    conn: Connection,
+    /// The current query's matching entries, in answer order.
+    hits: Vec<Hit>,
+    /// The records they name, by sequence number (sorted, once each), and
+    /// each one once decoded.
+    records: Vec<(i64, Option<Arc<Advisory>>)>,
 }
 
-impl Probe {
-    /// `trawl_match` itself: true when the entry covers the installed
-    /// version (its verdict is queued), false when it does not or when no
-    /// query is running; an error when the entry is damaged.
-    fn evaluate(probe: &Mutex<Probe>, ctx: &Context<'_>) -> rusqlite::Result<bool> {
-        let mut probe = probe.lock().unwrap_or_else(|e| e.into_inner());
-        let Probe {
-            installed,
-            ecosystem,
-            name,
-            hits,
-            error,
-        } = &mut *probe;
-        let Some(installed) = installed else {
-            return Ok(false);
-        };
-        let is = |at: usize, text: &str| matches!(ctx.get_raw(at), ValueRef::Text(t) if t == text.as_bytes());
-        if !is(1, name) || !is(0, ecosystem) {
-            return Ok(false);
-        }
-        let seq: i64 = ctx.get(2)?;
-        let affected: u32 = ctx.get(3)?;
-        let blob = match ctx.get_raw(4) {
-            ValueRef::Blob(blob) => blob,
-            // Entries of ecosystems without a version scheme never match.
-            ValueRef::Null => return Ok(false),
-            _ => {
-                *error = Some((seq, BlobError::Decode("entry is not a blob".into())));
-                return Err(rusqlite::Error::UserFunctionError("damaged entry".into()));
-            }
-        };
-        match evaluate_entry(blob, installed) {
-            Ok(Some(fix_state)) => {
-                hits.push((seq, affected, fix_state));
-                Ok(true)
-            }
-            Ok(None) => Ok(false),
-            Err(e) => {
-                *error = Some((seq, e));
-                Err(rusqlite::Error::UserFunctionError("damaged entry".into()))
-            }
-        }
-    }
+/// A matching entry: its record, its position in the record's `affected`,
+/// the verdict.
+struct Hit {
+    seq: i64,
+    affected: u32,
+    fix_state: FixState,
 }
 
 impl std::fmt::Debug for AdvisoryStore {
@@ -382,7 +363,7 @@ pub enum StoreError {
     Corrupt {
         /// The file.
         path: PathBuf,
-        /// What is damaged, e.g. `record 1234` or `entries row (Debian:12, openssl)`.
+        /// What is damaged, e.g. `record 1234` or `packages row (Debian:12, openssl)`.
         what: String,
         /// How.
         reason: String,
@@ -460,16 +441,6 @@ impl AdvisoryStore {
         conn.execute_batch(&format!(
             "PRAGMA mmap_size = 0; PRAGMA cache_size = -{CACHE_KIB}; PRAGMA query_only = 1; BEGIN;"
         ))
-        .map_err(sqlite)?;
-
-        let probe = Arc::new(Mutex::new(Probe::default()));
-        let shared = probe.clone();
-        conn.create_scalar_function(
-            "trawl_match",
-            5,
-            FunctionFlags::SQLITE_UTF8 | FunctionFlags::SQLITE_DIRECTONLY,
-            move |ctx| Probe::evaluate(&shared, ctx),
-        )
         .map_err(sqlite)?;
 
         let meta: HashMap<String, String> = {
@@ -568,7 +539,11 @@ impl AdvisoryStore {
                 .map(|(i, (key, _))| (key.clone(), i as u32))
                 .collect(),
             path,
-            conn: Mutex::new(conn),
+            conn: Mutex::new(Conn {
+                conn,
+                hits: Vec::new(),
+                records: Vec::new(),
+            }),
             info,
             damaged: AtomicBool::new(false),
             file,
@@ -576,7 +551,6 @@ impl AdvisoryStore {
             changed: AtomicBool::new(false),
             opened: Instant::now(),
             checked: AtomicU64::new(0),
-            probe,
         })
     }
 
@@ -660,7 +634,8 @@ impl AdvisoryStore {
         if self.has_changed() {
             return Err(self.changed_error());
         }
-        let conn = self.lock();
+        let guard = self.lock();
+        let conn = &guard.conn;
         let sqlite = |e: rusqlite::Error| sqlite_error(&self.path, e);
         let problems: Vec<String> = {
             let mut stmt = conn.prepare("PRAGMA quick_check").map_err(sqlite)?;
@@ -691,33 +666,18 @@ impl AdvisoryStore {
             hasher.record(seq, data);
         }
         let mut stmt = conn
-            .prepare(
-                "SELECT key, ord, affected, ecosystem, name, seq, entry FROM entries \
-                 ORDER BY key, ord, affected",
-            )
+            .prepare("SELECT key, data FROM packages ORDER BY key")
             .map_err(sqlite)?;
         let mut rows = stmt.query([]).map_err(sqlite)?;
         while let Some(row) = rows.next().map_err(sqlite)? {
             let key: i64 = row.get(0).map_err(sqlite)?;
-            let ord: i64 = row.get(1).map_err(sqlite)?;
-            let affected: u32 = row.get(2).map_err(sqlite)?;
-            let ecosystem: String = row.get(3).map_err(sqlite)?;
-            let name: String = row.get(4).map_err(sqlite)?;
-            let seq: i64 = row.get(5).map_err(sqlite)?;
-            let entry: Option<Vec<u8>> = row.get(6).map_err(sqlite)?;
-            let what = || format!("entries row ({ecosystem}, {name}, {seq})");
-            if self
-                .ecosystems
-                .get(&ecosystem)
-                .map(|&i| package_key(i, &name))
-                != Some(key)
-            {
-                return Err(self.corrupt(what(), "its key does not match its package".into()));
-            }
-            if let Some(entry) = &entry {
-                record::unframe(entry).map_err(|e| self.corrupt(what(), e.to_string()))?;
-            }
-            hasher.entry(key, ord, affected, &ecosystem, &name, seq, entry.as_deref());
+            let data = row
+                .get_ref(1)
+                .map_err(sqlite)?
+                .as_blob()
+                .map_err(|e| self.corrupt(format!("packages row {key}"), e.to_string()))?;
+            self.verify_package(key, data)?;
+            hasher.package(key, data);
         }
         let mut ecosystems = Sha256::new();
         for (key, count) in &self.info.ecosystems {
@@ -785,114 +745,135 @@ impl AdvisoryStore {
             return Ok(Vec::new());
         }
 
-        let conn = self.lock();
-        // The query's installed version, for `trawl_match` (one query at a
-        // time: the connection is locked).
-        let probe = &self.probe;
+        let mut guard = self.lock();
+        let Conn {
+            conn,
+            hits,
+            records,
+        } = &mut *guard;
+        hits.clear();
+        records.clear();
+        // The package's entries, evaluated in place against the installed
+        // version: one row per index key.
         {
-            let mut probe = probe.lock().unwrap_or_else(|e| e.into_inner());
-            probe.installed = Some(installed.into_owned());
-            probe.name.clear();
-            probe.name.push_str(name);
-            probe.hits.clear();
-            probe.error = None;
-        }
-        // Matches, in index order. A short answer stays on the stack until it
-        // is complete: its vector is the one large allocation of a query, and
-        // allocating it first would make the allocator tidy up, slowing every
-        // small allocation after it.
-        let mut staged: [Option<AdvisoryMatch<'static>>; STAGED] = Default::default();
-        let mut found: Vec<AdvisoryMatch<'static>> = Vec::new();
-        let mut count = 0;
-        // Records already decoded, by seq: a record matching again (another of
-        // its `affected` entries) is copied from its first match.
-        let mut decoded = Decoded::default();
-        for (key, ecosystem_index) in keys {
-            {
-                let mut probe = probe.lock().unwrap_or_else(|e| e.into_inner());
-                probe.ecosystem.clear();
-                probe.ecosystem.push_str(key);
+            let mut stmt = conn.prepare_cached(PACKAGE_QUERY).map_err(failed)?;
+            for (key, ecosystem_index) in keys {
+                let mut rows = stmt
+                    .query([package_key(ecosystem_index, name)])
+                    .map_err(failed)?;
+                let Some(row) = rows.next().map_err(failed)? else {
+                    continue;
+                };
+                let what = || format!("packages row ({key}, {name})");
+                let blob = row
+                    .get_ref(0)
+                    .map_err(failed)?
+                    .as_blob()
+                    .map_err(|e| self.corrupt(what(), e.to_string()))?;
+                evaluate_package(blob, key, name, &installed, hits)
+                    .map_err(|e| self.corrupt_blob(what(), e))?;
             }
-            let mut stmt = conn.prepare_cached(MATCH_QUERY).map_err(failed)?;
-            let mut rows = stmt
-                .query([package_key(ecosystem_index, name)])
-                .map_err(failed)?;
-            loop {
-                let row = match rows.next() {
-                    Ok(Some(row)) => row,
-                    Ok(None) => break,
-                    Err(e) => {
-                        return Err(
-                            match probe.lock().unwrap_or_else(|e| e.into_inner()).error.take() {
-                                Some((seq, e)) => self
-                                    .corrupt_blob(format!("entries row ({key}, {name}, {seq})"), e),
-                                None => failed(e),
-                            },
-                        );
-                    }
-                };
-                let seq: i64 = row.get(0).map_err(failed)?;
-                let affected_index: u32 = row.get(1).map_err(failed)?;
-                let what = || format!("record {seq}");
-                // The verdict `trawl_match` gave this row. Rows it accepted but
-                // another condition refused left theirs before it.
-                let fix_state = {
-                    let mut probe = probe.lock().unwrap_or_else(|e| e.into_inner());
-                    let hits = &mut probe.hits;
-                    let at = hits
-                        .iter()
-                        .position(|(s, a, _)| (*s, *a) == (seq, affected_index));
-                    match at {
-                        Some(at) => hits.drain(..=at).next_back().map(|(_, _, fix)| fix),
-                        None => None,
-                    }
-                };
-                let Some(fix_state) = fix_state else {
-                    return Err(self.corrupt(what(), "matched without a verdict".into()));
-                };
-                let advisory = match decoded.get(seq) {
-                    Some(earlier) => Arc::clone(earlier),
-                    None => {
-                        let blob = row
-                            .get_ref(2)
-                            .map_err(failed)?
-                            .as_blob()
-                            .map_err(|e| self.corrupt(what(), e.to_string()))?;
-                        let advisory = Arc::new(
-                            decode_advisory(blob).map_err(|e| self.corrupt_blob(what(), e))?,
-                        );
-                        decoded.insert(seq, Arc::clone(&advisory));
-                        advisory
-                    }
-                };
-                let one =
-                    AdvisoryMatch::new(Shared::Owned(advisory), affected_index as usize, fix_state)
-                        .ok_or_else(|| {
-                            self.corrupt(
-                                what(),
-                                format!("it has no affected entry {affected_index}"),
-                            )
-                        })?;
-                if count < STAGED {
-                    staged[count] = Some(one);
-                } else {
-                    if found.is_empty() {
-                        found.reserve(2 * STAGED);
-                        found.extend(staged.iter_mut().filter_map(Option::take));
-                    }
-                    found.push(one);
+        }
+        if hits.is_empty() {
+            return Ok(Vec::new());
+        }
+        // Their records, each decoded once, read in sequence order a run
+        // of close ones at a time (a package's records sit together).
+        records.extend(hits.iter().map(|hit| (hit.seq, None)));
+        records.sort_unstable_by_key(|(seq, _)| *seq);
+        records.dedup_by_key(|(seq, _)| *seq);
+        {
+            let mut stmt = conn.prepare_cached(RECORDS_QUERY).map_err(failed)?;
+            let mut rest = records.as_mut_slice();
+            while let Some(&(first, _)) = rest.first() {
+                let end = rest
+                    .windows(2)
+                    .position(|w| w[1].0 - w[0].0 > RUN_GAP || w[1].0 - first > RUN_SPAN)
+                    .map_or(rest.len(), |at| at + 1);
+                let (run, after) = rest.split_at_mut(end);
+                rest = after;
+                let last = run.last().map_or(first, |(seq, _)| *seq);
+                let mask = run
+                    .iter()
+                    .fold(0i64, |mask, (seq, _)| mask | 1 << (seq - first));
+                let mut rows = stmt.query([first, last, mask]).map_err(failed)?;
+                let mut wanted = run.iter_mut().peekable();
+                while let Some(row) = rows.next().map_err(failed)? {
+                    let seq: i64 = row.get(0).map_err(failed)?;
+                    // Skip what is not wanted; a wanted record missing
+                    // from the file stays undecoded (reported below).
+                    while wanted.next_if(|(want, _)| *want < seq).is_some() {}
+                    let Some((_, slot)) = wanted.next_if(|(want, _)| *want == seq) else {
+                        continue;
+                    };
+                    let what = || format!("record {seq}");
+                    let blob = row
+                        .get_ref(1)
+                        .map_err(failed)?
+                        .as_blob()
+                        .map_err(|e| self.corrupt(what(), e.to_string()))?;
+                    *slot = Some(Arc::new(
+                        decode_advisory(blob).map_err(|e| self.corrupt_blob(what(), e))?,
+                    ));
                 }
-                count += 1;
             }
         }
-        probe.lock().unwrap_or_else(|e| e.into_inner()).installed = None;
-        drop(conn);
-        if count <= STAGED {
-            found.reserve_exact(count);
-            found.extend(staged.into_iter().flatten());
+        // The matches, in index order.
+        let mut found = Vec::with_capacity(hits.len());
+        for Hit {
+            seq,
+            affected,
+            fix_state,
+        } in hits.drain(..)
+        {
+            let what = || format!("record {seq}");
+            let advisory = records
+                .binary_search_by_key(&seq, |(s, _)| *s)
+                .ok()
+                .and_then(|at| records.get(at)?.1.clone())
+                .ok_or_else(|| {
+                    self.corrupt(what(), "an entry names it, the file lacks it".into())
+                })?;
+            let one = AdvisoryMatch::new(Shared::Owned(advisory), affected as usize, fix_state)
+                .ok_or_else(|| {
+                    self.corrupt(what(), format!("it has no affected entry {affected}"))
+                })?;
+            found.push(one);
         }
+        records.clear();
+        drop(guard);
         found.sort_by(|a, b| a.advisory.id.cmp(&b.advisory.id));
         Ok(found)
+    }
+
+    /// Checks one `packages` row for [`verify`](Self::verify): its
+    /// checksum and structure, and that each package it holds has its key.
+    fn verify_package(&self, key: i64, data: &[u8]) -> Result<(), StoreError> {
+        let what = || format!("packages row {key}");
+        let mut reader = PackageReader::new(data).map_err(|e| self.corrupt_blob(what(), e))?;
+        while let Some((ecosystem, name, count)) = reader
+            .next_package()
+            .map_err(|e| self.corrupt_blob(what(), e))?
+        {
+            if self
+                .ecosystems
+                .get(ecosystem)
+                .map(|&i| package_key(i, name))
+                != Some(key)
+            {
+                return Err(self.corrupt(
+                    format!("packages row ({ecosystem}, {name})"),
+                    "its key does not match its package".into(),
+                ));
+            }
+            for _ in 0..count {
+                let entry = reader.entry().map_err(|e| self.corrupt_blob(what(), e))?;
+                if let Some(payload) = entry.entry {
+                    wire::Reader::new(payload).map_err(|e| self.corrupt_blob(what(), e))?;
+                }
+            }
+        }
+        reader.finish().map_err(|e| self.corrupt_blob(what(), e))
     }
 
     /// Whether any record covers the ecosystem, as
@@ -908,7 +889,7 @@ impl AdvisoryStore {
             .any(|key| self.ecosystems.contains_key(*key))
     }
 
-    fn lock(&self) -> std::sync::MutexGuard<'_, Connection> {
+    fn lock(&self) -> std::sync::MutexGuard<'_, Conn> {
         // A panic while holding the lock cannot leave the read-only connection in
         // a state later queries would misread.
         self.conn.lock().unwrap_or_else(|e| e.into_inner())
@@ -1073,28 +1054,10 @@ impl ContentHasher {
         self.bytes(data);
     }
 
-    #[allow(clippy::too_many_arguments)]
-    fn entry(
-        &mut self,
-        key: i64,
-        ord: i64,
-        affected: u32,
-        ecosystem: &str,
-        name: &str,
-        seq: i64,
-        entry: Option<&[u8]>,
-    ) {
-        self.hash.update(b"E");
+    fn package(&mut self, key: i64, data: &[u8]) {
+        self.hash.update(b"P");
         self.hash.update(key.to_le_bytes());
-        self.bytes(ecosystem.as_bytes());
-        self.bytes(name.as_bytes());
-        self.hash.update(ord.to_le_bytes());
-        self.hash.update(affected.to_le_bytes());
-        self.hash.update(seq.to_le_bytes());
-        match entry {
-            Some(entry) => self.bytes(entry),
-            None => self.hash.update(u64::MAX.to_le_bytes()),
-        }
+        self.bytes(data);
     }
 
     fn finish(mut self, ecosystems: &[u8]) -> String {
@@ -1130,43 +1093,34 @@ fn hash_ecosystem(hash: &mut Sha256, key: &str, count: u64) {
     hash.update(count.to_le_bytes());
 }
 
-/// The records one query has decoded, shared by their matches: a
-/// short list while it is short (most packages), a map once it is not.
-#[derive(Default)]
-struct Decoded {
-    few: [(i64, Option<Arc<Advisory>>); Decoded::FEW],
-    len: usize,
-    many: HashMap<i64, Arc<Advisory>>,
-}
-
-impl Decoded {
-    const FEW: usize = 16;
-
-    fn get(&self, seq: i64) -> Option<&Arc<Advisory>> {
-        match self.few.get(..self.len) {
-            Some(few) if self.len < Self::FEW => few
-                .iter()
-                .find(|(s, _)| *s == seq)
-                .and_then(|(_, a)| a.as_ref()),
-            _ => self.many.get(&seq),
-        }
-    }
-
-    fn insert(&mut self, seq: i64, advisory: Arc<Advisory>) {
-        if let Some(slot) = self.few.get_mut(self.len) {
-            *slot = (seq, Some(advisory));
-            self.len += 1;
-            if self.len == Self::FEW {
-                self.many.extend(
-                    self.few
-                        .iter_mut()
-                        .filter_map(|(s, a)| Some((*s, a.take()?))),
-                );
+/// Evaluates the entries of (`ecosystem`, `name`) in a `packages` row
+/// against the installed version, queueing the matching ones; the row's
+/// other packages (whose keys collide with it) are read past.
+fn evaluate_package(
+    blob: &[u8],
+    ecosystem: &str,
+    name: &str,
+    installed: &Installed<'_>,
+    hits: &mut Vec<Hit>,
+) -> Result<(), BlobError> {
+    let mut row = PackageReader::new(blob)?;
+    while let Some((stored_ecosystem, stored_name, count)) = row.next_package()? {
+        let wanted = stored_ecosystem == ecosystem && stored_name == name;
+        for _ in 0..count {
+            let entry = row.entry()?;
+            let (true, Some(payload)) = (wanted, entry.entry) else {
+                continue;
+            };
+            if let Some(fix_state) = evaluate_entry(payload, installed)? {
+                hits.push(Hit {
+                    seq: entry.seq,
+                    affected: entry.affected,
+                    fix_state,
+                });
             }
-        } else {
-            self.many.insert(seq, advisory);
         }
     }
+    row.finish()
 }
 
 /// The ids a record is known by: its own, its aliases and its upstream ids.
@@ -1174,4 +1128,82 @@ fn vulnerability_ids(advisory: &Advisory) -> impl Iterator<Item = &str> {
     std::iter::once(advisory.id.as_str())
         .chain(advisory.aliases.iter().map(String::as_str))
         .chain(advisory.upstream.iter().map(String::as_str))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::record::{StoredEntry, encode_entry, encode_package};
+    use super::*;
+    use crate::db::affected::CompiledAffected;
+    use crate::version::VersionScheme;
+
+    /// A row holding two packages whose keys collide: each query takes its
+    /// own package's entries only, in stored order.
+    #[test]
+    fn a_row_of_colliding_packages_answers_each_for_itself() {
+        let compiled = |fixed: &str| {
+            let affected: crate::osv::Affected = serde_json::from_str(&format!(
+                r#"{{"package": {{"ecosystem": "Alpine:v3.4", "name": "x"}},
+                    "ranges": [{{"type": "ECOSYSTEM", "events": [{{"introduced": "0"}}, {{"fixed": "{fixed}"}}]}}]}}"#
+            ))
+            .unwrap();
+            encode_entry(
+                None,
+                &CompiledAffected::compile(VersionScheme::Apk, &affected, &mut Vec::new()),
+            )
+        };
+        let (low, high) = (compiled("1.1-r0"), compiled("2.0-r0"));
+        fn entry(seq: i64, entry: &[u8]) -> StoredEntry<'_> {
+            StoredEntry {
+                affected: 0,
+                seq,
+                entry: Some(entry),
+            }
+        }
+        let row = encode_package(&[
+            (
+                "Alpine:v3.4",
+                "musl",
+                vec![entry(3, &high), entry(1, &low), entry(2, &high)],
+            ),
+            ("Alpine:v3.4", "openssl", vec![entry(4, &high)]),
+            ("Alpine:v3.5", "musl", vec![entry(5, &high)]),
+        ]);
+        let hits_for = |ecosystem: &str, name: &str, version: &str| {
+            let query = PackageQuery {
+                ecosystem,
+                name,
+                version,
+            };
+            let prepared = PreparedQuery::new(&query).unwrap();
+            let mut hits = Vec::new();
+            evaluate_package(&row, ecosystem, name, &prepared.installed, &mut hits).unwrap();
+            hits.into_iter()
+                .map(|hit| (hit.seq, hit.fix_state))
+                .collect::<Vec<_>>()
+        };
+        let fixed = |v: &str| FixState::Fixed(v.into());
+        assert_eq!(
+            hits_for("Alpine:v3.4", "musl", "1.0-r0"),
+            [
+                (3, fixed("2.0-r0")),
+                (1, fixed("1.1-r0")),
+                (2, fixed("2.0-r0"))
+            ]
+        );
+        assert_eq!(
+            hits_for("Alpine:v3.4", "musl", "1.5-r0"),
+            [(3, fixed("2.0-r0")), (2, fixed("2.0-r0"))]
+        );
+        assert_eq!(
+            hits_for("Alpine:v3.4", "openssl", "1.5-r0"),
+            [(4, fixed("2.0-r0"))]
+        );
+        assert_eq!(
+            hits_for("Alpine:v3.5", "musl", "1.5-r0"),
+            [(5, fixed("2.0-r0"))]
+        );
+        assert!(hits_for("Alpine:v3.4", "zlib", "1.0-r0").is_empty());
+        assert!(hits_for("Alpine:v3.4", "musl", "2.0-r0").is_empty());
+    }
 }

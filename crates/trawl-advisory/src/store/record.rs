@@ -61,9 +61,10 @@ pub(crate) fn unframe(blob: &[u8]) -> Result<&[u8], BlobError> {
 }
 
 /// Encodes the part of an `affected` entry that matching reads, stored in the
-/// index so that candidates are evaluated without decoding whole records: the
-/// vendor status and the entry compiled for matching (see
-/// [`CompiledAffected::encode`]).
+/// package's `packages` row (see [`encode_package`]) so that candidates are
+/// evaluated without decoding whole records: the vendor status and the entry
+/// compiled for matching (see [`CompiledAffected::encode`]). Not framed: the
+/// row it sits in is.
 pub(crate) fn encode_entry(status: Option<VendorStatus>, compiled: &CompiledAffected) -> Vec<u8> {
     let mut w = Writer::default();
     w.u8(match status {
@@ -72,17 +73,17 @@ pub(crate) fn encode_entry(status: Option<VendorStatus>, compiled: &CompiledAffe
         Some(VendorStatus::WillNotFix) => 2,
     });
     compiled.encode(&mut w);
-    frame(&w.finish())
+    w.finish()
 }
 
 /// Evaluates an entry [`encode_entry`] wrote for an installed version, as
 /// `AdvisoryDb` does the entry it came from: `None` when the entry does not
 /// cover the version.
 pub(crate) fn evaluate_entry(
-    blob: &[u8],
+    payload: &[u8],
     installed: &Installed<'_>,
 ) -> Result<Option<FixState>, BlobError> {
-    let mut input = Reader::new(unframe(blob)?)?;
+    let mut input = Reader::new(payload)?;
     let status = match input.u8()? {
         0 => None,
         1 => Some(VendorStatus::NotAffected),
@@ -99,6 +100,105 @@ pub(crate) fn evaluate_entry(
         None if status == Some(VendorStatus::WillNotFix) => FixState::WillNotFix,
         None => FixState::Unfixed,
     }))
+}
+
+/// One index entry of a package, as a `packages` row holds it.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(crate) struct StoredEntry<'a> {
+    /// The position of the entry in its record's `affected`.
+    pub affected: u32,
+    /// Its record's `seq`.
+    pub seq: i64,
+    /// What [`encode_entry`] wrote; `None` for an ecosystem without a
+    /// version scheme (such entries never match).
+    pub entry: Option<&'a [u8]>,
+}
+
+/// The packages one `packages` row holds (one, unless the names' keys
+/// collide): (ecosystem, name, its entries in `AdvisoryDb` order).
+pub(crate) type PackageRow<'a> = [(&'a str, &'a str, Vec<StoredEntry<'a>>)];
+
+/// Encodes a `packages` row: each package's ecosystem and name, then its
+/// entries, framed with one checksum for the whole row.
+pub(crate) fn encode_package(packages: &PackageRow<'_>) -> Vec<u8> {
+    let mut w = Writer::default();
+    w.len(packages.len());
+    for (ecosystem, name, entries) in packages {
+        w.str(ecosystem);
+        w.str(name);
+        w.len(entries.len());
+        for entry in entries {
+            w.len(entry.affected as usize);
+            // Sequence numbers are never negative (they count records).
+            w.len(usize::try_from(entry.seq).unwrap_or(0));
+            match entry.entry {
+                None => w.u8(0),
+                Some(payload) => {
+                    w.u8(1);
+                    w.nested(payload);
+                }
+            }
+        }
+    }
+    frame(&w.finish())
+}
+
+/// Reads a `packages` row as [`encode_package`] wrote it, in place: checks
+/// the checksum, then gives each package ([`next_package`](Self::next_package))
+/// and its entries ([`entry`](Self::entry), as many as the package has).
+pub(crate) struct PackageReader<'a> {
+    input: Reader<'a>,
+    packages: usize,
+}
+
+impl<'a> PackageReader<'a> {
+    /// Checks the row's checksum.
+    pub(crate) fn new(blob: &'a [u8]) -> Result<Self, BlobError> {
+        let mut input = Reader::new(unframe(blob)?)?;
+        let packages = input.count()?;
+        Ok(Self { input, packages })
+    }
+
+    /// The next package's ecosystem, name and number of entries; `None`
+    /// after the last. Its entries must be read before the next package.
+    pub(crate) fn next_package(&mut self) -> Result<Option<(&'a str, &'a str, usize)>, BlobError> {
+        if self.packages == 0 {
+            return Ok(None);
+        }
+        self.packages -= 1;
+        let ecosystem = self.input.str()?;
+        let name = self.input.str()?;
+        Ok(Some((ecosystem, name, self.input.count()?)))
+    }
+
+    /// The next entry of the current package.
+    pub(crate) fn entry(&mut self) -> Result<StoredEntry<'a>, BlobError> {
+        let affected = u32::try_from(self.input.len()?)
+            .map_err(|_| BlobError::Decode("affected index overflow".into()))?;
+        let seq = i64::try_from(self.input.len()?)
+            .map_err(|_| BlobError::Decode("record number overflow".into()))?;
+        let entry = match self.input.u8()? {
+            0 => None,
+            1 => Some(self.input.nested()?),
+            tag => return Err(bad_tag("entry", tag)),
+        };
+        Ok(StoredEntry {
+            affected,
+            seq,
+            entry,
+        })
+    }
+
+    /// Fails unless every package and entry was read, and nothing is left.
+    pub(crate) fn finish(self) -> Result<(), BlobError> {
+        if self.packages != 0 {
+            return Err(BlobError::Decode(format!(
+                "{} packages left unread",
+                self.packages
+            )));
+        }
+        self.input.finish()
+    }
 }
 
 pub(crate) fn encode_advisory(advisory: &Advisory) -> Vec<u8> {
@@ -537,16 +637,144 @@ mod tests {
                     let got = evaluate_entry(&blob, &prepared.installed).unwrap();
                     assert_eq!(got, want, "{ecosystem} {version} {status:?}");
                 }
-                let mut damaged = blob.clone();
-                damaged[6] ^= 1;
+                // Cut short (the row's checksum catches flipped bits, and
+                // whatever an entry leaves unread).
+                let damaged = &blob[..blob.len() - 1];
                 let query = PackageQuery {
                     ecosystem,
                     name: "x",
                     version: versions[0],
                 };
                 let prepared = PreparedQuery::new(&query).unwrap();
-                assert!(evaluate_entry(&damaged, &prepared.installed).is_err());
+                // A not-affected statement is answered from its first byte.
+                if status != Some(VendorStatus::NotAffected) {
+                    assert!(evaluate_entry(damaged, &prepared.installed).is_err());
+                }
             }
         }
+    }
+
+    /// Long `versions` lists, out of order, with equal versions spelled
+    /// differently and texts that do not parse: stored entries search them
+    /// sorted, and answer as the compiled entry's linear scan does, also
+    /// beyond the part they binary-search.
+    #[test]
+    fn listed_versions_are_found_as_compiled_ones_find_them() {
+        use crate::db::PackageQuery;
+        use crate::db::affected::PreparedQuery;
+        use crate::version::VersionScheme;
+        for count in [0usize, 1, 2, 7, 64, 65, 150] {
+            let mut listed: Vec<String> = (0..count)
+                .map(|i| match i % 5 {
+                    0 => format!("{}.{}", i / 10, i % 10),
+                    1 => format!("{}.{}.0", i / 10, i % 10),
+                    2 => format!("{}.{}rc1", i / 10, i % 10),
+                    3 => format!("not a version {i}"),
+                    _ => format!("{}.{}.post{i}", i / 10, i % 10),
+                })
+                .collect();
+            // Out of order.
+            listed.reverse();
+            listed.rotate_left(count / 3);
+            let json = serde_json::json!({
+                "package": {"ecosystem": "PyPI", "name": "x"},
+                "ranges": [{"type": "ECOSYSTEM", "events": [{"introduced": "100.0"}]}],
+                "versions": listed,
+            });
+            let affected: Affected = serde_json::from_value(json).unwrap();
+            let compiled =
+                CompiledAffected::compile(VersionScheme::Pep440, &affected, &mut Vec::new());
+            let blob = encode_entry(None, &compiled);
+            let mut probes: Vec<String> = listed.clone();
+            probes.extend(
+                [
+                    "0.0.0",
+                    "1.1.0.0",
+                    "1.1",
+                    "1.2rc1",
+                    "0.4",
+                    "99",
+                    "14.9.post149",
+                    "0.05",
+                ]
+                .map(String::from),
+            );
+            for version in &probes {
+                let query = PackageQuery {
+                    ecosystem: "PyPI",
+                    name: "x",
+                    version,
+                };
+                let Ok(prepared) = PreparedQuery::new(&query) else {
+                    continue;
+                };
+                let want = compiled
+                    .evaluate(&prepared.installed)
+                    .map(|_| FixState::Unfixed);
+                let got = evaluate_entry(&blob, &prepared.installed).unwrap();
+                assert_eq!(got, want, "{count} listed, {version}");
+            }
+        }
+    }
+
+    #[test]
+    fn package_rows_round_trip_and_damage_is_caught() {
+        let a = [1u8, 2, 3];
+        let b = [4u8; 300];
+        let rows: &PackageRow<'_> = &[
+            (
+                "Debian:12",
+                "openssl",
+                vec![
+                    StoredEntry {
+                        affected: 0,
+                        seq: 7,
+                        entry: Some(&a),
+                    },
+                    StoredEntry {
+                        affected: 300,
+                        seq: 1 << 40,
+                        entry: None,
+                    },
+                ],
+            ),
+            (
+                "Debian:12",
+                "colliding",
+                vec![StoredEntry {
+                    affected: 2,
+                    seq: 0,
+                    entry: Some(&b),
+                }],
+            ),
+            ("Debian:12", "empty", vec![]),
+        ];
+        let blob = encode_package(rows);
+        let mut reader = PackageReader::new(&blob).unwrap();
+        for (ecosystem, name, entries) in rows {
+            assert_eq!(
+                reader.next_package().unwrap(),
+                Some((*ecosystem, *name, entries.len()))
+            );
+            for entry in entries {
+                assert_eq!(reader.entry().unwrap(), *entry);
+            }
+        }
+        assert_eq!(reader.next_package().unwrap(), None);
+        reader.finish().unwrap();
+
+        // Unread packages, a flipped bit, a short blob.
+        let reader = PackageReader::new(&blob).unwrap();
+        assert!(reader.finish().is_err());
+        let mut damaged = blob.clone();
+        damaged[10] ^= 1;
+        assert!(matches!(
+            PackageReader::new(&damaged),
+            Err(BlobError::Checksum { .. })
+        ));
+        assert!(PackageReader::new(&blob[..2]).is_err());
+        // Well framed, but cut short.
+        let payload = unframe(&blob).unwrap();
+        assert!(PackageReader::new(&frame(&payload[..20])).is_err());
     }
 }

@@ -39,6 +39,14 @@ impl Writer {
         self.structure.extend_from_slice(&bytes);
     }
 
+    /// A nested payload (another [`Writer`]'s [`finish`](Self::finish)):
+    /// its length and its bytes, both in the structure, so that a reader
+    /// can take it whole without reading inside it.
+    pub(crate) fn nested(&mut self, payload: &[u8]) {
+        self.len(payload.len());
+        self.structure.extend_from_slice(payload);
+    }
+
     /// A string: its length in the structure, its bytes in the text.
     pub(crate) fn str(&mut self, s: &str) {
         self.len(s.len());
@@ -122,7 +130,20 @@ impl<'a> Reader<'a> {
     }
 
     /// A LEB128 number that fits a `usize`.
+    #[inline]
     pub(crate) fn len(&mut self) -> Result<usize, BlobError> {
+        // Most numbers (counts, string lengths, tags' payloads) take one byte.
+        if let Some((&b, rest)) = self.structure.split_first()
+            && b & 0x80 == 0
+        {
+            self.structure = rest;
+            return Ok(usize::from(b));
+        }
+        self.len_long()
+    }
+
+    /// [`len`](Self::len) of a number of more than one byte.
+    fn len_long(&mut self) -> Result<usize, BlobError> {
         let mut n: u64 = 0;
         for shift in (0..64).step_by(7) {
             let b = self.u8()?;
@@ -142,6 +163,18 @@ impl<'a> Reader<'a> {
             return Err(Self::short());
         }
         Ok(n)
+    }
+
+    /// What [`Writer::nested`] wrote, borrowed (not yet checked: read it
+    /// with [`Reader::new`]).
+    pub(crate) fn nested(&mut self) -> Result<&'a [u8], BlobError> {
+        let n = self.len()?;
+        if n > self.structure.len() {
+            return Err(Self::short());
+        }
+        let (nested, rest) = self.structure.split_at(n);
+        self.structure = rest;
+        Ok(nested)
     }
 
     /// A string, borrowed.
@@ -205,6 +238,9 @@ mod tests {
         w.opt_str(Some(""));
         w.strings(&["a".into(), "bc".into()]);
         w.bytes(7u64.to_le_bytes());
+        let mut inner = Writer::default();
+        inner.str("inner");
+        w.nested(&inner.finish());
         let out = w.finish();
         let mut r = Reader::new(&out).unwrap();
         assert_eq!(r.len().unwrap(), 300);
@@ -213,7 +249,12 @@ mod tests {
         assert_eq!(r.opt_string().unwrap(), Some(String::new()));
         assert_eq!(r.strings().unwrap(), ["a", "bc"]);
         assert_eq!(u64::from_le_bytes(r.array().unwrap()), 7);
+        let mut inner = Reader::new(r.nested().unwrap()).unwrap();
+        assert_eq!(inner.str().unwrap(), "inner");
+        inner.finish().unwrap();
         r.finish().unwrap();
+        // A nested payload longer than what is left.
+        assert!(Reader::new(&[2, 5, 0]).unwrap().nested().is_err());
 
         // A string cut inside a character, invalid UTF-8, a structure longer
         // than the payload, a huge count, an endless number.

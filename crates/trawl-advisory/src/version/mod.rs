@@ -197,6 +197,15 @@ impl Version {
     /// `self.partial_cmp(&self.scheme().parse(other)?)` would, but without
     /// allocating for the usual versions.
     pub(crate) fn cmp_str(&self, other: &str) -> Result<Ordering, VersionError> {
+        if let Some(ordering) = self.cmp_plain(other) {
+            return Ok(ordering);
+        }
+        self.cmp_parsed(other)
+    }
+
+    /// [`cmp_str`](Self::cmp_str) without a shortcut: `other` parsed under
+    /// this version's scheme.
+    fn cmp_parsed(&self, other: &str) -> Result<Ordering, VersionError> {
         match self {
             Self::Dpkg(v) => v.cmp_str(other),
             Self::Rpm(v) => v.cmp_str(other),
@@ -211,6 +220,73 @@ impl Version {
             Self::NuGet(v) => v.cmp_str(other),
         }
     }
+}
+
+impl Version {
+    /// The order of this version and `other` when both are plain
+    /// `major.minor.patch` releases (see [`plain_release`]) under a scheme
+    /// where such releases order as their three numbers do: semver, PEP 440,
+    /// npm, Maven, RubyGems, NuGet, and Go (with or without its `v`). This
+    /// is exact: each of these parses a plain release to exactly those
+    /// numbers (NuGet and PEP 440 add only zeros,
+    /// which compare equal), and orders releases without pre-release or
+    /// build parts by them. Composer is left out (it reads some numbers as
+    /// dates), as are the distribution schemes (their own comparisons are
+    /// allocation-free already). `None`: compare by parsing.
+    ///
+    /// Language advisories and packages mostly have such versions, and
+    /// parsing them allocates (issue 13).
+    fn cmp_plain<'a>(&'a self, other: &'a str) -> Option<Ordering> {
+        let mine = match self {
+            Self::Semver(v) => v.as_str(),
+            Self::Pep440(v) => v.as_str(),
+            Self::Npm(v) => v.as_str(),
+            Self::Maven(v) => v.as_str(),
+            Self::RubyGems(v) => v.as_str(),
+            Self::NuGet(v) => v.as_str(),
+            // Go takes `1.2.3` and `v1.2.3` alike.
+            Self::Go(v) => {
+                let unprefixed = |text: &'a str| text.strip_prefix('v').unwrap_or(text);
+                return Some(
+                    plain_release(unprefixed(v.as_str()))?.cmp(&plain_release(unprefixed(other))?),
+                );
+            }
+            _ => return None,
+        };
+        Some(plain_release(mine)?.cmp(&plain_release(other)?))
+    }
+}
+
+/// The three numbers of a plain release: exactly three dot-separated runs
+/// of at most 9 ASCII digits (so each fits every scheme's number type),
+/// none with a leading zero (which some schemes refuse) unless it is `0`;
+/// nothing else, not even blanks. `None` for anything else.
+fn plain_release(text: &str) -> Option<[u32; 3]> {
+    let mut numbers = [0u32; 3];
+    let mut part = 0;
+    // Digits in the current number, and whether it started with a zero.
+    let mut digits = 0;
+    let mut leading_zero = false;
+    for &byte in text.as_bytes() {
+        match byte {
+            b'0'..=b'9' => {
+                if digits == 9 || leading_zero {
+                    return None;
+                }
+                leading_zero = digits == 0 && byte == b'0';
+                digits += 1;
+                let number = numbers.get_mut(part)?;
+                *number = *number * 10 + u32::from(byte - b'0');
+            }
+            b'.' if digits > 0 && part < 2 => {
+                part += 1;
+                digits = 0;
+                leading_zero = false;
+            }
+            _ => return None,
+        }
+    }
+    (part == 2 && digits > 0).then_some(numbers)
 }
 
 impl PartialOrd for Version {
@@ -337,4 +413,94 @@ pub enum InvalidVersion {
     /// Not a NuGet version (`NuGetVersion.TryParse` fails).
     #[error("not a NuGet version")]
     NotNuGet,
+}
+
+#[cfg(test)]
+mod plain_tests {
+    use super::*;
+
+    /// The plain-release shortcut answers as parsing does, for every scheme
+    /// it covers and for those it leaves out, with versions that take it and
+    /// versions that must not (leading zeros, four parts, blanks, suffixes).
+    #[test]
+    fn plain_releases_compare_as_parsed_ones() {
+        let texts = [
+            "0.0.0",
+            "0.0.1",
+            "1.2.3",
+            "1.2.10",
+            "1.10.2",
+            "10.0.0",
+            "2.0.0",
+            "999999999.0.0",
+            "1.2.03",
+            "01.2.3",
+            "1.2",
+            "1.2.3.0",
+            "1.2.3.4",
+            " 1.2.3",
+            "1.2.3-rc1",
+            "1.2.3rc1",
+            "1.2.3.post1",
+            "v1.2.3",
+            "vv1.2.3",
+            "go1.2.3",
+            "1..3",
+            "1000000000.0.0",
+            "",
+        ];
+        let schemes = [
+            VersionScheme::Semver,
+            VersionScheme::Pep440,
+            VersionScheme::Npm,
+            VersionScheme::Maven,
+            VersionScheme::RubyGems,
+            VersionScheme::NuGet,
+            VersionScheme::Composer,
+            VersionScheme::Go,
+            VersionScheme::Dpkg,
+        ];
+        let mut shortcuts = 0;
+        for scheme in schemes {
+            for mine in texts {
+                let Ok(version) = scheme.parse(mine) else {
+                    continue;
+                };
+                for other in texts {
+                    let got = version.cmp_str(other).ok();
+                    let want = version.cmp_parsed(other).ok();
+                    assert_eq!(got, want, "{scheme:?}: {mine:?} against {other:?}");
+                    if version.cmp_plain(other).is_some() {
+                        shortcuts += 1;
+                        let parsed = scheme.parse(other).ok();
+                        assert_eq!(
+                            got,
+                            parsed.and_then(|o| version.partial_cmp(&o)),
+                            "{scheme:?}: {mine:?} against {other:?}"
+                        );
+                    }
+                }
+            }
+        }
+        // 8 plain texts, squared, for each of the 6 schemes covered; for Go
+        // also `v1.2.3`.
+        assert_eq!(shortcuts, 6 * 8 * 8 + 9 * 9);
+        assert_eq!(plain_release("1.2.3"), Some([1, 2, 3]));
+        assert_eq!(plain_release("0.10.999999999"), Some([0, 10, 999_999_999]));
+        for text in [
+            "1.2.03",
+            "1.2",
+            "1.2.3.4",
+            "1.2.x",
+            "1000000000.0.0",
+            "1.2.3 ",
+            "1.2.3.",
+            ".1.2",
+            "1.2.",
+            "1..2",
+            "",
+        ] {
+            assert_eq!(plain_release(text), None, "{text:?}");
+        }
+    }
 }
