@@ -43,7 +43,8 @@ use super::query::Value;
 use super::{
     Applied, FindingRow, ImageRecord, ImageState, Job, JobStatus, MAX_ATTEMPTS, MatchResult,
     MatchTarget, Recovered, Rematched, RescanBatch, RescanPlan, StoreError, StoredInventory,
-    fix_state_of, local_now_ms, severity_of_rank, severity_rank,
+    StoredReport, finding_keys, fix_state_of, local_now_ms, severity_of_rank, severity_rank,
+    stored_report,
 };
 use crate::events::{Deleted, Deletion, ImageEvent, Kind, Recorded};
 
@@ -54,7 +55,39 @@ const PLAN_LOCK: i64 = 0x7472_6177_6c77_0003;
 
 /// The migrations, in order: (version, SQL). A version once released is
 /// never edited; changes come as a new version.
-const MIGRATIONS: &[(i64, &str)] = &[(1, SCHEMA_1), (2, QUERY_INDEXES_2), (3, OUTBOX_3)];
+const MIGRATIONS: &[(i64, &str)] = &[
+    (1, SCHEMA_1),
+    (2, QUERY_INDEXES_2),
+    (3, OUTBOX_3),
+    (4, STABLE_FINDING_KEYS_4),
+];
+
+/// Findings keyed by what does not move when another finding comes or
+/// goes, (digest, id, key) ([`super::finding_keys`]), instead of their
+/// place in the report: a rescan then writes only the rows that changed.
+/// The report order is derived from the columns (severity, package, id,
+/// key). Rows stored before have no path: their key is computed without
+/// it (a language package's finding is keyed anew, once, by the next
+/// rescan that writes its image). The stored report becomes a cache
+/// stamped with what it was matched against (`report_db`,
+/// `report_policy`): a rescan no longer rewrites it.
+const STABLE_FINDING_KEYS_4: &str = "
+ALTER TABLE images ADD COLUMN report_db text, ADD COLUMN report_policy text;
+UPDATE images SET report_db = advisory_db, report_policy = policy WHERE report IS NOT NULL;
+ALTER TABLE findings ADD COLUMN path text, ADD COLUMN fkey text;
+UPDATE findings AS f SET fkey = k.base || CASE WHEN k.n > 1 THEN E'\\x1f' || (k.n - 1) ELSE '' END
+FROM (SELECT digest, ord, package || E'\\x1f' || E'\\x1f' || version AS base,
+             row_number() OVER (PARTITION BY digest, id, package, version ORDER BY ord) AS n
+      FROM findings) AS k
+WHERE f.digest = k.digest AND f.ord = k.ord;
+ALTER TABLE findings ALTER COLUMN fkey SET NOT NULL;
+DROP INDEX findings_sorted;
+ALTER TABLE findings DROP CONSTRAINT findings_pkey;
+ALTER TABLE findings DROP COLUMN ord;
+ALTER TABLE findings ADD PRIMARY KEY (digest, id, fkey);
+CREATE INDEX findings_sorted ON findings
+    (severity DESC, id COLLATE \"C\", digest COLLATE \"C\", fkey COLLATE \"C\") WHERE NOT suppressed;
+";
 
 /// The notification outbox ([`super::outbox`]).
 const OUTBOX_3: &str = "
@@ -186,12 +219,12 @@ CREATE INDEX rescan_batches_by_rescan ON rescan_batches (rescan, state, id);
 ";
 
 /// The columns `COPY` writes into `findings`, and their types.
-const COPY_FINDINGS: &str = "COPY findings (digest, ord, id, aliases, keys, package, version,
-    source_name, source_version, ecosystem, severity, fix_state, fixed_version, layer, suppressed)
-    FROM STDIN BINARY";
-const FINDING_TYPES: [Type; 15] = [
+const COPY_FINDINGS: &str = "COPY findings (digest, fkey, id, aliases, keys, package, version,
+    source_name, source_version, ecosystem, severity, fix_state, fixed_version, layer, path,
+    suppressed) FROM STDIN BINARY";
+const FINDING_TYPES: [Type; 16] = [
     Type::TEXT,
-    Type::INT4,
+    Type::TEXT,
     Type::TEXT,
     Type::TEXT_ARRAY,
     Type::TEXT_ARRAY,
@@ -204,8 +237,65 @@ const FINDING_TYPES: [Type; 15] = [
     Type::TEXT,
     Type::TEXT,
     Type::TEXT,
+    Type::TEXT,
     Type::BOOL,
 ];
+
+/// A session's staging table for a rescan's new finding rows: no indexes,
+/// not logged, emptied at every commit.
+const NEW_FINDINGS: &str = "CREATE TEMPORARY TABLE IF NOT EXISTS new_findings (
+    digest text NOT NULL, fkey text NOT NULL, id text NOT NULL, aliases text[] NOT NULL,
+    keys text[] NOT NULL, package text NOT NULL, version text NOT NULL,
+    source_name text NOT NULL, source_version text NOT NULL, ecosystem text NOT NULL,
+    severity smallint NOT NULL, fix_state text NOT NULL, fixed_version text, layer text,
+    path text, suppressed boolean NOT NULL
+) ON COMMIT DELETE ROWS";
+
+/// [`COPY_FINDINGS`] into [`NEW_FINDINGS`].
+const COPY_NEW_FINDINGS: &str = "COPY new_findings (digest, fkey, id, aliases, keys, package,
+    version, source_name, source_version, ecosystem, severity, fix_state, fixed_version, layer,
+    path, suppressed) FROM STDIN BINARY";
+
+/// The delta of the findings of images `$1` against the staged rows, in
+/// one statement (its parts see the same snapshot and touch disjoint
+/// rows): the stored rows whose key is gone are deleted, those whose other
+/// columns changed updated, the new keys inserted; identical rows are not
+/// touched. Returns (deleted, updated, inserted).
+const APPLY_NEW_FINDINGS: &str = "
+WITH gone AS (
+    DELETE FROM findings AS f
+    WHERE f.digest = ANY($1) AND NOT EXISTS (
+        SELECT 1 FROM new_findings AS n
+        WHERE n.digest = f.digest AND n.id = f.id AND n.fkey = f.fkey)
+    RETURNING 1
+), changed AS (
+    UPDATE findings AS f SET aliases = n.aliases, keys = n.keys, package = n.package,
+        version = n.version, source_name = n.source_name, source_version = n.source_version,
+        ecosystem = n.ecosystem, severity = n.severity, fix_state = n.fix_state,
+        fixed_version = n.fixed_version, layer = n.layer, path = n.path,
+        suppressed = n.suppressed
+    FROM new_findings AS n
+    WHERE f.digest = ANY($1) AND n.digest = f.digest AND n.id = f.id AND n.fkey = f.fkey
+    AND (f.aliases, f.keys, f.package, f.version, f.source_name, f.source_version,
+         f.ecosystem, f.severity, f.fix_state, f.fixed_version, f.layer, f.path, f.suppressed)
+        IS DISTINCT FROM
+        (n.aliases, n.keys, n.package, n.version, n.source_name, n.source_version,
+         n.ecosystem, n.severity, n.fix_state, n.fixed_version, n.layer, n.path, n.suppressed)
+    RETURNING 1
+), added AS (
+    INSERT INTO findings (digest, fkey, id, aliases, keys, package, version, source_name,
+        source_version, ecosystem, severity, fix_state, fixed_version, layer, path, suppressed)
+    SELECT n.digest, n.fkey, n.id, n.aliases, n.keys, n.package, n.version, n.source_name,
+        n.source_version, n.ecosystem, n.severity, n.fix_state, n.fixed_version, n.layer,
+        n.path, n.suppressed
+    FROM new_findings AS n
+    WHERE n.digest = ANY($1) AND NOT EXISTS (
+        SELECT 1 FROM findings AS f
+        WHERE f.digest = n.digest AND f.id = n.id AND f.fkey = n.fkey)
+    RETURNING 1
+)
+SELECT (SELECT count(*) FROM gone), (SELECT count(*) FROM changed),
+       (SELECT count(*) FROM added)";
 
 /// The PostgreSQL store: a connection pool and what this process knows of
 /// the server's clock.
@@ -473,6 +563,7 @@ impl PgStore {
             &tx,
             "UPDATE images SET inventory = $2, verdict = $3, verdict_reason = $4, summary = $5,
              report = $6, report_sha256 = $7, advisory_db = $8, policy = $9, error = NULL,
+             report_db = $8, report_policy = $9,
              scans = scans + 1, last_scanned = $10, last_matched = $10 WHERE digest = $1",
             &[
                 &digest,
@@ -789,33 +880,34 @@ impl PgStore {
                 let digests: Vec<&str> = changed.iter().map(|r| r.digest.as_str()).collect();
                 event_images(&tx, &digests).await?
             };
-            let mut columns: [Vec<&str>; 6] = Default::default();
+            let mut columns: [Vec<&str>; 5] = Default::default();
             for r in &changed {
                 let values = [
                     r.digest.as_str(),
                     r.result.verdict.as_str(),
                     r.result.verdict_reason.as_str(),
                     r.result.summary.as_str(),
-                    r.result.report.as_str(),
                     r.result.report_sha256.as_str(),
                 ];
                 for (column, value) in columns.iter_mut().zip(values) {
                     column.push(value);
                 }
             }
-            let [digests, verdicts, reasons, summaries, reports, hashes] = &columns;
+            let [digests, verdicts, reasons, summaries, hashes] = &columns;
+            // The report is not written: the one stored stays as a cache of
+            // its target (report_db, report_policy), rebuilt when served.
             let rows = query(
                 &tx,
                 "UPDATE images AS i SET verdict = u.verdict, verdict_reason = u.reason,
-                 summary = u.summary, report = u.report, report_sha256 = u.sha,
-                 advisory_db = $7, policy = $8, rescans = rescans + 1, last_matched = $9
-                 FROM unnest($1::text[], $2::text[], $3::text[], $4::text[], $5::text[],
-                             $6::text[]) AS u(digest, verdict, reason, summary, report, sha)
+                 summary = u.summary, report_sha256 = u.sha,
+                 advisory_db = $6, policy = $7, rescans = rescans + 1, last_matched = $8
+                 FROM unnest($1::text[], $2::text[], $3::text[], $4::text[], $5::text[])
+                     AS u(digest, verdict, reason, summary, sha)
                  WHERE i.digest = u.digest AND i.inventory IS NOT NULL
-                 AND (i.advisory_db IS DISTINCT FROM $7 OR i.policy IS DISTINCT FROM $8)
+                 AND (i.advisory_db IS DISTINCT FROM $6 OR i.policy IS DISTINCT FROM $7)
                  RETURNING i.digest",
                 &[
-                    digests, verdicts, reasons, summaries, reports, hashes, db, policy, &now,
+                    digests, verdicts, reasons, summaries, hashes, db, policy, &now,
                 ],
             )
             .await?;
@@ -823,19 +915,14 @@ impl PgStore {
             for row in &rows {
                 stored.push(row.get(0));
             }
-            execute(
-                &tx,
-                "DELETE FROM findings WHERE digest = ANY($1)",
-                &[&stored],
-            )
-            .await?;
             let mut written_findings: Vec<(&str, &[FindingRow])> = Vec::new();
             for r in &changed {
                 if stored.contains(&r.digest) {
                     written_findings.push((&r.digest, &r.result.findings));
                 }
             }
-            copy_findings(&tx, &written_findings).await?;
+            let stored_digests: Vec<&str> = stored.iter().map(String::as_str).collect();
+            apply_findings(&tx, &stored_digests, &written_findings).await?;
             written += u64::try_from(stored.len()).unwrap_or(u64::MAX);
             if !before.is_empty() {
                 let seq: i64 = query_one(&tx, "SELECT seq FROM rescans WHERE id = $1", &[&rescan])
@@ -938,12 +1025,60 @@ impl PgStore {
         Ok(images)
     }
 
-    pub(super) async fn report(&self, digest: &str) -> Result<Option<Option<String>>, StoreError> {
+    pub(super) async fn report(
+        &self,
+        digest: &str,
+    ) -> Result<Option<Option<StoredReport>>, StoreError> {
+        let client = self.client().await?;
+        let row = client
+            .query_opt(
+                "SELECT report, report_db, report_policy, advisory_db, policy,
+                        CASE WHEN report_db IS DISTINCT FROM advisory_db
+                             OR report_policy IS DISTINCT FROM policy THEN inventory END
+                 FROM images WHERE digest = $1",
+                &[&digest],
+            )
+            .await?;
+        Ok(row.map(|r| {
+            r.get::<_, Option<String>>(0).map(|report| {
+                stored_report(report, (r.get(1), r.get(2)), (r.get(3), r.get(4)), r.get(5))
+            })
+        }))
+    }
+
+    pub(super) async fn cache_report(
+        &self,
+        digest: &str,
+        target: &MatchTarget,
+        report: &str,
+    ) -> Result<bool, StoreError> {
         let client = self.client().await?;
         Ok(client
-            .query_opt("SELECT report FROM images WHERE digest = $1", &[&digest])
+            .execute(
+                "UPDATE images SET report = $2, report_db = $3, report_policy = $4
+                 WHERE digest = $1 AND advisory_db = $3 AND policy = $4 AND report IS NOT NULL",
+                &[&digest, &report, &target.advisory_db, &target.policy],
+            )
             .await?
-            .map(|r| r.get(0)))
+            == 1)
+    }
+
+    pub(super) async fn finding_versions(
+        &self,
+        digest: &str,
+    ) -> Result<Vec<(String, String, i64)>, StoreError> {
+        let client = self.client().await?;
+        let rows = client
+            .query(
+                "SELECT id, fkey, xmin::text::bigint FROM findings WHERE digest = $1
+                 ORDER BY id COLLATE \"C\", fkey COLLATE \"C\"",
+                &[&digest],
+            )
+            .await?;
+        Ok(rows
+            .iter()
+            .map(|r| (r.get(0), r.get(1), r.get(2)))
+            .collect())
     }
 
     pub(super) async fn findings(&self, digest: &str) -> Result<Vec<FindingRow>, StoreError> {
@@ -951,8 +1086,10 @@ impl PgStore {
         let rows = client
             .query(
                 "SELECT id, aliases, package, version, source_name, source_version, ecosystem,
-                        severity, fix_state, fixed_version, layer, suppressed
-                 FROM findings WHERE digest = $1 ORDER BY ord",
+                        severity, fix_state, fixed_version, layer, suppressed, path
+                 FROM findings WHERE digest = $1
+                 ORDER BY suppressed, severity DESC, package COLLATE \"C\", id COLLATE \"C\",
+                          fkey COLLATE \"C\"",
                 &[&digest],
             )
             .await?;
@@ -971,6 +1108,7 @@ impl PgStore {
                 fixed_version: r.get(9),
                 layer: r.get(10),
                 suppressed: r.get(11),
+                path: r.get(12),
             })
             .collect())
     }
@@ -1303,21 +1441,31 @@ async fn copy_findings(
     tx: &Transaction<'_>,
     images: &[(&str, &[FindingRow])],
 ) -> Result<(), StoreError> {
+    copy_findings_into(tx, COPY_FINDINGS, images).await
+}
+
+/// Writes the finding rows of images with the binary `COPY` statement
+/// `copy` (into `findings` or `new_findings`).
+async fn copy_findings_into(
+    tx: &Transaction<'_>,
+    copy: &str,
+    images: &[(&str, &[FindingRow])],
+) -> Result<(), StoreError> {
     if images.iter().all(|(_, f)| f.is_empty()) {
         return Ok(());
     }
-    let sink = tx.copy_in(COPY_FINDINGS).await?;
+    let sink = tx.copy_in(copy).await?;
     let writer = BinaryCopyInWriter::new(sink, &FINDING_TYPES);
     let mut writer = std::pin::pin!(writer);
     for (digest, findings) in images {
-        for (ord, f) in findings.iter().enumerate() {
-            let ord = i32::try_from(ord).unwrap_or(i32::MAX);
+        let fkeys = finding_keys(findings);
+        for (f, fkey) in findings.iter().zip(&fkeys) {
             let severity = severity_rank(f.severity);
             let keys = f.keys();
             let fix_state = f.fix_state.as_str();
-            let row: [&(dyn ToSql + Sync); 15] = [
+            let row: [&(dyn ToSql + Sync); 16] = [
                 digest,
-                &ord,
+                fkey,
                 &f.id,
                 &f.aliases,
                 &keys,
@@ -1330,6 +1478,7 @@ async fn copy_findings(
                 &fix_state,
                 &f.fixed_version,
                 &f.layer,
+                &f.path,
                 &f.suppressed,
             ];
             writer.as_mut().write(&row).await?;
@@ -1337,6 +1486,24 @@ async fn copy_findings(
     }
     writer.finish().await?;
     Ok(())
+}
+
+/// Brings the findings of images `digests` to `images`' rows, writing only
+/// the difference ([`APPLY_NEW_FINDINGS`]): the new rows are staged in
+/// `new_findings` with one binary `COPY`. Returns (deleted, updated,
+/// inserted) rows.
+async fn apply_findings(
+    tx: &Transaction<'_>,
+    digests: &[&str],
+    images: &[(&str, &[FindingRow])],
+) -> Result<(i64, i64, i64), StoreError> {
+    if digests.is_empty() {
+        return Ok((0, 0, 0));
+    }
+    tx.batch_execute(NEW_FINDINGS).await?;
+    copy_findings_into(tx, COPY_NEW_FINDINGS, images).await?;
+    let row = query_one(tx, APPLY_NEW_FINDINGS, &[&digests]).await?;
+    Ok((row.get(0), row.get(1), row.get(2)))
 }
 
 /// See [`super::Store::recover_orphans`].
