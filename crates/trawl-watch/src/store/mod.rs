@@ -1082,7 +1082,10 @@ impl Store {
     /// still holds it and its target is still the newest planned; each image
     /// only while it is stale for the target. An image whose report did not
     /// change ([`Rematched::previous_sha256`]) gets only its new target and
-    /// counts; the others their report and findings too. Returns the images
+    /// counts; the others their verdict, summary and report hash too, and
+    /// the finding rows that changed (compared by key). The report is
+    /// written only to an image stored without one (no previous hash); the
+    /// others keep theirs as a stale cache ([`StoredReport`]). Returns the images
     /// written (each counted as one rescan).
     pub async fn finish_rescan(
         &self,

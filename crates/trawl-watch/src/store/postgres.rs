@@ -881,6 +881,8 @@ impl PgStore {
                 event_images(&tx, &digests).await?
             };
             let mut columns: [Vec<&str>; 5] = Default::default();
+            // The report goes only to an image stored without one (no hash).
+            let mut reports: Vec<Option<&str>> = Vec::with_capacity(changed.len());
             for r in &changed {
                 let values = [
                     r.digest.as_str(),
@@ -892,6 +894,11 @@ impl PgStore {
                 for (column, value) in columns.iter_mut().zip(values) {
                     column.push(value);
                 }
+                reports.push(
+                    r.previous_sha256
+                        .is_none()
+                        .then_some(r.result.report.as_str()),
+                );
             }
             let [digests, verdicts, reasons, summaries, hashes] = &columns;
             // The report is not written: the one stored stays as a cache of
@@ -900,14 +907,19 @@ impl PgStore {
                 &tx,
                 "UPDATE images AS i SET verdict = u.verdict, verdict_reason = u.reason,
                  summary = u.summary, report_sha256 = u.sha,
-                 advisory_db = $6, policy = $7, rescans = rescans + 1, last_matched = $8
-                 FROM unnest($1::text[], $2::text[], $3::text[], $4::text[], $5::text[])
-                     AS u(digest, verdict, reason, summary, sha)
+                 report = coalesce(i.report, u.report),
+                 report_db = CASE WHEN i.report IS NULL AND u.report IS NOT NULL
+                                  THEN $7 ELSE i.report_db END,
+                 report_policy = CASE WHEN i.report IS NULL AND u.report IS NOT NULL
+                                      THEN $8 ELSE i.report_policy END,
+                 advisory_db = $7, policy = $8, rescans = rescans + 1, last_matched = $9
+                 FROM unnest($1::text[], $2::text[], $3::text[], $4::text[], $5::text[],
+                             $6::text[]) AS u(digest, verdict, reason, summary, sha, report)
                  WHERE i.digest = u.digest AND i.inventory IS NOT NULL
-                 AND (i.advisory_db IS DISTINCT FROM $6 OR i.policy IS DISTINCT FROM $7)
+                 AND (i.advisory_db IS DISTINCT FROM $7 OR i.policy IS DISTINCT FROM $8)
                  RETURNING i.digest",
                 &[
-                    digests, verdicts, reasons, summaries, hashes, db, policy, &now,
+                    digests, verdicts, reasons, summaries, hashes, &reports, db, policy, &now,
                 ],
             )
             .await?;

@@ -731,6 +731,11 @@ impl SqliteStore {
                     .prepare_cached(
                         "UPDATE images SET verdict = ?4, verdict_reason = ?5, summary = ?6,
                          report_sha256 = ?7, advisory_db = ?2, policy = ?3,
+                         report = coalesce(report, ?9),
+                         report_db = CASE WHEN report IS NULL AND ?9 IS NOT NULL
+                                          THEN ?2 ELSE report_db END,
+                         report_policy = CASE WHEN report IS NULL AND ?9 IS NOT NULL
+                                              THEN ?3 ELSE report_policy END,
                          rescans = rescans + 1, last_matched = ?8
                          WHERE digest = ?1 AND inventory IS NOT NULL
                          AND (advisory_db IS NOT ?2 OR policy IS NOT ?3)",
@@ -743,10 +748,15 @@ impl SqliteStore {
                         r.verdict_reason,
                         r.summary,
                         r.report_sha256,
-                        now
+                        now,
+                        rematched
+                            .previous_sha256
+                            .is_none()
+                            .then_some(r.report.as_str())
                     ])?;
-                // The report is not written: the one stored stays as a cache
-                // of its target (report_db, report_policy), rebuilt when served.
+                // The report is not written (but to an image stored without
+                // one): the one stored stays as a cache of its target
+                // (report_db, report_policy), rebuilt when served.
                 if n == 1 {
                     apply_findings(&tx, &rematched.digest, &r.findings)?;
                     if let Some((image, previous)) = before
