@@ -822,10 +822,13 @@ impl PgStore {
         // superseded between the check below and the commit.
         tx.execute("SELECT pg_advisory_xact_lock_shared($1)", &[&PLAN_LOCK])
             .await?;
+        // FOR KEY SHARE, not FOR UPDATE: the process's lease renewals
+        // (`renew_rescan`) go on while the batch is written; that the claim
+        // still holds at the commit is checked by the final DELETE.
         let held: Option<i64> = query_opt(
             &tx,
             "SELECT rescan FROM rescan_batches
-             WHERE id = $1 AND lease_token = $2 AND state = 'running' FOR UPDATE",
+             WHERE id = $1 AND lease_token = $2 AND state = 'running' FOR KEY SHARE",
             &[&batch.id, &batch.token],
         )
         .await?
@@ -960,12 +963,19 @@ impl PgStore {
                 write_events(&tx, &events, notify).await?;
             }
         }
-        execute(
+        // The claim still holds (a takeover after an expired lease changed
+        // the token): else nothing of this batch is stored.
+        let still_held = execute(
             &tx,
-            "DELETE FROM rescan_batches WHERE id = $1",
-            &[&batch.id],
+            "DELETE FROM rescan_batches WHERE id = $1 AND lease_token = $2 AND state = 'running'",
+            &[&batch.id, &batch.token],
         )
-        .await?;
+        .await?
+            == 1;
+        if !still_held {
+            tx.rollback().await?;
+            return Ok(0);
+        }
         tx.commit().await?;
         Ok(usize::try_from(written).unwrap_or(usize::MAX))
     }
