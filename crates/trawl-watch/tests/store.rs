@@ -1132,6 +1132,80 @@ async fn postgres_migrations_apply_once_and_newer_schemas_are_refused() {
     }
 }
 
+/// A database of schema 3 (findings keyed by their place in the report)
+/// gains stable keys: each row keyed by package, path (none before) and
+/// version, a repeat counted; its report is the cache of its target.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn postgres_findings_of_schema_3_are_keyed_in_place() {
+    let cluster = support::postgres::Postgres::get();
+    let url = cluster.database("migration4");
+    let location: trawl_watch::StoreLocation = url.parse().unwrap();
+    drop(Store::open(&location).await.unwrap());
+    let name = url.rsplit('/').next().unwrap();
+    let a = digest('a');
+    // Back to schema 3's findings and images, with rows as it wrote them.
+    cluster.psql(
+        name,
+        &format!(
+            "DROP INDEX findings_sorted;
+             ALTER TABLE findings DROP CONSTRAINT findings_pkey;
+             ALTER TABLE findings DROP COLUMN fkey, DROP COLUMN path,
+                 ADD COLUMN ord integer NOT NULL;
+             ALTER TABLE findings ADD PRIMARY KEY (digest, ord);
+             CREATE INDEX findings_sorted ON findings
+                 (severity DESC, id COLLATE \"C\", digest COLLATE \"C\", ord) WHERE NOT suppressed;
+             ALTER TABLE images DROP COLUMN report_db, DROP COLUMN report_policy;
+             DELETE FROM trawl_watch_migrations WHERE version = 4;
+             INSERT INTO images (digest, registry, repository, media_type, first_seen, report,
+                                 inventory, advisory_db, policy)
+             VALUES ('{a}', 'r', 'x', 'm', 1, '{{}}', '{{}}', 'db1', 'p1');
+             INSERT INTO findings (digest, ord, id, aliases, keys, package, version,
+                 source_name, source_version, ecosystem, severity, fix_state, suppressed)
+             VALUES ('{a}', 0, 'CVE-1', '{{}}', '{{cve-1}}', 'libssl3', '1.0', 'openssl',
+                     '1.0', 'Debian:12', 5, 'fixed', false),
+                    ('{a}', 1, 'CVE-1', '{{}}', '{{cve-1}}', 'libssl3', '1.0', 'openssl',
+                     '1.0', 'Debian:12', 5, 'fixed', false),
+                    ('{a}', 2, 'CVE-2', '{{}}', '{{cve-2}}', 'bash', '5', 'bash', '5',
+                     'Debian:12', 2, 'unfixed', false);"
+        ),
+    );
+    let store = Store::open(&location).await.unwrap();
+    let keys: Vec<(String, String)> = store
+        .finding_versions(&a)
+        .await
+        .unwrap()
+        .into_iter()
+        .map(|(id, key, _)| (id, key))
+        .collect();
+    assert_eq!(
+        keys,
+        [
+            ("CVE-1".to_string(), "libssl3\u{1f}\u{1f}1.0".to_string()),
+            ("CVE-1".into(), "libssl3\u{1f}\u{1f}1.0\u{1f}1".into()),
+            ("CVE-2".into(), "bash\u{1f}\u{1f}5".into()),
+        ]
+    );
+    let report = store.report(&a).await.unwrap().unwrap().unwrap();
+    assert!(report.is_current() && report.report == "{}");
+    let page = store
+        .findings_page(&Default::default(), None, 10)
+        .await
+        .unwrap();
+    let places: Vec<(String, i64)> = page
+        .findings
+        .iter()
+        .map(|f| (f.finding.id.clone(), f.ord))
+        .collect();
+    assert_eq!(
+        places,
+        [
+            ("CVE-1".to_string(), 0),
+            ("CVE-1".into(), 1),
+            ("CVE-2".into(), 2)
+        ]
+    );
+}
+
 const HOOK_A: &str = "http://127.0.0.1:9/a";
 const HOOK_B: &str = "http://127.0.0.1:9/b";
 

@@ -36,7 +36,7 @@ use deadpool_postgres::{Manager, ManagerConfig, Object, Pool, RecyclingMethod, T
 use tokio_postgres::NoTls;
 use tokio_postgres::binary_copy::BinaryCopyInWriter;
 use tokio_postgres::types::{ToSql, Type};
-use tracing::warn;
+use tracing::{debug, warn};
 
 use super::outbox::{self, Delivery, DeliveryOutcome, EventImage, NewEvent, OutboxCounts};
 use super::query::Value;
@@ -261,8 +261,7 @@ const COPY_NEW_FINDINGS: &str = "COPY new_findings (digest, fkey, id, aliases, k
 /// rows): the stored rows whose key is gone are deleted, those whose other
 /// columns changed updated, the new keys inserted; identical rows are not
 /// touched. Returns (deleted, updated, inserted).
-const APPLY_NEW_FINDINGS: &str = "
-WITH gone AS (
+const APPLY_NEW_FINDINGS: &str = "WITH gone AS (
     DELETE FROM findings AS f
     WHERE f.digest = ANY($1) AND NOT EXISTS (
         SELECT 1 FROM new_findings AS n
@@ -930,14 +929,29 @@ impl PgStore {
             for row in &rows {
                 stored.push(row.get(0));
             }
-            let mut written_findings: Vec<(&str, &[FindingRow])> = Vec::new();
+            // Images stored without a report have no rows: theirs are
+            // copied in; the others' compared with the stored ones.
+            let mut first: Vec<(&str, &[FindingRow])> = Vec::new();
+            let mut again: Vec<(&str, &[FindingRow])> = Vec::new();
             for r in &changed {
                 if stored.contains(&r.digest) {
-                    written_findings.push((&r.digest, &r.result.findings));
+                    let rows = (r.digest.as_str(), r.result.findings.as_slice());
+                    match r.previous_sha256 {
+                        None => first.push(rows),
+                        Some(_) => again.push(rows),
+                    }
                 }
             }
-            let stored_digests: Vec<&str> = stored.iter().map(String::as_str).collect();
-            apply_findings(&tx, &stored_digests, &written_findings).await?;
+            copy_findings(&tx, &first).await?;
+            let (deleted, updated, inserted) = apply_findings(&tx, &again).await?;
+            debug!(
+                batch = batch.id,
+                images = again.len(),
+                deleted,
+                updated,
+                inserted,
+                "finding rows written"
+            );
             written += u64::try_from(stored.len()).unwrap_or(u64::MAX);
             if !before.is_empty() {
                 let seq: i64 = query_one(&tx, "SELECT seq FROM rescans WHERE id = $1", &[&rescan])
@@ -1510,20 +1524,22 @@ async fn copy_findings_into(
     Ok(())
 }
 
-/// Brings the findings of images `digests` to `images`' rows, writing only
+/// Brings the findings of `images` to their new rows, writing only
 /// the difference ([`APPLY_NEW_FINDINGS`]): the new rows are staged in
 /// `new_findings` with one binary `COPY`. Returns (deleted, updated,
 /// inserted) rows.
 async fn apply_findings(
     tx: &Transaction<'_>,
-    digests: &[&str],
     images: &[(&str, &[FindingRow])],
 ) -> Result<(i64, i64, i64), StoreError> {
-    if digests.is_empty() {
+    if images.is_empty() {
         return Ok((0, 0, 0));
     }
+    let digests: Vec<&str> = images.iter().map(|(d, _)| *d).collect();
     tx.batch_execute(NEW_FINDINGS).await?;
     copy_findings_into(tx, COPY_NEW_FINDINGS, images).await?;
+    // Its size and values, for the plan of the statement below.
+    tx.batch_execute("ANALYZE new_findings").await?;
     let row = query_one(tx, APPLY_NEW_FINDINGS, &[&digests]).await?;
     Ok((row.get(0), row.get(1), row.get(2)))
 }
