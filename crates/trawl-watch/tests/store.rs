@@ -1149,7 +1149,7 @@ async fn postgres_findings_of_schema_3_are_keyed_in_place() {
         &format!(
             "DROP INDEX findings_sorted;
              ALTER TABLE findings DROP CONSTRAINT findings_pkey;
-             ALTER TABLE findings DROP COLUMN fkey, DROP COLUMN path,
+             ALTER TABLE findings DROP COLUMN fkey, DROP COLUMN path, DROP COLUMN h,
                  ADD COLUMN ord integer NOT NULL;
              ALTER TABLE findings ADD PRIMARY KEY (digest, ord);
              CREATE INDEX findings_sorted ON findings

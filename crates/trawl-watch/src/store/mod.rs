@@ -552,6 +552,33 @@ impl FindingRow {
         )
     }
 
+    /// A hash of what the row holds beside its key (id, package, path,
+    /// version): the store compares a rescan's rows with the stored ones by
+    /// it, without reading them whole. The first 8 bytes of the SHA-256 of
+    /// the columns' JSON.
+    pub fn value_hash(&self) -> i64 {
+        let values = serde_json::json!([
+            self.aliases,
+            self.source_name,
+            self.source_version,
+            self.ecosystem,
+            severity_rank(self.severity),
+            self.fix_state.as_str(),
+            self.fixed_version,
+            self.layer,
+            self.suppressed,
+            // In the key, but also here: a key that repeats (a count
+            // appended) could otherwise match rows that differ in these.
+            self.package,
+            self.version,
+            self.path,
+        ]);
+        let digest = Sha256::digest(values.to_string().as_bytes());
+        let mut first = [0u8; 8];
+        first.copy_from_slice(&digest[..8]);
+        i64::from_be_bytes(first)
+    }
+
     /// The id and aliases, lower-case and without repeats: what a lookup
     /// by any of them compares with.
     pub fn keys(&self) -> Vec<String> {

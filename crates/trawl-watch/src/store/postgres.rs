@@ -66,15 +66,17 @@ const MIGRATIONS: &[(i64, &str)] = &[
 /// goes, (digest, id, key) ([`super::finding_keys`]), instead of their
 /// place in the report: a rescan then writes only the rows that changed.
 /// The report order is derived from the columns (severity, package, id,
-/// key). Rows stored before have no path: their key is computed without
-/// it (a language package's finding is keyed anew, once, by the next
-/// rescan that writes its image). The stored report becomes a cache
+/// key). `h` is a hash of the other columns ([`FindingRow::value_hash`]),
+/// so that a rescan compares rows without reading them whole. Rows stored
+/// before have no path and no hash: their key is computed without the path
+/// (a language package's finding is keyed anew, once, by the next rescan
+/// that writes its image, and every row is updated once to gain its hash). The stored report becomes a cache
 /// stamped with what it was matched against (`report_db`,
 /// `report_policy`): a rescan no longer rewrites it.
 const STABLE_FINDING_KEYS_4: &str = "
 ALTER TABLE images ADD COLUMN report_db text, ADD COLUMN report_policy text;
 UPDATE images SET report_db = advisory_db, report_policy = policy WHERE report IS NOT NULL;
-ALTER TABLE findings ADD COLUMN path text, ADD COLUMN fkey text;
+ALTER TABLE findings ADD COLUMN path text, ADD COLUMN fkey text, ADD COLUMN h bigint;
 UPDATE findings AS f SET fkey = k.base || CASE WHEN k.n > 1 THEN E'\\x1f' || (k.n - 1) ELSE '' END
 FROM (SELECT digest, ord, package || E'\\x1f' || E'\\x1f' || version AS base,
              row_number() OVER (PARTITION BY digest, id, package, version ORDER BY ord) AS n
@@ -221,8 +223,8 @@ CREATE INDEX rescan_batches_by_rescan ON rescan_batches (rescan, state, id);
 /// The columns `COPY` writes into `findings`, and their types.
 const COPY_FINDINGS: &str = "COPY findings (digest, fkey, id, aliases, keys, package, version,
     source_name, source_version, ecosystem, severity, fix_state, fixed_version, layer, path,
-    suppressed) FROM STDIN BINARY";
-const FINDING_TYPES: [Type; 16] = [
+    suppressed, h) FROM STDIN BINARY";
+const FINDING_TYPES: [Type; 17] = [
     Type::TEXT,
     Type::TEXT,
     Type::TEXT,
@@ -239,6 +241,7 @@ const FINDING_TYPES: [Type; 16] = [
     Type::TEXT,
     Type::TEXT,
     Type::BOOL,
+    Type::INT8,
 ];
 
 /// A session's staging table for a rescan's new finding rows: no indexes,
@@ -248,53 +251,22 @@ const NEW_FINDINGS: &str = "CREATE TEMPORARY TABLE IF NOT EXISTS new_findings (
     keys text[] NOT NULL, package text NOT NULL, version text NOT NULL,
     source_name text NOT NULL, source_version text NOT NULL, ecosystem text NOT NULL,
     severity smallint NOT NULL, fix_state text NOT NULL, fixed_version text, layer text,
-    path text, suppressed boolean NOT NULL
+    path text, suppressed boolean NOT NULL, h bigint NOT NULL
 ) ON COMMIT DELETE ROWS";
 
 /// [`COPY_FINDINGS`] into [`NEW_FINDINGS`].
 const COPY_NEW_FINDINGS: &str = "COPY new_findings (digest, fkey, id, aliases, keys, package,
     version, source_name, source_version, ecosystem, severity, fix_state, fixed_version, layer,
-    path, suppressed) FROM STDIN BINARY";
+    path, suppressed, h) FROM STDIN BINARY";
 
-/// The delta of the findings of images `$1` against the staged rows, in
-/// one statement (its parts see the same snapshot and touch disjoint
-/// rows): the stored rows whose key is gone are deleted, those whose other
-/// columns changed updated, the new keys inserted; identical rows are not
-/// touched. Returns (deleted, updated, inserted).
-const APPLY_NEW_FINDINGS: &str = "WITH gone AS (
-    DELETE FROM findings AS f
-    WHERE f.digest = ANY($1) AND NOT EXISTS (
-        SELECT 1 FROM new_findings AS n
-        WHERE n.digest = f.digest AND n.id = f.id AND n.fkey = f.fkey)
-    RETURNING 1
-), changed AS (
-    UPDATE findings AS f SET aliases = n.aliases, keys = n.keys, package = n.package,
-        version = n.version, source_name = n.source_name, source_version = n.source_version,
-        ecosystem = n.ecosystem, severity = n.severity, fix_state = n.fix_state,
-        fixed_version = n.fixed_version, layer = n.layer, path = n.path,
-        suppressed = n.suppressed
+/// Updates the stored rows that have a staged row of the same key to it.
+const UPDATE_FROM_NEW_FINDINGS: &str = "UPDATE findings AS f SET aliases = n.aliases,
+    keys = n.keys, package = n.package, version = n.version, source_name = n.source_name,
+    source_version = n.source_version, ecosystem = n.ecosystem, severity = n.severity,
+    fix_state = n.fix_state, fixed_version = n.fixed_version, layer = n.layer, path = n.path,
+    suppressed = n.suppressed, h = n.h
     FROM new_findings AS n
-    WHERE f.digest = ANY($1) AND n.digest = f.digest AND n.id = f.id AND n.fkey = f.fkey
-    AND (f.aliases, f.keys, f.package, f.version, f.source_name, f.source_version,
-         f.ecosystem, f.severity, f.fix_state, f.fixed_version, f.layer, f.path, f.suppressed)
-        IS DISTINCT FROM
-        (n.aliases, n.keys, n.package, n.version, n.source_name, n.source_version,
-         n.ecosystem, n.severity, n.fix_state, n.fixed_version, n.layer, n.path, n.suppressed)
-    RETURNING 1
-), added AS (
-    INSERT INTO findings (digest, fkey, id, aliases, keys, package, version, source_name,
-        source_version, ecosystem, severity, fix_state, fixed_version, layer, path, suppressed)
-    SELECT n.digest, n.fkey, n.id, n.aliases, n.keys, n.package, n.version, n.source_name,
-        n.source_version, n.ecosystem, n.severity, n.fix_state, n.fixed_version, n.layer,
-        n.path, n.suppressed
-    FROM new_findings AS n
-    WHERE n.digest = ANY($1) AND NOT EXISTS (
-        SELECT 1 FROM findings AS f
-        WHERE f.digest = n.digest AND f.id = n.id AND f.fkey = n.fkey)
-    RETURNING 1
-)
-SELECT (SELECT count(*) FROM gone), (SELECT count(*) FROM changed),
-       (SELECT count(*) FROM added)";
+    WHERE f.digest = n.digest AND f.id = n.id AND f.fkey = n.fkey";
 
 /// The PostgreSQL store: a connection pool and what this process knows of
 /// the server's clock.
@@ -1477,71 +1449,120 @@ async fn copy_findings(
     tx: &Transaction<'_>,
     images: &[(&str, &[FindingRow])],
 ) -> Result<(), StoreError> {
-    copy_findings_into(tx, COPY_FINDINGS, images).await
+    let mut rows: Vec<(&str, String, &FindingRow)> = Vec::new();
+    for (digest, findings) in images {
+        for (f, fkey) in findings.iter().zip(finding_keys(findings)) {
+            rows.push((digest, fkey, f));
+        }
+    }
+    copy_rows(tx, COPY_FINDINGS, &rows).await
 }
 
-/// Writes the finding rows of images with the binary `COPY` statement
-/// `copy` (into `findings` or `new_findings`).
-async fn copy_findings_into(
+/// Writes finding rows (digest, key, row) with the binary `COPY`
+/// statement `copy` (into `findings` or `new_findings`).
+async fn copy_rows(
     tx: &Transaction<'_>,
     copy: &str,
-    images: &[(&str, &[FindingRow])],
+    rows: &[(&str, String, &FindingRow)],
 ) -> Result<(), StoreError> {
-    if images.iter().all(|(_, f)| f.is_empty()) {
+    if rows.is_empty() {
         return Ok(());
     }
     let sink = tx.copy_in(copy).await?;
     let writer = BinaryCopyInWriter::new(sink, &FINDING_TYPES);
     let mut writer = std::pin::pin!(writer);
-    for (digest, findings) in images {
-        let fkeys = finding_keys(findings);
-        for (f, fkey) in findings.iter().zip(&fkeys) {
-            let severity = severity_rank(f.severity);
-            let keys = f.keys();
-            let fix_state = f.fix_state.as_str();
-            let row: [&(dyn ToSql + Sync); 16] = [
-                digest,
-                fkey,
-                &f.id,
-                &f.aliases,
-                &keys,
-                &f.package,
-                &f.version,
-                &f.source_name,
-                &f.source_version,
-                &f.ecosystem,
-                &severity,
-                &fix_state,
-                &f.fixed_version,
-                &f.layer,
-                &f.path,
-                &f.suppressed,
-            ];
-            writer.as_mut().write(&row).await?;
-        }
+    for (digest, fkey, f) in rows {
+        let severity = severity_rank(f.severity);
+        let keys = f.keys();
+        let fix_state = f.fix_state.as_str();
+        let h = f.value_hash();
+        let row: [&(dyn ToSql + Sync); 17] = [
+            digest,
+            fkey,
+            &f.id,
+            &f.aliases,
+            &keys,
+            &f.package,
+            &f.version,
+            &f.source_name,
+            &f.source_version,
+            &f.ecosystem,
+            &severity,
+            &fix_state,
+            &f.fixed_version,
+            &f.layer,
+            &f.path,
+            &f.suppressed,
+            &h,
+        ];
+        writer.as_mut().write(&row).await?;
     }
     writer.finish().await?;
     Ok(())
 }
 
-/// Brings the findings of `images` to their new rows, writing only
-/// the difference ([`APPLY_NEW_FINDINGS`]): the new rows are staged in
-/// `new_findings` with one binary `COPY`. Returns (deleted, updated,
+/// Brings the findings of `images` (whose rows are locked by the caller's
+/// update of their `images` rows) to their new rows, writing only the
+/// difference: the stored keys and value hashes are read, compared here
+/// with the new rows', and then the rows whose key is gone are deleted
+/// (one statement), those whose hash differs updated (staged with one
+/// binary `COPY` into `new_findings`, then one statement), the new keys
+/// copied in; identical rows are not touched. Returns (deleted, updated,
 /// inserted) rows.
 async fn apply_findings(
     tx: &Transaction<'_>,
     images: &[(&str, &[FindingRow])],
-) -> Result<(i64, i64, i64), StoreError> {
+) -> Result<(usize, usize, usize), StoreError> {
     if images.is_empty() {
         return Ok((0, 0, 0));
     }
     let digests: Vec<&str> = images.iter().map(|(d, _)| *d).collect();
-    tx.batch_execute(NEW_FINDINGS).await?;
-    copy_findings_into(tx, COPY_NEW_FINDINGS, images).await?;
-    // Its size and values, for the plan of the statement below.
-    tx.batch_execute("ANALYZE new_findings").await?;
-    let row = query_one(tx, APPLY_NEW_FINDINGS, &[&digests]).await?;
-    Ok((row.get(0), row.get(1), row.get(2)))
+    let stored = query(
+        tx,
+        "SELECT digest, id, fkey, h FROM findings WHERE digest = ANY($1)",
+        &[&digests],
+    )
+    .await?;
+    let mut old: std::collections::HashMap<(String, String, String), Option<i64>> = stored
+        .iter()
+        .map(|r| ((r.get(0), r.get(1), r.get(2)), r.get(3)))
+        .collect();
+    let (mut changed, mut added): (Vec<(&str, String, &FindingRow)>, Vec<_>) = (vec![], vec![]);
+    for &(digest, findings) in images {
+        for (f, fkey) in findings.iter().zip(finding_keys(findings)) {
+            let key = (digest.to_string(), f.id.clone(), fkey);
+            let hit = old.remove(&key);
+            let fkey = key.2;
+            match hit {
+                Some(Some(h)) if h == f.value_hash() => {}
+                Some(_) => changed.push((digest, fkey, f)),
+                None => added.push((digest, fkey, f)),
+            }
+        }
+    }
+    let mut gone: [Vec<&str>; 3] = Default::default();
+    for (digest, id, fkey) in old.keys() {
+        gone[0].push(digest);
+        gone[1].push(id);
+        gone[2].push(fkey);
+    }
+    if !gone[0].is_empty() {
+        execute(
+            tx,
+            "DELETE FROM findings AS f USING unnest($1::text[], $2::text[], $3::text[])
+                 AS u(digest, id, fkey)
+             WHERE f.digest = u.digest AND f.id = u.id AND f.fkey = u.fkey",
+            &[&gone[0], &gone[1], &gone[2]],
+        )
+        .await?;
+    }
+    if !changed.is_empty() {
+        tx.batch_execute(NEW_FINDINGS).await?;
+        copy_rows(tx, COPY_NEW_FINDINGS, &changed).await?;
+        execute(tx, UPDATE_FROM_NEW_FINDINGS, &[]).await?;
+    }
+    copy_rows(tx, COPY_FINDINGS, &added).await?;
+    Ok((gone[0].len(), changed.len(), added.len()))
 }
 
 /// See [`super::Store::recover_orphans`].
