@@ -23,9 +23,10 @@
 //! FROM STDIN BINARY`), rescans read and write their batch in a handful of
 //! statements, so no call costs a round trip per finding or per image. A
 //! rescan writes only the finding rows that changed: it compares the new
-//! rows with the stored ones by key (PostgreSQL: the batch's rows staged
-//! with one `COPY` into a temporary table, then one statement deletes,
-//! updates and inserts the difference).
+//! rows with the stored ones by key (PostgreSQL: it reads the batch's
+//! stored keys and value hashes ([`FindingRow::value_hash`]), then deletes
+//! the gone keys with one statement, updates the changed rows from a
+//! temporary table filled with one `COPY`, and copies the new ones in).
 //!
 //! # Leases, and which job a crash is charged to
 //!
