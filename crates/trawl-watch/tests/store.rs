@@ -817,6 +817,34 @@ async fn rescans_write_only_what_changed(backend: Backend) {
             ("TRAWL-LOW".into(), 2)
         ]
     );
+
+    // Every finding different (PostgreSQL writes such an image whole): the
+    // new rows, nothing of the old.
+    let t3 = target("db3", "p1");
+    let third = MatchResult::new(
+        &report_of(&[
+            ("CVE-2099-0100", "zlib1g", "high"),
+            ("CVE-2099-0102", "libc6", "low"),
+            ("CVE-2099-0101", "perl-base", "low"),
+            ("CVE-2099-0103", "tar", "low"),
+        ]),
+        &t3,
+    )
+    .unwrap();
+    store.plan_rescan(&t3, 0, 10, false).await.unwrap();
+    let batch = store
+        .claim_rescan("one", &t3, 1_000, 60_000)
+        .await
+        .unwrap()
+        .unwrap();
+    let rematched = vec![Rematched {
+        digest: a.digest.clone(),
+        previous_sha256: Some(second.report_sha256.clone()),
+        result: third.clone(),
+    }];
+    assert_eq!(store.finish_rescan(&batch, rematched, 6).await.unwrap(), 1);
+    assert_eq!(store.findings(&a.digest).await.unwrap(), third.findings);
+    assert_eq!(store.finding_versions(&a.digest).await.unwrap().len(), 4);
 }
 
 /// Scans `pushes` (each with its own report) and finishes them under `db1`/`p1`.

@@ -1507,8 +1507,10 @@ async fn copy_rows(
 /// with the new rows', and then the rows whose key is gone are deleted
 /// (one statement), those whose hash differs updated (staged with one
 /// binary `COPY` into `new_findings`, then one statement), the new keys
-/// copied in; identical rows are not touched. Returns (deleted, updated,
-/// inserted) rows.
+/// copied in; identical rows are not touched. An image whose rows would
+/// nearly all be written (more than 1.5 times as many writes as it has
+/// rows) has its rows deleted and copied in whole instead. Returns
+/// (deleted by key, updated, inserted) rows.
 async fn apply_findings(
     tx: &Transaction<'_>,
     images: &[(&str, &[FindingRow])],
@@ -1523,28 +1525,59 @@ async fn apply_findings(
         &[&digests],
     )
     .await?;
-    let mut old: std::collections::HashMap<(String, String, String), Option<i64>> = stored
-        .iter()
-        .map(|r| ((r.get(0), r.get(1), r.get(2)), r.get(3)))
-        .collect();
+    let mut old: std::collections::HashMap<
+        String,
+        std::collections::HashMap<(String, String), Option<i64>>,
+    > = std::collections::HashMap::new();
+    for r in &stored {
+        old.entry(r.get(0))
+            .or_default()
+            .insert((r.get(1), r.get(2)), r.get(3));
+    }
     let (mut changed, mut added): (Vec<(&str, String, &FindingRow)>, Vec<_>) = (vec![], vec![]);
+    let mut gone: [Vec<String>; 3] = Default::default();
+    // Images whose rows nearly all change are written whole: deleting by
+    // digest and copying is cheaper than deleting, updating and inserting
+    // row by row (a full replacement of the database).
+    let mut rewritten: Vec<&str> = Vec::new();
     for &(digest, findings) in images {
-        for (f, fkey) in findings.iter().zip(finding_keys(findings)) {
-            let key = (digest.to_string(), f.id.clone(), fkey);
-            let hit = old.remove(&key);
-            let fkey = key.2;
+        let mut rows = old.remove(digest).unwrap_or_default();
+        let stored_rows = rows.len();
+        let (mut image_changed, mut image_added) = (Vec::new(), Vec::new());
+        let keys = finding_keys(findings);
+        for (f, fkey) in findings.iter().zip(keys) {
+            let key = (f.id.clone(), fkey);
+            let hit = rows.remove(&key);
+            let fkey = key.1;
             match hit {
                 Some(Some(h)) if h == f.value_hash() => {}
-                Some(_) => changed.push((digest, fkey, f)),
-                None => added.push((digest, fkey, f)),
+                Some(_) => image_changed.push((digest, fkey, f)),
+                None => image_added.push((digest, fkey, f)),
             }
         }
+        let writes = rows.len() + image_changed.len() + image_added.len();
+        if stored_rows > 0 && 2 * writes > 3 * stored_rows {
+            rewritten.push(digest);
+            for (f, fkey) in findings.iter().zip(finding_keys(findings)) {
+                added.push((digest, fkey, f));
+            }
+            continue;
+        }
+        changed.extend(image_changed);
+        added.extend(image_added);
+        for (id, fkey) in rows.into_keys() {
+            gone[0].push(digest.to_string());
+            gone[1].push(id);
+            gone[2].push(fkey);
+        }
     }
-    let mut gone: [Vec<&str>; 3] = Default::default();
-    for (digest, id, fkey) in old.keys() {
-        gone[0].push(digest);
-        gone[1].push(id);
-        gone[2].push(fkey);
+    if !rewritten.is_empty() {
+        execute(
+            tx,
+            "DELETE FROM findings WHERE digest = ANY($1)",
+            &[&rewritten],
+        )
+        .await?;
     }
     if !gone[0].is_empty() {
         execute(
