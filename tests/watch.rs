@@ -724,6 +724,34 @@ fn registry_scanning_service() {
             &json!(format!("{openssl}+trawl1"))
         )
     );
+    // The rescan stored no report: the one served is rebuilt from the
+    // stored inventory against the new database, and has exactly the
+    // findings the rescan matched (those its event carries), served the
+    // same again from the cache it wrote back.
+    let fields = |f: &Value| {
+        (
+            f["id"].clone(),
+            f["aliases"].clone(),
+            f["package"].clone(),
+            f["ecosystem"].clone(),
+            f["severity"].clone(),
+            f["fix_state"].clone(),
+            f["fixed_version"].clone(),
+        )
+    };
+    let served: Vec<_> = watch.findings(&debian, "").iter().map(fields).collect();
+    let mut matched: Vec<_> = change["findings"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(fields)
+        .collect();
+    let mut sorted = served.clone();
+    sorted.sort_by_key(|f| format!("{f:?}"));
+    matched.sort_by_key(|f| format!("{f:?}"));
+    assert_eq!(sorted, matched);
+    let again: Vec<_> = watch.findings(&debian, "").iter().map(fields).collect();
+    assert_eq!(again, served);
     for digest in [&debian, &distroless, &scratch] {
         let done = hooks.wait_for("scan.completed", |e| {
             e["image"]["digest"] == digest.as_str()

@@ -28,7 +28,7 @@ use axum::routing::{get, post};
 use serde::{Deserialize, Serialize};
 use tracing::{debug, info};
 use trawl::classify::{FixStateKind, Summary};
-use trawl::{Finding, Report, Severity};
+use trawl::{Finding, Severity};
 
 use crate::events::{Classified, Deleted, Envelope, Kind, Recorded};
 use crate::redact::redact_urls;
@@ -593,19 +593,21 @@ async fn findings(
     let Query(filter) =
         filter.map_err(|e| ApiError::new(StatusCode::BAD_REQUEST, e.body_text()))?;
     visible_image(&shared, &scope, &digest).await?;
-    let report = shared
+    let stored = shared
         .store
         .report(&digest)
         .await?
         .ok_or_else(|| ApiError::new(StatusCode::NOT_FOUND, "no such image"))?
         .ok_or_else(|| ApiError::new(StatusCode::CONFLICT, "not scanned yet"))?;
-    let report: Report = serde_json::from_str(&report).map_err(|e| {
-        tracing::error!(error = %e, "stored report unreadable");
-        ApiError::new(
-            StatusCode::INTERNAL_SERVER_ERROR,
-            "stored report unreadable",
-        )
-    })?;
+    let report = crate::service::current_report(&shared, &digest, stored)
+        .await
+        .map_err(|e| {
+            tracing::error!(error = %crate::redact::error_chain(&e), "stored report unreadable");
+            ApiError::new(
+                StatusCode::INTERNAL_SERVER_ERROR,
+                "stored report unreadable",
+            )
+        })?;
     let findings = if filter.suppressed {
         report.suppressed
     } else {

@@ -57,6 +57,7 @@ use crate::redact::error_chain;
 use crate::server::{self, HttpLimits};
 use crate::store::{
     Job, MatchResult, MatchTarget, Rematched, RescanBatch, RescanPlan, Store, StoreError,
+    StoredReport,
 };
 
 /// Why the service could not start or stopped with an error.
@@ -639,6 +640,39 @@ async fn match_and_store(
         .await?;
     drop(matcher);
     Ok(stored.then_some(verdict))
+}
+
+/// The report to serve from a stored one: the cached report when it is of
+/// the image's current target; else rebuilt from the stored inventory with
+/// this process's matcher, the same code a rescan runs, so it is the report
+/// a rescan against that target would have stored (and written back as the
+/// new cache when the image's results are of the matcher's target; when
+/// they are of another, a process on another database stored them, and the
+/// report is this process's view until it takes that database too).
+pub(crate) async fn current_report(
+    shared: &Shared,
+    digest: &str,
+    stored: StoredReport,
+) -> Result<trawl::Report, ServiceError> {
+    let Some(inventory) = stored.inventory.clone() else {
+        return Ok(serde_json::from_str(&stored.report)?);
+    };
+    let (scanner, target) = {
+        let matcher = shared.matcher.lock().await;
+        (matcher.scanner.clone(), matcher.target.clone())
+    };
+    let (report, json) = tokio::task::spawn_blocking(move || {
+        let scanned: Scanned = serde_json::from_str(&inventory)?;
+        let report = scanner.rematch(scanned);
+        let json = serde_json::to_string(&report)?;
+        Ok::<_, ServiceError>((report, json))
+    })
+    .await
+    .map_err(|_| ServiceError::Lost)??;
+    if stored.current.as_ref() == Some(&target) {
+        shared.store.cache_report(digest, &target, &json).await?;
+    }
+    Ok(report)
 }
 
 /// Identifies what a policy decides: its threshold, flags, rules and

@@ -66,10 +66,10 @@ async fn registry_queries_at_100k_images() {
              FROM (SELECT g, 'sha256:' || lpad(to_hex(g), 64, '0') AS digest,
                           'team-' || (g % 50) || '/app-' || (g % 997) AS repository
                    FROM generate_series(1, {IMAGES}) g) i;
-             INSERT INTO findings (digest, ord, id, aliases, keys, package, version, source_name,
+             INSERT INTO findings (digest, fkey, id, aliases, keys, package, version, source_name,
                                    source_version, ecosystem, severity, fix_state, fixed_version,
                                    layer, suppressed)
-             SELECT 'sha256:' || lpad(to_hex(g), 64, '0'), n, v.id, ARRAY[v.alias],
+             SELECT 'sha256:' || lpad(to_hex(g), 64, '0'), v.package || E'\\x1f\\x1f1.0-1\\x1f' || n, v.id, ARRAY[v.alias],
                     ARRAY[lower(v.id), lower(v.alias)], v.package, '1.0-1', v.package || '-src',
                     '1.0-1', 'Debian:12', v.k % 6, CASE WHEN v.k % 3 = 0 THEN 'unfixed' ELSE 'fixed' END,
                     CASE WHEN v.k % 3 = 0 THEN NULL ELSE '1.0-2' END, 'sha256:layer' || (g % 100),
@@ -79,10 +79,10 @@ async fn registry_queries_at_100k_images() {
                                   'DSA-' || (10000 + k) || '-1' AS alias,
                                   'pkg' || (k % 700) || CASE WHEN g % 2 = 0 THEN '' ELSE '-bin' END AS package
                            FROM (SELECT (g * 31 + n * 977) % 5000 AS k) k) v;
-             INSERT INTO findings (digest, ord, id, aliases, keys, package, version, source_name,
+             INSERT INTO findings (digest, fkey, id, aliases, keys, package, version, source_name,
                                    source_version, ecosystem, severity, fix_state, fixed_version,
                                    layer, suppressed)
-             SELECT 'sha256:' || lpad(to_hex(g), 64, '0'), {FINDINGS}, 'CVE-2024-3094',
+             SELECT 'sha256:' || lpad(to_hex(g), 64, '0'), E'liblzma5\\x1f\\x1f5.6.0-0.2', 'CVE-2024-3094',
                     ARRAY['DSA-5649-1'], ARRAY['cve-2024-3094', 'dsa-5649-1'], 'liblzma5', '5.6.0-0.2',
                     'xz-utils', '5.6.0-0.2', 'Debian:12', 5, 'fixed', '5.6.1+really5.4.5-1',
                     'sha256:layer0', false

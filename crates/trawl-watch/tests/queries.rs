@@ -164,7 +164,7 @@ async fn seed(store: &Store, images: &[Img]) {
 /// |---|---|---|---|
 /// | a | team-a/app:1 | now | CVE-1 libssl3 critical fixed; TRAWL-LOW util-linux low unfixed; (suppressed CVE-2 bash) |
 /// | b | team-a/lib:latest | 10 days ago | CVE-1 libssl3 + openssl critical fixed; CVE-3 zlib1g medium will_not_fix (Debian:11) |
-/// | c | team-b/app:1 | 60 days ago | DSA-9999-1 (alias CVE-1) libssl3 high fixed; CVE-4 left-pad high fixed (npm) |
+/// | c | team-b/app:1 | 60 days ago | CVE-4 left-pad high fixed (npm); DSA-9999-1 (alias CVE-1) libssl3 high fixed |
 /// | d | team-ab/x:1 | now | CVE-1 libssl3 critical fixed |
 /// | e | team-a/shared:1, team-b/shared:1 | now | none (healthy) |
 fn registry(now: i64) -> Vec<Img> {
@@ -206,15 +206,8 @@ fn registry(now: i64) -> Vec<Img> {
             byte: 'c',
             names: &[("team-b/app", Some("1"))],
             pushed: now - 60 * 86_400,
+            // In report order: severity, then package.
             findings: vec![
-                f(
-                    "DSA-9999-1",
-                    &["CVE-2099-0001"],
-                    "libssl3",
-                    "high",
-                    Some("1.0-3"),
-                    "Debian:12",
-                ),
                 f(
                     "CVE-2099-0004",
                     &[],
@@ -222,6 +215,14 @@ fn registry(now: i64) -> Vec<Img> {
                     "high",
                     Some("2.0.0"),
                     "npm",
+                ),
+                f(
+                    "DSA-9999-1",
+                    &["CVE-2099-0001"],
+                    "libssl3",
+                    "high",
+                    Some("1.0-3"),
+                    "Debian:12",
                 ),
             ],
             suppressed: vec![],
@@ -612,8 +613,8 @@ async fn pages_walk_every_finding_once(backend: Backend) {
             (digest('b'), 0, "CVE-2099-0001".into()),
             (digest('b'), 1, "CVE-2099-0001".into()),
             (digest('d'), 0, "CVE-2099-0001".into()),
-            (digest('c'), 1, "CVE-2099-0004".into()),
-            (digest('c'), 0, "DSA-9999-1".into()),
+            (digest('c'), 0, "CVE-2099-0004".into()),
+            (digest('c'), 1, "DSA-9999-1".into()),
             (digest('b'), 2, "CVE-2099-0003".into()),
             (digest('a'), 1, "TRAWL-LOW".into()),
         ]

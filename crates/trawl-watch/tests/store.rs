@@ -40,6 +40,7 @@ both!(
     stale_claims_store_nothing,
     deletes_untag_and_forget_in_order,
     findings_are_rows,
+    rescans_write_only_what_changed,
     rescans_are_planned_recent_and_stale,
     rescan_batches_are_shared_and_written_once,
     a_newer_target_supersedes_an_older_one,
@@ -655,7 +656,195 @@ async fn findings_are_rows(backend: Backend) {
         ["cve-2099-0001", "dsa-9999-1", "ghsa-abcd-efgh-ijkl"]
     );
     let report = store.report(&a.digest).await.unwrap().unwrap().unwrap();
-    assert_eq!(report, result.report);
+    assert_eq!(report.report, result.report);
+    assert!(report.is_current());
+}
+
+/// A report of `findings` (id, package, severity), in report order, as
+/// `report` writes them.
+fn report_of(findings: &[(&str, &str, &str)]) -> Report {
+    let findings: Vec<serde_json::Value> = findings
+        .iter()
+        .map(|(id, package, severity)| {
+            json!({
+                "id": id, "aliases": [], "package": package, "installed_version": "1.0-1",
+                "source_name": format!("{package}-src"), "source_version": "1.0-1",
+                "fixed_version": null, "fix_state": "unfixed",
+                "severity": severity, "severity_source": "CVSS_V3", "ecosystem": "Debian:12",
+                "layer": "sha256:1111", "remediation": "upgrade"
+            })
+        })
+        .collect();
+    serde_json::from_value(json!({
+        "schema_version": 1, "source": "registry:r/x@sha256:aa",
+        "image": {"manifest_digest": null, "layers": [], "diff_ids": []},
+        "os": null, "verdict": "unhealthy", "verdict_reason": "findings",
+        "ecosystem": "Debian:12",
+        "summary": {"packages": 3, "findings": findings.len(), "fixable": 0, "suppressed": 0,
+                    "by_severity": {}, "by_fix_state": {}},
+        "remediation": [], "packages": [],
+        "findings": findings, "suppressed": [], "warnings": [],
+    }))
+    .expect("a report")
+}
+
+/// A rescan writes only the finding rows that changed, keyed by what does
+/// not move (id, package, path, version): a finding added before the
+/// others leaves them untouched, a removed one goes, a changed severity is
+/// updated in place; the report is not rewritten but stays a cache of the
+/// scan's target until it is cached anew.
+async fn rescans_write_only_what_changed(backend: Backend) {
+    let (location, _dir) = fresh(backend, "delta");
+    let store = open(&location).await;
+    let a = event(Kind::Push, 'a', "x", None);
+    store
+        .apply(images(std::slice::from_ref(&a)), 10, 1)
+        .await
+        .unwrap();
+    let job = claim(&store, 2).await.unwrap();
+    let before = report_of(&[
+        ("CVE-2099-0001", "libssl3", "critical"),
+        ("CVE-2099-0003", "zlib1g", "medium"),
+        ("TRAWL-LOW", "util-linux", "low"),
+    ]);
+    let first = MatchResult::new(&before, &target("db1", "p1")).unwrap();
+    store
+        .finish_scan(&a.digest, job.token, "{}".into(), first.clone(), 3)
+        .await
+        .unwrap();
+    let versions = store.finding_versions(&a.digest).await.unwrap();
+    assert_eq!(versions.len(), 3);
+    let version_of = |versions: &[(String, String, i64)], id: &str| {
+        versions
+            .iter()
+            .find(|(i, _, _)| i == id)
+            .map(|(_, key, v)| (key.clone(), *v))
+    };
+
+    // The new database: one finding more, ahead of the others in report
+    // order; one gone; one more serious.
+    let t2 = target("db2", "p1");
+    let after = report_of(&[
+        ("CVE-2099-0001", "libssl3", "critical"),
+        ("CVE-2099-0009", "bash", "high"),
+        ("TRAWL-LOW", "util-linux", "medium"),
+    ]);
+    let second = MatchResult::new(&after, &t2).unwrap();
+    assert_eq!(
+        store.plan_rescan(&t2, 0, 10, false).await.unwrap(),
+        RescanPlan::Planned {
+            images: 1,
+            batches: 1
+        }
+    );
+    let batch = store
+        .claim_rescan("one", &t2, 1_000, 60_000)
+        .await
+        .unwrap()
+        .unwrap();
+    let rematched = vec![Rematched {
+        digest: a.digest.clone(),
+        previous_sha256: Some(first.report_sha256.clone()),
+        result: second.clone(),
+    }];
+    assert_eq!(store.finish_rescan(&batch, rematched, 5).await.unwrap(), 1);
+    assert_eq!(store.findings(&a.digest).await.unwrap(), second.findings);
+    let now = store.finding_versions(&a.digest).await.unwrap();
+    let ids: Vec<&str> = now.iter().map(|(id, _, _)| id.as_str()).collect();
+    assert_eq!(ids, ["CVE-2099-0001", "CVE-2099-0009", "TRAWL-LOW"]);
+    // Untouched: the same row version, the same key.
+    assert_eq!(
+        version_of(&now, "CVE-2099-0001"),
+        version_of(&versions, "CVE-2099-0001")
+    );
+    // Updated in place: the same key (and, in SQLite, the same row).
+    let (low_key, low_version) = version_of(&now, "TRAWL-LOW").unwrap();
+    let (old_low_key, old_low_version) = version_of(&versions, "TRAWL-LOW").unwrap();
+    assert_eq!(low_key, old_low_key);
+    match backend {
+        Backend::Sqlite => assert_eq!(low_version, old_low_version),
+        Backend::Postgres => assert_ne!(low_version, old_low_version),
+    }
+    assert_eq!(low_key, "util-linux\u{1f}\u{1f}1.0-1");
+    let image = store.image(&a.digest).await.unwrap().unwrap();
+    assert_eq!(
+        (image.advisory_db.as_deref(), image.rescans),
+        (Some("db2"), 1)
+    );
+    assert_eq!(image.summary.as_deref(), Some(second.summary.as_str()));
+
+    // The report was not rewritten: the scan's, stale, with the inventory
+    // to rebuild it from; cached anew, it is current.
+    let stored = store.report(&a.digest).await.unwrap().unwrap().unwrap();
+    assert_eq!(stored.report, first.report);
+    assert!(!stored.is_current());
+    assert_eq!(stored.inventory.as_deref(), Some("{}"));
+    assert_eq!(
+        (stored.cached, stored.current),
+        (Some(target("db1", "p1")), Some(t2.clone()))
+    );
+    // Only for the image's current target.
+    assert!(
+        !store
+            .cache_report(&a.digest, &target("db1", "p1"), &first.report)
+            .await
+            .unwrap()
+    );
+    assert!(
+        store
+            .cache_report(&a.digest, &t2, &second.report)
+            .await
+            .unwrap()
+    );
+    let stored = store.report(&a.digest).await.unwrap().unwrap().unwrap();
+    assert!(stored.is_current());
+    assert_eq!(stored.report, second.report);
+    // The registry-wide page gives each finding its place in the report.
+    let page = store
+        .findings_page(&Default::default(), None, 10)
+        .await
+        .unwrap();
+    let places: Vec<(String, i64)> = page
+        .findings
+        .iter()
+        .map(|f| (f.finding.id.clone(), f.ord))
+        .collect();
+    assert_eq!(
+        places,
+        [
+            ("CVE-2099-0001".to_string(), 0),
+            ("CVE-2099-0009".into(), 1),
+            ("TRAWL-LOW".into(), 2)
+        ]
+    );
+
+    // Every finding different (PostgreSQL writes such an image whole): the
+    // new rows, nothing of the old.
+    let t3 = target("db3", "p1");
+    let third = MatchResult::new(
+        &report_of(&[
+            ("CVE-2099-0100", "zlib1g", "high"),
+            ("CVE-2099-0102", "libc6", "low"),
+            ("CVE-2099-0101", "perl-base", "low"),
+            ("CVE-2099-0103", "tar", "low"),
+        ]),
+        &t3,
+    )
+    .unwrap();
+    store.plan_rescan(&t3, 0, 10, false).await.unwrap();
+    let batch = store
+        .claim_rescan("one", &t3, 1_000, 60_000)
+        .await
+        .unwrap()
+        .unwrap();
+    let rematched = vec![Rematched {
+        digest: a.digest.clone(),
+        previous_sha256: Some(second.report_sha256.clone()),
+        result: third.clone(),
+    }];
+    assert_eq!(store.finish_rescan(&batch, rematched, 6).await.unwrap(), 1);
+    assert_eq!(store.findings(&a.digest).await.unwrap(), third.findings);
+    assert_eq!(store.finding_versions(&a.digest).await.unwrap().len(), 4);
 }
 
 /// Scans `pushes` (each with its own report) and finishes them under `db1`/`p1`.
@@ -957,7 +1146,7 @@ async fn postgres_migrations_apply_once_and_newer_schemas_are_refused() {
             name,
             "SELECT string_agg(version::text, ',' ORDER BY version) FROM trawl_watch_migrations"
         ),
-        "1,2,3"
+        "1,2,3,4"
     );
     cluster.psql(
         name,
@@ -969,6 +1158,80 @@ async fn postgres_migrations_apply_once_and_newer_schemas_are_refused() {
         }) => assert!(known < 99),
         other => panic!("{other:?}"),
     }
+}
+
+/// A database of schema 3 (findings keyed by their place in the report)
+/// gains stable keys: each row keyed by package, path (none before) and
+/// version, a repeat counted; its report is the cache of its target.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn postgres_findings_of_schema_3_are_keyed_in_place() {
+    let cluster = support::postgres::Postgres::get();
+    let url = cluster.database("migration4");
+    let location: trawl_watch::StoreLocation = url.parse().unwrap();
+    drop(Store::open(&location).await.unwrap());
+    let name = url.rsplit('/').next().unwrap();
+    let a = digest('a');
+    // Back to schema 3's findings and images, with rows as it wrote them.
+    cluster.psql(
+        name,
+        &format!(
+            "DROP INDEX findings_sorted;
+             ALTER TABLE findings DROP CONSTRAINT findings_pkey;
+             ALTER TABLE findings DROP COLUMN fkey, DROP COLUMN path, DROP COLUMN h,
+                 ADD COLUMN ord integer NOT NULL;
+             ALTER TABLE findings ADD PRIMARY KEY (digest, ord);
+             CREATE INDEX findings_sorted ON findings
+                 (severity DESC, id COLLATE \"C\", digest COLLATE \"C\", ord) WHERE NOT suppressed;
+             ALTER TABLE images DROP COLUMN report_db, DROP COLUMN report_policy;
+             DELETE FROM trawl_watch_migrations WHERE version = 4;
+             INSERT INTO images (digest, registry, repository, media_type, first_seen, report,
+                                 inventory, advisory_db, policy)
+             VALUES ('{a}', 'r', 'x', 'm', 1, '{{}}', '{{}}', 'db1', 'p1');
+             INSERT INTO findings (digest, ord, id, aliases, keys, package, version,
+                 source_name, source_version, ecosystem, severity, fix_state, suppressed)
+             VALUES ('{a}', 0, 'CVE-1', '{{}}', '{{cve-1}}', 'libssl3', '1.0', 'openssl',
+                     '1.0', 'Debian:12', 5, 'fixed', false),
+                    ('{a}', 1, 'CVE-1', '{{}}', '{{cve-1}}', 'libssl3', '1.0', 'openssl',
+                     '1.0', 'Debian:12', 5, 'fixed', false),
+                    ('{a}', 2, 'CVE-2', '{{}}', '{{cve-2}}', 'bash', '5', 'bash', '5',
+                     'Debian:12', 2, 'unfixed', false);"
+        ),
+    );
+    let store = Store::open(&location).await.unwrap();
+    let keys: Vec<(String, String)> = store
+        .finding_versions(&a)
+        .await
+        .unwrap()
+        .into_iter()
+        .map(|(id, key, _)| (id, key))
+        .collect();
+    assert_eq!(
+        keys,
+        [
+            ("CVE-1".to_string(), "libssl3\u{1f}\u{1f}1.0".to_string()),
+            ("CVE-1".into(), "libssl3\u{1f}\u{1f}1.0\u{1f}1".into()),
+            ("CVE-2".into(), "bash\u{1f}\u{1f}5".into()),
+        ]
+    );
+    let report = store.report(&a).await.unwrap().unwrap().unwrap();
+    assert!(report.is_current() && report.report == "{}");
+    let page = store
+        .findings_page(&Default::default(), None, 10)
+        .await
+        .unwrap();
+    let places: Vec<(String, i64)> = page
+        .findings
+        .iter()
+        .map(|f| (f.finding.id.clone(), f.ord))
+        .collect();
+    assert_eq!(
+        places,
+        [
+            ("CVE-1".to_string(), 0),
+            ("CVE-1".into(), 1),
+            ("CVE-2".into(), 2)
+        ]
+    );
 }
 
 const HOOK_A: &str = "http://127.0.0.1:9/a";

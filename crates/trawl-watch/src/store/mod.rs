@@ -11,9 +11,9 @@
 //!
 //! | table | key | holds |
 //! |---|---|---|
-//! | `images` | manifest digest | where to pull it, the stored inventory and report (JSON) and the report's SHA-256, verdict, summary, scan and rescan counts, when it was last scanned, matched, pushed and pulled |
+//! | `images` | manifest digest | where to pull it, the stored inventory and report (JSON) and the report's SHA-256, verdict, summary, scan and rescan counts, when it was last scanned, matched, pushed and pulled. The report is a cache stamped with what it was matched against: a scan writes it, a rescan does not (it writes the verdict, summary, hash and the finding rows that changed), and a stale one is rebuilt from the inventory when served ([`StoredReport`]) |
 //! | `tags` | (repository, tag, digest) | the repositories and tags naming each image; tag `''` lists an image pushed by digest only |
-//! | `findings` | (digest, ord) | one row per image and finding of its report: id, aliases, package and version, source package and version, ecosystem, severity (rank), fix state, fixed version, layer, suppressed; indexed by every id and alias, by package and source package, by severity |
+//! | `findings` | (digest, id, key) | one row per image and finding of its report, keyed by what does not move when another finding comes or goes (the key: package, path, installed version, and a repeat count for findings alike in all these): id, aliases, package and version, source package and version, ecosystem, severity (rank), fix state, fixed version, layer, path, suppressed; indexed by every id and alias, by package and source package, by severity. The report's order is derived from the columns (severity, package, id, key) |
 //! | `jobs` | manifest digest | the scan queue: `queued` or `running`, in arrival order, and the lease of a running job |
 //! | `rescans`, `rescan_batches` | id | rescans planned after an advisory database or policy change, split into batches that processes claim under leases |
 //! | `outbox` | seq; (event id, target) unique | notifications to deliver, one row per event and target, written in the transaction of the result they report ([`outbox`]) |
@@ -21,7 +21,12 @@
 //! Every change is one transaction. Findings are written set-wise (SQLite:
 //! one prepared statement reused in the transaction; PostgreSQL: `COPY …
 //! FROM STDIN BINARY`), rescans read and write their batch in a handful of
-//! statements, so no call costs a round trip per finding or per image.
+//! statements, so no call costs a round trip per finding or per image. A
+//! rescan writes only the finding rows that changed: it compares the new
+//! rows with the stored ones by key (PostgreSQL: it reads the batch's
+//! stored keys and value hashes ([`FindingRow::value_hash`]), then deletes
+//! the gone keys with one statement, updates the changed rows from a
+//! temporary table filled with one `COPY`, and copies the new ones in).
 //!
 //! # Leases, and which job a crash is charged to
 //!
@@ -467,6 +472,8 @@ pub struct FindingRow {
     pub fixed_version: Option<String>,
     /// The layer that introduced the package.
     pub layer: Option<String>,
+    /// For a language package: where it is in the image.
+    pub path: Option<String>,
     /// The policy suppresses it (it does not count toward the verdict).
     pub suppressed: bool,
 }
@@ -527,8 +534,50 @@ impl FindingRow {
             fix_state: finding.fix_state,
             fixed_version: finding.fixed_version.clone(),
             layer: finding.layer.clone(),
+            path: finding.path.clone(),
             suppressed,
         }
+    }
+
+    /// What identifies the finding within its image beside its id, so
+    /// that its bytes sort as the report orders findings of one package
+    /// and id: package, path (none first), installed version, separated by
+    /// U+001F (below every printable character).
+    fn key_base(&self) -> String {
+        let sep = KEY_SEPARATOR;
+        format!(
+            "{}{sep}{}{sep}{}",
+            self.package,
+            self.path.as_deref().unwrap_or_default(),
+            self.version
+        )
+    }
+
+    /// A hash of what the row holds beside its key (id, package, path,
+    /// version): the store compares a rescan's rows with the stored ones by
+    /// it, without reading them whole. The first 8 bytes of the SHA-256 of
+    /// the columns' JSON.
+    pub fn value_hash(&self) -> i64 {
+        let values = serde_json::json!([
+            self.aliases,
+            self.source_name,
+            self.source_version,
+            self.ecosystem,
+            severity_rank(self.severity),
+            self.fix_state.as_str(),
+            self.fixed_version,
+            self.layer,
+            self.suppressed,
+            // In the key, but also here: a key that repeats (a count
+            // appended) could otherwise match rows that differ in these.
+            self.package,
+            self.version,
+            self.path,
+        ]);
+        let digest = Sha256::digest(values.to_string().as_bytes());
+        let mut first = [0u8; 8];
+        first.copy_from_slice(&digest[..8]);
+        i64::from_be_bytes(first)
     }
 
     /// The id and aliases, lower-case and without repeats: what a lookup
@@ -544,6 +593,34 @@ impl FindingRow {
     }
 }
 
+/// Separates the parts of a finding's stable key.
+const KEY_SEPARATOR: char = '\u{1f}';
+
+/// The stable keys of an image's finding rows, in their order: a finding
+/// row is stored under (digest, id, key), and a rescan compares rows by
+/// it, so a finding added or removed moves no other row. The key is
+/// [`FindingRow::key_base`]; a row whose (id, key) repeats an earlier
+/// one's (two findings alike in all of these) gets `U+001F n` appended,
+/// its n-th repeat, so keys are unique within an image whatever the
+/// package names hold.
+pub(crate) fn finding_keys(rows: &[FindingRow]) -> Vec<String> {
+    let mut seen: std::collections::HashMap<(&str, String), usize> =
+        std::collections::HashMap::with_capacity(rows.len());
+    rows.iter()
+        .map(|f| {
+            let base = f.key_base();
+            let n = seen.entry((f.id.as_str(), base.clone())).or_insert(0);
+            let key = if *n == 0 {
+                base
+            } else {
+                format!("{base}{KEY_SEPARATOR}{n}")
+            };
+            *n += 1;
+            key
+        })
+        .collect()
+}
+
 /// A report to store, with what the store keeps of it apart.
 #[derive(Debug, Clone)]
 #[non_exhaustive]
@@ -554,10 +631,12 @@ pub struct MatchResult {
     pub verdict_reason: String,
     /// The summary, JSON.
     pub summary: String,
-    /// The whole report, JSON.
+    /// The whole report, JSON. A scan stores it; a rescan does not (the
+    /// stored one becomes a stale cache, rebuilt from the inventory when
+    /// served: see [`StoredReport`]).
     pub report: String,
     /// SHA-256 (hex) of `report`: a rescan that gives the same report
-    /// writes neither it nor its findings again.
+    /// writes nothing of it but its new target and counts.
     pub report_sha256: String,
     /// The findings that count, then the suppressed ones, in report order.
     pub findings: Vec<FindingRow>,
@@ -631,6 +710,55 @@ pub struct StoredInventory {
     pub inventory: String,
     /// The SHA-256 of its current report, if it has one.
     pub report_sha256: Option<String>,
+}
+
+/// An image's report as stored: a cache of the report of `cached`, and
+/// what the image's results (verdict, summary, findings) are of now.
+#[derive(Debug, Clone, PartialEq, Eq)]
+#[non_exhaustive]
+pub struct StoredReport {
+    /// The cached report (JSON).
+    pub report: String,
+    /// What it was matched against (`None` for a report stored before
+    /// the cache was stamped, and never rescanned since).
+    pub cached: Option<MatchTarget>,
+    /// What the image's results were last matched against.
+    pub current: Option<MatchTarget>,
+    /// The stored inventory (JSON of a [`trawl::Scanned`]), when the cache
+    /// is stale: the report to serve is rebuilt from it against `current`.
+    pub inventory: Option<String>,
+}
+
+impl StoredReport {
+    /// Whether the cached report is the image's current one.
+    pub fn is_current(&self) -> bool {
+        self.inventory.is_none()
+    }
+}
+
+/// Reads the cache stamp and the current target of a report row: the
+/// stamp (db, policy), the current (db, policy), the report and the
+/// inventory (given only when the stamp differs).
+fn stored_report(
+    report: String,
+    cached: (Option<String>, Option<String>),
+    current: (Option<String>, Option<String>),
+    inventory: Option<String>,
+) -> StoredReport {
+    let target = |(db, policy): (Option<String>, Option<String>)| match (db, policy) {
+        (Some(advisory_db), Some(policy)) => Some(MatchTarget {
+            advisory_db,
+            policy,
+        }),
+        _ => None,
+    };
+    let (cached, current) = (target(cached), target(current));
+    StoredReport {
+        inventory: if cached == current { None } else { inventory },
+        report,
+        cached,
+        current,
+    }
 }
 
 /// An image matched again, to store.
@@ -982,7 +1110,10 @@ impl Store {
     /// still holds it and its target is still the newest planned; each image
     /// only while it is stale for the target. An image whose report did not
     /// change ([`Rematched::previous_sha256`]) gets only its new target and
-    /// counts; the others their report and findings too. Returns the images
+    /// counts; the others their verdict, summary and report hash too, and
+    /// the finding rows that changed (compared by key). The report is
+    /// written only to an image stored without one (no previous hash); the
+    /// others keep theirs as a stale cache ([`StoredReport`]). Returns the images
     /// written (each counted as one rescan).
     pub async fn finish_rescan(
         &self,
@@ -1019,15 +1150,36 @@ impl Store {
         Ok(images.into_iter().next())
     }
 
-    /// The stored report (JSON) of an image: `None` for an unknown digest,
-    /// `Some(None)` when it has not been scanned yet.
-    pub async fn report(&self, digest: &str) -> Result<Option<Option<String>>, StoreError> {
+    /// The stored report of an image: `None` for an unknown digest,
+    /// `Some(None)` when it has not been scanned yet. The report is a cache
+    /// written by the scan (and by [`Store::cache_report`]); after a rescan
+    /// it is stale and carries the inventory to rebuild it from.
+    pub async fn report(&self, digest: &str) -> Result<Option<Option<StoredReport>>, StoreError> {
         match &self.backend {
             Backend::Sqlite(s) => {
                 let digest = digest.to_string();
                 sqlite!(s, |s| s.report(&digest))
             }
             Backend::Postgres(p) => send(p.report(digest)).await,
+        }
+    }
+
+    /// Caches `report` (JSON), rebuilt against `target`, as the report of
+    /// `digest`, if the image's results are still of `target`; true when
+    /// written.
+    pub async fn cache_report(
+        &self,
+        digest: &str,
+        target: &MatchTarget,
+        report: &str,
+    ) -> Result<bool, StoreError> {
+        match &self.backend {
+            Backend::Sqlite(s) => {
+                let (digest, target, report) =
+                    (digest.to_string(), target.clone(), report.to_string());
+                sqlite!(s, |s| s.cache_report(&digest, &target, &report))
+            }
+            Backend::Postgres(p) => send(p.cache_report(digest, target, report)).await,
         }
     }
 
@@ -1040,6 +1192,24 @@ impl Store {
                 sqlite!(s, |s| s.findings(&digest))
             }
             Backend::Postgres(p) => send(p.findings(digest)).await,
+        }
+    }
+
+    /// The stored finding rows of an image by (id, stable key), each with
+    /// a version that tells whether a write touched it: PostgreSQL gives
+    /// the row version's `xmin` (any update or re-insert changes it),
+    /// SQLite the row number (a re-insert changes it, an update in place
+    /// does not). For diagnostics and tests of the rescan's delta writes.
+    pub async fn finding_versions(
+        &self,
+        digest: &str,
+    ) -> Result<Vec<(String, String, i64)>, StoreError> {
+        match &self.backend {
+            Backend::Sqlite(s) => {
+                let digest = digest.to_string();
+                sqlite!(s, |s| s.finding_versions(&digest))
+            }
+            Backend::Postgres(p) => send(p.finding_versions(digest)).await,
         }
     }
 

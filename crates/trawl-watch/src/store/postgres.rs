@@ -36,14 +36,15 @@ use deadpool_postgres::{Manager, ManagerConfig, Object, Pool, RecyclingMethod, T
 use tokio_postgres::NoTls;
 use tokio_postgres::binary_copy::BinaryCopyInWriter;
 use tokio_postgres::types::{ToSql, Type};
-use tracing::warn;
+use tracing::{debug, warn};
 
 use super::outbox::{self, Delivery, DeliveryOutcome, EventImage, NewEvent, OutboxCounts};
 use super::query::Value;
 use super::{
     Applied, FindingRow, ImageRecord, ImageState, Job, JobStatus, MAX_ATTEMPTS, MatchResult,
     MatchTarget, Recovered, Rematched, RescanBatch, RescanPlan, StoreError, StoredInventory,
-    fix_state_of, local_now_ms, severity_of_rank, severity_rank,
+    StoredReport, finding_keys, fix_state_of, local_now_ms, severity_of_rank, severity_rank,
+    stored_report,
 };
 use crate::events::{Deleted, Deletion, ImageEvent, Kind, Recorded};
 
@@ -54,7 +55,41 @@ const PLAN_LOCK: i64 = 0x7472_6177_6c77_0003;
 
 /// The migrations, in order: (version, SQL). A version once released is
 /// never edited; changes come as a new version.
-const MIGRATIONS: &[(i64, &str)] = &[(1, SCHEMA_1), (2, QUERY_INDEXES_2), (3, OUTBOX_3)];
+const MIGRATIONS: &[(i64, &str)] = &[
+    (1, SCHEMA_1),
+    (2, QUERY_INDEXES_2),
+    (3, OUTBOX_3),
+    (4, STABLE_FINDING_KEYS_4),
+];
+
+/// Findings keyed by what does not move when another finding comes or
+/// goes, (digest, id, key) ([`super::finding_keys`]), instead of their
+/// place in the report: a rescan then writes only the rows that changed.
+/// The report order is derived from the columns (severity, package, id,
+/// key). `h` is a hash of the other columns ([`FindingRow::value_hash`]),
+/// so that a rescan compares rows without reading them whole. Rows stored
+/// before have no path and no hash: their key is computed without the path
+/// (a language package's finding is keyed anew, once, by the next rescan
+/// that writes its image, and every row is updated once to gain its hash). The stored report becomes a cache
+/// stamped with what it was matched against (`report_db`,
+/// `report_policy`): a rescan no longer rewrites it.
+const STABLE_FINDING_KEYS_4: &str = "
+ALTER TABLE images ADD COLUMN report_db text, ADD COLUMN report_policy text;
+UPDATE images SET report_db = advisory_db, report_policy = policy WHERE report IS NOT NULL;
+ALTER TABLE findings ADD COLUMN path text, ADD COLUMN fkey text, ADD COLUMN h bigint;
+UPDATE findings AS f SET fkey = k.base || CASE WHEN k.n > 1 THEN E'\\x1f' || (k.n - 1) ELSE '' END
+FROM (SELECT digest, ord, package || E'\\x1f' || E'\\x1f' || version AS base,
+             row_number() OVER (PARTITION BY digest, id, package, version ORDER BY ord) AS n
+      FROM findings) AS k
+WHERE f.digest = k.digest AND f.ord = k.ord;
+ALTER TABLE findings ALTER COLUMN fkey SET NOT NULL;
+DROP INDEX findings_sorted;
+ALTER TABLE findings DROP CONSTRAINT findings_pkey;
+ALTER TABLE findings DROP COLUMN ord;
+ALTER TABLE findings ADD PRIMARY KEY (digest, id, fkey);
+CREATE INDEX findings_sorted ON findings
+    (severity DESC, id COLLATE \"C\", digest COLLATE \"C\", fkey COLLATE \"C\") WHERE NOT suppressed;
+";
 
 /// The notification outbox ([`super::outbox`]).
 const OUTBOX_3: &str = "
@@ -186,12 +221,12 @@ CREATE INDEX rescan_batches_by_rescan ON rescan_batches (rescan, state, id);
 ";
 
 /// The columns `COPY` writes into `findings`, and their types.
-const COPY_FINDINGS: &str = "COPY findings (digest, ord, id, aliases, keys, package, version,
-    source_name, source_version, ecosystem, severity, fix_state, fixed_version, layer, suppressed)
-    FROM STDIN BINARY";
-const FINDING_TYPES: [Type; 15] = [
+const COPY_FINDINGS: &str = "COPY findings (digest, fkey, id, aliases, keys, package, version,
+    source_name, source_version, ecosystem, severity, fix_state, fixed_version, layer, path,
+    suppressed, h) FROM STDIN BINARY";
+const FINDING_TYPES: [Type; 17] = [
     Type::TEXT,
-    Type::INT4,
+    Type::TEXT,
     Type::TEXT,
     Type::TEXT_ARRAY,
     Type::TEXT_ARRAY,
@@ -204,8 +239,34 @@ const FINDING_TYPES: [Type; 15] = [
     Type::TEXT,
     Type::TEXT,
     Type::TEXT,
+    Type::TEXT,
     Type::BOOL,
+    Type::INT8,
 ];
+
+/// A session's staging table for a rescan's new finding rows: no indexes,
+/// not logged, emptied at every commit.
+const NEW_FINDINGS: &str = "CREATE TEMPORARY TABLE IF NOT EXISTS new_findings (
+    digest text NOT NULL, fkey text NOT NULL, id text NOT NULL, aliases text[] NOT NULL,
+    keys text[] NOT NULL, package text NOT NULL, version text NOT NULL,
+    source_name text NOT NULL, source_version text NOT NULL, ecosystem text NOT NULL,
+    severity smallint NOT NULL, fix_state text NOT NULL, fixed_version text, layer text,
+    path text, suppressed boolean NOT NULL, h bigint NOT NULL
+) ON COMMIT DELETE ROWS";
+
+/// [`COPY_FINDINGS`] into [`NEW_FINDINGS`].
+const COPY_NEW_FINDINGS: &str = "COPY new_findings (digest, fkey, id, aliases, keys, package,
+    version, source_name, source_version, ecosystem, severity, fix_state, fixed_version, layer,
+    path, suppressed, h) FROM STDIN BINARY";
+
+/// Updates the stored rows that have a staged row of the same key to it.
+const UPDATE_FROM_NEW_FINDINGS: &str = "UPDATE findings AS f SET aliases = n.aliases,
+    keys = n.keys, package = n.package, version = n.version, source_name = n.source_name,
+    source_version = n.source_version, ecosystem = n.ecosystem, severity = n.severity,
+    fix_state = n.fix_state, fixed_version = n.fixed_version, layer = n.layer, path = n.path,
+    suppressed = n.suppressed, h = n.h
+    FROM new_findings AS n
+    WHERE f.digest = n.digest AND f.id = n.id AND f.fkey = n.fkey";
 
 /// The PostgreSQL store: a connection pool and what this process knows of
 /// the server's clock.
@@ -473,6 +534,7 @@ impl PgStore {
             &tx,
             "UPDATE images SET inventory = $2, verdict = $3, verdict_reason = $4, summary = $5,
              report = $6, report_sha256 = $7, advisory_db = $8, policy = $9, error = NULL,
+             report_db = $8, report_policy = $9,
              scans = scans + 1, last_scanned = $10, last_matched = $10 WHERE digest = $1",
             &[
                 &digest,
@@ -731,10 +793,13 @@ impl PgStore {
         // superseded between the check below and the commit.
         tx.execute("SELECT pg_advisory_xact_lock_shared($1)", &[&PLAN_LOCK])
             .await?;
+        // FOR KEY SHARE, not FOR UPDATE: the process's lease renewals
+        // (`renew_rescan`) go on while the batch is written; that the claim
+        // still holds at the commit is checked by the final DELETE.
         let held: Option<i64> = query_opt(
             &tx,
             "SELECT rescan FROM rescan_batches
-             WHERE id = $1 AND lease_token = $2 AND state = 'running' FOR UPDATE",
+             WHERE id = $1 AND lease_token = $2 AND state = 'running' FOR KEY SHARE",
             &[&batch.id, &batch.token],
         )
         .await?
@@ -789,33 +854,46 @@ impl PgStore {
                 let digests: Vec<&str> = changed.iter().map(|r| r.digest.as_str()).collect();
                 event_images(&tx, &digests).await?
             };
-            let mut columns: [Vec<&str>; 6] = Default::default();
+            let mut columns: [Vec<&str>; 5] = Default::default();
+            // The report goes only to an image stored without one (no hash).
+            let mut reports: Vec<Option<&str>> = Vec::with_capacity(changed.len());
             for r in &changed {
                 let values = [
                     r.digest.as_str(),
                     r.result.verdict.as_str(),
                     r.result.verdict_reason.as_str(),
                     r.result.summary.as_str(),
-                    r.result.report.as_str(),
                     r.result.report_sha256.as_str(),
                 ];
                 for (column, value) in columns.iter_mut().zip(values) {
                     column.push(value);
                 }
+                reports.push(
+                    r.previous_sha256
+                        .is_none()
+                        .then_some(r.result.report.as_str()),
+                );
             }
-            let [digests, verdicts, reasons, summaries, reports, hashes] = &columns;
+            let [digests, verdicts, reasons, summaries, hashes] = &columns;
+            // The report is not written: the one stored stays as a cache of
+            // its target (report_db, report_policy), rebuilt when served.
             let rows = query(
                 &tx,
                 "UPDATE images AS i SET verdict = u.verdict, verdict_reason = u.reason,
-                 summary = u.summary, report = u.report, report_sha256 = u.sha,
+                 summary = u.summary, report_sha256 = u.sha,
+                 report = coalesce(i.report, u.report),
+                 report_db = CASE WHEN i.report IS NULL AND u.report IS NOT NULL
+                                  THEN $7 ELSE i.report_db END,
+                 report_policy = CASE WHEN i.report IS NULL AND u.report IS NOT NULL
+                                      THEN $8 ELSE i.report_policy END,
                  advisory_db = $7, policy = $8, rescans = rescans + 1, last_matched = $9
                  FROM unnest($1::text[], $2::text[], $3::text[], $4::text[], $5::text[],
-                             $6::text[]) AS u(digest, verdict, reason, summary, report, sha)
+                             $6::text[]) AS u(digest, verdict, reason, summary, sha, report)
                  WHERE i.digest = u.digest AND i.inventory IS NOT NULL
                  AND (i.advisory_db IS DISTINCT FROM $7 OR i.policy IS DISTINCT FROM $8)
                  RETURNING i.digest",
                 &[
-                    digests, verdicts, reasons, summaries, reports, hashes, db, policy, &now,
+                    digests, verdicts, reasons, summaries, hashes, &reports, db, policy, &now,
                 ],
             )
             .await?;
@@ -823,19 +901,29 @@ impl PgStore {
             for row in &rows {
                 stored.push(row.get(0));
             }
-            execute(
-                &tx,
-                "DELETE FROM findings WHERE digest = ANY($1)",
-                &[&stored],
-            )
-            .await?;
-            let mut written_findings: Vec<(&str, &[FindingRow])> = Vec::new();
+            // Images stored without a report have no rows: theirs are
+            // copied in; the others' compared with the stored ones.
+            let mut first: Vec<(&str, &[FindingRow])> = Vec::new();
+            let mut again: Vec<(&str, &[FindingRow])> = Vec::new();
             for r in &changed {
                 if stored.contains(&r.digest) {
-                    written_findings.push((&r.digest, &r.result.findings));
+                    let rows = (r.digest.as_str(), r.result.findings.as_slice());
+                    match r.previous_sha256 {
+                        None => first.push(rows),
+                        Some(_) => again.push(rows),
+                    }
                 }
             }
-            copy_findings(&tx, &written_findings).await?;
+            copy_findings(&tx, &first).await?;
+            let (deleted, updated, inserted) = apply_findings(&tx, &again).await?;
+            debug!(
+                batch = batch.id,
+                images = again.len(),
+                deleted,
+                updated,
+                inserted,
+                "finding rows written"
+            );
             written += u64::try_from(stored.len()).unwrap_or(u64::MAX);
             if !before.is_empty() {
                 let seq: i64 = query_one(&tx, "SELECT seq FROM rescans WHERE id = $1", &[&rescan])
@@ -861,12 +949,19 @@ impl PgStore {
                 write_events(&tx, &events, notify).await?;
             }
         }
-        execute(
+        // The claim still holds (a takeover after an expired lease changed
+        // the token): else nothing of this batch is stored.
+        let still_held = execute(
             &tx,
-            "DELETE FROM rescan_batches WHERE id = $1",
-            &[&batch.id],
+            "DELETE FROM rescan_batches WHERE id = $1 AND lease_token = $2 AND state = 'running'",
+            &[&batch.id, &batch.token],
         )
-        .await?;
+        .await?
+            == 1;
+        if !still_held {
+            tx.rollback().await?;
+            return Ok(0);
+        }
         tx.commit().await?;
         Ok(usize::try_from(written).unwrap_or(usize::MAX))
     }
@@ -938,12 +1033,60 @@ impl PgStore {
         Ok(images)
     }
 
-    pub(super) async fn report(&self, digest: &str) -> Result<Option<Option<String>>, StoreError> {
+    pub(super) async fn report(
+        &self,
+        digest: &str,
+    ) -> Result<Option<Option<StoredReport>>, StoreError> {
+        let client = self.client().await?;
+        let row = client
+            .query_opt(
+                "SELECT report, report_db, report_policy, advisory_db, policy,
+                        CASE WHEN report_db IS DISTINCT FROM advisory_db
+                             OR report_policy IS DISTINCT FROM policy THEN inventory END
+                 FROM images WHERE digest = $1",
+                &[&digest],
+            )
+            .await?;
+        Ok(row.map(|r| {
+            r.get::<_, Option<String>>(0).map(|report| {
+                stored_report(report, (r.get(1), r.get(2)), (r.get(3), r.get(4)), r.get(5))
+            })
+        }))
+    }
+
+    pub(super) async fn cache_report(
+        &self,
+        digest: &str,
+        target: &MatchTarget,
+        report: &str,
+    ) -> Result<bool, StoreError> {
         let client = self.client().await?;
         Ok(client
-            .query_opt("SELECT report FROM images WHERE digest = $1", &[&digest])
+            .execute(
+                "UPDATE images SET report = $2, report_db = $3, report_policy = $4
+                 WHERE digest = $1 AND advisory_db = $3 AND policy = $4 AND report IS NOT NULL",
+                &[&digest, &report, &target.advisory_db, &target.policy],
+            )
             .await?
-            .map(|r| r.get(0)))
+            == 1)
+    }
+
+    pub(super) async fn finding_versions(
+        &self,
+        digest: &str,
+    ) -> Result<Vec<(String, String, i64)>, StoreError> {
+        let client = self.client().await?;
+        let rows = client
+            .query(
+                "SELECT id, fkey, xmin::text::bigint FROM findings WHERE digest = $1
+                 ORDER BY id COLLATE \"C\", fkey COLLATE \"C\"",
+                &[&digest],
+            )
+            .await?;
+        Ok(rows
+            .iter()
+            .map(|r| (r.get(0), r.get(1), r.get(2)))
+            .collect())
     }
 
     pub(super) async fn findings(&self, digest: &str) -> Result<Vec<FindingRow>, StoreError> {
@@ -951,8 +1094,10 @@ impl PgStore {
         let rows = client
             .query(
                 "SELECT id, aliases, package, version, source_name, source_version, ecosystem,
-                        severity, fix_state, fixed_version, layer, suppressed
-                 FROM findings WHERE digest = $1 ORDER BY ord",
+                        severity, fix_state, fixed_version, layer, suppressed, path
+                 FROM findings WHERE digest = $1
+                 ORDER BY suppressed, severity DESC, package COLLATE \"C\", id COLLATE \"C\",
+                          fkey COLLATE \"C\"",
                 &[&digest],
             )
             .await?;
@@ -971,6 +1116,7 @@ impl PgStore {
                 fixed_version: r.get(9),
                 layer: r.get(10),
                 suppressed: r.get(11),
+                path: r.get(12),
             })
             .collect())
     }
@@ -1303,40 +1449,153 @@ async fn copy_findings(
     tx: &Transaction<'_>,
     images: &[(&str, &[FindingRow])],
 ) -> Result<(), StoreError> {
-    if images.iter().all(|(_, f)| f.is_empty()) {
+    let mut rows: Vec<(&str, String, &FindingRow)> = Vec::new();
+    for (digest, findings) in images {
+        for (f, fkey) in findings.iter().zip(finding_keys(findings)) {
+            rows.push((digest, fkey, f));
+        }
+    }
+    copy_rows(tx, COPY_FINDINGS, &rows).await
+}
+
+/// Writes finding rows (digest, key, row) with the binary `COPY`
+/// statement `copy` (into `findings` or `new_findings`).
+async fn copy_rows(
+    tx: &Transaction<'_>,
+    copy: &str,
+    rows: &[(&str, String, &FindingRow)],
+) -> Result<(), StoreError> {
+    if rows.is_empty() {
         return Ok(());
     }
-    let sink = tx.copy_in(COPY_FINDINGS).await?;
+    let sink = tx.copy_in(copy).await?;
     let writer = BinaryCopyInWriter::new(sink, &FINDING_TYPES);
     let mut writer = std::pin::pin!(writer);
-    for (digest, findings) in images {
-        for (ord, f) in findings.iter().enumerate() {
-            let ord = i32::try_from(ord).unwrap_or(i32::MAX);
-            let severity = severity_rank(f.severity);
-            let keys = f.keys();
-            let fix_state = f.fix_state.as_str();
-            let row: [&(dyn ToSql + Sync); 15] = [
-                digest,
-                &ord,
-                &f.id,
-                &f.aliases,
-                &keys,
-                &f.package,
-                &f.version,
-                &f.source_name,
-                &f.source_version,
-                &f.ecosystem,
-                &severity,
-                &fix_state,
-                &f.fixed_version,
-                &f.layer,
-                &f.suppressed,
-            ];
-            writer.as_mut().write(&row).await?;
-        }
+    for (digest, fkey, f) in rows {
+        let severity = severity_rank(f.severity);
+        let keys = f.keys();
+        let fix_state = f.fix_state.as_str();
+        let h = f.value_hash();
+        let row: [&(dyn ToSql + Sync); 17] = [
+            digest,
+            fkey,
+            &f.id,
+            &f.aliases,
+            &keys,
+            &f.package,
+            &f.version,
+            &f.source_name,
+            &f.source_version,
+            &f.ecosystem,
+            &severity,
+            &fix_state,
+            &f.fixed_version,
+            &f.layer,
+            &f.path,
+            &f.suppressed,
+            &h,
+        ];
+        writer.as_mut().write(&row).await?;
     }
     writer.finish().await?;
     Ok(())
+}
+
+/// Brings the findings of `images` (whose rows are locked by the caller's
+/// update of their `images` rows) to their new rows, writing only the
+/// difference: the stored keys and value hashes are read, compared here
+/// with the new rows', and then the rows whose key is gone are deleted
+/// (one statement), those whose hash differs updated (staged with one
+/// binary `COPY` into `new_findings`, then one statement), the new keys
+/// copied in; identical rows are not touched. An image whose rows would
+/// nearly all be written (more than 1.5 times as many writes as it has
+/// rows) has its rows deleted and copied in whole instead. Returns
+/// (deleted by key, updated, inserted) rows.
+async fn apply_findings(
+    tx: &Transaction<'_>,
+    images: &[(&str, &[FindingRow])],
+) -> Result<(usize, usize, usize), StoreError> {
+    if images.is_empty() {
+        return Ok((0, 0, 0));
+    }
+    let digests: Vec<&str> = images.iter().map(|(d, _)| *d).collect();
+    let stored = query(
+        tx,
+        "SELECT digest, id, fkey, h FROM findings WHERE digest = ANY($1)",
+        &[&digests],
+    )
+    .await?;
+    let mut old: std::collections::HashMap<
+        String,
+        std::collections::HashMap<(String, String), Option<i64>>,
+    > = std::collections::HashMap::new();
+    for r in &stored {
+        old.entry(r.get(0))
+            .or_default()
+            .insert((r.get(1), r.get(2)), r.get(3));
+    }
+    let (mut changed, mut added): (Vec<(&str, String, &FindingRow)>, Vec<_>) = (vec![], vec![]);
+    let mut gone: [Vec<String>; 3] = Default::default();
+    // Images whose rows nearly all change are written whole: deleting by
+    // digest and copying is cheaper than deleting, updating and inserting
+    // row by row (a full replacement of the database).
+    let mut rewritten: Vec<&str> = Vec::new();
+    for &(digest, findings) in images {
+        let mut rows = old.remove(digest).unwrap_or_default();
+        let stored_rows = rows.len();
+        let (mut image_changed, mut image_added) = (Vec::new(), Vec::new());
+        let keys = finding_keys(findings);
+        for (f, fkey) in findings.iter().zip(keys) {
+            let key = (f.id.clone(), fkey);
+            let hit = rows.remove(&key);
+            let fkey = key.1;
+            match hit {
+                Some(Some(h)) if h == f.value_hash() => {}
+                Some(_) => image_changed.push((digest, fkey, f)),
+                None => image_added.push((digest, fkey, f)),
+            }
+        }
+        let writes = rows.len() + image_changed.len() + image_added.len();
+        if stored_rows > 0 && 2 * writes > 3 * stored_rows {
+            rewritten.push(digest);
+            for (f, fkey) in findings.iter().zip(finding_keys(findings)) {
+                added.push((digest, fkey, f));
+            }
+            continue;
+        }
+        changed.extend(image_changed);
+        added.extend(image_added);
+        for (id, fkey) in rows.into_keys() {
+            gone[0].push(digest.to_string());
+            gone[1].push(id);
+            gone[2].push(fkey);
+        }
+    }
+    if !rewritten.is_empty() {
+        execute(
+            tx,
+            "DELETE FROM findings WHERE digest = ANY($1)",
+            &[&rewritten],
+        )
+        .await?;
+    }
+    if !gone[0].is_empty() {
+        execute(
+            tx,
+            "DELETE FROM findings AS f USING unnest($1::text[], $2::text[], $3::text[])
+                 AS u(digest, id, fkey)
+             WHERE f.digest = u.digest AND f.id = u.id AND f.fkey = u.fkey",
+            &[&gone[0], &gone[1], &gone[2]],
+        )
+        .await?;
+    }
+    if !changed.is_empty() {
+        tx.batch_execute(NEW_FINDINGS).await?;
+        copy_rows(tx, COPY_NEW_FINDINGS, &changed).await?;
+        execute(tx, UPDATE_FROM_NEW_FINDINGS, &[]).await?;
+    }
+    copy_rows(tx, COPY_FINDINGS, &added).await?;
+    Ok((gone[0].len(), changed.len(), added.len()))
 }
 
 /// See [`super::Store::recover_orphans`].

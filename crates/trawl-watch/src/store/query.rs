@@ -227,7 +227,8 @@ pub struct Cursor {
     severity: i16,
     id: String,
     digest: String,
-    ord: i64,
+    /// The finding's stable key within its image ([`super::finding_keys`]).
+    key: String,
 }
 
 impl Cursor {
@@ -394,6 +395,41 @@ impl Sql {
         }
     }
 
+    /// The order of findings within an image's report, for the findings
+    /// table as `t`: severity (highest first), package, id, key; what
+    /// [`trawl::Report`] sorts by (severity, package, id, path), with the
+    /// key's version and repeat count after the path.
+    fn report_order(&self, t: &str) -> String {
+        format!(
+            "{t}.severity DESC, {}, {}, {}",
+            self.c(&format!("{t}.package")),
+            self.c(&format!("{t}.id")),
+            self.c(&format!("{t}.fkey"))
+        )
+    }
+
+    /// How many findings `g` of the image of the finding `p` that count
+    /// come before it in report order ([`Sql::report_order`]): its place
+    /// in the report's findings.
+    fn before_in_report(&self, g: &str, p: &str) -> String {
+        let c = |t: &str, col: &str| self.c(&format!("{t}.{col}"));
+        let not_suppressed = match self.dialect {
+            Dialect::Sqlite => format!("{g}.suppressed = 0"),
+            Dialect::Postgres => format!("NOT {g}.suppressed"),
+        };
+        format!(
+            "SELECT count(*) FROM findings {g} WHERE {g}.digest = {p}.digest AND {not_suppressed}
+             AND ({g}.severity > {p}.severity OR ({g}.severity = {p}.severity
+                  AND ({gp}, {gi}, {gk}) < ({pp}, {pi}, {pk})))",
+            gp = c(g, "package"),
+            gi = c(g, "id"),
+            gk = c(g, "fkey"),
+            pp = c(p, "package"),
+            pi = c(p, "id"),
+            pk = c(p, "fkey"),
+        )
+    }
+
     fn not_suppressed(&self) -> &'static str {
         match self.dialect {
             Dialect::Sqlite => "f.suppressed = 0",
@@ -416,9 +452,7 @@ impl Sql {
         let p = self.text_param(&key.to_ascii_lowercase());
         match self.dialect {
             Dialect::Sqlite => {
-                format!(
-                    "(f.digest, f.ord) IN (SELECT digest, ord FROM finding_ids WHERE key = {p})"
-                )
+                format!("f.n IN (SELECT finding FROM finding_ids WHERE key = {p})")
             }
             Dialect::Postgres => format!("f.keys @> ARRAY[{p}]"),
         }
@@ -497,7 +531,7 @@ impl Sql {
     }
 }
 
-/// The columns of a finding (after `f.digest, f.ord`), read by [`finding`].
+/// The columns of a finding, read by [`finding`].
 fn finding_columns(sql: &Sql) -> String {
     format!(
         "f.id, {}, f.package, f.version, f.source_name, f.source_version, f.ecosystem,
@@ -623,8 +657,8 @@ pub(super) async fn vulnerability(
     sql.text = match dialect {
         Dialect::Sqlite => format!(
             "SELECT DISTINCT k2.key FROM findings f
-             JOIN finding_ids k1 ON k1.digest = f.digest AND k1.ord = f.ord
-             JOIN finding_ids k2 ON k2.digest = f.digest AND k2.ord = f.ord
+             JOIN finding_ids k1 ON k1.finding = f.n
+             JOIN finding_ids k2 ON k2.finding = f.n
              WHERE k1.key = {key} AND f.suppressed = 0 AND {within}"
         ),
         Dialect::Postgres => format!(
@@ -642,7 +676,7 @@ pub(super) async fn vulnerability(
         Dialect::Sqlite => {
             let list: Vec<String> = keys.iter().map(|k| sql.text_param(k)).collect();
             format!(
-                "(f.digest, f.ord) IN (SELECT digest, ord FROM finding_ids WHERE key IN ({}))",
+                "f.n IN (SELECT finding FROM finding_ids WHERE key IN ({}))",
                 list.join(", ")
             )
         }
@@ -658,10 +692,11 @@ pub(super) async fn vulnerability(
         "SELECT f.digest, i.verdict, i.last_pushed, i.last_pulled, {}
          FROM findings f JOIN images i ON i.digest = f.digest
          WHERE {has_one} AND {} AND {within}
-         ORDER BY {}, f.ord",
+         ORDER BY {}, {}",
         finding_columns(&sql),
         sql.not_suppressed(),
         sql.c("f.digest"),
+        sql.report_order("f"),
     );
     let mut images: Vec<AffectedImage> = Vec::new();
     for row in db.rows(&sql).await? {
@@ -701,28 +736,45 @@ pub(super) async fn findings_page(
         let s = sql.bind(Value::Int(c.severity.into()));
         let id = sql.text_param(&c.id);
         let d = sql.text_param(&c.digest);
-        let o = sql.bind(Value::Int(c.ord));
-        let (fid, fd) = (sql.c("f.id"), sql.c("f.digest"));
+        let k = sql.text_param(&c.key);
+        let (fid, fd, fk) = (sql.c("f.id"), sql.c("f.digest"), sql.c("f.fkey"));
         conds.push_str(&format!(
             " AND (f.severity < {s} OR (f.severity = {s} AND ({fid} > {id} OR ({fid} = {id}
-              AND ({fd} > {d} OR ({fd} = {d} AND f.ord > {o}))))))"
+              AND ({fd} > {d} OR ({fd} = {d} AND {fk} > {k}))))))"
         ));
     }
     let fetch = i64::try_from(limit).unwrap_or(i64::MAX).saturating_add(1);
+    // The page first, then each finding's place in its image's report
+    // (counted among the image's findings that sort before it in report
+    // order), for the page's rows only.
+    let before = sql.before_in_report("g", "p");
     sql.text = format!(
-        "SELECT f.digest, f.ord, i.verdict, i.last_pushed, i.last_pulled, {}
-         FROM findings f JOIN images i ON i.digest = f.digest
-         WHERE {conds}
-         ORDER BY f.severity DESC, {}, {}, f.ord
-         LIMIT {fetch}",
-        finding_columns(&sql),
+        "SELECT p.digest, ({before}), p.verdict, p.last_pushed, p.last_pulled, p.fkey,
+                p.id, p.aliases, p.package, p.version, p.source_name, p.source_version,
+                p.ecosystem, p.severity, p.fix_state, p.fixed_version, p.layer
+         FROM (SELECT f.digest, f.fkey, i.verdict, i.last_pushed, i.last_pulled,
+                      f.id, {} AS aliases, f.package, f.version, f.source_name,
+                      f.source_version, f.ecosystem, f.severity, f.fix_state, f.fixed_version,
+                      f.layer
+               FROM findings f JOIN images i ON i.digest = f.digest
+               WHERE {conds}
+               ORDER BY f.severity DESC, {}, {}, {}
+               LIMIT {fetch}) p
+         ORDER BY p.severity DESC, {}, {}, {}",
+        sql.aliases(),
         sql.c("f.id"),
         sql.c("f.digest"),
+        sql.c("f.fkey"),
+        sql.c("p.id"),
+        sql.c("p.digest"),
+        sql.c("p.fkey"),
     );
     let rows = db.rows(&sql).await?;
     let more = rows.len() > limit;
     let mut findings = Vec::new();
+    let mut keys = Vec::new();
     for row in rows.into_iter().take(limit) {
+        keys.push(row[5].text());
         findings.push(RegistryFinding {
             digest: row[0].text(),
             ord: row[1].int(),
@@ -730,7 +782,7 @@ pub(super) async fn findings_page(
             verdict: row[2].opt_text(),
             last_pushed: row[3].opt_int(),
             last_pulled: row[4].opt_int(),
-            finding: finding(&row[5..])?,
+            finding: finding(&row[6..])?,
         });
     }
     let mut digests: Vec<String> = findings.iter().map(|f| f.digest.clone()).collect();
@@ -741,11 +793,11 @@ pub(super) async fn findings_page(
         f.tags = tags.get(&f.digest).cloned().unwrap_or_default();
     }
     let next = if more {
-        findings.last().map(|f| Cursor {
+        findings.last().zip(keys.last()).map(|(f, key)| Cursor {
             severity: severity_rank(f.finding.severity),
             id: f.finding.id.clone(),
             digest: f.digest.clone(),
-            ord: f.ord,
+            key: key.clone(),
         })
     } else {
         None
@@ -866,7 +918,7 @@ mod tests {
             severity: 4,
             id: "CVE-1".into(),
             digest: "sha256:aa".into(),
-            ord: 7,
+            key: "libssl3\u{1f}\u{1f}1.0".into(),
         };
         assert_eq!(Cursor::decode(&c.encode()), Some(c));
         assert_eq!(Cursor::decode("not a cursor"), None);

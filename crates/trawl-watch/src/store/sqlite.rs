@@ -9,7 +9,8 @@
 //! rows and shared rescans) are upgraded in place at open; version 4 rows
 //! of `findings` are filled from the stored reports then. Version 5 added
 //! the indexes of the registry-wide queries, version 6 the notification
-//! outbox.
+//! outbox, version 7 stable finding keys and the report cache (its rows of
+//! `findings` are filled again from the stored reports).
 
 use std::path::{Path, PathBuf};
 use std::sync::Mutex;
@@ -23,13 +24,58 @@ use super::outbox::{self, Delivery, DeliveryOutcome, EventImage, NewEvent, Outbo
 use super::query::Value;
 use super::{
     FindingRow, ImageRecord, ImageState, Job, JobStatus, MAX_ATTEMPTS, MatchResult, MatchTarget,
-    Recovered, Rematched, RescanBatch, RescanPlan, StoreError, StoredInventory, create_parent,
-    fix_state_of, severity_of_rank, severity_rank,
+    Recovered, Rematched, RescanBatch, RescanPlan, StoreError, StoredInventory, StoredReport,
+    create_parent, finding_keys, fix_state_of, severity_of_rank, severity_rank, stored_report,
 };
 use crate::events::{Deleted, Deletion, ImageEvent, Kind, Recorded};
 
 /// The schema this file writes.
-const SCHEMA_VERSION: i64 = 6;
+const SCHEMA_VERSION: i64 = 7;
+
+/// What version 7 changed: findings keyed by what does not move when
+/// another finding comes or goes, (digest, id, key)
+/// ([`super::finding_keys`]), not by their place in the report, so that a
+/// rescan writes only the rows that changed; `finding_ids` point at their
+/// finding's row number. The stored report becomes a cache stamped with
+/// what it was matched against (`report_db`, `report_policy`). The rows
+/// are filled again from the stored reports (current until this version).
+const STABLE_FINDING_KEYS: &str = "
+DROP TABLE finding_ids;
+DROP TABLE findings;
+ALTER TABLE images ADD COLUMN report_db TEXT;
+ALTER TABLE images ADD COLUMN report_policy TEXT;
+UPDATE images SET report_db = advisory_db, report_policy = policy WHERE report IS NOT NULL;
+CREATE TABLE findings (
+    n INTEGER PRIMARY KEY,
+    digest TEXT NOT NULL REFERENCES images(digest) ON DELETE CASCADE,
+    id TEXT NOT NULL,
+    fkey TEXT NOT NULL,
+    aliases TEXT NOT NULL,
+    package TEXT NOT NULL,
+    version TEXT NOT NULL,
+    source_name TEXT NOT NULL,
+    source_version TEXT NOT NULL,
+    ecosystem TEXT NOT NULL,
+    severity INTEGER NOT NULL,
+    fix_state TEXT NOT NULL,
+    fixed_version TEXT,
+    layer TEXT,
+    path TEXT,
+    suppressed INTEGER NOT NULL,
+    UNIQUE (digest, id, fkey)
+);
+CREATE INDEX findings_by_package ON findings(package);
+CREATE INDEX findings_by_source ON findings(source_name);
+CREATE INDEX findings_by_severity ON findings(severity, fix_state);
+CREATE INDEX findings_sorted ON findings(severity DESC, id, digest, fkey) WHERE suppressed = 0;
+CREATE INDEX findings_by_layer ON findings(layer);
+CREATE TABLE finding_ids (
+    key TEXT NOT NULL,
+    finding INTEGER NOT NULL REFERENCES findings(n) ON DELETE CASCADE,
+    PRIMARY KEY (key, finding)
+) WITHOUT ROWID;
+CREATE INDEX finding_ids_by_finding ON finding_ids(finding);
+";
 
 /// What version 6 added: the notification outbox ([`super::outbox`]).
 const OUTBOX: &str = "
@@ -407,6 +453,7 @@ impl SqliteStore {
         tx.execute(
             "UPDATE images SET inventory = ?2, verdict = ?3, verdict_reason = ?4, summary = ?5,
              report = ?6, report_sha256 = ?7, advisory_db = ?8, policy = ?9, error = NULL,
+             report_db = ?8, report_policy = ?9,
              scans = scans + 1, last_scanned = ?10, last_matched = ?10 WHERE digest = ?1",
             params![
                 digest,
@@ -683,8 +730,13 @@ impl SqliteStore {
                 let n = tx
                     .prepare_cached(
                         "UPDATE images SET verdict = ?4, verdict_reason = ?5, summary = ?6,
-                         report = ?7, report_sha256 = ?8, advisory_db = ?2, policy = ?3,
-                         rescans = rescans + 1, last_matched = ?9
+                         report_sha256 = ?7, advisory_db = ?2, policy = ?3,
+                         report = coalesce(report, ?9),
+                         report_db = CASE WHEN report IS NULL AND ?9 IS NOT NULL
+                                          THEN ?2 ELSE report_db END,
+                         report_policy = CASE WHEN report IS NULL AND ?9 IS NOT NULL
+                                              THEN ?3 ELSE report_policy END,
+                         rescans = rescans + 1, last_matched = ?8
                          WHERE digest = ?1 AND inventory IS NOT NULL
                          AND (advisory_db IS NOT ?2 OR policy IS NOT ?3)",
                     )?
@@ -695,12 +747,18 @@ impl SqliteStore {
                         r.verdict,
                         r.verdict_reason,
                         r.summary,
-                        r.report,
                         r.report_sha256,
-                        now
+                        now,
+                        rematched
+                            .previous_sha256
+                            .is_none()
+                            .then_some(r.report.as_str())
                     ])?;
+                // The report is not written (but to an image stored without
+                // one): the one stored stays as a cache of its target
+                // (report_db, report_policy), rebuilt when served.
                 if n == 1 {
-                    write_findings(&tx, &rematched.digest, &r.findings)?;
+                    apply_findings(&tx, &rematched.digest, &r.findings)?;
                     if let Some((image, previous)) = before
                         && outbox::changed(previous.as_deref(), &r.verdict)
                     {
@@ -723,12 +781,25 @@ impl SqliteStore {
         Ok(written)
     }
 
+    pub(super) fn finding_versions(
+        &self,
+        digest: &str,
+    ) -> Result<Vec<(String, String, i64)>, StoreError> {
+        let conn = self.conn();
+        let mut stmt = conn.prepare_cached(
+            "SELECT id, fkey, n FROM findings WHERE digest = ?1 ORDER BY id, fkey",
+        )?;
+        let rows = stmt.query_map([digest], |r| Ok((r.get(0)?, r.get(1)?, r.get(2)?)))?;
+        Ok(rows.collect::<Result<_, _>>()?)
+    }
+
     pub(super) fn findings(&self, digest: &str) -> Result<Vec<FindingRow>, StoreError> {
         let conn = self.conn();
         let mut stmt = conn.prepare_cached(
             "SELECT id, aliases, package, version, source_name, source_version, ecosystem,
-                    severity, fix_state, fixed_version, layer, suppressed
-             FROM findings WHERE digest = ?1 ORDER BY ord",
+                    severity, fix_state, fixed_version, layer, suppressed, path
+             FROM findings WHERE digest = ?1
+             ORDER BY suppressed, severity DESC, package, id, fkey",
         )?;
         let rows = stmt.query_map([digest], |r| {
             Ok((
@@ -745,6 +816,7 @@ impl SqliteStore {
                     fixed_version: r.get(9)?,
                     layer: r.get(10)?,
                     suppressed: r.get(11)?,
+                    path: r.get(12)?,
                 },
                 r.get::<_, String>(1)?,
             ))
@@ -828,15 +900,41 @@ impl SqliteStore {
         Ok(images)
     }
 
-    pub(super) fn report(&self, digest: &str) -> Result<Option<Option<String>>, StoreError> {
-        Ok(self
-            .conn()
-            .query_row(
-                "SELECT report FROM images WHERE digest = ?1",
-                [digest],
-                |r| r.get(0),
-            )
-            .optional()?)
+    pub(super) fn report(&self, digest: &str) -> Result<Option<Option<StoredReport>>, StoreError> {
+        let conn = self.conn();
+        let mut stmt = conn.prepare_cached(
+            "SELECT report, report_db, report_policy, advisory_db, policy,
+                    CASE WHEN report_db IS NOT advisory_db OR report_policy IS NOT policy
+                         THEN inventory END
+             FROM images WHERE digest = ?1",
+        )?;
+        Ok(stmt
+            .query_row([digest], |r| {
+                Ok(r.get::<_, Option<String>>(0)?.map(|report| {
+                    Ok::<_, rusqlite::Error>(stored_report(
+                        report,
+                        (r.get(1)?, r.get(2)?),
+                        (r.get(3)?, r.get(4)?),
+                        r.get(5)?,
+                    ))
+                }))
+            })
+            .optional()?
+            .map(Option::transpose)
+            .transpose()?)
+    }
+
+    pub(super) fn cache_report(
+        &self,
+        digest: &str,
+        target: &MatchTarget,
+        report: &str,
+    ) -> Result<bool, StoreError> {
+        Ok(self.conn().execute(
+            "UPDATE images SET report = ?2, report_db = ?3, report_policy = ?4
+             WHERE digest = ?1 AND advisory_db = ?3 AND policy = ?4 AND report IS NOT NULL",
+            params![digest, report, target.advisory_db, target.policy],
+        )? == 1)
     }
 
     pub(super) fn claim_deliveries(
@@ -1311,37 +1409,151 @@ fn write_findings(
     // finding_ids go with their findings (ON DELETE CASCADE).
     tx.prepare_cached("DELETE FROM findings WHERE digest = ?1")?
         .execute([digest])?;
-    let mut insert = tx.prepare_cached(
-        "INSERT INTO findings (digest, ord, id, aliases, package, version, source_name,
-         source_version, ecosystem, severity, fix_state, fixed_version, layer, suppressed)
-         VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?12, ?13, ?14)",
-    )?;
-    let mut key = tx.prepare_cached(
-        "INSERT OR IGNORE INTO finding_ids (key, digest, ord) VALUES (?1, ?2, ?3)",
-    )?;
-    for (ord, f) in findings.iter().enumerate() {
-        let ord = i64::try_from(ord).unwrap_or(i64::MAX);
-        insert.execute(params![
-            digest,
-            ord,
-            f.id,
-            serde_json::to_string(&f.aliases)?,
-            f.package,
-            f.version,
-            f.source_name,
-            f.source_version,
-            f.ecosystem,
-            severity_rank(f.severity),
-            f.fix_state.as_str(),
-            f.fixed_version,
-            f.layer,
-            f.suppressed
-        ])?;
-        for k in f.keys() {
-            key.execute(params![k, digest, ord])?;
-        }
+    for (f, fkey) in findings.iter().zip(finding_keys(findings)) {
+        insert_finding(tx, digest, &fkey, f)?;
     }
     Ok(())
+}
+
+/// Inserts one finding row and its ids.
+fn insert_finding(
+    tx: &Transaction<'_>,
+    digest: &str,
+    fkey: &str,
+    f: &FindingRow,
+) -> Result<(), StoreError> {
+    let n: i64 = tx
+        .prepare_cached(
+            "INSERT INTO findings (digest, fkey, id, aliases, package, version, source_name,
+             source_version, ecosystem, severity, fix_state, fixed_version, layer, path,
+             suppressed)
+             VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?12, ?13, ?14, ?15)
+             RETURNING n",
+        )?
+        .query_row(
+            params![
+                digest,
+                fkey,
+                f.id,
+                serde_json::to_string(&f.aliases)?,
+                f.package,
+                f.version,
+                f.source_name,
+                f.source_version,
+                f.ecosystem,
+                severity_rank(f.severity),
+                f.fix_state.as_str(),
+                f.fixed_version,
+                f.layer,
+                f.path,
+                f.suppressed
+            ],
+            |r| r.get(0),
+        )?;
+    insert_ids(tx, n, f)
+}
+
+/// The id and alias rows of finding `n`.
+fn insert_ids(tx: &Transaction<'_>, n: i64, f: &FindingRow) -> Result<(), StoreError> {
+    let mut key =
+        tx.prepare_cached("INSERT OR IGNORE INTO finding_ids (key, finding) VALUES (?1, ?2)")?;
+    for k in f.keys() {
+        key.execute(params![k, n])?;
+    }
+    Ok(())
+}
+
+/// Brings the finding rows of `digest` to `findings`, writing only the
+/// difference: rows are compared by their stable key (id, key); a row
+/// whose key is gone is deleted, a new key inserted, a row whose other
+/// columns changed updated in place, an identical row left alone.
+/// Returns (deleted, updated, inserted).
+fn apply_findings(
+    tx: &Transaction<'_>,
+    digest: &str,
+    findings: &[FindingRow],
+) -> Result<(usize, usize, usize), StoreError> {
+    let mut stored: std::collections::HashMap<(String, String), (i64, FindingRow)> = {
+        let mut stmt = tx.prepare_cached(
+            "SELECT n, id, fkey, aliases, package, version, source_name, source_version,
+                    ecosystem, severity, fix_state, fixed_version, layer, path, suppressed
+             FROM findings WHERE digest = ?1",
+        )?;
+        let rows = stmt.query_map([digest], |r| {
+            Ok((
+                r.get::<_, i64>(0)?,
+                r.get::<_, String>(2)?,
+                r.get::<_, String>(3)?,
+                FindingRow {
+                    id: r.get(1)?,
+                    aliases: Vec::new(),
+                    package: r.get(4)?,
+                    version: r.get(5)?,
+                    source_name: r.get(6)?,
+                    source_version: r.get(7)?,
+                    ecosystem: r.get(8)?,
+                    severity: severity_of_rank(r.get(9)?),
+                    fix_state: fix_state_of(&r.get::<_, String>(10)?),
+                    fixed_version: r.get(11)?,
+                    layer: r.get(12)?,
+                    path: r.get(13)?,
+                    suppressed: r.get(14)?,
+                },
+            ))
+        })?;
+        let mut stored = std::collections::HashMap::new();
+        for row in rows {
+            let (n, fkey, aliases, mut f) = row?;
+            f.aliases = serde_json::from_str(&aliases)?;
+            stored.insert((f.id.clone(), fkey), (n, f));
+        }
+        stored
+    };
+    let (mut updated, mut inserted) = (0, 0);
+    for (f, fkey) in findings.iter().zip(finding_keys(findings)) {
+        match stored.remove(&(f.id.clone(), fkey.clone())) {
+            Some((_, old)) if old == *f => {}
+            Some((n, old)) => {
+                tx.prepare_cached(
+                    "UPDATE findings SET aliases = ?2, package = ?3, version = ?4,
+                     source_name = ?5, source_version = ?6, ecosystem = ?7, severity = ?8,
+                     fix_state = ?9, fixed_version = ?10, layer = ?11, path = ?12,
+                     suppressed = ?13 WHERE n = ?1",
+                )?
+                .execute(params![
+                    n,
+                    serde_json::to_string(&f.aliases)?,
+                    f.package,
+                    f.version,
+                    f.source_name,
+                    f.source_version,
+                    f.ecosystem,
+                    severity_rank(f.severity),
+                    f.fix_state.as_str(),
+                    f.fixed_version,
+                    f.layer,
+                    f.path,
+                    f.suppressed
+                ])?;
+                if old.keys() != f.keys() {
+                    tx.prepare_cached("DELETE FROM finding_ids WHERE finding = ?1")?
+                        .execute([n])?;
+                    insert_ids(tx, n, f)?;
+                }
+                updated += 1;
+            }
+            None => {
+                insert_finding(tx, digest, &fkey, f)?;
+                inserted += 1;
+            }
+        }
+    }
+    let deleted = stored.len();
+    let mut delete = tx.prepare_cached("DELETE FROM findings WHERE n = ?1")?;
+    for (n, _) in stored.values() {
+        delete.execute([n])?;
+    }
+    Ok((deleted, updated, inserted))
 }
 
 impl super::query::Rows for SqliteStore {
@@ -1393,19 +1605,22 @@ fn migrate(tx: &Transaction<'_>, version: i64) -> Result<(), StoreError> {
     }
     if version < 4 {
         tx.execute_batch(FINDINGS_AND_RESCANS)?;
-        if version > 0 {
-            backfill_findings(tx)?;
-        }
     }
     if version < 5 {
         tx.execute_batch(QUERY_INDEXES)?;
     }
-    tx.execute_batch(OUTBOX)?;
+    if version < 6 {
+        tx.execute_batch(OUTBOX)?;
+    }
+    tx.execute_batch(STABLE_FINDING_KEYS)?;
+    if version > 0 {
+        backfill_findings(tx)?;
+    }
     Ok(())
 }
 
 /// Fills `findings` and `report_sha256` from the reports stored before
-/// version 4. A report that does not read loses its policy, so the next
+/// version 7. A report that does not read loses its policy, so the next
 /// rescan in its window matches it again.
 fn backfill_findings(tx: &Transaction<'_>) -> Result<(), StoreError> {
     let reports: Vec<(String, String)> = {
@@ -1478,27 +1693,10 @@ mod tests {
         match version {
             1 => v2.replace("    policy TEXT,\n", ""),
             2 => v2,
-            _ => SCHEMA_V3.to_string(),
+            3 => SCHEMA_V3.to_string(),
+            5 => format!("{SCHEMA_V3}{FINDINGS_AND_RESCANS}{QUERY_INDEXES}"),
+            _ => format!("{SCHEMA_V3}{FINDINGS_AND_RESCANS}{QUERY_INDEXES}{OUTBOX}"),
         }
-    }
-
-    #[test]
-    fn a_version_5_store_gains_the_outbox() {
-        let dir = tempfile::tempdir().unwrap();
-        drop(open(dir.path()).unwrap());
-        {
-            let conn = Connection::open(dir.path().join("watch.sqlite")).unwrap();
-            conn.execute_batch("DROP TABLE outbox; PRAGMA user_version = 5;")
-                .unwrap();
-        }
-        let store = open(dir.path()).unwrap();
-        assert_eq!(store.outbox_counts().unwrap(), OutboxCounts::default());
-        drop(store);
-        let conn = Connection::open(dir.path().join("watch.sqlite")).unwrap();
-        let found: i64 = conn
-            .query_row("PRAGMA user_version", [], |r| r.get(0))
-            .unwrap();
-        assert_eq!(found, SCHEMA_VERSION);
     }
 
     /// A report with one finding, as versions before 4 stored it.
@@ -1515,9 +1713,12 @@ mod tests {
             "remediation": "upgrade"}],
         "warnings": []}"#;
 
+    /// Versions 1 to 3, and 5 and 6 (whose findings rows are keyed by their
+    /// place; version 5 without the outbox): upgraded in place, the rows
+    /// filled again from the stored reports.
     #[test]
-    fn stores_of_versions_1_to_3_are_upgraded() {
-        for version in [1, 2, 3] {
+    fn stores_of_versions_1_to_6_are_upgraded() {
+        for version in [1, 2, 3, 5, 6] {
             upgraded(version);
         }
     }
@@ -1570,6 +1771,15 @@ mod tests {
             ("CVE-2099-1", &["DSA-1".to_string()][..])
         );
         assert_eq!(rows[0].keys(), ["cve-2099-1", "dsa-1"]);
+        let versions = store.finding_versions(&b).unwrap();
+        assert_eq!(versions[0].1, "libssl3\u{1f}\u{1f}1", "from {version}");
+        // The report is the cache of the image's (unknown) target.
+        let report = store.report(&b).unwrap().unwrap().unwrap();
+        assert!(
+            report.is_current() && report.report == REPORT,
+            "from {version}"
+        );
+        assert_eq!(store.outbox_counts().unwrap(), OutboxCounts::default());
         drop(store);
         let conn = Connection::open(dir.path().join("watch.sqlite")).unwrap();
         let found: i64 = conn
