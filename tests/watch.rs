@@ -752,6 +752,25 @@ fn registry_scanning_service() {
     assert_eq!(sorted, matched);
     let again: Vec<_> = watch.findings(&debian, "").iter().map(fields).collect();
     assert_eq!(again, served);
+    // And they are what a fresh scan of the image against the new database
+    // finds (the policy's ignore file is empty here).
+    let fresh = Scanner::builder()
+        .database(trawl::advisory::AdvisoryStore::open(root.join("db/trawl.db")).unwrap())
+        .build()
+        .unwrap()
+        .scan_blocking(
+            &format!("oci-dir:{}:bookworm", debian_layout.display())
+                .parse::<ImageSource>()
+                .unwrap(),
+        )
+        .unwrap();
+    let mut expected: Vec<_> = fresh
+        .findings
+        .iter()
+        .map(|f| fields(&serde_json::to_value(f).unwrap()))
+        .collect();
+    expected.sort_by_key(|f| format!("{f:?}"));
+    assert_eq!(sorted, expected);
     for digest in [&debian, &distroless, &scratch] {
         let done = hooks.wait_for("scan.completed", |e| {
             e["image"]["digest"] == digest.as_str()
