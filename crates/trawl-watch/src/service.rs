@@ -1141,10 +1141,12 @@ fn rematch(
         .into_iter()
         .zip(reports)
         .map(|((digest, previous_sha256), report)| {
+            // The report's JSON only for an image stored without one.
+            let result = MatchResult::rematched(&report, target, previous_sha256.is_none())?;
             Ok(Rematched {
                 digest,
                 previous_sha256,
-                result: MatchResult::new(&report, target)?,
+                result,
             })
         })
         .collect()

@@ -631,12 +631,17 @@ pub struct MatchResult {
     pub verdict_reason: String,
     /// The summary, JSON.
     pub summary: String,
-    /// The whole report, JSON. A scan stores it; a rescan does not (the
-    /// stored one becomes a stale cache, rebuilt from the inventory when
-    /// served: see [`StoredReport`]).
-    pub report: String,
-    /// SHA-256 (hex) of `report`: a rescan that gives the same report
-    /// writes nothing of it but its new target and counts.
+    /// The whole report, JSON, when it is to be stored: a scan stores it
+    /// ([`MatchResult::new`]); a rescan does not (the stored one becomes a
+    /// stale cache, rebuilt from the inventory when served: see
+    /// [`StoredReport`]), except for an image stored without one
+    /// ([`MatchResult::rematched`]).
+    pub report: Option<String>,
+    /// SHA-256 (hex) of the results the store keeps apart: the verdict, its
+    /// reason, the summary and every finding row. A rescan whose results
+    /// hash the same writes nothing of them but its new target and counts.
+    /// (Not the report's hash: serializing and hashing a whole report per
+    /// image was most of a rescan's CPU.)
     pub report_sha256: String,
     /// The findings that count, then the suppressed ones, in report order.
     pub findings: Vec<FindingRow>,
@@ -645,20 +650,86 @@ pub struct MatchResult {
 }
 
 impl MatchResult {
-    /// What the store keeps of `report`, matched against `target`.
+    /// What the store keeps of `report`, matched against `target`, with
+    /// the report's JSON (a scan's result).
     pub fn new(report: &Report, target: &MatchTarget) -> Result<MatchResult, serde_json::Error> {
-        let json = serde_json::to_string(report)?;
+        MatchResult::rematched(report, target, true)
+    }
+
+    /// What the store keeps of `report`, matched against `target`; the
+    /// report's JSON only `with_report` (a rescan of an image stored without
+    /// a report).
+    pub fn rematched(
+        report: &Report,
+        target: &MatchTarget,
+        with_report: bool,
+    ) -> Result<MatchResult, serde_json::Error> {
         let findings = finding_rows(report);
+        let verdict = report.verdict.as_str().to_string();
+        let summary = serde_json::to_string(&report.summary)?;
+        let report_sha256 = results_sha256(&verdict, &report.verdict_reason, &summary, &findings);
+        let json = if with_report {
+            Some(serde_json::to_string(report)?)
+        } else {
+            None
+        };
         Ok(MatchResult {
-            verdict: report.verdict.as_str().to_string(),
+            verdict,
             verdict_reason: report.verdict_reason.clone(),
-            summary: serde_json::to_string(&report.summary)?,
-            report_sha256: hex::encode(Sha256::digest(json.as_bytes())),
+            summary,
             report: json,
+            report_sha256,
             findings,
             target: target.clone(),
         })
     }
+}
+
+/// [`MatchResult::report_sha256`]: every value length-prefixed (absent
+/// values and flags as one tag byte), so that no two results hash alike by
+/// shifting text between fields.
+fn results_sha256(verdict: &str, reason: &str, summary: &str, findings: &[FindingRow]) -> String {
+    fn text(h: &mut Sha256, s: &str) {
+        h.update((s.len() as u64).to_le_bytes());
+        h.update(s.as_bytes());
+    }
+    fn opt(h: &mut Sha256, s: Option<&str>) {
+        match s {
+            Some(s) => {
+                h.update([1]);
+                text(h, s);
+            }
+            None => h.update([0]),
+        }
+    }
+    let mut h = Sha256::new();
+    for s in [verdict, reason, summary] {
+        text(&mut h, s);
+    }
+    h.update((findings.len() as u64).to_le_bytes());
+    for f in findings {
+        text(&mut h, &f.id);
+        h.update((f.aliases.len() as u64).to_le_bytes());
+        for a in &f.aliases {
+            text(&mut h, a);
+        }
+        for s in [
+            &f.package,
+            &f.version,
+            &f.source_name,
+            &f.source_version,
+            &f.ecosystem,
+        ] {
+            text(&mut h, s);
+        }
+        h.update(severity_rank(f.severity).to_le_bytes());
+        text(&mut h, f.fix_state.as_str());
+        opt(&mut h, f.fixed_version.as_deref());
+        opt(&mut h, f.layer.as_deref());
+        opt(&mut h, f.path.as_deref());
+        h.update([u8::from(f.suppressed)]);
+    }
+    hex::encode(h.finalize())
 }
 
 /// The finding rows of a report: those that count, then the suppressed ones.
@@ -1535,5 +1606,52 @@ mod tests {
         for kind in FIX_STATES {
             assert_eq!(fix_state_of(kind.as_str()), kind);
         }
+    }
+
+    #[test]
+    fn results_hash_changes_with_every_kept_value() {
+        let row = FindingRow {
+            id: "CVE-1".into(),
+            aliases: vec!["DSA-1".into()],
+            package: "libssl3".into(),
+            version: "3.0.1-1".into(),
+            source_name: "openssl".into(),
+            source_version: "3.0.1-1".into(),
+            ecosystem: "Debian:12".into(),
+            severity: Severity::High,
+            fix_state: FixStateKind::Fixed,
+            fixed_version: Some("3.0.2-1".into()),
+            layer: Some("sha256:aa".into()),
+            path: None,
+            suppressed: false,
+        };
+        let hash = |rows: &[FindingRow]| results_sha256("unhealthy", "1 finding", "{}", rows);
+        let base = hash(std::slice::from_ref(&row));
+        assert_eq!(base, hash(std::slice::from_ref(&row.clone())));
+        let changes: [fn(&mut FindingRow); 8] = [
+            |r| r.severity = Severity::Critical,
+            |r| r.fix_state = FixStateKind::Unfixed,
+            |r| r.fixed_version = None,
+            |r| r.suppressed = true,
+            |r| r.aliases.clear(),
+            |r| r.path = Some(String::new()),
+            // Text moved from one field to the next.
+            |r| {
+                r.package = "libssl".into();
+                r.version = "33.0.1-1".into();
+            },
+            |r| r.layer = None,
+        ];
+        for change in changes {
+            let mut other = row.clone();
+            change(&mut other);
+            assert_ne!(hash(&[other]), base);
+        }
+        assert_ne!(
+            results_sha256("healthy", "1 finding", "{}", std::slice::from_ref(&row)),
+            base
+        );
+        assert_ne!(hash(&[row.clone(), row]), base);
+        assert_ne!(hash(&[]), base);
     }
 }

@@ -869,9 +869,10 @@ impl PgStore {
                     column.push(value);
                 }
                 reports.push(
-                    r.previous_sha256
-                        .is_none()
-                        .then_some(r.result.report.as_str()),
+                    r.result
+                        .report
+                        .as_deref()
+                        .filter(|_| r.previous_sha256.is_none()),
                 );
             }
             let [digests, verdicts, reasons, summaries, hashes] = &columns;

@@ -749,10 +749,9 @@ impl SqliteStore {
                         r.summary,
                         r.report_sha256,
                         now,
-                        rematched
-                            .previous_sha256
-                            .is_none()
-                            .then_some(r.report.as_str())
+                        r.report
+                            .as_deref()
+                            .filter(|_| rematched.previous_sha256.is_none())
                     ])?;
                 // The report is not written (but to an image stored without
                 // one): the one stored stays as a cache of its target
