@@ -957,7 +957,7 @@ async fn postgres_migrations_apply_once_and_newer_schemas_are_refused() {
             name,
             "SELECT string_agg(version::text, ',' ORDER BY version) FROM trawl_watch_migrations"
         ),
-        "1,2,3"
+        "1,2,3,5"
     );
     cluster.psql(
         name,

@@ -338,25 +338,32 @@ CREATE FUNCTION summary_lock(digests text[]) RETURNS void LANGUAGE sql AS $$
     ON CONFLICT (digest) DO UPDATE SET findings = s.findings
 $$;
 
--- Folds the deltas into summary_counts when they are many, unless another
--- transaction is folding.
+-- Folds the deltas into summary_counts, unless another transaction is
+-- folding (then it does). Returns whether it folded.
+CREATE FUNCTION summary_fold() RETURNS boolean LANGUAGE plpgsql AS $$
+BEGIN
+    IF NOT pg_try_advisory_xact_lock({fold_lock}) THEN
+        RETURN false;
+    END IF;
+    WITH moved AS (DELETE FROM summary_deltas
+                   RETURNING kind, repository, key, images, findings),
+    sums AS (SELECT kind, repository, key, sum(images) AS images, sum(findings) AS findings
+             FROM moved GROUP BY kind, repository, key)
+    INSERT INTO summary_counts AS c (kind, repository, key, images, findings)
+    SELECT kind, repository, key, images, findings FROM sums
+    ORDER BY kind, repository, key
+    ON CONFLICT (kind, repository, key) DO UPDATE
+        SET images = c.images + excluded.images, findings = c.findings + excluded.findings;
+    DELETE FROM summary_counts WHERE images = 0 AND findings = 0;
+    RETURN true;
+END $$;
+
+-- Folds when the deltas span {fold_after} sequence numbers or more.
 CREATE FUNCTION summary_maybe_fold() RETURNS void LANGUAGE plpgsql AS $$
 BEGIN
     IF coalesce((SELECT max(seq) FROM summary_deltas) - (SELECT min(seq) FROM summary_deltas), 0)
-         < {fold_after} THEN
-        RETURN;
-    END IF;
-    IF pg_try_advisory_xact_lock({fold_lock}) THEN
-        WITH moved AS (DELETE FROM summary_deltas
-                       RETURNING kind, repository, key, images, findings),
-        sums AS (SELECT kind, repository, key, sum(images) AS images, sum(findings) AS findings
-                 FROM moved GROUP BY kind, repository, key)
-        INSERT INTO summary_counts AS c (kind, repository, key, images, findings)
-        SELECT kind, repository, key, images, findings FROM sums
-        ORDER BY kind, repository, key
-        ON CONFLICT (kind, repository, key) DO UPDATE
-            SET images = c.images + excluded.images, findings = c.findings + excluded.findings;
-        DELETE FROM summary_counts WHERE images = 0 AND findings = 0;
+         >= {fold_after} THEN
+        PERFORM summary_fold();
     END IF;
 END $$;
 

@@ -1499,6 +1499,7 @@ mod tests {
             let conn = Connection::open(dir.path().join("watch.sqlite")).unwrap();
             conn.execute_batch("DROP TABLE outbox; PRAGMA user_version = 5;")
                 .unwrap();
+            drop_counters(&conn);
         }
         let store = open(dir.path()).unwrap();
         assert_eq!(store.outbox_counts().unwrap(), OutboxCounts::default());
@@ -1508,6 +1509,28 @@ mod tests {
             .query_row("PRAGMA user_version", [], |r| r.get(0))
             .unwrap();
         assert_eq!(found, SCHEMA_VERSION);
+    }
+
+    /// Takes version 8's counters and triggers away again (a store of an
+    /// earlier version has none).
+    fn drop_counters(conn: &Connection) {
+        let triggers: Vec<String> = conn
+            .prepare(
+                "SELECT name FROM sqlite_master WHERE type = 'trigger' AND name LIKE 'summary%'",
+            )
+            .unwrap()
+            .query_map([], |r| r.get(0))
+            .unwrap()
+            .collect::<Result<_, _>>()
+            .unwrap();
+        for t in triggers {
+            conn.execute_batch(&format!("DROP TRIGGER {t}")).unwrap();
+        }
+        conn.execute_batch(
+            "DROP TABLE summary_counts; DROP TABLE summary_deltas;
+             DROP TABLE summary_images; DROP TABLE summary_packages;",
+        )
+        .unwrap();
     }
 
     /// A report with one finding, as versions before 4 stored it.
