@@ -71,11 +71,20 @@
 //! image: a tag listing an image in a repository adds the image's findings
 //! as they are, while a concurrent rescan of the image adds its change to
 //! the repositories it sees listing it — each would miss the other. So
-//! every trigger first takes the image's `summary_images` row (an upsert,
-//! in digest order, so two statements never wait for each other in
-//! opposite orders) and only then reads tags or findings with a fresh
-//! snapshot (PL/pgSQL takes one per statement in READ COMMITTED). Writers
-//! of different images never wait for each other.
+//! every trigger first locks the images' rows (`FOR NO KEY UPDATE`, in
+//! digest order: what an `UPDATE images` takes, so foreign-key checks are
+//! not blocked) and only then reads tags or findings with a fresh snapshot
+//! (PL/pgSQL takes one per statement in READ COMMITTED). The scan and the
+//! rescan update the image row before its findings, so they hold that lock
+//! already, and a tag deleted before its image is updated (a manifest
+//! deletion) takes it first rather than after a rescan has — the one lock
+//! order that cannot cycle with them. Writers of different images never
+//! wait for each other; a tag move waits for a rescan writing the same
+//! image to commit. What can still deadlock is what could before the
+//! counters plus this: one envelope moving a tag between two images that
+//! one rescan batch writes at once, each transaction holding one image;
+//! PostgreSQL then aborts one of them (the registry sends the envelope
+//! again; the batch is taken over when its lease runs out).
 //!
 //! The per-image tables are updated in place under that image lock: only
 //! writers of the same image ever touch the same rows.
@@ -329,14 +338,14 @@ CREATE TYPE summary_change AS (digest text, name text, key text, n bigint);
 -- What one image adds to a name's counters.
 CREATE TYPE summary_step AS (digest text, name text, images bigint, findings bigint);
 
--- Takes the images' summary_images rows (in digest order): every trigger
--- does this before reading tags or findings, so one image's counters and
--- its listings change one transaction at a time.
-CREATE FUNCTION summary_lock(digests text[]) RETURNS void LANGUAGE sql AS $$
-    INSERT INTO summary_images AS s (digest, findings)
-    SELECT d, 0 FROM (SELECT DISTINCT d FROM unnest(digests) AS d) AS u ORDER BY d
-    ON CONFLICT (digest) DO UPDATE SET findings = s.findings
-$$;
+-- Locks the images' rows (in digest order) as an UPDATE of them would:
+-- every trigger does this before reading tags or findings, so one image's
+-- counters and its listings change one transaction at a time. The scan
+-- and the rescan hold these locks already (they update the image first).
+CREATE FUNCTION summary_lock(digests text[]) RETURNS void LANGUAGE plpgsql AS $$
+BEGIN
+    PERFORM 1 FROM images WHERE digest = ANY (digests) ORDER BY digest FOR NO KEY UPDATE;
+END $$;
 
 -- Folds the deltas into summary_counts, unless another transaction is
 -- folding (then it does). Returns whether it folded.
@@ -373,7 +382,8 @@ DECLARE
     packages summary_step[];
 BEGIN
     IF coalesce(cardinality(ch), 0) = 0 THEN RETURN; END IF;
-    -- Each image's findings (and its lock), then each (image, package)'s:
+    PERFORM summary_lock(ARRAY(SELECT c.digest FROM unnest(ch) AS c));
+    -- Each image's findings, then each (image, package)'s:
     -- the 0-to-some transitions are image counts.
     WITH d AS (SELECT c.digest, sum(c.n)::bigint AS n FROM unnest(ch) AS c GROUP BY c.digest),
     up AS (INSERT INTO summary_images AS s (digest, findings)

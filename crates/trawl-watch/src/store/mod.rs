@@ -17,6 +17,12 @@
 //! | `jobs` | manifest digest | the scan queue: `queued` or `running`, in arrival order, and the lease of a running job |
 //! | `rescans`, `rescan_batches` | id | rescans planned after an advisory database or policy change, split into batches that processes claim under leases |
 //! | `outbox` | seq; (event id, target) unique | notifications to deliver, one row per event and target, written in the transaction of the result they report ([`outbox`]) |
+//! | `summary_counts`, `summary_deltas` | (kind, repository, key); seq | the counts [`Store::summary`] reads, kept by triggers on `images`, `findings` and `tags` (PostgreSQL appends deltas that are folded in) |
+//! | `summary_images`, `summary_packages` | digest; (digest, package) | each image's findings that count, in all and per package, so that the counters know when an image's first or last one comes or goes |
+//!
+//! The summary's counters are the database's own business: triggers keep
+//! them on every write, whichever statement makes it (the `counters`
+//! module says how, and what a scoped summary counts).
 //!
 //! Every change is one transaction. Findings are written set-wise (SQLite:
 //! one prepared statement reused in the transaction; PostgreSQL: `COPY …
