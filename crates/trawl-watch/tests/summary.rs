@@ -408,6 +408,53 @@ async fn concurrent_postgres_writers_lose_nothing() {
     );
 }
 
+/// PostgreSQL folds the deltas at the commit of a transaction that wrote
+/// one numbered a multiple of 2,048: after the transaction's own deltas,
+/// so ones that cancel never reach the counters.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn postgres_folds_deltas_at_commit() {
+    let (location, db, _dir) = location(Backend::Postgres, "fold");
+    let db = db.unwrap();
+    let store = open(&location).await;
+    let mut rng = Rng(5);
+    let mut target_n = 0;
+    for _ in 0..10 {
+        step(&store, &mut rng, 6, "tester", &mut target_n).await;
+    }
+    let before = store.summary(&Scope::All, None).await.unwrap();
+    let counts =
+        "SELECT count(*) || ' ' || coalesce(sum(images), 0) || ' ' || coalesce(sum(findings), 0)
+                  FROM summary_counts";
+    psql(&db, "SELECT summary_fold()");
+    let counted = psql(&db, counts);
+    assert_ne!(counted, "0 0 0");
+    // 5,000 deltas that cancel, then as many that add up, in one transaction.
+    psql(
+        &db,
+        "BEGIN;
+         INSERT INTO summary_deltas (kind, repository, key, images, findings)
+             SELECT 'P', '', 'pkg' || (g % 100), 1, 2 FROM generate_series(1, 5000) g;
+         INSERT INTO summary_deltas (kind, repository, key, images, findings)
+             SELECT 'P', '', 'pkg' || (g % 100), -1, -2 FROM generate_series(1, 5000) g;
+         COMMIT;",
+    );
+    assert_eq!(psql(&db, "SELECT count(*) FROM summary_deltas"), "0");
+    assert_eq!(
+        psql(&db, counts),
+        counted,
+        "cancelled deltas left no counter"
+    );
+    assert_eq!(store.summary(&Scope::All, None).await.unwrap(), before);
+    psql(
+        &db,
+        "INSERT INTO summary_deltas (kind, repository, key, images, findings)
+             SELECT 'S', '', '5|fixed', 0, 1 FROM generate_series(1, 5000) g;",
+    );
+    assert_eq!(psql(&db, "SELECT count(*) FROM summary_deltas"), "0");
+    let after = store.summary(&Scope::All, None).await.unwrap();
+    assert_eq!(after.findings, before.findings + 5000);
+}
+
 macro_rules! both {
     ($($name:ident),* $(,)?) => {$(
         mod $name {

@@ -56,16 +56,19 @@
 //! triggers (transition tables: one aggregate per statement, not per row)
 //! only *append* rows to `summary_deltas`; nobody waits for anybody there.
 //! A summary reads `summary_counts` plus the sum of the deltas in one
-//! statement (one snapshot: exact, never stale). When the deltas span
-//! more than [`FOLD_AFTER`] sequence numbers, the writing statement's
-//! trigger folds them into `summary_counts` — if it gets the fold's
-//! advisory lock without waiting (`pg_try_advisory_xact_lock`; otherwise
-//! someone else is folding and the next write tries again). Only the fold
-//! updates `summary_counts`, one fold at a time, so its rows are never
-//! contended either; the fold deletes the deltas it saw and adds them in
-//! one statement of the writer's transaction, so readers see either the
-//! deltas or their sum, never both or neither. The deltas stay short, so
-//! reading them costs little.
+//! statement (one snapshot: exact, never stale). A transaction that writes
+//! a delta whose sequence number is a multiple of [`FOLD_EVERY`] folds
+//! the deltas into `summary_counts` at its commit (a deferred constraint
+//! trigger), if it gets the fold's advisory lock without waiting
+//! (`pg_try_advisory_xact_lock`; otherwise someone else is folding, and
+//! the next multiple tries again). At the commit, the transaction's own
+//! deltas are all written: a rescan deletes an image's findings and writes
+//! them again, and the two cancel before they reach `summary_counts`. Only
+//! the fold updates `summary_counts`, one fold at a time, so its rows are
+//! never contended either; the fold deletes the deltas it saw and adds
+//! their sums in one statement, so readers see either the deltas or their
+//! sums, never both or neither. The deltas stay a few thousand rows, so
+//! reading them costs little. (`SELECT summary_fold()` folds by hand.)
 //!
 //! What must serialize is one image's counters against a tag move of that
 //! image: a tag listing an image in a repository adds the image's findings
@@ -97,9 +100,9 @@ use trawl::classify::FixStateKind;
 use super::query::{Affected, Dialect, RegistrySummary, Rows, Scope, Sql};
 use super::{StoreError, fix_state_of, severity_of_rank};
 
-/// Deltas spanning more sequence numbers than this are folded into
-/// `summary_counts` by the next writing statement (PostgreSQL).
-pub(super) const FOLD_AFTER: i64 = 4096;
+/// PostgreSQL: a transaction that writes a delta whose sequence number is
+/// a multiple of this folds the deltas into `summary_counts` at its commit.
+pub(super) const FOLD_EVERY: i64 = 2048;
 
 /// The advisory lock of the fold (one namespace with the store's other
 /// locks: the bytes of "trawlw" and a number).
@@ -357,7 +360,8 @@ BEGIN
     WITH moved AS (DELETE FROM summary_deltas
                    RETURNING kind, repository, key, images, findings),
     sums AS (SELECT kind, repository, key, sum(images) AS images, sum(findings) AS findings
-             FROM moved GROUP BY kind, repository, key)
+             FROM moved GROUP BY kind, repository, key
+             HAVING sum(images) <> 0 OR sum(findings) <> 0)
     INSERT INTO summary_counts AS c (kind, repository, key, images, findings)
     SELECT kind, repository, key, images, findings FROM sums
     ORDER BY kind, repository, key
@@ -367,14 +371,25 @@ BEGIN
     RETURN true;
 END $$;
 
--- Folds when the deltas span {fold_after} sequence numbers or more.
-CREATE FUNCTION summary_maybe_fold() RETURNS void LANGUAGE plpgsql AS $$
+-- At the commit of a transaction that wrote a delta whose sequence number
+-- is a multiple of {fold_every}: the fold then runs once the transaction's
+-- own deltas are all written (a rescan's deletions and insertions of the
+-- same findings cancel before they reach summary_counts), and holds the
+-- fold's lock only for the commit.
+CREATE FUNCTION summary_fold_at_commit() RETURNS trigger LANGUAGE plpgsql AS $$
 BEGIN
-    IF coalesce((SELECT max(seq) FROM summary_deltas) - (SELECT min(seq) FROM summary_deltas), 0)
-         >= {fold_after} THEN
-        PERFORM summary_fold();
+    -- Once per transaction (the setting is the transaction's).
+    IF current_setting('trawl_watch.folded', true) = 'yes' THEN
+        RETURN NULL;
     END IF;
+    PERFORM set_config('trawl_watch.folded', 'yes', true);
+    PERFORM summary_fold();
+    RETURN NULL;
 END $$;
+CREATE CONSTRAINT TRIGGER summary_fold AFTER INSERT ON summary_deltas
+    DEFERRABLE INITIALLY DEFERRED
+    FOR EACH ROW WHEN (NEW.seq % {fold_every} = 0)
+    EXECUTE FUNCTION summary_fold_at_commit();
 
 CREATE FUNCTION summary_findings(ch summary_change[]) RETURNS void LANGUAGE plpgsql AS $$
 DECLARE
@@ -402,10 +417,8 @@ BEGIN
     SELECT array_agg(ROW(up.digest, up.package, sign(up.findings) - sign(up.findings - p.n), p.n)::summary_step)
         INTO packages
         FROM up JOIN p ON p.digest = up.digest AND p.name = up.package;
-    DELETE FROM summary_packages AS s USING unnest(packages) AS p
-        WHERE s.digest = p.digest AND s.package = p.name AND s.findings = 0;
-    DELETE FROM summary_images AS s USING unnest(totals) AS t
-        WHERE s.digest = t.digest AND s.findings = 0;
+    -- Rows at 0 stay until the image goes: a rescan deletes an image's
+    -- findings and writes them again, so they would only come back.
     INSERT INTO summary_deltas (kind, repository, key, images, findings)
     WITH r AS (SELECT DISTINCT t.repository, t.digest FROM tags AS t
                WHERE t.digest = ANY (ARRAY(SELECT DISTINCT c.digest FROM unnest(ch) AS c))),
@@ -426,7 +439,6 @@ BEGIN
             FROM t JOIN r ON r.digest = t.digest GROUP BY r.repository)
     SELECT kind, repository, key, images, findings FROM all_deltas
         WHERE images <> 0 OR findings <> 0;
-    PERFORM summary_maybe_fold();
 END $$;
 
 CREATE FUNCTION summary_listings(ch summary_change[]) RETURNS void LANGUAGE plpgsql AS $$
@@ -453,11 +465,10 @@ BEGIN
         GROUP BY p.name, p.digest, p.images, f.severity, f.fix_state
     UNION ALL
     SELECT 'p', p.name, k.package, p.images, p.images * k.findings
-        FROM p JOIN summary_packages AS k ON k.digest = p.digest
+        FROM p JOIN summary_packages AS k ON k.digest = p.digest AND k.findings > 0
     UNION ALL
     SELECT 'r', p.name, '', p.images, p.images * s.findings
         FROM p JOIN summary_images AS s ON s.digest = p.digest AND s.findings > 0;
-    PERFORM summary_maybe_fold();
 END $$;
 
 CREATE FUNCTION summary_verdicts(ch summary_change[], listed boolean) RETURNS void
@@ -476,7 +487,6 @@ BEGIN
     UNION ALL
     SELECT 'v', r.repository, c.key, sum(c.n), 0
         FROM c JOIN r ON r.digest = c.digest GROUP BY r.repository, c.key;
-    PERFORM summary_maybe_fold();
 END $$;
 
 CREATE FUNCTION summary_findings_inserted() RETURNS trigger LANGUAGE plpgsql AS $$
@@ -562,7 +572,8 @@ BEGIN
     PERFORM summary_verdicts(ARRAY(
         SELECT ROW(digest, '', coalesce(verdict, 'not_scanned'), -1)::summary_change
         FROM old_rows), false);
-    DELETE FROM summary_images WHERE digest IN (SELECT digest FROM old_rows) AND findings = 0;
+    DELETE FROM summary_images WHERE digest IN (SELECT digest FROM old_rows);
+    DELETE FROM summary_packages WHERE digest IN (SELECT digest FROM old_rows);
     RETURN NULL;
 END $$;
 CREATE FUNCTION summary_images_updated() RETURNS trigger LANGUAGE plpgsql AS $$
@@ -587,7 +598,7 @@ CREATE TRIGGER summary_images_update AFTER UPDATE ON images
 ",
         tables = tables(Dialect::Postgres),
         backfill = backfill(Dialect::Postgres),
-        fold_after = FOLD_AFTER,
+        fold_every = FOLD_EVERY,
         fold_lock = FOLD_LOCK,
     )
 }
@@ -635,15 +646,17 @@ pub(super) async fn summary(
     sql.text = if scoped {
         let on_deltas = in_scope(&mut sql, "repository", scope, repository);
         let on_counts = in_scope(&mut sql, "repository", scope, repository);
+        // Summed over the repositories (per repository for `r`), in SQL:
+        // a prefix may cover thousands of (repository, key) rows.
         format!(
-            "WITH d AS (SELECT kind, repository, key, {si} AS images, {sf} AS findings
-                        FROM summary_deltas
-                        WHERE kind IN ('v', 's', 'p', 'r') AND {on_deltas}
-                        GROUP BY kind, repository, key)
-             SELECT 1, kind, repository, key, images, findings FROM d
-             UNION ALL
-             SELECT 0, kind, repository, key, images, findings FROM summary_counts
-             WHERE kind IN ('v', 's', 'p', 'r') AND {on_counts}"
+            "SELECT 0, kind, CASE WHEN kind = 'r' THEN repository ELSE '' END AS name, key,
+                    {si}, {sf}
+             FROM (SELECT kind, repository, key, images, findings FROM summary_deltas
+                   WHERE kind IN ('v', 's', 'p', 'r') AND {on_deltas}
+                   UNION ALL
+                   SELECT kind, repository, key, images, findings FROM summary_counts
+                   WHERE kind IN ('v', 's', 'p', 'r') AND {on_counts}) AS u
+             GROUP BY kind, CASE WHEN kind = 'r' THEN repository ELSE '' END, key"
         )
     } else {
         // The ten first packages and repositories of the counters, and
