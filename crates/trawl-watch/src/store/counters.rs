@@ -53,8 +53,10 @@
 //! the same few global rows (`S` and `P` keys): updated in place, they
 //! would serialize all writers on those rows and deadlock when two
 //! statements lock them in different orders. So the statement-level
-//! triggers (transition tables: one aggregate per statement, not per row)
-//! only *append* rows to `summary_deltas`; nobody waits for anybody there.
+//! triggers (transition tables: one aggregate per statement, not per row;
+//! but a verdict change is a row trigger, as a transition table of
+//! `images` would copy every rewritten report) only *append* rows to
+//! `summary_deltas`; nobody waits for anybody there.
 //! A summary reads `summary_counts` plus the sum of the deltas in one
 //! statement (one snapshot: exact, never stale). A transaction that writes
 //! a delta whose sequence number is a multiple of [`FOLD_EVERY`] folds
@@ -576,14 +578,13 @@ BEGIN
     DELETE FROM summary_packages WHERE digest IN (SELECT digest FROM old_rows);
     RETURN NULL;
 END $$;
+-- Per row, and only for a verdict that changed: an UPDATE of images
+-- rewrites reports and inventories, which a transition table would copy.
 CREATE FUNCTION summary_images_updated() RETURNS trigger LANGUAGE plpgsql AS $$
 BEGIN
-    PERFORM summary_verdicts(ARRAY(
-        SELECT ROW(digest, '', key, sum(n))::summary_change FROM (
-            SELECT digest, coalesce(verdict, 'not_scanned') AS key, -1 AS n FROM old_rows
-            UNION ALL
-            SELECT digest, coalesce(verdict, 'not_scanned'), 1 FROM new_rows) AS x
-        GROUP BY digest, key HAVING sum(n) <> 0), true);
+    PERFORM summary_verdicts(ARRAY[
+        ROW(OLD.digest, '', coalesce(OLD.verdict, 'not_scanned'), -1)::summary_change,
+        ROW(NEW.digest, '', coalesce(NEW.verdict, 'not_scanned'), 1)::summary_change], true);
     RETURN NULL;
 END $$;
 CREATE TRIGGER summary_images_insert AFTER INSERT ON images
@@ -592,9 +593,10 @@ CREATE TRIGGER summary_images_insert AFTER INSERT ON images
 CREATE TRIGGER summary_images_delete AFTER DELETE ON images
     REFERENCING OLD TABLE AS old_rows
     FOR EACH STATEMENT EXECUTE FUNCTION summary_images_deleted();
-CREATE TRIGGER summary_images_update AFTER UPDATE ON images
-    REFERENCING OLD TABLE AS old_rows NEW TABLE AS new_rows
-    FOR EACH STATEMENT EXECUTE FUNCTION summary_images_updated();
+CREATE TRIGGER summary_images_update AFTER UPDATE OF digest, verdict ON images
+    FOR EACH ROW
+    WHEN (OLD.verdict IS DISTINCT FROM NEW.verdict OR OLD.digest IS DISTINCT FROM NEW.digest)
+    EXECUTE FUNCTION summary_images_updated();
 ",
         tables = tables(Dialect::Postgres),
         backfill = backfill(Dialect::Postgres),
