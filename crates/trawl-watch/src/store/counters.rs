@@ -419,8 +419,10 @@ BEGIN
     SELECT array_agg(ROW(up.digest, up.package, sign(up.findings) - sign(up.findings - p.n), p.n)::summary_step)
         INTO packages
         FROM up JOIN p ON p.digest = up.digest AND p.name = up.package;
-    -- Rows at 0 stay until the image goes: a rescan deletes an image's
-    -- findings and writes them again, so they would only come back.
+    DELETE FROM summary_packages AS s USING unnest(packages) AS p
+        WHERE s.digest = p.digest AND s.package = p.name AND s.findings = 0;
+    DELETE FROM summary_images AS s USING unnest(totals) AS t
+        WHERE s.digest = t.digest AND s.findings = 0;
     INSERT INTO summary_deltas (kind, repository, key, images, findings)
     WITH r AS (SELECT DISTINCT t.repository, t.digest FROM tags AS t
                WHERE t.digest = ANY (ARRAY(SELECT DISTINCT c.digest FROM unnest(ch) AS c))),
@@ -574,8 +576,7 @@ BEGIN
     PERFORM summary_verdicts(ARRAY(
         SELECT ROW(digest, '', coalesce(verdict, 'not_scanned'), -1)::summary_change
         FROM old_rows), false);
-    DELETE FROM summary_images WHERE digest IN (SELECT digest FROM old_rows);
-    DELETE FROM summary_packages WHERE digest IN (SELECT digest FROM old_rows);
+    DELETE FROM summary_images WHERE digest IN (SELECT digest FROM old_rows) AND findings = 0;
     RETURN NULL;
 END $$;
 -- Per row, and only for a verdict that changed: an UPDATE of images
