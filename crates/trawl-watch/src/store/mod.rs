@@ -17,6 +17,12 @@
 //! | `jobs` | manifest digest | the scan queue: `queued` or `running`, in arrival order, and the lease of a running job |
 //! | `rescans`, `rescan_batches` | id | rescans planned after an advisory database or policy change, split into batches that processes claim under leases |
 //! | `outbox` | seq; (event id, target) unique | notifications to deliver, one row per event and target, written in the transaction of the result they report ([`outbox`]) |
+//! | `summary_counts`, `summary_deltas` | (kind, repository, key); seq | the counts [`Store::summary`] reads, kept by triggers on `images`, `findings` and `tags` (PostgreSQL appends deltas that are folded in) |
+//! | `summary_images`, `summary_packages` | digest; (digest, package) | each image's findings that count, in all and per package, so that the counters know when an image's first or last one comes or goes |
+//!
+//! The summary's counters are the database's own business: triggers keep
+//! them on every write, whichever statement makes it (the `counters`
+//! module says how, and what a scoped summary counts).
 //!
 //! Every change is one transaction. Findings are written set-wise (SQLite:
 //! one prepared statement reused in the transaction; PostgreSQL: `COPY …
@@ -65,6 +71,7 @@
 //! (by a process that had not taken the new database yet) is planned again
 //! when that process takes it.
 
+mod counters;
 pub mod outbox;
 mod postgres;
 mod query;
@@ -1369,7 +1376,11 @@ impl Store {
 
     /// Images by verdict, findings by severity and fix state, and the most
     /// affected packages and repositories, of the images in `scope` (and
-    /// in a repository under `repository`, when given).
+    /// in a repository under `repository`, when given). Read from counters
+    /// the database keeps on every write (see the `counters` module): a
+    /// few hundred rows, however many findings. Scoped, it counts image
+    /// listings: an image listed in two repositories of the scope counts
+    /// in each.
     pub async fn summary(
         &self,
         scope: &Scope,
@@ -1378,7 +1389,7 @@ impl Store {
         match &self.backend {
             Backend::Sqlite(s) => {
                 let (scope, repository) = (scope.clone(), repository.map(str::to_string));
-                sqlite!(s, |s| block_on(query::summary(
+                sqlite!(s, |s| block_on(counters::summary(
                     s,
                     query::Dialect::Sqlite,
                     &scope,
@@ -1386,7 +1397,37 @@ impl Store {
                 )))
             }
             Backend::Postgres(p) => {
-                send(query::summary(
+                send(counters::summary(
+                    p,
+                    query::Dialect::Postgres,
+                    scope,
+                    repository,
+                ))
+                .await
+            }
+        }
+    }
+
+    /// [`Store::summary`] aggregated from every finding row instead of the
+    /// counters: what the counters must equal (tests compare the two).
+    #[doc(hidden)]
+    pub async fn summary_recount(
+        &self,
+        scope: &Scope,
+        repository: Option<&str>,
+    ) -> Result<RegistrySummary, StoreError> {
+        match &self.backend {
+            Backend::Sqlite(s) => {
+                let (scope, repository) = (scope.clone(), repository.map(str::to_string));
+                sqlite!(s, |s| block_on(query::recount(
+                    s,
+                    query::Dialect::Sqlite,
+                    &scope,
+                    repository.as_deref()
+                )))
+            }
+            Backend::Postgres(p) => {
+                send(query::recount(
                     p,
                     query::Dialect::Postgres,
                     scope,

@@ -55,12 +55,17 @@ const PLAN_LOCK: i64 = 0x7472_6177_6c77_0003;
 
 /// The migrations, in order: (version, SQL). A version once released is
 /// never edited; changes come as a new version.
-const MIGRATIONS: &[(i64, &str)] = &[
-    (1, SCHEMA_1),
-    (2, QUERY_INDEXES_2),
-    (3, OUTBOX_3),
-    (4, STABLE_FINDING_KEYS_4),
-];
+///
+/// Versions are applied in order.
+fn migrations() -> Vec<(i64, String)> {
+    vec![
+        (1, SCHEMA_1.to_string()),
+        (2, QUERY_INDEXES_2.to_string()),
+        (3, OUTBOX_3.to_string()),
+        (4, STABLE_FINDING_KEYS_4.to_string()),
+        (5, super::counters::postgres_migration()),
+    ]
+}
 
 /// Findings keyed by what does not move when another finding comes or
 /// goes, (digest, id, key) ([`super::finding_keys`]), instead of their
@@ -902,20 +907,15 @@ impl PgStore {
             for row in &rows {
                 stored.push(row.get(0));
             }
-            // Images stored without a report have no rows: theirs are
-            // copied in; the others' compared with the stored ones.
-            let mut first: Vec<(&str, &[FindingRow])> = Vec::new();
+            // Compared with the stored rows (none for an image stored
+            // without a report: all copied in), whatever the caller says
+            // it had before.
             let mut again: Vec<(&str, &[FindingRow])> = Vec::new();
             for r in &changed {
                 if stored.contains(&r.digest) {
-                    let rows = (r.digest.as_str(), r.result.findings.as_slice());
-                    match r.previous_sha256 {
-                        None => first.push(rows),
-                        Some(_) => again.push(rows),
-                    }
+                    again.push((r.digest.as_str(), r.result.findings.as_slice()));
                 }
             }
-            copy_findings(&tx, &first).await?;
             let (deleted, updated, inserted) = apply_findings(&tx, &again).await?;
             debug!(
                 batch = batch.id,
@@ -1366,7 +1366,8 @@ async fn apply_migrations(client: &mut Object, shown: &str) -> Result<(), StoreE
         )
         .await?
         .get(0);
-    let known = MIGRATIONS.last().map_or(0, |(v, _)| *v);
+    let migrations = migrations();
+    let known = migrations.last().map_or(0, |(v, _)| *v);
     if current > known {
         return Err(StoreError::Schema {
             location: shown.to_string(),
@@ -1374,7 +1375,7 @@ async fn apply_migrations(client: &mut Object, shown: &str) -> Result<(), StoreE
             known,
         });
     }
-    for (version, sql) in MIGRATIONS.iter().filter(|(v, _)| *v > current) {
+    for (version, sql) in migrations.iter().filter(|(v, _)| *v > current) {
         let tx = client.transaction().await?;
         tx.batch_execute(sql).await?;
         tx.execute(

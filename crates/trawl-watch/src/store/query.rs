@@ -297,7 +297,7 @@ pub(super) enum Value {
 }
 
 impl Value {
-    fn int(&self) -> i64 {
+    pub(super) fn int(&self) -> i64 {
         match self {
             Value::Int(n) => *n,
             Value::Text(t) => t.parse().unwrap_or(0),
@@ -312,7 +312,7 @@ impl Value {
         }
     }
 
-    fn text(&self) -> String {
+    pub(super) fn text(&self) -> String {
         match self {
             Value::Text(t) => t.clone(),
             Value::Int(n) => n.to_string(),
@@ -344,7 +344,7 @@ pub(super) struct Sql {
 }
 
 impl Sql {
-    fn new(dialect: Dialect) -> Sql {
+    pub(super) fn new(dialect: Dialect) -> Sql {
         Sql {
             dialect,
             text: String::new(),
@@ -367,7 +367,7 @@ impl Sql {
         }
     }
 
-    fn text_param(&mut self, text: &str) -> String {
+    pub(super) fn text_param(&mut self, text: &str) -> String {
         self.bind(Value::Text(text.to_string()))
     }
 
@@ -805,18 +805,43 @@ pub(super) async fn findings_page(
     Ok(FindingsPage { findings, next })
 }
 
-pub(super) async fn summary(
+/// The summary computed from the rows, the way it was before the
+/// counters ([`super::counters`]): kept as the counters' oracle in tests.
+/// Unscoped, every image; scoped, every *listing* (an image in each
+/// repository of the scope that lists it, once per repository), the
+/// counters' definition.
+pub(super) async fn recount(
     db: &impl Rows,
     dialect: Dialect,
     scope: &Scope,
     repository: Option<&str>,
 ) -> Result<RegistrySummary, StoreError> {
     let mut out = RegistrySummary::default();
+    let scoped = !matches!(scope, Scope::All) || repository.is_some();
+    // The (repository, digest) listings in scope, or every image once.
+    let listings = |sql: &mut Sql| -> String {
+        if !scoped {
+            return "(SELECT '' AS repository, digest FROM images)".to_string();
+        }
+        let mut conds = Vec::new();
+        if let Scope::Prefixes(p) = scope {
+            conds.push(sql.under_any("t.repository", p));
+        }
+        if let Some(r) = repository {
+            conds.push(sql.under_any("t.repository", &[r.to_string()]));
+        }
+        format!(
+            "(SELECT DISTINCT t.repository, t.digest FROM tags t WHERE {})",
+            conds.join(" AND ")
+        )
+    };
 
     let mut sql = Sql::new(dialect);
-    let within = sql.image_in("i.digest", scope, repository);
-    sql.text =
-        format!("SELECT i.verdict, count(*) FROM images i WHERE {within} GROUP BY i.verdict");
+    let l = listings(&mut sql);
+    sql.text = format!(
+        "SELECT i.verdict, count(*) FROM {l} l JOIN images i ON i.digest = l.digest
+         GROUP BY i.verdict"
+    );
     for row in db.rows(&sql).await? {
         let verdict = row[0].opt_text().unwrap_or_else(|| "not_scanned".into());
         out.images += row[1].int();
@@ -824,10 +849,11 @@ pub(super) async fn summary(
     }
 
     let mut sql = Sql::new(dialect);
-    let within = sql.image_in("f.digest", scope, repository);
+    let l = listings(&mut sql);
     sql.text = format!(
-        "SELECT f.severity, f.fix_state, count(*) FROM findings f
-         WHERE {} AND {within} GROUP BY f.severity, f.fix_state",
+        "SELECT f.severity, f.fix_state, count(*) FROM {l} l
+         JOIN findings f ON f.digest = l.digest
+         WHERE {} GROUP BY f.severity, f.fix_state",
         sql.not_suppressed()
     );
     for row in db.rows(&sql).await? {
@@ -841,13 +867,16 @@ pub(super) async fn summary(
     }
 
     let mut sql = Sql::new(dialect);
-    let within = sql.image_in("f.digest", scope, repository);
+    let l = listings(&mut sql);
     sql.text = format!(
-        "SELECT f.package, count(DISTINCT f.digest), count(*) FROM findings f
-         WHERE {} AND {within} GROUP BY f.package
-         ORDER BY count(DISTINCT f.digest) DESC, count(*) DESC, {} LIMIT 10",
+        "SELECT package, count(*), CAST(sum(n) AS bigint) FROM
+           (SELECT l.repository, l.digest, f.package, count(*) AS n FROM {l} l
+            JOIN findings f ON f.digest = l.digest
+            WHERE {} GROUP BY l.repository, l.digest, f.package) x
+         GROUP BY package
+         ORDER BY count(*) DESC, sum(n) DESC, {} LIMIT 10",
         sql.not_suppressed(),
-        sql.c("f.package"),
+        sql.c("package"),
     );
     out.top_packages = affected(db.rows(&sql).await?);
 

@@ -10,7 +10,8 @@
 //! of `findings` are filled from the stored reports then. Version 5 added
 //! the indexes of the registry-wide queries, version 6 the notification
 //! outbox, version 7 stable finding keys and the report cache (its rows of
-//! `findings` are filled again from the stored reports).
+//! `findings` are filled again from the stored reports), version 8 the
+//! summary's counters and their triggers ([`super::counters`]).
 
 use std::path::{Path, PathBuf};
 use std::sync::Mutex;
@@ -30,7 +31,7 @@ use super::{
 use crate::events::{Deleted, Deletion, ImageEvent, Kind, Recorded};
 
 /// The schema this file writes.
-const SCHEMA_VERSION: i64 = 7;
+const SCHEMA_VERSION: i64 = 8;
 
 /// What version 7 changed: findings keyed by what does not move when
 /// another finding comes or goes, (digest, id, key)
@@ -1611,9 +1612,14 @@ fn migrate(tx: &Transaction<'_>, version: i64) -> Result<(), StoreError> {
     if version < 6 {
         tx.execute_batch(OUTBOX)?;
     }
-    tx.execute_batch(STABLE_FINDING_KEYS)?;
-    if version > 0 {
-        backfill_findings(tx)?;
+    if version < 7 {
+        tx.execute_batch(STABLE_FINDING_KEYS)?;
+        if version > 0 {
+            backfill_findings(tx)?;
+        }
+    }
+    if version < 8 {
+        tx.execute_batch(&super::counters::sqlite_migration())?;
     }
     Ok(())
 }
@@ -1630,12 +1636,17 @@ fn backfill_findings(tx: &Transaction<'_>) -> Result<(), StoreError> {
     for (digest, json) in reports {
         match serde_json::from_str::<Report>(&json) {
             Ok(report) => {
-                let sha = hex::encode(<sha2::Sha256 as sha2::Digest>::digest(json.as_bytes()));
+                // The hash a rescan compares with ([`MatchResult::report_sha256`]).
+                let target = MatchTarget {
+                    advisory_db: String::new(),
+                    policy: String::new(),
+                };
+                let result = MatchResult::rematched(&report, &target, false)?;
                 tx.execute(
                     "UPDATE images SET report_sha256 = ?2 WHERE digest = ?1",
-                    params![digest, sha],
+                    params![digest, result.report_sha256],
                 )?;
-                write_findings(tx, &digest, &super::finding_rows(&report))?;
+                write_findings(tx, &digest, &result.findings)?;
             }
             Err(e) => {
                 warn!(%digest, error = %e, "stored report unreadable: it is matched again at the next rescan");

@@ -1,0 +1,791 @@
+//! The counters behind [`Store::summary`](super::Store::summary) (issue 14):
+//! the database keeps them right on every write, so that a summary reads a
+//! few hundred counter rows instead of every finding.
+//!
+//! # What is counted
+//!
+//! `summary_counts` holds one row per (kind, repository, key), with an
+//! image count and a finding count. Only findings that count (not
+//! suppressed) are counted.
+//!
+//! | kind | repository | key | images | findings |
+//! |---|---|---|---|---|
+//! | `V` | `''` | verdict (`not_scanned` for none) | images with it | — |
+//! | `S` | `''` | `severity|fix_state` (severity's rank) | — | findings |
+//! | `P` | `''` | binary package | images with a finding in it | findings in it |
+//! | `v`, `s`, `p` | a repository | as above | of the images listed there | … |
+//! | `r` | a repository | `''` | images listed there with findings | their findings |
+//!
+//! Upper-case kinds are the whole registry (every image, tagged or not:
+//! the unscoped summary, exactly what the aggregate over the rows said).
+//! Lower-case kinds count per repository the images listed there (a tag,
+//! or the untagged listing). A scoped summary (a token's prefixes, or
+//! `?repository=`) sums the repositories it covers, so it counts *image
+//! listings*: an image listed in two repositories under the scope counts
+//! once in each (twice in `images`, its findings twice in `findings`, and
+//! once per repository in a package's `images`), exactly as the two
+//! repositories' own summaries add up; an image listed twice in one
+//! repository (two tags) counts once there. `top_repositories` is the same
+//! in both readings (one row per repository). Distinct images across a
+//! prefix would need a count per image per prefix that any scope could
+//! ask for; listings are what can be kept as counters.
+//!
+//! Two per-image tables make the image counts exact: `summary_images`
+//! (an image's findings) and `summary_packages` (its findings per
+//! package), so a change knows when an image's first finding in a package
+//! appears or its last one goes (a 0↔1 transition moves the package's
+//! image count), and a tag that lists an image in a new repository adds
+//! the image's counts there.
+//!
+//! # Who keeps them
+//!
+//! Triggers on `images` (verdict), `findings` (insert, delete, update —
+//! including the cascade when an image is deleted) and `tags` (a
+//! repository gains its first listing of an image or loses its last). No
+//! write path in Rust knows about them: the scan, the rescan, deletions,
+//! tag moves and a future `UPDATE findings SET suppressed` are all
+//! covered, and the migration back-fills the counters from the rows.
+//!
+//! **SQLite**: row triggers update `summary_counts` in place. SQLite has one
+//! writer (the file is locked to one process), so nothing contends.
+//!
+//! **PostgreSQL**: several processes write at once, and every scan touches
+//! the same few global rows (`S` and `P` keys): updated in place, they
+//! would serialize all writers on those rows and deadlock when two
+//! statements lock them in different orders. So the statement-level
+//! triggers (transition tables: one aggregate per statement, not per row;
+//! but a verdict change is a row trigger, as a transition table of
+//! `images` would copy every rewritten report) only *append* rows to
+//! `summary_deltas`; nobody waits for anybody there.
+//! A summary reads `summary_counts` plus the sum of the deltas in one
+//! statement (one snapshot: exact, never stale). A transaction that writes
+//! a delta whose sequence number is a multiple of [`FOLD_EVERY`] folds
+//! the deltas into `summary_counts` at its commit (a deferred constraint
+//! trigger), if it gets the fold's advisory lock without waiting
+//! (`pg_try_advisory_xact_lock`; otherwise someone else is folding, and
+//! the next multiple tries again). At the commit, the transaction's own
+//! deltas are all written: a rescan deletes an image's findings and writes
+//! them again, and the two cancel before they reach `summary_counts`. Only
+//! the fold updates `summary_counts`, one fold at a time, so its rows are
+//! never contended either; the fold deletes the deltas it saw and adds
+//! their sums in one statement, so readers see either the deltas or their
+//! sums, never both or neither. The deltas stay a few thousand rows, so
+//! reading them costs little. (`SELECT summary_fold()` folds by hand.)
+//!
+//! What must serialize is one image's counters against a tag move of that
+//! image: a tag listing an image in a repository adds the image's findings
+//! as they are, while a concurrent rescan of the image adds its change to
+//! the repositories it sees listing it — each would miss the other. So
+//! every trigger first locks the images' rows (`FOR NO KEY UPDATE`, in
+//! digest order: what an `UPDATE images` takes, so foreign-key checks are
+//! not blocked) and only then reads tags or findings with a fresh snapshot
+//! (PL/pgSQL takes one per statement in READ COMMITTED). The scan and the
+//! rescan update the image row before its findings, so they hold that lock
+//! already, and a tag deleted before its image is updated (a manifest
+//! deletion) takes it first rather than after a rescan has — the one lock
+//! order that cannot cycle with them. Writers of different images never
+//! wait for each other; a tag move waits for a rescan writing the same
+//! image to commit. What can still deadlock is what could before the
+//! counters plus this: one envelope moving a tag between two images that
+//! one rescan batch writes at once, each transaction holding one image;
+//! PostgreSQL then aborts one of them (the registry sends the envelope
+//! again; the batch is taken over when its lease runs out).
+//!
+//! The per-image tables are updated in place under that image lock: only
+//! writers of the same image ever touch the same rows.
+
+use std::collections::{BTreeMap, HashMap};
+
+use trawl::Severity;
+use trawl::classify::FixStateKind;
+
+use super::query::{Affected, Dialect, RegistrySummary, Rows, Scope, Sql};
+use super::{StoreError, fix_state_of, severity_of_rank};
+
+/// PostgreSQL: a transaction that writes a delta whose sequence number is
+/// a multiple of this folds the deltas into `summary_counts` at its commit.
+pub(super) const FOLD_EVERY: i64 = 2048;
+
+/// The advisory lock of the fold (one namespace with the store's other
+/// locks: the bytes of "trawlw" and a number).
+pub(super) const FOLD_LOCK: i64 = 0x7472_6177_6c77_0004;
+
+/// The counters' tables and their back-fill from the rows, in both
+/// dialects (`{ns}`: a finding that counts; `{c}`: the byte-wise
+/// collation).
+fn tables(dialect: Dialect) -> String {
+    let (c, int, serial) = match dialect {
+        Dialect::Sqlite => ("", "INTEGER", "INTEGER PRIMARY KEY AUTOINCREMENT"),
+        Dialect::Postgres => (" COLLATE \"C\"", "bigint", "bigserial PRIMARY KEY"),
+    };
+    format!(
+        "
+CREATE TABLE summary_counts (
+    kind text NOT NULL,
+    repository text{c} NOT NULL,
+    key text{c} NOT NULL,
+    images {int} NOT NULL,
+    findings {int} NOT NULL,
+    PRIMARY KEY (kind, repository, key)
+);
+CREATE INDEX summary_counts_zero ON summary_counts (kind) WHERE images = 0 AND findings = 0;
+CREATE INDEX summary_top_packages ON summary_counts (images DESC, findings DESC, key)
+    WHERE kind = 'P';
+CREATE INDEX summary_top_repositories ON summary_counts (findings DESC, images DESC, repository)
+    WHERE kind = 'r';
+CREATE TABLE summary_deltas (
+    seq {serial},
+    kind text NOT NULL,
+    repository text{c} NOT NULL,
+    key text{c} NOT NULL,
+    images {int} NOT NULL,
+    findings {int} NOT NULL
+);
+CREATE TABLE summary_images (
+    digest text PRIMARY KEY,
+    findings {int} NOT NULL
+);
+CREATE TABLE summary_packages (
+    digest text NOT NULL,
+    package text NOT NULL,
+    findings {int} NOT NULL,
+    PRIMARY KEY (digest, package)
+);
+"
+    )
+}
+
+/// Fills the counters from the rows (an existing store being migrated).
+fn backfill(dialect: Dialect) -> String {
+    let (ns, f_ns) = match dialect {
+        Dialect::Sqlite => ("suppressed = 0", "f.suppressed = 0"),
+        Dialect::Postgres => ("NOT suppressed", "NOT f.suppressed"),
+    };
+    format!(
+        "
+INSERT INTO summary_images (digest, findings)
+    SELECT digest, count(*) FROM findings WHERE {ns} GROUP BY digest;
+INSERT INTO summary_packages (digest, package, findings)
+    SELECT digest, package, count(*) FROM findings WHERE {ns} GROUP BY digest, package;
+INSERT INTO summary_counts (kind, repository, key, images, findings)
+SELECT 'V', '', coalesce(verdict, 'not_scanned'), count(*), 0
+    FROM images GROUP BY coalesce(verdict, 'not_scanned')
+UNION ALL
+SELECT 'S', '', severity || '|' || fix_state, 0, count(*)
+    FROM findings WHERE {ns} GROUP BY severity, fix_state
+UNION ALL
+SELECT 'P', '', package, count(*), sum(findings) FROM summary_packages GROUP BY package
+UNION ALL
+SELECT 'v', p.repository, coalesce(i.verdict, 'not_scanned'), count(*), 0
+    FROM (SELECT DISTINCT repository, digest FROM tags) p JOIN images i ON i.digest = p.digest
+    GROUP BY p.repository, coalesce(i.verdict, 'not_scanned')
+UNION ALL
+SELECT 's', p.repository, f.severity || '|' || f.fix_state, 0, count(*)
+    FROM (SELECT DISTINCT repository, digest FROM tags) p
+    JOIN findings f ON f.digest = p.digest AND {f_ns}
+    GROUP BY p.repository, f.severity, f.fix_state
+UNION ALL
+SELECT 'p', p.repository, k.package, count(*), sum(k.findings)
+    FROM (SELECT DISTINCT repository, digest FROM tags) p
+    JOIN summary_packages k ON k.digest = p.digest
+    GROUP BY p.repository, k.package
+UNION ALL
+SELECT 'r', p.repository, '', count(*), sum(s.findings)
+    FROM (SELECT DISTINCT repository, digest FROM tags) p
+    JOIN summary_images s ON s.digest = p.digest
+    WHERE s.findings > 0
+    GROUP BY p.repository;
+"
+    )
+}
+
+/// What SQLite's version 8 adds: the counters, filled, and the row
+/// triggers that keep them.
+pub(super) fn sqlite_migration() -> String {
+    let upsert = "ON CONFLICT (kind, repository, key) DO UPDATE SET
+        images = images + excluded.images, findings = findings + excluded.findings";
+    // A finding row `r` that counts, added (`s` = 1) or taken away (-1).
+    let finding = |r: &str, s: i64| {
+        format!(
+            "
+    INSERT INTO summary_packages (digest, package, findings) VALUES ({r}.digest, {r}.package, {s})
+        ON CONFLICT (digest, package) DO UPDATE SET findings = findings + excluded.findings;
+    INSERT INTO summary_images (digest, findings) VALUES ({r}.digest, {s})
+        ON CONFLICT (digest) DO UPDATE SET findings = findings + excluded.findings;
+    INSERT INTO summary_counts (kind, repository, key, images, findings)
+    SELECT CASE WHEN r.repository IS NULL THEN upper(c.kind) ELSE c.kind END,
+           coalesce(r.repository, ''), c.key, c.images, c.findings
+    FROM (SELECT NULL AS repository
+          UNION ALL SELECT DISTINCT repository FROM tags WHERE digest = {r}.digest) r,
+         (SELECT 's' AS kind, {r}.severity || '|' || {r}.fix_state AS key, 0 AS images,
+                 {s} AS findings
+          UNION ALL
+          SELECT 'p', {r}.package, (n > 0) - (n - ({s}) > 0), {s}
+          FROM (SELECT coalesce((SELECT findings FROM summary_packages
+                                 WHERE digest = {r}.digest AND package = {r}.package), 0) AS n)
+          UNION ALL
+          SELECT 'r', '', (n > 0) - (n - ({s}) > 0), {s}
+          FROM (SELECT coalesce((SELECT findings FROM summary_images
+                                 WHERE digest = {r}.digest), 0) AS n)) c
+    WHERE (r.repository IS NOT NULL OR c.kind <> 'r') AND (c.images <> 0 OR c.findings <> 0)
+    {upsert};"
+        )
+    };
+    // An image row `r` (its verdict) added or taken away.
+    let image = |r: &str, s: i64| {
+        format!(
+            "
+    INSERT INTO summary_counts (kind, repository, key, images, findings)
+    SELECT CASE WHEN t.repository IS NULL THEN 'V' ELSE 'v' END, coalesce(t.repository, ''),
+           coalesce({r}.verdict, 'not_scanned'), {s}, 0
+    FROM (SELECT NULL AS repository
+          UNION ALL SELECT DISTINCT repository FROM tags WHERE digest = {r}.digest) t
+    WHERE true
+    {upsert};"
+        )
+    };
+    // The image `r.digest` listed in `r.repository` (`s` = 1) or no longer.
+    let listing = |r: &str, s: i64| {
+        format!(
+            "
+    INSERT INTO summary_counts (kind, repository, key, images, findings)
+    SELECT 'v', {r}.repository, coalesce(verdict, 'not_scanned'), {s}, 0
+        FROM images WHERE digest = {r}.digest
+    UNION ALL
+    SELECT 's', {r}.repository, severity || '|' || fix_state, 0, {s} * count(*)
+        FROM findings WHERE digest = {r}.digest AND suppressed = 0
+        GROUP BY severity, fix_state
+    UNION ALL
+    SELECT 'p', {r}.repository, package, {s}, {s} * findings
+        FROM summary_packages WHERE digest = {r}.digest
+    UNION ALL
+    SELECT 'r', {r}.repository, '', {s}, {s} * findings
+        FROM summary_images WHERE digest = {r}.digest AND findings > 0
+    {upsert};"
+        )
+    };
+    let pairs = |r: &str| {
+        format!(
+            "(SELECT count(*) FROM tags WHERE repository = {r}.repository AND digest = {r}.digest)"
+        )
+    };
+    let moved = "(OLD.repository IS NOT NEW.repository OR OLD.digest IS NOT NEW.digest)";
+    format!(
+        "{tables}
+{backfill}
+CREATE TRIGGER summary_counts_zero AFTER UPDATE ON summary_counts
+    WHEN NEW.images = 0 AND NEW.findings = 0 BEGIN
+    DELETE FROM summary_counts
+        WHERE kind = NEW.kind AND repository = NEW.repository AND key = NEW.key;
+END;
+CREATE TRIGGER summary_images_zero AFTER UPDATE ON summary_images WHEN NEW.findings = 0 BEGIN
+    DELETE FROM summary_images WHERE digest = NEW.digest;
+END;
+CREATE TRIGGER summary_packages_zero AFTER UPDATE ON summary_packages
+    WHEN NEW.findings = 0 BEGIN
+    DELETE FROM summary_packages WHERE digest = NEW.digest AND package = NEW.package;
+END;
+CREATE TRIGGER summary_findings_insert AFTER INSERT ON findings
+    WHEN NEW.suppressed = 0 BEGIN {fi}
+END;
+CREATE TRIGGER summary_findings_delete AFTER DELETE ON findings
+    WHEN OLD.suppressed = 0 BEGIN {fd}
+END;
+CREATE TRIGGER summary_findings_update_old AFTER UPDATE ON findings
+    WHEN OLD.suppressed = 0 BEGIN {fd}
+END;
+CREATE TRIGGER summary_findings_update_new AFTER UPDATE ON findings
+    WHEN NEW.suppressed = 0 BEGIN {fi}
+END;
+CREATE TRIGGER summary_images_insert AFTER INSERT ON images BEGIN {ii}
+END;
+CREATE TRIGGER summary_images_delete AFTER DELETE ON images BEGIN {id}
+END;
+CREATE TRIGGER summary_images_update AFTER UPDATE OF verdict, digest ON images
+    WHEN OLD.verdict IS NOT NEW.verdict OR OLD.digest IS NOT NEW.digest BEGIN {id}{ii}
+END;
+CREATE TRIGGER summary_tags_insert AFTER INSERT ON tags
+    WHEN {new_pairs} = 1 BEGIN {ti}
+END;
+CREATE TRIGGER summary_tags_delete AFTER DELETE ON tags
+    WHEN {old_pairs} = 0 BEGIN {td}
+END;
+CREATE TRIGGER summary_tags_update_old AFTER UPDATE ON tags
+    WHEN {moved} AND {old_pairs} = 0 BEGIN {td}
+END;
+CREATE TRIGGER summary_tags_update_new AFTER UPDATE ON tags
+    WHEN {moved} AND {new_pairs} = 1 BEGIN {ti}
+END;
+",
+        tables = tables(Dialect::Sqlite),
+        backfill = backfill(Dialect::Sqlite),
+        fi = finding("NEW", 1),
+        fd = finding("OLD", -1),
+        ii = image("NEW", 1),
+        id = image("OLD", -1),
+        ti = listing("NEW", 1),
+        td = listing("OLD", -1),
+        new_pairs = pairs("NEW"),
+        old_pairs = pairs("OLD"),
+    )
+}
+
+/// What PostgreSQL's version 5 adds: the counters, filled, the functions
+/// that keep them and the statement-level triggers that call those.
+pub(super) fn postgres_migration() -> String {
+    format!(
+        "{tables}
+{backfill}
+-- A change of findings (or listings, or verdicts) of one image: `name` is a
+-- package (a repository; unused), `key` a severity|fix_state (unused; a
+-- verdict), `n` how many rows came (positive) or went (negative).
+CREATE TYPE summary_change AS (digest text, name text, key text, n bigint);
+-- What one image adds to a name's counters.
+CREATE TYPE summary_step AS (digest text, name text, images bigint, findings bigint);
+
+-- Locks the images' rows (in digest order) as an UPDATE of them would:
+-- every trigger does this before reading tags or findings, so one image's
+-- counters and its listings change one transaction at a time. The scan
+-- and the rescan hold these locks already (they update the image first).
+CREATE FUNCTION summary_lock(digests text[]) RETURNS void LANGUAGE plpgsql AS $$
+BEGIN
+    PERFORM 1 FROM images WHERE digest = ANY (digests) ORDER BY digest FOR NO KEY UPDATE;
+END $$;
+
+-- Folds the deltas into summary_counts, unless another transaction is
+-- folding (then it does). Returns whether it folded.
+CREATE FUNCTION summary_fold() RETURNS boolean LANGUAGE plpgsql AS $$
+BEGIN
+    IF NOT pg_try_advisory_xact_lock({fold_lock}) THEN
+        RETURN false;
+    END IF;
+    WITH moved AS (DELETE FROM summary_deltas
+                   RETURNING kind, repository, key, images, findings),
+    sums AS (SELECT kind, repository, key, sum(images) AS images, sum(findings) AS findings
+             FROM moved GROUP BY kind, repository, key
+             HAVING sum(images) <> 0 OR sum(findings) <> 0)
+    INSERT INTO summary_counts AS c (kind, repository, key, images, findings)
+    SELECT kind, repository, key, images, findings FROM sums
+    ORDER BY kind, repository, key
+    ON CONFLICT (kind, repository, key) DO UPDATE
+        SET images = c.images + excluded.images, findings = c.findings + excluded.findings;
+    DELETE FROM summary_counts WHERE images = 0 AND findings = 0;
+    RETURN true;
+END $$;
+
+-- At the commit of a transaction that wrote a delta whose sequence number
+-- is a multiple of {fold_every}: the fold then runs once the transaction's
+-- own deltas are all written (a rescan's deletions and insertions of the
+-- same findings cancel before they reach summary_counts), and holds the
+-- fold's lock only for the commit.
+CREATE FUNCTION summary_fold_at_commit() RETURNS trigger LANGUAGE plpgsql AS $$
+BEGIN
+    -- Once per transaction (the setting is the transaction's).
+    IF current_setting('trawl_watch.folded', true) = 'yes' THEN
+        RETURN NULL;
+    END IF;
+    PERFORM set_config('trawl_watch.folded', 'yes', true);
+    PERFORM summary_fold();
+    RETURN NULL;
+END $$;
+CREATE CONSTRAINT TRIGGER summary_fold AFTER INSERT ON summary_deltas
+    DEFERRABLE INITIALLY DEFERRED
+    FOR EACH ROW WHEN (NEW.seq % {fold_every} = 0)
+    EXECUTE FUNCTION summary_fold_at_commit();
+
+CREATE FUNCTION summary_findings(ch summary_change[]) RETURNS void LANGUAGE plpgsql AS $$
+DECLARE
+    totals summary_step[];
+    packages summary_step[];
+BEGIN
+    IF coalesce(cardinality(ch), 0) = 0 THEN RETURN; END IF;
+    PERFORM summary_lock(ARRAY(SELECT c.digest FROM unnest(ch) AS c));
+    -- Each image's findings, then each (image, package)'s:
+    -- the 0-to-some transitions are image counts.
+    WITH d AS (SELECT c.digest, sum(c.n)::bigint AS n FROM unnest(ch) AS c GROUP BY c.digest),
+    up AS (INSERT INTO summary_images AS s (digest, findings)
+           SELECT d.digest, d.n FROM d ORDER BY d.digest
+           ON CONFLICT (digest) DO UPDATE SET findings = s.findings + excluded.findings
+           RETURNING s.digest, s.findings)
+    SELECT array_agg(ROW(up.digest, '', sign(up.findings) - sign(up.findings - d.n), d.n)::summary_step)
+        INTO totals
+        FROM up JOIN d ON d.digest = up.digest WHERE d.n <> 0;
+    WITH p AS (SELECT c.digest, c.name, sum(c.n)::bigint AS n FROM unnest(ch) AS c
+               GROUP BY c.digest, c.name HAVING sum(c.n) <> 0),
+    up AS (INSERT INTO summary_packages AS s (digest, package, findings)
+           SELECT p.digest, p.name, p.n FROM p ORDER BY p.digest, p.name
+           ON CONFLICT (digest, package) DO UPDATE SET findings = s.findings + excluded.findings
+           RETURNING s.digest, s.package, s.findings)
+    SELECT array_agg(ROW(up.digest, up.package, sign(up.findings) - sign(up.findings - p.n), p.n)::summary_step)
+        INTO packages
+        FROM up JOIN p ON p.digest = up.digest AND p.name = up.package;
+    DELETE FROM summary_packages AS s USING unnest(packages) AS p
+        WHERE s.digest = p.digest AND s.package = p.name AND s.findings = 0;
+    DELETE FROM summary_images AS s USING unnest(totals) AS t
+        WHERE s.digest = t.digest AND s.findings = 0;
+    INSERT INTO summary_deltas (kind, repository, key, images, findings)
+    WITH r AS (SELECT DISTINCT t.repository, t.digest FROM tags AS t
+               WHERE t.digest = ANY (ARRAY(SELECT DISTINCT c.digest FROM unnest(ch) AS c))),
+    s AS (SELECT c.digest, c.key, sum(c.n) AS n FROM unnest(ch) AS c
+          GROUP BY c.digest, c.key HAVING sum(c.n) <> 0),
+    p AS (SELECT * FROM unnest(packages)),
+    t AS (SELECT * FROM unnest(totals)),
+    all_deltas AS (
+        SELECT 'S'::text AS kind, ''::text AS repository, s.key, 0::numeric AS images,
+               sum(s.n) AS findings
+            FROM s GROUP BY s.key
+        UNION ALL SELECT 'P', '', p.name, sum(p.images), sum(p.findings) FROM p GROUP BY p.name
+        UNION ALL SELECT 's', r.repository, s.key, 0, sum(s.n)
+            FROM s JOIN r ON r.digest = s.digest GROUP BY r.repository, s.key
+        UNION ALL SELECT 'p', r.repository, p.name, sum(p.images), sum(p.findings)
+            FROM p JOIN r ON r.digest = p.digest GROUP BY r.repository, p.name
+        UNION ALL SELECT 'r', r.repository, '', sum(t.images), sum(t.findings)
+            FROM t JOIN r ON r.digest = t.digest GROUP BY r.repository)
+    SELECT kind, repository, key, images, findings FROM all_deltas
+        WHERE images <> 0 OR findings <> 0;
+END $$;
+
+CREATE FUNCTION summary_listings(ch summary_change[]) RETURNS void LANGUAGE plpgsql AS $$
+DECLARE
+    pairs summary_step[];
+BEGIN
+    IF coalesce(cardinality(ch), 0) = 0 THEN RETURN; END IF;
+    PERFORM summary_lock(ARRAY(SELECT c.digest FROM unnest(ch) AS c));
+    -- A repository's first listing of an image adds the image there, its
+    -- last one takes it away (counted after the lock, on a new snapshot).
+    SELECT array_agg(ROW(x.digest, x.repository, sign(x.now) - sign(x.now - x.n), 0)::summary_step)
+        INTO pairs
+        FROM (SELECT c.digest, c.name AS repository, sum(c.n) AS n,
+                     (SELECT count(*) FROM tags AS t
+                      WHERE t.repository = c.name AND t.digest = c.digest) AS now
+              FROM unnest(ch) AS c GROUP BY c.digest, c.name) AS x;
+    INSERT INTO summary_deltas (kind, repository, key, images, findings)
+    WITH p AS (SELECT * FROM unnest(pairs) WHERE images <> 0)
+    SELECT 'v', p.name, coalesce(i.verdict, 'not_scanned'), p.images, 0
+        FROM p JOIN images AS i ON i.digest = p.digest
+    UNION ALL
+    SELECT 's', p.name, f.severity || '|' || f.fix_state, 0, p.images * count(*)
+        FROM p JOIN findings AS f ON f.digest = p.digest AND NOT f.suppressed
+        GROUP BY p.name, p.digest, p.images, f.severity, f.fix_state
+    UNION ALL
+    SELECT 'p', p.name, k.package, p.images, p.images * k.findings
+        FROM p JOIN summary_packages AS k ON k.digest = p.digest AND k.findings > 0
+    UNION ALL
+    SELECT 'r', p.name, '', p.images, p.images * s.findings
+        FROM p JOIN summary_images AS s ON s.digest = p.digest AND s.findings > 0;
+END $$;
+
+CREATE FUNCTION summary_verdicts(ch summary_change[], listed boolean) RETURNS void
+LANGUAGE plpgsql AS $$
+BEGIN
+    IF coalesce(cardinality(ch), 0) = 0 THEN RETURN; END IF;
+    IF listed THEN
+        PERFORM summary_lock(ARRAY(SELECT c.digest FROM unnest(ch) AS c));
+    END IF;
+    INSERT INTO summary_deltas (kind, repository, key, images, findings)
+    WITH c AS (SELECT c.digest, c.key, sum(c.n) AS n FROM unnest(ch) AS c
+               GROUP BY c.digest, c.key HAVING sum(c.n) <> 0),
+    r AS (SELECT DISTINCT t.repository, t.digest FROM tags AS t
+          WHERE listed AND t.digest = ANY (ARRAY(SELECT c.digest FROM c)))
+    SELECT 'V', '', c.key, sum(c.n), 0 FROM c GROUP BY c.key
+    UNION ALL
+    SELECT 'v', r.repository, c.key, sum(c.n), 0
+        FROM c JOIN r ON r.digest = c.digest GROUP BY r.repository, c.key;
+END $$;
+
+CREATE FUNCTION summary_findings_inserted() RETURNS trigger LANGUAGE plpgsql AS $$
+BEGIN
+    PERFORM summary_findings(ARRAY(
+        SELECT ROW(digest, package, severity || '|' || fix_state, count(*))::summary_change
+        FROM new_rows WHERE NOT suppressed GROUP BY digest, package, severity, fix_state));
+    RETURN NULL;
+END $$;
+CREATE FUNCTION summary_findings_deleted() RETURNS trigger LANGUAGE plpgsql AS $$
+BEGIN
+    PERFORM summary_findings(ARRAY(
+        SELECT ROW(digest, package, severity || '|' || fix_state, -count(*))::summary_change
+        FROM old_rows WHERE NOT suppressed GROUP BY digest, package, severity, fix_state));
+    RETURN NULL;
+END $$;
+CREATE FUNCTION summary_findings_updated() RETURNS trigger LANGUAGE plpgsql AS $$
+BEGIN
+    PERFORM summary_findings(ARRAY(
+        SELECT ROW(digest, package, key, sum(n))::summary_change FROM (
+            SELECT digest, package, severity || '|' || fix_state AS key, -1 AS n
+                FROM old_rows WHERE NOT suppressed
+            UNION ALL
+            SELECT digest, package, severity || '|' || fix_state, 1
+                FROM new_rows WHERE NOT suppressed) AS x
+        GROUP BY digest, package, key HAVING sum(n) <> 0));
+    RETURN NULL;
+END $$;
+CREATE TRIGGER summary_findings_insert AFTER INSERT ON findings
+    REFERENCING NEW TABLE AS new_rows
+    FOR EACH STATEMENT EXECUTE FUNCTION summary_findings_inserted();
+CREATE TRIGGER summary_findings_delete AFTER DELETE ON findings
+    REFERENCING OLD TABLE AS old_rows
+    FOR EACH STATEMENT EXECUTE FUNCTION summary_findings_deleted();
+CREATE TRIGGER summary_findings_update AFTER UPDATE ON findings
+    REFERENCING OLD TABLE AS old_rows NEW TABLE AS new_rows
+    FOR EACH STATEMENT EXECUTE FUNCTION summary_findings_updated();
+
+CREATE FUNCTION summary_tags_inserted() RETURNS trigger LANGUAGE plpgsql AS $$
+BEGIN
+    PERFORM summary_listings(ARRAY(
+        SELECT ROW(digest, repository, '', count(*))::summary_change
+        FROM new_rows GROUP BY digest, repository));
+    RETURN NULL;
+END $$;
+CREATE FUNCTION summary_tags_deleted() RETURNS trigger LANGUAGE plpgsql AS $$
+BEGIN
+    PERFORM summary_listings(ARRAY(
+        SELECT ROW(digest, repository, '', -count(*))::summary_change
+        FROM old_rows GROUP BY digest, repository));
+    RETURN NULL;
+END $$;
+CREATE FUNCTION summary_tags_updated() RETURNS trigger LANGUAGE plpgsql AS $$
+BEGIN
+    PERFORM summary_listings(ARRAY(
+        SELECT ROW(digest, repository, '', sum(n))::summary_change FROM (
+            SELECT digest, repository, -1 AS n FROM old_rows
+            UNION ALL SELECT digest, repository, 1 FROM new_rows) AS x
+        GROUP BY digest, repository HAVING sum(n) <> 0));
+    RETURN NULL;
+END $$;
+CREATE TRIGGER summary_tags_insert AFTER INSERT ON tags
+    REFERENCING NEW TABLE AS new_rows
+    FOR EACH STATEMENT EXECUTE FUNCTION summary_tags_inserted();
+CREATE TRIGGER summary_tags_delete AFTER DELETE ON tags
+    REFERENCING OLD TABLE AS old_rows
+    FOR EACH STATEMENT EXECUTE FUNCTION summary_tags_deleted();
+CREATE TRIGGER summary_tags_update AFTER UPDATE ON tags
+    REFERENCING OLD TABLE AS old_rows NEW TABLE AS new_rows
+    FOR EACH STATEMENT EXECUTE FUNCTION summary_tags_updated();
+
+-- A new image has no listing yet and a deleted one none left (the tags'
+-- foreign key): only a verdict that changes moves repositories' counts.
+CREATE FUNCTION summary_images_inserted() RETURNS trigger LANGUAGE plpgsql AS $$
+BEGIN
+    PERFORM summary_verdicts(ARRAY(
+        SELECT ROW(digest, '', coalesce(verdict, 'not_scanned'), 1)::summary_change
+        FROM new_rows), false);
+    RETURN NULL;
+END $$;
+CREATE FUNCTION summary_images_deleted() RETURNS trigger LANGUAGE plpgsql AS $$
+BEGIN
+    PERFORM summary_verdicts(ARRAY(
+        SELECT ROW(digest, '', coalesce(verdict, 'not_scanned'), -1)::summary_change
+        FROM old_rows), false);
+    DELETE FROM summary_images WHERE digest IN (SELECT digest FROM old_rows) AND findings = 0;
+    RETURN NULL;
+END $$;
+-- Per row, and only for a verdict that changed: an UPDATE of images
+-- rewrites reports and inventories, which a transition table would copy.
+CREATE FUNCTION summary_images_updated() RETURNS trigger LANGUAGE plpgsql AS $$
+BEGIN
+    PERFORM summary_verdicts(ARRAY[
+        ROW(OLD.digest, '', coalesce(OLD.verdict, 'not_scanned'), -1)::summary_change,
+        ROW(NEW.digest, '', coalesce(NEW.verdict, 'not_scanned'), 1)::summary_change], true);
+    RETURN NULL;
+END $$;
+CREATE TRIGGER summary_images_insert AFTER INSERT ON images
+    REFERENCING NEW TABLE AS new_rows
+    FOR EACH STATEMENT EXECUTE FUNCTION summary_images_inserted();
+CREATE TRIGGER summary_images_delete AFTER DELETE ON images
+    REFERENCING OLD TABLE AS old_rows
+    FOR EACH STATEMENT EXECUTE FUNCTION summary_images_deleted();
+CREATE TRIGGER summary_images_update AFTER UPDATE OF digest, verdict ON images
+    FOR EACH ROW
+    WHEN (OLD.verdict IS DISTINCT FROM NEW.verdict OR OLD.digest IS DISTINCT FROM NEW.digest)
+    EXECUTE FUNCTION summary_images_updated();
+",
+        tables = tables(Dialect::Postgres),
+        backfill = backfill(Dialect::Postgres),
+        fold_every = FOLD_EVERY,
+        fold_lock = FOLD_LOCK,
+    )
+}
+
+/// `repository` (a column) is under one of `prefixes` — as a byte-wise
+/// range, so that the counters' primary key finds the repositories.
+fn under_any(sql: &mut Sql, column: &str, prefixes: &[String]) -> String {
+    let parts: Vec<String> = prefixes
+        .iter()
+        .map(|p| {
+            let p = sql.text_param(p.trim_end_matches('/'));
+            format!("{column} = {p} OR ({column} >= {p} || '/' AND {column} < {p} || '0')")
+        })
+        .collect();
+    format!("({})", parts.join(" OR "))
+}
+
+/// The repositories of `scope` and `repository`, on `column`.
+fn in_scope(sql: &mut Sql, column: &str, scope: &Scope, repository: Option<&str>) -> String {
+    let mut conds = Vec::new();
+    if let Scope::Prefixes(p) = scope {
+        conds.push(under_any(sql, column, p));
+    }
+    if let Some(r) = repository {
+        conds.push(under_any(sql, column, &[r.to_string()]));
+    }
+    conds.join(" AND ")
+}
+
+/// The summary from the counters: [`super::query`]'s `summary`, in a
+/// handful of counter rows.
+pub(super) async fn summary(
+    db: &impl Rows,
+    dialect: Dialect,
+    scope: &Scope,
+    repository: Option<&str>,
+) -> Result<RegistrySummary, StoreError> {
+    let mut sql = Sql::new(dialect);
+    let sum = |col: &str| match dialect {
+        Dialect::Sqlite => format!("sum({col})"),
+        Dialect::Postgres => format!("CAST(sum({col}) AS bigint)"),
+    };
+    let (si, sf) = (sum("images"), sum("findings"));
+    let scoped = !matches!(scope, Scope::All) || repository.is_some();
+    sql.text = if scoped {
+        let on_deltas = in_scope(&mut sql, "repository", scope, repository);
+        let on_counts = in_scope(&mut sql, "repository", scope, repository);
+        // Summed over the repositories (per repository for `r`), in SQL:
+        // a prefix may cover thousands of (repository, key) rows.
+        format!(
+            "SELECT 0, kind, CASE WHEN kind = 'r' THEN repository ELSE '' END AS name, key,
+                    {si}, {sf}
+             FROM (SELECT kind, repository, key, images, findings FROM summary_deltas
+                   WHERE kind IN ('v', 's', 'p', 'r') AND {on_deltas}
+                   UNION ALL
+                   SELECT kind, repository, key, images, findings FROM summary_counts
+                   WHERE kind IN ('v', 's', 'p', 'r') AND {on_counts}) AS u
+             GROUP BY kind, CASE WHEN kind = 'r' THEN repository ELSE '' END, key"
+        )
+    } else {
+        // The ten first packages and repositories of the counters, and
+        // as many more as the deltas name: whatever the deltas change, the
+        // ten first after them are among these and the deltas' own.
+        format!(
+            "WITH d AS (SELECT kind, repository, key, {si} AS images, {sf} AS findings
+                        FROM summary_deltas WHERE kind IN ('V', 'S', 'P', 'r')
+                        GROUP BY kind, repository, key)
+             SELECT 1, kind, repository, key, images, findings FROM d
+             UNION ALL
+             SELECT 0, kind, repository, key, images, findings FROM summary_counts
+             WHERE kind IN ('V', 'S')
+             UNION ALL
+             SELECT * FROM (SELECT 0, kind, repository, key, images, findings
+                            FROM summary_counts WHERE kind = 'P'
+                            ORDER BY images DESC, findings DESC, key
+                            LIMIT 10 + (SELECT count(*) FROM d WHERE kind = 'P')) AS top_p
+             UNION ALL
+             SELECT * FROM (SELECT 0, kind, repository, key, images, findings
+                            FROM summary_counts WHERE kind = 'r'
+                            ORDER BY findings DESC, images DESC, repository
+                            LIMIT 10 + (SELECT count(*) FROM d WHERE kind = 'r')) AS top_r
+             UNION ALL
+             SELECT 0, c.kind, c.repository, c.key, c.images, c.findings
+             FROM summary_counts c JOIN d ON c.kind = d.kind AND c.repository = d.repository
+                 AND c.key = d.key
+             WHERE d.kind IN ('P', 'r')"
+        )
+    };
+    let rows = db.rows(&sql).await?;
+    // The counters (each once: a row may come twice), plus the deltas.
+    let mut counts: HashMap<(String, String, String), (i64, i64)> = HashMap::new();
+    let mut deltas = Vec::new();
+    for row in &rows {
+        let key = (row[1].text(), row[2].text(), row[3].text());
+        let value = (row[4].int(), row[5].int());
+        if row[0].int() == 1 {
+            deltas.push((key, value));
+        } else {
+            counts.insert(key, value);
+        }
+    }
+    for (key, (i, f)) in deltas {
+        let c = counts.entry(key).or_default();
+        c.0 += i;
+        c.1 += f;
+    }
+    let mut out = RegistrySummary::default();
+    let mut packages: BTreeMap<String, (i64, i64)> = BTreeMap::new();
+    let mut repositories = Vec::new();
+    for ((kind, repo, key), (images, findings)) in counts {
+        if images == 0 && findings == 0 {
+            continue;
+        }
+        match kind.to_ascii_lowercase().as_str() {
+            "v" => {
+                out.images += images;
+                *out.images_by_verdict.entry(key).or_default() += images;
+            }
+            "s" => {
+                let (severity, fix_state) = parse_key(&key);
+                out.findings += findings;
+                *out.findings_by_severity.entry(severity).or_default() += findings;
+                *out.findings_by_fix_state.entry(fix_state).or_default() += findings;
+            }
+            "p" => {
+                let p = packages.entry(key).or_default();
+                p.0 += images;
+                p.1 += findings;
+            }
+            "r" => repositories.push(Affected {
+                name: repo,
+                images,
+                findings,
+            }),
+            _ => {}
+        }
+    }
+    out.images_by_verdict.retain(|_, n| *n != 0);
+    out.findings_by_severity.retain(|_, n| *n != 0);
+    out.findings_by_fix_state.retain(|_, n| *n != 0);
+    let mut packages: Vec<Affected> = packages
+        .into_iter()
+        .filter(|(_, (_, f))| *f != 0)
+        .map(|(name, (images, findings))| Affected {
+            name,
+            images,
+            findings,
+        })
+        .collect();
+    packages.sort_by(|a, b| {
+        (b.images, b.findings)
+            .cmp(&(a.images, a.findings))
+            .then_with(|| a.name.as_bytes().cmp(b.name.as_bytes()))
+    });
+    packages.truncate(10);
+    out.top_packages = packages;
+    repositories.retain(|r| r.findings != 0);
+    repositories.sort_by(|a, b| {
+        (b.findings, b.images)
+            .cmp(&(a.findings, a.images))
+            .then_with(|| a.name.as_bytes().cmp(b.name.as_bytes()))
+    });
+    repositories.truncate(10);
+    out.top_repositories = repositories;
+    Ok(out)
+}
+
+/// `severity|fix_state`, as the triggers write it.
+fn parse_key(key: &str) -> (Severity, FixStateKind) {
+    let (rank, fix) = key.split_once('|').unwrap_or((key, ""));
+    let rank = rank.parse::<i16>().unwrap_or(0);
+    (severity_of_rank(rank), fix_state_of(fix))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn keys_read_back() {
+        assert_eq!(
+            parse_key("4|fixed"),
+            (severity_of_rank(4), fix_state_of("fixed"))
+        );
+        assert_eq!(parse_key("0|unfixed").1, fix_state_of("unfixed"));
+    }
+}

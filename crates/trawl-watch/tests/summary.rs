@@ -1,0 +1,477 @@
+//! The summary's counters (issue 14) against the aggregate over the rows
+//! (`Store::summary_recount`, the query the summary ran before): after
+//! random sequences of pushes and scans, rescans, tag moves, deletions
+//! and suppressions, on SQLite and a real PostgreSQL, unscoped and scoped;
+//! and two PostgreSQL writers at once, folding as they go.
+
+mod support;
+
+use serde_json::json;
+use support::{Backend, open};
+use trawl::Report;
+use trawl_watch::events::{Deleted, Deletion, ImageEvent, Kind, Recorded};
+use trawl_watch::store::{MatchResult, MatchTarget, Rematched, RescanPlan, Scope};
+use trawl_watch::{Store, StoreLocation};
+
+/// splitmix64: a fixed sequence per seed, so a failure replays.
+struct Rng(u64);
+
+impl Rng {
+    fn next(&mut self) -> u64 {
+        self.0 = self.0.wrapping_add(0x9e37_79b9_7f4a_7c15);
+        let mut z = self.0;
+        z = (z ^ (z >> 30)).wrapping_mul(0xbf58_476d_1ce4_e5b9);
+        z = (z ^ (z >> 27)).wrapping_mul(0x94d0_49bb_1331_11eb);
+        z ^ (z >> 31)
+    }
+
+    fn below(&mut self, n: usize) -> usize {
+        (self.next() % n as u64) as usize
+    }
+
+    fn pick<'a, T>(&mut self, items: &'a [T]) -> &'a T {
+        &items[self.below(items.len())]
+    }
+}
+
+const REPOSITORIES: &[&str] = &[
+    "team-a",
+    "team-a/app",
+    "team-a/lib",
+    "team-ab/x",
+    "team-b/app",
+    "team-b/shared",
+];
+const TAGS: &[Option<&str>] = &[Some("1"), Some("2"), Some("latest"), None];
+const PACKAGES: &[&str] = &["libssl3", "openssl", "zlib1g", "bash", "util-linux"];
+const SEVERITIES: &[&str] = &["critical", "high", "medium", "low", "negligible"];
+
+fn digest(n: usize) -> String {
+    format!("sha256:{n:064x}")
+}
+
+/// A report of up to six findings (a package may come twice) and up to two
+/// suppressed ones.
+fn report(rng: &mut Rng) -> Report {
+    let finding = |rng: &mut Rng, i: usize| {
+        let fixed = rng.below(2) == 0;
+        let severity = *rng.pick(SEVERITIES);
+        json!({
+            "id": format!("CVE-2099-{:04}", rng.below(9) + i), "aliases": [],
+            "package": rng.pick(PACKAGES), "installed_version": "1.0-1",
+            "source_name": "src", "source_version": "1.0-1",
+            "fixed_version": fixed.then_some("1.0-2"),
+            "fix_state": if fixed { "fixed" } else if severity == "medium" { "will_not_fix" } else { "unfixed" },
+            "severity": severity, "severity_source": "CVSS_V3", "ecosystem": "Debian:12",
+            "layer": null, "remediation": "upgrade"
+        })
+    };
+    let findings: Vec<_> = (0..rng.below(7)).map(|i| finding(rng, i)).collect();
+    let suppressed: Vec<_> = (0..rng.below(3)).map(|i| finding(rng, i)).collect();
+    let verdict = if findings.is_empty() {
+        "healthy"
+    } else {
+        "unhealthy"
+    };
+    serde_json::from_value(json!({
+        "schema_version": 1, "source": "registry:r/x@sha256:aa",
+        "image": {"manifest_digest": null, "layers": [], "diff_ids": []},
+        "os": null, "verdict": verdict, "verdict_reason": "test",
+        "ecosystem": "Debian:12",
+        "summary": {"packages": 2, "findings": findings.len(), "fixable": 0,
+                    "suppressed": suppressed.len(), "by_severity": {}, "by_fix_state": {}},
+        "remediation": [], "packages": [],
+        "findings": findings, "suppressed": suppressed, "warnings": [],
+    }))
+    .expect("a report")
+}
+
+fn target(n: u64) -> MatchTarget {
+    MatchTarget {
+        advisory_db: format!("db{n}"),
+        policy: "p1".into(),
+    }
+}
+
+fn now() -> i64 {
+    std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .unwrap()
+        .as_secs() as i64
+}
+
+fn now_ms() -> i64 {
+    now() * 1000
+}
+
+/// The scopes compared: everything, prefixes, `?repository=`, both.
+fn scopes() -> Vec<(Scope, Option<&'static str>)> {
+    vec![
+        (Scope::All, None),
+        (Scope::prefixes(["team-a"]).unwrap(), None),
+        (Scope::prefixes(["team-b", "team-ab/"]).unwrap(), None),
+        (Scope::All, Some("team-a/app")),
+        (Scope::All, Some("team-b")),
+        (Scope::prefixes(["team-a"]).unwrap(), Some("team-a/lib")),
+        (Scope::prefixes(["nobody"]).unwrap(), None),
+    ]
+}
+
+async fn assert_counts(store: &Store, context: &str) {
+    for (scope, repository) in scopes() {
+        let counted = store.summary(&scope, repository).await.unwrap();
+        let recounted = store.summary_recount(&scope, repository).await.unwrap();
+        assert_eq!(
+            counted, recounted,
+            "{context}: scope {scope:?}, repository {repository:?}"
+        );
+    }
+}
+
+/// One random write: a push (maybe moving a tag) with its scan or not, a
+/// pull, a tag or manifest deleted, or a rescan of everything (new reports,
+/// new suppressions). Returns what it did.
+async fn step(store: &Store, rng: &mut Rng, images: usize, owner: &str, db: &mut u64) -> String {
+    let registry = "127.0.0.1:5000".to_string();
+    let media_type = "application/vnd.oci.image.manifest.v1+json".to_string();
+    let what = rng.below(10);
+    match what {
+        0..=4 => {
+            let d = digest(rng.below(images));
+            let repository = rng.pick(REPOSITORIES).to_string();
+            let tag = rng.pick(TAGS).map(str::to_string);
+            let event = ImageEvent {
+                kind: Kind::Push,
+                digest: d.clone(),
+                registry,
+                repository: repository.clone(),
+                tag: tag.clone(),
+                media_type,
+                at: now(),
+            };
+            store
+                .apply(vec![Recorded::Image(event)], 1000, now())
+                .await
+                .unwrap();
+            // Most pushes are scanned; some wait (no verdict yet).
+            if rng.below(4) != 0 {
+                scan_all(store, rng, owner).await;
+            }
+            format!("push {d} {repository}:{tag:?}")
+        }
+        5 => {
+            let d = digest(rng.below(images));
+            let repository = rng.pick(REPOSITORIES).to_string();
+            let event = ImageEvent {
+                kind: Kind::Pull,
+                digest: d.clone(),
+                registry,
+                repository: repository.clone(),
+                tag: None,
+                media_type,
+                at: now(),
+            };
+            store
+                .apply(vec![Recorded::Image(event)], 1000, now())
+                .await
+                .unwrap();
+            format!("pull {d} {repository}")
+        }
+        6 => {
+            let repository = rng.pick(REPOSITORIES).to_string();
+            let tag = rng.pick(&TAGS[..3]).unwrap().to_string();
+            let deletion = Deletion {
+                repository: repository.clone(),
+                deleted: Deleted::Tag(tag.clone()),
+            };
+            store
+                .apply(vec![Recorded::Delete(deletion)], 1000, now())
+                .await
+                .unwrap();
+            format!("delete tag {repository}:{tag}")
+        }
+        7 => {
+            let d = digest(rng.below(images));
+            let repository = rng.pick(REPOSITORIES).to_string();
+            let deletion = Deletion {
+                repository: repository.clone(),
+                deleted: Deleted::Manifest(d.clone()),
+            };
+            store
+                .apply(vec![Recorded::Delete(deletion)], 1000, now())
+                .await
+                .unwrap();
+            format!("delete manifest {repository}@{d}")
+        }
+        _ => {
+            *db += 1;
+            let n = rescan(store, rng, owner, *db).await;
+            format!("rescan db{db}: {n} images")
+        }
+    }
+}
+
+/// Scans every queued job with a random report.
+async fn scan_all(store: &Store, rng: &mut Rng, owner: &str) {
+    while let Some(job) = store
+        .claim(owner, now_ms(), now_ms() + 60_000)
+        .await
+        .unwrap()
+    {
+        let result = MatchResult::new(&report(rng), &target(0)).unwrap();
+        store
+            .finish_scan(&job.digest, job.token, "{}".into(), result, now())
+            .await
+            .unwrap();
+    }
+}
+
+/// Rescans every scanned image against a new target, with new reports.
+async fn rescan(store: &Store, rng: &mut Rng, owner: &str, db: u64) -> usize {
+    let target = target(db);
+    match store.plan_rescan(&target, 0, 3, false).await.unwrap() {
+        RescanPlan::Planned { .. } => {}
+        _ => return 0,
+    }
+    let mut written = 0;
+    while let Some(batch) = store
+        .claim_rescan(owner, &target, now_ms(), now_ms() + 60_000)
+        .await
+        .unwrap()
+    {
+        let results = batch
+            .digests
+            .iter()
+            .map(|d| Rematched {
+                digest: d.clone(),
+                previous_sha256: None,
+                result: MatchResult::new(&report(rng), &target).unwrap(),
+            })
+            .collect();
+        written += store.finish_rescan(&batch, results, now()).await.unwrap();
+    }
+    written
+}
+
+/// A fresh store and, on PostgreSQL, its database's name (for `psql`).
+fn location(backend: Backend, name: &str) -> (StoreLocation, Option<String>, tempfile::TempDir) {
+    let dir = tempfile::tempdir().unwrap();
+    match backend {
+        Backend::Sqlite => (
+            StoreLocation::sqlite(dir.path().join("watch.sqlite")),
+            None,
+            dir,
+        ),
+        Backend::Postgres => {
+            let url = support::postgres::Postgres::get().database(name);
+            let db = url.rsplit('/').next().unwrap().to_string();
+            (url.parse().unwrap(), Some(db), dir)
+        }
+    }
+}
+
+fn psql(db: &str, sql: &str) -> String {
+    support::postgres::Postgres::get().psql(db, sql)
+}
+
+async fn random_writes_keep_the_counts(backend: Backend) {
+    let (location, db, _dir) = location(backend, "counts");
+    let store = open(&location).await;
+    assert_counts(&store, "empty").await;
+    let mut target_n = 0;
+    for seed in 1..=3u64 {
+        let mut rng = Rng(seed);
+        for i in 0..60 {
+            let what = step(&store, &mut rng, 10, "tester", &mut target_n).await;
+            assert_counts(&store, &format!("seed {seed}, step {i}: {what}")).await;
+            // PostgreSQL: fold the deltas now and then, as a writer would.
+            if let Some(db) = &db
+                && i % 17 == 16
+            {
+                assert_eq!(psql(db, "SELECT summary_fold()"), "t");
+                assert_eq!(psql(db, "SELECT count(*) FROM summary_deltas"), "0");
+                assert_counts(&store, &format!("seed {seed}, step {i}, folded")).await;
+            }
+        }
+    }
+    let summary = store.summary(&Scope::All, None).await.unwrap();
+    assert!(summary.images > 0 && summary.findings > 0, "{summary:?}");
+}
+
+/// A store written before the counters existed is back-filled: the rows
+/// are written, the counters dropped and rebuilt by the migration's SQL.
+async fn a_migrated_store_is_backfilled(backend: Backend) {
+    let (location, db, dir) = location(backend, "backfill");
+    {
+        let store = open(&location).await;
+        let mut rng = Rng(42);
+        let mut target_n = 0;
+        for _ in 0..40 {
+            step(&store, &mut rng, 8, "tester", &mut target_n).await;
+        }
+        assert_counts(&store, "before").await;
+    }
+    // Back to the schema before the counters: drop them and the version.
+    let drop = "DROP TABLE summary_counts; DROP TABLE summary_deltas;
+                DROP TABLE summary_images; DROP TABLE summary_packages;";
+    match &db {
+        Some(db) => {
+            psql(
+                db,
+                &format!(
+                    "DO $$ DECLARE f record; BEGIN
+                         FOR f IN SELECT oid::regprocedure AS p FROM pg_proc
+                                  WHERE proname LIKE 'summary\\_%' LOOP
+                             EXECUTE 'DROP FUNCTION ' || f.p || ' CASCADE';
+                         END LOOP;
+                     END $$;
+                     DROP TYPE summary_change, summary_step;
+                     {drop} DELETE FROM trawl_watch_migrations WHERE version = 5;"
+                ),
+            );
+        }
+        None => {
+            let conn = rusqlite::Connection::open(dir.path().join("watch.sqlite")).unwrap();
+            let triggers: Vec<String> = conn
+                .prepare("SELECT name FROM sqlite_master WHERE type = 'trigger' AND name LIKE 'summary_%'")
+                .unwrap()
+                .query_map([], |r| r.get(0))
+                .unwrap()
+                .collect::<Result<_, _>>()
+                .unwrap();
+            assert!(triggers.len() >= 10, "{triggers:?}");
+            for t in triggers {
+                conn.execute_batch(&format!("DROP TRIGGER {t}")).unwrap();
+            }
+            conn.execute_batch(&format!("{drop} PRAGMA user_version = 7;"))
+                .unwrap();
+        }
+    }
+    let store = open(&location).await;
+    assert_counts(&store, "migrated").await;
+    let mut rng = Rng(43);
+    let mut target_n = 100;
+    for i in 0..20 {
+        let what = step(&store, &mut rng, 8, "tester", &mut target_n).await;
+        assert_counts(&store, &format!("after migration, step {i}: {what}")).await;
+    }
+}
+
+/// Two processes' stores (two pools) writing at once, with overlapping
+/// images and the same repositories, while deltas are folded: no deadlock,
+/// no error, no count lost.
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn concurrent_postgres_writers_lose_nothing() {
+    let (location, db, _dir) = location(Backend::Postgres, "concurrent");
+    let db = db.unwrap();
+    let first = open(&location).await;
+    let second = open(&location).await;
+    let writer = |store: Store, seed: u64, owner: &'static str| {
+        tokio::spawn(async move {
+            let mut rng = Rng(seed);
+            let mut target_n = seed * 1000;
+            for _ in 0..80 {
+                step(&store, &mut rng, 12, owner, &mut target_n).await;
+            }
+        })
+    };
+    let folder = {
+        let db = db.clone();
+        tokio::task::spawn_blocking(move || {
+            for _ in 0..40 {
+                psql(&db, "SELECT summary_fold()");
+                std::thread::sleep(std::time::Duration::from_millis(25));
+            }
+        })
+    };
+    let (a, b, f) = tokio::join!(
+        writer(first.clone(), 7, "one"),
+        writer(second.clone(), 8, "two"),
+        folder
+    );
+    a.unwrap();
+    b.unwrap();
+    f.unwrap();
+    assert_counts(&first, "after two writers").await;
+    psql(&db, "SELECT summary_fold()");
+    assert_counts(&second, "after two writers, folded").await;
+    // Every per-image row is exact too.
+    assert_eq!(
+        psql(
+            &db,
+            "SELECT count(*) FROM summary_images s
+             FULL JOIN (SELECT digest, count(*) AS n FROM findings WHERE NOT suppressed
+                        GROUP BY digest) f ON f.digest = s.digest
+             WHERE coalesce(s.findings, 0) <> coalesce(f.n, 0)"
+        ),
+        "0"
+    );
+}
+
+/// PostgreSQL folds the deltas at the commit of a transaction that wrote
+/// one numbered a multiple of 2,048: after the transaction's own deltas,
+/// so ones that cancel never reach the counters.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn postgres_folds_deltas_at_commit() {
+    let (location, db, _dir) = location(Backend::Postgres, "fold");
+    let db = db.unwrap();
+    let store = open(&location).await;
+    let mut rng = Rng(5);
+    let mut target_n = 0;
+    for _ in 0..10 {
+        step(&store, &mut rng, 6, "tester", &mut target_n).await;
+    }
+    let before = store.summary(&Scope::All, None).await.unwrap();
+    let counts =
+        "SELECT count(*) || ' ' || coalesce(sum(images), 0) || ' ' || coalesce(sum(findings), 0)
+                  FROM summary_counts";
+    psql(&db, "SELECT summary_fold()");
+    let counted = psql(&db, counts);
+    assert_ne!(counted, "0 0 0");
+    // 5,000 deltas that cancel, then as many that add up, in one transaction.
+    psql(
+        &db,
+        "BEGIN;
+         INSERT INTO summary_deltas (kind, repository, key, images, findings)
+             SELECT 'P', '', 'pkg' || (g % 100), 1, 2 FROM generate_series(1, 5000) g;
+         INSERT INTO summary_deltas (kind, repository, key, images, findings)
+             SELECT 'P', '', 'pkg' || (g % 100), -1, -2 FROM generate_series(1, 5000) g;
+         COMMIT;",
+    );
+    assert_eq!(psql(&db, "SELECT count(*) FROM summary_deltas"), "0");
+    assert_eq!(
+        psql(&db, counts),
+        counted,
+        "cancelled deltas left no counter"
+    );
+    assert_eq!(store.summary(&Scope::All, None).await.unwrap(), before);
+    psql(
+        &db,
+        "INSERT INTO summary_deltas (kind, repository, key, images, findings)
+             SELECT 'S', '', '5|fixed', 0, 1 FROM generate_series(1, 5000) g;",
+    );
+    assert_eq!(psql(&db, "SELECT count(*) FROM summary_deltas"), "0");
+    let after = store.summary(&Scope::All, None).await.unwrap();
+    assert_eq!(after.findings, before.findings + 5000);
+}
+
+macro_rules! both {
+    ($($name:ident),* $(,)?) => {$(
+        mod $name {
+            #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+            async fn sqlite() {
+                super::$name(super::Backend::Sqlite).await
+            }
+
+            #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+            async fn postgres() {
+                super::$name(super::Backend::Postgres).await
+            }
+        }
+    )*};
+}
+
+both!(
+    random_writes_keep_the_counts,
+    a_migrated_store_is_backfilled
+);
