@@ -795,32 +795,11 @@ impl SqliteStore {
 
     pub(super) fn findings(&self, digest: &str) -> Result<Vec<FindingRow>, StoreError> {
         let conn = self.conn();
-        let mut stmt = conn.prepare_cached(
-            "SELECT id, aliases, package, version, source_name, source_version, ecosystem,
-                    severity, fix_state, fixed_version, layer, suppressed, path
-             FROM findings WHERE digest = ?1
-             ORDER BY suppressed, severity DESC, package, id, fkey",
-        )?;
-        let rows = stmt.query_map([digest], |r| {
-            Ok((
-                FindingRow {
-                    id: r.get(0)?,
-                    aliases: Vec::new(),
-                    package: r.get(2)?,
-                    version: r.get(3)?,
-                    source_name: r.get(4)?,
-                    source_version: r.get(5)?,
-                    ecosystem: r.get(6)?,
-                    severity: severity_of_rank(r.get(7)?),
-                    fix_state: fix_state_of(&r.get::<_, String>(8)?),
-                    fixed_version: r.get(9)?,
-                    layer: r.get(10)?,
-                    suppressed: r.get(11)?,
-                    path: r.get(12)?,
-                },
-                r.get::<_, String>(1)?,
-            ))
-        })?;
+        let mut stmt = conn.prepare_cached(&format!(
+            "SELECT {FINDING_COLUMNS} FROM findings WHERE digest = ?1
+             ORDER BY suppressed, severity DESC, package, id, fkey"
+        ))?;
+        let rows = stmt.query_map([digest], |r| finding_row(r, 0))?;
         let mut findings = Vec::new();
         for row in rows {
             let (mut finding, aliases) = row?;
@@ -1463,6 +1442,33 @@ fn insert_ids(tx: &Transaction<'_>, n: i64, f: &FindingRow) -> Result<(), StoreE
     Ok(())
 }
 
+/// The columns [`finding_row`] reads, in its order.
+const FINDING_COLUMNS: &str = "id, aliases, package, version, source_name, source_version,
+    ecosystem, severity, fix_state, fixed_version, layer, path, suppressed";
+
+/// A `findings` row's [`FINDING_COLUMNS`] from column `at` on: the row,
+/// with its aliases still JSON.
+fn finding_row(r: &rusqlite::Row<'_>, at: usize) -> rusqlite::Result<(FindingRow, String)> {
+    Ok((
+        FindingRow {
+            id: r.get(at)?,
+            aliases: Vec::new(),
+            package: r.get(at + 2)?,
+            version: r.get(at + 3)?,
+            source_name: r.get(at + 4)?,
+            source_version: r.get(at + 5)?,
+            ecosystem: r.get(at + 6)?,
+            severity: severity_of_rank(r.get(at + 7)?),
+            fix_state: fix_state_of(&r.get::<_, String>(at + 8)?),
+            fixed_version: r.get(at + 9)?,
+            layer: r.get(at + 10)?,
+            path: r.get(at + 11)?,
+            suppressed: r.get(at + 12)?,
+        },
+        r.get(at + 1)?,
+    ))
+}
+
 /// Brings the finding rows of `digest` to `findings`, writing only the
 /// difference: rows are compared by their stable key (id, key); a row
 /// whose key is gone is deleted, a new key inserted, a row whose other
@@ -1474,32 +1480,12 @@ fn apply_findings(
     findings: &[FindingRow],
 ) -> Result<(usize, usize, usize), StoreError> {
     let mut stored: std::collections::HashMap<(String, String), (i64, FindingRow)> = {
-        let mut stmt = tx.prepare_cached(
-            "SELECT n, id, fkey, aliases, package, version, source_name, source_version,
-                    ecosystem, severity, fix_state, fixed_version, layer, path, suppressed
-             FROM findings WHERE digest = ?1",
-        )?;
+        let mut stmt = tx.prepare_cached(&format!(
+            "SELECT n, fkey, {FINDING_COLUMNS} FROM findings WHERE digest = ?1"
+        ))?;
         let rows = stmt.query_map([digest], |r| {
-            Ok((
-                r.get::<_, i64>(0)?,
-                r.get::<_, String>(2)?,
-                r.get::<_, String>(3)?,
-                FindingRow {
-                    id: r.get(1)?,
-                    aliases: Vec::new(),
-                    package: r.get(4)?,
-                    version: r.get(5)?,
-                    source_name: r.get(6)?,
-                    source_version: r.get(7)?,
-                    ecosystem: r.get(8)?,
-                    severity: severity_of_rank(r.get(9)?),
-                    fix_state: fix_state_of(&r.get::<_, String>(10)?),
-                    fixed_version: r.get(11)?,
-                    layer: r.get(12)?,
-                    path: r.get(13)?,
-                    suppressed: r.get(14)?,
-                },
-            ))
+            let (f, aliases) = finding_row(r, 2)?;
+            Ok((r.get::<_, i64>(0)?, r.get::<_, String>(1)?, aliases, f))
         })?;
         let mut stored = std::collections::HashMap::new();
         for row in rows {
