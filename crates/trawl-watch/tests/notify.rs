@@ -6,6 +6,7 @@
 //! stopped and delivered by the next one over the same store. On SQLite
 //! and on a real PostgreSQL (`support/postgres.rs`).
 
+#[macro_use]
 mod support;
 
 use std::net::SocketAddr;
@@ -63,23 +64,6 @@ async fn receiver(addr: Option<SocketAddr>, script: Vec<StatusCode>) -> (SocketA
     let addr = listener.local_addr().unwrap();
     tokio::spawn(async move { axum::serve(listener, app).await.unwrap() });
     (addr, received)
-}
-
-/// Runs `$name(backend)` as one test per backend.
-macro_rules! both {
-    ($($name:ident),* $(,)?) => {$(
-        mod $name {
-            #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-            async fn sqlite() {
-                super::$name(super::Backend::Sqlite).await
-            }
-
-            #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-            async fn postgres() {
-                super::$name(super::Backend::Postgres).await
-            }
-        }
-    )*};
 }
 
 both!(

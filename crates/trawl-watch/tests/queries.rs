@@ -4,6 +4,7 @@
 //! asked about through the store and through the HTTP API as served
 //! (`Accept: text/csv`, scoped tokens).
 
+#[macro_use]
 mod support;
 
 use std::collections::{BTreeMap, BTreeSet};
@@ -16,23 +17,6 @@ use trawl::classify::FixStateKind;
 use trawl_watch::events::{ImageEvent, Kind, Recorded};
 use trawl_watch::store::{Cursor, FindingQuery, MatchResult, MatchTarget, Scope};
 use trawl_watch::{Config, HttpLimits, ScopedToken, Service, Store, WatchedRegistry};
-
-/// Runs `$name(backend)` as one test per backend.
-macro_rules! both {
-    ($($name:ident),* $(,)?) => {$(
-        mod $name {
-            #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-            async fn sqlite() {
-                super::$name(super::Backend::Sqlite).await
-            }
-
-            #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-            async fn postgres() {
-                super::$name(super::Backend::Postgres).await
-            }
-        }
-    )*};
-}
 
 both!(
     vulnerabilities_are_grouped_and_filtered,

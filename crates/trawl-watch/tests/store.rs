@@ -3,6 +3,7 @@
 //! see `support/postgres.rs`): events, back-pressure, the queue and its
 //! leases, crash charging, findings rows, shared rescans, migrations.
 
+#[macro_use]
 mod support;
 
 use serde_json::json;
@@ -14,23 +15,6 @@ use trawl_watch::store::{
     Rematched, RescanPlan,
 };
 use trawl_watch::{Store, StoreError};
-
-/// Runs `$name(backend)` as one test per backend.
-macro_rules! both {
-    ($($name:ident),* $(,)?) => {$(
-        mod $name {
-            #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-            async fn sqlite() {
-                super::$name(super::Backend::Sqlite).await
-            }
-
-            #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-            async fn postgres() {
-                super::$name(super::Backend::Postgres).await
-            }
-        }
-    )*};
-}
 
 both!(
     pushes_coalesce_and_tags_move,

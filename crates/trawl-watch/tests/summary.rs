@@ -4,6 +4,7 @@
 //! and suppressions, on SQLite and a real PostgreSQL, unscoped and scoped;
 //! and two PostgreSQL writers at once, folding as they go.
 
+#[macro_use]
 mod support;
 
 use serde_json::json;
@@ -453,22 +454,6 @@ async fn postgres_folds_deltas_at_commit() {
     assert_eq!(psql(&db, "SELECT count(*) FROM summary_deltas"), "0");
     let after = store.summary(&Scope::All, None).await.unwrap();
     assert_eq!(after.findings, before.findings + 5000);
-}
-
-macro_rules! both {
-    ($($name:ident),* $(,)?) => {$(
-        mod $name {
-            #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-            async fn sqlite() {
-                super::$name(super::Backend::Sqlite).await
-            }
-
-            #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-            async fn postgres() {
-                super::$name(super::Backend::Postgres).await
-            }
-        }
-    )*};
 }
 
 both!(

@@ -17,6 +17,26 @@ pub enum Backend {
     Postgres,
 }
 
+/// Runs each `$name(backend)` (an async function of the calling file,
+/// which has [`Backend`] in scope) as two tests, `$name::sqlite` and
+/// `$name::postgres`.
+#[allow(unused_macros)]
+macro_rules! both {
+    ($($name:ident),* $(,)?) => {$(
+        mod $name {
+            #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+            async fn sqlite() {
+                super::$name(super::Backend::Sqlite).await
+            }
+
+            #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+            async fn postgres() {
+                super::$name(super::Backend::Postgres).await
+            }
+        }
+    )*};
+}
+
 /// Both backends, for tests that run against each.
 pub const BACKENDS: [Backend; 2] = [Backend::Sqlite, Backend::Postgres];
 
