@@ -113,9 +113,13 @@ pub fn parse_installed(data: &[u8]) -> Result<Installed, InstalledError> {
         Some(b'[') => PackageList
             .deserialize(&mut de)
             .map(|entries| Some((InstalledFormat::V1, entries))),
-        Some(b'{') => TopObject
-            .deserialize(&mut de)
-            .map(|entries| entries.map(|e| (InstalledFormat::V2, e))),
+        Some(b'{') => json::Member {
+            key: "packages",
+            what: "an installed.json object",
+            seed: PackageList,
+        }
+        .deserialize(&mut de)
+        .map(|entries| entries.map(|e| (InstalledFormat::V2, e))),
         _ => {
             serde_json::from_slice::<IgnoredAny>(data)
                 .map_err(|e| InstalledError::Json(json::describe(&e)))?;
@@ -129,35 +133,8 @@ pub fn parse_installed(data: &[u8]) -> Result<Installed, InstalledError> {
     Ok(Installed { format, entries })
 }
 
-/// The Composer 2 object: its `packages` array, `None` when absent.
-struct TopObject;
-
-impl<'de> DeserializeSeed<'de> for TopObject {
-    type Value = Option<Vec<InstalledEntry>>;
-    fn deserialize<D: de::Deserializer<'de>>(self, d: D) -> Result<Self::Value, D::Error> {
-        d.deserialize_map(self)
-    }
-}
-
-impl<'de> Visitor<'de> for TopObject {
-    type Value = Option<Vec<InstalledEntry>>;
-    fn expecting(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        f.write_str("an installed.json object")
-    }
-    fn visit_map<A: MapAccess<'de>>(self, mut map: A) -> Result<Self::Value, A::Error> {
-        let mut packages = None;
-        while let Some(key) = map.next_key_seed(KeySeed(&["packages"]))? {
-            match key {
-                Some(_) => packages = Some(map.next_value_seed(PackageList)?),
-                None => {
-                    map.next_value::<IgnoredAny>()?;
-                }
-            }
-        }
-        Ok(packages)
-    }
-}
-
+/// The package entries (Composer 1 file, or Composer 2's `packages` array).
+#[derive(Clone, Copy)]
 struct PackageList;
 
 impl<'de> DeserializeSeed<'de> for PackageList {

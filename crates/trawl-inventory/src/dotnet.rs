@@ -81,41 +81,19 @@ pub fn parse_deps(data: &[u8]) -> Result<Vec<Library>, DepsError> {
         return Err(DepsError::NotAnObject(json::kind_name(first)));
     }
     let mut de = serde_json::Deserializer::from_slice(data);
-    let libs = TopObject
-        .deserialize(&mut de)
-        .and_then(|l| de.end().map(|()| l))
-        .map_err(|e| DepsError::Json(json::describe(&e)))?;
+    let libs = json::Member {
+        key: "libraries",
+        what: "a deps.json object",
+        seed: Libraries,
+    }
+    .deserialize(&mut de)
+    .and_then(|l| de.end().map(|()| l))
+    .map_err(|e| DepsError::Json(json::describe(&e)))?;
     libs.ok_or(DepsError::NoLibraries)
 }
 
-struct TopObject;
-
-impl<'de> DeserializeSeed<'de> for TopObject {
-    type Value = Option<Vec<Library>>;
-    fn deserialize<D: de::Deserializer<'de>>(self, d: D) -> Result<Self::Value, D::Error> {
-        d.deserialize_map(self)
-    }
-}
-
-impl<'de> Visitor<'de> for TopObject {
-    type Value = Option<Vec<Library>>;
-    fn expecting(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        f.write_str("a deps.json object")
-    }
-    fn visit_map<A: MapAccess<'de>>(self, mut map: A) -> Result<Self::Value, A::Error> {
-        let mut libraries = None;
-        while let Some(key) = map.next_key_seed(KeySeed(&["libraries"]))? {
-            match key {
-                Some(_) => libraries = Some(map.next_value_seed(Libraries)?),
-                None => {
-                    map.next_value::<IgnoredAny>()?;
-                }
-            }
-        }
-        Ok(libraries)
-    }
-}
-
+/// The `libraries` object of a deps.json.
+#[derive(Clone, Copy)]
 struct Libraries;
 
 impl<'de> DeserializeSeed<'de> for Libraries {

@@ -118,6 +118,44 @@ impl<'de> Visitor<'de> for KeySeed<'_> {
     }
 }
 
+/// An object read for one member only: the value of `key` read with `seed`
+/// (the last one when the key repeats), `None` when the object has no such
+/// key; the other members are skipped unread.
+pub(crate) struct Member<S> {
+    /// The member wanted.
+    pub key: &'static str,
+    /// What the object is, for the error when the value is not an object.
+    pub what: &'static str,
+    /// How the member's value is read.
+    pub seed: S,
+}
+
+impl<'de, S: de::DeserializeSeed<'de> + Copy> de::DeserializeSeed<'de> for Member<S> {
+    type Value = Option<S::Value>;
+    fn deserialize<D: Deserializer<'de>>(self, d: D) -> Result<Self::Value, D::Error> {
+        d.deserialize_map(self)
+    }
+}
+
+impl<'de, S: de::DeserializeSeed<'de> + Copy> Visitor<'de> for Member<S> {
+    type Value = Option<S::Value>;
+    fn expecting(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(self.what)
+    }
+    fn visit_map<A: MapAccess<'de>>(self, mut map: A) -> Result<Self::Value, A::Error> {
+        let mut value = None;
+        while let Some(key) = map.next_key_seed(KeySeed(&[self.key]))? {
+            match key {
+                Some(_) => value = Some(map.next_value_seed(self.seed)?),
+                None => {
+                    map.next_value::<IgnoredAny>()?;
+                }
+            }
+        }
+        Ok(value)
+    }
+}
+
 /// A JSON document's top-level shape when it is not what a reader expected.
 pub(crate) fn kind_name(first: Option<u8>) -> &'static str {
     match first {
