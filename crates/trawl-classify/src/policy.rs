@@ -120,6 +120,35 @@ impl Default for Policy {
     }
 }
 
+impl Policy {
+    /// One line per ignore rule that has expired as of [`Policy::today`]: it
+    /// no longer suppresses, and whoever runs the policy should hear so.
+    ///
+    /// ```
+    /// use trawl_classify::policy::{parse_ignore_file, Policy};
+    /// let ignores = parse_ignore_file("CVE-2024-1 expires=2026-01-31 reason=\"waiting\"\n", "ignore".as_ref()).unwrap();
+    /// let policy = Policy { ignores, today: "2026-02-01".into(), ..Policy::default() };
+    /// assert_eq!(
+    ///     policy.expired_rules(),
+    ///     ["ignore rule for CVE-2024-1 (ignore:1) expired on 2026-01-31: it no longer suppresses"]
+    /// );
+    /// ```
+    pub fn expired_rules(&self) -> Vec<String> {
+        self.ignores
+            .iter()
+            .filter(|r| r.expired(&self.today))
+            .map(|rule| {
+                format!(
+                    "ignore rule for {} ({}) expired on {}: it no longer suppresses",
+                    rule.id,
+                    rule.origin,
+                    rule.expires.as_deref().unwrap_or_default()
+                )
+            })
+            .collect()
+    }
+}
+
 /// Today's UTC date as `YYYY-MM-DD`.
 pub fn today() -> String {
     let secs = std::time::SystemTime::now()

@@ -45,20 +45,3 @@ impl PolicyArgs {
         self.files().load()
     }
 }
-
-/// One line per ignore rule that has expired (it no longer suppresses).
-pub fn expired_rules(policy: &Policy) -> Vec<String> {
-    policy
-        .ignores
-        .iter()
-        .filter(|r| r.expired(&policy.today))
-        .map(|rule| {
-            format!(
-                "ignore rule for {} ({}) expired on {}: it no longer suppresses",
-                rule.id,
-                rule.origin,
-                rule.expires.as_deref().unwrap_or_default()
-            )
-        })
-        .collect()
-}

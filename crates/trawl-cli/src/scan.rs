@@ -254,7 +254,7 @@ pub fn run(args: &ScanArgs, global: &Global) -> Result<ExitCode, Box<dyn std::er
         builder = builder.cache_dir(dir);
     }
     let policy = args.policy.load()?;
-    for expired in policy::expired_rules(&policy) {
+    for expired in policy.expired_rules() {
         note(&expired);
     }
     builder = builder.policy(policy);

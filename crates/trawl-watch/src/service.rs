@@ -273,7 +273,7 @@ impl Service {
         }
         let policy_seen = policy_inputs(&config.policy);
         let policy = config.policy.load()?;
-        for note in expired_rules(&policy) {
+        for note in policy.expired_rules() {
             warn!("{note}");
         }
         let policy_id = policy_id(&policy);
@@ -693,23 +693,6 @@ pub(crate) fn policy_id(policy: &Policy) -> String {
     hex::encode(Sha256::digest(text.as_bytes()))
 }
 
-/// One line per ignore rule that has expired (it no longer suppresses).
-fn expired_rules(policy: &Policy) -> Vec<String> {
-    policy
-        .ignores
-        .iter()
-        .filter(|r| r.expired(&policy.today))
-        .map(|rule| {
-            format!(
-                "ignore rule for {} ({}) expired on {}: it no longer suppresses",
-                rule.id,
-                rule.origin,
-                rule.expires.as_deref().unwrap_or_default()
-            )
-        })
-        .collect()
-}
-
 /// What the policy is read from as of now: today's date (ignore rules
 /// expire) and the identity of each of its files.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -873,7 +856,7 @@ async fn watch_inputs(
                     vex_statements = policy.vex.len(),
                     "policy changed"
                 );
-                for note in expired_rules(&policy) {
+                for note in policy.expired_rules() {
                     warn!("{note}");
                 }
                 changed.push("policy");
@@ -1180,8 +1163,8 @@ mod tests {
         };
         assert_ne!(policy_id(&stricter), policy_id(&on("2026-01-30")));
         assert_ne!(policy_id(&Policy::default()), policy_id(&on("2026-01-30")));
-        assert!(expired_rules(&on("2026-02-01"))[0].contains("expired on 2026-01-31"));
-        assert!(expired_rules(&on("2026-01-31")).is_empty());
+        assert!(on("2026-02-01").expired_rules()[0].contains("expired on 2026-01-31"));
+        assert!(on("2026-01-31").expired_rules().is_empty());
     }
 
     #[test]
