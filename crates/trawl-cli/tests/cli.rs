@@ -15,8 +15,11 @@ const DB_SUBCOMMANDS: [&str; 5] = ["build", "info", "update", "push", "pull"];
 /// user's own cache.
 const NO_DB: &str = "/nonexistent/trawl-tests/trawl.db";
 
+mod common;
 #[path = "../../trawl-classify/tests/schema_check/mod.rs"]
 mod schema_check;
+
+use common::{debian, text};
 
 fn trawl(args: &[&str]) -> Output {
     Command::new(BIN)
@@ -25,10 +28,6 @@ fn trawl(args: &[&str]) -> Output {
         .env("TRAWL_DB", NO_DB)
         .output()
         .unwrap()
-}
-
-fn text(bytes: &[u8]) -> String {
-    String::from_utf8_lossy(bytes).into_owned()
 }
 
 #[test]
@@ -119,33 +118,6 @@ fn man_pages_render_with_every_subcommand_and_its_options() {
 }
 
 // ---- trawl scan on the real test image -------------------------------------
-
-/// The workspace root.
-fn root() -> &'static Path {
-    Path::new(concat!(env!("CARGO_MANIFEST_DIR"), "/../.."))
-}
-
-/// The test images (`$TRAWL_TEST_IMAGES`, else `target/test-images`), built
-/// on first use by scripts/build-test-images.sh, as the facade's tests do.
-fn images() -> &'static Path {
-    static DIR: OnceLock<PathBuf> = OnceLock::new();
-    DIR.get_or_init(|| {
-        let dir = std::env::var_os("TRAWL_TEST_IMAGES")
-            .map(PathBuf::from)
-            .unwrap_or_else(|| root().join("target/test-images"));
-        let status = Command::new("bash")
-            .arg(root().join("scripts/build-test-images.sh"))
-            .arg(&dir)
-            .status()
-            .expect("run scripts/build-test-images.sh");
-        assert!(status.success(), "building the test images failed");
-        dir
-    })
-}
-
-fn debian() -> String {
-    format!("oci-dir:{}:bookworm", images().join("debian/oci").display())
-}
 
 /// Feeds for the Debian image: `affected` has one OSV record for a package
 /// it has installed, fixed in a later version (unhealthy), `unaffected` one

@@ -5,19 +5,16 @@
 //! asks conditionally, gets `304` for every feed and leaves the file alone.
 
 use std::collections::BTreeMap;
-use std::io::{BufRead, BufReader, Write};
-use std::net::TcpListener;
+use std::io::Write;
 use std::path::Path;
 use std::process::{Command, Output};
-use std::sync::{Arc, Mutex};
 
+mod common;
+
+use common::{Log, Reply, text};
 use trawl::advisory::{AdvisoryStore, PackageQuery};
 
 const BIN: &str = env!("CARGO_BIN_EXE_trawl");
-
-fn text(bytes: &[u8]) -> String {
-    String::from_utf8_lossy(bytes).into_owned()
-}
 
 fn trawl(args: &[&str]) -> Output {
     let mut command = Command::new(BIN);
@@ -75,9 +72,6 @@ fn osv_zip(ecosystem: &str, name: &str, fixed: &str) -> Vec<u8> {
     zip.finish().unwrap().into_inner()
 }
 
-/// (path, status) of each request.
-type Log = Arc<Mutex<Vec<(String, u16)>>>;
-
 /// Serves every ecosystem's zip with a strong `ETag` and a `Last-Modified`,
 /// answering `304` to a matching `If-None-Match`.
 fn serve() -> (String, Log) {
@@ -90,63 +84,30 @@ fn serve() -> (String, Log) {
             )
         })
         .collect();
-    let listener = TcpListener::bind("127.0.0.1:0").unwrap();
-    let base = format!("http://{}", listener.local_addr().unwrap());
-    let log: Log = Arc::default();
-    let seen = log.clone();
-    std::thread::spawn(move || {
-        for stream in listener.incoming() {
-            let Ok(mut stream) = stream else { continue };
-            let mut reader = BufReader::new(stream.try_clone().unwrap());
-            let mut line = String::new();
-            if reader.read_line(&mut line).is_err() {
-                continue;
-            }
-            let mut if_none_match = None;
-            loop {
-                let mut header = String::new();
-                if reader.read_line(&mut header).unwrap_or(0) == 0 || header == "\r\n" {
-                    break;
-                }
-                if let Some((name, value)) = header.split_once(':')
-                    && name.eq_ignore_ascii_case("if-none-match")
-                {
-                    if_none_match = Some(value.trim().to_owned());
-                }
-            }
-            let path = line.split_whitespace().nth(1).unwrap_or("").to_owned();
-            let etag = format!("\"v1{}\"", path.replace(['/', '.'], "-"));
-            let status = match zips.get(&path) {
-                None => {
-                    let _ = write!(
-                        stream,
-                        "HTTP/1.1 404 Not Found\r\nContent-Length: 0\r\nConnection: close\r\n\r\n"
-                    );
-                    404
-                }
-                Some(_) if if_none_match.as_deref() == Some(etag.as_str()) => {
-                    let _ = write!(
-                        stream,
-                        "HTTP/1.1 304 Not Modified\r\nETag: {etag}\r\nConnection: close\r\n\r\n"
-                    );
-                    304
-                }
-                Some(body) => {
-                    let _ = write!(
-                        stream,
-                        "HTTP/1.1 200 OK\r\nContent-Type: application/zip\r\nContent-Length: {}\r\n\
-                         ETag: {etag}\r\nLast-Modified: Fri, 01 Mar 2024 12:00:00 GMT\r\n\
-                         Connection: close\r\n\r\n",
-                        body.len()
-                    );
-                    let _ = stream.write_all(body);
-                    200
-                }
-            };
-            seen.lock().unwrap().push((path, status));
+    common::serve(move |request| {
+        let etag = format!("\"v1{}\"", request.path.replace(['/', '.'], "-"));
+        let headers = format!(
+            "Content-Type: application/zip\r\nETag: {etag}\r\n\
+             Last-Modified: Fri, 01 Mar 2024 12:00:00 GMT\r\n"
+        );
+        match zips.get(&request.path) {
+            None => Reply {
+                status: 404,
+                headers: String::new(),
+                body: Vec::new(),
+            },
+            Some(_) if request.if_none_match.as_deref() == Some(etag.as_str()) => Reply {
+                status: 304,
+                headers: format!("ETag: {etag}\r\n"),
+                body: Vec::new(),
+            },
+            Some(body) => Reply {
+                status: 200,
+                headers,
+                body: body.clone(),
+            },
         }
-    });
-    (base, log)
+    })
 }
 
 fn update(base: &str, dir: &Path) -> Output {

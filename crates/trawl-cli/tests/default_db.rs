@@ -7,18 +7,17 @@
 //! osv.dev and the Debian tracker) into the default path.
 
 use std::collections::BTreeSet;
-use std::io::{BufRead, BufReader, Write};
-use std::net::TcpListener;
+use std::io::Write;
 use std::path::{Path, PathBuf};
 use std::process::{Command, Output};
-use std::sync::{Arc, Mutex, OnceLock};
+use std::sync::OnceLock;
 use std::time::{SystemTime, UNIX_EPOCH};
 
-const BIN: &str = env!("CARGO_BIN_EXE_trawl");
+mod common;
 
-fn text(bytes: &[u8]) -> String {
-    String::from_utf8_lossy(bytes).into_owned()
-}
+use common::{Log, Reply, debian, text};
+
+const BIN: &str = env!("CARGO_BIN_EXE_trawl");
 
 /// `trawl ARGS` with exactly the environment variables given for the
 /// database's location (`TRAWL_DB`, `XDG_CACHE_HOME`, `HOME`), the others
@@ -33,31 +32,6 @@ fn trawl_with(env: &[(&str, &Path)], args: &[&str]) -> Output {
         command.env(name, value);
     }
     command.output().unwrap()
-}
-
-fn root() -> &'static Path {
-    Path::new(concat!(env!("CARGO_MANIFEST_DIR"), "/../.."))
-}
-
-/// The test images, built on first use (as in tests/cli.rs).
-fn images() -> &'static Path {
-    static DIR: OnceLock<PathBuf> = OnceLock::new();
-    DIR.get_or_init(|| {
-        let dir = std::env::var_os("TRAWL_TEST_IMAGES")
-            .map(PathBuf::from)
-            .unwrap_or_else(|| root().join("target/test-images"));
-        let status = Command::new("bash")
-            .arg(root().join("scripts/build-test-images.sh"))
-            .arg(&dir)
-            .status()
-            .expect("run scripts/build-test-images.sh");
-        assert!(status.success(), "building the test images failed");
-        dir
-    })
-}
-
-fn debian() -> String {
-    format!("oci-dir:{}:bookworm", images().join("debian/oci").display())
 }
 
 /// An OSV directory with one record for the Debian image's tar, fixed in a
@@ -343,8 +317,8 @@ fn inventory_only_needs_no_database() {
 /// A loopback HTTP server standing in for osv.dev and the Debian tracker:
 /// `/Debian/all.zip` holds [`osv_dir`]'s record, every other `/*/all.zip` an
 /// empty archive, `/tracker.json` an empty tracker; anything else is 404.
-/// Records the paths asked for.
-fn serve_feeds() -> (String, Arc<Mutex<Vec<String>>>) {
+/// Logs the requests.
+fn serve_feeds() -> (String, Log) {
     let zip = |with_record: bool| {
         let mut zip = zip::ZipWriter::new(std::io::Cursor::new(Vec::new()));
         if with_record {
@@ -356,45 +330,26 @@ fn serve_feeds() -> (String, Arc<Mutex<Vec<String>>>) {
         zip.finish().unwrap().into_inner()
     };
     let (debian, empty) = (zip(true), zip(false));
-    let listener = TcpListener::bind("127.0.0.1:0").unwrap();
-    let base = format!("http://{}", listener.local_addr().unwrap());
-    let paths = Arc::new(Mutex::new(Vec::new()));
-    let seen = paths.clone();
-    std::thread::spawn(move || {
-        for stream in listener.incoming() {
-            let Ok(mut stream) = stream else { continue };
-            let mut reader = BufReader::new(stream.try_clone().unwrap());
-            let mut line = String::new();
-            if reader.read_line(&mut line).is_err() {
-                continue;
-            }
-            loop {
-                let mut header = String::new();
-                if reader.read_line(&mut header).unwrap_or(0) == 0 || header == "\r\n" {
-                    break;
-                }
-            }
-            let path = line.split_whitespace().nth(1).unwrap_or("").to_owned();
-            let body: Option<&[u8]> = match path.as_str() {
-                "/Debian/all.zip" => Some(debian.as_slice()),
-                "/tracker.json" => Some(&b"{}"[..]),
-                p if p.ends_with("/all.zip") => Some(empty.as_slice()),
-                _ => None,
-            };
-            let (status, body) = match body {
-                Some(body) => ("200 OK", body),
-                None => ("404 Not Found", &b"not found"[..]),
-            };
-            let _ = write!(
-                stream,
-                "HTTP/1.1 {status}\r\nContent-Length: {}\r\nConnection: close\r\n\r\n",
-                body.len()
-            );
-            let _ = stream.write_all(body);
-            seen.lock().unwrap().push(path);
+    common::serve(move |request| {
+        let body: Option<&[u8]> = match request.path.as_str() {
+            "/Debian/all.zip" => Some(debian.as_slice()),
+            "/tracker.json" => Some(&b"{}"[..]),
+            p if p.ends_with("/all.zip") => Some(empty.as_slice()),
+            _ => None,
+        };
+        match body {
+            Some(body) => Reply {
+                status: 200,
+                headers: String::new(),
+                body: body.to_vec(),
+            },
+            None => Reply {
+                status: 404,
+                headers: String::new(),
+                body: b"not found".to_vec(),
+            },
         }
-    });
-    (base, paths)
+    })
 }
 
 #[test]
@@ -426,7 +381,12 @@ fn db_update_without_feed_arguments_fetches_every_default_ecosystem_into_the_def
         text(&out.stdout)
     );
 
-    let asked: BTreeSet<String> = paths.lock().unwrap().iter().cloned().collect();
+    let asked: BTreeSet<String> = paths
+        .lock()
+        .unwrap()
+        .iter()
+        .map(|(p, _)| p.clone())
+        .collect();
     let expected: BTreeSet<String> = [
         "Debian",
         "Ubuntu",
@@ -474,7 +434,10 @@ fn db_update_without_feed_arguments_fetches_every_default_ecosystem_into_the_def
         ],
     );
     assert!(out.status.success(), "{}", text(&out.stderr));
-    assert_eq!(*paths.lock().unwrap(), ["/Debian/all.zip"]);
+    assert_eq!(
+        *paths.lock().unwrap(),
+        [("/Debian/all.zip".to_string(), 200)]
+    );
 
     // No location at all: an error naming what to set, exit 1.
     let out = trawl_with(&[], &["db", "update", "--osv-base", &base]);
