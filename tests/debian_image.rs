@@ -197,38 +197,24 @@ fn osv_records_above_below_and_without_fix_give_exactly_the_right_findings() {
             .collect()
     };
     let openssl_fix = format!("{}+trawl1", binaries("openssl")[0].source_version);
-    let mut expected = BTreeSet::new();
-    for p in binaries("openssl") {
-        expected.insert((
-            "TRAWL-ABOVE".to_string(),
-            p.name.clone(),
+    // (advisory, source package, fixed version, severity): one finding per
+    // installed binary of the source package.
+    let cases = [
+        (
+            "TRAWL-ABOVE",
+            "openssl",
             Some(openssl_fix.clone()),
             Severity::Critical,
-        ));
-    }
-    for p in binaries("util-linux") {
-        expected.insert((
-            "TRAWL-NOFIX".to_string(),
-            p.name.clone(),
-            None,
-            Severity::Low,
-        ));
-    }
-    for p in binaries("tar") {
-        expected.insert((
-            "TRAWL-LASTAFF".to_string(),
-            p.name.clone(),
-            None,
-            Severity::Unknown,
-        ));
-    }
-    for p in binaries("coreutils") {
-        expected.insert((
-            "TRAWL-VERSIONS".to_string(),
-            p.name.clone(),
-            None,
-            Severity::Unknown,
-        ));
+        ),
+        ("TRAWL-NOFIX", "util-linux", None, Severity::Low),
+        ("TRAWL-LASTAFF", "tar", None, Severity::Unknown),
+        ("TRAWL-VERSIONS", "coreutils", None, Severity::Unknown),
+    ];
+    let mut expected = BTreeSet::new();
+    for (id, source, fixed, severity) in cases {
+        for p in binaries(source) {
+            expected.insert((id.to_string(), p.name.clone(), fixed.clone(), severity));
+        }
     }
     assert!(
         binaries("util-linux").len() > 1,
