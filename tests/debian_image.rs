@@ -409,13 +409,13 @@ fn dir_source_reads_a_root_file_system() {
     assert!(report.packages.iter().all(|p| p.layer.is_none()));
 }
 
-/// Copies the Debian OCI layout and damages its top layer blob with `damage`.
-fn damaged_layout(damage: impl FnOnce(&mut Vec<u8>)) -> (tempfile::TempDir, ImageSource, String) {
-    let images = common::images();
+/// A copy of the Debian OCI layout in a temporary directory (`oci/` in it)
+/// that a test may change, and the copy as a source.
+fn debian_copy() -> (tempfile::TempDir, ImageSource) {
     let tmp = tempfile::tempdir().unwrap();
     let status = std::process::Command::new("cp")
         .arg("-a")
-        .arg(images.join("debian/oci"))
+        .arg(common::images().join("debian/oci"))
         .arg(tmp.path().join("oci"))
         .status()
         .unwrap();
@@ -424,6 +424,12 @@ fn damaged_layout(damage: impl FnOnce(&mut Vec<u8>)) -> (tempfile::TempDir, Imag
         "oci-dir:{}:bookworm",
         tmp.path().join("oci").display()
     ));
+    (tmp, src)
+}
+
+/// Copies the Debian OCI layout and damages its top layer blob with `damage`.
+fn damaged_layout(damage: impl FnOnce(&mut Vec<u8>)) -> (tempfile::TempDir, ImageSource, String) {
+    let (tmp, src) = debian_copy();
     let digest = match trawl::registry::open(&src).unwrap() {
         trawl::registry::OpenedSource::Image(i) => i.layers()[1].digest.clone(),
         other => panic!("{other:?}"),
@@ -664,19 +670,7 @@ fn table_report_is_readable() {
 
 #[test]
 fn warm_cache_scan_opens_no_layer() {
-    let images = common::images();
-    let tmp = tempfile::tempdir().unwrap();
-    let status = std::process::Command::new("cp")
-        .arg("-a")
-        .arg(images.join("debian/oci"))
-        .arg(tmp.path().join("oci"))
-        .status()
-        .unwrap();
-    assert!(status.success());
-    let src = source(format!(
-        "oci-dir:{}:bookworm",
-        tmp.path().join("oci").display()
-    ));
+    let (tmp, src) = debian_copy();
     let cache_dir = tmp.path().join("cache");
     let cold = Scanner::builder().cache_dir(&cache_dir).build().unwrap();
     let first = cold.scan_blocking(&src).unwrap();
