@@ -253,6 +253,28 @@ fn a_dsa_and_its_cve_are_one_finding() {
     assert_eq!(after.findings.len(), 1, "apt's unfixed finding remains");
 }
 
+/// The Debian inventory's report under `policy`, checked against the
+/// published schema.
+fn under(db: &AdvisoryDb, policy: &Policy) -> Report {
+    let r = Report::generate_with_policy(
+        "dir:x",
+        ImageInfo::default(),
+        debian_inventory(),
+        db,
+        policy,
+    );
+    schema_check::assert_serializes_to_valid_report(&r);
+    r
+}
+
+/// (id, package) of each finding that counts, in report order.
+fn counted(r: &Report) -> Vec<(&str, &str)> {
+    r.findings
+        .iter()
+        .map(|f| (f.id.as_str(), f.package.as_str()))
+        .collect()
+}
+
 #[test]
 fn policy_suppresses_with_reasons_and_reports_expired_rules() {
     let dir = tempfile::tempdir().unwrap();
@@ -276,21 +298,9 @@ fn policy_suppresses_with_reasons_and_reports_expired_rules() {
         today: "2026-11-23".into(),
         ..Policy::default()
     };
-    let r = Report::generate_with_policy(
-        "dir:x",
-        ImageInfo::default(),
-        debian_inventory(),
-        &db,
-        &policy,
-    );
-    schema_check::assert_serializes_to_valid_report(&r);
-    let counted: Vec<(&str, &str)> = r
-        .findings
-        .iter()
-        .map(|f| (f.id.as_str(), f.package.as_str()))
-        .collect();
+    let r = under(&db, &policy);
     assert_eq!(
-        counted,
+        counted(&r),
         [("CVE-2023-4911", "libc6"), ("CVE-2011-3374", "apt")]
     );
     assert_eq!(
@@ -346,21 +356,9 @@ fn policy_suppresses_with_reasons_and_reports_expired_rules() {
         ignore_unfixed: true,
         ..Policy::default()
     };
-    let r = Report::generate_with_policy(
-        "dir:x",
-        ImageInfo::default(),
-        debian_inventory(),
-        &db,
-        &strict,
-    );
-    schema_check::assert_serializes_to_valid_report(&r);
-    let counted: Vec<(&str, &str)> = r
-        .findings
-        .iter()
-        .map(|f| (f.id.as_str(), f.package.as_str()))
-        .collect();
+    let r = under(&db, &strict);
     assert_eq!(
-        counted,
+        counted(&r),
         [("CVE-2023-4911", "libc-bin"), ("CVE-2023-4911", "libc6")]
     );
     let by: Vec<&str> = r
@@ -381,14 +379,7 @@ fn policy_suppresses_with_reasons_and_reports_expired_rules() {
         ignore_unfixed: true,
         ..Policy::default()
     };
-    let r = Report::generate_with_policy(
-        "dir:x",
-        ImageInfo::default(),
-        debian_inventory(),
-        &db,
-        &only_fixed,
-    );
-    schema_check::assert_serializes_to_valid_report(&r);
+    let r = under(&db, &only_fixed);
     assert!(
         r.findings
             .iter()
