@@ -586,17 +586,24 @@ fn rejects_a_manifest_that_does_not_match_its_digest() {
     );
 }
 
-#[test]
-fn redirected_blobs_get_no_credentials() {
-    let f = fixture();
+/// "Blob storage": a proxy to the basic-auth registry that adds the
+/// credentials itself, so it serves blobs to a client that sends none (as
+/// presigned storage URLs do); and its port.
+fn blob_storage() -> (Proxy, String) {
     use base64::Engine as _;
     let basic = format!(
         "Basic {}",
         base64::engine::general_purpose::STANDARD.encode(format!("{USER}:{PASSWORD}"))
     );
+    let storage = Proxy::start(&fixture().basic.host, Some(basic));
+    let port = storage.host.rsplit(':').next().unwrap().to_owned();
+    (storage, port)
+}
+
+#[test]
+fn redirected_blobs_get_no_credentials() {
     // "Blob storage": another origin that serves blobs without asking for credentials.
-    let storage = Proxy::start(&f.basic.host, Some(basic));
-    let storage_port = storage.host.rsplit(':').next().unwrap().to_owned();
+    let (storage, storage_port) = blob_storage();
     let (proxy, r, options) = proxied();
     proxy.add(
         "GET",
@@ -686,14 +693,7 @@ fn a_trickled_blob_hits_the_transfer_deadline() {
 /// digest and the storage URL with its query (the signature) redacted.
 #[test]
 fn a_trickled_blob_is_too_slow_and_its_signed_url_is_redacted() {
-    let f = fixture();
-    use base64::Engine as _;
-    let basic = format!(
-        "Basic {}",
-        base64::engine::general_purpose::STANDARD.encode(format!("{USER}:{PASSWORD}"))
-    );
-    let storage = Proxy::start(&f.basic.host, Some(basic));
-    let storage_port = storage.host.rsplit(':').next().unwrap().to_owned();
+    let (storage, storage_port) = blob_storage();
     let (proxy, r, options) = proxied();
     let options = tight(options).transfer_deadline(Duration::from_secs(60));
     let image = open_image(&options, &r).unwrap();
