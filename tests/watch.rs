@@ -515,12 +515,23 @@ fn ids(findings: &[Value]) -> Vec<(String, String)> {
     v
 }
 
-#[test]
-fn registry_scanning_service() {
+/// A test's working directory, with logging set up and a `db/` directory,
+/// holding an empty advisory database (`db/trawl.db`, epoch "0") when
+/// `with_db`.
+fn work_dir(with_db: bool) -> tempfile::TempDir {
     logs();
     let root = tempfile::tempdir().unwrap();
+    std::fs::create_dir_all(root.path().join("db")).unwrap();
+    if with_db {
+        write_db(&root.path().join("db/trawl.db"), "0", false);
+    }
+    root
+}
+
+#[test]
+fn registry_scanning_service() {
+    let root = work_dir(false);
     let root = root.path();
-    std::fs::create_dir_all(root.join("db")).unwrap();
     let debian_layout = common::images().join("debian/oci");
     let inventory = Scanner::builder()
         .build()
@@ -1025,11 +1036,8 @@ fn scratch_variant(host: &str, tag: &str) -> String {
 
 #[test]
 fn back_pressure_and_crash_recovery() {
-    logs();
-    let root = tempfile::tempdir().unwrap();
+    let root = work_dir(true);
     let root = root.path();
-    std::fs::create_dir_all(root.join("db")).unwrap();
-    write_db(&root.join("db/trawl.db"), "0", false);
     let listen: SocketAddr = format!("127.0.0.1:{}", registry_support::free_port())
         .parse()
         .unwrap();
@@ -1122,11 +1130,8 @@ fn binary_args(root: &Path) -> Vec<String> {
 
 #[test]
 fn credentials_go_only_to_configured_registries() {
-    logs();
-    let root = tempfile::tempdir().unwrap();
+    let root = work_dir(true);
     let root = root.path();
-    std::fs::create_dir_all(root.join("db")).unwrap();
-    write_db(&root.join("db/trawl.db"), "0", false);
     let listen = free_addr();
     let regs = registries(root, listen);
     let r = &regs.notifying.host;
@@ -1176,11 +1181,8 @@ fn credentials_go_only_to_configured_registries() {
 
 #[test]
 fn presigned_urls_are_redacted_from_errors() {
-    logs();
-    let root = tempfile::tempdir().unwrap();
+    let root = work_dir(true);
     let root = root.path();
-    std::fs::create_dir_all(root.join("db")).unwrap();
-    write_db(&root.join("db/trawl.db"), "0", false);
     let listen = free_addr();
     let regs = registries(root, listen);
     let r = &regs.notifying.host;
@@ -1218,11 +1220,8 @@ fn flood_envelope(host: &str, n: usize) -> Value {
 
 #[test]
 fn back_pressure_is_per_event() {
-    logs();
-    let root = tempfile::tempdir().unwrap();
+    let root = work_dir(true);
     let root = root.path();
-    std::fs::create_dir_all(root.join("db")).unwrap();
-    write_db(&root.join("db/trawl.db"), "0", false);
     let listen = free_addr();
     let regs = registries(root, listen);
     let r = &regs.notifying.host;
@@ -1481,7 +1480,7 @@ fn advisory_database_rewritten_in_place() {
     let root = root.path();
     std::fs::create_dir_all(root.join("db")).unwrap();
     let db = root.join("db/trawl.db");
-    let openssl = debian_openssl();
+    let openssl = common::source_version("debian", "bookworm", "openssl");
     write_db(&db, &openssl, false);
     let addr = free_addr();
     let regs = registries(root, addr);
@@ -1556,27 +1555,6 @@ fn advisory_database_rewritten_in_place() {
         assert!(logs.contains(said), "{said:?} not logged: {logs}");
     }
     assert!(watch.terminate(DEADLINE).is_some_and(|s| s.success()));
-}
-
-/// The source version of openssl in the Debian test image.
-fn debian_openssl() -> String {
-    let layout = common::images().join("debian/oci");
-    Scanner::builder()
-        .build()
-        .unwrap()
-        .inventory_blocking(
-            &format!("oci-dir:{}:bookworm", layout.display())
-                .parse::<ImageSource>()
-                .unwrap(),
-        )
-        .unwrap()
-        .inventory
-        .packages
-        .iter()
-        .find(|p| p.source_name == "openssl")
-        .unwrap()
-        .source_version
-        .clone()
 }
 
 #[test]

@@ -54,7 +54,6 @@ use registry_support::{Auth, Notifications, PASSWORD, Registry, USER};
 use reqwest::StatusCode;
 use serde_json::{Value, json};
 use trawl::advisory::StoreBuilder;
-use trawl::{ImageSource, Scanner};
 use watch_common::*;
 use watch_support::postgres::Postgres;
 
@@ -222,27 +221,6 @@ fn write_db(path: &Path, openssl_version: &str, new: bool) {
     std::fs::rename(&next, path).unwrap();
 }
 
-/// The source version of openssl in the distroless test image.
-fn distroless_openssl() -> String {
-    let layout = common::images().join("distroless/oci");
-    Scanner::builder()
-        .build()
-        .unwrap()
-        .inventory_blocking(
-            &format!("oci-dir:{}:latest", layout.display())
-                .parse::<ImageSource>()
-                .unwrap(),
-        )
-        .unwrap()
-        .inventory
-        .packages
-        .iter()
-        .find(|p| p.source_name == "openssl")
-        .expect("the distroless image has openssl")
-        .source_version
-        .clone()
-}
-
 /// The distroless image's manifest with an annotation, PUT to `host` under
 /// `trawl/app:tag` (its blobs are in the registry's storage already);
 /// returns its digest.
@@ -336,7 +314,7 @@ fn fifty_pushes_survive_a_killed_process_and_a_postgres_restart() {
     let root = root.path();
     let cluster = Postgres::get();
     let store = cluster.database("reliability");
-    let openssl = distroless_openssl();
+    let openssl = common::source_version("distroless", "latest", "openssl");
 
     // One registry storage: `notifying` sends its events to A, `silent`
     // takes the blobs (pushed once with skopeo).
@@ -556,7 +534,7 @@ fn a_connection_lost_while_storing_a_scan_is_not_a_scan_failure() {
     let cluster = Postgres::get();
     let store = cluster.database("lost");
     let db_name = store.rsplit('/').next().unwrap().to_string();
-    let openssl = distroless_openssl();
+    let openssl = common::source_version("distroless", "latest", "openssl");
     let listen = free_addr();
     let storage = root.join("storage");
     std::fs::create_dir_all(&storage).unwrap();

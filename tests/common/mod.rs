@@ -49,6 +49,28 @@ pub fn test_images() -> PathBuf {
     images().to_path_buf()
 }
 
+/// The source version of `source` in a test image (`debian`, `distroless`)
+/// at `tag`, as the inventory lists it.
+#[allow(dead_code)]
+pub fn source_version(image: &str, tag: &str, source: &str) -> String {
+    let layout = images().join(image).join("oci");
+    let src: trawl::ImageSource = format!("oci-dir:{}:{tag}", layout.display())
+        .parse()
+        .unwrap();
+    trawl::Scanner::builder()
+        .build()
+        .unwrap()
+        .inventory_blocking(&src)
+        .unwrap()
+        .inventory
+        .packages
+        .iter()
+        .find(|p| p.source_name == source)
+        .unwrap_or_else(|| panic!("the {image} image has {source}"))
+        .source_version
+        .clone()
+}
+
 /// OSV records for packages of the image, written for its installed versions.
 #[allow(dead_code)]
 pub fn write_osv_feed(dir: &Path, report: &trawl::Report) {
