@@ -146,25 +146,12 @@ fn composer_comparator_agrees() {
     let debian: BTreeSet<String> = support::debian_upstream_versions("php-")
         .into_iter()
         .collect();
-    let others: BTreeSet<String> = support::fixture_lines("fixtures/versions/maven.txt")
-        .into_iter()
-        .chain(support::fixture_lines("fixtures/versions/nuget.txt"))
-        .filter(|v| !debian.contains(v))
-        .collect();
-    let mut rng = Rng(0x636f_6d70_6f73_6572);
-    let mut generated = BTreeSet::new();
-    while generated.len() < 6000 {
-        let v = generated_version(&mut rng);
-        if !debian.contains(&v) && !others.contains(&v) {
-            generated.insert(v);
-        }
-    }
-    let texts: Vec<String> = debian
-        .iter()
-        .chain(&others)
-        .chain(&generated)
-        .cloned()
-        .collect();
+    let support::Corpus {
+        texts,
+        others,
+        generated,
+        mut rng,
+    } = support::Corpus::new(&debian, 0x636f_6d70_6f73_6572, 6000, generated_version);
     let parsed: Vec<_> = texts.iter().map(|t| ComposerVersion::parse(t)).collect();
     let version = |i: usize| parsed[i].as_ref().ok();
     let mut valid: Vec<usize> = (0..texts.len()).filter(|&i| parsed[i].is_ok()).collect();
@@ -220,8 +207,8 @@ fn composer_comparator_agrees() {
          branches) in {:.1?}; {} disagreements",
         texts.len(),
         debian.len(),
-        others.len(),
-        generated.len(),
+        others,
+        generated,
         valid.len(),
         pairs.len(),
         valid.len().saturating_sub(1),

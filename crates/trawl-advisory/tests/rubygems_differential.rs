@@ -91,25 +91,12 @@ fn gem_version_agrees() {
     let installed = real.len();
     real.extend(support::debian_upstream_versions("ruby-"));
     let debian = real.len() - installed;
-    let others: BTreeSet<String> = support::fixture_lines("fixtures/versions/maven.txt")
-        .into_iter()
-        .chain(support::fixture_lines("fixtures/versions/nuget.txt"))
-        .filter(|v| !real.contains(v))
-        .collect();
-    let mut rng = Rng(0x7275_6279_6765_6d73);
-    let mut generated = BTreeSet::new();
-    while generated.len() < 5000 {
-        let v = generated_version(&mut rng);
-        if !real.contains(&v) && !others.contains(&v) {
-            generated.insert(v);
-        }
-    }
-    let texts: Vec<String> = real
-        .iter()
-        .chain(&others)
-        .chain(&generated)
-        .cloned()
-        .collect();
+    let support::Corpus {
+        texts,
+        others,
+        generated,
+        mut rng,
+    } = support::Corpus::new(&real, 0x7275_6279_6765_6d73, 5000, generated_version);
 
     // Every string goes to Ruby, valid or not; the pairs are among the ones we find
     // valid, sorted by our order (a validity disagreement fails the test anyway).
@@ -166,8 +153,8 @@ fn gem_version_agrees() {
          upstream, {} other real, {} generated), {} valid; {} pairs ({} adjacent, 4000 random) \
          in {:.1?}; {} disagreements",
         texts.len(),
-        others.len(),
-        generated.len(),
+        others,
+        generated,
         valid.len(),
         pairs.len(),
         valid.len().saturating_sub(1),

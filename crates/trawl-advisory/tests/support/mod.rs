@@ -136,6 +136,57 @@ pub fn fixture_lines(relative: &str) -> Vec<String> {
         .collect()
 }
 
+/// The strings a language scheme's differential test compares: `real` (the
+/// ecosystem's own versions), then the real Maven and NuGet versions of
+/// `fixtures/versions/` not among them (other ecosystems' strings), then
+/// `n` more from `generate` not among either.
+pub struct Corpus {
+    /// All of them, in that order.
+    pub texts: Vec<String>,
+    /// How many came from the other ecosystems.
+    pub others: usize,
+    /// How many were generated.
+    pub generated: usize,
+    /// The generator, to go on drawing from (pairs).
+    pub rng: Rng,
+}
+
+impl Corpus {
+    /// The corpus for `real`, generating with `seed`.
+    pub fn new(
+        real: &std::collections::BTreeSet<String>,
+        seed: u64,
+        n: usize,
+        generate: impl Fn(&mut Rng) -> String,
+    ) -> Corpus {
+        let others: std::collections::BTreeSet<String> =
+            fixture_lines("fixtures/versions/maven.txt")
+                .into_iter()
+                .chain(fixture_lines("fixtures/versions/nuget.txt"))
+                .filter(|v| !real.contains(v))
+                .collect();
+        let mut rng = Rng(seed);
+        let mut generated = std::collections::BTreeSet::new();
+        while generated.len() < n {
+            let v = generate(&mut rng);
+            if !real.contains(&v) && !others.contains(&v) {
+                generated.insert(v);
+            }
+        }
+        Corpus {
+            texts: real
+                .iter()
+                .chain(&others)
+                .chain(&generated)
+                .cloned()
+                .collect(),
+            others: others.len(),
+            generated: generated.len(),
+            rng,
+        }
+    }
+}
+
 /// Upstream versions of Debian packages whose names start with `prefix` (e.g.
 /// `ruby-`), from this machine's apt lists and dpkg status: epoch and Debian
 /// revision removed. Real version strings of those ecosystems, repackaged.
