@@ -124,13 +124,12 @@ use std::time::{Duration, Instant};
 use rusqlite::{Connection, OpenFlags};
 use sha2::{Digest, Sha256};
 
-use crate::db::{AdvisoryMatch, AdvisorySource, PackageQuery, QueryError, Shared};
+use crate::db::{AdvisoryMatch, AdvisoryRef, AdvisorySource, PackageQuery, QueryError};
 use crate::ecosystem::Ecosystem;
 use crate::feed::{FeedError, FeedWarning, OpenError, open_regular};
 use crate::fix::FixState;
-use crate::osv::Advisory;
 use affected::{Installed, PreparedQuery};
-use record::{BlobError, PackageReader, decode_advisory, evaluate_entry};
+use record::{BlobError, PackageReader, StoredRecord, evaluate_entry, unframe};
 
 /// The schema version this crate reads and writes; also SQLite's `user_version`.
 /// Version 3 files language packages under their ecosystem's canonical name
@@ -259,8 +258,8 @@ struct Conn {
     /// The current query's matching entries, in answer order.
     hits: Vec<Hit>,
     /// The records they name, by sequence number (sorted, once each), and
-    /// each one once decoded.
-    records: Vec<(i64, Option<Arc<Advisory>>)>,
+    /// each one once read and checked.
+    records: Vec<(i64, Option<Arc<StoredRecord>>)>,
 }
 
 /// A matching entry: its record, its position in the record's `affected`,
@@ -269,6 +268,8 @@ struct Hit {
     seq: i64,
     affected: u32,
     fix_state: FixState,
+    /// The entry's vendor severity, read with its record.
+    vendor_severity: Option<String>,
 }
 
 impl std::fmt::Debug for AdvisoryStore {
@@ -711,13 +712,12 @@ impl AdvisoryStore {
         let not_affected: HashSet<String> = all
             .iter()
             .filter(|m| !m.fix_state.is_affected())
-            .flat_map(|m| vulnerability_ids(&m.advisory).map(str::to_owned))
+            .flat_map(|m| m.advisory.ids().map(str::to_owned))
             .collect();
         Ok(all
             .into_iter()
             .filter(|m| {
-                m.fix_state.is_affected()
-                    && !vulnerability_ids(&m.advisory).any(|id| not_affected.contains(id))
+                m.fix_state.is_affected() && !m.advisory.ids().any(|id| not_affected.contains(id))
             })
             .collect())
     }
@@ -812,9 +812,21 @@ impl AdvisoryStore {
                         .map_err(failed)?
                         .as_blob()
                         .map_err(|e| self.corrupt(what(), e.to_string()))?;
-                    *slot = Some(Arc::new(
-                        decode_advisory(blob).map_err(|e| self.corrupt_blob(what(), e))?,
-                    ));
+                    // Checked whole, kept as bytes: decoded when a caller
+                    // reads more than its ids. The entries' vendor
+                    // severities are read on the way.
+                    let record = unframe(blob)
+                        .and_then(|payload| {
+                            StoredRecord::check(payload, |at, severity| {
+                                for hit in hits.iter_mut() {
+                                    if hit.seq == seq && hit.affected as usize == at {
+                                        hit.vendor_severity = severity.map(str::to_owned);
+                                    }
+                                }
+                            })
+                        })
+                        .map_err(|e| self.corrupt_blob(what(), e))?;
+                    *slot = Some(Arc::new(record));
                 }
             }
         }
@@ -824,25 +836,30 @@ impl AdvisoryStore {
             seq,
             affected,
             fix_state,
+            vendor_severity,
         } in hits.drain(..)
         {
             let what = || format!("record {seq}");
-            let advisory = records
+            let record = records
                 .binary_search_by_key(&seq, |(s, _)| *s)
                 .ok()
                 .and_then(|at| records.get(at)?.1.clone())
                 .ok_or_else(|| {
                     self.corrupt(what(), "an entry names it, the file lacks it".into())
                 })?;
-            let one = AdvisoryMatch::new(Shared::Owned(advisory), affected as usize, fix_state)
-                .ok_or_else(|| {
-                    self.corrupt(what(), format!("it has no affected entry {affected}"))
-                })?;
-            found.push(one);
+            if affected as usize >= record.head().entries {
+                return Err(self.corrupt(what(), format!("it has no affected entry {affected}")));
+            }
+            found.push(AdvisoryMatch::checked(
+                AdvisoryRef::stored(record),
+                affected as usize,
+                fix_state,
+                vendor_severity,
+            ));
         }
         records.clear();
         drop(guard);
-        found.sort_by(|a, b| a.advisory.id.cmp(&b.advisory.id));
+        found.sort_by(|a, b| a.advisory.id().cmp(b.advisory.id()));
         Ok(found)
     }
 
@@ -1116,18 +1133,12 @@ fn evaluate_package(
                     seq: entry.seq,
                     affected: entry.affected,
                     fix_state,
+                    vendor_severity: None,
                 });
             }
         }
     }
     row.finish()
-}
-
-/// The ids a record is known by: its own, its aliases and its upstream ids.
-fn vulnerability_ids(advisory: &Advisory) -> impl Iterator<Item = &str> {
-    std::iter::once(advisory.id.as_str())
-        .chain(advisory.aliases.iter().map(String::as_str))
-        .chain(advisory.upstream.iter().map(String::as_str))
 }
 
 #[cfg(test)]

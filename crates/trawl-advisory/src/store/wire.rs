@@ -188,6 +188,15 @@ impl<'a> Reader<'a> {
         Ok(s)
     }
 
+    /// What [`Writer::opt_str`] wrote, borrowed.
+    pub(crate) fn opt_str(&mut self) -> Result<Option<&'a str>, BlobError> {
+        match self.u8()? {
+            0 => Ok(None),
+            1 => self.str().map(Some),
+            tag => Err(BlobError::Decode(format!("bad option tag {tag}"))),
+        }
+    }
+
     /// An owned string.
     pub(crate) fn string(&mut self) -> Result<String, BlobError> {
         self.str().map(str::to_owned)
@@ -195,11 +204,7 @@ impl<'a> Reader<'a> {
 
     /// What [`Writer::opt_str`] wrote, owned.
     pub(crate) fn opt_string(&mut self) -> Result<Option<String>, BlobError> {
-        match self.u8()? {
-            0 => Ok(None),
-            1 => self.string().map(Some),
-            tag => Err(BlobError::Decode(format!("bad option tag {tag}"))),
-        }
+        Ok(self.opt_str()?.map(str::to_owned))
     }
 
     /// A list of owned strings.
