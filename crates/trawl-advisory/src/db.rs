@@ -102,25 +102,25 @@ impl<'a> AdvisoryRef<'a> {
         match &self.0 {
             RefKind::Borrowed(a) => &a.id,
             RefKind::Shared(a) => &a.id,
-            RefKind::Stored(r) => &r.head().id,
+            RefKind::Stored(r) => r.id(),
         }
     }
 
     /// Its aliases, without decoding it.
-    pub fn aliases(&self) -> &[String] {
-        match &self.0 {
-            RefKind::Borrowed(a) => &a.aliases,
-            RefKind::Shared(a) => &a.aliases,
-            RefKind::Stored(r) => &r.head().aliases,
-        }
+    pub fn aliases(&self) -> impl Iterator<Item = &str> {
+        self.list(false)
     }
 
     /// Its upstream ids, without decoding it.
-    pub fn upstream(&self) -> &[String] {
+    pub fn upstream(&self) -> impl Iterator<Item = &str> {
+        self.list(true)
+    }
+
+    fn list(&self, upstream: bool) -> Strs<'_> {
         match &self.0 {
-            RefKind::Borrowed(a) => &a.upstream,
-            RefKind::Shared(a) => &a.upstream,
-            RefKind::Stored(r) => &r.head().upstream,
+            RefKind::Borrowed(a) => Strs::Decoded(pick_list(a, upstream).iter()),
+            RefKind::Shared(a) => Strs::Decoded(pick_list(a, upstream).iter()),
+            RefKind::Stored(r) => Strs::Stored(r.ids(upstream)),
         }
     }
 
@@ -128,8 +128,8 @@ impl<'a> AdvisoryRef<'a> {
     /// without decoding it.
     pub fn ids(&self) -> impl Iterator<Item = &str> {
         std::iter::once(self.id())
-            .chain(self.aliases().iter().map(String::as_str))
-            .chain(self.upstream().iter().map(String::as_str))
+            .chain(self.aliases())
+            .chain(self.upstream())
     }
 
     /// Whether reading the whole record is free: it is borrowed or shared,
@@ -158,6 +158,32 @@ impl<'a> AdvisoryRef<'a> {
             (RefKind::Shared(a), RefKind::Shared(b)) => Arc::ptr_eq(a, b),
             (RefKind::Stored(a), RefKind::Stored(b)) => Arc::ptr_eq(a, b),
             _ => false,
+        }
+    }
+}
+
+/// `aliases`, or `upstream` with `upstream`.
+fn pick_list(advisory: &Advisory, upstream: bool) -> &[String] {
+    if upstream {
+        &advisory.upstream
+    } else {
+        &advisory.aliases
+    }
+}
+
+/// A record's aliases or upstream ids.
+enum Strs<'r> {
+    Decoded(std::slice::Iter<'r, String>),
+    Stored(crate::store::record::StoredStrs<'r>),
+}
+
+impl<'r> Iterator for Strs<'r> {
+    type Item = &'r str;
+
+    fn next(&mut self) -> Option<&'r str> {
+        match self {
+            Strs::Decoded(items) => items.next().map(String::as_str),
+            Strs::Stored(items) => items.next(),
         }
     }
 }

@@ -1092,17 +1092,11 @@ fn past_known_fixes(steps: &mut [RemediationStep], findings: &[Finding], db: &dy
             let not_affected: BTreeSet<&str> = matches
                 .iter()
                 .filter(|m| m.fix_state == FixState::NotAffected)
-                .flat_map(|m| {
-                    std::iter::once(m.advisory.id())
-                        .chain(m.advisory.aliases().iter().map(String::as_str))
-                })
+                .flat_map(|m| std::iter::once(m.advisory.id()).chain(m.advisory.aliases()))
                 .collect();
             let mut target = step.to.clone();
             for m in &matches {
-                let ids = || {
-                    std::iter::once(m.advisory.id())
-                        .chain(m.advisory.aliases().iter().map(String::as_str))
-                };
+                let ids = || std::iter::once(m.advisory.id()).chain(m.advisory.aliases());
                 if let (Some(fix), false) =
                     (&m.fixed_version, ids().any(|i| not_affected.contains(i)))
                 {

@@ -847,7 +847,7 @@ impl AdvisoryStore {
                 .ok_or_else(|| {
                     self.corrupt(what(), "an entry names it, the file lacks it".into())
                 })?;
-            if affected as usize >= record.head().entries {
+            if affected as usize >= record.entries() {
                 return Err(self.corrupt(what(), format!("it has no affected entry {affected}")));
             }
             found.push(AdvisoryMatch::checked(

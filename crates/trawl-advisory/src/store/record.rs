@@ -235,94 +235,100 @@ pub(crate) fn decode_advisory(blob: &[u8]) -> Result<Advisory, BlobError> {
     decode_payload(unframe(blob)?)
 }
 
-/// What a query keeps of a matched record before anyone asks for more: the
-/// ids answers are sorted and suppressed by, and the number of `affected`
-/// entries (see [`StoredRecord`]).
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub(crate) struct RecordHead {
-    /// `id`.
-    pub id: String,
-    /// `aliases`.
-    pub aliases: Vec<String>,
-    /// `upstream`.
-    pub upstream: Vec<String>,
-    /// `affected.len()`.
-    pub entries: usize,
-}
-
-/// Checks a record's payload (its frame already checked, see [`unframe`])
-/// exactly as far as [`decode_payload`] reads it, without building the
-/// record: every tag, count, string bound, JSON depth and number, and that
-/// nothing is left over. Returns the [`RecordHead`], and calls `entry` with
-/// each `affected` entry's position and its vendor severity (as
-/// `AdvisoryMatch::new` takes it from the decoded entry).
-///
-/// [`decode_payload`] succeeds on every payload this accepts: a record
-/// checked by a query can be decoded later, when a caller first reads it,
-/// without an error to report (the tests hold the two to agreeing on every
-/// cut and every flipped byte of a record).
-pub(crate) fn check_advisory<'p>(
-    payload: &'p [u8],
-    mut entry: impl FnMut(usize, Option<&'p str>),
-) -> Result<RecordHead, BlobError> {
-    let mut r = Reader::new(payload)?;
-    r.opt_str()?; // schema_version
-    let id = r.string()?;
-    r.opt_str()?; // modified
-    r.opt_str()?; // published
-    r.opt_str()?; // withdrawn
-    let aliases = r.strings()?;
-    skip_strings(&mut r)?; // related
-    let upstream = r.strings()?;
-    r.opt_str()?; // summary
-    r.opt_str()?; // details
-    skip_severities(&mut r)?;
-    let entries = r.count()?;
-    for i in 0..entries {
-        let severity = skip_affected(&mut r)?;
-        entry(i, severity);
-    }
-    for _ in 0..r.count()? {
-        r.str()?; // kind
-        r.str()?; // url
-    }
-    skip_opt_json(&mut r, None)?;
-    r.finish()?;
-    Ok(RecordHead {
-        id,
-        aliases,
-        upstream,
-        entries,
-    })
-}
-
-/// A record a query matched, kept as its checked bytes: the ids are read
-/// when the query reads it, the rest is decoded the first time a caller
-/// asks for it, once for every match sharing it.
+/// A record a query matched, kept as its checked bytes: its id, aliases and
+/// upstream ids are read from them in place, the whole record is decoded
+/// the first time a caller asks for it, once for every match sharing it.
 pub(crate) struct StoredRecord {
-    /// The payload, accepted by [`check_advisory`].
-    payload: Box<[u8]>,
-    head: RecordHead,
+    /// The payload's structure and text (see [`wire`](super::wire)),
+    /// accepted by [`check`](Self::check).
+    structure: Box<[u8]>,
+    text: Box<str>,
+    /// Where the id is in the text.
+    id: std::ops::Range<usize>,
+    /// `affected.len()`.
+    entries: usize,
     decoded: std::sync::OnceLock<Advisory>,
 }
 
 impl StoredRecord {
-    /// Checks a record's payload (see [`check_advisory`]) and keeps a copy.
+    /// Checks a record's payload (its frame already checked, see
+    /// [`unframe`]) exactly as far as [`decode_payload`] reads it, without
+    /// building the record: every tag, count, string bound, JSON depth and
+    /// number, and that nothing is left over; then keeps a copy. Calls
+    /// `entry` with each `affected` entry's position and its vendor severity
+    /// (as `AdvisoryMatch::new` takes it from the decoded entry).
+    ///
+    /// [`decode_payload`] succeeds on every payload this accepts, so the
+    /// record can be decoded later, when a caller first reads it, with no
+    /// error left to report (the tests hold the two to agreeing on every cut
+    /// and many changed bytes of a record).
     pub(crate) fn check<'p>(
         payload: &'p [u8],
-        entry: impl FnMut(usize, Option<&'p str>),
+        mut entry: impl FnMut(usize, Option<&'p str>),
     ) -> Result<Self, BlobError> {
-        let head = check_advisory(payload, entry)?;
+        let (structure, text) = Reader::split(payload)?;
+        let mut r = Reader::from_parts(structure, text);
+        r.opt_str()?; // schema_version
+        let at = text.len() - r.text_left();
+        let id = at..at + r.str()?.len();
+        r.opt_str()?; // modified
+        r.opt_str()?; // published
+        r.opt_str()?; // withdrawn
+        skip_strings(&mut r)?; // aliases
+        skip_strings(&mut r)?; // related
+        skip_strings(&mut r)?; // upstream
+        r.opt_str()?; // summary
+        r.opt_str()?; // details
+        skip_severities(&mut r)?;
+        let entries = r.count()?;
+        for i in 0..entries {
+            let severity = skip_affected(&mut r)?;
+            entry(i, severity);
+        }
+        for _ in 0..r.count()? {
+            r.str()?; // kind
+            r.str()?; // url
+        }
+        skip_opt_json(&mut r, None)?;
+        r.finish()?;
         Ok(Self {
-            payload: payload.into(),
-            head,
+            structure: structure.into(),
+            text: text.into(),
+            id,
+            entries,
             decoded: std::sync::OnceLock::new(),
         })
     }
 
-    /// The ids and entry count, read without decoding.
-    pub(crate) fn head(&self) -> &RecordHead {
-        &self.head
+    /// `id`, read in place.
+    pub(crate) fn id(&self) -> &str {
+        self.text.get(self.id.clone()).unwrap_or_default()
+    }
+
+    /// `aliases` (`upstream` with `upstream`), read in place.
+    pub(crate) fn ids(&self, upstream: bool) -> StoredStrs<'_> {
+        let mut r = Reader::from_parts(&self.structure, &self.text);
+        // Checked by `check`: an error here cannot happen, and would end the
+        // list.
+        let mut head = || -> Result<usize, BlobError> {
+            r.opt_str()?; // schema_version
+            r.str()?; // id
+            r.opt_str()?; // modified
+            r.opt_str()?; // published
+            r.opt_str()?; // withdrawn
+            if upstream {
+                skip_strings(&mut r)?; // aliases
+                skip_strings(&mut r)?; // related
+            }
+            r.count()
+        };
+        let left = head().unwrap_or(0);
+        StoredStrs { reader: r, left }
+    }
+
+    /// `affected.len()`.
+    pub(crate) fn entries(&self) -> usize {
+        self.entries
     }
 
     /// Whether [`advisory`](Self::advisory) has decoded the record.
@@ -333,24 +339,26 @@ impl StoredRecord {
     /// The whole record, decoded on the first call.
     pub(crate) fn advisory(&self) -> &Advisory {
         self.decoded.get_or_init(|| {
-            // The payload passed `check_advisory`, which accepts only what
+            // The payload passed `check`, which accepts only what
             // `decode_payload` decodes; should the two ever disagree, the
             // answer keeps the ids it was sorted by rather than panicking.
-            decode_payload(&self.payload).unwrap_or_else(|_| Advisory {
-                schema_version: None,
-                id: self.head.id.clone(),
-                modified: None,
-                published: None,
-                withdrawn: None,
-                aliases: self.head.aliases.clone(),
-                related: Vec::new(),
-                upstream: self.head.upstream.clone(),
-                summary: None,
-                details: None,
-                severity: Vec::new(),
-                affected: Vec::new(),
-                references: Vec::new(),
-                database_specific: None,
+            decode_parts(Reader::from_parts(&self.structure, &self.text)).unwrap_or_else(|_| {
+                Advisory {
+                    schema_version: None,
+                    id: self.id().to_owned(),
+                    modified: None,
+                    published: None,
+                    withdrawn: None,
+                    aliases: self.ids(false).map(str::to_owned).collect(),
+                    related: Vec::new(),
+                    upstream: self.ids(true).map(str::to_owned).collect(),
+                    summary: None,
+                    details: None,
+                    severity: Vec::new(),
+                    affected: Vec::new(),
+                    references: Vec::new(),
+                    database_specific: None,
+                }
             })
         })
     }
@@ -359,10 +367,29 @@ impl StoredRecord {
 impl std::fmt::Debug for StoredRecord {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
         f.debug_struct("StoredRecord")
-            .field("id", &self.head.id)
-            .field("bytes", &self.payload.len())
+            .field("id", &self.id())
+            .field("bytes", &(self.structure.len() + self.text.len()))
             .field("decoded", &self.is_decoded())
             .finish()
+    }
+}
+
+/// A list of strings of a [`StoredRecord`], read in place.
+pub(crate) struct StoredStrs<'r> {
+    reader: Reader<'r>,
+    left: usize,
+}
+
+impl<'r> Iterator for StoredStrs<'r> {
+    type Item = &'r str;
+
+    fn next(&mut self) -> Option<&'r str> {
+        self.left = self.left.checked_sub(1)?;
+        self.reader.str().ok()
+    }
+
+    fn size_hint(&self) -> (usize, Option<usize>) {
+        (0, Some(self.left))
     }
 }
 
@@ -507,7 +534,11 @@ fn skip_json_tagged(r: &mut Reader<'_>, tag: u8, depth: usize) -> Result<(), Blo
 
 /// Decodes a record's payload whole.
 pub(crate) fn decode_payload(payload: &[u8]) -> Result<Advisory, BlobError> {
-    let mut r = Reader::new(payload)?;
+    decode_parts(Reader::new(payload)?)
+}
+
+/// Decodes a record whole from its payload's reader.
+fn decode_parts(mut r: Reader<'_>) -> Result<Advisory, BlobError> {
     let advisory = Advisory {
         schema_version: r.opt_string()?,
         id: r.string()?,
@@ -881,18 +912,26 @@ mod tests {
         let agree = |bytes: &[u8], what: &str| {
             let mut severities = Vec::new();
             let checked =
-                check_advisory(bytes, |at, s| severities.push((at, s.map(str::to_owned))));
+                StoredRecord::check(bytes, |at, s| severities.push((at, s.map(str::to_owned))));
             let decoded = decode_payload(bytes);
             assert_eq!(
                 checked.is_ok(),
                 decoded.is_ok(),
                 "{what}: {checked:?} / {decoded:?}"
             );
-            if let (Ok(head), Ok(decoded)) = (checked, decoded) {
-                assert_eq!(head.id, decoded.id, "{what}");
-                assert_eq!(head.aliases, decoded.aliases, "{what}");
-                assert_eq!(head.upstream, decoded.upstream, "{what}");
-                assert_eq!(head.entries, decoded.affected.len(), "{what}");
+            if let (Ok(stored), Ok(decoded)) = (checked, decoded) {
+                assert_eq!(stored.id(), decoded.id, "{what}");
+                assert_eq!(
+                    stored.ids(false).collect::<Vec<_>>(),
+                    decoded.aliases,
+                    "{what}"
+                );
+                assert_eq!(
+                    stored.ids(true).collect::<Vec<_>>(),
+                    decoded.upstream,
+                    "{what}"
+                );
+                assert_eq!(stored.entries(), decoded.affected.len(), "{what}");
                 let want: Vec<_> = decoded
                     .affected
                     .iter()
@@ -900,12 +939,15 @@ mod tests {
                     .map(|(at, a)| (at, crate::db::vendor_severity(a).map(str::to_owned)))
                     .collect();
                 assert_eq!(severities, want, "{what}");
+                assert_eq!(stored.advisory(), &decoded, "{what}");
             }
         };
         agree(&payload, "whole");
         let mut severities = Vec::new();
-        let head = check_advisory(&payload, |at, s| severities.push((at, s))).unwrap();
-        assert_eq!(head.entries, 4);
+        let stored = StoredRecord::check(&payload, |at, s| severities.push((at, s))).unwrap();
+        assert_eq!(stored.entries(), 4);
+        assert_eq!(stored.ids(false).collect::<Vec<_>>(), ["CVE-1", "CVE-2"]);
+        assert_eq!(stored.ids(true).collect::<Vec<_>>(), ["CVE-1"]);
         assert_eq!(
             severities,
             [(0, Some("high")), (1, Some("low")), (2, None), (3, None)]
@@ -939,7 +981,7 @@ mod tests {
         // A record kept by a query decodes on first use, once.
         let stored = StoredRecord::check(&payload, |_, _| {}).unwrap();
         assert!(!stored.is_decoded());
-        assert_eq!(stored.head().id, "DSA-1");
+        assert_eq!(stored.id(), "DSA-1");
         assert_eq!(stored.advisory(), &advisory);
         assert!(stored.is_decoded());
         assert!(std::ptr::eq(stored.advisory(), stored.advisory()));
