@@ -76,7 +76,7 @@ fn assert_same_answer(db: &AdvisoryDb, store: &AdvisoryStore, query: &PackageQue
                 assert!(g.advisory.is_decoded(), "{query:?}");
                 for other in &got[i + 1..] {
                     if other.advisory.id() == g.advisory.id()
-                        && other.advisory.upstream() == g.advisory.upstream()
+                        && other.advisory.upstream().eq(g.advisory.upstream())
                     {
                         // Matches of one record share it.
                         assert_eq!(

@@ -252,13 +252,13 @@ pub(crate) struct StoredRecord {
 
 impl StoredRecord {
     /// Checks a record's payload (its frame already checked, see
-    /// [`unframe`]) exactly as far as [`decode_payload`] reads it, without
+    /// [`unframe`]) exactly as far as the decoder (`decode_parts`) reads it, without
     /// building the record: every tag, count, string bound, JSON depth and
     /// number, and that nothing is left over; then keeps a copy. Calls
     /// `entry` with each `affected` entry's position and its vendor severity
     /// (as `AdvisoryMatch::new` takes it from the decoded entry).
     ///
-    /// [`decode_payload`] succeeds on every payload this accepts, so the
+    /// The decoder succeeds on every payload this accepts, so the
     /// record can be decoded later, when a caller first reads it, with no
     /// error left to report (the tests hold the two to agreeing on every cut
     /// and many changed bytes of a record).
@@ -340,7 +340,7 @@ impl StoredRecord {
     pub(crate) fn advisory(&self) -> &Advisory {
         self.decoded.get_or_init(|| {
             // The payload passed `check`, which accepts only what
-            // `decode_payload` decodes; should the two ever disagree, the
+            // `decode_parts` decodes; should the two ever disagree, the
             // answer keeps the ids it was sorted by rather than panicking.
             decode_parts(Reader::from_parts(&self.structure, &self.text)).unwrap_or_else(|_| {
                 Advisory {
@@ -533,6 +533,7 @@ fn skip_json_tagged(r: &mut Reader<'_>, tag: u8, depth: usize) -> Result<(), Blo
 }
 
 /// Decodes a record's payload whole.
+#[cfg(test)]
 pub(crate) fn decode_payload(payload: &[u8]) -> Result<Advisory, BlobError> {
     decode_parts(Reader::new(payload)?)
 }
