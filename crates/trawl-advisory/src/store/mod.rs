@@ -140,6 +140,16 @@ use crate::fix::FixState;
 use affected::{Installed, PreparedQuery};
 use record::{BlobError, PackageReader, StoredRecord, evaluate_entry, unframe};
 
+/// For the `record` fuzz target, not part of the API: checks `payload` (a
+/// record's encoding, its checksum frame removed) as a query checks a
+/// matched record, decodes it, and panics if the two disagree: the check
+/// accepting what the decoder refuses (or the reverse), or reading other
+/// ids, entry counts or vendor severities than the decoded record has.
+#[doc(hidden)]
+pub fn fuzz_record(payload: &[u8]) {
+    record::fuzz(payload);
+}
+
 /// The schema version this crate reads and writes; also SQLite's `user_version`.
 /// Version 3 files language packages under their ecosystem's canonical name
 /// ([`crate::canonical`]); version 4 keeps a package's entries in one

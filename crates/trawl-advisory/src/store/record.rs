@@ -374,6 +374,41 @@ impl std::fmt::Debug for StoredRecord {
     }
 }
 
+/// Runs the check a query makes of a matched record over arbitrary payload
+/// bytes and holds it to the decoder (see `store::fuzz_record`).
+pub(crate) fn fuzz(payload: &[u8]) {
+    let mut severities = Vec::new();
+    let checked = StoredRecord::check(payload, |at, s| severities.push((at, s)));
+    let decoded = Reader::new(payload).and_then(decode_parts);
+    match (checked, decoded) {
+        (Ok(stored), Ok(decoded)) => {
+            assert_eq!(stored.id(), decoded.id);
+            assert!(
+                stored
+                    .ids(false)
+                    .eq(decoded.aliases.iter().map(String::as_str))
+            );
+            assert!(
+                stored
+                    .ids(true)
+                    .eq(decoded.upstream.iter().map(String::as_str))
+            );
+            assert_eq!(stored.entries(), decoded.affected.len());
+            assert_eq!(severities.len(), decoded.affected.len());
+            for ((at, severity), (i, entry)) in
+                severities.iter().zip(decoded.affected.iter().enumerate())
+            {
+                assert_eq!((*at, *severity), (i, crate::db::vendor_severity(entry)));
+            }
+            assert_eq!(stored.advisory(), &decoded);
+        }
+        (Err(_), Err(_)) => {}
+        (checked, decoded) => {
+            panic!("the record check and the decoder disagree: {checked:?} / {decoded:?}")
+        }
+    }
+}
+
 /// A list of strings of a [`StoredRecord`], read in place.
 pub(crate) struct StoredStrs<'r> {
     reader: Reader<'r>,
@@ -911,6 +946,8 @@ mod tests {
         let payload = unframe(&blob).unwrap().to_vec();
 
         let agree = |bytes: &[u8], what: &str| {
+            // What the fuzz target runs must hold here too.
+            fuzz(bytes);
             let mut severities = Vec::new();
             let checked =
                 StoredRecord::check(bytes, |at, s| severities.push((at, s.map(str::to_owned))));
