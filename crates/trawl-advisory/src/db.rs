@@ -70,46 +70,168 @@ pub struct PackageQuery<'a> {
     pub version: &'a str,
 }
 
-/// A value a match borrows from an in-memory [`AdvisoryDb`], or shares with
-/// the other matches of the same record decoded from a compiled database
-/// ([`AdvisoryStore`](crate::AdvisoryStore)): cloning one never copies the
-/// value. It dereferences to the value.
-#[derive(Debug)]
-pub enum Shared<'a, T> {
-    /// Borrowed from the source.
-    Borrowed(&'a T),
-    /// Decoded for the answer, shared by reference count.
-    Owned(Arc<T>),
+/// The record of an [`AdvisoryMatch`]: borrowed from an in-memory
+/// [`AdvisoryDb`], shared, or read from a compiled database
+/// ([`AdvisoryStore`](crate::AdvisoryStore)) and decoded only when asked.
+///
+/// It dereferences to the whole [`Advisory`]. A record from a store keeps its
+/// checked bytes and its ids ([`id`](Self::id), [`aliases`](Self::aliases),
+/// [`upstream`](Self::upstream), read without decoding anything else); the
+/// first dereference decodes the rest, once for all the matches (clones)
+/// sharing it. Its bytes were checksummed and checked whole by the query
+/// that read them, so decoding later cannot fail. Cloning never copies the
+/// record.
+#[derive(Clone)]
+pub struct AdvisoryRef<'a>(RefKind<'a>);
+
+#[derive(Clone)]
+enum RefKind<'a> {
+    Borrowed(&'a Advisory),
+    Shared(Arc<Advisory>),
+    Stored(Arc<crate::store::record::StoredRecord>),
 }
 
-impl<T> Clone for Shared<'_, T> {
-    fn clone(&self) -> Self {
-        match self {
-            Shared::Borrowed(value) => Shared::Borrowed(value),
-            Shared::Owned(value) => Shared::Owned(Arc::clone(value)),
+impl<'a> AdvisoryRef<'a> {
+    /// A record read from a store, not yet decoded.
+    pub(crate) fn stored(record: Arc<crate::store::record::StoredRecord>) -> Self {
+        Self(RefKind::Stored(record))
+    }
+
+    /// The record's id, without decoding it.
+    pub fn id(&self) -> &str {
+        match &self.0 {
+            RefKind::Borrowed(a) => &a.id,
+            RefKind::Shared(a) => &a.id,
+            RefKind::Stored(r) => r.id(),
+        }
+    }
+
+    /// Its aliases, without decoding it.
+    pub fn aliases(&self) -> impl Iterator<Item = &str> {
+        self.list(false)
+    }
+
+    /// Its upstream ids, without decoding it.
+    pub fn upstream(&self) -> impl Iterator<Item = &str> {
+        self.list(true)
+    }
+
+    fn list(&self, upstream: bool) -> Strs<'_> {
+        match &self.0 {
+            RefKind::Borrowed(a) => Strs::Decoded(pick_list(a, upstream).iter()),
+            RefKind::Shared(a) => Strs::Decoded(pick_list(a, upstream).iter()),
+            RefKind::Stored(r) => Strs::Stored(r.ids(upstream)),
+        }
+    }
+
+    /// The ids it is known by: its own, its aliases and its upstream ids,
+    /// without decoding it.
+    pub fn ids(&self) -> impl Iterator<Item = &str> {
+        std::iter::once(self.id())
+            .chain(self.aliases())
+            .chain(self.upstream())
+    }
+
+    /// Whether reading the whole record is free: it is borrowed or shared,
+    /// or a stored record some clone has already decoded.
+    pub fn is_decoded(&self) -> bool {
+        match &self.0 {
+            RefKind::Borrowed(_) | RefKind::Shared(_) => true,
+            RefKind::Stored(r) => r.is_decoded(),
+        }
+    }
+
+    /// The whole record (decoding a stored one on the first call).
+    pub fn advisory(&self) -> &Advisory {
+        match &self.0 {
+            RefKind::Borrowed(a) => a,
+            RefKind::Shared(a) => a,
+            RefKind::Stored(r) => r.advisory(),
+        }
+    }
+
+    /// Whether two refer to the same record in memory (a clone of one
+    /// another, or borrowing the same record).
+    pub fn same_record(&self, other: &Self) -> bool {
+        match (&self.0, &other.0) {
+            (RefKind::Borrowed(a), RefKind::Borrowed(b)) => std::ptr::eq(*a, *b),
+            (RefKind::Shared(a), RefKind::Shared(b)) => Arc::ptr_eq(a, b),
+            (RefKind::Stored(a), RefKind::Stored(b)) => Arc::ptr_eq(a, b),
+            _ => false,
         }
     }
 }
 
-impl<T> std::ops::Deref for Shared<'_, T> {
-    type Target = T;
-    fn deref(&self) -> &T {
+/// `aliases`, or `upstream` with `upstream`.
+fn pick_list(advisory: &Advisory, upstream: bool) -> &[String] {
+    if upstream {
+        &advisory.upstream
+    } else {
+        &advisory.aliases
+    }
+}
+
+/// A record's aliases or upstream ids.
+enum Strs<'r> {
+    Decoded(std::slice::Iter<'r, String>),
+    Stored(crate::store::record::StoredStrs<'r>),
+}
+
+impl<'r> Iterator for Strs<'r> {
+    type Item = &'r str;
+
+    fn next(&mut self) -> Option<&'r str> {
         match self {
-            Shared::Borrowed(value) => value,
-            Shared::Owned(value) => value,
+            Strs::Decoded(items) => items.next().map(String::as_str),
+            Strs::Stored(items) => items.next(),
         }
     }
 }
 
-impl<T> AsRef<T> for Shared<'_, T> {
-    fn as_ref(&self) -> &T {
-        self
+impl<'a> From<&'a Advisory> for AdvisoryRef<'a> {
+    fn from(advisory: &'a Advisory) -> Self {
+        Self(RefKind::Borrowed(advisory))
     }
 }
 
-impl<T: Serialize> Serialize for Shared<'_, T> {
+impl From<Arc<Advisory>> for AdvisoryRef<'_> {
+    fn from(advisory: Arc<Advisory>) -> Self {
+        Self(RefKind::Shared(advisory))
+    }
+}
+
+impl From<Advisory> for AdvisoryRef<'_> {
+    fn from(advisory: Advisory) -> Self {
+        Self(RefKind::Shared(Arc::new(advisory)))
+    }
+}
+
+impl std::ops::Deref for AdvisoryRef<'_> {
+    type Target = Advisory;
+    fn deref(&self) -> &Advisory {
+        self.advisory()
+    }
+}
+
+impl AsRef<Advisory> for AdvisoryRef<'_> {
+    fn as_ref(&self) -> &Advisory {
+        self.advisory()
+    }
+}
+
+impl std::fmt::Debug for AdvisoryRef<'_> {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        match &self.0 {
+            RefKind::Borrowed(a) => f.debug_tuple("Borrowed").field(a).finish(),
+            RefKind::Shared(a) => f.debug_tuple("Shared").field(a).finish(),
+            RefKind::Stored(r) => f.debug_tuple("Stored").field(r).finish(),
+        }
+    }
+}
+
+impl Serialize for AdvisoryRef<'_> {
     fn serialize<S: serde::Serializer>(&self, serializer: S) -> Result<S::Ok, S::Error> {
-        (**self).serialize(serializer)
+        self.advisory().serialize(serializer)
     }
 }
 
@@ -119,9 +241,11 @@ impl<T: Serialize> Serialize for Shared<'_, T> {
 /// [`affected`](Self::affected): an answer never holds a second copy of it.
 #[derive(Debug, Clone)]
 pub struct AdvisoryMatch<'a> {
-    /// The whole record (borrowed from an in-memory database, shared between
-    /// the matches of one record when decoded from a compiled one).
-    pub advisory: Shared<'a, Advisory>,
+    /// The record: borrowed from an in-memory database, or read from a
+    /// compiled one and decoded on first use (shared between the matches of
+    /// one record). Its ids ([`AdvisoryRef::id`], [`AdvisoryRef::ids`]) are
+    /// read without decoding it.
+    pub advisory: AdvisoryRef<'a>,
     /// Which of `advisory.affected` matched: always a valid index.
     affected: usize,
     /// Fixed (with the version), unfixed, will not be fixed, or not affected.
@@ -134,30 +258,63 @@ pub struct AdvisoryMatch<'a> {
     pub vendor_severity: Option<String>,
 }
 
+/// What [`AdvisoryMatch::affected`] gives should a stored record fail to
+/// decode after its check (which the store's tests rule out).
+static NO_ENTRY: Affected = Affected {
+    package: None,
+    severity: Vec::new(),
+    ranges: Vec::new(),
+    versions: Vec::new(),
+    ecosystem_specific: None,
+    database_specific: None,
+    vendor: None,
+};
+
 impl<'a> AdvisoryMatch<'a> {
     /// A match of `advisory`'s `affected`-th entry, with the verdict on the
     /// installed version; `fixed_version` is taken from `fix_state` and
     /// `vendor_severity` from the entry (OSV `ecosystem_specific.urgency`, or
     /// the vendor statement's). `None` if the record has no such entry.
     pub fn new(
-        advisory: Shared<'a, Advisory>,
+        advisory: impl Into<AdvisoryRef<'a>>,
         affected: usize,
         fix_state: FixState,
     ) -> Option<Self> {
+        let advisory = advisory.into();
         let entry = advisory.affected.get(affected)?;
         let vendor_severity = vendor_severity(entry).map(str::to_owned);
-        Some(Self {
+        Some(Self::checked(
+            advisory,
+            affected,
+            fix_state,
+            vendor_severity,
+        ))
+    }
+
+    /// A match whose entry the caller has checked exists, with its vendor
+    /// severity already read.
+    pub(crate) fn checked(
+        advisory: AdvisoryRef<'a>,
+        affected: usize,
+        fix_state: FixState,
+        vendor_severity: Option<String>,
+    ) -> Self {
+        Self {
             fixed_version: fix_state.fixed_version().map(str::to_owned),
             fix_state,
             vendor_severity,
             affected,
             advisory,
-        })
+        }
     }
 
-    /// The `affected` entry of [`advisory`](Self::advisory) that matched.
+    /// The `affected` entry of [`advisory`](Self::advisory) that matched
+    /// (decoding a stored record on first use).
     pub fn affected(&self) -> &Affected {
-        &self.advisory.affected[self.affected]
+        self.advisory
+            .affected
+            .get(self.affected)
+            .unwrap_or(&NO_ENTRY)
     }
 
     /// Its position in `advisory.affected`.
@@ -472,13 +629,12 @@ impl AdvisoryDb {
         let not_affected: HashSet<String> = all
             .iter()
             .filter(|m| !m.fix_state.is_affected())
-            .flat_map(|m| vulnerability_ids(&m.advisory).map(str::to_owned))
+            .flat_map(|m| m.advisory.ids().map(str::to_owned))
             .collect();
         Ok(all
             .into_iter()
             .filter(|m| {
-                m.fix_state.is_affected()
-                    && !vulnerability_ids(&m.advisory).any(|id| not_affected.contains(id))
+                m.fix_state.is_affected() && !m.advisory.ids().any(|id| not_affected.contains(id))
             })
             .collect())
     }
@@ -526,14 +682,10 @@ impl AdvisoryDb {
                         None => FixState::Unfixed,
                     }
                 };
-                found.extend(AdvisoryMatch::new(
-                    Shared::Borrowed(advisory),
-                    entry.affected,
-                    fix_state,
-                ));
+                found.extend(AdvisoryMatch::new(advisory, entry.affected, fix_state));
             }
         }
-        found.sort_by(|a, b| a.advisory.id.cmp(&b.advisory.id));
+        found.sort_by(|a, b| a.advisory.id().cmp(b.advisory.id()));
         Ok(found)
     }
 
@@ -553,16 +705,9 @@ impl AdvisoryDb {
     }
 }
 
-/// The ids a record is known by: its own, its aliases and its upstream ids.
-fn vulnerability_ids(advisory: &Advisory) -> impl Iterator<Item = &str> {
-    std::iter::once(advisory.id.as_str())
-        .chain(advisory.aliases.iter().map(String::as_str))
-        .chain(advisory.upstream.iter().map(String::as_str))
-}
-
 /// The vendor's severity word: a converter's statement, else the `urgency` that
 /// osv.dev's Debian records carry in `ecosystem_specific`.
-fn vendor_severity(affected: &Affected) -> Option<&str> {
+pub(crate) fn vendor_severity(affected: &Affected) -> Option<&str> {
     affected
         .vendor
         .as_ref()
@@ -624,24 +769,28 @@ mod tests {
         .expect("valid OSV");
         let shared = Arc::new(advisory);
         let fixed = FixState::Fixed("2.0.2".into());
-        let m = AdvisoryMatch::new(Shared::Owned(shared.clone()), 1, fixed).expect("entry 1");
+        let m = AdvisoryMatch::new(shared.clone(), 1, fixed).expect("entry 1");
         assert_eq!(m.affected().package.as_ref().unwrap().name, "b");
         assert_eq!(m.affected_index(), 1);
         assert_eq!(m.fixed_version.as_deref(), Some("2.0.2"));
         assert_eq!(m.vendor_severity.as_deref(), Some("high"));
+        assert_eq!(m.advisory.id(), "X-1");
+        assert!(m.advisory.is_decoded());
         let copy = m.clone();
-        match (&m.advisory, &copy.advisory) {
-            (Shared::Owned(a), Shared::Owned(b)) => assert!(Arc::ptr_eq(a, b)),
-            _ => panic!("an owned match stays owned"),
-        }
+        assert!(m.advisory.same_record(&copy.advisory));
         assert_eq!(Arc::strong_count(&shared), 3);
+        let other = AdvisoryMatch::new(Arc::new((*shared).clone()), 1, FixState::Unfixed).unwrap();
+        assert!(!m.advisory.same_record(&other.advisory));
         let json = serde_json::to_value(&m).expect("serializes");
         assert_eq!(
             json["affected"]["versions"],
             serde_json::json!(["2.0.0", "2.0.1"])
         );
         assert_eq!(json["advisory"]["id"], "X-1");
-        assert!(AdvisoryMatch::new(Shared::Borrowed(&*shared), 2, FixState::Unfixed).is_none());
+        assert!(AdvisoryMatch::new(&*shared, 2, FixState::Unfixed).is_none());
+        let borrowed = AdvisoryMatch::new(&*shared, 0, FixState::Unfixed).unwrap();
+        assert!(borrowed.advisory.same_record(&borrowed.clone().advisory));
+        assert_eq!(borrowed.vendor_severity, None);
     }
 
     #[test]

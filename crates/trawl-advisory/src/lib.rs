@@ -13,7 +13,7 @@
 //!   database to store.
 //! - [`AdvisoryDb`] holds records indexed by (normalised [`Ecosystem`], package
 //!   name); [`AdvisoryDb::matches`] takes a [`PackageQuery`] (source package name
-//!   and version) and returns [`AdvisoryMatch`]es, each with the record ([`Shared`]), the
+//!   and version) and returns [`AdvisoryMatch`]es, each with the record ([`AdvisoryRef`]), the
 //!   matching [`Affected`] entry, a [`FixState`] and the vendor severity.
 //!   [`AdvisoryDb::assess`] also returns "not affected" statements.
 //!   [`AdvisoryDb::from_paths`] loads all three kinds of feed.
@@ -87,7 +87,7 @@ pub mod secdb;
 pub mod store;
 pub mod version;
 
-pub use db::{AdvisoryDb, AdvisoryMatch, AdvisorySource, PackageQuery, QueryError, Shared};
+pub use db::{AdvisoryDb, AdvisoryMatch, AdvisoryRef, AdvisorySource, PackageQuery, QueryError};
 pub use ecosystem::Ecosystem;
 pub use feed::{
     ConvertedFeed, ConvertedRecord, FeedError, FeedWarning, RecordRef, WarningReason,

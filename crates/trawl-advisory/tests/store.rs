@@ -54,11 +54,39 @@ fn assert_same_answer(db: &AdvisoryDb, store: &AdvisoryStore, query: &PackageQue
     let want = db.matches(query);
     let got = store.matches(query);
     match (&want, &got) {
-        (Ok(want), Ok(got)) => assert_eq!(
-            serde_json::to_value(want).unwrap(),
-            serde_json::to_value(got).unwrap(),
-            "{query:?}"
-        ),
+        (Ok(want), Ok(got)) => {
+            // A stored answer holds its records undecoded: the ids (read
+            // without decoding) are the record's, and the first read of
+            // anything else decodes the record once for every match of it.
+            for (w, g) in want.iter().zip(got) {
+                assert!(!g.advisory.is_decoded(), "{query:?}");
+                assert_eq!(g.advisory.id(), w.advisory.id);
+                assert_eq!(g.advisory.aliases().collect::<Vec<_>>(), w.advisory.aliases);
+                assert_eq!(
+                    g.advisory.upstream().collect::<Vec<_>>(),
+                    w.advisory.upstream
+                );
+            }
+            assert_eq!(
+                serde_json::to_value(want).unwrap(),
+                serde_json::to_value(got).unwrap(),
+                "{query:?}"
+            );
+            for (i, g) in got.iter().enumerate() {
+                assert!(g.advisory.is_decoded(), "{query:?}");
+                for other in &got[i + 1..] {
+                    if other.advisory.id() == g.advisory.id()
+                        && other.advisory.upstream().eq(g.advisory.upstream())
+                    {
+                        // Matches of one record share it.
+                        assert_eq!(
+                            other.advisory.same_record(&g.advisory),
+                            std::ptr::eq(&*other.advisory, &*g.advisory)
+                        );
+                    }
+                }
+            }
+        }
         (Err(want), Err(StoreError::Query(got))) => assert_eq!(want, got, "{query:?}"),
         _ => panic!("{query:?}: in memory {want:?}, store {got:?}"),
     }

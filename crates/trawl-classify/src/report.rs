@@ -550,10 +550,7 @@ fn cap_warnings(mut warnings: Vec<String>) -> Vec<String> {
 /// Groups matches that share any id (id, alias or upstream id) into one vulnerability.
 fn group_matches<'m, 'a>(matches: &'m [AdvisoryMatch<'a>]) -> Vec<Vec<&'m AdvisoryMatch<'a>>> {
     let ids = |m: &AdvisoryMatch<'_>| -> BTreeSet<String> {
-        std::iter::once(m.advisory.id.clone())
-            .chain(m.advisory.aliases.iter().cloned())
-            .chain(m.advisory.upstream.iter().cloned())
-            .collect()
+        m.advisory.ids().map(str::to_owned).collect()
     };
     let mut groups: Vec<(BTreeSet<String>, Vec<&AdvisoryMatch<'a>>)> = Vec::new();
     for m in matches {
@@ -619,9 +616,7 @@ struct Vuln {
 fn vulnerability(group: &[&AdvisoryMatch<'_>], scheme: Option<VersionScheme>) -> Vuln {
     let mut ids: BTreeSet<&str> = BTreeSet::new();
     for m in group {
-        ids.insert(&m.advisory.id);
-        ids.extend(m.advisory.aliases.iter().map(String::as_str));
-        ids.extend(m.advisory.upstream.iter().map(String::as_str));
+        ids.extend(m.advisory.ids());
     }
     let cves: Vec<&str> = ids
         .iter()
@@ -632,7 +627,7 @@ fn vulnerability(group: &[&AdvisoryMatch<'_>], scheme: Option<VersionScheme>) ->
         [one] => one.to_string(),
         _ => group
             .iter()
-            .map(|m| m.advisory.id.as_str())
+            .map(|m| m.advisory.id())
             .min()
             .unwrap_or_default()
             .to_string(),
@@ -1097,16 +1092,14 @@ fn past_known_fixes(steps: &mut [RemediationStep], findings: &[Finding], db: &dy
             let not_affected: BTreeSet<&str> = matches
                 .iter()
                 .filter(|m| m.fix_state == FixState::NotAffected)
-                .flat_map(|m| std::iter::once(&m.advisory.id).chain(&m.advisory.aliases))
-                .map(String::as_str)
+                .flat_map(|m| std::iter::once(m.advisory.id()).chain(m.advisory.aliases()))
                 .collect();
             let mut target = step.to.clone();
             for m in &matches {
-                let ids = || std::iter::once(&m.advisory.id).chain(&m.advisory.aliases);
-                if let (Some(fix), false) = (
-                    &m.fixed_version,
-                    ids().any(|i| not_affected.contains(i.as_str())),
-                ) {
+                let ids = || std::iter::once(m.advisory.id()).chain(m.advisory.aliases());
+                if let (Some(fix), false) =
+                    (&m.fixed_version, ids().any(|i| not_affected.contains(i)))
+                {
                     target = max_version(scheme, &target, fix).to_string();
                 }
             }

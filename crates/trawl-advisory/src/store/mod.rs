@@ -39,37 +39,46 @@
 //! index, page-level access with its own page cache, and mature tooling
 //! (`sqlite3` can inspect a file) for free. Against a million advisories it opens
 //! in well under a millisecond; matching a mixed 1000-package inventory
-//! (2,746 matches) takes 8.4–9.0 ms (fastest of 100 runs, load 4.7–4.8 on
-//! 2 shared cores; 8.5–9.2 ms before the plain-release shortcut of
-//! `Version::cmp_str` and inline one-byte lengths, 10.2–11.4 ms for schema
-//! 3; see `benches/store.rs` and the README's performance section).
+//! (2,746 matches) takes 4.5–5.5 ms (fastest of 100 runs, load about 5 on 2
+//! shared cores; 7.1–8.3 ms at the same time before answers stopped
+//! decoding their records, 10.2–11.4 ms for schema 3; see
+//! `benches/store.rs` and the README's performance section).
 //!
-//! Each matching record is decoded once per query into an `Arc`, which its
-//! matches share ([`Shared`]); a match names its `affected`
-//! entry by position ([`AdvisoryMatch::affected`]) instead of holding a copy.
-//! Before (2026-12-04), every match decoded its record and then deep-copied
-//! the matched `affected` entry with all its listed versions, and a record
-//! matching twice was deep-copied again: 41.8 ms for the bench's 1000
-//! packages, against 16.5 ms with shared records (`cargo bench -p
-//! trawl-advisory --bench store`, 1,011,845 advisories, both at load average
-//! 4–5 on 2 shared cores; 22.5 ms at load 9–10). Schema version 3 had one
-//! `entries` row per entry, joined to `records` in SQL and filtered by an SQL
-//! function evaluating each entry; version 4's package rows (issue 13) cut
-//! the B-tree descents, the per-row SQL work and the calls into Rust, and
-//! its entries keep their listed versions sorted, so that evaluation
-//! binary-searches them instead of parsing each.
-//! Range bounds in the language schemes that are plain `major.minor.patch`
-//! releases, as most are, are compared as numbers rather than parsed (and
-//! allocated) per comparison.
-//! What is left is mostly building the owned answer: decoding each matched
-//! record whole (every `versions` entry a `String`) and freeing it again are
-//! 46% of the instructions of the bench (callgrind), SQLite 19%, entry
-//! evaluation 15%. The next step is an [`AdvisoryMatch`] that holds the
-//! record's bytes (checked once, shared) and decodes only what its caller
-//! reads, bounds-checked and typed as now: a public API change for every
-//! caller in the workspace (classify, watch, the facade), which read
-//! `advisory.id`, `aliases`, `upstream`, `summary`, `severity`,
-//! `database_specific` and [`AdvisoryMatch::affected`].
+//! An answer does not own a decoded copy of its record. A query checks each
+//! matching record whole, in place (checksum, then every tag, count, string
+//! bound and JSON value, exactly as far as the decoder reads; see
+//! `StoredRecord::check`), keeps its bytes (the encoding's structure and
+//! text, one copy) in an `Arc` its matches share, and reads the matched
+//! entries' vendor severities on the way. The match's [`AdvisoryRef`]
+//! reads the id, aliases and upstream ids from those bytes, without
+//! decoding (the answer is sorted and suppressed by them); the first
+//! dereference to the [`Advisory`](crate::Advisory) (summary, severity,
+//! [`AdvisoryMatch::affected`], serialization) decodes the whole record
+//! once for every match sharing it. Because the bytes were checked whole,
+//! that later decoding cannot fail, and damage is still a
+//! [`StoreError::Corrupt`] of the query that read it (the tests hold the
+//! check and the decoder to agreeing on every cut and many changed bytes of
+//! a record).
+//!
+//! History (2026-12-04, issue 13): every match first decoded its record and
+//! then deep-copied the matched `affected` entry with all its listed
+//! versions, and a record matching twice was deep-copied again: 41.8 ms for
+//! the bench's 1000 packages. Records decoded once into a shared `Arc`:
+//! 16.5 ms (both at load average 4–5). Schema version 3 had one `entries`
+//! row per entry, joined to `records` in SQL and filtered by an SQL
+//! function evaluating each entry; version 4's package rows cut the B-tree
+//! descents, the per-row SQL work and the calls into Rust, and its entries
+//! keep their listed versions sorted, so that evaluation binary-searches
+//! them instead of parsing each. Range bounds in the language schemes that
+//! are plain `major.minor.patch` releases, as most are, are compared as
+//! numbers rather than parsed (and allocated) per comparison. Decoding each
+//! matched record whole and freeing it again were then 46% of the bench's
+//! instructions (callgrind: 280.3M for 4 passes); checking them in place
+//! instead brought that to 169.0M. What is left (callgrind): SQLite about
+//! 24% (B-tree seeks 10%), entry evaluation about 25% (version comparison
+//! 11%), the record check 16% (a third of it UTF-8 validation and the copy),
+//! the allocator about 12%, preparing the query 4%. Bounds pre-parsed at
+//! build time per scheme (a schema change) would cut entry evaluation.
 //!
 //! # Integrity, and what open costs
 //!
@@ -124,13 +133,22 @@ use std::time::{Duration, Instant};
 use rusqlite::{Connection, OpenFlags};
 use sha2::{Digest, Sha256};
 
-use crate::db::{AdvisoryMatch, AdvisorySource, PackageQuery, QueryError, Shared};
+use crate::db::{AdvisoryMatch, AdvisoryRef, AdvisorySource, PackageQuery, QueryError};
 use crate::ecosystem::Ecosystem;
 use crate::feed::{FeedError, FeedWarning, OpenError, open_regular};
 use crate::fix::FixState;
-use crate::osv::Advisory;
 use affected::{Installed, PreparedQuery};
-use record::{BlobError, PackageReader, decode_advisory, evaluate_entry};
+use record::{BlobError, PackageReader, StoredRecord, evaluate_entry, unframe};
+
+/// For the `record` fuzz target, not part of the API: checks `payload` (a
+/// record's encoding, its checksum frame removed) as a query checks a
+/// matched record, decodes it, and panics if the two disagree: the check
+/// accepting what the decoder refuses (or the reverse), or reading other
+/// ids, entry counts or vendor severities than the decoded record has.
+#[doc(hidden)]
+pub fn fuzz_record(payload: &[u8]) {
+    record::fuzz(payload);
+}
 
 /// The schema version this crate reads and writes; also SQLite's `user_version`.
 /// Version 3 files language packages under their ecosystem's canonical name
@@ -259,8 +277,8 @@ struct Conn {
     /// The current query's matching entries, in answer order.
     hits: Vec<Hit>,
     /// The records they name, by sequence number (sorted, once each), and
-    /// each one once decoded.
-    records: Vec<(i64, Option<Arc<Advisory>>)>,
+    /// each one once read and checked.
+    records: Vec<(i64, Option<Arc<StoredRecord>>)>,
 }
 
 /// A matching entry: its record, its position in the record's `affected`,
@@ -269,6 +287,8 @@ struct Hit {
     seq: i64,
     affected: u32,
     fix_state: FixState,
+    /// The entry's vendor severity, read with its record.
+    vendor_severity: Option<String>,
 }
 
 impl std::fmt::Debug for AdvisoryStore {
@@ -711,13 +731,12 @@ impl AdvisoryStore {
         let not_affected: HashSet<String> = all
             .iter()
             .filter(|m| !m.fix_state.is_affected())
-            .flat_map(|m| vulnerability_ids(&m.advisory).map(str::to_owned))
+            .flat_map(|m| m.advisory.ids().map(str::to_owned))
             .collect();
         Ok(all
             .into_iter()
             .filter(|m| {
-                m.fix_state.is_affected()
-                    && !vulnerability_ids(&m.advisory).any(|id| not_affected.contains(id))
+                m.fix_state.is_affected() && !m.advisory.ids().any(|id| not_affected.contains(id))
             })
             .collect())
     }
@@ -812,9 +831,21 @@ impl AdvisoryStore {
                         .map_err(failed)?
                         .as_blob()
                         .map_err(|e| self.corrupt(what(), e.to_string()))?;
-                    *slot = Some(Arc::new(
-                        decode_advisory(blob).map_err(|e| self.corrupt_blob(what(), e))?,
-                    ));
+                    // Checked whole, kept as bytes: decoded when a caller
+                    // reads more than its ids. The entries' vendor
+                    // severities are read on the way.
+                    let record = unframe(blob)
+                        .and_then(|payload| {
+                            StoredRecord::check(payload, |at, severity| {
+                                for hit in hits.iter_mut() {
+                                    if hit.seq == seq && hit.affected as usize == at {
+                                        hit.vendor_severity = severity.map(str::to_owned);
+                                    }
+                                }
+                            })
+                        })
+                        .map_err(|e| self.corrupt_blob(what(), e))?;
+                    *slot = Some(Arc::new(record));
                 }
             }
         }
@@ -824,25 +855,30 @@ impl AdvisoryStore {
             seq,
             affected,
             fix_state,
+            vendor_severity,
         } in hits.drain(..)
         {
             let what = || format!("record {seq}");
-            let advisory = records
+            let record = records
                 .binary_search_by_key(&seq, |(s, _)| *s)
                 .ok()
                 .and_then(|at| records.get(at)?.1.clone())
                 .ok_or_else(|| {
                     self.corrupt(what(), "an entry names it, the file lacks it".into())
                 })?;
-            let one = AdvisoryMatch::new(Shared::Owned(advisory), affected as usize, fix_state)
-                .ok_or_else(|| {
-                    self.corrupt(what(), format!("it has no affected entry {affected}"))
-                })?;
-            found.push(one);
+            if affected as usize >= record.entries() {
+                return Err(self.corrupt(what(), format!("it has no affected entry {affected}")));
+            }
+            found.push(AdvisoryMatch::checked(
+                AdvisoryRef::stored(record),
+                affected as usize,
+                fix_state,
+                vendor_severity,
+            ));
         }
         records.clear();
         drop(guard);
-        found.sort_by(|a, b| a.advisory.id.cmp(&b.advisory.id));
+        found.sort_by(|a, b| a.advisory.id().cmp(b.advisory.id()));
         Ok(found)
     }
 
@@ -1116,18 +1152,12 @@ fn evaluate_package(
                     seq: entry.seq,
                     affected: entry.affected,
                     fix_state,
+                    vendor_severity: None,
                 });
             }
         }
     }
     row.finish()
-}
-
-/// The ids a record is known by: its own, its aliases and its upstream ids.
-fn vulnerability_ids(advisory: &Advisory) -> impl Iterator<Item = &str> {
-    std::iter::once(advisory.id.as_str())
-        .chain(advisory.aliases.iter().map(String::as_str))
-        .chain(advisory.upstream.iter().map(String::as_str))
 }
 
 #[cfg(test)]

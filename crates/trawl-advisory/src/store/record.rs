@@ -229,8 +229,352 @@ pub(crate) fn encode_advisory(advisory: &Advisory) -> Vec<u8> {
     frame(&w.finish())
 }
 
+/// Decodes a framed record whole, checking its checksum.
+#[cfg(test)]
 pub(crate) fn decode_advisory(blob: &[u8]) -> Result<Advisory, BlobError> {
-    let mut r = Reader::new(unframe(blob)?)?;
+    decode_payload(unframe(blob)?)
+}
+
+/// A record a query matched, kept as its checked bytes: its id, aliases and
+/// upstream ids are read from them in place, the whole record is decoded
+/// the first time a caller asks for it, once for every match sharing it.
+pub(crate) struct StoredRecord {
+    /// The payload's structure and text (see [`wire`](super::wire)),
+    /// accepted by [`check`](Self::check).
+    structure: Box<[u8]>,
+    text: Box<str>,
+    /// Where the id is in the text.
+    id: std::ops::Range<usize>,
+    /// `affected.len()`.
+    entries: usize,
+    decoded: std::sync::OnceLock<Advisory>,
+}
+
+impl StoredRecord {
+    /// Checks a record's payload (its frame already checked, see
+    /// [`unframe`]) exactly as far as the decoder (`decode_parts`) reads it, without
+    /// building the record: every tag, count, string bound, JSON depth and
+    /// number, and that nothing is left over; then keeps a copy. Calls
+    /// `entry` with each `affected` entry's position and its vendor severity
+    /// (as `AdvisoryMatch::new` takes it from the decoded entry).
+    ///
+    /// The decoder succeeds on every payload this accepts, so the
+    /// record can be decoded later, when a caller first reads it, with no
+    /// error left to report (the tests hold the two to agreeing on every cut
+    /// and many changed bytes of a record).
+    pub(crate) fn check<'p>(
+        payload: &'p [u8],
+        mut entry: impl FnMut(usize, Option<&'p str>),
+    ) -> Result<Self, BlobError> {
+        let (structure, text) = Reader::split(payload)?;
+        let mut r = Reader::from_parts(structure, text);
+        r.opt_str()?; // schema_version
+        let at = text.len() - r.text_left();
+        let id = at..at + r.str()?.len();
+        r.opt_str()?; // modified
+        r.opt_str()?; // published
+        r.opt_str()?; // withdrawn
+        skip_strings(&mut r)?; // aliases
+        skip_strings(&mut r)?; // related
+        skip_strings(&mut r)?; // upstream
+        r.opt_str()?; // summary
+        r.opt_str()?; // details
+        skip_severities(&mut r)?;
+        let entries = r.count()?;
+        for i in 0..entries {
+            let severity = skip_affected(&mut r)?;
+            entry(i, severity);
+        }
+        for _ in 0..r.count()? {
+            r.str()?; // kind
+            r.str()?; // url
+        }
+        skip_opt_json(&mut r, None)?;
+        r.finish()?;
+        Ok(Self {
+            structure: structure.into(),
+            text: text.into(),
+            id,
+            entries,
+            decoded: std::sync::OnceLock::new(),
+        })
+    }
+
+    /// `id`, read in place.
+    pub(crate) fn id(&self) -> &str {
+        self.text.get(self.id.clone()).unwrap_or_default()
+    }
+
+    /// `aliases` (`upstream` with `upstream`), read in place.
+    pub(crate) fn ids(&self, upstream: bool) -> StoredStrs<'_> {
+        let mut r = Reader::from_parts(&self.structure, &self.text);
+        // Checked by `check`: an error here cannot happen, and would end the
+        // list.
+        let mut head = || -> Result<usize, BlobError> {
+            r.opt_str()?; // schema_version
+            r.str()?; // id
+            r.opt_str()?; // modified
+            r.opt_str()?; // published
+            r.opt_str()?; // withdrawn
+            if upstream {
+                skip_strings(&mut r)?; // aliases
+                skip_strings(&mut r)?; // related
+            }
+            r.count()
+        };
+        let left = head().unwrap_or(0);
+        StoredStrs { reader: r, left }
+    }
+
+    /// `affected.len()`.
+    pub(crate) fn entries(&self) -> usize {
+        self.entries
+    }
+
+    /// Whether [`advisory`](Self::advisory) has decoded the record.
+    pub(crate) fn is_decoded(&self) -> bool {
+        self.decoded.get().is_some()
+    }
+
+    /// The whole record, decoded on the first call.
+    pub(crate) fn advisory(&self) -> &Advisory {
+        self.decoded.get_or_init(|| {
+            // The payload passed `check`, which accepts only what
+            // `decode_parts` decodes; should the two ever disagree, the
+            // answer keeps the ids it was sorted by rather than panicking.
+            decode_parts(Reader::from_parts(&self.structure, &self.text)).unwrap_or_else(|_| {
+                Advisory {
+                    schema_version: None,
+                    id: self.id().to_owned(),
+                    modified: None,
+                    published: None,
+                    withdrawn: None,
+                    aliases: self.ids(false).map(str::to_owned).collect(),
+                    related: Vec::new(),
+                    upstream: self.ids(true).map(str::to_owned).collect(),
+                    summary: None,
+                    details: None,
+                    severity: Vec::new(),
+                    affected: Vec::new(),
+                    references: Vec::new(),
+                    database_specific: None,
+                }
+            })
+        })
+    }
+}
+
+impl std::fmt::Debug for StoredRecord {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("StoredRecord")
+            .field("id", &self.id())
+            .field("bytes", &(self.structure.len() + self.text.len()))
+            .field("decoded", &self.is_decoded())
+            .finish()
+    }
+}
+
+/// Runs the check a query makes of a matched record over arbitrary payload
+/// bytes and holds it to the decoder (see `store::fuzz_record`).
+pub(crate) fn fuzz(payload: &[u8]) {
+    let mut severities = Vec::new();
+    let checked = StoredRecord::check(payload, |at, s| severities.push((at, s)));
+    let decoded = Reader::new(payload).and_then(decode_parts);
+    match (checked, decoded) {
+        (Ok(stored), Ok(decoded)) => {
+            assert_eq!(stored.id(), decoded.id);
+            assert!(
+                stored
+                    .ids(false)
+                    .eq(decoded.aliases.iter().map(String::as_str))
+            );
+            assert!(
+                stored
+                    .ids(true)
+                    .eq(decoded.upstream.iter().map(String::as_str))
+            );
+            assert_eq!(stored.entries(), decoded.affected.len());
+            assert_eq!(severities.len(), decoded.affected.len());
+            for ((at, severity), (i, entry)) in
+                severities.iter().zip(decoded.affected.iter().enumerate())
+            {
+                assert_eq!((*at, *severity), (i, crate::db::vendor_severity(entry)));
+            }
+            assert_eq!(stored.advisory(), &decoded);
+        }
+        (Err(_), Err(_)) => {}
+        (checked, decoded) => {
+            panic!("the record check and the decoder disagree: {checked:?} / {decoded:?}")
+        }
+    }
+}
+
+/// A list of strings of a [`StoredRecord`], read in place.
+pub(crate) struct StoredStrs<'r> {
+    reader: Reader<'r>,
+    left: usize,
+}
+
+impl<'r> Iterator for StoredStrs<'r> {
+    type Item = &'r str;
+
+    fn next(&mut self) -> Option<&'r str> {
+        self.left = self.left.checked_sub(1)?;
+        self.reader.str().ok()
+    }
+
+    fn size_hint(&self) -> (usize, Option<usize>) {
+        (0, Some(self.left))
+    }
+}
+
+fn skip_strings(r: &mut Reader<'_>) -> Result<(), BlobError> {
+    for _ in 0..r.count()? {
+        r.str()?;
+    }
+    Ok(())
+}
+
+fn skip_severities(r: &mut Reader<'_>) -> Result<(), BlobError> {
+    for _ in 0..r.count()? {
+        match r.u8()? {
+            0..=3 => {}
+            4 => {
+                r.str()?;
+            }
+            tag => return Err(bad_tag("severity type", tag)),
+        }
+        r.str()?; // score
+    }
+    Ok(())
+}
+
+/// Steps over an `affected` entry as [`read_affected`] reads it; returns its
+/// vendor severity: the vendor statement's, else a string `urgency` in
+/// `ecosystem_specific`.
+fn skip_affected<'p>(r: &mut Reader<'p>) -> Result<Option<&'p str>, BlobError> {
+    match r.u8()? {
+        0 => {}
+        1 => {
+            r.str()?; // ecosystem
+            r.str()?; // name
+            r.opt_str()?; // purl
+        }
+        tag => return Err(bad_tag("package", tag)),
+    }
+    skip_severities(r)?;
+    for _ in 0..r.count()? {
+        match r.u8()? {
+            0..=2 => {}
+            3 => {
+                r.str()?;
+            }
+            tag => return Err(bad_tag("range type", tag)),
+        }
+        r.opt_str()?; // repo
+        for _ in 0..r.count()? {
+            let tag = r.u8()?;
+            r.str()?;
+            if tag > 3 {
+                return Err(bad_tag("event", tag));
+            }
+        }
+        skip_opt_json(r, None)?;
+    }
+    skip_strings(r)?; // versions
+    let urgency = skip_opt_json(r, Some("urgency"))?;
+    skip_opt_json(r, None)?; // database_specific
+    let vendor = match r.u8()? {
+        0 => None,
+        1 => {
+            match r.u8()? {
+                0..=2 => {}
+                tag => return Err(bad_tag("vendor status", tag)),
+            }
+            let severity = r.opt_str()?;
+            r.opt_str()?; // note
+            severity
+        }
+        tag => return Err(bad_tag("vendor statement", tag)),
+    };
+    Ok(vendor.or(urgency))
+}
+
+/// Steps over what [`put_opt_json`] wrote, as [`read_opt_json`] reads it;
+/// with a `key`, returns the string the value holds under that key when it
+/// is an object (the last one, as a decoded map keeps it).
+fn skip_opt_json<'p>(r: &mut Reader<'p>, key: Option<&str>) -> Result<Option<&'p str>, BlobError> {
+    match r.u8()? {
+        0 => Ok(None),
+        1 => {
+            let tag = r.u8()?;
+            let Some(key) = key.filter(|_| tag == 8) else {
+                skip_json_tagged(r, tag, 0)?;
+                return Ok(None);
+            };
+            let mut found = None;
+            for _ in 0..r.count()? {
+                let name = r.str()?;
+                let tag = r.u8()?;
+                if name == key {
+                    found = if tag == 6 { Some(r.str()?) } else { None };
+                    if tag == 6 {
+                        continue;
+                    }
+                }
+                skip_json_tagged(r, tag, 1)?;
+            }
+            Ok(found)
+        }
+        tag => Err(bad_tag("JSON option", tag)),
+    }
+}
+
+/// Steps over a JSON value as [`read_json`] reads it at `depth`, its tag
+/// already read.
+fn skip_json_tagged(r: &mut Reader<'_>, tag: u8, depth: usize) -> Result<(), BlobError> {
+    if depth > MAX_JSON_DEPTH {
+        return Err(BlobError::Decode("JSON nested too deeply".into()));
+    }
+    match tag {
+        0..=2 => {}
+        3 | 4 => {
+            r.array::<8>()?;
+        }
+        5 => {
+            if !f64::from_le_bytes(r.array()?).is_finite() {
+                return Err(BlobError::Decode("non-finite JSON number".into()));
+            }
+        }
+        6 => {
+            r.str()?;
+        }
+        7 => {
+            for _ in 0..r.count()? {
+                let tag = r.u8()?;
+                skip_json_tagged(r, tag, depth + 1)?;
+            }
+        }
+        8 => {
+            for _ in 0..r.count()? {
+                r.str()?;
+                let tag = r.u8()?;
+                skip_json_tagged(r, tag, depth + 1)?;
+            }
+        }
+        tag => return Err(bad_tag("JSON", tag)),
+    }
+    Ok(())
+}
+
+/// Decodes a record's payload whole.
+#[cfg(test)]
+pub(crate) fn decode_payload(payload: &[u8]) -> Result<Advisory, BlobError> {
+    decode_parts(Reader::new(payload)?)
+}
+
+/// Decodes a record whole from its payload's reader.
+fn decode_parts(mut r: Reader<'_>) -> Result<Advisory, BlobError> {
     let advisory = Advisory {
         schema_version: r.opt_string()?,
         id: r.string()?,
@@ -569,6 +913,116 @@ mod tests {
                 Err(BlobError::Decode(_))
             ));
         }
+    }
+
+    /// The check a query runs on a matched record accepts exactly what the
+    /// decoder decodes: on the whole record, on every cut of it and on every
+    /// byte changed in several ways; and what it reads (ids, entry count,
+    /// vendor severities) is what the decoded record says.
+    #[test]
+    fn record_check_agrees_with_decoding() {
+        let json = r#"{"id": "DSA-1", "schema_version": "1.6", "published": "2024-01-01T00:00:00Z",
+          "aliases": ["CVE-1", "CVE-2"], "related": ["R-1"], "upstream": ["CVE-1"],
+          "summary": "s", "details": "d",
+          "severity": [{"type": "CVSS_V3", "score": "CVSS:3.1/AV:N"}, {"type": "ODD", "score": "9"}],
+          "affected": [
+            {"package": {"ecosystem": "Debian:12", "name": "x", "purl": "pkg:deb/debian/x"},
+             "ranges": [{"type": "ECOSYSTEM", "events": [{"introduced": "0"}, {"fixed": "1.2-1"}],
+                         "database_specific": {"n": 1.5, "deep": [[{"a": null}]]}},
+                        {"type": "WEIRD", "repo": "r", "events": [{"limit": "*"}, {"last_affected": "3"}]}],
+             "versions": ["1.0-1", "1.1-1"], "ecosystem_specific": {"urgency": "high", "list": [1, -2, true]}},
+            {"package": {"ecosystem": "Debian:11", "name": "x"},
+             "ecosystem_specific": {"urgency": 3},
+             "trawl_vendor_statement": {"status": "will_not_fix", "severity": "low", "note": "no-dsa"}},
+            {"ranges": [{"type": "GIT", "events": [{"introduced": "abc"}]}],
+             "ecosystem_specific": ["urgency", "x"], "database_specific": {"urgency": "y"}},
+            {"package": {"ecosystem": "npm", "name": "y"}, "severity": [{"type": "CVSS_V4", "score": "z"}],
+             "trawl_vendor_statement": {"status": "not_affected"}}
+          ],
+          "references": [{"type": "WEB", "url": "https://example.org"}],
+          "database_specific": {"source": "x", "big": 18446744073709551615, "s": "é"}}"#;
+        let advisory: Advisory = serde_json::from_str(json).unwrap();
+        let blob = encode_advisory(&advisory);
+        let payload = unframe(&blob).unwrap().to_vec();
+
+        let agree = |bytes: &[u8], what: &str| {
+            // What the fuzz target runs must hold here too.
+            fuzz(bytes);
+            let mut severities = Vec::new();
+            let checked =
+                StoredRecord::check(bytes, |at, s| severities.push((at, s.map(str::to_owned))));
+            let decoded = decode_payload(bytes);
+            assert_eq!(
+                checked.is_ok(),
+                decoded.is_ok(),
+                "{what}: {checked:?} / {decoded:?}"
+            );
+            if let (Ok(stored), Ok(decoded)) = (checked, decoded) {
+                assert_eq!(stored.id(), decoded.id, "{what}");
+                assert_eq!(
+                    stored.ids(false).collect::<Vec<_>>(),
+                    decoded.aliases,
+                    "{what}"
+                );
+                assert_eq!(
+                    stored.ids(true).collect::<Vec<_>>(),
+                    decoded.upstream,
+                    "{what}"
+                );
+                assert_eq!(stored.entries(), decoded.affected.len(), "{what}");
+                let want: Vec<_> = decoded
+                    .affected
+                    .iter()
+                    .enumerate()
+                    .map(|(at, a)| (at, crate::db::vendor_severity(a).map(str::to_owned)))
+                    .collect();
+                assert_eq!(severities, want, "{what}");
+                assert_eq!(stored.advisory(), &decoded, "{what}");
+            }
+        };
+        agree(&payload, "whole");
+        let mut severities = Vec::new();
+        let stored = StoredRecord::check(&payload, |at, s| severities.push((at, s))).unwrap();
+        assert_eq!(stored.entries(), 4);
+        assert_eq!(stored.ids(false).collect::<Vec<_>>(), ["CVE-1", "CVE-2"]);
+        assert_eq!(stored.ids(true).collect::<Vec<_>>(), ["CVE-1"]);
+        assert_eq!(
+            severities,
+            [(0, Some("high")), (1, Some("low")), (2, None), (3, None)]
+        );
+        for cut in 0..payload.len() {
+            agree(&payload[..cut], &format!("cut at {cut}"));
+        }
+        let mut accepted = 0;
+        for at in 0..payload.len() {
+            for change in [
+                |b: u8| b ^ 1,
+                |b: u8| b ^ 0x80,
+                |b: u8| b.wrapping_add(1),
+                |b: u8| b.wrapping_sub(1),
+                |_| 0,
+                |_| 3,
+                |_| 5,
+                |_| 8,
+                |_| 0xff,
+            ] {
+                let mut bytes = payload.clone();
+                bytes[at] = change(bytes[at]);
+                agree(&bytes, &format!("byte {at} changed to {}", bytes[at]));
+                accepted += usize::from(decode_payload(&bytes).is_ok());
+            }
+        }
+        // Some changes still decode (a different tag, length or letter):
+        // the comparison above covered accepted records, not only errors.
+        assert!(accepted > 100, "{accepted}");
+
+        // A record kept by a query decodes on first use, once.
+        let stored = StoredRecord::check(&payload, |_, _| {}).unwrap();
+        assert!(!stored.is_decoded());
+        assert_eq!(stored.id(), "DSA-1");
+        assert_eq!(stored.advisory(), &advisory);
+        assert!(stored.is_decoded());
+        assert!(std::ptr::eq(stored.advisory(), stored.advisory()));
     }
 
     #[test]

@@ -95,6 +95,12 @@ pub(crate) struct Reader<'a> {
 impl<'a> Reader<'a> {
     /// Splits a payload into its structure and its text, checking the text.
     pub(crate) fn new(payload: &'a [u8]) -> Result<Self, BlobError> {
+        let (structure, text) = Self::split(payload)?;
+        Ok(Self::from_parts(structure, text))
+    }
+
+    /// A payload's structure and its text, the text checked as UTF-8.
+    pub(crate) fn split(payload: &'a [u8]) -> Result<(&'a [u8], &'a str), BlobError> {
         let mut head = Reader {
             structure: payload,
             text: "",
@@ -105,7 +111,17 @@ impl<'a> Reader<'a> {
         }
         let (structure, text) = head.structure.split_at(n);
         let text = std::str::from_utf8(text).map_err(|e| BlobError::Decode(e.to_string()))?;
-        Ok(Self { structure, text })
+        Ok((structure, text))
+    }
+
+    /// Reads a structure and a text [`split`](Self::split) gave.
+    pub(crate) fn from_parts(structure: &'a [u8], text: &'a str) -> Self {
+        Self { structure, text }
+    }
+
+    /// How many bytes of the text are not read yet.
+    pub(crate) fn text_left(&self) -> usize {
+        self.text.len()
     }
 
     fn short() -> BlobError {
@@ -188,6 +204,15 @@ impl<'a> Reader<'a> {
         Ok(s)
     }
 
+    /// What [`Writer::opt_str`] wrote, borrowed.
+    pub(crate) fn opt_str(&mut self) -> Result<Option<&'a str>, BlobError> {
+        match self.u8()? {
+            0 => Ok(None),
+            1 => self.str().map(Some),
+            tag => Err(BlobError::Decode(format!("bad option tag {tag}"))),
+        }
+    }
+
     /// An owned string.
     pub(crate) fn string(&mut self) -> Result<String, BlobError> {
         self.str().map(str::to_owned)
@@ -195,11 +220,7 @@ impl<'a> Reader<'a> {
 
     /// What [`Writer::opt_str`] wrote, owned.
     pub(crate) fn opt_string(&mut self) -> Result<Option<String>, BlobError> {
-        match self.u8()? {
-            0 => Ok(None),
-            1 => self.string().map(Some),
-            tag => Err(BlobError::Decode(format!("bad option tag {tag}"))),
-        }
+        Ok(self.opt_str()?.map(str::to_owned))
     }
 
     /// A list of owned strings.
