@@ -570,13 +570,20 @@ impl FindingRow {
     /// and id: package, path (none first), installed version, separated by
     /// U+001F (below every printable character).
     fn key_base(&self) -> String {
-        let sep = KEY_SEPARATOR;
-        format!(
-            "{}{sep}{}{sep}{}",
-            self.package,
-            self.path.as_deref().unwrap_or_default(),
-            self.version
-        )
+        let path = self.path.as_deref().unwrap_or_default();
+        let mut key = String::with_capacity(
+            self.package.len() + path.len() + self.version.len() + 2 * KEY_SEPARATOR.len_utf8(),
+        );
+        for (i, part) in [self.package.as_str(), path, &self.version]
+            .into_iter()
+            .enumerate()
+        {
+            if i > 0 {
+                key.push(KEY_SEPARATOR);
+            }
+            key.push_str(part);
+        }
+        key
     }
 
     /// A hash of what the row holds beside its key (id, package, path,
@@ -650,21 +657,24 @@ const KEY_SEPARATOR: char = '\u{1f}';
 /// its n-th repeat, so keys are unique within an image whatever the
 /// package names hold.
 pub(crate) fn finding_keys(rows: &[FindingRow]) -> Vec<String> {
-    let mut seen: std::collections::HashMap<(&str, String), usize> =
-        std::collections::HashMap::with_capacity(rows.len());
-    rows.iter()
-        .map(|f| {
-            let base = f.key_base();
-            let n = seen.entry((f.id.as_str(), base.clone())).or_insert(0);
-            let key = if *n == 0 {
-                base
-            } else {
-                format!("{base}{KEY_SEPARATOR}{n}")
-            };
+    let mut keys: Vec<String> = rows.iter().map(FindingRow::key_base).collect();
+    // Repeats are rare: found by reference, then suffixed.
+    let mut repeats: Vec<(usize, usize)> = Vec::new();
+    {
+        let mut seen: std::collections::HashMap<(&str, &str), usize> =
+            std::collections::HashMap::with_capacity(rows.len());
+        for (i, (f, key)) in rows.iter().zip(&keys).enumerate() {
+            let n = seen.entry((f.id.as_str(), key.as_str())).or_insert(0);
+            if *n > 0 {
+                repeats.push((i, *n));
+            }
             *n += 1;
-            key
-        })
-        .collect()
+        }
+    }
+    for (i, n) in repeats {
+        keys[i] = format!("{}{KEY_SEPARATOR}{n}", keys[i]);
+    }
+    keys
 }
 
 /// A report to store, with what the store keeps of it apart.
@@ -1745,6 +1755,43 @@ mod tests {
         ]);
         let digest = Sha256::digest(values.to_string().as_bytes());
         i64::from_be_bytes(digest[..8].try_into().unwrap())
+    }
+
+    #[test]
+    fn finding_keys_number_repeats_only() {
+        let row = |id: &str, package: &str, path: Option<&str>| FindingRow {
+            id: id.into(),
+            aliases: vec![],
+            package: package.into(),
+            version: "1.0".into(),
+            source_name: package.into(),
+            source_version: "1.0".into(),
+            ecosystem: "Debian:12".into(),
+            severity: Severity::Low,
+            fix_state: FixStateKind::Unfixed,
+            fixed_version: None,
+            layer: None,
+            path: path.map(str::to_string),
+            suppressed: false,
+        };
+        let rows = [
+            row("CVE-1", "a", None),
+            row("CVE-1", "a", None),
+            row("CVE-2", "a", None),
+            row("CVE-1", "a", Some("/x")),
+            row("CVE-1", "a", None),
+        ];
+        let s = KEY_SEPARATOR;
+        assert_eq!(
+            finding_keys(&rows),
+            [
+                format!("a{s}{s}1.0"),
+                format!("a{s}{s}1.0{s}1"),
+                format!("a{s}{s}1.0"),
+                format!("a{s}/x{s}1.0"),
+                format!("a{s}{s}1.0{s}2"),
+            ]
+        );
     }
 
     #[test]
