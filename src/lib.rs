@@ -531,6 +531,8 @@ impl Scanner {
     /// ```
     pub fn rematch_all(&self, inventories: Vec<Scanned>) -> Vec<Report> {
         let memo = trawl_advisory::Memoized::new(&*self.database);
+        // What each OS (source package, version) amounts to, once per batch.
+        let cache = trawl_classify::MatchCache::default();
         let jobs: Vec<std::sync::Mutex<Option<Scanned>>> = inventories
             .into_iter()
             .map(|s| std::sync::Mutex::new(Some(s)))
@@ -545,12 +547,13 @@ impl Scanner {
                 let Some(scanned) = job.lock().ok().and_then(|mut j| j.take()) else {
                     continue;
                 };
-                let report = Report::generate_with_policy(
+                let report = Report::generate_cached(
                     scanned.source,
                     scanned.image,
                     scanned.inventory,
                     &memo,
                     &self.policy,
+                    &cache,
                 );
                 if let Ok(mut slot) = reports[i].lock() {
                     *slot = Some(report);

@@ -39,8 +39,8 @@ mod table;
 pub use policy::{IgnoreRule, Policy, PolicyError, VexStatement, VexStatus};
 pub use report::{
     AdvisoryDatabaseInfo, Finding, FixStateKind, ImageInfo, InventoryDocument, MAX_REPORT_WARNINGS,
-    RemediationStep, Report, SCHEMA_VERSION, Summary, Suppression, Verdict, inventory_schema,
-    report_schema,
+    MatchCache, RemediationStep, Report, SCHEMA_VERSION, Summary, Suppression, Verdict,
+    inventory_schema, report_schema,
 };
 pub use severity::{Rating, Severity};
 pub use table::{escape_terminal, write_inventory_table, write_table, write_table_with};

@@ -369,6 +369,45 @@ impl Report {
         db: &dyn AdvisorySource,
         policy: &Policy,
     ) -> Report {
+        Self::generate_shared(source, image, inventory, db, policy, None)
+    }
+
+    /// [`Report::generate_with_policy`] for one of many inventories matched
+    /// against the same `db`: what a (source package, version) amounts to
+    /// (its advisories grouped into vulnerabilities) is worked out once per
+    /// `cache`, whichever report asks first. Gives exactly what
+    /// [`Report::generate_with_policy`] gives. The cache must not outlive
+    /// `db`'s contents: keep one per batch, against one database.
+    ///
+    /// ```
+    /// use trawl_advisory::AdvisoryDb;
+    /// use trawl_classify::{MatchCache, Policy, Report};
+    /// # let inventory = trawl_inventory::Inventory::default();
+    /// # let image = trawl_classify::ImageInfo::default();
+    /// let db = AdvisoryDb::new();
+    /// let cache = MatchCache::default();
+    /// let report = Report::generate_cached("img", image, inventory, &db, &Policy::default(), &cache);
+    /// # assert!(report.findings.is_empty());
+    /// ```
+    pub fn generate_cached(
+        source: impl Into<String>,
+        image: ImageInfo,
+        inventory: Inventory,
+        db: &dyn AdvisorySource,
+        policy: &Policy,
+        cache: &MatchCache,
+    ) -> Report {
+        Self::generate_shared(source, image, inventory, db, policy, Some(cache))
+    }
+
+    fn generate_shared(
+        source: impl Into<String>,
+        image: ImageInfo,
+        inventory: Inventory,
+        db: &dyn AdvisorySource,
+        policy: &Policy,
+        cache: Option<&MatchCache>,
+    ) -> Report {
         let mut incomplete: Vec<String> = inventory
             .warnings
             .iter()
@@ -411,7 +450,7 @@ impl Report {
         let mut unmatched = Vec::new();
         if let (None, Some(eco)) = (&unsupported, ecosystem.as_deref()) {
             let os_packages: Vec<&Package> = packages.iter().filter(|p| p.kind.is_os()).collect();
-            all = find(eco, &os_packages, db, &mut unmatched);
+            all = find(eco, &os_packages, db, cache, &mut unmatched);
         }
         let (lang_findings, uncovered) = find_language(&language, db, &mut unmatched);
         all.extend(lang_findings);
@@ -603,6 +642,67 @@ fn rating_of(m: &AdvisoryMatch<'_>) -> (u8, Rating) {
     (rank, r)
 }
 
+/// What a (source package, version) amounts to in an ecosystem: its
+/// vulnerabilities, or why it could not be asked about.
+type SourceAnswer = std::sync::Arc<Result<Vec<Vuln>, String>>;
+
+/// What the OS packages' (source package, version) pairs amount to, shared
+/// by the reports of a batch matched against one database
+/// ([`Report::generate_cached`]): images share base layers, so most pairs
+/// repeat. Safe to share between threads; grows with the distinct pairs.
+#[derive(Default)]
+pub struct MatchCache {
+    answers: std::sync::Mutex<HashMap<(String, String, String), SourceAnswer>>,
+}
+
+impl std::fmt::Debug for MatchCache {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        let n = self
+            .answers
+            .lock()
+            .unwrap_or_else(std::sync::PoisonError::into_inner)
+            .len();
+        f.debug_struct("MatchCache").field("answers", &n).finish()
+    }
+}
+
+/// The vulnerabilities of a (source package, version), from `db`, through
+/// `cache` when there is one.
+fn source_vulns(
+    query: &PackageQuery<'_>,
+    scheme: Option<VersionScheme>,
+    db: &dyn AdvisorySource,
+    cache: Option<&MatchCache>,
+) -> SourceAnswer {
+    let ask = || -> SourceAnswer {
+        std::sync::Arc::new(match db.matches(query) {
+            Ok(matches) => Ok(group_matches(&matches)
+                .iter()
+                .map(|group| vulnerability(group, scheme))
+                .collect()),
+            Err(e) => Err(e.to_string()),
+        })
+    };
+    let Some(cache) = cache else { return ask() };
+    let key = (
+        query.ecosystem.to_string(),
+        query.name.to_string(),
+        query.version.to_string(),
+    );
+    let lock = || {
+        cache
+            .answers
+            .lock()
+            .unwrap_or_else(std::sync::PoisonError::into_inner)
+    };
+    if let Some(known) = lock().get(&key) {
+        return known.clone();
+    }
+    // Worked out without holding the lock, so other threads go on.
+    let answer = ask();
+    lock().entry(key).or_insert(answer).clone()
+}
+
 /// One vulnerability: what a group of matches about it says together.
 struct Vuln {
     id: String,
@@ -685,6 +785,7 @@ fn find(
     ecosystem: &str,
     packages: &[&Package],
     db: &dyn AdvisorySource,
+    cache: Option<&MatchCache>,
     warnings: &mut Vec<String>,
 ) -> Vec<Finding> {
     let scheme = scheme(ecosystem);
@@ -703,15 +804,15 @@ fn find(
             name,
             version,
         };
-        let matches = match db.matches(&query) {
-            Ok(m) => m,
+        let answer = source_vulns(&query, scheme, db, cache);
+        let vulns = match answer.as_ref() {
+            Ok(vulns) => vulns,
             Err(e) => {
                 warnings.push(format!("source package {name} {version}: not matched: {e}"));
                 continue;
             }
         };
-        for group in group_matches(&matches) {
-            let v = vulnerability(&group, scheme);
+        for v in vulns {
             for p in &binaries {
                 let remediation = match (&v.fixed, v.fix_state) {
                     (Some(fix), _) if p.name == p.source_name => {
@@ -729,7 +830,7 @@ fn find(
                     }
                     (None, _) => format!("no fixed version of {} is available yet", p.source_name),
                 };
-                findings.push(finding(&v, p, ecosystem, None, remediation));
+                findings.push(finding(v, p, ecosystem, None, remediation));
             }
         }
     }

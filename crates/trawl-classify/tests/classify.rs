@@ -7,7 +7,7 @@ use std::path::{Path, PathBuf};
 
 use trawl_advisory::AdvisoryDb;
 use trawl_classify::policy::{parse_ignore_file, parse_vex};
-use trawl_classify::{FixStateKind, ImageInfo, Policy, Report, Severity, Verdict};
+use trawl_classify::{FixStateKind, ImageInfo, MatchCache, Policy, Report, Severity, Verdict};
 use trawl_inventory::Inventory;
 use trawl_layers::{Limits, read_rootfs};
 
@@ -133,6 +133,45 @@ fn remediation_steps_clear_every_fixable_finding() {
     assert_eq!(after.summary.fixable, 0, "{:?}", after.findings.first());
     assert_eq!(after.verdict, Verdict::Healthy);
     assert!(after.remediation.is_empty());
+}
+
+/// One cache shared by the reports of several inventories (alike, partly
+/// alike, remediated) against one database gives every report exactly
+/// what matching it alone gives, in either order.
+#[test]
+fn a_shared_match_cache_changes_no_report() {
+    let db = secdb34();
+    let first = Report::generate("dir:alpine-3.4", ImageInfo::default(), alpine34(), &db);
+    let remediated = apply(&first, alpine34());
+    let mut partly = alpine34();
+    partly.packages.truncate(partly.packages.len() / 2);
+    let inventories = [alpine34(), remediated, partly, alpine34()];
+    let alone: Vec<String> = inventories
+        .iter()
+        .map(|inv| {
+            let r = Report::generate("dir:alpine-3.4", ImageInfo::default(), inv.clone(), &db);
+            serde_json::to_string(&r).unwrap()
+        })
+        .collect();
+    for order in [[0, 1, 2, 3], [2, 1, 3, 0]] {
+        let cache = MatchCache::default();
+        for i in order {
+            let r = Report::generate_cached(
+                "dir:alpine-3.4",
+                ImageInfo::default(),
+                inventories[i].clone(),
+                &db,
+                &Policy::default(),
+                &cache,
+            );
+            assert_eq!(
+                serde_json::to_string(&r).unwrap(),
+                alone[i],
+                "inventory {i}"
+            );
+        }
+    }
+    assert!(!first.findings.is_empty());
 }
 
 fn debian_inventory() -> Inventory {

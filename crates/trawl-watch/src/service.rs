@@ -1125,7 +1125,7 @@ fn rematch(
         .zip(reports)
         .map(|((digest, previous_sha256), report)| {
             // The report's JSON only for an image stored without one.
-            let result = MatchResult::rematched(&report, target, previous_sha256.is_none())?;
+            let result = MatchResult::from_report(report, target, previous_sha256.is_none())?;
             Ok(Rematched {
                 digest,
                 previous_sha256,

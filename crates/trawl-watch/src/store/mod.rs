@@ -528,6 +528,25 @@ pub fn fix_state_of(name: &str) -> FixStateKind {
 }
 
 impl FindingRow {
+    /// [`FindingRow::new`], taking the finding's values instead of copying them.
+    fn from_finding(finding: Finding, suppressed: bool) -> FindingRow {
+        FindingRow {
+            id: finding.id,
+            aliases: finding.aliases,
+            package: finding.package,
+            version: finding.installed_version,
+            source_name: finding.source_name,
+            source_version: finding.source_version,
+            ecosystem: finding.ecosystem,
+            severity: finding.severity,
+            fix_state: finding.fix_state,
+            fixed_version: finding.fixed_version,
+            layer: finding.layer,
+            path: finding.path,
+            suppressed,
+        }
+    }
+
     fn new(finding: &Finding, suppressed: bool) -> FindingRow {
         FindingRow {
             id: finding.id.clone(),
@@ -551,13 +570,20 @@ impl FindingRow {
     /// and id: package, path (none first), installed version, separated by
     /// U+001F (below every printable character).
     fn key_base(&self) -> String {
-        let sep = KEY_SEPARATOR;
-        format!(
-            "{}{sep}{}{sep}{}",
-            self.package,
-            self.path.as_deref().unwrap_or_default(),
-            self.version
-        )
+        let path = self.path.as_deref().unwrap_or_default();
+        let mut key = String::with_capacity(
+            self.package.len() + path.len() + self.version.len() + 2 * KEY_SEPARATOR.len_utf8(),
+        );
+        for (i, part) in [self.package.as_str(), path, &self.version]
+            .into_iter()
+            .enumerate()
+        {
+            if i > 0 {
+                key.push(KEY_SEPARATOR);
+            }
+            key.push_str(part);
+        }
+        key
     }
 
     /// A hash of what the row holds beside its key (id, package, path,
@@ -565,23 +591,29 @@ impl FindingRow {
     /// it, without reading them whole. The first 8 bytes of the SHA-256 of
     /// the columns' JSON.
     pub fn value_hash(&self) -> i64 {
-        let values = serde_json::json!([
-            self.aliases,
-            self.source_name,
-            self.source_version,
-            self.ecosystem,
+        // Serialized straight into the hasher, as the JSON array of these
+        // (the same bytes `serde_json::json!([...]).to_string()` gives, so
+        // stored hashes stay valid) without building the array first.
+        let values = (
+            &self.aliases,
+            &self.source_name,
+            &self.source_version,
+            &self.ecosystem,
             severity_rank(self.severity),
             self.fix_state.as_str(),
-            self.fixed_version,
-            self.layer,
+            &self.fixed_version,
+            &self.layer,
             self.suppressed,
             // In the key, but also here: a key that repeats (a count
             // appended) could otherwise match rows that differ in these.
-            self.package,
-            self.version,
-            self.path,
-        ]);
-        let digest = Sha256::digest(values.to_string().as_bytes());
+            &self.package,
+            &self.version,
+            &self.path,
+        );
+        let mut hasher = HashWriter(Sha256::new());
+        // Writing into a hasher cannot fail, nor can serializing strings.
+        let _ = serde_json::to_writer(&mut hasher, &values);
+        let digest = hasher.0.finalize();
         let mut first = [0u8; 8];
         first.copy_from_slice(&digest[..8]);
         i64::from_be_bytes(first)
@@ -600,6 +632,20 @@ impl FindingRow {
     }
 }
 
+/// Feeds what is written to it into a SHA-256.
+struct HashWriter(Sha256);
+
+impl std::io::Write for HashWriter {
+    fn write(&mut self, buf: &[u8]) -> std::io::Result<usize> {
+        self.0.update(buf);
+        Ok(buf.len())
+    }
+
+    fn flush(&mut self) -> std::io::Result<()> {
+        Ok(())
+    }
+}
+
 /// Separates the parts of a finding's stable key.
 const KEY_SEPARATOR: char = '\u{1f}';
 
@@ -611,21 +657,24 @@ const KEY_SEPARATOR: char = '\u{1f}';
 /// its n-th repeat, so keys are unique within an image whatever the
 /// package names hold.
 pub(crate) fn finding_keys(rows: &[FindingRow]) -> Vec<String> {
-    let mut seen: std::collections::HashMap<(&str, String), usize> =
-        std::collections::HashMap::with_capacity(rows.len());
-    rows.iter()
-        .map(|f| {
-            let base = f.key_base();
-            let n = seen.entry((f.id.as_str(), base.clone())).or_insert(0);
-            let key = if *n == 0 {
-                base
-            } else {
-                format!("{base}{KEY_SEPARATOR}{n}")
-            };
+    let mut keys: Vec<String> = rows.iter().map(FindingRow::key_base).collect();
+    // Repeats are rare: found by reference, then suffixed.
+    let mut repeats: Vec<(usize, usize)> = Vec::new();
+    {
+        let mut seen: std::collections::HashMap<(&str, &str), usize> =
+            std::collections::HashMap::with_capacity(rows.len());
+        for (i, (f, key)) in rows.iter().zip(&keys).enumerate() {
+            let n = seen.entry((f.id.as_str(), key.as_str())).or_insert(0);
+            if *n > 0 {
+                repeats.push((i, *n));
+            }
             *n += 1;
-            key
-        })
-        .collect()
+        }
+    }
+    for (i, n) in repeats {
+        keys[i] = format!("{}{KEY_SEPARATOR}{n}", keys[i]);
+    }
+    keys
 }
 
 /// A report to store, with what the store keeps of it apart.
@@ -683,6 +732,43 @@ impl MatchResult {
         Ok(MatchResult {
             verdict,
             verdict_reason: report.verdict_reason.clone(),
+            summary,
+            report: json,
+            report_sha256,
+            findings,
+            target: target.clone(),
+        })
+    }
+
+    /// [`MatchResult::rematched`], taking the report's findings instead of
+    /// copying them (a rescan has no other use for the report).
+    pub fn from_report(
+        report: Report,
+        target: &MatchTarget,
+        with_report: bool,
+    ) -> Result<MatchResult, serde_json::Error> {
+        let json = if with_report {
+            Some(serde_json::to_string(&report)?)
+        } else {
+            None
+        };
+        let verdict = report.verdict.as_str().to_string();
+        let summary = serde_json::to_string(&report.summary)?;
+        let findings: Vec<FindingRow> = report
+            .findings
+            .into_iter()
+            .map(|f| FindingRow::from_finding(f, false))
+            .chain(
+                report
+                    .suppressed
+                    .into_iter()
+                    .map(|f| FindingRow::from_finding(f, true)),
+            )
+            .collect();
+        let report_sha256 = results_sha256(&verdict, &report.verdict_reason, &summary, &findings);
+        Ok(MatchResult {
+            verdict,
+            verdict_reason: report.verdict_reason,
             summary,
             report: json,
             report_sha256,
@@ -1647,6 +1733,95 @@ mod tests {
         for kind in FIX_STATES {
             assert_eq!(fix_state_of(kind.as_str()), kind);
         }
+    }
+
+    /// The value hash as it was first computed (a `serde_json::Value`
+    /// array, printed): stored rows carry it, so the streamed computation
+    /// must give the same numbers.
+    fn value_hash_as_stored(r: &FindingRow) -> i64 {
+        let values = serde_json::json!([
+            r.aliases,
+            r.source_name,
+            r.source_version,
+            r.ecosystem,
+            severity_rank(r.severity),
+            r.fix_state.as_str(),
+            r.fixed_version,
+            r.layer,
+            r.suppressed,
+            r.package,
+            r.version,
+            r.path,
+        ]);
+        let digest = Sha256::digest(values.to_string().as_bytes());
+        i64::from_be_bytes(digest[..8].try_into().unwrap())
+    }
+
+    #[test]
+    fn finding_keys_number_repeats_only() {
+        let row = |id: &str, package: &str, path: Option<&str>| FindingRow {
+            id: id.into(),
+            aliases: vec![],
+            package: package.into(),
+            version: "1.0".into(),
+            source_name: package.into(),
+            source_version: "1.0".into(),
+            ecosystem: "Debian:12".into(),
+            severity: Severity::Low,
+            fix_state: FixStateKind::Unfixed,
+            fixed_version: None,
+            layer: None,
+            path: path.map(str::to_string),
+            suppressed: false,
+        };
+        let rows = [
+            row("CVE-1", "a", None),
+            row("CVE-1", "a", None),
+            row("CVE-2", "a", None),
+            row("CVE-1", "a", Some("/x")),
+            row("CVE-1", "a", None),
+        ];
+        let s = KEY_SEPARATOR;
+        assert_eq!(
+            finding_keys(&rows),
+            [
+                format!("a{s}{s}1.0"),
+                format!("a{s}{s}1.0{s}1"),
+                format!("a{s}{s}1.0"),
+                format!("a{s}/x{s}1.0"),
+                format!("a{s}{s}1.0{s}2"),
+            ]
+        );
+    }
+
+    #[test]
+    fn value_hash_is_the_stored_one() {
+        let mut row = FindingRow {
+            id: "CVE-1".into(),
+            aliases: vec!["DSA-1".into(), "GHSA-\"q\\\u{1f}é".into()],
+            package: "lib\u{1f}ssl3".into(),
+            version: "3.0.1-1".into(),
+            source_name: "openssl".into(),
+            source_version: "3.0.1-1".into(),
+            ecosystem: "Debian:12".into(),
+            severity: Severity::High,
+            fix_state: FixStateKind::WillNotFix,
+            fixed_version: Some("3.0.2-1\n".into()),
+            layer: None,
+            path: Some("/usr/lib/x.jar".into()),
+            suppressed: true,
+        };
+        assert_eq!(row.value_hash(), value_hash_as_stored(&row));
+        row.aliases.clear();
+        row.fixed_version = None;
+        row.layer = Some("sha256:aa".into());
+        row.path = None;
+        row.suppressed = false;
+        row.severity = Severity::Unknown;
+        assert_eq!(row.value_hash(), value_hash_as_stored(&row));
+        let before = row.value_hash();
+        row.version = "3.0.1-2".into();
+        assert_ne!(row.value_hash(), before);
     }
 
     #[test]

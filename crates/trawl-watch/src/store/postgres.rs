@@ -1521,20 +1521,30 @@ async fn apply_findings(
         return Ok((0, 0, 0));
     }
     let digests: Vec<&str> = images.iter().map(|(d, _)| *d).collect();
+    // A row per image, its rows' columns as arrays: far fewer rows to
+    // send and decode than a row per finding. (The aggregates of one
+    // group see its rows in one order, so the arrays line up.)
     let stored = query(
         tx,
-        "SELECT digest, id, fkey, h FROM findings WHERE digest = ANY($1)",
+        "SELECT digest, array_agg(id), array_agg(fkey), array_agg(h) FROM findings
+         WHERE digest = ANY($1) GROUP BY digest",
         &[&digests],
     )
     .await?;
-    let mut old: std::collections::HashMap<
-        String,
-        std::collections::HashMap<(String, String), Option<i64>>,
-    > = std::collections::HashMap::new();
+    // Borrowed from the rows read: no copy of a key is made to compare.
+    // Per image, per id: the stored (key, value hash) pairs (an id has a
+    // row per package it is found in, a few).
+    type Stored<'r> = std::collections::HashMap<&'r str, Vec<(&'r str, Option<i64>)>>;
+    let mut old: std::collections::HashMap<&str, Stored<'_>> =
+        std::collections::HashMap::with_capacity(images.len());
     for r in &stored {
-        old.entry(r.get(0))
-            .or_default()
-            .insert((r.get(1), r.get(2)), r.get(3));
+        let ids: Vec<&str> = r.try_get(1)?;
+        let fkeys: Vec<&str> = r.try_get(2)?;
+        let hashes: Vec<Option<i64>> = r.try_get(3)?;
+        let rows = old.entry(r.try_get(0)?).or_default();
+        for ((id, fkey), h) in ids.into_iter().zip(fkeys).zip(hashes) {
+            rows.entry(id).or_default().push((fkey, h));
+        }
     }
     let (mut changed, mut added): (Vec<(&str, String, &FindingRow)>, Vec<_>) = (vec![], vec![]);
     let mut gone: [Vec<String>; 3] = Default::default();
@@ -1542,35 +1552,56 @@ async fn apply_findings(
     // digest and copying is cheaper than deleting, updating and inserting
     // row by row (a full replacement of the database).
     let mut rewritten: Vec<&str> = Vec::new();
+    #[derive(Clone, Copy, PartialEq)]
+    enum Row {
+        Same,
+        Changed,
+        Added,
+    }
     for &(digest, findings) in images {
         let mut rows = old.remove(digest).unwrap_or_default();
-        let stored_rows = rows.len();
-        let (mut image_changed, mut image_added) = (Vec::new(), Vec::new());
+        let stored_rows: usize = rows.values().map(Vec::len).sum();
         let keys = finding_keys(findings);
-        for (f, fkey) in findings.iter().zip(keys) {
-            let key = (f.id.clone(), fkey);
-            let hit = rows.remove(&key);
-            let fkey = key.1;
-            match hit {
-                Some(Some(h)) if h == f.value_hash() => {}
-                Some(_) => image_changed.push((digest, fkey, f)),
-                None => image_added.push((digest, fkey, f)),
-            }
-        }
-        let writes = rows.len() + image_changed.len() + image_added.len();
+        let mut writes = 0;
+        let what: Vec<Row> = findings
+            .iter()
+            .zip(&keys)
+            .map(|(f, fkey)| {
+                let hit = rows.get_mut(f.id.as_str()).and_then(|same_id| {
+                    let i = same_id.iter().position(|(k, _)| *k == fkey.as_str())?;
+                    Some(same_id.swap_remove(i).1)
+                });
+                let row = match hit {
+                    Some(Some(h)) if h == f.value_hash() => Row::Same,
+                    Some(_) => Row::Changed,
+                    None => Row::Added,
+                };
+                writes += usize::from(row != Row::Same);
+                row
+            })
+            .collect();
+        let left: usize = rows.values().map(Vec::len).sum();
+        writes += left;
         if stored_rows > 0 && 2 * writes > 3 * stored_rows {
             rewritten.push(digest);
-            for (f, fkey) in findings.iter().zip(finding_keys(findings)) {
+            for (f, fkey) in findings.iter().zip(keys) {
                 added.push((digest, fkey, f));
             }
             continue;
         }
-        changed.extend(image_changed);
-        added.extend(image_added);
-        for (id, fkey) in rows.into_keys() {
-            gone[0].push(digest.to_string());
-            gone[1].push(id);
-            gone[2].push(fkey);
+        for ((f, fkey), row) in findings.iter().zip(keys).zip(what) {
+            match row {
+                Row::Same => {}
+                Row::Changed => changed.push((digest, fkey, f)),
+                Row::Added => added.push((digest, fkey, f)),
+            }
+        }
+        for (id, same_id) in rows {
+            for (fkey, _) in same_id {
+                gone[0].push(digest.to_string());
+                gone[1].push(id.to_string());
+                gone[2].push(fkey.to_string());
+            }
         }
     }
     if !rewritten.is_empty() {
