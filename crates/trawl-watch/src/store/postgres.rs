@@ -1522,8 +1522,12 @@ async fn apply_findings(
     }
     let digests: Vec<&str> = images.iter().map(|(d, _)| *d).collect();
     // A row per image, its rows' columns as arrays: far fewer rows to
-    // send and decode than a row per finding. (The aggregates of one
-    // group see its rows in one order, so the arrays line up.)
+    // send and decode than a row per finding. The arrays line up: the
+    // executor advances all aggregates of a group with each input row in
+    // turn (and a parallel plan combines their partial states row by row),
+    // so the i-th elements come from one row. Were they ever not to, the
+    // comparison would see keys that are not stored, and the insert of
+    // one would fail on the primary key, not write a wrong row.
     let stored = query(
         tx,
         "SELECT digest, array_agg(id), array_agg(fkey), array_agg(h) FROM findings
