@@ -64,6 +64,7 @@ fn migrations() -> Vec<(i64, String)> {
         (3, OUTBOX_3.to_string()),
         (4, STABLE_FINDING_KEYS_4.to_string()),
         (5, super::counters::postgres_migration()),
+        (6, super::counters::postgres_prefix_migration()),
     ]
 }
 

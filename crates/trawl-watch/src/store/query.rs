@@ -458,13 +458,18 @@ impl Sql {
         }
     }
 
-    /// `repo` (an expression) is under one of `prefixes`.
-    fn under_any(&mut self, repo: &str, prefixes: &[String]) -> String {
+    /// `repo` (an expression) is under one of `prefixes`: equal to one, or
+    /// in the byte-wise range `[p/, p0)` (`'0'` is the byte after `'/'`),
+    /// which holds exactly the names that start with `p/`. A range, so
+    /// that an index on the repository (byte-wise: SQLite's `BINARY`,
+    /// PostgreSQL's `COLLATE "C"`) finds the names.
+    pub(super) fn under_any(&mut self, repo: &str, prefixes: &[String]) -> String {
+        let r = self.c(repo);
         let parts: Vec<String> = prefixes
             .iter()
             .map(|p| {
                 let p = self.text_param(p.trim_end_matches('/'));
-                format!("{repo} = {p} OR substr({repo}, 1, length({p}) + 1) = {p} || '/'")
+                format!("{r} = {p} OR ({r} >= {p} || '/' AND {r} < {p} || '0')")
             })
             .collect();
         format!("({})", parts.join(" OR "))
