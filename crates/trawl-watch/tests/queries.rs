@@ -1260,7 +1260,7 @@ async fn check_edges(store: &Store, images: &[Img], scopes: &[Scope], round: &st
                 );
             }
             let rows = vulns(
-                &store,
+                store,
                 &q(|q| {
                     q.scope = scope.clone();
                     q.repository = repository.map(str::to_string);

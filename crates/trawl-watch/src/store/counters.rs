@@ -15,6 +15,7 @@
 //! | `P` | `''` | binary package | images with a finding in it | findings in it |
 //! | `v`, `s`, `p` | a repository | as above | of the images listed there | … |
 //! | `r` | a repository | `''` | images listed there with findings | their findings |
+//! | `v+`, `s+`, `p+` | a prefix | as `v`, `s`, `p` | the sums of the rows of the repositories below it (`prefix/…`) | … |
 //!
 //! Upper-case kinds are the whole registry (every image, tagged or not:
 //! the unscoped summary, exactly what the aggregate over the rows said).
@@ -36,6 +37,14 @@
 //! appears or its last one goes (a 0↔1 transition moves the package's
 //! image count), and a tag that lists an image in a new repository adds
 //! the image's counts there.
+//!
+//! A scoped summary reads, for each prefix, the prefix's totals and its
+//! own name's rows (a few hundred, however many repositories are below it),
+//! and the `r` rows of its repositories (one each, for the top
+//! repositories). The totals are kept beside the rows they sum: on
+//! SQLite by triggers on `summary_counts` itself, on PostgreSQL by the
+//! fold (the deltas stay per repository, and a summary sums those of the
+//! prefix's repositories, a byte-wise range of the primary key).
 //!
 //! # Who keeps them
 //!
@@ -606,21 +615,21 @@ CREATE TRIGGER summary_images_update AFTER UPDATE OF digest, verdict ON images
     )
 }
 
-/// The prefixes of a repository name whose totals (`v+`, `s+`, `p+`) its
-/// counters add to: the name itself and the part before each `/` in it —
-/// every prefix that covers it ([`super::query::Scope`]). SQLite: a
-/// subquery over `name` (an expression), as triggers can run it.
+/// The prefixes above a repository name, whose totals (`v+`, `s+`, `p+`)
+/// its counters add to: the part before each `/` in it — with the name
+/// itself, every prefix that covers it ([`super::query::Scope`]). SQLite:
+/// a subquery over `name` (an expression), as triggers can run it.
 fn sqlite_prefixes(name: &str) -> String {
     format!(
         "(WITH RECURSIVE n(i) AS (SELECT 1 UNION ALL SELECT i + 1 FROM n WHERE i < length({name}))
-          SELECT substr({name}, 1, i - 1) AS prefix FROM n WHERE substr({name}, i, 1) = '/'
-          UNION ALL SELECT {name})"
+          SELECT substr({name}, 1, i - 1) AS prefix FROM n WHERE substr({name}, i, 1) = '/')"
     )
 }
 
 /// What SQLite's version 9 adds: each prefix's totals (`v+`, `s+`, `p+`
 /// rows of `summary_counts`: the sums of the `v`, `s`, `p` rows of the
-/// repositories it covers), filled, and the triggers on `summary_counts`
+/// repositories below it, `prefix/…`; its own name's are its `v`, `s`,
+/// `p` rows), filled, and the triggers on `summary_counts`
 /// that carry every change of a repository's row to its prefixes' totals.
 /// A scoped summary then reads a prefix's few hundred totals instead of
 /// every row of its thousand repositories.
@@ -643,16 +652,13 @@ pub(super) fn sqlite_prefix_migration() -> String {
 WITH RECURSIVE n(i) AS (SELECT 1 UNION ALL SELECT i + 1 FROM n
                         WHERE i < (SELECT coalesce(max(length(repository)), 0) FROM summary_counts))
 INSERT INTO summary_counts (kind, repository, key, images, findings)
-SELECT kind || '+', prefix, key, sum(images), sum(findings)
-FROM (SELECT c.kind, substr(c.repository, 1, n.i - 1) AS prefix, c.key, c.images, c.findings
-      FROM summary_counts AS c JOIN n ON n.i <= length(c.repository)
-          AND substr(c.repository, n.i, 1) = '/'
-      WHERE c.kind IN ('v', 's', 'p')
-      UNION ALL
-      SELECT kind, repository, key, images, findings FROM summary_counts
-      WHERE kind IN ('v', 's', 'p'))
-GROUP BY kind, prefix, key
-HAVING sum(images) <> 0 OR sum(findings) <> 0;
+SELECT c.kind || '+', substr(c.repository, 1, n.i - 1) AS prefix, c.key, sum(c.images),
+       sum(c.findings)
+FROM summary_counts AS c JOIN n ON n.i <= length(c.repository)
+    AND substr(c.repository, n.i, 1) = '/'
+WHERE c.kind IN ('v', 's', 'p')
+GROUP BY c.kind, prefix, c.key
+HAVING sum(c.images) <> 0 OR sum(c.findings) <> 0;
 CREATE TRIGGER summary_prefix_insert AFTER INSERT ON summary_counts
     WHEN NEW.kind IN ('v', 's', 'p') BEGIN {insert}
 END;
@@ -684,13 +690,12 @@ pub(super) fn postgres_prefix_migration() -> String {
         "
 CREATE INDEX tags_by_repository ON tags (repository COLLATE \"C\", digest);
 
--- The prefixes a repository name's counters add to: the name and the part
--- before each '/' in it.
+-- The prefixes above a repository name, whose totals its counters add
+-- to: the part before each '/' in it.
 CREATE FUNCTION summary_prefixes(name text) RETURNS SETOF text
 LANGUAGE sql IMMUTABLE STRICT PARALLEL SAFE AS $$
     SELECT left(name, i - 1) FROM generate_series(1, length(name)) AS i
         WHERE substr(name, i, 1) = '/'
-    UNION ALL SELECT name
 $$;
 
 INSERT INTO summary_counts (kind, repository, key, images, findings)
@@ -786,9 +791,10 @@ pub(super) async fn summary(
             return Ok(RegistrySummary::default());
         }
         // The totals of each prefix (`v+`, `s+`, `p+`: a few hundred rows
-        // however many repositories it holds), the deltas of its
-        // repositories not folded yet (PostgreSQL; a few thousand rows in
-        // all), and its repositories' `r` rows, one per repository.
+        // however many repositories are below it) and its own name's
+        // counters, the deltas of its repositories not folded yet
+        // (PostgreSQL; a few thousand rows in all), and its repositories'
+        // `r` rows, one per repository.
         let exact: Vec<String> = prefixes
             .iter()
             .map(|p| format!("repository = {}", sql.text_param(p)))
@@ -800,7 +806,7 @@ pub(super) async fn summary(
             "SELECT 0, kind, name, key, {si}, {sf}
              FROM (SELECT substr(kind, 1, 1) AS kind, '' AS name, key, images, findings
                    FROM summary_counts
-                   WHERE kind IN ('v+', 's+', 'p+') AND ({exact})
+                   WHERE kind IN ('v', 's', 'p', 'v+', 's+', 'p+') AND ({exact})
                    UNION ALL
                    SELECT kind, CASE WHEN kind = 'r' THEN repository ELSE '' END, key,
                           images, findings
