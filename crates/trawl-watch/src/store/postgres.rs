@@ -1293,12 +1293,9 @@ impl PgStore {
 }
 
 impl super::query::Rows for PgStore {
-    /// Not prepared (nor cached): each statement is planned for its values.
-    /// A cached statement would go to PostgreSQL's generic plan after five
-    /// runs, which knows neither a scope's range nor how many findings an
-    /// id has; at 100,000 images the one it picked for a scoped id (every
-    /// image of the scope, then its findings) took 300 ms where the plan
-    /// for the values (the id's findings, then the scope's tags) takes 3.
+    /// A statement with a repository range is not prepared, so that it is
+    /// planned for its values ([`super::query::Sql::planned_per_run`]);
+    /// the others are prepared once per connection and cached.
     async fn rows(&self, sql: &super::query::Sql) -> Result<Vec<Vec<Value>>, StoreError> {
         let client = self.client().await?;
         let params: Vec<(Box<dyn ToSql + Sync + Send>, Type)> = sql
@@ -1312,11 +1309,20 @@ impl super::query::Rows for PgStore {
                 }
             })
             .collect();
-        let typed: Vec<(&(dyn ToSql + Sync), Type)> = params
-            .iter()
-            .map(|(p, t)| (p.as_ref() as &(dyn ToSql + Sync), t.clone()))
-            .collect();
-        let rows = client.query_typed(&sql.text, &typed).await?;
+        let rows = if sql.planned_per_run {
+            let typed: Vec<(&(dyn ToSql + Sync), Type)> = params
+                .iter()
+                .map(|(p, t)| (p.as_ref() as &(dyn ToSql + Sync), t.clone()))
+                .collect();
+            client.query_typed(&sql.text, &typed).await?
+        } else {
+            let stmt = client.prepare_cached(&sql.text).await?;
+            let refs: Vec<&(dyn ToSql + Sync)> = params
+                .iter()
+                .map(|(p, _)| p.as_ref() as &(dyn ToSql + Sync))
+                .collect();
+            client.query(&stmt, &refs).await?
+        };
         let mut out = Vec::with_capacity(rows.len());
         for row in &rows {
             let mut values = Vec::with_capacity(row.len());
