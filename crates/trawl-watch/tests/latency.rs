@@ -96,9 +96,6 @@ async fn registry_queries_at_100k_images() {
              ANALYZE;"
         ),
     );
-    // Vacuumed as autovacuum would after such a load: measured in a steady
-    // state, not against autovacuum's pass over two million new rows.
-    pg.psql(&db_name, "VACUUM (ANALYZE)");
     let rows = pg.psql(&db_name, "SELECT count(*) FROM findings");
     eprintln!(
         "seeded {IMAGES} images, {rows} finding rows in {:.1?}",
