@@ -18,14 +18,18 @@
 
 mod support;
 
-use std::time::{Duration, Instant};
+#[path = "support/latency.rs"]
+mod latency;
+
+use std::time::Instant;
+
+use latency::{ask, serve};
 
 use support::postgres::Postgres;
-use trawl_watch::{Config, HttpLimits, ScopedToken, Service, WatchedRegistry};
+use trawl_watch::{Config, ScopedToken, Service, WatchedRegistry};
 
 const IMAGES: i64 = 100_000;
 const FINDINGS: i64 = 20;
-const ROUNDS: usize = 200;
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 #[ignore = "a measurement: run with --ignored --nocapture"]
@@ -98,69 +102,8 @@ async fn registry_queries_at_100k_images() {
         started.elapsed()
     );
 
-    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
-    let addr = listener.local_addr().unwrap();
-    let (stop, stopped) = tokio::sync::oneshot::channel::<()>();
-    let server = tokio::spawn(trawl_watch::serve(
-        listener,
-        service.router(),
-        HttpLimits::default(),
-        async {
-            let _ = stopped.await;
-        },
-    ));
-
-    for (what, path, token) in [
-        (
-            "vulnerability by alias (~400 images)",
-            "/v1/vulnerabilities/DSA-10042-1",
-            "all-token",
-        ),
-        (
-            "vulnerability, hot (10,000 images)",
-            "/v1/vulnerabilities/CVE-2024-3094",
-            "all-token",
-        ),
-        (
-            "vulnerability by alias, one team's token",
-            "/v1/vulnerabilities/DSA-10217-1",
-            "team-7-token",
-        ),
-        (
-            "findings, first page of 100, severity>=high",
-            "/v1/findings?severity=high",
-            "all-token",
-        ),
-        (
-            "vulnerabilities, one team, critical",
-            "/v1/vulnerabilities?severity=critical&repository=team-7",
-            "all-token",
-        ),
-        ("summary", "/v1/summary", "all-token"),
-        ("summary, one team's token", "/v1/summary", "team-7-token"),
-    ] {
-        let rounds = if what.contains("hot") {
-            ROUNDS / 20
-        } else {
-            ROUNDS
-        };
-        let mut times = Vec::with_capacity(rounds);
-        let mut bytes = 0;
-        for _ in 0..rounds {
-            let t = Instant::now();
-            let (status, body) = get(addr, path, token).await;
-            times.push(t.elapsed());
-            assert_eq!(status, 200, "{path}: {body}");
-            bytes = body.len();
-        }
-        times.sort();
-        let pct = |p: f64| times[((times.len() as f64 - 1.0) * p).round() as usize];
-        eprintln!(
-            "{what:48} {path}: p50 {:>8.1?}  p99 {:>8.1?}  ({rounds} requests, {bytes} bytes)",
-            pct(0.50),
-            pct(0.99)
-        );
-    }
+    let (addr, stop, server) = serve(&service).await;
+    ask(addr).await;
     // The summary reads counters the triggers kept while the rows were
     // written; the aggregate over every row (seconds) must say the same.
     let team_7 = trawl_watch::Scope::prefixes(["team-7"]).unwrap();
@@ -180,22 +123,4 @@ async fn registry_queries_at_100k_images() {
     let _ = stop.send(());
     server.await.unwrap();
     service.stop().await;
-}
-
-/// One HTTP/1.1 GET: status and body.
-async fn get(addr: std::net::SocketAddr, path: &str, token: &str) -> (u16, String) {
-    use tokio::io::{AsyncReadExt, AsyncWriteExt};
-    let mut stream = tokio::net::TcpStream::connect(addr).await.unwrap();
-    let request = format!(
-        "GET {path} HTTP/1.1\r\nHost: w\r\nAuthorization: Bearer {token}\r\nConnection: close\r\n\r\n"
-    );
-    stream.write_all(request.as_bytes()).await.unwrap();
-    let mut answer = Vec::new();
-    tokio::time::timeout(Duration::from_secs(120), stream.read_to_end(&mut answer))
-        .await
-        .expect("an answer within two minutes")
-        .unwrap();
-    let answer = String::from_utf8(answer).unwrap();
-    let (head, body) = answer.split_once("\r\n\r\n").unwrap();
-    (head[9..12].parse().unwrap(), body.to_string())
 }

@@ -14,7 +14,7 @@ use support::{Backend, fresh, open};
 use trawl::Report;
 use trawl::Severity;
 use trawl::classify::FixStateKind;
-use trawl_watch::events::{ImageEvent, Kind, Recorded};
+use trawl_watch::events::{Deleted, Deletion, ImageEvent, Kind, Recorded};
 use trawl_watch::store::{Cursor, FindingQuery, MatchResult, MatchTarget, Scope};
 use trawl_watch::{Config, HttpLimits, ScopedToken, Service, Store, WatchedRegistry};
 
@@ -24,6 +24,7 @@ both!(
     pages_walk_every_finding_once,
     the_summary_counts_what_the_scope_sees,
     the_api_answers_in_json_and_csv_within_scope,
+    scopes_cover_exactly_the_names_under_their_prefixes,
 );
 
 /// A finding of a test report.
@@ -1086,4 +1087,237 @@ async fn the_api_answers_in_json_and_csv_within_scope(backend: Backend) {
     let _ = stop.send(());
     server.await.unwrap();
     service.stop().await;
+}
+
+/// Repository names next to a prefix in byte order: a prefix of another
+/// name (`team-1`, `team-10`), bytes just below and above `/` (`.`, `-`,
+/// `0`, `~`), non-ASCII, an empty path component.
+const EDGE_NAMES: &[&str] = &[
+    "team-1",
+    "team-1/x",
+    "team-1/x/y",
+    "team-10",
+    "team-10/x",
+    "team-1.x",
+    "team-1-x",
+    "team-10x",
+    "team-1~",
+    "team-1/\u{e9}t\u{e9}",
+    "t\u{e9}am-1",
+    "t\u{e9}am-1/x",
+    "team-1//z",
+    "team-2/x",
+];
+
+/// The scope filters (byte-wise ranges in SQL, per-prefix totals in the
+/// summary) against [`Scope::covers`]: every question asked in scopes and
+/// with `repository` prefixes next to those names answers for exactly the
+/// names the prefix covers.
+async fn scopes_cover_exactly_the_names_under_their_prefixes(backend: Backend) {
+    let (location, _dir, db) = match backend {
+        Backend::Sqlite => {
+            let (location, dir) = fresh(backend, "edges");
+            (location, dir, None)
+        }
+        Backend::Postgres => {
+            let url = support::postgres::Postgres::get().database("edges");
+            let db = url.rsplit('/').next().unwrap().to_string();
+            (url.parse().unwrap(), tempfile::tempdir().unwrap(), Some(db))
+        }
+    };
+    let store = open(&location).await;
+    let vuln = f(
+        "CVE-2099-0100",
+        &["DSA-9100-1"],
+        "libssl3",
+        "high",
+        Some("1.0-2"),
+        "Debian:12",
+    );
+    // One image per name (digits and a-e), and image f in two names.
+    let hex = "0123456789abcde";
+    let mut images: Vec<Img> = EDGE_NAMES
+        .iter()
+        .zip(hex.chars())
+        .map(|(name, byte)| Img {
+            byte,
+            names: Box::leak(Box::new([(*name, Some("1"))])),
+            pushed: now(),
+            findings: vec![vuln.clone()],
+            suppressed: vec![],
+        })
+        .collect();
+    images.push(Img {
+        byte: 'f',
+        names: &[("team-1/x", Some("2")), ("team-10/x", Some("1"))],
+        pushed: now(),
+        findings: vec![vuln.clone()],
+        suppressed: vec![],
+    });
+    seed(&store, &images).await;
+    let prefixes: &[&[&str]] = &[
+        &["team-1"],
+        &["team-1/"],
+        &["team-1/x"],
+        &["team-1/x/"],
+        &["team-10"],
+        &["team"],
+        &["team-1/\u{e9}t\u{e9}"],
+        &["t\u{e9}am-1"],
+        &["team-1/", "team-1/x"],
+        &["team-10", "t\u{e9}am-1"],
+        &["team-1.x", "team-1~"],
+        &["team-1/"],
+    ];
+    let mut scopes: Vec<Scope> = vec![Scope::All];
+    scopes.extend(prefixes.iter().map(|p| Scope::prefixes(*p).unwrap()));
+    // As seeded; after image 0 is pushed to `team-1/x` and image f deleted
+    // from there (its only listing there); PostgreSQL: after the deltas are folded into the
+    // counters and the prefixes' totals.
+    for round in ["seeded", "moved", "folded"] {
+        match round {
+            "moved" => {
+                let pushed = ImageEvent {
+                    kind: Kind::Push,
+                    digest: digest('0'),
+                    registry: "127.0.0.1:5000".into(),
+                    repository: "team-1/x".into(),
+                    tag: Some("3".into()),
+                    media_type: "application/vnd.oci.image.manifest.v1+json".into(),
+                    at: now(),
+                };
+                let deleted = Deletion {
+                    repository: "team-1/x".into(),
+                    deleted: Deleted::Manifest(digest('f')),
+                };
+                store
+                    .apply(
+                        vec![Recorded::Image(pushed), Recorded::Delete(deleted)],
+                        1000,
+                        now(),
+                    )
+                    .await
+                    .unwrap();
+                images[0].names = &[("team-1", Some("1")), ("team-1/x", Some("3"))];
+                images.last_mut().unwrap().names = &[("team-10/x", Some("1"))];
+            }
+            "folded" => match &db {
+                Some(db) => assert_eq!(
+                    support::postgres::Postgres::get().psql(db, "SELECT summary_fold()"),
+                    "t"
+                ),
+                None => continue,
+            },
+            _ => {}
+        }
+        check_edges(&store, &images, &scopes, round).await;
+    }
+}
+
+/// [`scopes_cover_exactly_the_names_under_their_prefixes`]' questions.
+async fn check_edges(store: &Store, images: &[Img], scopes: &[Scope], round: &str) {
+    let repositories: &[Option<&str>] = &[
+        None,
+        Some("team-1"),
+        Some("team-1/"),
+        Some("team-1/x"),
+        Some("team-10"),
+        Some("t\u{e9}am-1"),
+    ];
+    for scope in scopes {
+        for repository in repositories {
+            let within = |name: &str| {
+                scope.covers(name)
+                    && repository.is_none_or(|r| Scope::prefixes([r]).unwrap().covers(name))
+            };
+            let context = format!("{round}: scope {scope:?}, repository {repository:?}");
+            // The listings in scope (repository, digest), and their images.
+            let listings: BTreeSet<(String, String)> = images
+                .iter()
+                .flat_map(|i| i.names.iter().map(move |(n, _)| (*n, digest(i.byte))))
+                .filter(|(n, _)| within(n))
+                .map(|(n, d)| (n.to_string(), d))
+                .collect();
+            let digests: BTreeSet<String> = listings.iter().map(|(_, d)| d.clone()).collect();
+
+            let page = store
+                .findings_page(
+                    &q(|q| {
+                        q.scope = scope.clone();
+                        q.repository = repository.map(str::to_string);
+                    }),
+                    None,
+                    100,
+                )
+                .await
+                .unwrap();
+            let found: BTreeSet<String> = page.findings.iter().map(|f| f.digest.clone()).collect();
+            assert_eq!(found, digests, "findings, {context}");
+            for f in &page.findings {
+                assert!(
+                    f.tags.iter().all(|t| scope.covers(&t.repository)),
+                    "tags out of scope: {context}"
+                );
+            }
+            let rows = vulns(
+                store,
+                &q(|q| {
+                    q.scope = scope.clone();
+                    q.repository = repository.map(str::to_string);
+                }),
+            )
+            .await;
+            let counted: i64 = rows.iter().map(|r| r.3).sum();
+            assert_eq!(counted, digests.len() as i64, "vulnerabilities, {context}");
+
+            // Scoped, the summary counts listings; unscoped, images.
+            let summary = store.summary(scope, *repository).await.unwrap();
+            let counted = if *scope == Scope::All && repository.is_none() {
+                digests.len()
+            } else {
+                listings.len()
+            } as i64;
+            assert_eq!(summary.images, counted, "summary, {context}");
+            assert_eq!(summary.findings, counted, "summary, {context}");
+            assert_eq!(
+                summary,
+                store.summary_recount(scope, *repository).await.unwrap(),
+                "recount, {context}"
+            );
+            let mut names: Vec<String> = summary
+                .top_repositories
+                .iter()
+                .map(|r| r.name.clone())
+                .collect();
+            names.sort();
+            let mut expected: Vec<String> = listings.iter().map(|(n, _)| n.clone()).collect();
+            expected.dedup();
+            expected.truncate(10);
+            if expected.len() < 10 {
+                assert_eq!(names, expected, "top repositories, {context}");
+            }
+
+            if repository.is_none() {
+                for id in ["CVE-2099-0100", "dsa-9100-1"] {
+                    let affected = store.vulnerability(id, scope).await.unwrap();
+                    assert!(!affected.is_empty() || digests.is_empty(), "{context}");
+                    let found: BTreeSet<String> =
+                        affected.iter().map(|i| i.digest.clone()).collect();
+                    assert_eq!(found, digests, "{id}, {context}");
+                    for image in &affected {
+                        let mut tags: Vec<String> =
+                            image.tags.iter().map(|t| t.repository.clone()).collect();
+                        tags.sort();
+                        let mut expected: Vec<String> = listings
+                            .iter()
+                            .filter(|(_, d)| *d == image.digest)
+                            .map(|(n, _)| n.clone())
+                            .collect();
+                        expected.sort();
+                        assert_eq!(tags, expected, "{id} tags, {context}");
+                    }
+                }
+            }
+        }
+    }
 }

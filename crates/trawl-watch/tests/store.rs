@@ -1134,7 +1134,7 @@ async fn postgres_migrations_apply_once_and_newer_schemas_are_refused() {
             name,
             "SELECT string_agg(version::text, ',' ORDER BY version) FROM trawl_watch_migrations"
         ),
-        "1,2,3,4,5"
+        "1,2,3,4,5,6"
     );
     cluster.psql(
         name,
@@ -1172,7 +1172,8 @@ async fn postgres_findings_of_schema_3_are_keyed_in_place() {
              END $$;
              DROP TYPE summary_change, summary_step;
              DROP TABLE summary_counts, summary_deltas, summary_images, summary_packages;
-             DELETE FROM trawl_watch_migrations WHERE version = 5;
+             DROP INDEX tags_by_repository;
+             DELETE FROM trawl_watch_migrations WHERE version IN (5, 6);
              DROP INDEX findings_sorted;
              ALTER TABLE findings DROP CONSTRAINT findings_pkey;
              ALTER TABLE findings DROP COLUMN fkey, DROP COLUMN path, DROP COLUMN h,

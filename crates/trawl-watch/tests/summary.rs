@@ -327,7 +327,8 @@ async fn a_migrated_store_is_backfilled(backend: Backend) {
                          END LOOP;
                      END $$;
                      DROP TYPE summary_change, summary_step;
-                     {drop} DELETE FROM trawl_watch_migrations WHERE version = 5;"
+                     DROP INDEX tags_by_repository;
+                     {drop} DELETE FROM trawl_watch_migrations WHERE version IN (5, 6);"
                 ),
             );
         }

@@ -15,6 +15,7 @@
 //! | `P` | `''` | binary package | images with a finding in it | findings in it |
 //! | `v`, `s`, `p` | a repository | as above | of the images listed there | … |
 //! | `r` | a repository | `''` | images listed there with findings | their findings |
+//! | `v+`, `s+`, `p+` | a prefix | as `v`, `s`, `p` | the sums of the rows of the repositories below it (`prefix/…`) | … |
 //!
 //! Upper-case kinds are the whole registry (every image, tagged or not:
 //! the unscoped summary, exactly what the aggregate over the rows said).
@@ -36,6 +37,14 @@
 //! appears or its last one goes (a 0↔1 transition moves the package's
 //! image count), and a tag that lists an image in a new repository adds
 //! the image's counts there.
+//!
+//! A scoped summary reads, for each prefix, the prefix's totals and its
+//! own name's rows (a few hundred, however many repositories are below it),
+//! and the `r` rows of its repositories (one each, for the top
+//! repositories). The totals are kept beside the rows they sum: on
+//! SQLite by triggers on `summary_counts` itself, on PostgreSQL by the
+//! fold (the deltas stay per repository, and a summary sums those of the
+//! prefix's repositories, a byte-wise range of the primary key).
 //!
 //! # Who keeps them
 //!
@@ -99,7 +108,7 @@ use std::collections::{BTreeMap, HashMap};
 use trawl::Severity;
 use trawl::classify::FixStateKind;
 
-use super::query::{Affected, Dialect, RegistrySummary, Rows, Scope, Sql};
+use super::query::{Affected, Dialect, RegistrySummary, Rows, Scope, Sql, under};
 use super::{StoreError, fix_state_of, severity_of_rank};
 
 /// PostgreSQL: a transaction that writes a delta whose sequence number is
@@ -606,29 +615,159 @@ CREATE TRIGGER summary_images_update AFTER UPDATE OF digest, verdict ON images
     )
 }
 
-/// `repository` (a column) is under one of `prefixes` — as a byte-wise
-/// range, so that the counters' primary key finds the repositories.
-fn under_any(sql: &mut Sql, column: &str, prefixes: &[String]) -> String {
-    let parts: Vec<String> = prefixes
-        .iter()
-        .map(|p| {
-            let p = sql.text_param(p.trim_end_matches('/'));
-            format!("{column} = {p} OR ({column} >= {p} || '/' AND {column} < {p} || '0')")
-        })
-        .collect();
-    format!("({})", parts.join(" OR "))
+/// The prefixes above a repository name, whose totals (`v+`, `s+`, `p+`)
+/// its counters add to: the part before each `/` in it — with the name
+/// itself, every prefix that covers it ([`super::query::Scope`]). SQLite:
+/// a subquery over `name` (an expression), as triggers can run it.
+fn sqlite_prefixes(name: &str) -> String {
+    format!(
+        "(WITH RECURSIVE n(i) AS (SELECT 1 UNION ALL SELECT i + 1 FROM n WHERE i < length({name}))
+          SELECT substr({name}, 1, i - 1) AS prefix FROM n WHERE substr({name}, i, 1) = '/')"
+    )
 }
 
-/// The repositories of `scope` and `repository`, on `column`.
-fn in_scope(sql: &mut Sql, column: &str, scope: &Scope, repository: Option<&str>) -> String {
-    let mut conds = Vec::new();
-    if let Scope::Prefixes(p) = scope {
-        conds.push(under_any(sql, column, p));
-    }
-    if let Some(r) = repository {
-        conds.push(under_any(sql, column, &[r.to_string()]));
-    }
-    conds.join(" AND ")
+/// What SQLite's version 9 adds: each prefix's totals (`v+`, `s+`, `p+`
+/// rows of `summary_counts`: the sums of the `v`, `s`, `p` rows of the
+/// repositories below it, `prefix/…`; its own name's are its `v`, `s`,
+/// `p` rows), filled, and the triggers on `summary_counts`
+/// that carry every change of a repository's row to its prefixes' totals.
+/// A scoped summary then reads a prefix's few hundred totals instead of
+/// every row of its thousand repositories.
+pub(super) fn sqlite_prefix_migration() -> String {
+    let upsert = "ON CONFLICT (kind, repository, key) DO UPDATE SET
+        images = images + excluded.images, findings = findings + excluded.findings";
+    // The row `r`'s change (`images`, `findings`) carried to its prefixes.
+    let carry = |r: &str, images: &str, findings: &str| {
+        format!(
+            "
+    INSERT INTO summary_counts (kind, repository, key, images, findings)
+    SELECT {r}.kind || '+', a.prefix, {r}.key, {images}, {findings}
+    FROM {prefixes} AS a WHERE true
+    {upsert};",
+            prefixes = sqlite_prefixes(&format!("{r}.repository"))
+        )
+    };
+    format!(
+        "
+WITH RECURSIVE n(i) AS (SELECT 1 UNION ALL SELECT i + 1 FROM n
+                        WHERE i < (SELECT coalesce(max(length(repository)), 0) FROM summary_counts))
+INSERT INTO summary_counts (kind, repository, key, images, findings)
+SELECT c.kind || '+', substr(c.repository, 1, n.i - 1) AS prefix, c.key, sum(c.images),
+       sum(c.findings)
+FROM summary_counts AS c JOIN n ON n.i <= length(c.repository)
+    AND substr(c.repository, n.i, 1) = '/'
+WHERE c.kind IN ('v', 's', 'p')
+GROUP BY c.kind, prefix, c.key
+HAVING sum(c.images) <> 0 OR sum(c.findings) <> 0;
+CREATE TRIGGER summary_prefix_insert AFTER INSERT ON summary_counts
+    WHEN NEW.kind IN ('v', 's', 'p') BEGIN {insert}
+END;
+CREATE TRIGGER summary_prefix_update AFTER UPDATE ON summary_counts
+    WHEN NEW.kind IN ('v', 's', 'p') BEGIN {update}
+END;
+CREATE TRIGGER summary_prefix_delete AFTER DELETE ON summary_counts
+    WHEN OLD.kind IN ('v', 's', 'p') AND (OLD.images <> 0 OR OLD.findings <> 0) BEGIN {delete}
+END;
+",
+        insert = carry("NEW", "NEW.images", "NEW.findings"),
+        update = carry(
+            "NEW",
+            "NEW.images - OLD.images",
+            "NEW.findings - OLD.findings"
+        ),
+        delete = carry("OLD", "-OLD.images", "-OLD.findings"),
+    )
+}
+
+/// What PostgreSQL's version 6 adds: the byte-wise index of the tags'
+/// repositories (the scope's ranges), and each prefix's totals (`v+`,
+/// `s+`, `p+`, as SQLite's version 9), filled; the fold adds the deltas
+/// of a repository to its prefixes' totals as it adds them to its own
+/// counters. A scoped summary reads a prefix's totals and the deltas of
+/// its repositories not folded yet.
+pub(super) fn postgres_prefix_migration() -> String {
+    format!(
+        "
+CREATE INDEX tags_by_repository ON tags (repository COLLATE \"C\", digest);
+
+-- The prefixes above a repository name, whose totals its counters add
+-- to: the part before each '/' in it.
+CREATE FUNCTION summary_prefixes(name text) RETURNS SETOF text
+LANGUAGE sql IMMUTABLE STRICT PARALLEL SAFE AS $$
+    SELECT left(name, i - 1) FROM generate_series(1, length(name)) AS i
+        WHERE substr(name, i, 1) = '/'
+$$;
+
+INSERT INTO summary_counts (kind, repository, key, images, findings)
+SELECT c.kind || '+', a.prefix, c.key, sum(c.images), sum(c.findings)
+FROM summary_counts AS c CROSS JOIN LATERAL summary_prefixes(c.repository) AS a(prefix)
+WHERE c.kind IN ('v', 's', 'p')
+GROUP BY c.kind, a.prefix, c.key
+HAVING sum(c.images) <> 0 OR sum(c.findings) <> 0;
+
+CREATE OR REPLACE FUNCTION summary_fold() RETURNS boolean LANGUAGE plpgsql AS $$
+BEGIN
+    IF NOT pg_try_advisory_xact_lock({fold_lock}) THEN
+        RETURN false;
+    END IF;
+    WITH moved AS (DELETE FROM summary_deltas
+                   RETURNING kind, repository, key, images, findings),
+    sums AS (SELECT kind, repository, key, sum(images) AS images, sum(findings) AS findings
+             FROM moved GROUP BY kind, repository, key
+             HAVING sum(images) <> 0 OR sum(findings) <> 0),
+    totals AS (SELECT s.kind || '+' AS kind, a.prefix COLLATE \"C\" AS repository, s.key,
+                      sum(s.images) AS images, sum(s.findings) AS findings
+               FROM sums AS s CROSS JOIN LATERAL summary_prefixes(s.repository) AS a(prefix)
+               WHERE s.kind IN ('v', 's', 'p')
+               GROUP BY 1, 2, 3
+               HAVING sum(s.images) <> 0 OR sum(s.findings) <> 0)
+    INSERT INTO summary_counts AS c (kind, repository, key, images, findings)
+    SELECT kind, repository, key, images, findings
+    FROM (SELECT * FROM sums UNION ALL SELECT * FROM totals) AS x
+    ORDER BY kind, repository, key
+    ON CONFLICT (kind, repository, key) DO UPDATE
+        SET images = c.images + excluded.images, findings = c.findings + excluded.findings;
+    DELETE FROM summary_counts WHERE images = 0 AND findings = 0;
+    RETURN true;
+END $$;
+",
+        fold_lock = FOLD_LOCK,
+    )
+}
+
+/// The prefixes whose repositories are exactly those of `scope` under
+/// `repository`, none of them under another (so each repository is
+/// counted once): the intersection of two prefixes' repositories is the
+/// deeper one's, or nothing. Empty when the two have none in common.
+fn covering_prefixes(scope: &Scope, repository: Option<&str>) -> Vec<String> {
+    let trim = |p: &str| p.trim_end_matches('/').to_string();
+    let mut found: Vec<String> = match (scope, repository) {
+        (Scope::All, None) => Vec::new(),
+        (Scope::All, Some(r)) => vec![trim(r)],
+        (Scope::Prefixes(ps), None) => ps.iter().map(|p| trim(p)).collect(),
+        (Scope::Prefixes(ps), Some(r)) => {
+            let r = trim(r);
+            ps.iter()
+                .filter_map(|p| {
+                    let p = trim(p);
+                    if under(&r, &p) {
+                        Some(r.clone())
+                    } else if under(&p, &r) {
+                        Some(p)
+                    } else {
+                        None
+                    }
+                })
+                .collect()
+        }
+    };
+    found.sort();
+    found.dedup();
+    found
+        .iter()
+        .filter(|p| !found.iter().any(|q| q != *p && under(p, q)))
+        .cloned()
+        .collect()
 }
 
 /// The summary from the counters: [`super::query`]'s `summary`, in a
@@ -647,19 +786,35 @@ pub(super) async fn summary(
     let (si, sf) = (sum("images"), sum("findings"));
     let scoped = !matches!(scope, Scope::All) || repository.is_some();
     sql.text = if scoped {
-        let on_deltas = in_scope(&mut sql, "repository", scope, repository);
-        let on_counts = in_scope(&mut sql, "repository", scope, repository);
-        // Summed over the repositories (per repository for `r`), in SQL:
-        // a prefix may cover thousands of (repository, key) rows.
+        let prefixes = covering_prefixes(scope, repository);
+        if prefixes.is_empty() {
+            return Ok(RegistrySummary::default());
+        }
+        // The totals of each prefix (`v+`, `s+`, `p+`: a few hundred rows
+        // however many repositories are below it) and its own name's
+        // counters, the deltas of its repositories not folded yet
+        // (PostgreSQL; a few thousand rows in all), and its repositories'
+        // `r` rows, one per repository.
+        let exact: Vec<String> = prefixes
+            .iter()
+            .map(|p| format!("repository = {}", sql.text_param(p)))
+            .collect();
+        let exact = exact.join(" OR ");
+        let on_deltas = sql.under_any("repository", &prefixes);
+        let on_counts = sql.under_any("repository", &prefixes);
         format!(
-            "SELECT 0, kind, CASE WHEN kind = 'r' THEN repository ELSE '' END AS name, key,
-                    {si}, {sf}
-             FROM (SELECT kind, repository, key, images, findings FROM summary_deltas
-                   WHERE kind IN ('v', 's', 'p', 'r') AND {on_deltas}
+            "SELECT 0, kind, name, key, {si}, {sf}
+             FROM (SELECT substr(kind, 1, 1) AS kind, '' AS name, key, images, findings
+                   FROM summary_counts
+                   WHERE kind IN ('v', 's', 'p', 'v+', 's+', 'p+') AND ({exact})
+                   UNION ALL
+                   SELECT kind, CASE WHEN kind = 'r' THEN repository ELSE '' END, key,
+                          images, findings
+                   FROM summary_deltas WHERE kind IN ('v', 's', 'p', 'r') AND {on_deltas}
                    UNION ALL
                    SELECT kind, repository, key, images, findings FROM summary_counts
-                   WHERE kind IN ('v', 's', 'p', 'r') AND {on_counts}) AS u
-             GROUP BY kind, CASE WHEN kind = 'r' THEN repository ELSE '' END, key"
+                   WHERE kind = 'r' AND {on_counts}) AS u
+             GROUP BY kind, name, key"
         )
     } else {
         // The ten first packages and repositories of the counters, and

@@ -64,6 +64,7 @@ fn migrations() -> Vec<(i64, String)> {
         (3, OUTBOX_3.to_string()),
         (4, STABLE_FINDING_KEYS_4.to_string()),
         (5, super::counters::postgres_migration()),
+        (6, super::counters::postgres_prefix_migration()),
     ]
 }
 
@@ -1292,25 +1293,36 @@ impl PgStore {
 }
 
 impl super::query::Rows for PgStore {
+    /// A statement with a repository range is not prepared, so that it is
+    /// planned for its values ([`super::query::Sql::planned_per_run`]);
+    /// the others are prepared once per connection and cached.
     async fn rows(&self, sql: &super::query::Sql) -> Result<Vec<Vec<Value>>, StoreError> {
         let client = self.client().await?;
-        let stmt = client.prepare_cached(&sql.text).await?;
-        let params: Vec<Box<dyn ToSql + Sync + Send>> = sql
+        let params: Vec<(Box<dyn ToSql + Sync + Send>, Type)> = sql
             .params
             .iter()
-            .map(|p| -> Box<dyn ToSql + Sync + Send> {
+            .map(|p| -> (Box<dyn ToSql + Sync + Send>, Type) {
                 match p {
-                    Value::Null => Box::new(None::<String>),
-                    Value::Int(n) => Box::new(*n),
-                    Value::Text(t) => Box::new(t.clone()),
+                    Value::Null => (Box::new(None::<String>), Type::TEXT),
+                    Value::Int(n) => (Box::new(*n), Type::INT8),
+                    Value::Text(t) => (Box::new(t.clone()), Type::TEXT),
                 }
             })
             .collect();
-        let refs: Vec<&(dyn ToSql + Sync)> = params
-            .iter()
-            .map(|p| p.as_ref() as &(dyn ToSql + Sync))
-            .collect();
-        let rows = client.query(&stmt, &refs).await?;
+        let rows = if sql.planned_per_run {
+            let typed: Vec<(&(dyn ToSql + Sync), Type)> = params
+                .iter()
+                .map(|(p, t)| (p.as_ref() as &(dyn ToSql + Sync), t.clone()))
+                .collect();
+            client.query_typed(&sql.text, &typed).await?
+        } else {
+            let stmt = client.prepare_cached(&sql.text).await?;
+            let refs: Vec<&(dyn ToSql + Sync)> = params
+                .iter()
+                .map(|(p, _)| p.as_ref() as &(dyn ToSql + Sync))
+                .collect();
+            client.query(&stmt, &refs).await?
+        };
         let mut out = Vec::with_capacity(rows.len());
         for row in &rows {
             let mut values = Vec::with_capacity(row.len());

@@ -11,7 +11,8 @@
 //! the indexes of the registry-wide queries, version 6 the notification
 //! outbox, version 7 stable finding keys and the report cache (its rows of
 //! `findings` are filled again from the stored reports), version 8 the
-//! summary's counters and their triggers ([`super::counters`]).
+//! summary's counters and their triggers ([`super::counters`]), version 9
+//! the counters' totals per repository prefix (scoped summaries).
 
 use std::path::{Path, PathBuf};
 use std::sync::Mutex;
@@ -31,7 +32,7 @@ use super::{
 use crate::events::{Deleted, Deletion, ImageEvent, Kind, Recorded};
 
 /// The schema this file writes.
-const SCHEMA_VERSION: i64 = 8;
+const SCHEMA_VERSION: i64 = 9;
 
 /// What version 7 changed: findings keyed by what does not move when
 /// another finding comes or goes, (digest, id, key)
@@ -1606,6 +1607,9 @@ fn migrate(tx: &Transaction<'_>, version: i64) -> Result<(), StoreError> {
     }
     if version < 8 {
         tx.execute_batch(&super::counters::sqlite_migration())?;
+    }
+    if version < 9 {
+        tx.execute_batch(&super::counters::sqlite_prefix_migration())?;
     }
     Ok(())
 }
