@@ -23,10 +23,11 @@ mod latency;
 
 use std::time::Instant;
 
-use latency::{ask, serve};
+use latency::ask;
 
 use support::postgres::Postgres;
-use trawl_watch::{Config, ScopedToken, Service, WatchedRegistry};
+use support::serve;
+use trawl_watch::Service;
 
 const IMAGES: i64 = 100_000;
 const FINDINGS: i64 = 20;
@@ -38,20 +39,8 @@ async fn registry_queries_at_100k_images() {
     let url = pg.database("latency");
     let db_name = url.rsplit('/').next().unwrap().to_string();
     let dir = tempfile::tempdir().unwrap();
-    let advisory = dir.path().join("advisory.db");
-    trawl::advisory::StoreBuilder::new()
-        .write(&advisory)
-        .unwrap();
-    let mut config = Config::new(
-        &advisory,
-        dir.path().join("data"),
-        "all-token",
-        "webhook-token",
-        vec![WatchedRegistry::new("127.0.0.1:5000")],
-    );
+    let mut config = latency::config(dir.path());
     config.store = url.parse().unwrap();
-    config.workers = 1;
-    config.scoped_tokens = vec![ScopedToken::new("team-7-token", ["team-7"]).unwrap()];
     // Starting the service creates the schema.
     let service = Service::start(config).await.unwrap();
 

@@ -6,13 +6,16 @@
 //! cargo test --profile bench -p trawl-watch --test latency_sqlite -- --ignored --nocapture
 //! ```
 
+mod support;
+
 #[path = "support/latency.rs"]
 mod latency;
 
 use std::time::Instant;
 
-use latency::{ask, serve};
-use trawl_watch::{Config, ScopedToken, Service, WatchedRegistry};
+use latency::ask;
+use support::serve;
+use trawl_watch::Service;
 
 const IMAGES: i64 = 100_000;
 const FINDINGS: i64 = 20;
@@ -25,19 +28,7 @@ const FINDINGS: i64 = 20;
 #[ignore = "a measurement: run with --ignored --nocapture"]
 async fn registry_queries_at_100k_images_sqlite() {
     let dir = tempfile::tempdir().unwrap();
-    let advisory = dir.path().join("advisory.db");
-    trawl::advisory::StoreBuilder::new()
-        .write(&advisory)
-        .unwrap();
-    let mut config = Config::new(
-        &advisory,
-        dir.path().join("data"),
-        "all-token",
-        "webhook-token",
-        vec![WatchedRegistry::new("127.0.0.1:5000")],
-    );
-    config.workers = 1;
-    config.scoped_tokens = vec![ScopedToken::new("team-7-token", ["team-7"]).unwrap()];
+    let config = latency::config(dir.path());
     // Starting the service creates the schema; the file is its alone
     // while it runs.
     Service::start(config.clone()).await.unwrap().stop().await;

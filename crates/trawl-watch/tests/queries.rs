@@ -16,7 +16,7 @@ use trawl::Severity;
 use trawl::classify::FixStateKind;
 use trawl_watch::events::{Deleted, Deletion, ImageEvent, Kind, Recorded};
 use trawl_watch::store::{Cursor, FindingQuery, MatchResult, MatchTarget, Scope};
-use trawl_watch::{Config, HttpLimits, ScopedToken, Service, Store, WatchedRegistry};
+use trawl_watch::{Config, ScopedToken, Service, Store, WatchedRegistry};
 
 both!(
     vulnerabilities_are_grouped_and_filtered,
@@ -807,17 +807,7 @@ async fn the_api_answers_in_json_and_csv_within_scope(backend: Backend) {
     config.workers = 1;
     config.scoped_tokens = vec![ScopedToken::new("a-token", ["team-a/"]).unwrap()];
     let service = Service::start(config).await.unwrap();
-    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
-    let addr = listener.local_addr().unwrap();
-    let (stop, stopped) = tokio::sync::oneshot::channel::<()>();
-    let server = tokio::spawn(trawl_watch::serve(
-        listener,
-        service.router(),
-        HttpLimits::default(),
-        async {
-            let _ = stopped.await;
-        },
-    ));
+    let (addr, stop, server) = support::serve(&service).await;
 
     // Vulnerabilities, JSON.
     let (status, all) = get_json(addr, "/v1/vulnerabilities?severity=high", "all-token").await;

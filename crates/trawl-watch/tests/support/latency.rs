@@ -1,34 +1,31 @@
-//! What the latency measurements share: serving the API and asking the
-//! requests through it.
+//! What the latency measurements share: the configuration and asking the
+//! requests through the served API.
 
 use std::time::{Duration, Instant};
 
-use trawl_watch::{HttpLimits, Service};
+use trawl_watch::{Config, ScopedToken, WatchedRegistry};
 
 /// How many times each request is asked.
 pub const ROUNDS: usize = 200;
 
-/// Serves `service`'s API on a loopback port: its address, the stop
-/// signal and the server's task.
-pub async fn serve(
-    service: &Service,
-) -> (
-    std::net::SocketAddr,
-    tokio::sync::oneshot::Sender<()>,
-    tokio::task::JoinHandle<()>,
-) {
-    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
-    let addr = listener.local_addr().unwrap();
-    let (stop, stopped) = tokio::sync::oneshot::channel::<()>();
-    let server = tokio::spawn(trawl_watch::serve(
-        listener,
-        service.router(),
-        HttpLimits::default(),
-        async {
-            let _ = stopped.await;
-        },
-    ));
-    (addr, stop, server)
+/// The service's configuration for the measurement: an empty advisory
+/// database in `dir`, its data in `dir/data`, one worker, the `all-token`
+/// and a `team-7-token` limited to `team-7`.
+pub fn config(dir: &std::path::Path) -> Config {
+    let advisory = dir.join("advisory.db");
+    trawl::advisory::StoreBuilder::new()
+        .write(&advisory)
+        .unwrap();
+    let mut config = Config::new(
+        &advisory,
+        dir.join("data"),
+        "all-token",
+        "webhook-token",
+        vec![WatchedRegistry::new("127.0.0.1:5000")],
+    );
+    config.workers = 1;
+    config.scoped_tokens = vec![ScopedToken::new("team-7-token", ["team-7"]).unwrap()];
+    config
 }
 
 /// Asks each request `ROUNDS` times (the hot one a twentieth of that) and

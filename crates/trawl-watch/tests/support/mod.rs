@@ -58,3 +58,26 @@ pub fn fresh(backend: Backend, name: &str) -> (StoreLocation, tempfile::TempDir)
 pub async fn open(location: &StoreLocation) -> Store {
     Store::open(location).await.expect("the store opens")
 }
+
+/// Serves `service`'s API on a loopback port: its address, the stop
+/// signal and the server's task.
+pub async fn serve(
+    service: &trawl_watch::Service,
+) -> (
+    std::net::SocketAddr,
+    tokio::sync::oneshot::Sender<()>,
+    tokio::task::JoinHandle<()>,
+) {
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let addr = listener.local_addr().unwrap();
+    let (stop, stopped) = tokio::sync::oneshot::channel::<()>();
+    let server = tokio::spawn(trawl_watch::serve(
+        listener,
+        service.router(),
+        trawl_watch::HttpLimits::default(),
+        async {
+            let _ = stopped.await;
+        },
+    ));
+    (addr, stop, server)
+}
