@@ -17,7 +17,7 @@
 use std::path::{Path, PathBuf};
 use std::sync::Mutex;
 
-use rusqlite::{Connection, OptionalExtension, Transaction, TransactionBehavior, params};
+use rusqlite::{Connection, OptionalExtension, ToSql, Transaction, TransactionBehavior, params};
 use tracing::warn;
 use trawl::Report;
 
@@ -1395,6 +1395,44 @@ fn write_findings(
     Ok(())
 }
 
+/// A finding row's values after its key (`aliases` to `suppressed`), in
+/// the order the row's `INSERT` and `UPDATE` name them.
+struct Values<'f> {
+    row: &'f FindingRow,
+    aliases: String,
+    severity: i16,
+    fix_state: &'static str,
+}
+
+impl<'f> Values<'f> {
+    fn of(row: &'f FindingRow) -> Result<Self, StoreError> {
+        Ok(Values {
+            row,
+            aliases: serde_json::to_string(&row.aliases)?,
+            severity: severity_rank(row.severity),
+            fix_state: row.fix_state.as_str(),
+        })
+    }
+
+    fn params(&self) -> [&dyn ToSql; 12] {
+        let f = self.row;
+        [
+            &self.aliases,
+            &f.package,
+            &f.version,
+            &f.source_name,
+            &f.source_version,
+            &f.ecosystem,
+            &self.severity,
+            &self.fix_state,
+            &f.fixed_version,
+            &f.layer,
+            &f.path,
+            &f.suppressed,
+        ]
+    }
+}
+
 /// Inserts one finding row and its ids.
 fn insert_finding(
     tx: &Transaction<'_>,
@@ -1402,6 +1440,7 @@ fn insert_finding(
     fkey: &str,
     f: &FindingRow,
 ) -> Result<(), StoreError> {
+    let values = Values::of(f)?;
     let n: i64 = tx
         .prepare_cached(
             "INSERT INTO findings (digest, fkey, id, aliases, package, version, source_name,
@@ -1411,23 +1450,11 @@ fn insert_finding(
              RETURNING n",
         )?
         .query_row(
-            params![
-                digest,
-                fkey,
-                f.id,
-                serde_json::to_string(&f.aliases)?,
-                f.package,
-                f.version,
-                f.source_name,
-                f.source_version,
-                f.ecosystem,
-                severity_rank(f.severity),
-                f.fix_state.as_str(),
-                f.fixed_version,
-                f.layer,
-                f.path,
-                f.suppressed
-            ],
+            rusqlite::params_from_iter(
+                [&digest as &dyn ToSql, &fkey, &f.id]
+                    .into_iter()
+                    .chain(values.params()),
+            ),
             |r| r.get(0),
         )?;
     insert_ids(tx, n, f)
@@ -1507,21 +1534,9 @@ fn apply_findings(
                      fix_state = ?9, fixed_version = ?10, layer = ?11, path = ?12,
                      suppressed = ?13 WHERE n = ?1",
                 )?
-                .execute(params![
-                    n,
-                    serde_json::to_string(&f.aliases)?,
-                    f.package,
-                    f.version,
-                    f.source_name,
-                    f.source_version,
-                    f.ecosystem,
-                    severity_rank(f.severity),
-                    f.fix_state.as_str(),
-                    f.fixed_version,
-                    f.layer,
-                    f.path,
-                    f.suppressed
-                ])?;
+                .execute(rusqlite::params_from_iter(
+                    std::iter::once(&n as &dyn ToSql).chain(Values::of(f)?.params()),
+                ))?;
                 if old.keys() != f.keys() {
                     tx.prepare_cached("DELETE FROM finding_ids WHERE finding = ?1")?
                         .execute([n])?;
