@@ -107,6 +107,19 @@ fn r1() -> MatchResult {
     result("db1", "p1")
 }
 
+/// (id, place in its image's report) of the first 10 findings of the
+/// registry-wide page.
+async fn places(store: &Store) -> Vec<(String, i64)> {
+    let page = store
+        .findings_page(&Default::default(), None, 10)
+        .await
+        .unwrap();
+    page.findings
+        .iter()
+        .map(|f| (f.finding.id.clone(), f.ord))
+        .collect()
+}
+
 async fn tags(store: &Store, digest: &str) -> Vec<(String, Option<String>)> {
     store.image(digest).await.unwrap().unwrap().tags
 }
@@ -788,17 +801,8 @@ async fn rescans_write_only_what_changed(backend: Backend) {
     assert!(stored.is_current());
     assert_eq!(Some(&stored.report), second.report.as_ref());
     // The registry-wide page gives each finding its place in the report.
-    let page = store
-        .findings_page(&Default::default(), None, 10)
-        .await
-        .unwrap();
-    let places: Vec<(String, i64)> = page
-        .findings
-        .iter()
-        .map(|f| (f.finding.id.clone(), f.ord))
-        .collect();
     assert_eq!(
-        places,
+        places(&store).await,
         [
             ("CVE-2099-0001".to_string(), 0),
             ("CVE-2099-0009".into(), 1),
@@ -1161,19 +1165,11 @@ async fn postgres_findings_of_schema_3_are_keyed_in_place() {
     let a = digest('a');
     // Back to schema 3's findings and images (without version 5's
     // counters), with rows as it wrote them.
+    let without = support::PG_WITHOUT_COUNTERS;
     cluster.psql(
         name,
         &format!(
-            "DO $$ DECLARE f record; BEGIN
-                 FOR f IN SELECT oid::regprocedure AS p FROM pg_proc
-                          WHERE proname LIKE 'summary\\_%' LOOP
-                     EXECUTE 'DROP FUNCTION ' || f.p || ' CASCADE';
-                 END LOOP;
-             END $$;
-             DROP TYPE summary_change, summary_step;
-             DROP TABLE summary_counts, summary_deltas, summary_images, summary_packages;
-             DROP INDEX tags_by_repository;
-             DELETE FROM trawl_watch_migrations WHERE version IN (5, 6);
+            "{without}
              DROP INDEX findings_sorted;
              ALTER TABLE findings DROP CONSTRAINT findings_pkey;
              ALTER TABLE findings DROP COLUMN fkey, DROP COLUMN path, DROP COLUMN h,
@@ -1214,17 +1210,8 @@ async fn postgres_findings_of_schema_3_are_keyed_in_place() {
     );
     let report = store.report(&a).await.unwrap().unwrap().unwrap();
     assert!(report.is_current() && report.report == "{}");
-    let page = store
-        .findings_page(&Default::default(), None, 10)
-        .await
-        .unwrap();
-    let places: Vec<(String, i64)> = page
-        .findings
-        .iter()
-        .map(|f| (f.finding.id.clone(), f.ord))
-        .collect();
     assert_eq!(
-        places,
+        places(&store).await,
         [
             ("CVE-1".to_string(), 0),
             ("CVE-1".into(), 1),

@@ -317,20 +317,7 @@ async fn a_migrated_store_is_backfilled(backend: Backend) {
                 DROP TABLE summary_images; DROP TABLE summary_packages;";
     match &db {
         Some(db) => {
-            psql(
-                db,
-                &format!(
-                    "DO $$ DECLARE f record; BEGIN
-                         FOR f IN SELECT oid::regprocedure AS p FROM pg_proc
-                                  WHERE proname LIKE 'summary\\_%' LOOP
-                             EXECUTE 'DROP FUNCTION ' || f.p || ' CASCADE';
-                         END LOOP;
-                     END $$;
-                     DROP TYPE summary_change, summary_step;
-                     DROP INDEX tags_by_repository;
-                     {drop} DELETE FROM trawl_watch_migrations WHERE version IN (5, 6);"
-                ),
-            );
+            psql(db, support::PG_WITHOUT_COUNTERS);
         }
         None => {
             let conn = rusqlite::Connection::open(dir.path().join("watch.sqlite")).unwrap();

@@ -81,3 +81,19 @@ pub async fn serve(
     ));
     (addr, stop, server)
 }
+
+/// PostgreSQL: takes a store back to before the summary's counters
+/// (migrations 5 and 6: their functions, types, tables and index, and
+/// their rows in the migrations table), so a test can see them back-filled.
+pub const PG_WITHOUT_COUNTERS: &str = "
+    DO $$ DECLARE f record; BEGIN
+        FOR f IN SELECT oid::regprocedure AS p FROM pg_proc
+                 WHERE proname LIKE 'summary\\_%' LOOP
+            EXECUTE 'DROP FUNCTION ' || f.p || ' CASCADE';
+        END LOOP;
+    END $$;
+    DROP TYPE summary_change, summary_step;
+    DROP TABLE summary_counts, summary_deltas, summary_images, summary_packages;
+    DROP INDEX tags_by_repository;
+    DELETE FROM trawl_watch_migrations WHERE version IN (5, 6);
+";
