@@ -61,7 +61,7 @@ async fn registry_queries_at_100k_images() {
              FROM (SELECT g, 'sha256:' || lpad(to_hex(g), 64, '0') AS digest,
                           'team-' || (g % 50) || '/app-' || (g % 997) AS repository
                    FROM generate_series(1, {IMAGES}) g) i;
-             INSERT INTO findings (digest, fkey, id, aliases, keys, package, version, source_name,
+             INSERT INTO findings_own (digest, fkey, id, aliases, keys, package, version, source_name,
                                    source_version, ecosystem, severity, fix_state, fixed_version,
                                    layer, suppressed)
              SELECT 'sha256:' || lpad(to_hex(g), 64, '0'), v.package || E'\\x1f\\x1f1.0-1\\x1f' || n, v.id, ARRAY[v.alias],
@@ -74,7 +74,7 @@ async fn registry_queries_at_100k_images() {
                                   'DSA-' || (10000 + k) || '-1' AS alias,
                                   'pkg' || (k % 700) || CASE WHEN g % 2 = 0 THEN '' ELSE '-bin' END AS package
                            FROM (SELECT (g * 31 + n * 977) % 5000 AS k) k) v;
-             INSERT INTO findings (digest, fkey, id, aliases, keys, package, version, source_name,
+             INSERT INTO findings_own (digest, fkey, id, aliases, keys, package, version, source_name,
                                    source_version, ecosystem, severity, fix_state, fixed_version,
                                    layer, suppressed)
              SELECT 'sha256:' || lpad(to_hex(g), 64, '0'), E'liblzma5\\x1f\\x1f5.6.0-0.2', 'CVE-2024-3094',

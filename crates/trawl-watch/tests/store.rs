@@ -1138,7 +1138,7 @@ async fn postgres_migrations_apply_once_and_newer_schemas_are_refused() {
             name,
             "SELECT string_agg(version::text, ',' ORDER BY version) FROM trawl_watch_migrations"
         ),
-        "1,2,3,4,5,6"
+        "1,2,3,4,5,6,8"
     );
     cluster.psql(
         name,
@@ -1166,10 +1166,12 @@ async fn postgres_findings_of_schema_3_are_keyed_in_place() {
     // Back to schema 3's findings and images (without version 5's
     // counters), with rows as it wrote them.
     let without = support::PG_WITHOUT_COUNTERS;
+    let flat = support::PG_WITHOUT_NORMALIZED;
     cluster.psql(
         name,
         &format!(
-            "{without}
+            "{flat}
+             {without}
              DROP INDEX findings_sorted;
              ALTER TABLE findings DROP CONSTRAINT findings_pkey;
              ALTER TABLE findings DROP COLUMN fkey, DROP COLUMN path, DROP COLUMN h,

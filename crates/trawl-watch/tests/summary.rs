@@ -317,7 +317,14 @@ async fn a_migrated_store_is_backfilled(backend: Backend) {
                 DROP TABLE summary_images; DROP TABLE summary_packages;";
     match &db {
         Some(db) => {
-            psql(db, support::PG_WITHOUT_COUNTERS);
+            psql(
+                db,
+                &format!(
+                    "{}{}",
+                    support::PG_WITHOUT_NORMALIZED,
+                    support::PG_WITHOUT_COUNTERS
+                ),
+            );
         }
         None => {
             let conn = rusqlite::Connection::open(dir.path().join("watch.sqlite")).unwrap();

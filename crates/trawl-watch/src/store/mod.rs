@@ -72,11 +72,13 @@
 //! when that process takes it.
 
 mod counters;
+mod layout;
 pub mod outbox;
 mod postgres;
 mod query;
 mod sqlite;
 
+pub use layout::package_key;
 pub use outbox::{Delivery, DeliveryOutcome, OutboxCounts};
 
 pub use query::{
@@ -570,20 +572,7 @@ impl FindingRow {
     /// and id: package, path (none first), installed version, separated by
     /// U+001F (below every printable character).
     fn key_base(&self) -> String {
-        let path = self.path.as_deref().unwrap_or_default();
-        let mut key = String::with_capacity(
-            self.package.len() + path.len() + self.version.len() + 2 * KEY_SEPARATOR.len_utf8(),
-        );
-        for (i, part) in [self.package.as_str(), path, &self.version]
-            .into_iter()
-            .enumerate()
-        {
-            if i > 0 {
-                key.push(KEY_SEPARATOR);
-            }
-            key.push_str(part);
-        }
-        key
+        key_base_of(&self.package, self.path.as_deref(), &self.version)
     }
 
     /// A hash of what the row holds beside its key (id, package, path,
@@ -630,6 +619,20 @@ impl FindingRow {
         keys.dedup();
         keys
     }
+}
+
+/// [`FindingRow::key_base`] of a row of `package`, `path` and `version`.
+fn key_base_of(package: &str, path: Option<&str>, version: &str) -> String {
+    let path = path.unwrap_or_default();
+    let mut key = String::with_capacity(
+        package.len() + path.len() + version.len() + 2 * KEY_SEPARATOR.len_utf8(),
+    );
+    key.push_str(package);
+    key.push(KEY_SEPARATOR);
+    key.push_str(path);
+    key.push(KEY_SEPARATOR);
+    key.push_str(version);
+    key
 }
 
 /// Feeds what is written to it into a SHA-256.
@@ -703,9 +706,19 @@ pub struct MatchResult {
     pub findings: Vec<FindingRow>,
     /// The database and policy it was matched against.
     pub target: MatchTarget,
+    /// The report's OS and packages: what PostgreSQL stores the findings
+    /// against ([`layout`]).
+    os: Option<trawl::inventory::OsRelease>,
+    packages: Vec<trawl::Package>,
 }
 
 impl MatchResult {
+    /// How the findings would be stored normalized, or why they cannot be
+    /// (the `layout` module).
+    pub(crate) fn layout(&self) -> Result<layout::Layout, String> {
+        layout::layout(self.os.as_ref(), &self.packages, &self.findings)
+    }
+
     /// What the store keeps of `report`, matched against `target`, with
     /// the report's JSON (a scan's result).
     pub fn new(report: &Report, target: &MatchTarget) -> Result<MatchResult, serde_json::Error> {
@@ -737,6 +750,8 @@ impl MatchResult {
             report_sha256,
             findings,
             target: target.clone(),
+            os: report.os.clone(),
+            packages: report.packages.clone(),
         })
     }
 
@@ -774,6 +789,8 @@ impl MatchResult {
             report_sha256,
             findings,
             target: target.clone(),
+            os: report.os,
+            packages: report.packages,
         })
     }
 }

@@ -29,6 +29,7 @@
 //!   so processes starting together apply each exactly once; a database
 //!   whose schema is newer than this program is refused.
 
+use std::collections::HashMap;
 use std::sync::{Arc, Mutex};
 use std::time::Instant;
 
@@ -38,6 +39,7 @@ use tokio_postgres::binary_copy::BinaryCopyInWriter;
 use tokio_postgres::types::{ToSql, Type};
 use tracing::{debug, warn};
 
+use super::layout::{Layout, PackageRows};
 use super::outbox::{self, Delivery, DeliveryOutcome, EventImage, NewEvent, OutboxCounts};
 use super::query::Value;
 use super::{
@@ -65,8 +67,81 @@ fn migrations() -> Vec<(i64, String)> {
         (4, STABLE_FINDING_KEYS_4.to_string()),
         (5, super::counters::postgres_migration()),
         (6, super::counters::postgres_prefix_migration()),
+        // 7 is another branch's (the counters' per-image aggregate).
+        (8, NORMALIZED_FINDINGS_8.to_string()),
     ]
 }
+
+/// The normalized layout (the `layout` module): findings stored once per
+/// (match target, package), images linked to their packages. Cheap on a
+/// big store: the per-image table is renamed (its rows, indexes and
+/// triggers kept) to `findings_own`, every existing image starts in own
+/// mode, and each is normalized by its next write (scan or rescan).
+/// `findings` becomes a view with the table's columns.
+const NORMALIZED_FINDINGS_8: &str = "
+ALTER TABLE findings RENAME TO findings_own;
+ALTER TABLE images ADD COLUMN own boolean NOT NULL DEFAULT true;
+CREATE TABLE match_targets (
+    id bigserial PRIMARY KEY,
+    advisory_db text NOT NULL,
+    policy text NOT NULL,
+    UNIQUE (advisory_db, policy)
+);
+CREATE TABLE image_packages (
+    digest text NOT NULL REFERENCES images (digest) ON DELETE CASCADE,
+    n integer NOT NULL,
+    pkey bigint NOT NULL,
+    layer text,
+    location text NOT NULL,
+    PRIMARY KEY (digest, n)
+);
+CREATE INDEX image_packages_by_pkey ON image_packages (pkey);
+CREATE TABLE package_targets (
+    target bigint NOT NULL,
+    pkey bigint NOT NULL,
+    rows_sha256 bytea NOT NULL,
+    PRIMARY KEY (target, pkey)
+);
+CREATE TABLE package_findings (
+    target bigint NOT NULL,
+    pkey bigint NOT NULL,
+    id text NOT NULL,
+    aliases text[] NOT NULL,
+    keys text[] NOT NULL,
+    package text NOT NULL,
+    version text NOT NULL,
+    source_name text NOT NULL,
+    source_version text NOT NULL,
+    ecosystem text NOT NULL,
+    severity smallint NOT NULL,
+    fix_state text NOT NULL,
+    fixed_version text,
+    located boolean NOT NULL,
+    suppressed boolean NOT NULL,
+    PRIMARY KEY (target, pkey, id)
+);
+CREATE INDEX package_findings_by_key ON package_findings USING gin (keys);
+CREATE INDEX package_findings_by_package ON package_findings (package);
+CREATE INDEX package_findings_by_source ON package_findings (source_name);
+CREATE INDEX package_findings_sorted ON package_findings
+    (severity DESC, id COLLATE \"C\") WHERE NOT suppressed;
+CREATE VIEW findings AS
+SELECT digest, fkey, id, aliases, keys, package, version, source_name, source_version,
+       ecosystem, severity, fix_state, fixed_version, layer, path, suppressed, h
+FROM findings_own
+UNION ALL
+SELECT l.digest,
+       pf.package || E'\\x1f' || CASE WHEN pf.located THEN l.location ELSE '' END
+           || E'\\x1f' || pf.version,
+       pf.id, pf.aliases, pf.keys, pf.package, pf.version, pf.source_name, pf.source_version,
+       pf.ecosystem, pf.severity, pf.fix_state, pf.fixed_version, l.layer,
+       CASE WHEN pf.located THEN l.location END, pf.suppressed, NULL::bigint
+FROM images i
+JOIN match_targets t ON t.advisory_db = i.advisory_db AND t.policy = i.policy
+JOIN image_packages l ON l.digest = i.digest
+JOIN package_findings pf ON pf.target = t.id AND pf.pkey = l.pkey
+WHERE NOT i.own;
+";
 
 /// Findings keyed by what does not move when another finding comes or
 /// goes, (digest, id, key) ([`super::finding_keys`]), instead of their
@@ -227,7 +302,7 @@ CREATE INDEX rescan_batches_by_rescan ON rescan_batches (rescan, state, id);
 ";
 
 /// The columns `COPY` writes into `findings`, and their types.
-const COPY_FINDINGS: &str = "COPY findings (digest, fkey, id, aliases, keys, package, version,
+const COPY_FINDINGS: &str = "COPY findings_own (digest, fkey, id, aliases, keys, package, version,
     source_name, source_version, ecosystem, severity, fix_state, fixed_version, layer, path,
     suppressed, h) FROM STDIN BINARY";
 const FINDING_TYPES: [Type; 17] = [
@@ -266,7 +341,7 @@ const COPY_NEW_FINDINGS: &str = "COPY new_findings (digest, fkey, id, aliases, k
     path, suppressed, h) FROM STDIN BINARY";
 
 /// Updates the stored rows that have a staged row of the same key to it.
-const UPDATE_FROM_NEW_FINDINGS: &str = "UPDATE findings AS f SET aliases = n.aliases,
+const UPDATE_FROM_NEW_FINDINGS: &str = "UPDATE findings_own AS f SET aliases = n.aliases,
     keys = n.keys, package = n.package, version = n.version, source_name = n.source_name,
     source_version = n.source_version, ecosystem = n.ecosystem, severity = n.severity,
     fix_state = n.fix_state, fixed_version = n.fixed_version, layer = n.layer, path = n.path,
@@ -517,6 +592,17 @@ impl PgStore {
         now: i64,
         notify: &[String],
     ) -> Result<bool, StoreError> {
+        let layout = match result.layout() {
+            Ok(layout) => {
+                self.claim_packages(&result.target, &[(&result.findings, &layout)])
+                    .await?;
+                Some(layout)
+            }
+            Err(why) => {
+                debug!(digest, why, "findings stored in own mode");
+                None
+            }
+        };
         let mut client = self.client().await?;
         let tx = client.transaction().await?;
         // Locked: a recovery cannot take the job over while it is stored.
@@ -531,6 +617,24 @@ impl PgStore {
         if !held {
             return Ok(false);
         }
+        // Shared with other writers, exclusive with the collection of
+        // unused targets' package rows: those read back stay until the commit.
+        tx.execute("SELECT pg_advisory_xact_lock_shared($1)", &[&PLAN_LOCK])
+            .await?;
+        let normalized = match &layout {
+            Some(layout) => {
+                let stored = stored_package_hashes(&tx, &result.target, &layout.packages).await?;
+                let ok = matches_stored(layout, &stored);
+                if !ok {
+                    debug!(
+                        digest,
+                        "findings stored in own mode: its packages' rows differ from the stored ones"
+                    );
+                }
+                ok
+            }
+            None => false,
+        };
         let before = if notify.is_empty() {
             Vec::new()
         } else {
@@ -540,7 +644,7 @@ impl PgStore {
             &tx,
             "UPDATE images SET inventory = $2, verdict = $3, verdict_reason = $4, summary = $5,
              report = $6, report_sha256 = $7, advisory_db = $8, policy = $9, error = NULL,
-             report_db = $8, report_policy = $9,
+             report_db = $8, report_policy = $9, own = $11,
              scans = scans + 1, last_scanned = $10, last_matched = $10 WHERE digest = $1",
             &[
                 &digest,
@@ -553,11 +657,28 @@ impl PgStore {
                 &result.target.advisory_db,
                 &result.target.policy,
                 &now,
+                &!normalized,
             ],
         )
         .await?;
-        execute(&tx, "DELETE FROM findings WHERE digest = $1", &[&digest]).await?;
-        copy_findings(&tx, &[(digest, result.findings.as_slice())]).await?;
+        execute(
+            &tx,
+            "DELETE FROM findings_own WHERE digest = $1",
+            &[&digest],
+        )
+        .await?;
+        execute(
+            &tx,
+            "DELETE FROM image_packages WHERE digest = $1",
+            &[&digest],
+        )
+        .await?;
+        if let Some(layout) = &layout {
+            copy_links(&tx, &[(digest, layout)]).await?;
+        }
+        if !normalized {
+            copy_findings(&tx, &[(digest, result.findings.as_slice())]).await?;
+        }
         execute(&tx, "DELETE FROM jobs WHERE digest = $1", &[&digest]).await?;
         if let Some((image, previous)) = before.into_iter().next() {
             let mut events = vec![outbox::scan_completed(&image, result, now)];
@@ -671,6 +792,7 @@ impl PgStore {
             ],
         )
         .await?;
+        collect_package_rows(&tx, target).await?;
         tx.commit().await?;
         let images: i32 = planned.iter().map(|r| r.get::<_, i32>(0)).sum();
         Ok(RescanPlan::Planned {
@@ -793,10 +915,30 @@ impl PgStore {
         now: i64,
         notify: &[String],
     ) -> Result<usize, StoreError> {
+        // How each image's findings would be stored normalized, and the
+        // package rows of the target they need, written first (a short
+        // transaction of their own).
+        let layouts: Vec<Option<Layout>> = results
+            .iter()
+            .map(|r| match r.result.layout() {
+                Ok(layout) => Some(layout),
+                Err(why) => {
+                    debug!(digest = %r.digest, why, "findings stored in own mode");
+                    None
+                }
+            })
+            .collect();
+        let claims: Vec<(&[FindingRow], &Layout)> = results
+            .iter()
+            .zip(&layouts)
+            .filter_map(|(r, l)| Some((r.result.findings.as_slice(), l.as_ref()?)))
+            .collect();
+        self.claim_packages(&batch.target, &claims).await?;
         let mut client = self.client().await?;
         let tx = client.transaction().await?;
         // Shared with other batches, exclusive with a plan: a target is not
-        // superseded between the check below and the commit.
+        // superseded between the check below and the commit (nor its
+        // package rows collected).
         tx.execute("SELECT pg_advisory_xact_lock_shared($1)", &[&PLAN_LOCK])
             .await?;
         // FOR KEY SHARE, not FOR UPDATE: the process's lease renewals
@@ -824,46 +966,114 @@ impl PgStore {
             return Ok(0);
         }
         let (db, policy) = (&batch.target.advisory_db, &batch.target.policy);
-        let mut unchanged: Vec<&Rematched> = Vec::new();
-        let mut changed: Vec<&Rematched> = Vec::new();
-        for r in results {
+        // Which images are stored normalized: those whose every package has
+        // the rows stored that the image has.
+        let mut keys: Vec<i64> = claims
+            .iter()
+            .flat_map(|(_, l)| l.packages.iter().map(|p| p.pkey))
+            .collect();
+        keys.sort_unstable();
+        keys.dedup();
+        let stored = stored_hashes(&tx, &batch.target, &keys).await?;
+        let normalized: Vec<bool> = results
+            .iter()
+            .zip(&layouts)
+            .map(|(r, l)| {
+                let ok = l.as_ref().is_some_and(|l| matches_stored(l, &stored));
+                if l.is_some() && !ok {
+                    debug!(
+                        digest = %r.digest,
+                        "findings stored in own mode: its packages' rows differ from the stored ones"
+                    );
+                }
+                ok
+            })
+            .collect();
+        // The stale images of the batch and whether they are in own mode
+        // now, locked until the commit (in digest order, as every writer
+        // of images locks them).
+        let all: Vec<&str> = results.iter().map(|r| r.digest.as_str()).collect();
+        let mut was_own: HashMap<String, bool> = HashMap::with_capacity(all.len());
+        for row in query(
+            &tx,
+            "SELECT digest, own FROM images WHERE digest = ANY($1) AND inventory IS NOT NULL
+             AND (advisory_db IS DISTINCT FROM $2 OR policy IS DISTINCT FROM $3)
+             ORDER BY digest FOR NO KEY UPDATE",
+            &[&all, db, policy],
+        )
+        .await?
+        {
+            was_own.insert(row.try_get(0)?, row.try_get(1)?);
+        }
+        let mut unchanged: Vec<(&Rematched, bool)> = Vec::new();
+        let mut changed: Vec<(&Rematched, bool)> = Vec::new();
+        for (r, normalized) in results.iter().zip(normalized.iter().copied()) {
             if r.previous_sha256.as_deref() == Some(r.result.report_sha256.as_str()) {
-                unchanged.push(r);
+                unchanged.push((r, !normalized));
             } else {
-                changed.push(r);
+                changed.push((r, !normalized));
             }
         }
+        let layout_of = |digest: &str| {
+            results
+                .iter()
+                .position(|r| r.digest == digest)
+                .and_then(|i| layouts[i].as_ref())
+        };
+        // Images written: those normalized now that were in own mode
+        // (their own rows deleted, linked to their packages anew), and
+        // those in own mode now (their rows written as the difference with
+        // the stored ones: all of them for an image normalized before).
+        let mut now_normalized: Vec<&str> = Vec::new();
+        let mut now_own: Vec<(&str, &[FindingRow])> = Vec::new();
         let mut written = 0;
         if !unchanged.is_empty() {
             let mut digests: Vec<&str> = Vec::new();
             let mut hashes: Vec<&str> = Vec::new();
-            for r in &unchanged {
+            let mut own: Vec<bool> = Vec::new();
+            for (r, o) in &unchanged {
                 digests.push(&r.digest);
                 hashes.push(&r.result.report_sha256);
+                own.push(*o);
             }
-            written += execute(
+            let rows = query(
                 &tx,
                 "UPDATE images AS i SET advisory_db = $3, policy = $4, rescans = rescans + 1,
-                 last_matched = $5
-                 FROM unnest($1::text[], $2::text[]) AS u(digest, sha)
+                 last_matched = $5, own = u.own
+                 FROM unnest($1::text[], $2::text[], $6::bool[]) AS u(digest, sha, own)
                  WHERE i.digest = u.digest AND i.report_sha256 = u.sha
-                 AND (i.advisory_db IS DISTINCT FROM $3 OR i.policy IS DISTINCT FROM $4)",
-                &[&digests, &hashes, db, policy, &now],
+                 AND (i.advisory_db IS DISTINCT FROM $3 OR i.policy IS DISTINCT FROM $4)
+                 RETURNING i.digest",
+                &[&digests, &hashes, db, policy, &now, &own],
             )
             .await?;
+            written += rows.len() as u64;
+            for row in &rows {
+                let digest: &str = row.try_get(0)?;
+                let Some((r, own)) = unchanged.iter().find(|(r, _)| r.digest == digest) else {
+                    continue;
+                };
+                match (was_own.get(digest).copied().unwrap_or(true), *own) {
+                    (true, false) => now_normalized.push(r.digest.as_str()),
+                    // Its rows are not stored anywhere yet: all written.
+                    (false, true) => now_own.push((r.digest.as_str(), &r.result.findings)),
+                    _ => {}
+                }
+            }
         }
         if !changed.is_empty() {
             // The verdicts before (rows locked until the commit), for the events.
             let before = if notify.is_empty() {
                 Vec::new()
             } else {
-                let digests: Vec<&str> = changed.iter().map(|r| r.digest.as_str()).collect();
+                let digests: Vec<&str> = changed.iter().map(|(r, _)| r.digest.as_str()).collect();
                 event_images(&tx, &digests).await?
             };
             let mut columns: [Vec<&str>; 5] = Default::default();
             // The report goes only to an image stored without one (no hash).
             let mut reports: Vec<Option<&str>> = Vec::with_capacity(changed.len());
-            for r in &changed {
+            let mut own: Vec<bool> = Vec::with_capacity(changed.len());
+            for (r, o) in &changed {
                 let values = [
                     r.digest.as_str(),
                     r.result.verdict.as_str(),
@@ -880,6 +1090,7 @@ impl PgStore {
                         .as_deref()
                         .filter(|_| r.previous_sha256.is_none()),
                 );
+                own.push(*o);
             }
             let [digests, verdicts, reasons, summaries, hashes] = &columns;
             // The report is not written: the one stored stays as a cache of
@@ -893,14 +1104,16 @@ impl PgStore {
                                   THEN $7 ELSE i.report_db END,
                  report_policy = CASE WHEN i.report IS NULL AND u.report IS NOT NULL
                                       THEN $8 ELSE i.report_policy END,
-                 advisory_db = $7, policy = $8, rescans = rescans + 1, last_matched = $9
+                 advisory_db = $7, policy = $8, rescans = rescans + 1, last_matched = $9,
+                 own = u.own
                  FROM unnest($1::text[], $2::text[], $3::text[], $4::text[], $5::text[],
-                             $6::text[]) AS u(digest, verdict, reason, summary, sha, report)
+                             $6::text[], $10::bool[])
+                     AS u(digest, verdict, reason, summary, sha, report, own)
                  WHERE i.digest = u.digest AND i.inventory IS NOT NULL
                  AND (i.advisory_db IS DISTINCT FROM $7 OR i.policy IS DISTINCT FROM $8)
                  RETURNING i.digest",
                 &[
-                    digests, verdicts, reasons, summaries, hashes, &reports, db, policy, &now,
+                    digests, verdicts, reasons, summaries, hashes, &reports, db, policy, &now, &own,
                 ],
             )
             .await?;
@@ -908,24 +1121,19 @@ impl PgStore {
             for row in &rows {
                 stored.push(row.get(0));
             }
-            // Compared with the stored rows (none for an image stored
-            // without a report: all copied in), whatever the caller says
-            // it had before.
-            let mut again: Vec<(&str, &[FindingRow])> = Vec::new();
-            for r in &changed {
-                if stored.contains(&r.digest) {
-                    again.push((r.digest.as_str(), r.result.findings.as_slice()));
+            for (r, own) in &changed {
+                if !stored.contains(&r.digest) {
+                    continue;
+                }
+                if *own {
+                    // Compared with the stored own rows (none for an image
+                    // normalized before, or stored without a report: all
+                    // copied in), whatever the caller says it had before.
+                    now_own.push((r.digest.as_str(), r.result.findings.as_slice()));
+                } else if was_own.get(&r.digest).copied().unwrap_or(true) {
+                    now_normalized.push(r.digest.as_str());
                 }
             }
-            let (deleted, updated, inserted) = apply_findings(&tx, &again).await?;
-            debug!(
-                batch = batch.id,
-                images = again.len(),
-                deleted,
-                updated,
-                inserted,
-                "finding rows written"
-            );
             written += u64::try_from(stored.len()).unwrap_or(u64::MAX);
             if !before.is_empty() {
                 let seq: i64 = query_one(&tx, "SELECT seq FROM rescans WHERE id = $1", &[&rescan])
@@ -933,7 +1141,8 @@ impl PgStore {
                     .get(0);
                 let mut events = Vec::new();
                 for (image, previous) in &before {
-                    let Some(r) = changed.iter().find(|r| r.digest == image.digest) else {
+                    let Some((r, _)) = changed.iter().find(|(r, _)| r.digest == image.digest)
+                    else {
                         continue;
                     };
                     if stored.contains(&r.digest)
@@ -951,6 +1160,36 @@ impl PgStore {
                 write_events(&tx, &events, notify).await?;
             }
         }
+        if !now_normalized.is_empty() {
+            execute(
+                &tx,
+                "DELETE FROM findings_own WHERE digest = ANY($1)",
+                &[&now_normalized],
+            )
+            .await?;
+            execute(
+                &tx,
+                "DELETE FROM image_packages WHERE digest = ANY($1)",
+                &[&now_normalized],
+            )
+            .await?;
+            let links: Vec<(&str, &Layout)> = now_normalized
+                .iter()
+                .filter_map(|d| Some((*d, layout_of(d)?)))
+                .collect();
+            copy_links(&tx, &links).await?;
+        }
+        let (deleted, updated, inserted) = apply_findings(&tx, &now_own).await?;
+        debug!(
+            batch = batch.id,
+            normalized = results.len() - now_own.len(),
+            own = now_own.len(),
+            newly_normalized = now_normalized.len(),
+            deleted,
+            updated,
+            inserted,
+            "rescan batch written"
+        );
         // The claim still holds (a takeover after an expired lease changed
         // the token): else nothing of this batch is stored.
         let still_held = execute(
@@ -966,6 +1205,94 @@ impl PgStore {
         }
         tx.commit().await?;
         Ok(usize::try_from(written).unwrap_or(usize::MAX))
+    }
+
+    /// Claims the package keys of `images` under `target` and writes the
+    /// rows of those it won, in a short transaction of its own (so that
+    /// other writers wait for it only that long): each (target, key) is
+    /// written by the first writer to claim it, with its row hash, and
+    /// never changed afterwards. Keys are claimed in key order, so that two
+    /// writers claiming overlapping keys cannot deadlock. Of a key in
+    /// several images, the rows of the first are offered; images that
+    /// disagree with the stored rows go to own mode when written.
+    async fn claim_packages(
+        &self,
+        target: &MatchTarget,
+        images: &[(&[FindingRow], &Layout)],
+    ) -> Result<(), StoreError> {
+        let mut offered: std::collections::BTreeMap<i64, (&[FindingRow], &PackageRows)> =
+            std::collections::BTreeMap::new();
+        for (findings, layout) in images {
+            for p in &layout.packages {
+                offered.entry(p.pkey).or_insert((findings, p));
+            }
+        }
+        if offered.is_empty() {
+            return Ok(());
+        }
+        let mut client = self.client().await?;
+        let tx = client.transaction().await?;
+        // No collection of unused targets while the claims are made.
+        tx.execute("SELECT pg_advisory_xact_lock_shared($1)", &[&PLAN_LOCK])
+            .await?;
+        let (db, policy) = (&target.advisory_db, &target.policy);
+        execute(
+            &tx,
+            "INSERT INTO match_targets (advisory_db, policy) VALUES ($1, $2)
+             ON CONFLICT DO NOTHING",
+            &[db, policy],
+        )
+        .await?;
+        let id: i64 = query_one(
+            &tx,
+            "SELECT id FROM match_targets WHERE advisory_db = $1 AND policy = $2",
+            &[db, policy],
+        )
+        .await?
+        .get(0);
+        // Only the keys not written yet are offered (most are, after the
+        // first batches of a target).
+        let keys: Vec<i64> = offered.keys().copied().collect();
+        let known = query(
+            &tx,
+            "SELECT pkey FROM package_targets WHERE target = $1 AND pkey = ANY($2)",
+            &[&id, &keys],
+        )
+        .await?;
+        for row in &known {
+            offered.remove(&row.try_get::<_, i64>(0)?);
+        }
+        if offered.is_empty() {
+            tx.commit().await?;
+            return Ok(());
+        }
+        let keys: Vec<i64> = offered.keys().copied().collect();
+        let hashes: Vec<&[u8]> = offered.values().map(|(_, p)| p.sha256.as_slice()).collect();
+        let won = query(
+            &tx,
+            "INSERT INTO package_targets (target, pkey, rows_sha256)
+             SELECT $1, u.pkey, u.sha FROM unnest($2::bigint[], $3::bytea[]) AS u(pkey, sha)
+             ORDER BY u.pkey
+             ON CONFLICT DO NOTHING RETURNING pkey",
+            &[&id, &keys, &hashes],
+        )
+        .await?;
+        let mut rows: Vec<(i64, &FindingRow)> = Vec::new();
+        for row in &won {
+            let pkey: i64 = row.try_get(0)?;
+            if let Some((findings, p)) = offered.get(&pkey) {
+                rows.extend(p.rows.iter().map(|&i| (pkey, &findings[i])));
+            }
+        }
+        copy_package_findings(&tx, id, &rows).await?;
+        tx.commit().await?;
+        debug!(
+            offered = keys.len(),
+            won = won.len(),
+            rows = rows.len(),
+            "package rows written"
+        );
+        Ok(())
     }
 
     pub(super) async fn select_images(
@@ -1080,7 +1407,17 @@ impl PgStore {
         let client = self.client().await?;
         let rows = client
             .query(
-                "SELECT id, fkey, xmin::text::bigint FROM findings WHERE digest = $1
+                "SELECT id, fkey, v FROM (
+                 SELECT id, fkey, xmin::text::bigint AS v FROM findings_own WHERE digest = $1
+                 UNION ALL
+                 SELECT pf.id, pf.package || E'\\x1f' || CASE WHEN pf.located THEN l.location
+                            ELSE '' END || E'\\x1f' || pf.version,
+                        pf.xmin::text::bigint
+                 FROM images i
+                 JOIN match_targets t ON t.advisory_db = i.advisory_db AND t.policy = i.policy
+                 JOIN image_packages l ON l.digest = i.digest
+                 JOIN package_findings pf ON pf.target = t.id AND pf.pkey = l.pkey
+                 WHERE i.digest = $1 AND NOT i.own) f
                  ORDER BY id COLLATE \"C\", fkey COLLATE \"C\"",
                 &[&digest],
             )
@@ -1443,6 +1780,50 @@ async fn new_token(tx: &Transaction<'_>) -> Result<i64, StoreError> {
         .get(0))
 }
 
+/// Deletes the package rows (and claims, and the id) of the targets no
+/// normalized image is on, but `keep` (the target being planned). Run
+/// under the planning lock held exclusively: every writer of package rows
+/// or of normalized images holds it shared while it claims, or reads the
+/// stored rows' hashes back, so no write is between the two. A write that
+/// claimed before and reads back after finds nothing stored for a
+/// collected target, and stores its image in own mode. Returns the rows
+/// deleted.
+async fn collect_package_rows(tx: &Transaction<'_>, keep: &MatchTarget) -> Result<u64, StoreError> {
+    let gone: Vec<i64> = query(
+        tx,
+        "SELECT t.id FROM match_targets t
+         WHERE NOT (t.advisory_db = $1 AND t.policy = $2)
+         AND NOT EXISTS (SELECT 1 FROM images i WHERE NOT i.own
+                         AND i.advisory_db = t.advisory_db AND i.policy = t.policy)",
+        &[&keep.advisory_db, &keep.policy],
+    )
+    .await?
+    .iter()
+    .map(|r| r.get(0))
+    .collect();
+    if gone.is_empty() {
+        return Ok(0);
+    }
+    let rows = execute(
+        tx,
+        "DELETE FROM package_findings WHERE target = ANY($1)",
+        &[&gone],
+    )
+    .await?;
+    execute(
+        tx,
+        "DELETE FROM package_targets WHERE target = ANY($1)",
+        &[&gone],
+    )
+    .await?;
+    execute(tx, "DELETE FROM match_targets WHERE id = ANY($1)", &[&gone]).await?;
+    debug!(
+        targets = gone.len(),
+        rows, "package rows of unused targets deleted"
+    );
+    Ok(rows)
+}
+
 /// The id of the rescan of `target`, if it is the newest planned.
 async fn newest_rescan_of(
     tx: &Transaction<'_>,
@@ -1456,6 +1837,139 @@ async fn newest_rescan_of(
     )
     .await?
     .map(|r| r.get(0)))
+}
+
+/// The stored row hashes ([`PackageRows::sha256`]) of `packages` under
+/// `target`, by package key (none for a key not written, or a target
+/// collected meanwhile).
+async fn stored_package_hashes(
+    tx: &Transaction<'_>,
+    target: &MatchTarget,
+    packages: &[PackageRows],
+) -> Result<HashMap<i64, Vec<u8>>, StoreError> {
+    let keys: Vec<i64> = packages.iter().map(|p| p.pkey).collect();
+    stored_hashes(tx, target, &keys).await
+}
+
+/// [`stored_package_hashes`] of package keys.
+async fn stored_hashes(
+    tx: &Transaction<'_>,
+    target: &MatchTarget,
+    keys: &[i64],
+) -> Result<HashMap<i64, Vec<u8>>, StoreError> {
+    if keys.is_empty() {
+        return Ok(HashMap::new());
+    }
+    let rows = query(
+        tx,
+        "SELECT p.pkey, p.rows_sha256 FROM package_targets p
+         JOIN match_targets t ON t.id = p.target
+         WHERE t.advisory_db = $1 AND t.policy = $2 AND p.pkey = ANY($3)",
+        &[&target.advisory_db, &target.policy, &keys],
+    )
+    .await?;
+    let mut hashes = HashMap::with_capacity(rows.len());
+    for row in &rows {
+        hashes.insert(row.try_get(0)?, row.try_get(1)?);
+    }
+    Ok(hashes)
+}
+
+/// Whether every package of `layout` has the rows stored that the image
+/// has: then the `findings` view gives exactly the image's rows.
+fn matches_stored(layout: &Layout, stored: &HashMap<i64, Vec<u8>>) -> bool {
+    layout.packages.iter().all(|p| {
+        stored
+            .get(&p.pkey)
+            .is_some_and(|h| h.as_slice() == p.sha256)
+    })
+}
+
+/// The columns `COPY` writes into `image_packages`, and their types.
+const COPY_LINKS: &str = "COPY image_packages (digest, n, pkey, layer, location) FROM STDIN BINARY";
+const LINK_TYPES: [Type; 5] = [Type::TEXT, Type::INT4, Type::INT8, Type::TEXT, Type::TEXT];
+
+/// Writes the links of images (their packages) with one binary `COPY`.
+async fn copy_links(tx: &Transaction<'_>, images: &[(&str, &Layout)]) -> Result<(), StoreError> {
+    if images.iter().all(|(_, l)| l.links.is_empty()) {
+        return Ok(());
+    }
+    let sink = tx.copy_in(COPY_LINKS).await?;
+    let writer = BinaryCopyInWriter::new(sink, &LINK_TYPES);
+    let mut writer = std::pin::pin!(writer);
+    for (digest, layout) in images {
+        for (n, link) in layout.links.iter().enumerate() {
+            let n = i32::try_from(n).unwrap_or(i32::MAX);
+            let row: [&(dyn ToSql + Sync); 5] =
+                [digest, &n, &link.pkey, &link.layer, &link.location];
+            writer.as_mut().write(&row).await?;
+        }
+    }
+    writer.finish().await?;
+    Ok(())
+}
+
+/// The columns `COPY` writes into `package_findings`, and their types.
+const COPY_PACKAGE_FINDINGS: &str = "COPY package_findings (target, pkey, id, aliases, keys,
+    package, version, source_name, source_version, ecosystem, severity, fix_state,
+    fixed_version, located, suppressed) FROM STDIN BINARY";
+const PACKAGE_FINDING_TYPES: [Type; 15] = [
+    Type::INT8,
+    Type::INT8,
+    Type::TEXT,
+    Type::TEXT_ARRAY,
+    Type::TEXT_ARRAY,
+    Type::TEXT,
+    Type::TEXT,
+    Type::TEXT,
+    Type::TEXT,
+    Type::TEXT,
+    Type::INT2,
+    Type::TEXT,
+    Type::TEXT,
+    Type::BOOL,
+    Type::BOOL,
+];
+
+/// Writes the rows of packages (key, rows) under the target `target` with
+/// one binary `COPY`.
+async fn copy_package_findings(
+    tx: &Transaction<'_>,
+    target: i64,
+    rows: &[(i64, &FindingRow)],
+) -> Result<(), StoreError> {
+    if rows.is_empty() {
+        return Ok(());
+    }
+    let sink = tx.copy_in(COPY_PACKAGE_FINDINGS).await?;
+    let writer = BinaryCopyInWriter::new(sink, &PACKAGE_FINDING_TYPES);
+    let mut writer = std::pin::pin!(writer);
+    for (pkey, f) in rows {
+        let severity = severity_rank(f.severity);
+        let keys = f.keys();
+        let fix_state = f.fix_state.as_str();
+        let located = f.path.is_some();
+        let row: [&(dyn ToSql + Sync); 15] = [
+            &target,
+            pkey,
+            &f.id,
+            &f.aliases,
+            &keys,
+            &f.package,
+            &f.version,
+            &f.source_name,
+            &f.source_version,
+            &f.ecosystem,
+            &severity,
+            &fix_state,
+            &f.fixed_version,
+            &located,
+            &f.suppressed,
+        ];
+        writer.as_mut().write(&row).await?;
+    }
+    writer.finish().await?;
+    Ok(())
 }
 
 /// Writes the finding rows of images with one binary `COPY`.
@@ -1542,7 +2056,7 @@ async fn apply_findings(
     // one would fail on the primary key, not write a wrong row.
     let stored = query(
         tx,
-        "SELECT digest, array_agg(id), array_agg(fkey), array_agg(h) FROM findings
+        "SELECT digest, array_agg(id), array_agg(fkey), array_agg(h) FROM findings_own
          WHERE digest = ANY($1) GROUP BY digest",
         &[&digests],
     )
@@ -1623,7 +2137,7 @@ async fn apply_findings(
     if !rewritten.is_empty() {
         execute(
             tx,
-            "DELETE FROM findings WHERE digest = ANY($1)",
+            "DELETE FROM findings_own WHERE digest = ANY($1)",
             &[&rewritten],
         )
         .await?;
@@ -1631,7 +2145,7 @@ async fn apply_findings(
     if !gone[0].is_empty() {
         execute(
             tx,
-            "DELETE FROM findings AS f USING unnest($1::text[], $2::text[], $3::text[])
+            "DELETE FROM findings_own AS f USING unnest($1::text[], $2::text[], $3::text[])
                  AS u(digest, id, fkey)
              WHERE f.digest = u.digest AND f.id = u.id AND f.fkey = u.fkey",
             &[&gone[0], &gone[1], &gone[2]],

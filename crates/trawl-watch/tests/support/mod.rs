@@ -97,3 +97,15 @@ pub const PG_WITHOUT_COUNTERS: &str = "
     DROP INDEX tags_by_repository;
     DELETE FROM trawl_watch_migrations WHERE version IN (5, 6);
 ";
+
+/// SQL that takes a PostgreSQL store back from the normalized layout of
+/// version 8 (findings once per package) to one `findings` table, for the
+/// tests that write rows as an older version did.
+#[allow(dead_code)]
+pub const PG_WITHOUT_NORMALIZED: &str = "
+    DROP VIEW findings;
+    DROP TABLE package_findings, package_targets, image_packages, match_targets;
+    ALTER TABLE findings_own RENAME TO findings;
+    ALTER TABLE images DROP COLUMN own;
+    DELETE FROM trawl_watch_migrations WHERE version = 8;
+";

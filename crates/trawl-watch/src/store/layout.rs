@@ -1,0 +1,332 @@
+//! The normalized layout of findings (PostgreSQL): findings stored once
+//! per (match target, package) instead of once per image.
+//!
+//! # Why
+//!
+//! Images share most of their packages (base layers), and what the matcher
+//! and the classifier make of a package depends on the package and the
+//! image's OS, not on which image holds it. One row per image and finding
+//! (`findings_own`, ~190 per image) made every advisory database update
+//! write ~24 new rows into every image (and read back every image's stored
+//! keys to find them); a full replacement rewrote all of them. Stored once
+//! per package instead, an update writes a package's findings once for the
+//! whole registry, and an image's rescan writes only its `images` row.
+//!
+//! # Tables
+//!
+//! | table | key | holds |
+//! |---|---|---|
+//! | `image_packages` (links) | (digest, n) | one row per package of the image's inventory: its package key ([`package_key`]), layer and location; written by the scan (or when an existing image is first normalized), never by a rescan (the inventory does not change) |
+//! | `match_targets` | id; (advisory_db, policy) | the targets (a small id table) |
+//! | `package_targets` | (target, pkey) | a package's findings under a target were written: the claim of the writer that wrote them, and the SHA-256 of the rows ([`PackageRows::sha256`]) |
+//! | `package_findings` | (target, pkey, id) | the image-independent columns of a finding row: id, aliases, keys, package, version, source package and version, ecosystem, severity, fix state, fixed version, suppressed, and whether the finding is located (a language package's finding carries its path) |
+//! | `findings_own` | (digest, id, fkey) | the rows of images in *own mode* (`images.own`): today's per-image layout |
+//!
+//! `findings` is a view with the columns the per-image table had:
+//! `findings_own` for images in own mode, and for the others the join of
+//! their links with the `package_findings` of their current target (layer
+//! and path from the link; the key built as [`super::finding_keys`] builds
+//! it; no value hash: nothing compares those rows). The query layer
+//! (shared with SQLite) reads it unchanged.
+//!
+//! # Exact by construction
+//!
+//! An image is stored normalized only when the view gives exactly its
+//! finding rows; else it stays (or goes back) in own mode. At every write
+//! (scan or rescan) of an image:
+//!
+//! 1. [`layout`] maps each finding row to the package it is of (name,
+//!    version, layer and, for a located finding, location), groups the
+//!    rows by package key, and rebuilds the image's rows from its links
+//!    and those groups. Any finding that maps to no package or to packages
+//!    of two keys, a package whose findings differ between two of its
+//!    instances, repeated keys, or a rebuilt row set that differs in any
+//!    column from the actual one: the image stays in own mode (why is
+//!    logged at debug).
+//! 2. The writer claims each of its package keys for the target in a short
+//!    transaction (`INSERT … ON CONFLICT DO NOTHING` into
+//!    `package_targets`, in key order) and copies the rows of the keys it
+//!    won. N processes can race; the first claim of a (target, key) wins,
+//!    and its rows are never changed afterwards.
+//! 3. In the write's transaction, the SHA-256 of each of the image's keys
+//!    is read back: the image is normalized only when every one equals its
+//!    own (the stored rows are then the ones it would have written), else
+//!    its rows go to `findings_own`. (Per-image VEX statements, a policy
+//!    rule naming the image, anything the package key does not capture
+//!    all end there.)
+//!
+//! Rows of targets that no normalized image is on are deleted when a
+//! rescan is planned (under the planning lock, which every write of
+//! normalized images holds shared while it reads the hashes back: a
+//! target whose rows were collected reads back nothing, and the image goes
+//! to own mode).
+
+use std::collections::{BTreeMap, HashMap};
+
+use sha2::{Digest, Sha256};
+use trawl::inventory::{OsRelease, Package};
+
+use super::{FindingRow, HashWriter, key_base_of, severity_rank};
+
+/// The identity of an inventory package as the matcher and the classifier
+/// see it: the first 8 bytes of a SHA-256 over the image's OS identity
+/// (what chooses the feeds: distribution id, release, code name, the
+/// distributions it derives from) and every field of the package they can
+/// read (kind, name, version, architecture, source package and version,
+/// package URL, maintainer, license, epoch, release, vendor, module
+/// stream, what it was found by, its role, the OS package owning it), but
+/// not where it is (layer, database, line, nested archive entries). Two
+/// images holding the same package instance give it the same key.
+///
+/// The key only decides which rows images *may* share: whether an image is
+/// stored normalized is decided by comparing rows (see the module docs),
+/// so a field the key misses costs sharing, never a wrong answer.
+pub fn package_key(os: Option<&OsRelease>, p: &Package) -> i64 {
+    let mut hasher = HashWriter(Sha256::new());
+    let os = os.map(|os| (&os.id, &os.version_id, &os.version_codename, &os.id_like));
+    let fields = (
+        os,
+        (
+            &p.kind,
+            &p.name,
+            &p.version,
+            &p.arch,
+            &p.source_name,
+            &p.source_version,
+            &p.purl,
+            &p.maintainer,
+            &p.license,
+            &p.epoch,
+            &p.release,
+            &p.vendor,
+            &p.modularity_label,
+            &p.found_by,
+            &p.role,
+            &p.owned_by,
+        ),
+    );
+    // Writing into a hasher cannot fail, nor can serializing these.
+    let _ = serde_json::to_writer(&mut hasher, &fields);
+    let digest = hasher.0.finalize();
+    let mut first = [0u8; 8];
+    first.copy_from_slice(&digest[..8]);
+    i64::from_be_bytes(first)
+}
+
+/// One package of an image's inventory, as `image_packages` holds it.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub(crate) struct Link {
+    /// [`package_key`].
+    pub pkey: i64,
+    /// The layer that introduced it.
+    pub layer: Option<String>,
+    /// Where it is ([`Package::location`]): the path of its located findings.
+    pub location: String,
+}
+
+/// The findings of one package key, as `package_findings` holds them.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub(crate) struct PackageRows {
+    /// [`package_key`].
+    pub pkey: i64,
+    /// The image's finding rows of the package (indices into the result's
+    /// findings), one per id, by id (byte-wise).
+    pub rows: Vec<usize>,
+    /// The SHA-256 of those rows' image-independent columns, in that order
+    /// ([`rows_sha256`]): what a writer compares with the stored rows'.
+    pub sha256: [u8; 32],
+}
+
+/// How an image's findings are stored normalized: its links, and its
+/// findings grouped by package key (every key of its links, those without
+/// findings too), by key.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub(crate) struct Layout {
+    /// One per inventory package, in inventory order.
+    pub links: Vec<Link>,
+    /// One per distinct package key of the links, by key.
+    pub packages: Vec<PackageRows>,
+}
+
+/// Whether two finding rows agree in the columns `package_findings` keeps
+/// (all but layer and path; of the path, whether there is one).
+fn same_package_row(a: &FindingRow, b: &FindingRow) -> bool {
+    a.id == b.id
+        && a.aliases == b.aliases
+        && a.package == b.package
+        && a.version == b.version
+        && a.source_name == b.source_name
+        && a.source_version == b.source_version
+        && a.ecosystem == b.ecosystem
+        && a.severity == b.severity
+        && a.fix_state == b.fix_state
+        && a.fixed_version == b.fixed_version
+        && a.suppressed == b.suppressed
+        && a.path.is_some() == b.path.is_some()
+}
+
+/// The image's layout, or why its findings cannot be stored normalized
+/// (then they are stored in own mode). See the module docs.
+pub(crate) fn layout(
+    os: Option<&OsRelease>,
+    packages: &[Package],
+    findings: &[FindingRow],
+) -> Result<Layout, String> {
+    let links: Vec<Link> = packages
+        .iter()
+        .map(|p| Link {
+            pkey: package_key(os, p),
+            layer: p.layer.clone(),
+            location: p.location(),
+        })
+        .collect();
+    // Packages by what a finding names of them.
+    let mut by_name: HashMap<(&str, &str, Option<&str>), Vec<usize>> =
+        HashMap::with_capacity(packages.len());
+    for (i, p) in packages.iter().enumerate() {
+        by_name
+            .entry((p.name.as_str(), p.version.as_str(), p.layer.as_deref()))
+            .or_default()
+            .push(i);
+    }
+    let mut groups: BTreeMap<i64, BTreeMap<&str, usize>> = BTreeMap::new();
+    for link in &links {
+        groups.entry(link.pkey).or_default();
+    }
+    for (i, f) in findings.iter().enumerate() {
+        let candidates = by_name
+            .get(&(f.package.as_str(), f.version.as_str(), f.layer.as_deref()))
+            .map(Vec::as_slice)
+            .unwrap_or_default();
+        let mut pkey = None;
+        for &c in candidates {
+            if f.path
+                .as_ref()
+                .is_some_and(|path| *path != links[c].location)
+            {
+                continue;
+            }
+            match pkey {
+                None => pkey = Some(links[c].pkey),
+                Some(k) if k == links[c].pkey => {}
+                Some(_) => {
+                    return Err(format!(
+                        "finding {} of {} {} matches packages of two keys",
+                        f.id, f.package, f.version
+                    ));
+                }
+            }
+        }
+        let Some(pkey) = pkey else {
+            return Err(format!(
+                "finding {} of {} {} matches no package of the inventory",
+                f.id, f.package, f.version
+            ));
+        };
+        let group = groups.entry(pkey).or_default();
+        match group.get(f.id.as_str()) {
+            None => {
+                group.insert(f.id.as_str(), i);
+            }
+            Some(&j) if same_package_row(f, &findings[j]) => {}
+            Some(_) => {
+                return Err(format!(
+                    "two findings {} of package {} {} differ",
+                    f.id, f.package, f.version
+                ));
+            }
+        }
+    }
+    // The rows rebuilt from the links and the groups must be the image's
+    // rows, each once.
+    let mut actual: HashMap<(&str, String), usize> = HashMap::with_capacity(findings.len());
+    for (i, f) in findings.iter().enumerate() {
+        if actual.insert((f.id.as_str(), f.key_base()), i).is_some() {
+            return Err(format!(
+                "finding {} of {} {} repeats a key",
+                f.id, f.package, f.version
+            ));
+        }
+    }
+    let mut seen = vec![false; findings.len()];
+    for link in &links {
+        for &j in groups[&link.pkey].values() {
+            let model = &findings[j];
+            let path = model.path.as_ref().map(|_| link.location.as_str());
+            let key = key_base_of(&model.package, path, &model.version);
+            let Some(&i) = actual.get(&(model.id.as_str(), key)) else {
+                return Err(format!(
+                    "finding {} of {} {} would appear where the image has none",
+                    model.id, model.package, model.version
+                ));
+            };
+            let f = &findings[i];
+            let same =
+                same_package_row(f, model) && f.layer == link.layer && f.path.as_deref() == path;
+            if !same || std::mem::replace(&mut seen[i], true) {
+                return Err(format!(
+                    "finding {} of {} {} differs between instances of the package",
+                    model.id, model.package, model.version
+                ));
+            }
+        }
+    }
+    if let Some(i) = seen.iter().position(|s| !s) {
+        return Err(format!(
+            "finding {} of {} is not rebuilt from the packages",
+            findings[i].id, findings[i].package
+        ));
+    }
+    let packages = groups
+        .into_iter()
+        .map(|(pkey, rows)| {
+            let rows: Vec<usize> = rows.into_values().collect();
+            PackageRows {
+                pkey,
+                sha256: rows_sha256(rows.iter().map(|&i| &findings[i])),
+                rows,
+            }
+        })
+        .collect();
+    Ok(Layout { links, packages })
+}
+
+/// The SHA-256 of finding rows' `package_findings` columns, in order:
+/// every value length-prefixed (absent values and flags as one tag byte),
+/// the count first, so that no two row sets hash alike by shifting text
+/// between fields or rows.
+pub(crate) fn rows_sha256<'a>(rows: impl ExactSizeIterator<Item = &'a FindingRow>) -> [u8; 32] {
+    fn text(h: &mut Sha256, s: &str) {
+        h.update((s.len() as u64).to_le_bytes());
+        h.update(s.as_bytes());
+    }
+    let mut h = Sha256::new();
+    h.update((rows.len() as u64).to_le_bytes());
+    for f in rows {
+        text(&mut h, &f.id);
+        h.update((f.aliases.len() as u64).to_le_bytes());
+        for a in &f.aliases {
+            text(&mut h, a);
+        }
+        for s in [
+            &f.package,
+            &f.version,
+            &f.source_name,
+            &f.source_version,
+            &f.ecosystem,
+        ] {
+            text(&mut h, s);
+        }
+        h.update(severity_rank(f.severity).to_le_bytes());
+        text(&mut h, f.fix_state.as_str());
+        match &f.fixed_version {
+            Some(v) => {
+                h.update([1]);
+                text(&mut h, v);
+            }
+            None => h.update([0]),
+        }
+        h.update([u8::from(f.path.is_some()), u8::from(f.suppressed)]);
+    }
+    h.finalize().into()
+}
