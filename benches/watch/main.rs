@@ -182,6 +182,15 @@ fn main() {
 
     let findings = pg.psql(&db_name, "SELECT count(*) FROM findings");
     eprintln!("\n{images} images, {findings} finding rows, --rescan-batch {batch}");
+    let layout = pg.psql(
+        &db_name,
+        "SELECT (SELECT count(*) FROM images WHERE own) || ' images in own mode, '
+             || (SELECT count(*) FROM findings_own) || ' rows of theirs, '
+             || (SELECT count(*) FROM image_packages) || ' package links, '
+             || (SELECT count(*) FROM package_targets) || ' (target, package) pairs, '
+             || (SELECT count(*) FROM package_findings) || ' package finding rows'",
+    );
+    eprintln!("{layout}");
     eprintln!(
         "{:<40} {:>9} {:>9} {:>10} {:>10} {:>12}",
         "rescan", "processes", "changed", "seconds", "images/s", "service CPU"

@@ -78,6 +78,27 @@ fn report(findings: &[F], suppressed: &[F]) -> Report {
     } else {
         "unhealthy"
     };
+    // The packages the findings are of, once each: PostgreSQL stores the
+    // findings of packages that images share once (where the images'
+    // findings of a package differ, they are stored per image).
+    let mut packages: Vec<(&str, &str)> = findings
+        .iter()
+        .chain(suppressed)
+        .map(|x| (x.package, x.layer))
+        .collect();
+    packages.sort();
+    packages.dedup();
+    let packages: Vec<Value> = packages
+        .iter()
+        .map(|(name, layer)| {
+            json!({
+                "type": "deb", "name": name, "version": "1.0-1", "arch": "amd64",
+                "source_name": format!("{name}-src"), "source_version": "1.0-1",
+                "purl": format!("pkg:deb/debian/{name}@1.0-1?arch=amd64"),
+                "layer": layer, "database": "var/lib/dpkg/status"
+            })
+        })
+        .collect();
     serde_json::from_value(json!({
         "schema_version": 1, "source": "registry:r/x@sha256:aa",
         "image": {"manifest_digest": null, "layers": [], "diff_ids": []},
@@ -85,7 +106,7 @@ fn report(findings: &[F], suppressed: &[F]) -> Report {
         "ecosystem": "Debian:12",
         "summary": {"packages": 2, "findings": findings.len(), "fixable": 0,
                     "suppressed": suppressed.len(), "by_severity": {}, "by_fix_state": {}},
-        "remediation": [], "packages": [],
+        "remediation": [], "packages": packages,
         "findings": findings.iter().map(finding).collect::<Vec<_>>(),
         "suppressed": suppressed.iter().map(finding).collect::<Vec<_>>(),
         "warnings": [],
