@@ -80,7 +80,7 @@ fn migrations() -> Vec<(i64, String)> {
 /// `findings` becomes a view with the table's columns.
 const NORMALIZED_FINDINGS_8: &str = "
 ALTER TABLE findings RENAME TO findings_own;
-ALTER TABLE images ADD COLUMN own boolean NOT NULL DEFAULT true;
+ALTER TABLE images ADD COLUMN own boolean NOT NULL DEFAULT true, ADD COLUMN target bigint;
 CREATE TABLE match_targets (
     id bigserial PRIMARY KEY,
     advisory_db text NOT NULL,
@@ -137,9 +137,8 @@ SELECT l.digest,
        pf.ecosystem, pf.severity, pf.fix_state, pf.fixed_version, l.layer,
        CASE WHEN pf.located THEN l.location END, pf.suppressed, NULL::bigint
 FROM images i
-JOIN match_targets t ON t.advisory_db = i.advisory_db AND t.policy = i.policy
 JOIN image_packages l ON l.digest = i.digest
-JOIN package_findings pf ON pf.target = t.id AND pf.pkey = l.pkey
+JOIN package_findings pf ON pf.target = i.target AND pf.pkey = l.pkey
 WHERE NOT i.own;
 ";
 
@@ -621,19 +620,20 @@ impl PgStore {
         // unused targets' package rows: those read back stay until the commit.
         tx.execute("SELECT pg_advisory_xact_lock_shared($1)", &[&PLAN_LOCK])
             .await?;
-        let normalized = match &layout {
+        let (normalized, target_id) = match &layout {
             Some(layout) => {
-                let stored = stored_package_hashes(&tx, &result.target, &layout.packages).await?;
-                let ok = matches_stored(layout, &stored);
+                let keys: Vec<i64> = layout.packages.iter().map(|p| p.pkey).collect();
+                let (id, stored) = stored_hashes(&tx, &result.target, &keys).await?;
+                let ok = id.is_some() && matches_stored(layout, &stored);
                 if !ok {
                     debug!(
                         digest,
                         "findings stored in own mode: its packages' rows differ from the stored ones"
                     );
                 }
-                ok
+                (ok, id.filter(|_| ok))
             }
-            None => false,
+            None => (false, None),
         };
         let before = if notify.is_empty() {
             Vec::new()
@@ -644,7 +644,7 @@ impl PgStore {
             &tx,
             "UPDATE images SET inventory = $2, verdict = $3, verdict_reason = $4, summary = $5,
              report = $6, report_sha256 = $7, advisory_db = $8, policy = $9, error = NULL,
-             report_db = $8, report_policy = $9, own = $11,
+             report_db = $8, report_policy = $9, own = $11, target = $12,
              scans = scans + 1, last_scanned = $10, last_matched = $10 WHERE digest = $1",
             &[
                 &digest,
@@ -658,6 +658,7 @@ impl PgStore {
                 &result.target.policy,
                 &now,
                 &!normalized,
+                &target_id,
             ],
         )
         .await?;
@@ -974,12 +975,13 @@ impl PgStore {
             .collect();
         keys.sort_unstable();
         keys.dedup();
-        let stored = stored_hashes(&tx, &batch.target, &keys).await?;
+        let (target_id, stored) = stored_hashes(&tx, &batch.target, &keys).await?;
         let normalized: Vec<bool> = results
             .iter()
             .zip(&layouts)
             .map(|(r, l)| {
-                let ok = l.as_ref().is_some_and(|l| matches_stored(l, &stored));
+                let ok = target_id.is_some()
+                    && l.as_ref().is_some_and(|l| matches_stored(l, &stored));
                 if l.is_some() && !ok {
                     debug!(
                         digest = %r.digest,
@@ -1039,12 +1041,12 @@ impl PgStore {
             let rows = query(
                 &tx,
                 "UPDATE images AS i SET advisory_db = $3, policy = $4, rescans = rescans + 1,
-                 last_matched = $5, own = u.own
+                 last_matched = $5, own = u.own, target = CASE WHEN u.own THEN NULL ELSE $7::bigint END
                  FROM unnest($1::text[], $2::text[], $6::bool[]) AS u(digest, sha, own)
                  WHERE i.digest = u.digest AND i.report_sha256 = u.sha
                  AND (i.advisory_db IS DISTINCT FROM $3 OR i.policy IS DISTINCT FROM $4)
                  RETURNING i.digest",
-                &[&digests, &hashes, db, policy, &now, &own],
+                &[&digests, &hashes, db, policy, &now, &own, &target_id],
             )
             .await?;
             written += rows.len() as u64;
@@ -1105,7 +1107,7 @@ impl PgStore {
                  report_policy = CASE WHEN i.report IS NULL AND u.report IS NOT NULL
                                       THEN $8 ELSE i.report_policy END,
                  advisory_db = $7, policy = $8, rescans = rescans + 1, last_matched = $9,
-                 own = u.own
+                 own = u.own, target = CASE WHEN u.own THEN NULL ELSE $11::bigint END
                  FROM unnest($1::text[], $2::text[], $3::text[], $4::text[], $5::text[],
                              $6::text[], $10::bool[])
                      AS u(digest, verdict, reason, summary, sha, report, own)
@@ -1113,7 +1115,8 @@ impl PgStore {
                  AND (i.advisory_db IS DISTINCT FROM $7 OR i.policy IS DISTINCT FROM $8)
                  RETURNING i.digest",
                 &[
-                    digests, verdicts, reasons, summaries, hashes, &reports, db, policy, &now, &own,
+                    digests, verdicts, reasons, summaries, hashes, &reports, db, policy, &now,
+                    &own, &target_id,
                 ],
             )
             .await?;
@@ -1204,6 +1207,9 @@ impl PgStore {
             return Ok(0);
         }
         tx.commit().await?;
+        if !now_normalized.is_empty() {
+            analyze_when_grown(&client).await?;
+        }
         Ok(usize::try_from(written).unwrap_or(usize::MAX))
     }
 
@@ -1414,9 +1420,8 @@ impl PgStore {
                             ELSE '' END || E'\\x1f' || pf.version,
                         pf.xmin::text::bigint
                  FROM images i
-                 JOIN match_targets t ON t.advisory_db = i.advisory_db AND t.policy = i.policy
                  JOIN image_packages l ON l.digest = i.digest
-                 JOIN package_findings pf ON pf.target = t.id AND pf.pkey = l.pkey
+                 JOIN package_findings pf ON pf.target = i.target AND pf.pkey = l.pkey
                  WHERE i.digest = $1 AND NOT i.own) f
                  ORDER BY id COLLATE \"C\", fkey COLLATE \"C\"",
                 &[&digest],
@@ -1793,8 +1798,7 @@ async fn collect_package_rows(tx: &Transaction<'_>, keep: &MatchTarget) -> Resul
         tx,
         "SELECT t.id FROM match_targets t
          WHERE NOT (t.advisory_db = $1 AND t.policy = $2)
-         AND NOT EXISTS (SELECT 1 FROM images i WHERE NOT i.own
-                         AND i.advisory_db = t.advisory_db AND i.policy = t.policy)",
+         AND NOT EXISTS (SELECT 1 FROM images i WHERE NOT i.own AND i.target = t.id)",
         &[&keep.advisory_db, &keep.policy],
     )
     .await?
@@ -1824,6 +1828,36 @@ async fn collect_package_rows(tx: &Transaction<'_>, keep: &MatchTarget) -> Resul
     Ok(rows)
 }
 
+/// Refreshes the planner's statistics of the normalized tables when the
+/// links have more than doubled since they were last taken. The `findings`
+/// view joins them: planned with the statistics of nearly empty tables (a
+/// new store, or the first rescan after the migration normalizing every
+/// image), a query of the view chooses nested loops over what are by then
+/// hundreds of thousands of links, and takes minutes instead of
+/// milliseconds until autovacuum's next analysis. Checked after each batch
+/// that links images anew, so the tables are analyzed a logarithmic number
+/// of times as they fill.
+async fn analyze_when_grown(client: &Object) -> Result<(), StoreError> {
+    let stale: bool = client
+        .query_one(
+            "SELECT c.reltuples < s.n_live_tup / 2 FROM pg_class c
+             JOIN pg_stat_user_tables s ON s.relid = c.oid
+             WHERE c.oid = 'image_packages'::regclass",
+            &[],
+        )
+        .await?
+        .get(0);
+    if stale {
+        client
+            .batch_execute(
+                "ANALYZE image_packages, package_targets, package_findings, match_targets",
+            )
+            .await?;
+        debug!("statistics of the normalized tables refreshed");
+    }
+    Ok(())
+}
+
 /// The id of the rescan of `target`, if it is the newest planned.
 async fn newest_rescan_of(
     tx: &Transaction<'_>,
@@ -1839,40 +1873,35 @@ async fn newest_rescan_of(
     .map(|r| r.get(0)))
 }
 
-/// The stored row hashes ([`PackageRows::sha256`]) of `packages` under
-/// `target`, by package key (none for a key not written, or a target
-/// collected meanwhile).
-async fn stored_package_hashes(
-    tx: &Transaction<'_>,
-    target: &MatchTarget,
-    packages: &[PackageRows],
-) -> Result<HashMap<i64, Vec<u8>>, StoreError> {
-    let keys: Vec<i64> = packages.iter().map(|p| p.pkey).collect();
-    stored_hashes(tx, target, &keys).await
-}
-
-/// [`stored_package_hashes`] of package keys.
+/// The id of `target` and the stored row hashes ([`PackageRows::sha256`])
+/// of the package keys `keys` under it, by key (none for a key not
+/// written; no id for a target not written, or collected meanwhile).
 async fn stored_hashes(
     tx: &Transaction<'_>,
     target: &MatchTarget,
     keys: &[i64],
-) -> Result<HashMap<i64, Vec<u8>>, StoreError> {
-    if keys.is_empty() {
-        return Ok(HashMap::new());
-    }
+) -> Result<(Option<i64>, HashMap<i64, Vec<u8>>), StoreError> {
+    let id: Option<i64> = query_opt(
+        tx,
+        "SELECT id FROM match_targets WHERE advisory_db = $1 AND policy = $2",
+        &[&target.advisory_db, &target.policy],
+    )
+    .await?
+    .map(|r| r.get(0));
+    let Some(id) = id.filter(|_| !keys.is_empty()) else {
+        return Ok((id, HashMap::new()));
+    };
     let rows = query(
         tx,
-        "SELECT p.pkey, p.rows_sha256 FROM package_targets p
-         JOIN match_targets t ON t.id = p.target
-         WHERE t.advisory_db = $1 AND t.policy = $2 AND p.pkey = ANY($3)",
-        &[&target.advisory_db, &target.policy, &keys],
+        "SELECT pkey, rows_sha256 FROM package_targets WHERE target = $1 AND pkey = ANY($2)",
+        &[&id, &keys],
     )
     .await?;
     let mut hashes = HashMap::with_capacity(rows.len());
     for row in &rows {
         hashes.insert(row.try_get(0)?, row.try_get(1)?);
     }
-    Ok(hashes)
+    Ok((Some(id), hashes))
 }
 
 /// Whether every package of `layout` has the rows stored that the image
