@@ -120,26 +120,31 @@ CREATE TABLE package_findings (
     suppressed boolean NOT NULL,
     PRIMARY KEY (target, pkey, id)
 );
-CREATE INDEX package_findings_by_key ON package_findings USING gin (keys);
+CREATE INDEX package_findings_by_key ON package_findings USING gin (keys)
+    WITH (fastupdate = off);
 CREATE INDEX package_findings_by_package ON package_findings (package);
 CREATE INDEX package_findings_by_source ON package_findings (source_name);
 CREATE INDEX package_findings_sorted ON package_findings
     (severity DESC, id COLLATE \"C\") WHERE NOT suppressed;
+CREATE VIEW findings_normalized AS
+SELECT l.digest,
+       pf.package || E'\\x1f' || CASE WHEN pf.located THEN l.location ELSE '' END
+           || E'\\x1f' || pf.version AS fkey,
+       pf.id, pf.aliases, pf.keys, pf.package, pf.version, pf.source_name, pf.source_version,
+       pf.ecosystem, pf.severity, pf.fix_state, pf.fixed_version, l.layer,
+       CASE WHEN pf.located THEN l.location END AS path, pf.suppressed, NULL::bigint AS h
+FROM images i
+JOIN image_packages l ON l.digest = i.digest
+JOIN package_findings pf ON pf.target = i.target AND pf.pkey = l.pkey
+WHERE NOT i.own;
 CREATE VIEW findings AS
 SELECT digest, fkey, id, aliases, keys, package, version, source_name, source_version,
        ecosystem, severity, fix_state, fixed_version, layer, path, suppressed, h
 FROM findings_own
 UNION ALL
-SELECT l.digest,
-       pf.package || E'\\x1f' || CASE WHEN pf.located THEN l.location ELSE '' END
-           || E'\\x1f' || pf.version,
-       pf.id, pf.aliases, pf.keys, pf.package, pf.version, pf.source_name, pf.source_version,
-       pf.ecosystem, pf.severity, pf.fix_state, pf.fixed_version, l.layer,
-       CASE WHEN pf.located THEN l.location END, pf.suppressed, NULL::bigint
-FROM images i
-JOIN image_packages l ON l.digest = i.digest
-JOIN package_findings pf ON pf.target = i.target AND pf.pkey = l.pkey
-WHERE NOT i.own;
+SELECT digest, fkey, id, aliases, keys, package, version, source_name, source_version,
+       ecosystem, severity, fix_state, fixed_version, layer, path, suppressed, h
+FROM findings_normalized;
 ";
 
 /// Findings keyed by what does not move when another finding comes or

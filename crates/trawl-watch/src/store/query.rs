@@ -439,6 +439,16 @@ impl Sql {
         )
     }
 
+    /// The tables (or views) that together hold the findings: SQLite's
+    /// `findings`; PostgreSQL's own rows and its normalized ones (the
+    /// `findings` view is their union; see the `layout` module).
+    fn finding_tables(&self) -> &'static [&'static str] {
+        match self.dialect {
+            Dialect::Sqlite => &["findings"],
+            Dialect::Postgres => &["findings_own", "findings_normalized"],
+        }
+    }
+
     fn not_suppressed(&self) -> &'static str {
         match self.dialect {
             Dialect::Sqlite => "f.suppressed = 0",
@@ -763,23 +773,39 @@ pub(super) async fn findings_page(
     // (counted among the image's findings that sort before it in report
     // order), for the page's rows only.
     let before = sql.before_in_report("g", "p");
+    // The page of each table the findings are in (PostgreSQL: the own rows
+    // and the normalized ones, each read in the page's order from its
+    // index and cut at the page; through the `findings` view's union the
+    // planner would join and sort every finding first), then the page of
+    // their union.
+    let pages: Vec<String> = sql
+        .finding_tables()
+        .iter()
+        .map(|table| {
+            format!(
+                "(SELECT f.digest, f.fkey, i.verdict, i.last_pushed, i.last_pulled,
+                         f.id, {} AS aliases, f.package, f.version, f.source_name,
+                         f.source_version, f.ecosystem, f.severity, f.fix_state,
+                         f.fixed_version, f.layer
+                  FROM {table} f JOIN images i ON i.digest = f.digest
+                  WHERE {conds}
+                  ORDER BY f.severity DESC, {}, {}, {}
+                  LIMIT {fetch})",
+                sql.aliases(),
+                sql.c("f.id"),
+                sql.c("f.digest"),
+                sql.c("f.fkey"),
+            )
+        })
+        .collect();
     sql.text = format!(
         "SELECT p.digest, ({before}), p.verdict, p.last_pushed, p.last_pulled, p.fkey,
                 p.id, p.aliases, p.package, p.version, p.source_name, p.source_version,
                 p.ecosystem, p.severity, p.fix_state, p.fixed_version, p.layer
-         FROM (SELECT f.digest, f.fkey, i.verdict, i.last_pushed, i.last_pulled,
-                      f.id, {} AS aliases, f.package, f.version, f.source_name,
-                      f.source_version, f.ecosystem, f.severity, f.fix_state, f.fixed_version,
-                      f.layer
-               FROM findings f JOIN images i ON i.digest = f.digest
-               WHERE {conds}
-               ORDER BY f.severity DESC, {}, {}, {}
-               LIMIT {fetch}) p
-         ORDER BY p.severity DESC, {}, {}, {}",
-        sql.aliases(),
-        sql.c("f.id"),
-        sql.c("f.digest"),
-        sql.c("f.fkey"),
+         FROM ({}) p
+         ORDER BY p.severity DESC, {}, {}, {}
+         LIMIT {fetch}",
+        pages.join(" UNION ALL "),
         sql.c("p.id"),
         sql.c("p.digest"),
         sql.c("p.fkey"),

@@ -103,7 +103,7 @@ pub const PG_WITHOUT_COUNTERS: &str = "
 /// tests that write rows as an older version did.
 #[allow(dead_code)]
 pub const PG_WITHOUT_NORMALIZED: &str = "
-    DROP VIEW findings;
+    DROP VIEW findings, findings_normalized;
     DROP TABLE package_findings, package_targets, image_packages, match_targets;
     ALTER TABLE findings_own RENAME TO findings;
     ALTER TABLE images DROP COLUMN own, DROP COLUMN target;
