@@ -16,8 +16,10 @@
 //! - [`Config`] says what to watch: the registries events may name
 //!   ([`WatchedRegistry`]: credentials go only there), the advisory
 //!   database, the policy ([`PolicyFiles`]), the tokens, and the store.
-//! - [`Store`] holds results, inventories, findings (one row per image and
-//!   finding, indexed by id, alias, package and severity) and the job queue,
+//! - [`Store`] holds results, inventories, findings (a row per image and
+//!   finding; on PostgreSQL those of shared packages stored once per package
+//!   and seen through a view; indexed by id, alias, package and severity)
+//!   and the job queue,
 //!   on SQLite (one process, one file: the default) or PostgreSQL (many
 //!   processes on many machines: jobs and rescan batches are claimed with
 //!   `FOR UPDATE SKIP LOCKED` under leases), chosen by [`StoreLocation`].

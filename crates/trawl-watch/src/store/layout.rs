@@ -22,12 +22,23 @@
 //! | `package_findings` | (target, pkey, id) | the image-independent columns of a finding row: id, aliases, keys, package, version, source package and version, ecosystem, severity, fix state, fixed version, suppressed, and whether the finding is located (a language package's finding carries its path) |
 //! | `findings_own` | (digest, id, fkey) | the rows of images in *own mode* (`images.own`): today's per-image layout |
 //!
-//! `findings` is a view with the columns the per-image table had:
-//! `findings_own` for images in own mode, and for the others the join of
-//! their links with the `package_findings` of their current target (layer
-//! and path from the link; the key built as [`super::finding_keys`] builds
-//! it; no value hash: nothing compares those rows). The query layer
-//! (shared with SQLite) reads it unchanged.
+//! An image in normalized mode carries its target's id (`images.target`).
+//! `findings_normalized` is the view of its rows: its links joined with
+//! the `package_findings` of its target (layer and path from the link; the
+//! key built as [`super::finding_keys`] builds it; no value hash: nothing
+//! compares those rows). `findings` is a view with the columns the
+//! per-image table had: `findings_own` and `findings_normalized`, united.
+//! The query layer (shared with SQLite) reads it unchanged, but for a page
+//! of findings in the registry's order, which it reads from each of the
+//! two in their index order and unites (through the union, PostgreSQL
+//! would join and sort every finding first).
+//!
+//! Indexes: `package_findings` by every id and alias (GIN, without a
+//! pending list: it is written rarely and searched by every id lookup), by
+//! package, by source package, and in the registry's order (severity, id)
+//! for the findings that count; links by package key (from a package's
+//! findings to the images holding it) and by image. `findings_own` keeps
+//! the per-image table's indexes.
 //!
 //! # Exact by construction
 //!
@@ -329,4 +340,106 @@ pub(crate) fn rows_sha256<'a>(rows: impl ExactSizeIterator<Item = &'a FindingRow
         h.update([u8::from(f.path.is_some()), u8::from(f.suppressed)]);
     }
     h.finalize().into()
+}
+
+#[cfg(test)]
+mod tests {
+    use trawl::Severity;
+    use trawl::classify::FixStateKind;
+
+    use super::*;
+
+    fn package(name: &str, layer: &str, database: &str, kind: &str) -> Package {
+        serde_json::from_value(serde_json::json!({
+            "type": kind, "name": name, "version": "1.0", "source_name": name,
+            "source_version": "1.0", "purl": format!("pkg:{kind}/{name}@1.0"),
+            "layer": layer, "database": database,
+        }))
+        .unwrap()
+    }
+
+    fn row(id: &str, package: &str, layer: &str, path: Option<&str>) -> FindingRow {
+        FindingRow {
+            id: id.into(),
+            aliases: vec![],
+            package: package.into(),
+            version: "1.0".into(),
+            source_name: package.into(),
+            source_version: "1.0".into(),
+            ecosystem: "Debian:12".into(),
+            severity: Severity::High,
+            fix_state: FixStateKind::Unfixed,
+            fixed_version: None,
+            layer: Some(layer.into()),
+            path: path.map(str::to_string),
+            suppressed: false,
+        }
+    }
+
+    #[test]
+    fn findings_group_by_package_and_rebuild_exactly() {
+        let packages = [
+            package("libssl3", "l1", "var/lib/dpkg/status", "deb"),
+            package("bash", "l1", "var/lib/dpkg/status", "deb"),
+            package("lodash", "l2", "a/package.json", "npm"),
+            package("lodash", "l3", "b/package.json", "npm"),
+        ];
+        let findings = [
+            row("CVE-1", "libssl3", "l1", None),
+            row("GHSA-1", "lodash", "l2", Some("a/package.json")),
+            row("GHSA-1", "lodash", "l3", Some("b/package.json")),
+        ];
+        let layout = layout(None, &packages, &findings).unwrap();
+        assert_eq!(layout.links.len(), 4);
+        // libssl3, bash (no findings), lodash once for both instances.
+        assert_eq!(layout.packages.len(), 3);
+        let rows: usize = layout.packages.iter().map(|p| p.rows.len()).sum();
+        assert_eq!(rows, 2);
+        let empty = layout.packages.iter().find(|p| p.rows.is_empty()).unwrap();
+        assert_eq!(empty.sha256, rows_sha256(std::iter::empty()));
+
+        // One lodash instance without its finding: not rebuilt exactly.
+        let e = super::layout(None, &packages, &findings[..2]).unwrap_err();
+        assert!(e.contains("would appear"), "{e}");
+        // The two instances' findings differ (one suppressed).
+        let mut differ = findings.clone();
+        differ[2].suppressed = true;
+        let e = super::layout(None, &packages, &differ).unwrap_err();
+        assert!(e.contains("differ"), "{e}");
+        // A finding of a package the inventory does not hold.
+        let mut stray = findings.to_vec();
+        stray.push(row("CVE-2", "zlib1g", "l1", None));
+        let e = super::layout(None, &packages, &stray).unwrap_err();
+        assert!(e.contains("no package"), "{e}");
+        // Another layer than the package's: no package either.
+        let mut moved = findings.clone();
+        moved[0].layer = Some("l9".into());
+        assert!(super::layout(None, &packages, &moved).is_err());
+    }
+
+    #[test]
+    fn row_hashes_see_every_shared_column() {
+        let base = row("CVE-1", "libssl3", "l1", None);
+        let h = |r: &FindingRow| rows_sha256(std::iter::once(r));
+        let changes: [fn(&mut FindingRow); 9] = [
+            |r| r.id = "CVE-2".into(),
+            |r| r.aliases.push("DSA-1".into()),
+            |r| r.source_version = "1.1".into(),
+            |r| r.ecosystem = "Debian:11".into(),
+            |r| r.severity = Severity::Low,
+            |r| r.fix_state = FixStateKind::Fixed,
+            |r| r.fixed_version = Some("1.1".into()),
+            |r| r.path = Some(String::new()),
+            |r| r.suppressed = true,
+        ];
+        for change in changes {
+            let mut other = base.clone();
+            change(&mut other);
+            assert_ne!(h(&other), h(&base));
+        }
+        // Layer and path are the link's: not in the hash.
+        let mut elsewhere = base.clone();
+        elsewhere.layer = Some("l2".into());
+        assert_eq!(h(&elsewhere), h(&base));
+    }
 }

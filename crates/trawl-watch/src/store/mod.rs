@@ -20,6 +20,11 @@
 //! | `summary_counts`, `summary_deltas` | (kind, repository, key); seq | the counts [`Store::summary`] reads, kept by triggers on `images`, `findings` and `tags` (PostgreSQL appends deltas that are folded in) |
 //! | `summary_images`, `summary_packages` | digest; (digest, package) | each image's findings that count, in all and per package, so that the counters know when an image's first or last one comes or goes |
 //!
+//! On PostgreSQL, `findings` is a view: images share the rows of the
+//! packages they share, stored once per (advisory database and policy,
+//! package), and an image whose rows the shared ones would not give
+//! exactly keeps rows of its own (the `layout` module says how, and why).
+//!
 //! The summary's counters are the database's own business: triggers keep
 //! them on every write, whichever statement makes it (the `counters`
 //! module says how, and what a scoped summary counts).

@@ -24,6 +24,12 @@
 //! - Rescan planning takes another transaction-scoped advisory lock, and
 //!   storing a rescan batch the same lock shared, so a batch is never
 //!   stored for a target that a plan just superseded.
+//! - Findings are stored once per (match target, package) and images are
+//!   linked to their packages, with a per-image fallback (own mode) for any
+//!   image whose rows the shared ones would not give exactly: the `layout`
+//!   module. Whichever process first needs a package's rows under a target
+//!   writes them (a claim per (target, package), `ON CONFLICT DO NOTHING`,
+//!   in a short transaction of its own); the others compare.
 //! - Schema migrations are numbered, recorded in `trawl_watch_migrations`
 //!   and applied at open under a session advisory lock (`pg_advisory_lock`),
 //!   so processes starting together apply each exactly once; a database
@@ -1190,9 +1196,10 @@ impl PgStore {
         let (deleted, updated, inserted) = apply_findings(&tx, &now_own).await?;
         debug!(
             batch = batch.id,
-            normalized = results.len() - now_own.len(),
-            own = now_own.len(),
+            normalized = normalized.iter().filter(|n| **n).count(),
+            own = normalized.iter().filter(|n| !**n).count(),
             newly_normalized = now_normalized.len(),
+            own_rows_written = now_own.len(),
             deleted,
             updated,
             inserted,
