@@ -574,6 +574,25 @@ async fn a_store_of_version_6_is_migrated_and_normalized_by_its_rescan() {
         answers(&store, IMAGES).await,
         answers(&sqlite, IMAGES).await
     );
+
+    // Links as another version of the program would have written them
+    // (other package keys): the next rescan sees it and links anew.
+    psql(
+        &loc,
+        "UPDATE image_packages SET pkey = pkey # 1; UPDATE images SET links = '\\x00'",
+    );
+    let t3 = target("db3");
+    rescan_all(&store, &reports, &t3).await;
+    rescan_all(&sqlite, &reports, &t3).await;
+    assert_eq!(psql(&loc, "SELECT count(*) FROM images WHERE own"), "0");
+    assert_eq!(
+        psql(&loc, "SELECT count(*) FROM images WHERE links = '\\x00'"),
+        "0"
+    );
+    assert_eq!(
+        answers(&store, IMAGES).await,
+        answers(&sqlite, IMAGES).await
+    );
 }
 
 /// The package key: the same package instance in two images, at another

@@ -157,6 +157,30 @@ pub(crate) struct Layout {
     pub links: Vec<Link>,
     /// One per distinct package key of the links, by key.
     pub packages: Vec<PackageRows>,
+    /// The SHA-256 of the links ([`links_sha256`]): stored with the image
+    /// (`images.links`), so that links written by another version of the
+    /// program (another package key) are seen and written anew.
+    pub links_sha256: [u8; 32],
+}
+
+/// The SHA-256 of links, in order: every value length-prefixed.
+pub(crate) fn links_sha256(links: &[Link]) -> [u8; 32] {
+    let mut h = Sha256::new();
+    h.update((links.len() as u64).to_le_bytes());
+    for link in links {
+        h.update(link.pkey.to_le_bytes());
+        match &link.layer {
+            Some(layer) => {
+                h.update([1]);
+                h.update((layer.len() as u64).to_le_bytes());
+                h.update(layer.as_bytes());
+            }
+            None => h.update([0]),
+        }
+        h.update((link.location.len() as u64).to_le_bytes());
+        h.update(link.location.as_bytes());
+    }
+    h.finalize().into()
 }
 
 /// Whether two finding rows agree in the columns `package_findings` keeps
@@ -299,7 +323,11 @@ pub(crate) fn layout(
             }
         })
         .collect();
-    Ok(Layout { links, packages })
+    Ok(Layout {
+        links_sha256: links_sha256(&links),
+        links,
+        packages,
+    })
 }
 
 /// The SHA-256 of finding rows' `package_findings` columns, in order:

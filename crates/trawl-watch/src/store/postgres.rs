@@ -86,7 +86,8 @@ fn migrations() -> Vec<(i64, String)> {
 /// `findings` becomes a view with the table's columns.
 const NORMALIZED_FINDINGS_8: &str = "
 ALTER TABLE findings RENAME TO findings_own;
-ALTER TABLE images ADD COLUMN own boolean NOT NULL DEFAULT true, ADD COLUMN target bigint;
+ALTER TABLE images ADD COLUMN own boolean NOT NULL DEFAULT true, ADD COLUMN target bigint,
+    ADD COLUMN links bytea;
 CREATE TABLE match_targets (
     id bigserial PRIMARY KEY,
     advisory_db text NOT NULL,
@@ -655,7 +656,7 @@ impl PgStore {
             &tx,
             "UPDATE images SET inventory = $2, verdict = $3, verdict_reason = $4, summary = $5,
              report = $6, report_sha256 = $7, advisory_db = $8, policy = $9, error = NULL,
-             report_db = $8, report_policy = $9, own = $11, target = $12,
+             report_db = $8, report_policy = $9, own = $11, target = $12, links = $13,
              scans = scans + 1, last_scanned = $10, last_matched = $10 WHERE digest = $1",
             &[
                 &digest,
@@ -670,6 +671,7 @@ impl PgStore {
                 &now,
                 &!normalized,
                 &target_id,
+                &layout.as_ref().map(|l| l.links_sha256.as_slice()),
             ],
         )
         .await?;
@@ -1007,16 +1009,27 @@ impl PgStore {
         // of images locks them).
         let all: Vec<&str> = results.iter().map(|r| r.digest.as_str()).collect();
         let mut was_own: HashMap<String, bool> = HashMap::with_capacity(all.len());
+        // Images whose stored links are not the layout's (none, or written
+        // by another version): linked anew when normalized.
+        let mut relink: Vec<&str> = Vec::new();
         for row in query(
             &tx,
-            "SELECT digest, own FROM images WHERE digest = ANY($1) AND inventory IS NOT NULL
+            "SELECT digest, own, links FROM images WHERE digest = ANY($1) AND inventory IS NOT NULL
              AND (advisory_db IS DISTINCT FROM $2 OR policy IS DISTINCT FROM $3)
              ORDER BY digest FOR NO KEY UPDATE",
             &[&all, db, policy],
         )
         .await?
         {
-            was_own.insert(row.try_get(0)?, row.try_get(1)?);
+            let digest: &str = row.try_get(0)?;
+            let links: Option<&[u8]> = row.try_get(2)?;
+            if let Some(i) = results.iter().position(|r| r.digest == digest)
+                && let Some(layout) = &layouts[i]
+                && links != Some(layout.links_sha256.as_slice())
+            {
+                relink.push(results[i].digest.as_str());
+            }
+            was_own.insert(digest.to_string(), row.try_get(1)?);
         }
         let mut unchanged: Vec<(&Rematched, bool)> = Vec::new();
         let mut changed: Vec<(&Rematched, bool)> = Vec::new();
@@ -1033,11 +1046,13 @@ impl PgStore {
                 .position(|r| r.digest == digest)
                 .and_then(|i| layouts[i].as_ref())
         };
-        // Images written: those normalized now that were in own mode
-        // (their own rows deleted, linked to their packages anew), and
-        // those in own mode now (their rows written as the difference with
-        // the stored ones: all of them for an image normalized before).
+        // Images written: those normalized now (those that were in own mode
+        // have their own rows deleted; those whose links are not the
+        // layout's are linked anew), and those in own mode now (their rows
+        // written as the difference with the stored ones: all of them for
+        // an image normalized before).
         let mut now_normalized: Vec<&str> = Vec::new();
+        let mut linked_anew: Vec<&str> = Vec::new();
         let mut now_own: Vec<(&str, &[FindingRow])> = Vec::new();
         let mut written = 0;
         if !unchanged.is_empty() {
@@ -1066,6 +1081,9 @@ impl PgStore {
                 let Some((r, own)) = unchanged.iter().find(|(r, _)| r.digest == digest) else {
                     continue;
                 };
+                if !*own && relink.contains(&r.digest.as_str()) {
+                    linked_anew.push(r.digest.as_str());
+                }
                 match (was_own.get(digest).copied().unwrap_or(true), *own) {
                     (true, false) => now_normalized.push(r.digest.as_str()),
                     // Its rows are not stored anywhere yet: all written.
@@ -1144,8 +1162,13 @@ impl PgStore {
                     // normalized before, or stored without a report: all
                     // copied in), whatever the caller says it had before.
                     now_own.push((r.digest.as_str(), r.result.findings.as_slice()));
-                } else if was_own.get(&r.digest).copied().unwrap_or(true) {
-                    now_normalized.push(r.digest.as_str());
+                } else {
+                    if was_own.get(&r.digest).copied().unwrap_or(true) {
+                        now_normalized.push(r.digest.as_str());
+                    }
+                    if relink.contains(&r.digest.as_str()) {
+                        linked_anew.push(r.digest.as_str());
+                    }
                 }
             }
             written += u64::try_from(stored.len()).unwrap_or(u64::MAX);
@@ -1181,17 +1204,32 @@ impl PgStore {
                 &[&now_normalized],
             )
             .await?;
+        }
+        if !linked_anew.is_empty() {
             execute(
                 &tx,
                 "DELETE FROM image_packages WHERE digest = ANY($1)",
-                &[&now_normalized],
+                &[&linked_anew],
             )
             .await?;
-            let links: Vec<(&str, &Layout)> = now_normalized
+            let links: Vec<(&str, &Layout)> = linked_anew
                 .iter()
                 .filter_map(|d| Some((*d, layout_of(d)?)))
                 .collect();
             copy_links(&tx, &links).await?;
+            let hashes: Vec<&[u8]> = links
+                .iter()
+                .map(|(_, l)| l.links_sha256.as_slice())
+                .collect();
+            let digests: Vec<&str> = links.iter().map(|(d, _)| *d).collect();
+            execute(
+                &tx,
+                "UPDATE images AS i SET links = u.links
+                 FROM unnest($1::text[], $2::bytea[]) AS u(digest, links)
+                 WHERE i.digest = u.digest",
+                &[&digests, &hashes],
+            )
+            .await?;
         }
         let (deleted, updated, inserted) = apply_findings(&tx, &now_own).await?;
         debug!(
@@ -1219,7 +1257,7 @@ impl PgStore {
             return Ok(0);
         }
         tx.commit().await?;
-        if !now_normalized.is_empty() {
+        if !linked_anew.is_empty() {
             analyze_when_grown(&client).await?;
         }
         Ok(usize::try_from(written).unwrap_or(usize::MAX))

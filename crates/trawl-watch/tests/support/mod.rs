@@ -106,6 +106,6 @@ pub const PG_WITHOUT_NORMALIZED: &str = "
     DROP VIEW findings, findings_normalized;
     DROP TABLE package_findings, package_targets, image_packages, match_targets;
     ALTER TABLE findings_own RENAME TO findings;
-    ALTER TABLE images DROP COLUMN own, DROP COLUMN target;
+    ALTER TABLE images DROP COLUMN own, DROP COLUMN target, DROP COLUMN links;
     DELETE FROM trawl_watch_migrations WHERE version = 8;
 ";
