@@ -1878,32 +1878,41 @@ async fn collect_package_rows(tx: &Transaction<'_>, keep: &MatchTarget) -> Resul
     Ok(rows)
 }
 
-/// Refreshes the planner's statistics of the normalized tables when the
-/// links have more than doubled since they were last taken. The `findings`
-/// view joins them: planned with the statistics of nearly empty tables (a
-/// new store, or the first rescan after the migration normalizing every
-/// image), a query of the view chooses nested loops over what are by then
-/// hundreds of thousands of links, and takes minutes instead of
-/// milliseconds until autovacuum's next analysis. Checked after each batch
-/// that links images anew, so the tables are analyzed a logarithmic number
-/// of times as they fill.
+/// Refreshes the planner's statistics of the normalized layout as images
+/// are linked: of the link and package tables when the links have more
+/// than doubled since they were last taken, of the images (their mode and
+/// target) when more than a quarter of them changed since. The `findings`
+/// view joins them: planned with the statistics of nearly empty tables, or
+/// of images all in own mode (a new store, or the first rescan after the
+/// migration normalizing every image), a query of the view chooses nested
+/// loops over what are by then hundreds of thousands of links, and takes
+/// minutes instead of milliseconds until autovacuum's next analysis.
+/// Checked after each rescan batch that links images anew, so the tables
+/// are analyzed a logarithmic number of times as they fill.
 async fn analyze_when_grown(client: &Object) -> Result<(), StoreError> {
-    let stale: bool = client
+    let row = client
         .query_one(
-            "SELECT c.reltuples < s.n_live_tup / 2 FROM pg_class c
-             JOIN pg_stat_user_tables s ON s.relid = c.oid
-             WHERE c.oid = 'image_packages'::regclass",
+            "SELECT (SELECT c.reltuples < s.n_live_tup / 2 FROM pg_class c
+                     JOIN pg_stat_user_tables s ON s.relid = c.oid
+                     WHERE c.oid = 'image_packages'::regclass),
+                    (SELECT s.n_mod_since_analyze > greatest(c.reltuples, 0) / 4 FROM pg_class c
+                     JOIN pg_stat_user_tables s ON s.relid = c.oid
+                     WHERE c.oid = 'images'::regclass)",
             &[],
         )
-        .await?
-        .get(0);
-    if stale {
+        .await?;
+    let (links, images): (Option<bool>, Option<bool>) = (row.get(0), row.get(1));
+    if links == Some(true) {
         client
             .batch_execute(
                 "ANALYZE image_packages, package_targets, package_findings, match_targets",
             )
             .await?;
         debug!("statistics of the normalized tables refreshed");
+    }
+    if images == Some(true) {
+        client.batch_execute("ANALYZE images").await?;
+        debug!("statistics of the images' layout refreshed");
     }
     Ok(())
 }
