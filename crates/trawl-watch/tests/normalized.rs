@@ -13,7 +13,7 @@ use serde_json::{Value, json};
 use support::postgres::Postgres;
 use support::{Backend, fresh, open};
 use trawl::Report;
-use trawl_watch::events::{ImageEvent, Kind, Recorded};
+use trawl_watch::events::{Deleted, Deletion, ImageEvent, Kind, Recorded};
 use trawl_watch::store::{
     FindingQuery, FindingRow, MatchResult, MatchTarget, Rematched, RescanPlan, Scope,
 };
@@ -393,8 +393,57 @@ async fn shared_packages_are_stored_once_and_answer_as_in_own_mode() {
         answers(&sqlite, IMAGES).await
     );
 
-    // Collected: the targets no image is on (db1, db2), when a rescan is
-    // planned; not db3 (the images') nor db4 (planned).
+    // Collected when a rescan ends: the targets no image is on any more
+    // (db1, db2).
+    let targets = "SELECT string_agg(DISTINCT t.advisory_db, ',' ORDER BY t.advisory_db)
+                   FROM package_findings pf JOIN match_targets t ON t.id = pf.target";
+    assert_eq!(psql(&loc, targets), "db3");
+    // And when a rescan is planned: the rows a scan wrote for a target
+    // (a process with an older database) whose image was deleted since;
+    // not db3 (the images') nor db4 (planned).
+    let stray = digest(IMAGES);
+    normalized
+        .apply(
+            vec![Recorded::Image(ImageEvent {
+                kind: Kind::Push,
+                digest: stray.clone(),
+                registry: "127.0.0.1:5000".into(),
+                repository: "gc/app".into(),
+                tag: None,
+                media_type: "application/vnd.oci.image.manifest.v1+json".into(),
+                at: 100,
+            })],
+            1000,
+            1,
+        )
+        .await
+        .unwrap();
+    let job = normalized
+        .claim(OWNER, 2_000, 60_000)
+        .await
+        .unwrap()
+        .unwrap();
+    let (p, f) = image(IMAGES, &[]);
+    let old = MatchResult::new(&report(&p, &f), &target("db0")).unwrap();
+    assert!(
+        normalized
+            .finish_scan(&job.digest, job.token, "{}".into(), old, 3)
+            .await
+            .unwrap()
+    );
+    assert_eq!(psql(&loc, targets), "db0,db3");
+    normalized
+        .apply(
+            vec![Recorded::Delete(Deletion {
+                repository: "gc/app".into(),
+                deleted: Deleted::Manifest(stray),
+            })],
+            1000,
+            4,
+        )
+        .await
+        .unwrap();
+    assert_eq!(psql(&loc, targets), "db0,db3");
     assert_eq!(
         normalized
             .plan_rescan(&target("db4"), 0, 100, false)
@@ -405,14 +454,7 @@ async fn shared_packages_are_stored_once_and_answer_as_in_own_mode() {
             batches: 1
         }
     );
-    assert_eq!(
-        psql(
-            &loc,
-            "SELECT string_agg(DISTINCT t.advisory_db, ',') FROM package_findings pf
-             JOIN match_targets t ON t.id = pf.target"
-        ),
-        "db3"
-    );
+    assert_eq!(psql(&loc, targets), "db3");
     assert_eq!(
         psql(
             &loc,
@@ -623,4 +665,63 @@ fn package_keys_ignore_where_a_package_is() {
         package_key(Some(&release), &r1.packages[0])
     );
     assert_ne!(package_key(os, lodash), package_key(None, lodash));
+}
+
+/// Writers racing for the same packages (two stores, as two processes
+/// would have, finishing scans at once): one writes each package's rows,
+/// every image is normalized on them.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn racing_writers_share_the_package_rows() {
+    const IMAGES: usize = 8;
+    let ((loc, first), _, sqlite, _dir) = three_stores().await;
+    let second = open(&loc).await;
+    let reports: Vec<Report> = (0..IMAGES)
+        .map(|n| {
+            let (p, f) = image(n, &[]);
+            report(&p, &f)
+        })
+        .collect();
+    let events: Vec<Recorded> = (0..IMAGES)
+        .map(|n| {
+            Recorded::Image(ImageEvent {
+                kind: Kind::Push,
+                digest: digest(n),
+                registry: "127.0.0.1:5000".into(),
+                repository: format!("team-{}/app", n % 2),
+                tag: Some("1".into()),
+                media_type: "application/vnd.oci.image.manifest.v1+json".into(),
+                at: 100,
+            })
+        })
+        .collect();
+    first.apply(events, 1000, 1).await.unwrap();
+    let t1 = target("db1");
+    let mut writes = Vec::new();
+    for i in 0..IMAGES {
+        let job = first.claim(OWNER, 2_000, 60_000).await.unwrap().unwrap();
+        let n = (0..IMAGES).find(|n| digest(*n) == job.digest).unwrap();
+        let result = MatchResult::new(&reports[n], &t1).unwrap();
+        let store = if i % 2 == 0 {
+            first.clone()
+        } else {
+            second.clone()
+        };
+        writes.push(tokio::spawn(async move {
+            store
+                .finish_scan(&job.digest, job.token, "{}".into(), result, 3)
+                .await
+                .unwrap()
+        }));
+    }
+    for w in writes {
+        assert!(w.await.unwrap());
+    }
+    scan_all(&sqlite, &reports, &t1).await;
+    assert_eq!(psql(&loc, "SELECT count(*) FROM images WHERE own"), "0");
+    assert_eq!(psql(&loc, "SELECT count(*) FROM package_findings"), "3");
+    assert_eq!(psql(&loc, "SELECT count(*) FROM package_targets"), "4");
+    assert_eq!(
+        answers(&first, IMAGES).await,
+        answers(&sqlite, IMAGES).await
+    );
 }

@@ -1260,6 +1260,26 @@ impl PgStore {
         if !linked_anew.is_empty() {
             analyze_when_grown(&client).await?;
         }
+        // The rescan's last batch: the package rows of the targets the
+        // images were on before are collected now rather than at the next
+        // plan (a lookup by id reads the rows of every target kept).
+        let tx = client.transaction().await?;
+        let last = query_one(
+            &tx,
+            "SELECT NOT EXISTS (SELECT 1 FROM rescan_batches WHERE rescan = $1)",
+            &[&rescan],
+        )
+        .await?
+        .get::<_, bool>(0);
+        if last
+            && query_one(&tx, "SELECT pg_try_advisory_xact_lock($1)", &[&PLAN_LOCK])
+                .await?
+                .get::<_, bool>(0)
+            && newest_rescan_of(&tx, &batch.target).await? == Some(rescan)
+        {
+            collect_package_rows(&tx, &batch.target).await?;
+        }
+        tx.commit().await?;
         Ok(usize::try_from(written).unwrap_or(usize::MAX))
     }
 
@@ -1836,7 +1856,8 @@ async fn new_token(tx: &Transaction<'_>) -> Result<i64, StoreError> {
 }
 
 /// Deletes the package rows (and claims, and the id) of the targets no
-/// normalized image is on, but `keep` (the target being planned). Run
+/// normalized image is on, but `keep` (the target being planned, or whose
+/// rescan just ended). Run
 /// under the planning lock held exclusively: every writer of package rows
 /// or of normalized images holds it shared while it claims, or reads the
 /// stored rows' hashes back, so no write is between the two. A write that
