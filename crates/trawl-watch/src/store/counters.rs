@@ -735,6 +735,171 @@ END $$;
     )
 }
 
+/// What PostgreSQL's version 7 changes: the counters follow the images'
+/// aggregates (`images.counts`, [`super::FindingCounts::json`]), written
+/// with each image's results, instead of its finding rows. The column is
+/// added and back-filled from the rows; the triggers on `findings` and the
+/// per-image tables (`summary_images`, `summary_packages`) go; triggers on
+/// `images` append the deltas of a change of `counts` or `verdict` (the
+/// old row's counters taken away, the new one's added, fanned out to the
+/// repositories listing the image); the `tags` triggers add or take away
+/// an image's counters as its `counts` say. The counters themselves
+/// (`summary_counts`, `summary_deltas`, the fold) are as they were: they
+/// were right for the rows, and `counts` is the rows' aggregate.
+pub(super) fn postgres_image_counts_migration() -> String {
+    // The counter rows one image adds (`n` = 1) or takes away (-1), of
+    // the rows `c` (`digest`, `n`, `verdict`, `counts`), fanned out to the
+    // repositories listing it when `listed` (an image inserted has no
+    // listing yet, one deleted has none left: the tags' foreign key).
+    let deltas = |c: &str, listed: bool| {
+        let repositories = if listed {
+            "
+    UNION ALL
+    SELECT x.kind, r.repository, x.key, sum(x.images), sum(x.findings)
+    FROM x JOIN (SELECT DISTINCT t.repository, t.digest FROM tags AS t
+                 WHERE t.digest IN (SELECT c.digest FROM c)) AS r ON r.digest = x.digest
+    GROUP BY x.kind, r.repository, x.key
+    HAVING sum(x.images) <> 0 OR sum(x.findings) <> 0"
+        } else {
+            ""
+        };
+        format!(
+            "
+    INSERT INTO summary_deltas (kind, repository, key, images, findings)
+    WITH c AS ({c}),
+    x AS (SELECT c.digest, e.kind, e.key, c.n * e.images AS images, c.n * e.findings AS findings
+          FROM c CROSS JOIN LATERAL summary_expand(c.verdict, c.counts) AS e)
+    SELECT upper(x.kind), '', x.key, sum(x.images), sum(x.findings) FROM x
+    WHERE x.kind <> 'r'
+    GROUP BY x.kind, x.key
+    HAVING sum(x.images) <> 0 OR sum(x.findings) <> 0{repositories};"
+        )
+    };
+    // An image row whose counters did not change is left out of an update.
+    let changed = |from: &str, to: &str| {
+        format!(
+            "SELECT a.digest, a.verdict, a.counts FROM {from} AS a
+             WHERE NOT EXISTS (SELECT 1 FROM {to} AS b WHERE b.digest = a.digest
+                               AND b.verdict IS NOT DISTINCT FROM a.verdict
+                               AND b.counts = a.counts)"
+        )
+    };
+    format!(
+        "
+DROP TRIGGER IF EXISTS summary_findings_insert ON findings;
+DROP TRIGGER IF EXISTS summary_findings_delete ON findings;
+DROP TRIGGER IF EXISTS summary_findings_update ON findings;
+DROP TRIGGER IF EXISTS summary_images_insert ON images;
+DROP TRIGGER IF EXISTS summary_images_delete ON images;
+DROP TRIGGER IF EXISTS summary_images_update ON images;
+DROP FUNCTION IF EXISTS summary_findings_inserted(), summary_findings_deleted(),
+    summary_findings_updated(), summary_findings(summary_change[]), summary_images_inserted(),
+    summary_images_deleted(), summary_images_updated(), summary_verdicts(summary_change[], boolean);
+DROP TABLE IF EXISTS summary_images, summary_packages;
+
+-- An image's findings that count, per 's' || severity|fix_state and per
+-- 'p' || package (the store writes it with the image's results).
+ALTER TABLE images ADD COLUMN counts jsonb NOT NULL DEFAULT '{{}}';
+UPDATE images AS i SET counts = a.counts
+FROM (SELECT digest, jsonb_object_agg(k, n) AS counts
+      FROM (SELECT digest, 's' || severity || '|' || fix_state AS k, count(*) AS n
+            FROM findings WHERE NOT suppressed GROUP BY digest, severity, fix_state
+            UNION ALL
+            SELECT digest, 'p' || package, count(*)
+            FROM findings WHERE NOT suppressed GROUP BY digest, package) AS f
+      GROUP BY digest) AS a
+WHERE i.digest = a.digest;
+
+-- The counter rows of one image (kind in lower case, key, images,
+-- findings): its verdict ('v'), its findings per severity|fix_state
+-- ('s') and per package ('p', an image if it has any there), and its
+-- findings in all ('r', an image if any).
+CREATE FUNCTION summary_expand(verdict text, counts jsonb)
+RETURNS TABLE (kind text, key text, images bigint, findings bigint)
+LANGUAGE sql IMMUTABLE PARALLEL SAFE AS $$
+    SELECT 'v', coalesce(verdict, 'not_scanned'), 1::bigint, 0::bigint
+    UNION ALL
+    SELECT left(e.key, 1), substr(e.key, 2),
+           CASE WHEN left(e.key, 1) = 'p' AND e.value::bigint > 0 THEN 1 ELSE 0 END::bigint,
+           e.value::bigint
+    FROM jsonb_each(counts) AS e
+    UNION ALL
+    SELECT 'r', '', 1::bigint, t.n
+    FROM (SELECT sum(e.value::bigint)::bigint AS n FROM jsonb_each(counts) AS e
+          WHERE left(e.key, 1) = 's') AS t
+    WHERE t.n > 0
+$$;
+
+CREATE OR REPLACE FUNCTION summary_listings(ch summary_change[]) RETURNS void
+LANGUAGE plpgsql AS $$
+DECLARE
+    pairs summary_step[];
+BEGIN
+    IF coalesce(cardinality(ch), 0) = 0 THEN RETURN; END IF;
+    PERFORM summary_lock(ARRAY(SELECT c.digest FROM unnest(ch) AS c));
+    -- A repository's first listing of an image adds the image there, its
+    -- last one takes it away (counted after the lock, on a new snapshot).
+    SELECT array_agg(ROW(x.digest, x.repository, sign(x.now) - sign(x.now - x.n), 0)::summary_step)
+        INTO pairs
+        FROM (SELECT c.digest, c.name AS repository, sum(c.n) AS n,
+                     (SELECT count(*) FROM tags AS t
+                      WHERE t.repository = c.name AND t.digest = c.digest) AS now
+              FROM unnest(ch) AS c GROUP BY c.digest, c.name) AS x;
+    INSERT INTO summary_deltas (kind, repository, key, images, findings)
+    SELECT e.kind, p.name, e.key, p.images * e.images, p.images * e.findings
+    FROM unnest(pairs) AS p JOIN images AS i ON i.digest = p.digest
+    CROSS JOIN LATERAL summary_expand(i.verdict, i.counts) AS e
+    WHERE p.images <> 0;
+END $$;
+
+-- The image rows of the statement are locked by it (an INSERT, a
+-- DELETE, an UPDATE): the listings read are those committed before, and
+-- a tag move of these images waits for this transaction (summary_lock).
+CREATE FUNCTION summary_images_inserted() RETURNS trigger LANGUAGE plpgsql AS $$
+BEGIN{inserted}
+    RETURN NULL;
+END $$;
+CREATE FUNCTION summary_images_deleted() RETURNS trigger LANGUAGE plpgsql AS $$
+BEGIN{deleted}
+    RETURN NULL;
+END $$;
+CREATE FUNCTION summary_images_updated() RETURNS trigger LANGUAGE plpgsql AS $$
+BEGIN{updated}
+    RETURN NULL;
+END $$;
+CREATE TRIGGER summary_images_insert AFTER INSERT ON images
+    REFERENCING NEW TABLE AS new_rows
+    FOR EACH STATEMENT EXECUTE FUNCTION summary_images_inserted();
+CREATE TRIGGER summary_images_delete AFTER DELETE ON images
+    REFERENCING OLD TABLE AS old_rows
+    FOR EACH STATEMENT EXECUTE FUNCTION summary_images_deleted();
+-- Every UPDATE of images (a transition table cannot have a column list):
+-- a row whose verdict and counts stay is left out at once.
+CREATE TRIGGER summary_images_update AFTER UPDATE ON images
+    REFERENCING OLD TABLE AS old_rows NEW TABLE AS new_rows
+    FOR EACH STATEMENT EXECUTE FUNCTION summary_images_updated();
+",
+        inserted = deltas(
+            "SELECT digest, 1 AS n, verdict, counts FROM new_rows",
+            false
+        ),
+        deleted = deltas(
+            "SELECT digest, -1 AS n, verdict, counts FROM old_rows",
+            false
+        ),
+        updated = deltas(
+            &format!(
+                "SELECT o.digest, -1 AS n, o.verdict, o.counts FROM ({old}) AS o
+                 UNION ALL
+                 SELECT w.digest, 1, w.verdict, w.counts FROM ({new}) AS w",
+                old = changed("old_rows", "new_rows"),
+                new = changed("new_rows", "old_rows"),
+            ),
+            true
+        ),
+    )
+}
+
 /// The prefixes whose repositories are exactly those of `scope` under
 /// `repository`, none of them under another (so each repository is
 /// counted once): the intersection of two prefixes' repositories is the
