@@ -4,7 +4,7 @@
 //! same results give in own mode (one row per image and finding) and on
 //! SQLite, an image whose findings of a package differ from the stored
 //! ones falls back to own mode, unused targets' rows are collected, and a
-//! store of schema version 6 is migrated and normalized by its rescans.
+//! store of schema version 7 is migrated and normalized by its rescans.
 
 #[macro_use]
 mod support;
@@ -573,11 +573,11 @@ async fn an_image_repeating_a_key_stays_in_own_mode() {
     );
 }
 
-/// A store of schema version 6 (one `findings` table) with its rows is
+/// A store of schema version 7 (one `findings` table) with its rows is
 /// migrated: every image in own mode, answering from its rows; a rescan
 /// normalizes them.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn a_store_of_version_6_is_migrated_and_normalized_by_its_rescan() {
+async fn a_store_of_version_7_is_migrated_and_normalized_by_its_rescan() {
     const IMAGES: usize = 3;
     let ((loc, store), _, sqlite, _dir) = three_stores().await;
     let reports: Vec<Report> = (0..IMAGES)

@@ -297,6 +297,9 @@ async fn random_writes_keep_the_counts(backend: Backend) {
     }
     let summary = store.summary(&Scope::All, None).await.unwrap();
     assert!(summary.images > 0 && summary.findings > 0, "{summary:?}");
+    if let Some(db) = &db {
+        assert_image_counts(db, "after the random writes");
+    }
 }
 
 /// A store written before the counters existed is back-filled: the rows
@@ -345,12 +348,61 @@ async fn a_migrated_store_is_backfilled(backend: Backend) {
     }
     let store = open(&location).await;
     assert_counts(&store, "migrated").await;
+    if let Some(db) = &db {
+        assert_image_counts(db, "back-filled");
+    }
     let mut rng = Rng(43);
     let mut target_n = 100;
     for i in 0..20 {
         let what = step(&store, &mut rng, 8, "tester", &mut target_n).await;
         assert_counts(&store, &format!("after migration, step {i}: {what}")).await;
     }
+}
+
+/// PostgreSQL's version 7 alone: a store whose counters were kept from
+/// the finding rows (version 6's triggers; the counters are as those left
+/// them) gains `images.counts`, back-filled from the rows, and the
+/// counters stay exact as the images' results change after it (every
+/// change is new counts less the back-filled ones).
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn postgres_version_7_backfills_image_counts() {
+    let (location, db, _dir) = location(Backend::Postgres, "counts7");
+    let db = db.unwrap();
+    {
+        let store = open(&location).await;
+        let mut rng = Rng(71);
+        let mut target_n = 0;
+        for _ in 0..40 {
+            step(&store, &mut rng, 8, "tester", &mut target_n).await;
+        }
+        assert_counts(&store, "before").await;
+    }
+    // Back to version 6 as far as version 7 can tell: no column, no
+    // triggers on images (its deltas stay: version 6 left them); and
+    // without version 8's layout (these images' rows are all their own).
+    psql(&db, support::PG_WITHOUT_NORMALIZED);
+    psql(
+        &db,
+        "DROP TRIGGER summary_images_insert ON images;
+         DROP TRIGGER summary_images_delete ON images;
+         DROP TRIGGER summary_images_update ON images;
+         DROP FUNCTION summary_images_inserted(), summary_images_deleted(),
+             summary_images_updated(), summary_expand(text, jsonb);
+         ALTER TABLE images DROP COLUMN counts;
+         DELETE FROM trawl_watch_migrations WHERE version = 7;",
+    );
+    let store = open(&location).await;
+    assert_image_counts(&db, "back-filled by version 7");
+    assert_counts(&store, "after version 7").await;
+    let mut rng = Rng(72);
+    let mut target_n = 500;
+    for i in 0..30 {
+        let what = step(&store, &mut rng, 8, "tester", &mut target_n).await;
+        assert_counts(&store, &format!("after version 7, step {i}: {what}")).await;
+    }
+    assert_eq!(psql(&db, "SELECT summary_fold()"), "t");
+    assert_counts(&store, "after version 7, folded").await;
+    assert_image_counts(&db, "after version 7's steps");
 }
 
 /// Two processes' stores (two pools) writing at once, with overlapping
@@ -391,17 +443,31 @@ async fn concurrent_postgres_writers_lose_nothing() {
     assert_counts(&first, "after two writers").await;
     psql(&db, "SELECT summary_fold()");
     assert_counts(&second, "after two writers, folded").await;
-    // Every per-image row is exact too.
-    assert_eq!(
-        psql(
-            &db,
-            "SELECT count(*) FROM summary_images s
-             FULL JOIN (SELECT digest, count(*) AS n FROM findings WHERE NOT suppressed
-                        GROUP BY digest) f ON f.digest = s.digest
-             WHERE coalesce(s.findings, 0) <> coalesce(f.n, 0)"
-        ),
-        "0"
+    // Every image's aggregate is exact too.
+    assert_image_counts(&db, "after two writers");
+}
+
+/// PostgreSQL: every image's `counts` is the aggregate of its finding
+/// rows that count (per severity|fix_state and per package).
+fn assert_image_counts(db: &str, context: &str) {
+    let differ = psql(
+        db,
+        "SELECT count(*) FROM images AS i
+         FULL JOIN (SELECT digest, jsonb_object_agg(k, n) AS counts
+                    FROM (SELECT digest, 's' || severity || '|' || fix_state AS k, count(*) AS n
+                          FROM findings WHERE NOT suppressed GROUP BY digest, severity, fix_state
+                          UNION ALL
+                          SELECT digest, 'p' || package, count(*)
+                          FROM findings WHERE NOT suppressed GROUP BY digest, package) AS f
+                    GROUP BY digest) AS a ON a.digest = i.digest
+         WHERE i.counts IS DISTINCT FROM coalesce(a.counts, '{}')",
     );
+    assert_eq!(
+        differ, "0",
+        "images whose counts are not their rows', {context}"
+    );
+    let counted = psql(db, "SELECT count(*) FROM images WHERE counts <> '{}'");
+    assert_ne!(counted, "0", "some image has findings, {context}");
 }
 
 /// PostgreSQL folds the deltas at the commit of a transaction that wrote

@@ -341,8 +341,16 @@ impl StoredRecord {
         self.decoded.get_or_init(|| {
             // The payload passed `check`, which accepts only what
             // `decode_parts` decodes; should the two ever disagree, the
-            // answer keeps the ids it was sorted by rather than panicking.
-            decode_parts(Reader::from_parts(&self.structure, &self.text)).unwrap_or_else(|_| {
+            // answer keeps the ids it was sorted by rather than panicking
+            // (its severity unknown, which counts against a healthy
+            // verdict), and says so.
+            decode_parts(Reader::from_parts(&self.structure, &self.text)).unwrap_or_else(|e| {
+                tracing::warn!(
+                    id = self.id(),
+                    error = %e,
+                    "a stored record passed its check but does not decode: \
+                     kept with its ids only (severity unknown)"
+                );
                 Advisory {
                     schema_version: None,
                     id: self.id().to_owned(),

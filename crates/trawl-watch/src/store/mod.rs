@@ -91,6 +91,7 @@ pub use query::{
     RegistrySummary, Scope, TagName, VulnerabilityRow,
 };
 
+use std::collections::BTreeMap;
 use std::fmt;
 use std::path::{Path, PathBuf};
 use std::str::FromStr;
@@ -709,6 +710,11 @@ pub struct MatchResult {
     pub report_sha256: String,
     /// The findings that count, then the suppressed ones, in report order.
     pub findings: Vec<FindingRow>,
+    /// The aggregate of `findings` the summary's counters take
+    /// ([`FindingCounts::of`] them): computed with the rows, by whoever
+    /// builds the result (a scan or rescan worker), not in the store's
+    /// transaction.
+    pub counts: FindingCounts,
     /// The database and policy it was matched against.
     pub target: MatchTarget,
     /// The report's OS and packages: what PostgreSQL stores the findings
@@ -753,6 +759,7 @@ impl MatchResult {
             summary,
             report: json,
             report_sha256,
+            counts: FindingCounts::of(&findings),
             findings,
             target: target.clone(),
             os: report.os.clone(),
@@ -792,6 +799,7 @@ impl MatchResult {
             summary,
             report: json,
             report_sha256,
+            counts: FindingCounts::of(&findings),
             findings,
             target: target.clone(),
             os: report.os,
@@ -855,6 +863,59 @@ fn finding_rows(report: &Report) -> Vec<FindingRow> {
         .map(|f| FindingRow::new(f, false))
         .chain(report.suppressed.iter().map(|f| FindingRow::new(f, true)))
         .collect()
+}
+
+/// The aggregate of an image's findings that count (not suppressed), as
+/// the summary's counters need it: findings per
+/// `severity|fix_state` key (the severity's rank and the fix state's
+/// name, `5|fixed`: the key of the `S` and `s` counters) and findings per
+/// binary package (the `P` and `p` counters; the image counts for a
+/// package when it has a finding there). PostgreSQL keeps it with the
+/// image (`images.counts`), written with its results; triggers turn its
+/// changes into counter deltas.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct FindingCounts {
+    /// Findings per `severity|fix_state` key.
+    pub by_key: BTreeMap<String, i64>,
+    /// Findings per binary package.
+    pub by_package: BTreeMap<String, i64>,
+}
+
+impl FindingCounts {
+    /// Counts the rows that count (suppressed ones are left out).
+    pub fn of(rows: &[FindingRow]) -> FindingCounts {
+        let mut counts = FindingCounts::default();
+        for f in rows.iter().filter(|f| !f.suppressed) {
+            let key = format!("{}|{}", severity_rank(f.severity), f.fix_state.as_str());
+            *counts.by_key.entry(key).or_default() += 1;
+            match counts.by_package.get_mut(f.package.as_str()) {
+                Some(n) => *n += 1,
+                None => {
+                    counts.by_package.insert(f.package.clone(), 1);
+                }
+            }
+        }
+        counts
+    }
+
+    /// The findings that count, in all.
+    pub fn findings(&self) -> i64 {
+        self.by_key.values().sum()
+    }
+
+    /// As `images.counts` keeps it: one JSON object, a key's count under
+    /// `s` and the key, a package's under `p` and its name
+    /// (`{"s5|fixed": 2, "plibssl3": 2}`): one flat object, so that SQL
+    /// reads it with one `jsonb_each`, and no name collides with a key.
+    pub fn json(&self) -> String {
+        let mut object = serde_json::Map::with_capacity(self.by_key.len() + self.by_package.len());
+        for (prefix, map) in [("s", &self.by_key), ("p", &self.by_package)] {
+            for (name, n) in map {
+                object.insert(format!("{prefix}{name}"), serde_json::Value::from(*n));
+            }
+        }
+        serde_json::Value::Object(object).to_string()
+    }
 }
 
 /// What [`Store::plan_rescan`] did.
@@ -1891,5 +1952,56 @@ mod tests {
         );
         assert_ne!(hash(&[row.clone(), row]), base);
         assert_ne!(hash(&[]), base);
+    }
+
+    #[test]
+    fn finding_counts_count_what_counts() {
+        let row =
+            |package: &str, severity: Severity, fix: FixStateKind, suppressed: bool| FindingRow {
+                id: "CVE-1".into(),
+                aliases: vec![],
+                package: package.into(),
+                version: "1.0".into(),
+                source_name: package.into(),
+                source_version: "1.0".into(),
+                ecosystem: "Debian:12".into(),
+                severity,
+                fix_state: fix,
+                fixed_version: None,
+                layer: None,
+                path: None,
+                suppressed,
+            };
+        let rows = [
+            row("libssl3", Severity::Critical, FixStateKind::Fixed, false),
+            row("libssl3", Severity::Critical, FixStateKind::Fixed, false),
+            row("bash", Severity::Low, FixStateKind::WillNotFix, false),
+            row("libssl3", Severity::Low, FixStateKind::Unfixed, false),
+            // Suppressed: not counted, not even its package.
+            row("zlib1g", Severity::Critical, FixStateKind::Fixed, true),
+            row("bash", Severity::High, FixStateKind::Fixed, true),
+        ];
+        let counts = FindingCounts::of(&rows);
+        let map = |pairs: &[(&str, i64)]| -> BTreeMap<String, i64> {
+            pairs.iter().map(|(k, n)| (k.to_string(), *n)).collect()
+        };
+        assert_eq!(
+            counts.by_key,
+            map(&[("5|fixed", 2), ("2|will_not_fix", 1), ("2|unfixed", 1)])
+        );
+        assert_eq!(counts.by_package, map(&[("libssl3", 3), ("bash", 1)]));
+        assert_eq!(counts.findings(), 4);
+        let json: serde_json::Value = serde_json::from_str(&counts.json()).unwrap();
+        assert_eq!(
+            json,
+            serde_json::json!({"s5|fixed": 2, "s2|will_not_fix": 1, "s2|unfixed": 1,
+                               "plibssl3": 3, "pbash": 1})
+        );
+        // The keys are those the SQL writes: the rank and the state's name.
+        assert_eq!(severity_rank(Severity::Critical), 5);
+        assert_eq!(FixStateKind::WillNotFix.as_str(), "will_not_fix");
+        let none = FindingCounts::of(&rows[4..]);
+        assert_eq!(none, FindingCounts::default());
+        assert_eq!(none.json(), "{}");
     }
 }

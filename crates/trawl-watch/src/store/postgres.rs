@@ -73,7 +73,7 @@ fn migrations() -> Vec<(i64, String)> {
         (4, STABLE_FINDING_KEYS_4.to_string()),
         (5, super::counters::postgres_migration()),
         (6, super::counters::postgres_prefix_migration()),
-        // 7 is another branch's (the counters' per-image aggregate).
+        (7, super::counters::postgres_image_counts_migration()),
         (8, NORMALIZED_FINDINGS_8.to_string()),
     ]
 }
@@ -656,7 +656,8 @@ impl PgStore {
             &tx,
             "UPDATE images SET inventory = $2, verdict = $3, verdict_reason = $4, summary = $5,
              report = $6, report_sha256 = $7, advisory_db = $8, policy = $9, error = NULL,
-             report_db = $8, report_policy = $9, own = $11, target = $12, links = $13,
+             report_db = $8, report_policy = $9, counts = $11::text::jsonb,
+             own = $12, target = $13, links = $14,
              scans = scans + 1, last_scanned = $10, last_matched = $10 WHERE digest = $1",
             &[
                 &digest,
@@ -669,6 +670,7 @@ impl PgStore {
                 &result.target.advisory_db,
                 &result.target.policy,
                 &now,
+                &result.counts.json(),
                 &!normalized,
                 &target_id,
                 &layout.as_ref().map(|l| l.links_sha256.as_slice()),
@@ -1104,7 +1106,11 @@ impl PgStore {
             // The report goes only to an image stored without one (no hash).
             let mut reports: Vec<Option<&str>> = Vec::with_capacity(changed.len());
             let mut own: Vec<bool> = Vec::with_capacity(changed.len());
+            // The aggregate the summary's counters take (`images.counts`):
+            // its triggers turn old → new counts into deltas.
+            let mut counts: Vec<String> = Vec::with_capacity(changed.len());
             for (r, o) in &changed {
+                counts.push(r.result.counts.json());
                 let values = [
                     r.digest.as_str(),
                     r.result.verdict.as_str(),
@@ -1129,7 +1135,7 @@ impl PgStore {
             let rows = query(
                 &tx,
                 "UPDATE images AS i SET verdict = u.verdict, verdict_reason = u.reason,
-                 summary = u.summary, report_sha256 = u.sha,
+                 summary = u.summary, report_sha256 = u.sha, counts = u.counts::jsonb,
                  report = coalesce(i.report, u.report),
                  report_db = CASE WHEN i.report IS NULL AND u.report IS NOT NULL
                                   THEN $7 ELSE i.report_db END,
@@ -1138,14 +1144,14 @@ impl PgStore {
                  advisory_db = $7, policy = $8, rescans = rescans + 1, last_matched = $9,
                  own = u.own, target = CASE WHEN u.own THEN NULL ELSE $11::bigint END
                  FROM unnest($1::text[], $2::text[], $3::text[], $4::text[], $5::text[],
-                             $6::text[], $10::bool[])
-                     AS u(digest, verdict, reason, summary, sha, report, own)
+                             $6::text[], $10::text[], $12::bool[])
+                     AS u(digest, verdict, reason, summary, sha, report, counts, own)
                  WHERE i.digest = u.digest AND i.inventory IS NOT NULL
                  AND (i.advisory_db IS DISTINCT FROM $7 OR i.policy IS DISTINCT FROM $8)
                  RETURNING i.digest",
                 &[
                     digests, verdicts, reasons, summaries, hashes, &reports, db, policy, &now,
-                    &own, &target_id,
+                    &counts, &target_id, &own,
                 ],
             )
             .await?;

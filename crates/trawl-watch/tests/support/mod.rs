@@ -83,8 +83,9 @@ pub async fn serve(
 }
 
 /// PostgreSQL: takes a store back to before the summary's counters
-/// (migrations 5 and 6: their functions, types, tables and index, and
-/// their rows in the migrations table), so a test can see them back-filled.
+/// (migrations 5, 6 and 7: their functions, types, tables, index and
+/// column, and their rows in the migrations table), so a test can see them
+/// back-filled.
 pub const PG_WITHOUT_COUNTERS: &str = "
     DO $$ DECLARE f record; BEGIN
         FOR f IN SELECT oid::regprocedure AS p FROM pg_proc
@@ -93,9 +94,11 @@ pub const PG_WITHOUT_COUNTERS: &str = "
         END LOOP;
     END $$;
     DROP TYPE summary_change, summary_step;
-    DROP TABLE summary_counts, summary_deltas, summary_images, summary_packages;
+    DROP TABLE summary_counts, summary_deltas;
+    DROP TABLE IF EXISTS summary_images, summary_packages;
     DROP INDEX tags_by_repository;
-    DELETE FROM trawl_watch_migrations WHERE version IN (5, 6);
+    ALTER TABLE images DROP COLUMN IF EXISTS counts;
+    DELETE FROM trawl_watch_migrations WHERE version IN (5, 6, 7);
 ";
 
 /// SQL that takes a PostgreSQL store back from the normalized layout of

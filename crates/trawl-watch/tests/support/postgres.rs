@@ -8,12 +8,16 @@
 //! its standard input: the test process holds the other end, so when the
 //! process ends (passed, failed, panicked or killed) the shell sees end of
 //! file, stops the server (`pg_ctl stop -m immediate`) and removes the
-//! directory. Nothing outlives the test run.
+//! directory. Nothing outlives the test run. The shell runs in a process
+//! group of its own, so that a signal to the test's group (a `kill -- -PGID`
+//! of the whole run, or Ctrl-C) kills the test, not its keeper: the keeper
+//! then sees end of file and cleans up as after any other end.
 //!
 //! Each caller gets a database of its own ([`Postgres::database`]) on the one
 //! cluster: tests run in parallel threads without seeing each other's rows.
 
 use std::io::{BufRead, BufReader};
+use std::os::unix::process::CommandExt as _;
 use std::path::{Path, PathBuf};
 use std::process::{Child, ChildStdin, Command, Stdio};
 use std::sync::atomic::{AtomicUsize, Ordering};
@@ -223,6 +227,7 @@ fn launch(
         settings = settings.display(),
     );
     let mut child = as_user(user, &script)
+        .process_group(0)
         .stdin(Stdio::piped())
         .stdout(Stdio::piped())
         .stderr(Stdio::inherit())
