@@ -1286,6 +1286,17 @@ impl PgStore {
             collect_package_rows(&tx, &batch.target).await?;
         }
         tx.commit().await?;
+        if last {
+            // Every image rescanned is on the new target now, and every
+            // package row written: what the planner knows of the images'
+            // targets (one value, the old one) would have it join the
+            // `findings` view as if no image had rows until autovacuum's
+            // next analysis. A sample of the tables, once per rescan.
+            client
+                .batch_execute("ANALYZE images, package_targets, package_findings, match_targets")
+                .await?;
+            debug!(rescan, "statistics refreshed at the rescan's end");
+        }
         Ok(usize::try_from(written).unwrap_or(usize::MAX))
     }
 
