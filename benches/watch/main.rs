@@ -26,7 +26,8 @@
 //!    cache), then a variant of the manifest (an annotation: the same
 //!    layers, so they come from the cache).
 //!
-//! Knobs: `TRAWL_BENCH_IMAGES`, `TRAWL_BENCH_BATCH` (`--rescan-batch`,
+//! Knobs: `TRAWL_BENCH_EXPLAIN` (print the plans of an id's lookup),
+//! `TRAWL_BENCH_IMAGES`, `TRAWL_BENCH_BATCH` (`--rescan-batch`,
 //! default 256), `TRAWL_BENCH_ROUNDS` (requests per endpoint, default 200,
 //! each endpoint at most 60 s), `TRAWL_TEST_IMAGES` (the built test
 //! images). The databases are built once into `target/bench-data/`.
@@ -223,6 +224,29 @@ fn main() {
     };
     let (typical, typical_n) = pick(0.004);
     let (hot, hot_n) = pick(0.1);
+    // `TRAWL_BENCH_EXPLAIN`: the plans of the two statements of an id's
+    // lookup, as the query layer writes them (the typical id).
+    if std::env::var_os("TRAWL_BENCH_EXPLAIN").is_some() {
+        let key = typical.to_ascii_lowercase();
+        for sql in [
+            format!(
+                "SELECT DISTINCT unnest(f.keys) FROM findings f
+                 WHERE f.keys @> ARRAY['{key}'] AND NOT f.suppressed"
+            ),
+            format!(
+                "SELECT f.digest, i.verdict, f.id, f.package FROM findings f
+                 JOIN images i ON i.digest = f.digest
+                 WHERE f.keys @> ARRAY['{key}'] AND NOT f.suppressed
+                 ORDER BY f.digest COLLATE \"C\", f.severity DESC, f.package COLLATE \"C\",
+                          f.id COLLATE \"C\", f.fkey COLLATE \"C\""
+            ),
+        ] {
+            eprintln!(
+                "{}",
+                pg.psql(&db_name, &format!("EXPLAIN (ANALYZE, BUFFERS) {sql}"))
+            );
+        }
+    }
     let client = reqwest::blocking::Client::builder()
         .timeout(Duration::from_secs(120))
         .build()
