@@ -56,7 +56,7 @@ fn normalized() -> bool {
 fn normalized_rows(images: i64) -> String {
     format!(
         "INSERT INTO match_targets (id, advisory_db, policy) VALUES (1, 'db', 'policy');
-         UPDATE images SET own = false, advisory_db = 'db', policy = 'policy';
+         UPDATE images SET own = false, advisory_db = 'db', policy = 'policy', target = 1;
          INSERT INTO package_findings (target, pkey, id, aliases, keys, package, version,
              source_name, source_version, ecosystem, severity, fix_state, fixed_version,
              located, suppressed)
