@@ -51,7 +51,8 @@ fn normalized() -> bool {
 /// (vulnerability, binary package) pair, 10,000 (the `-bin` ones for odd
 /// images), one finding each, and liblzma5 with the hot one; every image
 /// linked to its 20 packages (and liblzma5 every tenth), all on one
-/// target. (No finding is suppressed: the own-mode data suppresses one
+/// target. An image's links are written together, as a scan writes them
+/// (so they share pages). (No finding is suppressed: the own-mode data suppresses one
 /// per image, which a normalized image cannot share.)
 fn normalized_rows(images: i64) -> String {
     format!(
@@ -82,7 +83,8 @@ fn normalized_rows(images: i64) -> String {
          SELECT 'sha256:' || lpad(to_hex(g), 64, '0'), n,
                 (g * 31 + n * 977) % 5000 + 5000 * (g % 2), 'sha256:layer' || (g % 100),
                 'var/lib/dpkg/status'
-         FROM generate_series(1, {images}) g, generate_series(0, {FINDINGS} - 1) n;
+         FROM generate_series(1, {images}) g, generate_series(0, {FINDINGS} - 1) n
+         ORDER BY g, n;
          INSERT INTO image_packages (digest, n, pkey, layer, location)
          SELECT 'sha256:' || lpad(to_hex(g), 64, '0'), {FINDINGS}, 10000, 'sha256:layer0',
                 'var/lib/dpkg/status'

@@ -606,16 +606,33 @@ pub(super) async fn vulnerabilities(
 ) -> Result<Vec<VulnerabilityRow>, StoreError> {
     let mut sql = Sql::new(dialect).over_findings();
     let conds = sql.finding_conditions(q);
+    // The findings `q` selects from each table that holds them, then
+    // grouped (PostgreSQL: each table planned with the conditions, so
+    // that a repository's images lead to their findings rather than every
+    // finding of a severity to the repository's images; see
+    // [`Sql::finding_tables`]).
+    let selected: Vec<String> = sql
+        .finding_tables()
+        .iter()
+        .map(|table| {
+            format!(
+                "SELECT f.id, f.severity, f.fix_state, f.digest, f.package, {} AS aliases
+                 FROM {table} f JOIN images i ON i.digest = f.digest
+                 WHERE {conds}",
+                sql.aliases()
+            )
+        })
+        .collect();
     sql.text = format!(
         "SELECT f.id, max(f.severity),
                 max(CASE f.fix_state WHEN 'fixed' THEN 2 WHEN 'unfixed' THEN 1 ELSE 0 END),
                 count(DISTINCT f.digest), count(*), {}, {}
-         FROM findings f JOIN images i ON i.digest = f.digest
-         WHERE {conds}
+         FROM ({}) f
          GROUP BY f.id
          ORDER BY max(f.severity) DESC, count(DISTINCT f.digest) DESC, {}",
         sql.json_set("f.package"),
-        sql.json_set(sql.aliases()),
+        sql.json_set("f.aliases"),
+        selected.join(" UNION ALL "),
         sql.c("f.id"),
     );
     let mut out = Vec::new();
