@@ -38,9 +38,9 @@ mod table;
 
 pub use policy::{IgnoreRule, Policy, PolicyError, VexStatement, VexStatus};
 pub use report::{
-    AdvisoryDatabaseInfo, Finding, FixStateKind, ImageInfo, InventoryDocument, MAX_REPORT_WARNINGS,
-    MatchCache, RemediationStep, Report, SCHEMA_VERSION, Summary, Suppression, Verdict,
-    inventory_schema, report_schema,
+    AdvisoryDatabaseInfo, Finding, FindingFacts, FixStateKind, ImageInfo, InventoryDocument,
+    Judgement, MAX_REPORT_WARNINGS, MatchCache, RemediationStep, Report, SCHEMA_VERSION, Summary,
+    Suppression, Verdict, inventory_schema, report_schema,
 };
 pub use severity::{Rating, Severity};
 pub use table::{escape_terminal, write_inventory_table, write_table, write_table_with};

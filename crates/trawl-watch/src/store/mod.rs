@@ -90,7 +90,7 @@ use std::str::FromStr;
 use std::sync::Arc;
 
 use sha2::{Digest, Sha256};
-use trawl::classify::FixStateKind;
+use trawl::classify::{FindingFacts, FixStateKind, Judgement};
 use trawl::{Finding, Report, Severity};
 
 use crate::events::Recorded;
@@ -771,6 +771,50 @@ impl MatchResult {
             verdict_reason: report.verdict_reason,
             summary,
             report: json,
+            report_sha256,
+            findings,
+            target: target.clone(),
+        })
+    }
+}
+
+impl MatchResult {
+    /// What the store keeps of a judgement (a rescan's result: no report
+    /// JSON): the same as [`MatchResult::rematched`] without the report,
+    /// for the report judged alike, without building that report.
+    pub fn judged(
+        judgement: &Judgement<'_>,
+        target: &MatchTarget,
+    ) -> Result<MatchResult, serde_json::Error> {
+        let row = |f: FindingFacts<'_>, suppressed: bool| FindingRow {
+            id: f.id.to_string(),
+            aliases: f.aliases.to_vec(),
+            package: f.package.to_string(),
+            version: f.installed_version.to_string(),
+            source_name: f.source_name.to_string(),
+            source_version: f.source_version.to_string(),
+            ecosystem: f.ecosystem.to_string(),
+            severity: f.severity,
+            fix_state: f.fix_state,
+            fixed_version: f.fixed_version.map(str::to_string),
+            layer: f.layer.map(str::to_string),
+            path: f.path.map(str::to_string),
+            suppressed,
+        };
+        let findings: Vec<FindingRow> = judgement
+            .findings()
+            .map(|f| row(f, false))
+            .chain(judgement.suppressed().map(|f| row(f, true)))
+            .collect();
+        let verdict = judgement.verdict().as_str().to_string();
+        let summary = serde_json::to_string(judgement.summary())?;
+        let reason = judgement.verdict_reason();
+        let report_sha256 = results_sha256(&verdict, reason, &summary, &findings);
+        Ok(MatchResult {
+            verdict,
+            verdict_reason: reason.to_string(),
+            summary,
+            report: None,
             report_sha256,
             findings,
             target: target.clone(),
