@@ -949,7 +949,8 @@ type SourceAnswer = Result<Arc<Vec<Vuln>>, String>;
 /// repeat. Safe to share between threads; grows with the distinct pairs.
 #[derive(Default)]
 pub struct MatchCache {
-    answers: std::sync::Mutex<HashMap<(String, String, String), SourceAnswer>>,
+    /// By [`cache_key`].
+    answers: std::sync::Mutex<HashMap<String, SourceAnswer>>,
 }
 
 impl std::fmt::Debug for MatchCache {
@@ -992,10 +993,10 @@ fn vulns_of(
         ))
     };
     let Some(cache) = cache else { return ask() };
-    let key = (
-        ecosystem.to_string(),
-        names.first().copied().unwrap_or_default().to_string(),
-        version.to_string(),
+    let key = cache_key(
+        ecosystem,
+        names.first().copied().unwrap_or_default(),
+        version,
     );
     let lock = || {
         cache
@@ -1009,6 +1010,22 @@ fn vulns_of(
     // Worked out without holding the lock, so other threads go on.
     let answer = ask();
     lock().entry(key).or_insert(answer).clone()
+}
+
+/// The [`MatchCache`] key of (ecosystem, name, version): one string, each
+/// of the first two preceded by its length, so that no two triples share
+/// a key whatever their text holds.
+fn cache_key(ecosystem: &str, name: &str, version: &str) -> String {
+    use std::fmt::Write as _;
+    let mut key = String::with_capacity(ecosystem.len() + name.len() + version.len() + 12);
+    // Writing into a String cannot fail.
+    let _ = write!(
+        key,
+        "{}:{ecosystem}{}:{name}{version}",
+        ecosystem.len(),
+        name.len()
+    );
+    key
 }
 
 /// One vulnerability: what a group of matches about it says together.
@@ -1518,6 +1535,21 @@ fn past_known_fixes(steps: &mut [RemediationStep], findings: &[Finding], db: &dy
 mod tests {
     use super::*;
     use trawl_advisory::AdvisoryDb;
+
+    #[test]
+    fn cache_keys_tell_triples_apart() {
+        let triples = [
+            ("Debian:12", "a", "1"),
+            ("Debian:12", "a1", ""),
+            ("Debian:12a", "", "1"),
+            ("Debian:1", "2a", "1"),
+            ("1:x", "", ""),
+            ("", "1:x", ""),
+            ("", "", "1:x"),
+        ];
+        let keys: BTreeSet<String> = triples.iter().map(|(e, n, v)| cache_key(e, n, v)).collect();
+        assert_eq!(keys.len(), triples.len());
+    }
 
     #[test]
     fn no_database_is_unsupported_never_healthy() {
