@@ -531,52 +531,28 @@ impl Scanner {
     /// ```
     pub fn rematch_all(&self, inventories: Vec<Scanned>) -> Vec<Report> {
         let memo = trawl_advisory::Memoized::new(&*self.database);
-        // What each OS (source package, version) amounts to, once per batch.
+        // What each (package, version) amounts to, once per batch.
         let cache = trawl_classify::MatchCache::default();
         let jobs: Vec<std::sync::Mutex<Option<Scanned>>> = inventories
             .into_iter()
             .map(|s| std::sync::Mutex::new(Some(s)))
             .collect();
-        let reports: Vec<std::sync::Mutex<Option<Report>>> =
-            jobs.iter().map(|_| std::sync::Mutex::new(None)).collect();
-        let next = std::sync::atomic::AtomicUsize::new(0);
-        let work = || {
-            loop {
-                let i = next.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
-                let Some(job) = jobs.get(i) else { break };
-                let Some(scanned) = job.lock().ok().and_then(|mut j| j.take()) else {
-                    continue;
-                };
-                let report = Report::generate_cached(
-                    scanned.source,
-                    scanned.image,
-                    scanned.inventory,
-                    &memo,
-                    &self.policy,
-                    &cache,
-                );
-                if let Ok(mut slot) = reports[i].lock() {
-                    *slot = Some(report);
-                }
-            }
-        };
-        let threads = std::thread::available_parallelism()
-            .map_or(1, |n| n.get())
-            .clamp(1, jobs.len().max(1));
-        std::thread::scope(|s| {
-            for _ in 1..threads {
-                s.spawn(work);
-            }
-            work();
-        });
-        reports
-            .into_iter()
-            .filter_map(|r| r.into_inner().ok().flatten())
-            .collect()
+        in_parallel(jobs.len(), |i| {
+            let scanned = jobs[i].lock().ok().and_then(|mut job| job.take())?;
+            Some(Report::generate_cached(
+                scanned.source,
+                scanned.image,
+                scanned.inventory,
+                &memo,
+                &self.policy,
+                &cache,
+            ))
+        })
+        .into_iter()
+        .flatten()
+        .collect()
     }
-}
 
-impl Scanner {
     /// [`Scanner::rematch_all`] for a caller that keeps only what each
     /// report decides, as a registry's rescan does: each inventory is
     /// judged ([`Judgement`](trawl_classify::Judgement): the verdict, its
