@@ -163,15 +163,18 @@ fn main() {
 
     if wanted("verify") {
         let path = rescan::database_edition(&bench_data, &sources, Edition::Update);
-        let (wall, cpu) = (Instant::now(), cpu_time());
-        let db = AdvisoryStore::open(&path).expect("the database opens");
-        db.verify().expect("the database verifies");
+        let (mut best_wall, mut best_cpu) = (Duration::MAX, Duration::MAX);
+        for _ in 0..rounds {
+            let (wall, cpu) = (Instant::now(), cpu_time());
+            let db = AdvisoryStore::open(&path).expect("the database opens");
+            db.verify().expect("the database verifies");
+            best_wall = best_wall.min(wall.elapsed());
+            best_cpu = best_cpu.min(cpu_time() - cpu);
+        }
         eprintln!(
-            "open and verify {} ({} MB): wall {:.1?}, CPU {:.1?}",
+            "open and verify {} ({} MB), best of {rounds}: wall {best_wall:.1?}, CPU {best_cpu:.1?}",
             path.display(),
             std::fs::metadata(&path).map_or(0, |m| m.len() >> 20),
-            wall.elapsed(),
-            cpu_time() - cpu
         );
     }
 }
