@@ -12,7 +12,9 @@
 //!
 //! Prints, per database, the wall time and the process's CPU time (user +
 //! system, all threads: `rematch` spreads a batch over the cores) per
-//! image, best of `TRAWL_BENCH_ROUNDS` (default 5) batches, and the CPU
+//! image, best of `TRAWL_BENCH_ROUNDS` (default 5) batches, the same
+//! through whole reports (`Scanner::rematch_all` and
+//! `MatchResult::from_report`, the path before judgements), and the CPU
 //! the store then spends on each changed image's rows in the service
 //! (their value hashes, [`trawl_watch::store::FindingRow::value_hash`]). For a profile,
 //! run the built bench under callgrind with one round:
@@ -41,7 +43,7 @@ use std::time::{Duration, Instant};
 use rescan::Edition;
 use trawl::advisory::AdvisoryStore;
 use trawl::{ImageSource, Scanned, Scanner};
-use trawl_watch::store::{MatchTarget, StoredInventory};
+use trawl_watch::store::{MatchResult, MatchTarget, StoredInventory};
 
 fn env_usize(name: &str, default: usize) -> usize {
     std::env::var(name)
@@ -108,6 +110,23 @@ fn main() {
         bytes / batch / 1024
     );
 
+    // The part of it that is parsing the stored JSON (one thread, as
+    // `rematch` parses).
+    let mut best_parse = Duration::MAX;
+    for _ in 0..rounds {
+        let cpu = cpu_time();
+        for s in &stored {
+            let scanned: Scanned = serde_json::from_str(&s.inventory).expect("it parses");
+            std::hint::black_box(scanned);
+        }
+        best_parse = best_parse.min(cpu_time() - cpu);
+    }
+    eprintln!(
+        "parsing (and dropping) the stored inventories, best of {rounds}: CPU {best_parse:.1?} \
+         ({:.3} ms/image)",
+        best_parse.as_secs_f64() * 1e3 / batch as f64
+    );
+
     let bench_data = root.join("target/bench-data");
     for (name, edition) in [("base", Edition::Base), ("update", Edition::Update)] {
         if !wanted(name) {
@@ -153,6 +172,29 @@ fn main() {
              wall {best_wall:.1?} ({:.3} ms/image), CPU {best_cpu:.1?} ({:.3} ms/image)",
             per(best_wall),
             per(best_cpu)
+        );
+        // The same through whole reports, as rescans did before
+        // judgements: parse, `Scanner::rematch_all`, `MatchResult::from_report`.
+        let mut best_reports = Duration::MAX;
+        for _ in 0..rounds {
+            let input = stored.clone();
+            let cpu = cpu_time();
+            let scanned: Vec<Scanned> = input
+                .iter()
+                .map(|s| serde_json::from_str(&s.inventory).expect("it parses"))
+                .collect();
+            let results: Vec<MatchResult> = scanner
+                .rematch_all(scanned)
+                .into_iter()
+                .map(|r| MatchResult::from_report(r, &target, false).expect("it serializes"))
+                .collect();
+            std::hint::black_box(results);
+            best_reports = best_reports.min(cpu_time() - cpu);
+        }
+        eprintln!(
+            "  the same through whole reports (the path before judgements): CPU \
+             {best_reports:.1?} ({:.3} ms/image)",
+            per(best_reports)
         );
         eprintln!(
             "  the rows' value hashes (the store's write of a changed image): \
