@@ -531,49 +531,96 @@ impl Scanner {
     /// ```
     pub fn rematch_all(&self, inventories: Vec<Scanned>) -> Vec<Report> {
         let memo = trawl_advisory::Memoized::new(&*self.database);
-        // What each OS (source package, version) amounts to, once per batch.
+        // What each (package, version) amounts to, once per batch.
         let cache = trawl_classify::MatchCache::default();
         let jobs: Vec<std::sync::Mutex<Option<Scanned>>> = inventories
             .into_iter()
             .map(|s| std::sync::Mutex::new(Some(s)))
             .collect();
-        let reports: Vec<std::sync::Mutex<Option<Report>>> =
-            jobs.iter().map(|_| std::sync::Mutex::new(None)).collect();
-        let next = std::sync::atomic::AtomicUsize::new(0);
-        let work = || {
-            loop {
-                let i = next.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
-                let Some(job) = jobs.get(i) else { break };
-                let Some(scanned) = job.lock().ok().and_then(|mut j| j.take()) else {
-                    continue;
-                };
-                let report = Report::generate_cached(
-                    scanned.source,
-                    scanned.image,
-                    scanned.inventory,
-                    &memo,
-                    &self.policy,
-                    &cache,
-                );
-                if let Ok(mut slot) = reports[i].lock() {
-                    *slot = Some(report);
-                }
-            }
-        };
-        let threads = std::thread::available_parallelism()
-            .map_or(1, |n| n.get())
-            .clamp(1, jobs.len().max(1));
-        std::thread::scope(|s| {
-            for _ in 1..threads {
-                s.spawn(work);
-            }
-            work();
-        });
-        reports
-            .into_iter()
-            .filter_map(|r| r.into_inner().ok().flatten())
-            .collect()
+        in_parallel(jobs.len(), |i| {
+            let scanned = jobs[i].lock().ok().and_then(|mut job| job.take())?;
+            Some(Report::generate_cached(
+                scanned.source,
+                scanned.image,
+                scanned.inventory,
+                &memo,
+                &self.policy,
+                &cache,
+            ))
+        })
+        .into_iter()
+        .flatten()
+        .collect()
     }
+
+    /// [`Scanner::rematch_all`] for a caller that keeps only what each
+    /// report decides, as a registry's rescan does: each inventory is
+    /// judged ([`Judgement`](trawl_classify::Judgement): the verdict, its
+    /// reason, the summary and each finding's facts, exactly as the report
+    /// would have them) and handed to `keep` with its index, on the batch's
+    /// threads; what `keep` gives comes back in order. Each distinct
+    /// (package, version) is looked up once for the batch. Cheaper than the
+    /// reports: no remediation steps, texts or copies of the packages.
+    ///
+    /// ```
+    /// # let scanner = trawl::Scanner::builder().build()?;
+    /// let stored: Vec<trawl::Scanned> = Vec::new();
+    /// let verdicts = scanner.judge_all(&stored, |_, judged| judged.verdict());
+    /// assert_eq!(verdicts.len(), stored.len());
+    /// # Ok::<(), std::io::Error>(())
+    /// ```
+    pub fn judge_all<T: Send>(
+        &self,
+        inventories: &[Scanned],
+        keep: impl Fn(usize, trawl_classify::Judgement<'_>) -> T + Sync,
+    ) -> Vec<T> {
+        let memo = trawl_advisory::Memoized::new(&*self.database);
+        let cache = trawl_classify::MatchCache::default();
+        in_parallel(inventories.len(), |i| {
+            let scanned = &inventories[i];
+            let judged = trawl_classify::Judgement::generate_cached(
+                &scanned.image,
+                &scanned.inventory,
+                &memo,
+                &self.policy,
+                &cache,
+            );
+            keep(i, judged)
+        })
+    }
+}
+
+/// `work(i)` for every `i` below `n`, spread over the cores; the answers
+/// in order.
+fn in_parallel<T: Send>(n: usize, work: impl Fn(usize) -> T + Sync) -> Vec<T> {
+    let slots: Vec<std::sync::Mutex<Option<T>>> =
+        (0..n).map(|_| std::sync::Mutex::new(None)).collect();
+    let next = std::sync::atomic::AtomicUsize::new(0);
+    let run = || {
+        loop {
+            let i = next.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
+            if i >= n {
+                break;
+            }
+            let answer = work(i);
+            if let Ok(mut slot) = slots[i].lock() {
+                *slot = Some(answer);
+            }
+        }
+    };
+    let threads = std::thread::available_parallelism()
+        .map_or(1, |n| n.get())
+        .clamp(1, n.max(1));
+    std::thread::scope(|s| {
+        for _ in 1..threads {
+            s.spawn(run);
+        }
+        run();
+    });
+    slots
+        .into_iter()
+        .filter_map(|slot| slot.into_inner().ok().flatten())
+        .collect()
 }
 
 /// Runs `work` on a new thread and waits for it without blocking the

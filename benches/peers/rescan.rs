@@ -410,7 +410,7 @@ const NOISE: [(&str, &str); 18] = [
     ("Mageia:9", "mga9"),
 ];
 
-fn synthetic(n: u64, rng: &mut Rng) -> Advisory {
+fn synthetic_record(n: u64, rng: &mut Rng) -> Advisory {
     let (ecosystem, flavour) = NOISE[rng.below(NOISE.len() as u64) as usize];
     // Skewed popularity: the minimum of two draws.
     let package = format!("pkg{:05}", rng.below(5000).min(rng.below(5000)));
@@ -489,6 +489,26 @@ pub fn database_edition(
     std::fs::create_dir_all(bench_data).expect("create target/bench-data");
     eprintln!("building the rescan database {} ...", path.display());
     let started = Instant::now();
+    let info = build_database(&path, sources, edition, SYNTHETIC, |_| {});
+    eprintln!(
+        "built it in {:.1?}: {} records, {} affected entries",
+        started.elapsed(),
+        info.records,
+        info.entries
+    );
+    path
+}
+
+/// Writes the database `edition` for `sources` to `path` with `synthetic`
+/// noise records (instead of [`SYNTHETIC`]), and whatever `more` adds
+/// (tests add records about language packages).
+pub fn build_database(
+    path: &Path,
+    sources: &BTreeMap<String, String>,
+    edition: Edition,
+    synthetic: u64,
+    more: impl FnOnce(&mut StoreBuilder),
+) -> trawl::advisory::StoreInfo {
     let mut builder = StoreBuilder::new();
     let (mut rng, mut serial) = match edition {
         Edition::Replacement => (Rng(0x5245_504c_4143), 500_000),
@@ -510,8 +530,8 @@ pub fn database_edition(
             );
         }
     }
-    for n in 0..SYNTHETIC {
-        builder.add_osv(synthetic(n, &mut rng));
+    for n in 0..synthetic {
+        builder.add_osv(synthetic_record(n, &mut rng));
     }
     if edition == Edition::Update {
         // Two records each about every fifth source package, from the
@@ -538,18 +558,13 @@ pub fn database_edition(
                 &mut rng,
             ));
         }
-        for n in SYNTHETIC..SYNTHETIC + DAY_RECORDS - DAY_ABOUT_IMAGES {
-            builder.add_osv(synthetic(n, &mut rng));
+        for n in synthetic..synthetic + DAY_RECORDS - DAY_ABOUT_IMAGES {
+            builder.add_osv(synthetic_record(n, &mut rng));
         }
     }
+    more(&mut builder);
     let tmp = path.with_extension("db.tmp");
     let info = builder.write(&tmp).expect("the rescan database is written");
-    std::fs::rename(&tmp, &path).expect("move the database into place");
-    eprintln!(
-        "built it in {:.1?}: {} records, {} affected entries",
-        started.elapsed(),
-        info.records,
-        info.entries
-    );
-    path
+    std::fs::rename(&tmp, path).expect("move the database into place");
+    info
 }

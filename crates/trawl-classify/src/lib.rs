@@ -7,6 +7,10 @@
 //!   with [`Severity`], fixed version and remediation, and the image
 //!   [`Verdict`] (`healthy`, `unhealthy`, or `unsupported`, which is never
 //!   to be read as healthy).
+//! - [`Judgement::generate_cached`]: what a report decides (verdict, reason,
+//!   summary, each finding's facts) without the report, for services that
+//!   re-judge many stored inventories; [`MatchCache`] shares the lookups of
+//!   a batch between them (and [`Report::generate_cached`]).
 //! - [`severity::rate`]: the severity of an advisory for one affected
 //!   package: the feed's own rating first, else computed from CVSS vectors.
 //! - [`write_table`] / [`write_inventory_table`]: the person-readable forms;
@@ -38,9 +42,9 @@ mod table;
 
 pub use policy::{IgnoreRule, Policy, PolicyError, VexStatement, VexStatus};
 pub use report::{
-    AdvisoryDatabaseInfo, Finding, FixStateKind, ImageInfo, InventoryDocument, MAX_REPORT_WARNINGS,
-    MatchCache, RemediationStep, Report, SCHEMA_VERSION, Summary, Suppression, Verdict,
-    inventory_schema, report_schema,
+    AdvisoryDatabaseInfo, Finding, FindingFacts, FixStateKind, ImageInfo, InventoryDocument,
+    Judgement, MAX_REPORT_WARNINGS, MatchCache, RemediationStep, Report, SCHEMA_VERSION, Summary,
+    Suppression, Verdict, inventory_schema, report_schema,
 };
 pub use severity::{Rating, Severity};
 pub use table::{escape_terminal, write_inventory_table, write_table, write_table_with};

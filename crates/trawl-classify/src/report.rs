@@ -3,6 +3,7 @@
 
 use std::cmp::Ordering;
 use std::collections::{BTreeMap, BTreeSet, HashMap};
+use std::sync::Arc;
 
 use schemars::JsonSchema;
 use serde::{Deserialize, Serialize};
@@ -408,21 +409,309 @@ impl Report {
         policy: &Policy,
         cache: Option<&MatchCache>,
     ) -> Report {
+        let judged = Judgement::judge(&image, &inventory, db, policy, cache);
+        let findings: Vec<Finding> = judged
+            .counted
+            .iter()
+            .map(|h| judged.finding(h, policy))
+            .collect();
+        let suppressed: Vec<Finding> = judged
+            .suppressed
+            .iter()
+            .map(|h| judged.finding(h, policy))
+            .collect();
+        let Judgement {
+            verdict,
+            verdict_reason,
+            summary,
+            ecosystem,
+            uncovered,
+            unmatched,
+            ..
+        } = judged;
+        // The inventory's problems, then the ecosystems without advisory
+        // data, then the packages the advisories could not be asked about.
+        let mut warnings: Vec<String> =
+            inventory.warnings.iter().map(ToString::to_string).collect();
+        warnings.extend(uncovered);
+        warnings.extend(unmatched);
+        let expired_ignores: Vec<IgnoreRule> = policy
+            .ignores
+            .iter()
+            .filter(|r| r.expired(&policy.today))
+            .cloned()
+            .collect();
+        let Inventory {
+            os,
+            packages,
+            catalogers,
+            ..
+        } = inventory;
+        let mut remediation = remediate(&findings, &packages, ecosystem.as_deref());
+        past_known_fixes(&mut remediation, &findings, db);
+        Report {
+            schema_version: SCHEMA_VERSION,
+            source: source.into(),
+            image,
+            os,
+            verdict,
+            verdict_reason,
+            ecosystem,
+            summary,
+            remediation,
+            catalogers,
+            packages,
+            findings,
+            suppressed,
+            expired_ignores,
+            warnings: cap_warnings(warnings),
+        }
+    }
+}
+
+/// What a report decides about an inventory, without what it explains:
+/// the verdict, its reason, the summary and each finding's facts (its ids,
+/// package, versions, fix, severity, ecosystem, layer and path), exactly as
+/// [`Report::generate_cached`] gives them, but without the report's texts
+/// (remediation, summaries, suppression reasons), its remediation steps or
+/// copies of the inventory's packages: what a service that re-judges many
+/// stored inventories keeps of each. The findings borrow from the
+/// inventory and from the vulnerabilities the [`MatchCache`] holds.
+///
+/// ```
+/// use trawl_advisory::AdvisoryDb;
+/// use trawl_classify::{ImageInfo, Judgement, MatchCache, Policy, Report, Verdict};
+/// use trawl_inventory::Inventory;
+///
+/// let (db, policy, cache) = (AdvisoryDb::new(), Policy::default(), MatchCache::default());
+/// let (image, inventory) = (ImageInfo::default(), Inventory::default());
+/// let judged = Judgement::generate_cached(&image, &inventory, &db, &policy, &cache);
+/// let report = Report::generate_cached("img", image.clone(), inventory.clone(), &db, &policy, &cache);
+/// assert_eq!(judged.verdict(), Verdict::Unsupported);
+/// assert_eq!(judged.verdict(), report.verdict);
+/// assert_eq!(judged.verdict_reason(), report.verdict_reason);
+/// assert_eq!(judged.summary(), &report.summary);
+/// assert_eq!(judged.findings().len(), report.findings.len());
+/// ```
+#[derive(Debug)]
+pub struct Judgement<'i> {
+    verdict: Verdict,
+    verdict_reason: String,
+    summary: Summary,
+    /// The OS packages' advisory ecosystem (`Debian:12`).
+    ecosystem: Option<String>,
+    /// The vulnerabilities the findings are about, per (package, version)
+    /// looked up.
+    answers: Vec<Arc<Vec<Vuln>>>,
+    /// Findings that count, in report order.
+    counted: Vec<Hit<'i>>,
+    /// Findings the policy suppressed, in report order.
+    suppressed: Vec<Hit<'i>>,
+    /// Ecosystems without advisory data: why their packages went unjudged.
+    uncovered: Vec<String>,
+    /// Packages the advisories could not be asked about.
+    unmatched: Vec<String>,
+}
+
+/// The facts of one finding of a [`Judgement`]: each is the same as the
+/// [`Finding`] field of the same name in the report.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+#[non_exhaustive]
+pub struct FindingFacts<'a> {
+    /// [`Finding::id`].
+    pub id: &'a str,
+    /// [`Finding::aliases`].
+    pub aliases: &'a [String],
+    /// [`Finding::package`].
+    pub package: &'a str,
+    /// [`Finding::installed_version`].
+    pub installed_version: &'a str,
+    /// [`Finding::source_name`].
+    pub source_name: &'a str,
+    /// [`Finding::source_version`].
+    pub source_version: &'a str,
+    /// [`Finding::fixed_version`].
+    pub fixed_version: Option<&'a str>,
+    /// [`Finding::fix_state`].
+    pub fix_state: FixStateKind,
+    /// [`Finding::severity`].
+    pub severity: Severity,
+    /// [`Finding::ecosystem`].
+    pub ecosystem: &'a str,
+    /// [`Finding::layer`].
+    pub layer: Option<&'a str>,
+    /// [`Finding::path`].
+    pub path: Option<&'a str>,
+}
+
+/// A finding before it is written out: which vulnerability (by its place
+/// in [`Judgement::answers`]) in which package.
+#[derive(Debug)]
+struct Hit<'i> {
+    answer: usize,
+    vuln: usize,
+    package: &'i Package,
+    /// For a language package: its ecosystem and where it is in the image.
+    language: Option<(&'static str, String)>,
+    vex_status: Option<VexStatus>,
+    suppression: Option<Why>,
+}
+
+impl Hit<'_> {
+    fn path(&self) -> Option<&str> {
+        self.language.as_ref().map(|(_, path)| path.as_str())
+    }
+}
+
+/// Why the policy suppresses a finding: the rule, by its place in the policy.
+#[derive(Debug, Clone, Copy)]
+enum Why {
+    Vex(usize),
+    Ignore(usize),
+    Threshold,
+    Unfixed,
+}
+
+impl<'i> Judgement<'i> {
+    /// Judges `inventory` (of `image`) against `db` under `policy`, as
+    /// [`Report::generate_cached`] does with the same `cache`.
+    pub fn generate_cached(
+        image: &ImageInfo,
+        inventory: &'i Inventory,
+        db: &dyn AdvisorySource,
+        policy: &Policy,
+        cache: &MatchCache,
+    ) -> Judgement<'i> {
+        Self::judge(image, inventory, db, policy, Some(cache))
+    }
+
+    /// [`Report::verdict`].
+    pub fn verdict(&self) -> Verdict {
+        self.verdict
+    }
+
+    /// [`Report::verdict_reason`].
+    pub fn verdict_reason(&self) -> &str {
+        &self.verdict_reason
+    }
+
+    /// [`Report::summary`].
+    pub fn summary(&self) -> &Summary {
+        &self.summary
+    }
+
+    /// The findings that count, in the order of [`Report::findings`].
+    pub fn findings(&self) -> impl ExactSizeIterator<Item = FindingFacts<'_>> {
+        self.counted.iter().map(|h| self.facts(h))
+    }
+
+    /// The findings the policy suppressed, in the order of
+    /// [`Report::suppressed`].
+    pub fn suppressed(&self) -> impl ExactSizeIterator<Item = FindingFacts<'_>> {
+        self.suppressed.iter().map(|h| self.facts(h))
+    }
+
+    fn vuln(&self, h: &Hit<'_>) -> &Vuln {
+        &self.answers[h.answer][h.vuln]
+    }
+
+    fn ecosystem_of<'a>(&'a self, h: &'a Hit<'_>) -> &'a str {
+        match &h.language {
+            Some((ecosystem, _)) => ecosystem,
+            None => self.ecosystem.as_deref().unwrap_or_default(),
+        }
+    }
+
+    fn facts<'a>(&'a self, h: &'a Hit<'_>) -> FindingFacts<'a> {
+        let (v, p) = (self.vuln(h), h.package);
+        FindingFacts {
+            id: &v.id,
+            aliases: &v.aliases,
+            package: &p.name,
+            installed_version: &p.version,
+            source_name: &p.source_name,
+            source_version: &p.source_version,
+            fixed_version: v.fixed.as_deref(),
+            fix_state: v.fix_state,
+            severity: v.rating.severity,
+            ecosystem: self.ecosystem_of(h),
+            layer: p.layer.as_deref(),
+            path: h.path(),
+        }
+    }
+
+    /// The report's finding for `h`.
+    fn finding(&self, h: &Hit<'_>, policy: &Policy) -> Finding {
+        let (v, p) = (self.vuln(h), h.package);
+        let ecosystem = self.ecosystem_of(h);
+        let mut f = match &h.language {
+            Some((_, path)) => {
+                let remediation = language_remediation(p, ecosystem, path, v);
+                finding(v, p, ecosystem, Some(path.clone()), remediation)
+            }
+            None => finding(v, p, ecosystem, None, os_remediation(p, v)),
+        };
+        f.vex_status = h.vex_status;
+        f.suppression = h.suppression.map(|why| match why {
+            Why::Vex(i) => {
+                let s = &policy.vex[i];
+                Suppression {
+                    by: "vex".into(),
+                    reason: format!(
+                        "not affected: {}",
+                        s.justification.as_deref().unwrap_or_default()
+                    ),
+                    origin: Some(s.origin.clone()),
+                }
+            }
+            Why::Ignore(i) => {
+                let rule = &policy.ignores[i];
+                Suppression {
+                    by: "ignore-file".into(),
+                    reason: rule.reason.clone(),
+                    origin: Some(rule.origin.clone()),
+                }
+            }
+            Why::Threshold => Suppression {
+                by: "severity-threshold".into(),
+                reason: format!(
+                    "{} is below the {} threshold",
+                    f.severity, policy.severity_threshold
+                ),
+                origin: None,
+            },
+            Why::Unfixed => Suppression {
+                by: "ignore-unfixed".into(),
+                reason: format!("no fixed version ({})", f.fix_state.as_str()),
+                origin: None,
+            },
+        });
+        f
+    }
+
+    /// Matches the inventory's packages against the advisories and
+    /// classifies the result: the work both a report and a judgement do.
+    ///
+    /// Each package is looked up by its *source* package and source
+    /// version (dpkg `Source:`, rpm SOURCERPM, apk origin) in the ecosystem
+    /// of the image's OS; findings are reported per installed binary
+    /// package.
+    fn judge(
+        image: &ImageInfo,
+        inventory: &'i Inventory,
+        db: &dyn AdvisorySource,
+        policy: &Policy,
+        cache: Option<&MatchCache>,
+    ) -> Judgement<'i> {
         let mut incomplete: Vec<String> = inventory
             .warnings
             .iter()
             .filter(|w| w.makes_incomplete())
             .map(ToString::to_string)
             .collect();
-        let Inventory {
-            os,
-            packages,
-            databases,
-            warnings: inv_warnings,
-            catalogers,
-        } = inventory;
-        let mut warnings: Vec<String> = inv_warnings.iter().map(ToString::to_string).collect();
-        let ecosystem = os.as_ref().and_then(OsRelease::osv_ecosystem);
+        let os = inventory.os.as_ref();
+        let ecosystem = os.and_then(OsRelease::osv_ecosystem);
+        let packages = &inventory.packages;
 
         // Language packages are judged in their own ecosystems; an image
         // without an OS package database is judged by them alone.
@@ -430,13 +719,13 @@ impl Report {
             .iter()
             .filter(|p| is_language_matchable(p))
             .collect();
-        let unsupported = if databases.is_empty() {
+        let unsupported = if inventory.databases.is_empty() {
             language
                 .is_empty()
                 .then(|| "no OS package database found".to_string())
         } else if os.is_none() {
             Some("unknown OS: no os-release or release file".to_string())
-        } else if let (Some(os), None) = (&os, &ecosystem) {
+        } else if let (Some(os), None) = (os, &ecosystem) {
             let v = os.version_id.as_deref().unwrap_or("(no version)");
             Some(format!("no advisory data source for {} {v}", os.id))
         } else {
@@ -446,28 +735,40 @@ impl Report {
                 .map(|e| format!("the advisory data has no records for {e}"))
         };
 
-        let mut all = Vec::new();
+        let mut answers = Vec::new();
+        let mut hits = Vec::new();
         let mut unmatched = Vec::new();
         if let (None, Some(eco)) = (&unsupported, ecosystem.as_deref()) {
             let os_packages: Vec<&Package> = packages.iter().filter(|p| p.kind.is_os()).collect();
-            all = find(eco, &os_packages, db, cache, &mut unmatched);
+            find(
+                eco,
+                &os_packages,
+                db,
+                cache,
+                &mut answers,
+                &mut hits,
+                &mut unmatched,
+            );
         }
-        let (lang_findings, uncovered) = find_language(&language, db, &mut unmatched);
-        all.extend(lang_findings);
-        sort_findings(&mut all);
+        let uncovered = find_language(
+            &language,
+            db,
+            cache,
+            &mut answers,
+            &mut hits,
+            &mut unmatched,
+        );
+        sort_hits(&mut hits, &answers);
         // An ecosystem without advisory data leaves its packages unjudged.
         incomplete.extend(uncovered.iter().cloned());
-        warnings.extend(uncovered);
         // A package the advisories could not be asked about may be
         // affected: the scan is as incomplete as an unread database.
         incomplete.extend(unmatched.iter().cloned());
-        warnings.extend(unmatched);
         let incomplete = summarize(&incomplete);
-        let (findings, suppressed, expired_ignores) = apply_policy(all, &packages, &image, policy);
-        let mut remediation = remediate(&findings, &packages, ecosystem.as_deref());
-        past_known_fixes(&mut remediation, &findings, db);
+        let (counted, suppressed) = apply_policy(hits, &answers, packages, image, policy);
 
-        let (verdict, verdict_reason) = match (unsupported, findings.len()) {
+        let vuln = |h: &Hit<'_>| &answers[h.answer][h.vuln];
+        let (verdict, verdict_reason) = match (unsupported, counted.len()) {
             (_, 0) if !incomplete.is_empty() => {
                 (Verdict::Partial, format!("incomplete scan: {incomplete}"))
             }
@@ -483,9 +784,9 @@ impl Report {
                 ),
             ),
             (unsupported, n) => {
-                let fixable = findings
+                let fixable = counted
                     .iter()
-                    .filter(|f| f.fix_state == FixStateKind::Fixed)
+                    .filter(|h| vuln(h).fix_state == FixStateKind::Fixed)
                     .count();
                 let mut reason =
                     format!("{n} known vulnerabilities ({fixable} with a fix available)");
@@ -512,34 +813,29 @@ impl Report {
         .iter()
         .map(|s| (*s, 0))
         .collect();
-        for f in &findings {
-            *by_severity.entry(f.severity).or_default() += 1;
-            *by_fix_state.entry(f.fix_state).or_default() += 1;
+        for h in &counted {
+            let v = vuln(h);
+            *by_severity.entry(v.rating.severity).or_default() += 1;
+            *by_fix_state.entry(v.fix_state).or_default() += 1;
         }
         let summary = Summary {
             packages: packages.len(),
-            findings: findings.len(),
+            findings: counted.len(),
             fixable: by_fix_state[&FixStateKind::Fixed],
             by_severity,
             by_fix_state,
             suppressed: suppressed.len(),
         };
-        Report {
-            schema_version: SCHEMA_VERSION,
-            source: source.into(),
-            image,
-            os,
+        Judgement {
             verdict,
             verdict_reason,
-            ecosystem,
             summary,
-            remediation,
-            catalogers,
-            packages,
-            findings,
+            ecosystem,
+            answers,
+            counted,
             suppressed,
-            expired_ignores,
-            warnings: cap_warnings(warnings),
+            uncovered,
+            unmatched,
         }
     }
 }
@@ -642,17 +938,19 @@ fn rating_of(m: &AdvisoryMatch<'_>) -> (u8, Rating) {
     (rank, r)
 }
 
-/// What a (source package, version) amounts to in an ecosystem: its
+/// What a package and version amount to in an ecosystem: its
 /// vulnerabilities, or why it could not be asked about.
-type SourceAnswer = std::sync::Arc<Result<Vec<Vuln>, String>>;
+type SourceAnswer = Result<Arc<Vec<Vuln>>, String>;
 
-/// What the OS packages' (source package, version) pairs amount to, shared
-/// by the reports of a batch matched against one database
-/// ([`Report::generate_cached`]): images share base layers, so most pairs
+/// What each (source package, version) of OS packages and each (name,
+/// version) of language packages amounts to, shared by the reports of a
+/// batch matched against one database ([`Report::generate_cached`],
+/// [`Judgement::generate_cached`]): images share base layers, so most pairs
 /// repeat. Safe to share between threads; grows with the distinct pairs.
 #[derive(Default)]
 pub struct MatchCache {
-    answers: std::sync::Mutex<HashMap<(String, String, String), SourceAnswer>>,
+    /// By [`cache_key`].
+    answers: std::sync::Mutex<HashMap<String, SourceAnswer>>,
 }
 
 impl std::fmt::Debug for MatchCache {
@@ -666,28 +964,39 @@ impl std::fmt::Debug for MatchCache {
     }
 }
 
-/// The vulnerabilities of a (source package, version), from `db`, through
-/// `cache` when there is one.
-fn source_vulns(
-    query: &PackageQuery<'_>,
-    scheme: Option<VersionScheme>,
+/// The vulnerabilities of `names` (one package, or the names the Go
+/// toolchain goes by) at `version` in `ecosystem`, from `db`, through
+/// `cache` when there is one (keyed by the first name).
+fn vulns_of(
+    ecosystem: &str,
+    names: &[&str],
+    version: &str,
     db: &dyn AdvisorySource,
     cache: Option<&MatchCache>,
 ) -> SourceAnswer {
     let ask = || -> SourceAnswer {
-        std::sync::Arc::new(match db.matches(query) {
-            Ok(matches) => Ok(group_matches(&matches)
+        let mut matches = Vec::new();
+        for name in names {
+            let query = PackageQuery {
+                ecosystem,
+                name,
+                version,
+            };
+            matches.extend(db.matches(&query).map_err(|e| e.to_string())?);
+        }
+        let scheme = scheme(ecosystem);
+        Ok(Arc::new(
+            group_matches(&matches)
                 .iter()
                 .map(|group| vulnerability(group, scheme))
-                .collect()),
-            Err(e) => Err(e.to_string()),
-        })
+                .collect(),
+        ))
     };
     let Some(cache) = cache else { return ask() };
-    let key = (
-        query.ecosystem.to_string(),
-        query.name.to_string(),
-        query.version.to_string(),
+    let key = cache_key(
+        ecosystem,
+        names.first().copied().unwrap_or_default(),
+        version,
     );
     let lock = || {
         cache
@@ -703,7 +1012,24 @@ fn source_vulns(
     lock().entry(key).or_insert(answer).clone()
 }
 
+/// The [`MatchCache`] key of (ecosystem, name, version): one string, each
+/// of the first two preceded by its length, so that no two triples share
+/// a key whatever their text holds.
+fn cache_key(ecosystem: &str, name: &str, version: &str) -> String {
+    use std::fmt::Write as _;
+    let mut key = String::with_capacity(ecosystem.len() + name.len() + version.len() + 12);
+    // Writing into a String cannot fail.
+    let _ = write!(
+        key,
+        "{}:{ecosystem}{}:{name}{version}",
+        ecosystem.len(),
+        name.len()
+    );
+    key
+}
+
 /// One vulnerability: what a group of matches about it says together.
+#[derive(Debug)]
 struct Vuln {
     id: String,
     aliases: Vec<String>,
@@ -781,17 +1107,19 @@ fn vulnerability(group: &[&AdvisoryMatch<'_>], scheme: Option<VersionScheme>) ->
 
 /// OS packages: each (source package, source version) is looked up once in
 /// the distribution's ecosystem; findings are reported per binary package.
-fn find(
+/// The vulnerabilities go to `answers`, the findings (in this order: by
+/// source package, vulnerability, binary package) to `hits`.
+fn find<'i>(
     ecosystem: &str,
-    packages: &[&Package],
+    packages: &[&'i Package],
     db: &dyn AdvisorySource,
     cache: Option<&MatchCache>,
+    answers: &mut Vec<Arc<Vec<Vuln>>>,
+    hits: &mut Vec<Hit<'i>>,
     warnings: &mut Vec<String>,
-) -> Vec<Finding> {
-    let scheme = scheme(ecosystem);
-    let mut findings = Vec::new();
+) {
     // Many binaries share a source package: query each (source, version) once.
-    let mut by_source: BTreeMap<(&str, &str), Vec<&Package>> = BTreeMap::new();
+    let mut by_source: BTreeMap<(&str, &str), Vec<&'i Package>> = BTreeMap::new();
     for p in packages {
         by_source
             .entry((&p.source_name, &p.source_version))
@@ -799,42 +1127,51 @@ fn find(
             .push(p);
     }
     for ((name, version), binaries) in by_source {
-        let query = PackageQuery {
-            ecosystem,
-            name,
-            version,
-        };
-        let answer = source_vulns(&query, scheme, db, cache);
-        let vulns = match answer.as_ref() {
+        let vulns = match vulns_of(ecosystem, &[name], version, db, cache) {
             Ok(vulns) => vulns,
             Err(e) => {
                 warnings.push(format!("source package {name} {version}: not matched: {e}"));
                 continue;
             }
         };
-        for v in vulns {
+        if vulns.is_empty() {
+            continue;
+        }
+        let answer = answers.len();
+        for vuln in 0..vulns.len() {
             for p in &binaries {
-                let remediation = match (&v.fixed, v.fix_state) {
-                    (Some(fix), _) if p.name == p.source_name => {
-                        format!("upgrade {} to {fix} or later", p.name)
-                    }
-                    (Some(fix), _) => format!(
-                        "upgrade {} (source {}) to {fix} or later",
-                        p.name, p.source_name
-                    ),
-                    (None, FixStateKind::WillNotFix) => {
-                        format!(
-                            "no fix: the distribution will not fix {} in this release",
-                            p.source_name
-                        )
-                    }
-                    (None, _) => format!("no fixed version of {} is available yet", p.source_name),
-                };
-                findings.push(finding(v, p, ecosystem, None, remediation));
+                hits.push(Hit {
+                    answer,
+                    vuln,
+                    package: p,
+                    language: None,
+                    vex_status: None,
+                    suppression: None,
+                });
             }
         }
+        answers.push(vulns);
     }
-    findings
+}
+
+/// What to do about an OS package's finding.
+fn os_remediation(p: &Package, v: &Vuln) -> String {
+    match (&v.fixed, v.fix_state) {
+        (Some(fix), _) if p.name == p.source_name => {
+            format!("upgrade {} to {fix} or later", p.name)
+        }
+        (Some(fix), _) => format!(
+            "upgrade {} (source {}) to {fix} or later",
+            p.name, p.source_name
+        ),
+        (None, FixStateKind::WillNotFix) => {
+            format!(
+                "no fix: the distribution will not fix {} in this release",
+                p.source_name
+            )
+        }
+        (None, _) => format!("no fixed version of {} is available yet", p.source_name),
+    }
 }
 
 fn finding(
@@ -885,21 +1222,23 @@ const GO_TOOLCHAIN_NAMES: [&str; 2] = ["stdlib", "toolchain"];
 
 /// Language packages: each is matched in its own OSV ecosystem by name (the
 /// advisory side canonicalises it, see `trawl_advisory::canonical`), and every
-/// instance (path in the image) is a finding of its own. Returns the findings
-/// and, for every ecosystem the advisory data has no records for, why its
-/// packages went unjudged.
-fn find_language(
-    packages: &[&Package],
+/// instance (path in the image) is a finding of its own. The vulnerabilities
+/// go to `answers`, the findings to `hits`. Returns, for every ecosystem the
+/// advisory data has no records for, why its packages went unjudged.
+fn find_language<'i>(
+    packages: &[&'i Package],
     db: &dyn AdvisorySource,
+    cache: Option<&MatchCache>,
+    answers: &mut Vec<Arc<Vec<Vuln>>>,
+    hits: &mut Vec<Hit<'i>>,
     warnings: &mut Vec<String>,
-) -> (Vec<Finding>, Vec<String>) {
-    let mut by_ecosystem: BTreeMap<&str, Vec<&Package>> = BTreeMap::new();
+) -> Vec<String> {
+    let mut by_ecosystem: BTreeMap<&'static str, Vec<&'i Package>> = BTreeMap::new();
     for p in packages {
         if let Some(eco) = p.kind.osv_ecosystem() {
             by_ecosystem.entry(eco).or_default().push(p);
         }
     }
-    let mut findings = Vec::new();
     let mut uncovered = Vec::new();
     for (ecosystem, packages) in by_ecosystem {
         if !db.has_ecosystem(ecosystem) {
@@ -910,9 +1249,8 @@ fn find_language(
             ));
             continue;
         }
-        let scheme = scheme(ecosystem);
         // Instances of one (name, version) share their answer.
-        let mut by_name: BTreeMap<(&str, &str), Vec<&Package>> = BTreeMap::new();
+        let mut by_name: BTreeMap<(&str, &str), Vec<&'i Package>> = BTreeMap::new();
         for p in packages {
             by_name.entry((&p.name, &p.version)).or_default().push(p);
         }
@@ -923,39 +1261,35 @@ fn find_language(
             } else {
                 std::slice::from_ref(&name)
             };
-            let mut matches = Vec::new();
-            let mut failed = None;
-            for n in names {
-                let query = PackageQuery {
-                    ecosystem,
-                    name: n,
-                    version,
-                };
-                match db.matches(&query) {
-                    Ok(m) => matches.extend(m),
-                    Err(e) => {
-                        failed = Some(e);
-                        break;
-                    }
+            let vulns = match vulns_of(ecosystem, names, version, db, cache) {
+                Ok(vulns) => vulns,
+                Err(e) => {
+                    warnings.push(format!(
+                        "{ecosystem} package {name} {version}: not matched: {e}"
+                    ));
+                    continue;
                 }
-            }
-            if let Some(e) = failed {
-                warnings.push(format!(
-                    "{ecosystem} package {name} {version}: not matched: {e}"
-                ));
+            };
+            if vulns.is_empty() {
                 continue;
             }
-            for group in group_matches(&matches) {
-                let v = vulnerability(&group, scheme);
+            let answer = answers.len();
+            for vuln in 0..vulns.len() {
                 for p in &instances {
-                    let path = p.location();
-                    let remediation = language_remediation(p, ecosystem, &path, &v);
-                    findings.push(finding(&v, p, ecosystem, Some(path), remediation));
+                    hits.push(Hit {
+                        answer,
+                        vuln,
+                        package: p,
+                        language: Some((ecosystem, p.location())),
+                        vex_status: None,
+                        suppression: None,
+                    });
                 }
             }
+            answers.push(vulns);
         }
     }
-    (findings, uncovered)
+    uncovered
 }
 
 /// What to do about a language package's finding, naming where it applies.
@@ -977,114 +1311,99 @@ fn language_remediation(p: &Package, ecosystem: &str, path: &str, v: &Vuln) -> S
     }
 }
 
-fn sort_findings(findings: &mut [Finding]) {
-    findings.sort_by(|a, b| {
-        b.severity
-            .cmp(&a.severity)
-            .then_with(|| a.package.cmp(&b.package))
-            .then_with(|| a.id.cmp(&b.id))
-            .then_with(|| a.path.cmp(&b.path))
+/// Sorts findings as reports list them: most serious first, then by
+/// package, id and path.
+fn sort_hits(hits: &mut [Hit<'_>], answers: &[Arc<Vec<Vuln>>]) {
+    hits.sort_by(|a, b| {
+        let (va, vb) = (&answers[a.answer][a.vuln], &answers[b.answer][b.vuln]);
+        vb.rating
+            .severity
+            .cmp(&va.rating.severity)
+            .then_with(|| a.package.name.cmp(&b.package.name))
+            .then_with(|| va.id.cmp(&vb.id))
+            .then_with(|| a.path().cmp(&b.path()))
     });
 }
 
-/// Splits findings into those that count and those the policy suppresses;
-/// also returns the expired ignore rules.
-fn apply_policy(
-    all: Vec<Finding>,
+/// Splits findings into those that count and those the policy suppresses
+/// (each with the rule that does), in their order.
+fn apply_policy<'i>(
+    hits: Vec<Hit<'i>>,
+    answers: &[Arc<Vec<Vuln>>],
     packages: &[Package],
     image: &ImageInfo,
     policy: &Policy,
-) -> (Vec<Finding>, Vec<Finding>, Vec<IgnoreRule>) {
-    let purl_of: HashMap<&str, &str> = packages
-        .iter()
-        .map(|p| (p.name.as_str(), p.purl.as_str()))
-        .collect();
-    let expired: Vec<IgnoreRule> = policy
-        .ignores
-        .iter()
-        .filter(|r| r.expired(&policy.today))
-        .cloned()
-        .collect();
+) -> (Vec<Hit<'i>>, Vec<Hit<'i>>) {
+    // Only VEX statements look at package URLs.
+    let purl_of: HashMap<&str, &str> = if policy.vex.is_empty() {
+        HashMap::new()
+    } else {
+        packages
+            .iter()
+            .map(|p| (p.name.as_str(), p.purl.as_str()))
+            .collect()
+    };
     let (mut counted, mut suppressed) = (Vec::new(), Vec::new());
-    for mut f in all {
-        let ids: Vec<&str> = std::iter::once(f.id.as_str())
-            .chain(f.aliases.iter().map(String::as_str))
-            .collect();
-        let purl = match f.purl.as_deref() {
-            Some(purl) => purl,
-            None => purl_of.get(f.package.as_str()).copied().unwrap_or_default(),
-        };
-        let about_this = |vulns: &[String], products: &[String]| {
-            vulns.iter().any(|v| ids.contains(&v.as_str()))
-                && products.iter().any(|p| {
-                    product_matches(p, purl)
-                        || image
-                            .manifest_digest
-                            .as_deref()
-                            .is_some_and(|d| p.ends_with(d))
-                })
-        };
+    for mut h in hits {
+        let v = &answers[h.answer][h.vuln];
+        let p = h.package;
         let mut suppression = None;
-        for s in &policy.vex {
-            if about_this(&s.vulnerability, &s.products) {
-                if s.status == VexStatus::NotAffected {
-                    suppression = Some(Suppression {
-                        by: "vex".into(),
-                        reason: format!(
-                            "not affected: {}",
-                            s.justification.as_deref().unwrap_or_default()
-                        ),
-                        origin: Some(s.origin.clone()),
-                    });
-                } else {
-                    f.vex_status = Some(s.status);
+        if !policy.vex.is_empty() || !policy.ignores.is_empty() {
+            let ids: Vec<&str> = std::iter::once(v.id.as_str())
+                .chain(v.aliases.iter().map(String::as_str))
+                .collect();
+            let purl = match &h.language {
+                Some(_) => p.purl.as_str(),
+                None => purl_of.get(p.name.as_str()).copied().unwrap_or_default(),
+            };
+            let about_this = |vulns: &[String], products: &[String]| {
+                vulns.iter().any(|v| ids.contains(&v.as_str()))
+                    && products.iter().any(|p| {
+                        product_matches(p, purl)
+                            || image
+                                .manifest_digest
+                                .as_deref()
+                                .is_some_and(|d| p.ends_with(d))
+                    })
+            };
+            for (i, s) in policy.vex.iter().enumerate() {
+                if about_this(&s.vulnerability, &s.products) {
+                    if s.status == VexStatus::NotAffected {
+                        suppression = Some(Why::Vex(i));
+                    } else {
+                        h.vex_status = Some(s.status);
+                    }
                 }
             }
-        }
-        if suppression.is_none()
-            && let Some(rule) = policy.ignores.iter().find(|r| {
-                !r.expired(&policy.today)
-                    && ids.contains(&r.id.as_str())
-                    && r.package
-                        .as_deref()
-                        .is_none_or(|p| p == f.package || p == f.source_name)
-            })
-        {
-            suppression = Some(Suppression {
-                by: "ignore-file".into(),
-                reason: rule.reason.clone(),
-                origin: Some(rule.origin.clone()),
-            });
-        }
-        if suppression.is_none()
-            && f.severity != Severity::Unknown
-            && f.severity < policy.severity_threshold
-        {
-            suppression = Some(Suppression {
-                by: "severity-threshold".into(),
-                reason: format!(
-                    "{} is below the {} threshold",
-                    f.severity, policy.severity_threshold
-                ),
-                origin: None,
-            });
-        }
-        if suppression.is_none() && policy.ignore_unfixed && f.fix_state != FixStateKind::Fixed {
-            suppression = Some(Suppression {
-                by: "ignore-unfixed".into(),
-                reason: format!("no fixed version ({})", f.fix_state.as_str()),
-                origin: None,
-            });
-        }
-        match suppression {
-            Some(s) => {
-                f.suppression = Some(s);
-                suppressed.push(f);
+            if suppression.is_none()
+                && let Some(i) = policy.ignores.iter().position(|r| {
+                    !r.expired(&policy.today)
+                        && ids.contains(&r.id.as_str())
+                        && r.package
+                            .as_deref()
+                            .is_none_or(|pkg| pkg == p.name || pkg == p.source_name)
+                })
+            {
+                suppression = Some(Why::Ignore(i));
             }
-            None => counted.push(f),
+        }
+        let severity = v.rating.severity;
+        if suppression.is_none()
+            && severity != Severity::Unknown
+            && severity < policy.severity_threshold
+        {
+            suppression = Some(Why::Threshold);
+        }
+        if suppression.is_none() && policy.ignore_unfixed && v.fix_state != FixStateKind::Fixed {
+            suppression = Some(Why::Unfixed);
+        }
+        h.suppression = suppression;
+        match suppression {
+            Some(_) => suppressed.push(h),
+            None => counted.push(h),
         }
     }
-    (counted, suppressed, expired)
+    (counted, suppressed)
 }
 
 /// One step per package (per instance, for language packages) with a
@@ -1216,6 +1535,21 @@ fn past_known_fixes(steps: &mut [RemediationStep], findings: &[Finding], db: &dy
 mod tests {
     use super::*;
     use trawl_advisory::AdvisoryDb;
+
+    #[test]
+    fn cache_keys_tell_triples_apart() {
+        let triples = [
+            ("Debian:12", "a", "1"),
+            ("Debian:12", "a1", ""),
+            ("Debian:12a", "", "1"),
+            ("Debian:1", "2a", "1"),
+            ("1:x", "", ""),
+            ("", "1:x", ""),
+            ("", "", "1:x"),
+        ];
+        let keys: BTreeSet<String> = triples.iter().map(|(e, n, v)| cache_key(e, n, v)).collect();
+        assert_eq!(keys.len(), triples.len());
+    }
 
     #[test]
     fn no_database_is_unsupported_never_healthy() {

@@ -7,7 +7,9 @@ use std::path::{Path, PathBuf};
 
 use trawl_advisory::AdvisoryDb;
 use trawl_classify::policy::{parse_ignore_file, parse_vex};
-use trawl_classify::{FixStateKind, ImageInfo, MatchCache, Policy, Report, Severity, Verdict};
+use trawl_classify::{
+    FixStateKind, ImageInfo, Judgement, MatchCache, Policy, Report, Severity, Verdict,
+};
 use trawl_inventory::Inventory;
 use trawl_layers::{Limits, read_rootfs};
 
@@ -169,6 +171,33 @@ fn a_shared_match_cache_changes_no_report() {
                 alone[i],
                 "inventory {i}"
             );
+            // The judgement decides as the report does, finding by finding.
+            let image = ImageInfo::default();
+            let judged = Judgement::generate_cached(
+                &image,
+                &inventories[i],
+                &db,
+                &Policy::default(),
+                &cache,
+            );
+            assert_eq!(judged.verdict(), r.verdict);
+            assert_eq!(judged.verdict_reason(), r.verdict_reason);
+            assert_eq!(judged.summary(), &r.summary);
+            assert_eq!(judged.findings().len(), r.findings.len());
+            for (facts, f) in judged.findings().zip(&r.findings) {
+                assert_eq!(facts.id, f.id);
+                assert_eq!(facts.aliases, f.aliases.as_slice());
+                assert_eq!(facts.package, f.package);
+                assert_eq!(facts.installed_version, f.installed_version);
+                assert_eq!(facts.source_name, f.source_name);
+                assert_eq!(facts.source_version, f.source_version);
+                assert_eq!(facts.fixed_version, f.fixed_version.as_deref());
+                assert_eq!((facts.fix_state, facts.severity), (f.fix_state, f.severity));
+                assert_eq!(facts.ecosystem, f.ecosystem);
+                assert_eq!(facts.layer, f.layer.as_deref());
+                assert_eq!(facts.path, f.path.as_deref());
+            }
+            assert_eq!(judged.suppressed().len(), r.suppressed.len());
         }
     }
     assert!(!first.findings.is_empty());

@@ -100,5 +100,5 @@ pub use config::{
 pub use notify::{Notifications, NotifyTarget};
 pub use redact::redact_urls;
 pub use server::{HttpLimits, serve};
-pub use service::{Service, ServiceError, run};
+pub use service::{Service, ServiceError, rematch, run};
 pub use store::{Scope, Store, StoreError, StoreLocation};

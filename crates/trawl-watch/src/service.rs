@@ -1099,40 +1099,75 @@ async fn deliverer(shared: Arc<Shared>, mut stop: watch::Receiver<bool>) {
     }
 }
 
-/// Reads, matches and prepares a batch of stored inventories (blocking).
-fn rematch(
+/// What a rescan does with a claimed batch of stored inventories, between
+/// reading them ([`Store::inventories`]) and storing the results
+/// ([`Store::finish_rescan`]): parses each inventory, matches it against
+/// `scanner`'s database under its policy (each distinct package looked up
+/// once for the batch) and prepares what the store keeps of each result,
+/// stamped with `target`: for an image stored with a report, only that
+/// (no report is built: [`MatchResult::judged`]); for one stored without,
+/// also the report's JSON. Those come after the others. Blocking: run it
+/// off the async executor. An inventory that does not parse is logged and
+/// left out (it is not rescanned). Public so that the CPU a rescan costs can be measured
+/// (`cargo bench --bench rematch`).
+///
+/// ```
+/// # let scanner = trawl::Scanner::builder().build()?;
+/// use trawl_watch::store::MatchTarget;
+///
+/// let target = MatchTarget { advisory_db: "sha".into(), policy: "p".into() };
+/// let rematched = trawl_watch::rematch(&scanner, Vec::new(), &target)?;
+/// assert!(rematched.is_empty());
+/// # Ok::<(), Box<dyn std::error::Error>>(())
+/// ```
+pub fn rematch(
     scanner: &Scanner,
     stored: Vec<crate::store::StoredInventory>,
     target: &MatchTarget,
 ) -> Result<Vec<Rematched>, ServiceError> {
-    let mut previous = Vec::with_capacity(stored.len());
-    let mut inventories = Vec::with_capacity(stored.len());
+    // Images stored with a report need only what the store keeps of the
+    // new one (judged); one stored without gets the whole report (the
+    // first match of an image written without, rare otherwise).
+    let mut judged: (Vec<(String, String)>, Vec<Scanned>) = (Vec::new(), Vec::new());
+    let mut reported: (Vec<String>, Vec<Scanned>) = (Vec::new(), Vec::new());
     for s in stored {
         match serde_json::from_str::<Scanned>(&s.inventory) {
-            Ok(scanned) => {
-                inventories.push(scanned);
-                previous.push((s.digest, s.report_sha256));
-            }
+            Ok(scanned) => match s.report_sha256 {
+                Some(previous) => {
+                    judged.0.push((s.digest, previous));
+                    judged.1.push(scanned);
+                }
+                None => {
+                    reported.0.push(s.digest);
+                    reported.1.push(scanned);
+                }
+            },
             Err(e) => {
                 warn!(digest = %s.digest, error = %e, "stored inventory unreadable; not rescanned")
             }
         }
     }
-    // Each distinct (package, version) is looked up once for the batch.
-    let reports = scanner.rematch_all(inventories);
-    previous
-        .into_iter()
-        .zip(reports)
-        .map(|((digest, previous_sha256), report)| {
-            // The report's JSON only for an image stored without one.
-            let result = MatchResult::from_report(report, target, previous_sha256.is_none())?;
-            Ok(Rematched {
-                digest,
-                previous_sha256,
-                result,
-            })
-        })
-        .collect()
+    // Each distinct (package, version) is looked up once per batch.
+    let results = scanner.judge_all(&judged.1, |_, judgement| {
+        MatchResult::judged(&judgement, target)
+    });
+    let mut rematched = Vec::with_capacity(results.len() + reported.0.len());
+    for ((digest, previous), result) in judged.0.into_iter().zip(results) {
+        rematched.push(Rematched {
+            digest,
+            previous_sha256: Some(previous),
+            result: result?,
+        });
+    }
+    let reports = scanner.rematch_all(reported.1);
+    for (digest, report) in reported.0.into_iter().zip(reports) {
+        rematched.push(Rematched {
+            digest,
+            previous_sha256: None,
+            result: MatchResult::from_report(report, target, true)?,
+        });
+    }
+    Ok(rematched)
 }
 
 #[cfg(test)]

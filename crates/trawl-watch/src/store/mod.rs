@@ -98,7 +98,7 @@ use std::str::FromStr;
 use std::sync::Arc;
 
 use sha2::{Digest, Sha256};
-use trawl::classify::FixStateKind;
+use trawl::classify::{FindingFacts, FixStateKind, Judgement};
 use trawl::{Finding, Report, Severity};
 
 use crate::events::Recorded;
@@ -808,33 +808,81 @@ impl MatchResult {
     }
 }
 
+impl MatchResult {
+    /// What the store keeps of a judgement (a rescan's result: no report
+    /// JSON): the same as [`MatchResult::rematched`] without the report,
+    /// for the report judged alike, without building that report.
+    pub fn judged(
+        judgement: &Judgement<'_>,
+        target: &MatchTarget,
+    ) -> Result<MatchResult, serde_json::Error> {
+        let row = |f: FindingFacts<'_>, suppressed: bool| FindingRow {
+            id: f.id.to_string(),
+            aliases: f.aliases.to_vec(),
+            package: f.package.to_string(),
+            version: f.installed_version.to_string(),
+            source_name: f.source_name.to_string(),
+            source_version: f.source_version.to_string(),
+            ecosystem: f.ecosystem.to_string(),
+            severity: f.severity,
+            fix_state: f.fix_state,
+            fixed_version: f.fixed_version.map(str::to_string),
+            layer: f.layer.map(str::to_string),
+            path: f.path.map(str::to_string),
+            suppressed,
+        };
+        let findings: Vec<FindingRow> = judgement
+            .findings()
+            .map(|f| row(f, false))
+            .chain(judgement.suppressed().map(|f| row(f, true)))
+            .collect();
+        let verdict = judgement.verdict().as_str().to_string();
+        let summary = serde_json::to_string(judgement.summary())?;
+        let reason = judgement.verdict_reason();
+        let report_sha256 = results_sha256(&verdict, reason, &summary, &findings);
+        Ok(MatchResult {
+            verdict,
+            verdict_reason: reason.to_string(),
+            summary,
+            report: None,
+            report_sha256,
+            findings,
+            target: target.clone(),
+        })
+    }
+}
+
 /// [`MatchResult::report_sha256`]: every value length-prefixed (absent
 /// values and flags as one tag byte), so that no two results hash alike by
 /// shifting text between fields.
 fn results_sha256(verdict: &str, reason: &str, summary: &str, findings: &[FindingRow]) -> String {
-    fn text(h: &mut Sha256, s: &str) {
-        h.update((s.len() as u64).to_le_bytes());
-        h.update(s.as_bytes());
+    fn text(h: &mut Vec<u8>, s: &str) {
+        h.extend_from_slice(&(s.len() as u64).to_le_bytes());
+        h.extend_from_slice(s.as_bytes());
     }
-    fn opt(h: &mut Sha256, s: Option<&str>) {
+    fn opt(h: &mut Vec<u8>, s: Option<&str>) {
         match s {
             Some(s) => {
-                h.update([1]);
+                h.push(1);
                 text(h, s);
             }
-            None => h.update([0]),
+            None => h.push(0),
         }
     }
-    let mut h = Sha256::new();
+    let mut hash = Sha256::new();
+    // Each row's bytes are gathered, then hashed at once: cheaper than
+    // feeding the hasher each value.
+    let mut buffer = Vec::with_capacity(1024);
+    let h = &mut buffer;
     for s in [verdict, reason, summary] {
-        text(&mut h, s);
+        text(h, s);
     }
-    h.update((findings.len() as u64).to_le_bytes());
+    h.extend_from_slice(&(findings.len() as u64).to_le_bytes());
     for f in findings {
-        text(&mut h, &f.id);
-        h.update((f.aliases.len() as u64).to_le_bytes());
+        text(h, &f.id);
+        h.extend_from_slice(&(f.aliases.len() as u64).to_le_bytes());
         for a in &f.aliases {
-            text(&mut h, a);
+            text(h, a);
         }
         for s in [
             &f.package,
@@ -843,16 +891,19 @@ fn results_sha256(verdict: &str, reason: &str, summary: &str, findings: &[Findin
             &f.source_version,
             &f.ecosystem,
         ] {
-            text(&mut h, s);
+            text(h, s);
         }
-        h.update(severity_rank(f.severity).to_le_bytes());
-        text(&mut h, f.fix_state.as_str());
-        opt(&mut h, f.fixed_version.as_deref());
-        opt(&mut h, f.layer.as_deref());
-        opt(&mut h, f.path.as_deref());
-        h.update([u8::from(f.suppressed)]);
+        h.extend_from_slice(&severity_rank(f.severity).to_le_bytes());
+        text(h, f.fix_state.as_str());
+        opt(h, f.fixed_version.as_deref());
+        opt(h, f.layer.as_deref());
+        opt(h, f.path.as_deref());
+        h.push(u8::from(f.suppressed));
+        hash.update(h.as_slice());
+        h.clear();
     }
-    hex::encode(h.finalize())
+    hash.update(h.as_slice());
+    hex::encode(hash.finalize())
 }
 
 /// The finding rows of a report: those that count, then the suppressed ones.
