@@ -1152,11 +1152,13 @@ pub fn rematch(
         MatchResult::judged(&judgement, target)
     });
     let mut rematched = Vec::with_capacity(results.len() + reported.0.len());
-    for ((digest, previous), result) in judged.0.into_iter().zip(results) {
+    // With the inventory's packages, which PostgreSQL stores the findings
+    // against.
+    for (((digest, previous), result), scanned) in judged.0.into_iter().zip(results).zip(judged.1) {
         rematched.push(Rematched {
             digest,
             previous_sha256: Some(previous),
-            result: result?,
+            result: result?.with_inventory(scanned.inventory),
         });
     }
     let reports = scanner.rematch_all(reported.1);

@@ -846,9 +846,22 @@ impl MatchResult {
             summary,
             report: None,
             report_sha256,
+            counts: FindingCounts::of(&findings),
             findings,
             target: target.clone(),
+            os: None,
+            packages: Vec::new(),
         })
+    }
+
+    /// The result with the OS and packages of the inventory it was judged
+    /// from ([`MatchResult::judged`] has only the judgement): what
+    /// PostgreSQL stores the findings against (the `layout` module;
+    /// without them, an image's findings are stored as its own).
+    pub fn with_inventory(mut self, inventory: trawl::Inventory) -> MatchResult {
+        self.os = inventory.os;
+        self.packages = inventory.packages;
+        self
     }
 }
 
