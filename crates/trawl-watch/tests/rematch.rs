@@ -214,6 +214,8 @@ fn assert_same(new: &MatchResult, old: &MatchResult, digest: &str) {
     assert_eq!(new.report_sha256, old.report_sha256, "{digest}");
     assert_eq!(new.report, old.report, "{digest}");
     assert_eq!(new.target, old.target, "{digest}");
+    // The same packages and links for PostgreSQL's normalized layout.
+    assert_eq!(new.layout_digest(), old.layout_digest(), "{digest}");
 }
 
 #[test]
@@ -249,6 +251,7 @@ fn rematch_gives_the_results_of_the_reports() {
     let mut compared = 0;
     let (mut suppressed, mut language, mut with_report) = (0, 0, 0);
     let mut suppressed_language = 0;
+    let mut normalizable = 0;
     let mut verdicts = std::collections::HashSet::new();
     for (name, edition) in [
         ("base", rescan::Edition::Base),
@@ -306,6 +309,7 @@ fn rematch_gives_the_results_of_the_reports() {
                 let old =
                     MatchResult::from_report(report, &target, s.report_sha256.is_none()).unwrap();
                 with_report += usize::from(old.report.is_some());
+                normalizable += usize::from(new.result.layout_digest().is_ok());
                 assert_same(
                     &new.result,
                     &old,
@@ -328,4 +332,10 @@ fn rematch_gives_the_results_of_the_reports() {
         "{with_report} images stored without a report"
     );
     assert!(verdicts.contains(&Verdict::Unhealthy), "{verdicts:?}");
+    // Every image's findings map onto its packages (none would be stored
+    // as its own for want of it).
+    assert_eq!(
+        normalizable, compared,
+        "images whose findings map onto packages"
+    );
 }

@@ -730,6 +730,14 @@ impl MatchResult {
         layout::layout(self.os.as_ref(), &self.packages, &self.findings)
     }
 
+    /// The SHA-256 of the links PostgreSQL would store for this result and
+    /// how many distinct packages they name, or why its findings would be
+    /// stored as the image's own (the `layout` module). For tests.
+    #[doc(hidden)]
+    pub fn layout_digest(&self) -> Result<([u8; 32], usize), String> {
+        self.layout().map(|l| (l.links_sha256, l.packages.len()))
+    }
+
     /// What the store keeps of `report`, matched against `target`, with
     /// the report's JSON (a scan's result).
     pub fn new(report: &Report, target: &MatchTarget) -> Result<MatchResult, serde_json::Error> {
