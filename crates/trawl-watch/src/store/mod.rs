@@ -34,10 +34,14 @@
 //! FROM STDIN BINARY`), rescans read and write their batch in a handful of
 //! statements, so no call costs a round trip per finding or per image. A
 //! rescan writes only the finding rows that changed: it compares the new
-//! rows with the stored ones by key (PostgreSQL: it reads the batch's
-//! stored keys and value hashes ([`FindingRow::value_hash`]), then deletes
-//! the gone keys with one statement, updates the changed rows from a
-//! temporary table filled with one `COPY`, and copies the new ones in).
+//! rows with the stored ones by key (PostgreSQL, for images in own mode: it
+//! reads the batch's stored keys and value hashes
+//! ([`FindingRow::value_hash`]), then deletes the gone keys with one
+//! statement, updates the changed rows from a temporary table filled with
+//! one `COPY`, and copies the new ones in). On PostgreSQL a normalized
+//! image's rescan writes only its `images` row: the rows of its packages
+//! under the new target are written once for the whole registry, by the
+//! first batch that needs them.
 //!
 //! # Leases, and which job a crash is charged to
 //!
