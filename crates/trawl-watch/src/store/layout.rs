@@ -211,12 +211,12 @@ pub(crate) fn layout(
             location: p.location(),
         })
         .collect();
-    // Packages by what a finding names of them.
-    let mut by_name: HashMap<(&str, &str, Option<&str>), Vec<usize>> =
-        HashMap::with_capacity(packages.len());
+    // Packages by what a finding names of them (and its layer: compared
+    // below rather than hashed, a digest being longer than the rest).
+    let mut by_name: HashMap<(&str, &str), Vec<usize>> = HashMap::with_capacity(packages.len());
     for (i, p) in packages.iter().enumerate() {
         by_name
-            .entry((p.name.as_str(), p.version.as_str(), p.layer.as_deref()))
+            .entry((p.name.as_str(), p.version.as_str()))
             .or_default()
             .push(i);
     }
@@ -226,11 +226,14 @@ pub(crate) fn layout(
     }
     for (i, f) in findings.iter().enumerate() {
         let candidates = by_name
-            .get(&(f.package.as_str(), f.version.as_str(), f.layer.as_deref()))
+            .get(&(f.package.as_str(), f.version.as_str()))
             .map(Vec::as_slice)
             .unwrap_or_default();
         let mut pkey = None;
         for &c in candidates {
+            if packages[c].layer != f.layer {
+                continue;
+            }
             if f.path
                 .as_ref()
                 .is_some_and(|path| *path != links[c].location)
