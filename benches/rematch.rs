@@ -16,7 +16,10 @@
 //! through whole reports (`Scanner::rematch_all` and
 //! `MatchResult::from_report`, the path before judgements), and the CPU
 //! the store then spends on each changed image's rows in the service
-//! (their value hashes, [`trawl_watch::store::FindingRow::value_hash`]). For a profile,
+//! (their value hashes, [`trawl_watch::store::FindingRow::value_hash`]), and
+//! what PostgreSQL's write computes of every image first: its layout
+//! (package keys, links, rows grouped, rebuilt and hashed; the
+//! `trawl_watch::store::package_key` part of it timed apart). For a profile,
 //! run the built bench under callgrind with one round:
 //!
 //! ```sh
