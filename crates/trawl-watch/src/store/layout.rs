@@ -77,7 +77,7 @@ use std::collections::{BTreeMap, HashMap};
 use sha2::{Digest, Sha256};
 use trawl::inventory::{OsRelease, Package};
 
-use super::{FindingRow, HashWriter, key_base_of, severity_rank};
+use super::{FindingRow, KEY_SEPARATOR, json_hash, severity_rank};
 
 /// The identity of an inventory package as the matcher and the classifier
 /// see it: the first 8 bytes of a SHA-256 over the image's OS identity
@@ -93,7 +93,8 @@ use super::{FindingRow, HashWriter, key_base_of, severity_rank};
 /// stored normalized is decided by comparing rows (see the module docs),
 /// so a field the key misses costs sharing, never a wrong answer.
 pub fn package_key(os: Option<&OsRelease>, p: &Package) -> i64 {
-    let mut hasher = HashWriter(Sha256::new());
+    // These bytes are the key's, stored in `image_packages` and
+    // `package_targets`: they must not change (a test pins them).
     let os = os.map(|os| (&os.id, &os.version_id, &os.version_codename, &os.id_like));
     let fields = (
         os,
@@ -116,12 +117,7 @@ pub fn package_key(os: Option<&OsRelease>, p: &Package) -> i64 {
             &p.owned_by,
         ),
     );
-    // Writing into a hasher cannot fail, nor can serializing these.
-    let _ = serde_json::to_writer(&mut hasher, &fields);
-    let digest = hasher.0.finalize();
-    let mut first = [0u8; 8];
-    first.copy_from_slice(&digest[..8]);
-    i64::from_be_bytes(first)
+    json_hash(&fields)
 }
 
 /// One package of an image's inventory, as `image_packages` holds it.
@@ -215,12 +211,12 @@ pub(crate) fn layout(
             location: p.location(),
         })
         .collect();
-    // Packages by what a finding names of them.
-    let mut by_name: HashMap<(&str, &str, Option<&str>), Vec<usize>> =
-        HashMap::with_capacity(packages.len());
+    // Packages by what a finding names of them (and its layer: compared
+    // below rather than hashed, a digest being longer than the rest).
+    let mut by_name: HashMap<(&str, &str), Vec<usize>> = HashMap::with_capacity(packages.len());
     for (i, p) in packages.iter().enumerate() {
         by_name
-            .entry((p.name.as_str(), p.version.as_str(), p.layer.as_deref()))
+            .entry((p.name.as_str(), p.version.as_str()))
             .or_default()
             .push(i);
     }
@@ -230,11 +226,14 @@ pub(crate) fn layout(
     }
     for (i, f) in findings.iter().enumerate() {
         let candidates = by_name
-            .get(&(f.package.as_str(), f.version.as_str(), f.layer.as_deref()))
+            .get(&(f.package.as_str(), f.version.as_str()))
             .map(Vec::as_slice)
             .unwrap_or_default();
         let mut pkey = None;
         for &c in candidates {
+            if packages[c].layer != f.layer {
+                continue;
+            }
             if f.path
                 .as_ref()
                 .is_some_and(|path| *path != links[c].location)
@@ -273,10 +272,25 @@ pub(crate) fn layout(
         }
     }
     // The rows rebuilt from the links and the groups must be the image's
-    // rows, each once.
-    let mut actual: HashMap<(&str, String), usize> = HashMap::with_capacity(findings.len());
+    // rows, each once. Compared by id and the parts of the stored key
+    // ([`FindingRow::key_base`]: package, path, version) rather than by
+    // the key built: without the separator in them, equal parts are equal
+    // keys (and a row whose parts hold it stays in own mode).
+    let mut actual: HashMap<(&str, &str, &str, &str), usize> =
+        HashMap::with_capacity(findings.len());
     for (i, f) in findings.iter().enumerate() {
-        if actual.insert((f.id.as_str(), f.key_base()), i).is_some() {
+        let path = f.path.as_deref().unwrap_or_default();
+        if [f.package.as_str(), path, f.version.as_str()]
+            .iter()
+            .any(|part| part.contains(KEY_SEPARATOR))
+        {
+            return Err(format!(
+                "finding {} of {} {} holds the key separator",
+                f.id, f.package, f.version
+            ));
+        }
+        let key = (f.id.as_str(), f.package.as_str(), path, f.version.as_str());
+        if actual.insert(key, i).is_some() {
             return Err(format!(
                 "finding {} of {} {} repeats a key",
                 f.id, f.package, f.version
@@ -288,16 +302,29 @@ pub(crate) fn layout(
         for &j in groups[&link.pkey].values() {
             let model = &findings[j];
             let path = model.path.as_ref().map(|_| link.location.as_str());
-            let key = key_base_of(&model.package, path, &model.version);
-            let Some(&i) = actual.get(&(model.id.as_str(), key)) else {
-                return Err(format!(
-                    "finding {} of {} {} would appear where the image has none",
-                    model.id, model.package, model.version
-                ));
+            // The model rebuilt where it is (most packages have one
+            // instance): its own row, looked up no further.
+            let i = if model.path.as_deref() == path {
+                j
+            } else {
+                let key = (
+                    model.id.as_str(),
+                    model.package.as_str(),
+                    path.unwrap_or_default(),
+                    model.version.as_str(),
+                );
+                let Some(&i) = actual.get(&key) else {
+                    return Err(format!(
+                        "finding {} of {} {} would appear where the image has none",
+                        model.id, model.package, model.version
+                    ));
+                };
+                i
             };
             let f = &findings[i];
-            let same =
-                same_package_row(f, model) && f.layer == link.layer && f.path.as_deref() == path;
+            let same = (i == j || same_package_row(f, model))
+                && f.layer == link.layer
+                && f.path.as_deref() == path;
             if !same || std::mem::replace(&mut seen[i], true) {
                 return Err(format!(
                     "finding {} of {} {} differs between instances of the package",
@@ -316,11 +343,15 @@ pub(crate) fn layout(
         .into_iter()
         .map(|(pkey, rows)| {
             let rows: Vec<usize> = rows.into_values().collect();
-            PackageRows {
-                pkey,
-                sha256: rows_sha256(rows.iter().map(|&i| &findings[i])),
-                rows,
-            }
+            // Most packages have no findings: their hash is computed once.
+            static NONE: std::sync::LazyLock<[u8; 32]> =
+                std::sync::LazyLock::new(|| rows_sha256(std::iter::empty()));
+            let sha256 = if rows.is_empty() {
+                *NONE
+            } else {
+                rows_sha256(rows.iter().map(|&i| &findings[i]))
+            };
+            PackageRows { pkey, sha256, rows }
         })
         .collect();
     Ok(Layout {
@@ -335,15 +366,17 @@ pub(crate) fn layout(
 /// the count first, so that no two row sets hash alike by shifting text
 /// between fields or rows.
 pub(crate) fn rows_sha256<'a>(rows: impl ExactSizeIterator<Item = &'a FindingRow>) -> [u8; 32] {
-    fn text(h: &mut Sha256, s: &str) {
-        h.update((s.len() as u64).to_le_bytes());
-        h.update(s.as_bytes());
+    fn text(h: &mut Vec<u8>, s: &str) {
+        h.extend_from_slice(&(s.len() as u64).to_le_bytes());
+        h.extend_from_slice(s.as_bytes());
     }
-    let mut h = Sha256::new();
-    h.update((rows.len() as u64).to_le_bytes());
+    // The bytes are gathered, then hashed at once: cheaper than feeding
+    // the hasher each value.
+    let mut h = Vec::with_capacity(256 * rows.len() + 8);
+    h.extend_from_slice(&(rows.len() as u64).to_le_bytes());
     for f in rows {
         text(&mut h, &f.id);
-        h.update((f.aliases.len() as u64).to_le_bytes());
+        h.extend_from_slice(&(f.aliases.len() as u64).to_le_bytes());
         for a in &f.aliases {
             text(&mut h, a);
         }
@@ -356,18 +389,18 @@ pub(crate) fn rows_sha256<'a>(rows: impl ExactSizeIterator<Item = &'a FindingRow
         ] {
             text(&mut h, s);
         }
-        h.update(severity_rank(f.severity).to_le_bytes());
+        h.extend_from_slice(&severity_rank(f.severity).to_le_bytes());
         text(&mut h, f.fix_state.as_str());
         match &f.fixed_version {
             Some(v) => {
-                h.update([1]);
+                h.push(1);
                 text(&mut h, v);
             }
-            None => h.update([0]),
+            None => h.push(0),
         }
-        h.update([u8::from(f.path.is_some()), u8::from(f.suppressed)]);
+        h.extend_from_slice(&[u8::from(f.path.is_some()), u8::from(f.suppressed)]);
     }
-    h.finalize().into()
+    Sha256::digest(&h).into()
 }
 
 #[cfg(test)]
@@ -443,6 +476,133 @@ mod tests {
         let mut moved = findings.clone();
         moved[0].layer = Some("l9".into());
         assert!(super::layout(None, &packages, &moved).is_err());
+    }
+
+    /// The key as the versions that wrote the stored links computed it:
+    /// the same JSON fed to the hasher as serde_json writes it.
+    fn package_key_as_written(os: Option<&OsRelease>, p: &Package) -> i64 {
+        struct Feed(Sha256);
+        impl std::io::Write for Feed {
+            fn write(&mut self, buf: &[u8]) -> std::io::Result<usize> {
+                self.0.update(buf);
+                Ok(buf.len())
+            }
+            fn flush(&mut self) -> std::io::Result<()> {
+                Ok(())
+            }
+        }
+        let mut feed = Feed(Sha256::new());
+        let os = os.map(|os| (&os.id, &os.version_id, &os.version_codename, &os.id_like));
+        let fields = (
+            os,
+            (
+                &p.kind,
+                &p.name,
+                &p.version,
+                &p.arch,
+                &p.source_name,
+                &p.source_version,
+                &p.purl,
+                &p.maintainer,
+                &p.license,
+                &p.epoch,
+                &p.release,
+                &p.vendor,
+                &p.modularity_label,
+                &p.found_by,
+                &p.role,
+                &p.owned_by,
+            ),
+        );
+        serde_json::to_writer(&mut feed, &fields).unwrap();
+        i64::from_be_bytes(feed.0.finalize()[..8].try_into().unwrap())
+    }
+
+    #[test]
+    fn package_keys_are_the_stored_ones() {
+        let os = OsRelease {
+            id: "debian".into(),
+            version_id: Some("12".into()),
+            version_codename: Some("bookworm".into()),
+            id_like: vec!["linux".into()],
+            ..OsRelease::default()
+        };
+        let mut quoted = package("a\"b\\c\u{1}é", "l1", "x", "deb");
+        quoted.maintainer = Some("M <m@example.org>".into());
+        quoted.epoch = Some(2);
+        let packages = [
+            package("libssl3", "l1", "var/lib/dpkg/status", "deb"),
+            package("lodash", "l2", "a/package.json", "npm"),
+            quoted,
+        ];
+        let mut keys = Vec::new();
+        for p in &packages {
+            for os in [None, Some(&os)] {
+                // Twice: the buffer kept between keys holds nothing over.
+                for _ in 0..2 {
+                    assert_eq!(package_key(os, p), package_key_as_written(os, p));
+                }
+                keys.push(package_key(os, p));
+            }
+        }
+        keys.sort_unstable();
+        keys.dedup();
+        assert_eq!(keys.len(), 6, "every package and OS keys apart");
+        // Pinned: these bytes are in stores.
+        assert_eq!(package_key(None, &packages[0]), 6_675_382_519_185_258_639);
+    }
+
+    /// The rows' hash as the versions that wrote `package_targets`
+    /// computed it: every value fed to the hasher in turn.
+    fn rows_sha256_as_written(rows: &[FindingRow]) -> [u8; 32] {
+        fn text(h: &mut Sha256, s: &str) {
+            h.update((s.len() as u64).to_le_bytes());
+            h.update(s.as_bytes());
+        }
+        let mut h = Sha256::new();
+        h.update((rows.len() as u64).to_le_bytes());
+        for f in rows {
+            text(&mut h, &f.id);
+            h.update((f.aliases.len() as u64).to_le_bytes());
+            for a in &f.aliases {
+                text(&mut h, a);
+            }
+            for s in [
+                &f.package,
+                &f.version,
+                &f.source_name,
+                &f.source_version,
+                &f.ecosystem,
+            ] {
+                text(&mut h, s);
+            }
+            h.update(severity_rank(f.severity).to_le_bytes());
+            text(&mut h, f.fix_state.as_str());
+            match &f.fixed_version {
+                Some(v) => {
+                    h.update([1]);
+                    text(&mut h, v);
+                }
+                None => h.update([0]),
+            }
+            h.update([u8::from(f.path.is_some()), u8::from(f.suppressed)]);
+        }
+        h.finalize().into()
+    }
+
+    #[test]
+    fn row_hashes_are_the_stored_ones() {
+        let mut other = row("GHSA-1", "lodash", "l2", Some("a/package.json"));
+        other.aliases = vec!["CVE-3".into(), "é".into()];
+        other.fixed_version = Some("1.1".into());
+        other.suppressed = true;
+        let rows = [row("CVE-1", "libssl3", "l1", None), other];
+        for n in 0..=rows.len() {
+            assert_eq!(
+                rows_sha256(rows[..n].iter()),
+                rows_sha256_as_written(&rows[..n])
+            );
+        }
     }
 
     #[test]

@@ -609,13 +609,7 @@ impl FindingRow {
             &self.version,
             &self.path,
         );
-        let mut hasher = HashWriter(Sha256::new());
-        // Writing into a hasher cannot fail, nor can serializing strings.
-        let _ = serde_json::to_writer(&mut hasher, &values);
-        let digest = hasher.0.finalize();
-        let mut first = [0u8; 8];
-        first.copy_from_slice(&digest[..8]);
-        i64::from_be_bytes(first)
+        json_hash(&values)
     }
 
     /// The id and aliases, lower-case and without repeats: what a lookup
@@ -645,18 +639,25 @@ fn key_base_of(package: &str, path: Option<&str>, version: &str) -> String {
     key
 }
 
-/// Feeds what is written to it into a SHA-256.
-struct HashWriter(Sha256);
-
-impl std::io::Write for HashWriter {
-    fn write(&mut self, buf: &[u8]) -> std::io::Result<usize> {
-        self.0.update(buf);
-        Ok(buf.len())
+/// The first 8 bytes (big-endian) of the SHA-256 of `value`'s JSON
+/// (compact, as `serde_json::to_string` writes it). Serialized into a
+/// buffer kept by the thread, then hashed at once: feeding the hasher each
+/// of serde_json's tokens cost more than the serializing.
+fn json_hash<T: serde::Serialize + ?Sized>(value: &T) -> i64 {
+    thread_local! {
+        /// The last value's JSON, kept for its capacity.
+        static BUFFER: std::cell::RefCell<Vec<u8>> = const { std::cell::RefCell::new(Vec::new()) };
     }
-
-    fn flush(&mut self) -> std::io::Result<()> {
-        Ok(())
-    }
+    BUFFER.with_borrow_mut(|buffer| {
+        buffer.clear();
+        // Writing into a vector cannot fail; what is hashed serializes
+        // (strings, numbers, options, sequences, enums of unit variants).
+        let _ = serde_json::to_writer(&mut *buffer, value);
+        let digest = Sha256::digest(buffer.as_slice());
+        let mut first = [0u8; 8];
+        first.copy_from_slice(&digest[..8]);
+        i64::from_be_bytes(first)
+    })
 }
 
 /// Separates the parts of a finding's stable key.
