@@ -1140,6 +1140,14 @@ async fn postgres_migrations_apply_once_and_newer_schemas_are_refused() {
         ),
         "1,2,3,4,5,6,7,8,9"
     );
+    // Version 9's fold runs without JIT, as the triggers do.
+    assert_eq!(
+        cluster.psql(
+            name,
+            "SELECT proconfig::text FROM pg_proc WHERE proname = 'summary_fold'"
+        ),
+        "{jit=off}"
+    );
     cluster.psql(
         name,
         "INSERT INTO trawl_watch_migrations (version) VALUES (99)",

@@ -954,9 +954,9 @@ CREATE TRIGGER summary_images_update AFTER UPDATE ON images
 /// `STRICT`) was called for every row, 17 µs a call; called per
 /// repository they take 6 ms. The planner inlines a CTE read once, and
 /// then calls the function after the join again, so the repositories'
-/// prefixes are `MATERIALIZED`. JIT off as in the triggers: the estimates
-/// of the deltas' scan follow the table's statistics, which a big first
-/// match leaves high, and compiling costs more than a fold runs.
+/// prefixes are `MATERIALIZED`. JIT off as in the triggers: a fold's
+/// estimates follow the deltas' statistics, and should they pass the
+/// threshold, compiling would cost more than the fold runs.
 pub(super) fn postgres_fold_migration() -> String {
     format!(
         "
