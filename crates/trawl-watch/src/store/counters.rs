@@ -954,9 +954,11 @@ CREATE TRIGGER summary_images_update AFTER UPDATE ON images
 /// `STRICT`) was called for every row, 17 µs a call; called per
 /// repository they take 6 ms. The planner inlines a CTE read once, and
 /// then calls the function after the join again, so the repositories'
-/// prefixes are `MATERIALIZED`. JIT off as in the triggers: a fold's
-/// estimates follow the deltas' statistics, and should they pass the
-/// threshold, compiling would cost more than the fold runs.
+/// prefixes are `MATERIALIZED`. JIT off as in the triggers: the scan of
+/// the deltas is estimated from the table's pages, which a big batch
+/// leaves many (dead, until a vacuum); after 1.4 million deltas written
+/// and folded, the same 3,100-row fold was planned at 360,000 and
+/// compiled (inlined, optimized): 426 ms, against 73 ms without JIT.
 pub(super) fn postgres_fold_migration() -> String {
     format!(
         "
