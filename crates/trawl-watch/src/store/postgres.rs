@@ -75,6 +75,7 @@ fn migrations() -> Vec<(i64, String)> {
         (6, super::counters::postgres_prefix_migration()),
         (7, super::counters::postgres_image_counts_migration()),
         (8, NORMALIZED_FINDINGS_8.to_string()),
+        (9, super::counters::postgres_fold_migration()),
     ]
 }
 

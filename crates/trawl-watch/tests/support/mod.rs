@@ -83,7 +83,7 @@ pub async fn serve(
 }
 
 /// PostgreSQL: takes a store back to before the summary's counters
-/// (migrations 5, 6 and 7: their functions, types, tables, index and
+/// (migrations 5, 6, 7 and 9: their functions, types, tables, index and
 /// column, and their rows in the migrations table), so a test can see them
 /// back-filled.
 pub const PG_WITHOUT_COUNTERS: &str = "
@@ -98,17 +98,19 @@ pub const PG_WITHOUT_COUNTERS: &str = "
     DROP TABLE IF EXISTS summary_images, summary_packages;
     DROP INDEX tags_by_repository;
     ALTER TABLE images DROP COLUMN IF EXISTS counts;
-    DELETE FROM trawl_watch_migrations WHERE version IN (5, 6, 7);
+    DELETE FROM trawl_watch_migrations WHERE version IN (5, 6, 7, 9);
 ";
 
 /// SQL that takes a PostgreSQL store back from the normalized layout of
 /// version 8 (findings once per package) to one `findings` table, for the
-/// tests that write rows as an older version did.
+/// tests that write rows as an older version did. Version 9 (the fold
+/// rewritten) is forgotten too, so that the store migrates from 8 on (it
+/// applies the versions above its highest).
 #[allow(dead_code)]
 pub const PG_WITHOUT_NORMALIZED: &str = "
     DROP VIEW findings, findings_normalized;
     DROP TABLE package_findings, package_targets, image_packages, match_targets;
     ALTER TABLE findings_own RENAME TO findings;
     ALTER TABLE images DROP COLUMN own, DROP COLUMN target, DROP COLUMN links;
-    DELETE FROM trawl_watch_migrations WHERE version = 8;
+    DELETE FROM trawl_watch_migrations WHERE version IN (8, 9);
 ";
