@@ -39,6 +39,21 @@ fn images() -> i64 {
         .unwrap_or(100_000)
 }
 
+/// Each image's `counts` (what the service writes with its results) from
+/// its rows, as schema version 7 back-filled them: the images' trigger then
+/// keeps the summary's counters; then the deltas folded, as a store that
+/// has been running would have them.
+const COUNTS: &str = "UPDATE images AS i SET counts = a.counts
+    FROM (SELECT digest, jsonb_object_agg(k, n) AS counts
+          FROM (SELECT digest, 's' || severity || '|' || fix_state AS k, count(*) AS n
+                FROM findings WHERE NOT suppressed GROUP BY digest, severity, fix_state
+                UNION ALL
+                SELECT digest, 'p' || package, count(*)
+                FROM findings WHERE NOT suppressed GROUP BY digest, package) AS f
+          GROUP BY digest) AS a
+    WHERE i.digest = a.digest;
+    SELECT summary_fold();";
+
 /// Whether the findings are written in PostgreSQL's normalized layout
 /// (`TRAWL_LATENCY_LAYOUT=normalized`: every image linked to its packages,
 /// each package's findings stored once) rather than one row per image and
@@ -128,6 +143,7 @@ async fn registry_queries_at_100k_images() {
                           'team-' || (g % 50) || '/app-' || (g % 997) AS repository
                    FROM generate_series(1, {images}) g) i;
              {findings}
+             {COUNTS}
              ANALYZE;"
         ),
     );
@@ -144,15 +160,9 @@ async fn registry_queries_at_100k_images() {
 
     let (addr, stop, server) = serve(&service).await;
     ask(addr).await;
-    // The summary reads counters the triggers kept while the rows were
-    // written; the aggregate over every row (seconds) must say the same.
-    // (Not of normalized rows: the triggers see only own rows.)
-    if normalized() {
-        let _ = stop.send(());
-        server.await.unwrap();
-        service.stop().await;
-        return;
-    }
+    // The summary reads counters the images' trigger kept as their
+    // `counts` were written; the aggregate over every row (seconds) must
+    // say the same, in either layout.
     let team_7 = trawl_watch::Scope::prefixes(["team-7"]).unwrap();
     for (what, scope) in [
         ("summary = recount", trawl_watch::Scope::All),
