@@ -14,7 +14,10 @@
 //! for one team's token) and a first page of `GET /v1/findings` are asked
 //! `ROUNDS` times each through the HTTP API as served. The summary's
 //! counters, kept by the triggers as the rows were inserted, are compared
-//! with the aggregate over the rows.
+//! with the aggregate over the rows. `TRAWL_LATENCY_LAYOUT=normalized`
+//! stores the findings normalized (PostgreSQL's layout since version 8);
+//! `TRAWL_LATENCY_IMAGES` and `TRAWL_LATENCY_HOLD` (seconds to keep the
+//! filled database for a look with psql) are the other knobs.
 
 mod support;
 
@@ -39,20 +42,26 @@ fn images() -> i64 {
         .unwrap_or(100_000)
 }
 
-/// Each image's `counts` (what the service writes with its results) from
-/// its rows, as schema version 7 back-filled them: the images' trigger then
-/// keeps the summary's counters; then the deltas folded, as a store that
-/// has been running would have them.
-const COUNTS: &str = "UPDATE images AS i SET counts = a.counts
-    FROM (SELECT digest, jsonb_object_agg(k, n) AS counts
-          FROM (SELECT digest, 's' || severity || '|' || fix_state AS k, count(*) AS n
-                FROM findings WHERE NOT suppressed GROUP BY digest, severity, fix_state
-                UNION ALL
-                SELECT digest, 'p' || package, count(*)
-                FROM findings WHERE NOT suppressed GROUP BY digest, package) AS f
-          GROUP BY digest) AS a
-    WHERE i.digest = a.digest;
-    SELECT summary_fold();";
+/// Each image's `counts` (what the service writes with its results: its
+/// findings that count per `severity|fix_state` and per package), from
+/// the rows just generated (`rows`: digest, severity, fix_state, package
+/// and suppressed of each finding), so that the images' trigger keeps the
+/// summary's counters; then the deltas folded, as a store that has been
+/// running would have them.
+fn counts(rows: &str) -> String {
+    format!(
+        "UPDATE images AS i SET counts = a.counts
+         FROM (SELECT digest, jsonb_object_agg(k, n) AS counts
+               FROM (SELECT digest, 's' || severity || '|' || fix_state AS k, count(*) AS n
+                     FROM ({rows}) AS r WHERE NOT suppressed GROUP BY digest, severity, fix_state
+                     UNION ALL
+                     SELECT digest, 'p' || package, count(*)
+                     FROM ({rows}) AS r WHERE NOT suppressed GROUP BY digest, package) AS f
+               GROUP BY digest) AS a
+         WHERE i.digest = a.digest;
+         SELECT summary_fold();"
+    )
+}
 
 /// Whether the findings are written in PostgreSQL's normalized layout
 /// (`TRAWL_LATENCY_LAYOUT=normalized`: every image linked to its packages,
@@ -120,11 +129,23 @@ async fn registry_queries_at_100k_images() {
     let service = Service::start(config).await.unwrap();
 
     let images = images();
-    let findings = if normalized() {
-        normalized_rows(images)
+    // The rows each image's counts are taken from: straight from the
+    // tables just written (the `findings` view joins every image with the
+    // package rows of its target, and before an ANALYZE the planner takes
+    // that for a cross product: 55 GB of temporary files at 100,000).
+    let (findings, rows) = if normalized() {
+        (
+            normalized_rows(images),
+            "SELECT l.digest, pf.severity, pf.fix_state, pf.package, pf.suppressed
+             FROM image_packages AS l JOIN package_findings AS pf ON pf.pkey = l.pkey",
+        )
     } else {
-        own_rows(images)
+        (
+            own_rows(images),
+            "SELECT digest, severity, fix_state, package, suppressed FROM findings_own",
+        )
     };
+    let counts = counts(rows);
     let started = Instant::now();
     pg.psql(
         &db_name,
@@ -143,7 +164,8 @@ async fn registry_queries_at_100k_images() {
                           'team-' || (g % 50) || '/app-' || (g % 997) AS repository
                    FROM generate_series(1, {images}) g) i;
              {findings}
-             {COUNTS}
+             ANALYZE;
+             {counts}
              ANALYZE;"
         ),
     );
@@ -158,6 +180,15 @@ async fn registry_queries_at_100k_images() {
         started.elapsed()
     );
 
+    // `TRAWL_LATENCY_HOLD=SECONDS`: the filled database is kept that
+    // long for a look with psql (plans, statistics) before the requests.
+    if let Some(secs) = std::env::var("TRAWL_LATENCY_HOLD")
+        .ok()
+        .and_then(|v| v.parse().ok())
+    {
+        eprintln!("holding {secs} s: psql {url}");
+        tokio::time::sleep(std::time::Duration::from_secs(secs)).await;
+    }
     let (addr, stop, server) = serve(&service).await;
     ask(addr).await;
     // The summary reads counters the images' trigger kept as their

@@ -276,6 +276,24 @@ async fn answers(store: &Store, images: usize) -> Vec<String> {
     q.package = Some("lodash".into());
     q.layer = Some("sha256:app3".into());
     out.push(format!("{:?}", store.vulnerabilities(&q).await.unwrap()));
+    // Pages of other sizes and filters: a page boundary inside one
+    // package row's images, inside one id's, and between ids.
+    let mut high = FindingQuery::default();
+    high.severity = Some(trawl::Severity::High);
+    let mut team = FindingQuery::default();
+    team.repository = Some("team-1".into());
+    team.severity = Some(trawl::Severity::Low);
+    for (q, size) in [(&high, 1), (&high, 3), (&team, 2)] {
+        let mut after = None;
+        loop {
+            let page = store.findings_page(q, after.as_ref(), size).await.unwrap();
+            out.push(format!("{size}: {:?}", page.findings));
+            match page.next {
+                Some(next) => after = Some(next),
+                None => break,
+            }
+        }
+    }
     out
 }
 
@@ -597,7 +615,7 @@ async fn a_store_of_version_7_is_migrated_and_normalized_by_its_rescan() {
     let store = open(&loc).await;
     assert_eq!(
         psql(&loc, "SELECT max(version) FROM trawl_watch_migrations"),
-        "9"
+        "10"
     );
     assert_eq!(
         psql(&loc, "SELECT count(*) FROM images WHERE own"),

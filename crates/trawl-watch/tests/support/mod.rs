@@ -103,14 +103,14 @@ pub const PG_WITHOUT_COUNTERS: &str = "
 
 /// SQL that takes a PostgreSQL store back from the normalized layout of
 /// version 8 (findings once per package) to one `findings` table, for the
-/// tests that write rows as an older version did. Version 9 (the fold
-/// rewritten) is forgotten too, so that the store migrates from 8 on (it
-/// applies the versions above its highest).
+/// tests that write rows as an older version did. Versions 9 (the fold
+/// rewritten) and 10 (an index of the links) are forgotten too, so that the
+/// store migrates from 8 on (it applies the versions above its highest).
 #[allow(dead_code)]
 pub const PG_WITHOUT_NORMALIZED: &str = "
     DROP VIEW findings, findings_normalized;
     DROP TABLE package_findings, package_targets, image_packages, match_targets;
     ALTER TABLE findings_own RENAME TO findings;
     ALTER TABLE images DROP COLUMN own, DROP COLUMN target, DROP COLUMN links;
-    DELETE FROM trawl_watch_migrations WHERE version IN (8, 9);
+    DELETE FROM trawl_watch_migrations WHERE version IN (8, 9, 10);
 ";
