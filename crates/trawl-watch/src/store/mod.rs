@@ -1243,7 +1243,7 @@ impl Store {
     ) -> Result<Applied, StoreError> {
         match &self.backend {
             Backend::Sqlite(s) => sqlite!(s, |s| s.apply(&events, max_pending, now)),
-            Backend::Postgres(p) => send(p.apply(&events, max_pending, now)).await,
+            Backend::Postgres(p) => send(retried(|| p.apply(&events, max_pending, now))).await,
         }
     }
 
@@ -1320,7 +1320,10 @@ impl Store {
                     .finish_scan(&digest, token, &inventory, &result, now, &notify))
             }
             Backend::Postgres(p) => {
-                send(p.finish_scan(digest, token, &inventory, &result, now, &self.notify)).await
+                send(retried(|| {
+                    p.finish_scan(digest, token, &inventory, &result, now, &self.notify)
+                }))
+                .await
             }
         }
     }
@@ -1450,7 +1453,12 @@ impl Store {
                 let (batch, notify) = (batch.clone(), self.notify.clone());
                 sqlite!(s, |s| s.finish_rescan(&batch, &results, now, &notify))
             }
-            Backend::Postgres(p) => send(p.finish_rescan(batch, &results, now, &self.notify)).await,
+            Backend::Postgres(p) => {
+                send(retried(|| {
+                    p.finish_rescan(batch, &results, now, &self.notify)
+                }))
+                .await
+            }
         }
     }
 
@@ -1813,6 +1821,42 @@ impl Store {
 /// A PostgreSQL call's future, boxed and checked to be `Send` here, where
 /// its lifetimes are plain (the compiler cannot prove it through the
 /// service's task spawns otherwise).
+/// How many times a PostgreSQL write is tried when the server aborts it
+/// to break a deadlock ([`retried`]).
+const DEADLOCK_ATTEMPTS: u32 = 5;
+
+/// Runs a PostgreSQL write (one or more transactions, each rolled back
+/// whole when it fails) again when the server aborted it to break a
+/// deadlock. The lock orders of the writers cannot rule every cycle out:
+/// an envelope moving a tag from one image to another locks the second
+/// image (its push) before the first (the tag's old image), while a rescan
+/// batch writing both locks them in digest order (see the `counters`
+/// module). PostgreSQL then aborts one of them; without a retry a webhook
+/// was answered 500 (the registry sends it again) or a rescan batch waited
+/// for its lease to run out, and tests writing from two processes failed
+/// about once in 15 runs under load. The writes are safe to run again:
+/// what an aborted transaction did is gone, and what a committed one did
+/// before it (a rescan's package claims) is idempotent.
+async fn retried<T, F>(mut write: impl FnMut() -> F) -> Result<T, StoreError>
+where
+    F: std::future::Future<Output = Result<T, StoreError>>,
+{
+    let mut attempt = 1;
+    loop {
+        match write().await {
+            Err(StoreError::Postgres(e))
+                if attempt < DEADLOCK_ATTEMPTS
+                    && e.code()
+                        == Some(&tokio_postgres::error::SqlState::T_R_DEADLOCK_DETECTED) =>
+            {
+                tracing::debug!(attempt, error = %e, "deadlock: the write is run again");
+                attempt += 1;
+            }
+            other => return other,
+        }
+    }
+}
+
 fn send<'a, T>(
     future: impl std::future::Future<Output = T> + Send + 'a,
 ) -> std::pin::Pin<Box<dyn std::future::Future<Output = T> + Send + 'a>> {
