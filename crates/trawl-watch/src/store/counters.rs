@@ -127,8 +127,8 @@
 //! still deadlock is what could before the counters plus this: one
 //! envelope moving a tag between two images that one rescan batch writes
 //! at once, each transaction holding one image; PostgreSQL then aborts one
-//! of them (the registry sends the envelope again; the batch is taken over
-//! when its lease runs out).
+//! of them, and the store runs that write again (`retried` in the store's
+//! module).
 //!
 //! Version 5 kept the counters from the finding rows (statement triggers
 //! on `findings`, and the per-image tables as SQLite's, updated in place
