@@ -85,7 +85,7 @@
 //! once per batch, found again by comparing fields (cheaper than hashing
 //! them, and exact). The links borrow from the inventory (most layouts are
 //! compared, not written), and rows are looked up by key only for packages
-//! with several instances. The batch's layouts then cost ~0.075 ms an
+//! with several instances. The batch's layouts then cost ~0.08 ms an
 //! image (see the README's "per-package work once per batch").
 
 use std::borrow::Cow;
