@@ -224,7 +224,9 @@ impl<'a> BatchCache<'a> {
             return *key;
         }
         let key = json_hash(&fields);
-        entries.push((fields, key));
+        if entries.len() < MAX_VARIANTS {
+            entries.push((fields, key));
+        }
         key
     }
 
@@ -239,10 +241,19 @@ impl<'a> BatchCache<'a> {
             return *sha256;
         }
         let sha256 = rows_sha256(rows.iter().copied());
-        entries.push((rows.to_vec(), sha256));
+        if entries.len() < MAX_VARIANTS {
+            entries.push((rows.to_vec(), sha256));
+        }
         sha256
     }
 }
+
+/// The most entries [`BatchCache`] keeps under one name and version (or
+/// one package key): past them, what is not found is computed and not
+/// kept, so that an inventory of many packages alike in name and version
+/// (or a package whose rows differ in every image) costs each look-up a
+/// bounded scan, not one growing with the batch.
+const MAX_VARIANTS: usize = 8;
 
 /// One package of an image's inventory, as `image_packages` holds it
 /// (borrowed from the inventory: most layouts are compared, not written).
