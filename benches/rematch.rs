@@ -19,7 +19,9 @@
 //! (their value hashes, [`trawl_watch::store::FindingRow::value_hash`]), and
 //! what PostgreSQL's write computes of every image first: its layout
 //! (package keys, links, rows grouped, rebuilt and hashed; the
-//! `trawl_watch::store::package_key` part of it timed apart). For a profile,
+//! `trawl_watch::store::package_key` part of it timed apart), for the batch
+//! as the store computes it (what images share computed once) and for each
+//! image alone. For a profile,
 //! run the built bench under callgrind with one round:
 //!
 //! ```sh
@@ -28,7 +30,8 @@
 //!     --toggle-collect='trawl_watch::service::rematch*' target/release/deps/rematch-HASH
 //! ```
 //!
-//! `TRAWL_BENCH_ONLY=base|update|verify` runs one part. Test images:
+//! `TRAWL_BENCH_ONLY=base|update|verify` runs one part, and
+//! `TRAWL_BENCH_REPORTS=0` leaves out the path through whole reports. Test images:
 //! `target/test-images` or `$TRAWL_TEST_IMAGES`; the databases are built once
 //! into `target/bench-data/` (shared with the `peers` and `watch` benches).
 
@@ -72,6 +75,8 @@ fn main() {
     let rounds = env_usize("TRAWL_BENCH_ROUNDS", 5).max(1);
     let only = std::env::var("TRAWL_BENCH_ONLY").ok();
     let wanted = |part: &str| only.as_deref().is_none_or(|o| o == part);
+    // `TRAWL_BENCH_REPORTS=0`: not the old path (for a profile of the new).
+    let reports = std::env::var("TRAWL_BENCH_REPORTS").map_or(true, |v| v != "0");
     let root = Path::new(env!("CARGO_MANIFEST_DIR"));
 
     let inventory = |name: &str, tag: &str| -> Scanned {
@@ -171,8 +176,14 @@ fn main() {
             .database(db)
             .build()
             .expect("a scanner builds");
-        let (mut best_wall, mut best_cpu, mut best_hashes, mut best_layout) =
-            (Duration::MAX, Duration::MAX, Duration::MAX, Duration::MAX);
+        let (mut best_wall, mut best_cpu, mut best_hashes, mut best_layout, mut best_alone) = (
+            Duration::MAX,
+            Duration::MAX,
+            Duration::MAX,
+            Duration::MAX,
+            Duration::MAX,
+        );
+        let mut best_drop = Duration::MAX;
         let mut normalized = 0;
         let mut findings = 0;
         for _ in 0..rounds {
@@ -196,15 +207,25 @@ fn main() {
             best_hashes = best_hashes.min(cpu_time() - hashes);
             std::hint::black_box(sum);
             // What PostgreSQL's write computes of every image first: its
-            // layout (package keys, links, rows grouped and rebuilt, hashes).
+            // layout (package keys, links, rows grouped and rebuilt, hashes),
+            // what the batch's images share computed once, as the store does.
             let layouts = cpu_time();
-            normalized = 0;
-            for r in &rematched {
-                if std::hint::black_box(r.result.layout_digest()).is_ok() {
-                    normalized += 1;
-                }
-            }
+            let digests = MatchResult::layout_digests(rematched.iter().map(|r| &r.result));
+            normalized = std::hint::black_box(digests)
+                .iter()
+                .filter(|d| d.is_ok())
+                .count();
             best_layout = best_layout.min(cpu_time() - layouts);
+            // The same, each image's alone.
+            let alone = cpu_time();
+            for r in &rematched {
+                std::hint::black_box(r.result.layout_digest()).ok();
+            }
+            best_alone = best_alone.min(cpu_time() - alone);
+            // Freeing the batch's results (the service drops them after the write).
+            let dropping = cpu_time();
+            drop(rematched);
+            best_drop = best_drop.min(cpu_time() - dropping);
         }
         let per = |d: Duration| d.as_secs_f64() * 1e3 / batch as f64;
         eprintln!(
@@ -216,7 +237,7 @@ fn main() {
         // The same through whole reports, as rescans did before
         // judgements: parse, `Scanner::rematch_all`, `MatchResult::from_report`.
         let mut best_reports = Duration::MAX;
-        for _ in 0..rounds {
+        for _ in 0..rounds * usize::from(reports) {
             let input = stored.clone();
             let cpu = cpu_time();
             let scanned: Vec<Scanned> = input
@@ -231,11 +252,13 @@ fn main() {
             std::hint::black_box(results);
             best_reports = best_reports.min(cpu_time() - cpu);
         }
-        eprintln!(
-            "  the same through whole reports (the path before judgements): CPU \
-             {best_reports:.1?} ({:.3} ms/image)",
-            per(best_reports)
-        );
+        if reports {
+            eprintln!(
+                "  the same through whole reports (the path before judgements): CPU \
+                 {best_reports:.1?} ({:.3} ms/image)",
+                per(best_reports)
+            );
+        }
         eprintln!(
             "  the rows' value hashes (the store's write of a changed image): \
              CPU {best_hashes:.1?} ({:.3} ms/image)",
@@ -243,8 +266,16 @@ fn main() {
         );
         eprintln!(
             "  the layouts (PostgreSQL's write: package keys, links, rows rebuilt, hashes; \
-             {normalized} of {batch} normalized): CPU {best_layout:.1?} ({:.3} ms/image)",
-            per(best_layout)
+             {normalized} of {batch} normalized): CPU {best_layout:.1?} ({:.3} ms/image); \
+             each image's alone: CPU {best_alone:.1?} ({:.3} ms/image)",
+            per(best_layout),
+            per(best_alone)
+        );
+        eprintln!(
+            "  freeing the results: CPU {best_drop:.1?} ({:.3} ms/image); the service's part \
+             (rematch, layouts, freeing): {:.3} ms/image",
+            per(best_drop),
+            per(best_cpu + best_layout + best_drop)
         );
     }
 

@@ -95,7 +95,7 @@ pub use query::{
     RegistrySummary, Scope, TagName, VulnerabilityRow,
 };
 
-use std::collections::BTreeMap;
+use std::collections::{BTreeMap, HashMap};
 use std::fmt;
 use std::path::{Path, PathBuf};
 use std::str::FromStr;
@@ -730,9 +730,13 @@ pub struct MatchResult {
 
 impl MatchResult {
     /// How the findings would be stored normalized, or why they cannot be
-    /// (the `layout` module).
-    pub(crate) fn layout(&self) -> Result<layout::Layout, String> {
-        layout::layout(self.os.as_ref(), &self.packages, &self.findings)
+    /// (the `layout` module). `cache` holds what the results of a batch
+    /// share ([`layout::BatchCache`]).
+    pub(crate) fn layout<'a>(
+        &'a self,
+        cache: &mut layout::BatchCache<'a>,
+    ) -> Result<layout::Layout<'a>, String> {
+        layout::layout(cache, self.os.as_ref(), &self.packages, &self.findings)
     }
 
     /// The SHA-256 of the links PostgreSQL would store for this result and
@@ -740,7 +744,25 @@ impl MatchResult {
     /// stored as the image's own (the `layout` module). For tests.
     #[doc(hidden)]
     pub fn layout_digest(&self) -> Result<([u8; 32], usize), String> {
-        self.layout().map(|l| (l.links_sha256, l.packages.len()))
+        self.layout(&mut layout::BatchCache::default())
+            .map(|l| (l.links_sha256, l.packages.len()))
+    }
+
+    /// [`MatchResult::layout_digest`] of each of a batch's results, as
+    /// PostgreSQL's write computes their layouts (the package keys shared).
+    /// For benches.
+    #[doc(hidden)]
+    pub fn layout_digests<'a>(
+        results: impl IntoIterator<Item = &'a MatchResult>,
+    ) -> Vec<Result<([u8; 32], usize), String>> {
+        let mut cache = layout::BatchCache::default();
+        results
+            .into_iter()
+            .map(|r| {
+                r.layout(&mut cache)
+                    .map(|l| (l.links_sha256, l.packages.len()))
+            })
+            .collect()
     }
 
     /// What the store keeps of `report`, matched against `target`, with
@@ -962,14 +984,31 @@ impl FindingCounts {
     /// Counts the rows that count (suppressed ones are left out).
     pub fn of(rows: &[FindingRow]) -> FindingCounts {
         let mut counts = FindingCounts::default();
+        // Counted by (rank, fix state) first, the keys written once each
+        // (not a string per row).
+        let mut by_key = [[0i64; FIX_STATES.len()]; SEVERITIES.len()];
+        // Packages by name, hashed (a tree of strings compared each row's
+        // name with several others'), then put in order once.
+        let mut by_package: HashMap<&str, i64> = HashMap::new();
         for f in rows.iter().filter(|f| !f.suppressed) {
-            let key = format!("{}|{}", severity_rank(f.severity), f.fix_state.as_str());
-            *counts.by_key.entry(key).or_default() += 1;
-            match counts.by_package.get_mut(f.package.as_str()) {
-                Some(n) => *n += 1,
-                None => {
-                    counts.by_package.insert(f.package.clone(), 1);
+            let rank = usize::try_from(severity_rank(f.severity)).unwrap_or_default();
+            match FIX_STATES.iter().position(|k| *k == f.fix_state) {
+                Some(state) if rank < SEVERITIES.len() => by_key[rank][state] += 1,
+                _ => {
+                    let key = format!("{}|{}", rank, f.fix_state.as_str());
+                    *counts.by_key.entry(key).or_default() += 1;
                 }
+            }
+            *by_package.entry(f.package.as_str()).or_default() += 1;
+        }
+        counts.by_package = by_package
+            .into_iter()
+            .map(|(name, n)| (name.to_string(), n))
+            .collect();
+        for (rank, states) in by_key.iter().enumerate() {
+            for (state, n) in states.iter().enumerate().filter(|(_, n)| **n > 0) {
+                let key = format!("{rank}|{}", FIX_STATES[state].as_str());
+                *counts.by_key.entry(key).or_default() += n;
             }
         }
         counts

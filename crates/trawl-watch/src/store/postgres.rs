@@ -35,7 +35,7 @@
 //!   so processes starting together apply each exactly once; a database
 //!   whose schema is newer than this program is refused.
 
-use std::collections::HashMap;
+use std::collections::{HashMap, HashSet};
 use std::sync::{Arc, Mutex};
 use std::time::Instant;
 
@@ -45,7 +45,7 @@ use tokio_postgres::binary_copy::BinaryCopyInWriter;
 use tokio_postgres::types::{ToSql, Type};
 use tracing::{debug, warn};
 
-use super::layout::{Layout, PackageRows};
+use super::layout::{BatchCache, Layout, PackageRows};
 use super::outbox::{self, Delivery, DeliveryOutcome, EventImage, NewEvent, OutboxCounts};
 use super::query::Value;
 use super::{
@@ -632,7 +632,7 @@ impl PgStore {
         now: i64,
         notify: &[String],
     ) -> Result<bool, StoreError> {
-        let layout = match result.layout() {
+        let layout = match result.layout(&mut BatchCache::default()) {
             Ok(layout) => {
                 self.claim_packages(&result.target, &[(&result.findings, &layout)])
                     .await?;
@@ -962,10 +962,12 @@ impl PgStore {
     ) -> Result<usize, StoreError> {
         // How each image's findings would be stored normalized, and the
         // package rows of the target they need, written first (a short
-        // transaction of their own).
+        // transaction of their own). Package keys and row hashes are
+        // computed once per distinct package of the batch.
+        let mut cache = BatchCache::default();
         let layouts: Vec<Option<Layout>> = results
             .iter()
-            .map(|r| match r.result.layout() {
+            .map(|r| match r.result.layout(&mut cache) {
                 Ok(layout) => Some(layout),
                 Err(why) => {
                     debug!(digest = %r.digest, why, "findings stored in own mode");
@@ -1039,10 +1041,15 @@ impl PgStore {
         // now, locked until the commit (in digest order, as every writer
         // of images locks them).
         let all: Vec<&str> = results.iter().map(|r| r.digest.as_str()).collect();
+        // Each image's place in the batch (the first, were one repeated).
+        let mut place: HashMap<&str, usize> = HashMap::with_capacity(results.len());
+        for (i, r) in results.iter().enumerate() {
+            place.entry(r.digest.as_str()).or_insert(i);
+        }
         let mut was_own: HashMap<String, bool> = HashMap::with_capacity(all.len());
         // Images whose stored links are not the layout's (none, or written
         // by another version): linked anew when normalized.
-        let mut relink: Vec<&str> = Vec::new();
+        let mut relink: HashSet<&str> = HashSet::new();
         for row in query(
             &tx,
             "SELECT digest, own, links FROM images WHERE digest = ANY($1) AND inventory IS NOT NULL
@@ -1054,11 +1061,11 @@ impl PgStore {
         {
             let digest: &str = row.try_get(0)?;
             let links: Option<&[u8]> = row.try_get(2)?;
-            if let Some(i) = results.iter().position(|r| r.digest == digest)
+            if let Some(&i) = place.get(digest)
                 && let Some(layout) = &layouts[i]
                 && links != Some(layout.links_sha256.as_slice())
             {
-                relink.push(results[i].digest.as_str());
+                relink.insert(results[i].digest.as_str());
             }
             was_own.insert(digest.to_string(), row.try_get(1)?);
         }
@@ -1071,12 +1078,7 @@ impl PgStore {
                 changed.push((r, !normalized));
             }
         }
-        let layout_of = |digest: &str| {
-            results
-                .iter()
-                .position(|r| r.digest == digest)
-                .and_then(|i| layouts[i].as_ref())
-        };
+        let layout_of = |digest: &str| place.get(digest).and_then(|&i| layouts[i].as_ref());
         // Images written: those normalized now (those that were in own mode
         // have their own rows deleted; those whose links are not the
         // layout's are linked anew), and those in own mode now (their rows
@@ -1109,13 +1111,14 @@ impl PgStore {
             written += rows.len() as u64;
             for row in &rows {
                 let digest: &str = row.try_get(0)?;
-                let Some((r, own)) = unchanged.iter().find(|(r, _)| r.digest == digest) else {
+                let Some(&i) = place.get(digest) else {
                     continue;
                 };
-                if !*own && relink.contains(&r.digest.as_str()) {
+                let (r, own) = (&results[i], !normalized[i]);
+                if !own && relink.contains(r.digest.as_str()) {
                     linked_anew.push(r.digest.as_str());
                 }
-                match (was_own.get(digest).copied().unwrap_or(true), *own) {
+                match (was_own.get(digest).copied().unwrap_or(true), own) {
                     (true, false) => now_normalized.push(r.digest.as_str()),
                     // Its rows are not stored anywhere yet: all written.
                     (false, true) => now_own.push((r.digest.as_str(), &r.result.findings)),
@@ -1184,12 +1187,12 @@ impl PgStore {
                 ],
             )
             .await?;
-            let mut stored: Vec<String> = Vec::with_capacity(rows.len());
+            let mut stored: HashSet<&str> = HashSet::with_capacity(rows.len());
             for row in &rows {
-                stored.push(row.get(0));
+                stored.insert(row.try_get(0)?);
             }
             for (r, own) in &changed {
-                if !stored.contains(&r.digest) {
+                if !stored.contains(r.digest.as_str()) {
                     continue;
                 }
                 if *own {
@@ -1201,7 +1204,7 @@ impl PgStore {
                     if was_own.get(&r.digest).copied().unwrap_or(true) {
                         now_normalized.push(r.digest.as_str());
                     }
-                    if relink.contains(&r.digest.as_str()) {
+                    if relink.contains(r.digest.as_str()) {
                         linked_anew.push(r.digest.as_str());
                     }
                 }
@@ -1213,11 +1216,10 @@ impl PgStore {
                     .get(0);
                 let mut events = Vec::new();
                 for (image, previous) in &before {
-                    let Some((r, _)) = changed.iter().find(|(r, _)| r.digest == image.digest)
-                    else {
+                    let Some(r) = place.get(image.digest.as_str()).map(|&i| &results[i]) else {
                         continue;
                     };
-                    if stored.contains(&r.digest)
+                    if stored.contains(r.digest.as_str())
                         && outbox::changed(previous.as_deref(), &r.result.verdict)
                     {
                         events.push(outbox::verdict_changed(
@@ -1340,7 +1342,7 @@ impl PgStore {
     async fn claim_packages(
         &self,
         target: &MatchTarget,
-        images: &[(&[FindingRow], &Layout)],
+        images: &[(&[FindingRow], &Layout<'_>)],
     ) -> Result<(), StoreError> {
         let mut offered: std::collections::BTreeMap<i64, (&[FindingRow], &PackageRows)> =
             std::collections::BTreeMap::new();
@@ -2045,7 +2047,10 @@ const COPY_LINKS: &str = "COPY image_packages (digest, n, pkey, layer, location)
 const LINK_TYPES: [Type; 5] = [Type::TEXT, Type::INT4, Type::INT8, Type::TEXT, Type::TEXT];
 
 /// Writes the links of images (their packages) with one binary `COPY`.
-async fn copy_links(tx: &Transaction<'_>, images: &[(&str, &Layout)]) -> Result<(), StoreError> {
+async fn copy_links(
+    tx: &Transaction<'_>,
+    images: &[(&str, &Layout<'_>)],
+) -> Result<(), StoreError> {
     if images.iter().all(|(_, l)| l.links.is_empty()) {
         return Ok(());
     }
@@ -2055,8 +2060,8 @@ async fn copy_links(tx: &Transaction<'_>, images: &[(&str, &Layout)]) -> Result<
     for (digest, layout) in images {
         for (n, link) in layout.links.iter().enumerate() {
             let n = i32::try_from(n).unwrap_or(i32::MAX);
-            let row: [&(dyn ToSql + Sync); 5] =
-                [digest, &n, &link.pkey, &link.layer, &link.location];
+            let location: &str = &link.location;
+            let row: [&(dyn ToSql + Sync); 5] = [digest, &n, &link.pkey, &link.layer, &location];
             writer.as_mut().write(&row).await?;
         }
     }
