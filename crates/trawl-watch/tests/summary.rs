@@ -447,6 +447,122 @@ async fn concurrent_postgres_writers_lose_nothing() {
     assert_image_counts(&db, "after two writers");
 }
 
+/// PostgreSQL's version 10: a rescan says how each image's `counts`
+/// changes (`counts_change`) and the trigger takes the deltas from it; a
+/// store migrated from version 9 (with its counters, deltas and images)
+/// gains the column, and the counters stay exact. A change that is missing,
+/// stale or wrong is not believed: the two documents are compared whole.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn postgres_counts_change_is_checked() {
+    let (location, db, _dir) = location(Backend::Postgres, "change");
+    let db = db.unwrap();
+    {
+        let store = open(&location).await;
+        let mut rng = Rng(101);
+        let mut target_n = 0;
+        for _ in 0..30 {
+            step(&store, &mut rng, 8, "tester", &mut target_n).await;
+        }
+        assert_counts(&store, "before").await;
+    }
+    // Back to version 9: no column (version 10's trigger is replaced when
+    // the store opens again, before anything is written).
+    psql(
+        &db,
+        "ALTER TABLE images DROP COLUMN counts_change;
+         DELETE FROM trawl_watch_migrations WHERE version = 10;",
+    );
+    let store = open(&location).await;
+    assert_counts(&store, "after version 10").await;
+    let mut rng = Rng(102);
+    let mut target_n = 200;
+    let mut rescans = 0;
+    for i in 0..40 {
+        let what = step(&store, &mut rng, 8, "tester", &mut target_n).await;
+        rescans += usize::from(what.starts_with("rescan"));
+        assert_counts(&store, &format!("after version 10, step {i}: {what}")).await;
+    }
+    assert!(rescans > 0, "some step rescanned");
+    // The rescans said how counts changed (and the trigger took it: the
+    // counters above are exact).
+    let told = psql(
+        &db,
+        "SELECT count(*) FROM images
+         WHERE jsonb_typeof(counts_change->'now') = 'object' AND counts_change->'now' <> '{}'",
+    );
+    assert_ne!(told, "0", "rescans wrote counts_change");
+    // Two images with different counts: the first takes the second's
+    // counts and back, each time with a change that does not hold (stale:
+    // the column left as it was; empty; not a document; none; its new
+    // counts right but its old ones wrong, or left out), and with one that
+    // holds. The counters must follow the documents.
+    let pair = psql(
+        &db,
+        "SELECT a.digest || ' ' || b.digest FROM images a, images b
+         WHERE a.counts <> '{}' AND b.counts <> a.counts AND a.counts_change IS NOT NULL
+         ORDER BY a.digest, b.digest LIMIT 1",
+    );
+    let (a, b) = pair
+        .split_once(' ')
+        .expect("two images with different counts");
+    let a_counts = psql(
+        &db,
+        &format!("SELECT counts FROM images WHERE digest = '{a}'"),
+    );
+    // Image `a` takes the counts `counts` (SQL), with the change `change`.
+    let set = |counts: &str, change: &str| {
+        format!(
+            "UPDATE images AS i SET counts = n.counts, counts_change = {change}
+             FROM (SELECT {counts} AS counts) AS n WHERE i.digest = '{a}';"
+        )
+    };
+    // The change from `i.counts` to `n.counts`, its old counts `was`.
+    let change = |was: &str| {
+        format!(
+            "jsonb_build_object(
+                 'was', (SELECT jsonb_object_agg(k, {was})
+                         FROM jsonb_object_keys(i.counts || n.counts) AS k
+                         WHERE i.counts->k IS DISTINCT FROM n.counts->k),
+                 'now', (SELECT jsonb_object_agg(k, n.counts->k)
+                         FROM jsonb_object_keys(i.counts || n.counts) AS k
+                         WHERE i.counts->k IS DISTINCT FROM n.counts->k))"
+        )
+    };
+    let holds = change("i.counts->k");
+    for (i, claim) in [
+        "i.counts_change".to_string(),
+        "'{\"was\": {}, \"now\": {}}'".to_string(),
+        "'[1, 2]'".to_string(),
+        "NULL".to_string(),
+        change("to_jsonb(coalesce((i.counts->>k)::integer, 0) + 1000)"),
+        format!("jsonb_set({holds}, '{{was}}', '{{}}')"),
+        holds.clone(),
+    ]
+    .iter()
+    .enumerate()
+    {
+        psql(
+            &db,
+            &format!(
+                "{}{}",
+                set(
+                    &format!("(SELECT counts FROM images WHERE digest = '{b}')"),
+                    claim
+                ),
+                set(&format!("'{a_counts}'::jsonb"), claim)
+            ),
+        );
+        assert_counts(
+            &store,
+            &format!("counts moved and back, change {i}: {claim}"),
+        )
+        .await;
+    }
+    assert_eq!(psql(&db, "SELECT summary_fold()"), "t");
+    assert_counts(&store, "folded").await;
+    assert_image_counts(&db, "after the changes");
+}
+
 /// PostgreSQL: every image's `counts` is the aggregate of its finding
 /// rows that count (per severity|fix_state and per package).
 fn assert_image_counts(db: &str, context: &str) {
