@@ -561,6 +561,33 @@ async fn postgres_counts_change_is_checked() {
     assert_eq!(psql(&db, "SELECT summary_fold()"), "t");
     assert_counts(&store, "folded").await;
     assert_image_counts(&db, "after the changes");
+    // The counters by kind, the bulk in a partition without an index on
+    // the counts (updated in place); the fold leaves no row at zero.
+    assert_eq!(
+        psql(
+            &db,
+            "SELECT string_agg(c.relname || ':' || pg_get_expr(c.relpartbound, c.oid), ' '
+                               ORDER BY c.relname)
+             FROM pg_inherits AS i JOIN pg_class AS c ON c.oid = i.inhrelid
+             WHERE i.inhparent = 'summary_counts'::regclass"
+        ),
+        "summary_counts_ranked:FOR VALUES IN ('P', 'r') summary_counts_rest:DEFAULT"
+    );
+    assert_eq!(
+        psql(
+            &db,
+            "SELECT string_agg(indexname, ' ' ORDER BY indexname) FROM pg_indexes
+             WHERE tablename = 'summary_counts_rest'"
+        ),
+        "summary_counts_rest_pkey"
+    );
+    assert_eq!(
+        psql(
+            &db,
+            "SELECT count(*) FROM summary_counts WHERE images = 0 AND findings = 0"
+        ),
+        "0"
+    );
 }
 
 /// PostgreSQL: every image's `counts` is the aggregate of its finding
