@@ -626,7 +626,8 @@ impl Bench {
                 "SELECT relname || ' ' || n_tup_ins || ' ' || n_tup_upd || ' ' || n_tup_hot_upd
                         || ' ' || n_tup_del
                  FROM pg_stat_user_tables
-                 WHERE relname IN ('images', 'summary_counts', 'summary_deltas', 'findings_own',
+                 WHERE relname IN ('images', 'summary_counts', 'summary_counts_ranked',
+                                   'summary_counts_rest', 'summary_deltas', 'findings_own',
                                    'image_packages', 'package_findings', 'package_targets')
                  ORDER BY relname",
             )
