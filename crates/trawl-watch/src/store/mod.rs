@@ -1009,8 +1009,12 @@ impl FindingCounts {
     /// (`now`), `null` for none (`{"was": {"plibc6": 2, "s4|fixed": null},
     /// "now": {"plibc6": 3, "s4|fixed": 1}}`). The database checks it
     /// against both documents and turns it into counter deltas; `None`
-    /// when `old` is not a document of counts (the database then compares
-    /// the two documents itself).
+    /// when `old` is not a document of counts, or when more than half the
+    /// keys of the larger document change (the database then compares the
+    /// two documents itself: a change of most keys is no cheaper to take
+    /// than the documents, and written beside them it made a full
+    /// replacement's rows big enough to be compressed or moved out of line,
+    /// its `UPDATE images` 5.4 -> 6.7 s at 10,000 images).
     pub fn change_from(&self, old: &str) -> Option<String> {
         let old: BTreeMap<String, i64> = serde_json::from_str(old).ok()?;
         let new = self.flat();
@@ -1022,6 +1026,9 @@ impl FindingCounts {
                 was.insert(key.clone(), before.copied().into());
                 now.insert(key.clone(), after.copied().into());
             }
+        }
+        if 2 * was.len() > old.len().max(new.len()) {
+            return None;
         }
         Some(serde_json::json!({ "was": was, "now": now }).to_string())
     }
@@ -2118,15 +2125,21 @@ mod tests {
             new.change_from(old)
                 .map(|c| serde_json::from_str(&c).unwrap())
         };
+        let old = r#"{"s5|fixed": 1, "s2|will_not_fix": 1, "s2|unfixed": 1, "plibssl3": 3,
+                      "pzlib1g": 2, "pbash": 1}"#;
         assert_eq!(
-            change(r#"{"s5|fixed": 1, "plibssl3": 3, "pzlib1g": 2}"#, &counts),
+            change(old, &counts),
             Some(serde_json::json!({
-                "was": {"s5|fixed": 1, "s2|will_not_fix": null, "s2|unfixed": null,
-                        "pbash": null, "pzlib1g": 2},
-                "now": {"s5|fixed": 2, "s2|will_not_fix": 1, "s2|unfixed": 1,
-                        "pbash": 1, "pzlib1g": null}
+                "was": {"s5|fixed": 1, "pzlib1g": 2},
+                "now": {"s5|fixed": 2, "pzlib1g": null}
             }))
         );
+        // More than half the keys change: the documents are compared.
+        assert_eq!(
+            change(r#"{"s5|fixed": 1, "plibssl3": 3, "pzlib1g": 2}"#, &counts),
+            None
+        );
+        assert_eq!(change("{}", &counts), None);
         assert_eq!(
             change(&counts.json(), &counts),
             Some(serde_json::json!({"was": {}, "now": {}}))
