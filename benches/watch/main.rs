@@ -26,8 +26,15 @@
 //!    cache), then a variant of the manifest (an annotation: the same
 //!    layers, so they come from the cache).
 //!
+//! Each rescan reports the services' CPU and PostgreSQL's (every process
+//! of the cluster, backends and background workers, from `/proc`).
+//!
 //! Knobs: `TRAWL_BENCH_EXPLAIN` (print the plans of an id's lookup),
-//! `TRAWL_BENCH_IMAGES`, `TRAWL_BENCH_BATCH` (`--rescan-batch`,
+//! `TRAWL_BENCH_PROFILE` (per rescan: every statement's time, summed by
+//! kind, from the server's log; the rows written per table and how many
+//! updates were HOT), `TRAWL_BENCH_DUMP` (a directory: the store is
+//! `pg_dump`ed there before each rescan, `N.dump`, to replay its
+//! statements by hand), `TRAWL_BENCH_IMAGES`, `TRAWL_BENCH_BATCH` (`--rescan-batch`,
 //! default 256), `TRAWL_BENCH_ROUNDS` (requests per endpoint, default 200,
 //! each endpoint at most 60 s), `TRAWL_TEST_IMAGES` (the built test
 //! images). The databases are built once into `target/bench-data/`.
@@ -159,6 +166,18 @@ fn main() {
             .expect("the cluster directory")
             .join("server.log")
     });
+    let data = pg.psql(&db_name, "SHOW data_directory");
+    let postmaster: u32 = std::fs::read_to_string(Path::new(&data).join("postmaster.pid"))
+        .ok()
+        .and_then(|s| s.lines().next()?.trim().parse().ok())
+        .expect("the postmaster's pid");
+    let poller = runtime.block_on(async {
+        let (client, connection) = tokio_postgres::connect(&url, tokio_postgres::NoTls)
+            .await
+            .expect("connect to PostgreSQL");
+        tokio::spawn(connection);
+        client
+    });
     let bench = Bench {
         pg,
         db_name: db_name.clone(),
@@ -169,6 +188,10 @@ fn main() {
         next_child: std::cell::Cell::new(0),
         current: std::cell::RefCell::new(None),
         profile,
+        dumps: std::cell::Cell::new(0),
+        postmaster,
+        poller,
+        runtime: runtime.handle().clone(),
     };
     // The store starts without findings: everything is matched first. In
     // this order (each starts from the previous one's database).
@@ -193,18 +216,19 @@ fn main() {
     );
     eprintln!("{layout}");
     eprintln!(
-        "{:<40} {:>9} {:>9} {:>10} {:>10} {:>12}",
-        "rescan", "processes", "changed", "seconds", "images/s", "service CPU"
+        "{:<40} {:>9} {:>9} {:>10} {:>10} {:>12} {:>12}",
+        "rescan", "processes", "changed", "seconds", "images/s", "service CPU", "PG CPU"
     );
     for r in &results {
         eprintln!(
-            "{:<40} {:>9} {:>9} {:>10.1} {:>10.0} {:>11.1}s",
+            "{:<40} {:>9} {:>9} {:>10.1} {:>10.0} {:>11.1}s {:>11.1}s",
             r.what,
             r.processes,
             r.changed,
             r.elapsed.as_secs_f64(),
             images as f64 / r.elapsed.as_secs_f64(),
-            r.cpu.as_secs_f64()
+            r.cpu.as_secs_f64(),
+            r.pg_cpu.as_secs_f64()
         );
     }
 
@@ -318,6 +342,13 @@ struct Bench {
     /// With `TRAWL_BENCH_PROFILE`: the server's log, every statement's
     /// duration in it.
     profile: Option<PathBuf>,
+    /// Dumps written so far (`TRAWL_BENCH_DUMP`).
+    dumps: std::cell::Cell<usize>,
+    /// The cluster's postmaster (its processes' CPU is measured).
+    postmaster: u32,
+    /// The connection that polls for a rescan's end, and its runtime.
+    poller: tokio_postgres::Client,
+    runtime: tokio::runtime::Handle,
 }
 
 /// One measured rescan.
@@ -328,6 +359,8 @@ struct Rescan {
     elapsed: Duration,
     /// CPU time of the service processes meanwhile.
     cpu: Duration,
+    /// CPU time of PostgreSQL's processes meanwhile.
+    pg_cpu: Duration,
 }
 
 impl Bench {
@@ -387,15 +420,50 @@ impl Bench {
         }
     }
 
-    /// Images matched against `sha`.
-    fn matched(&self, sha: &str) -> usize {
-        self.pg
-            .psql(
-                &self.db_name,
-                &format!("SELECT count(*) FROM images WHERE advisory_db = '{sha}'"),
-            )
-            .parse()
-            .expect("a count")
+    /// The newest rescan's sequence number.
+    fn newest_rescan(&self) -> i64 {
+        self.runtime.block_on(async {
+            self.poller
+                .query_one("SELECT coalesce(max(seq), 0) FROM rescans", &[])
+                .await
+                .expect("the newest rescan")
+                .get(0)
+        })
+    }
+
+    /// Whether every image is matched against `sha`. On one connection
+    /// kept open, and cheaply until a rescan planned after `after` (a
+    /// rescan's sequence number) has no batch left (its batches are
+    /// planned with it, in one transaction): a count of the images (a scan
+    /// of the table) ten times a second, each on a new connection, took a
+    /// fifth of PostgreSQL's CPU in a rescan of 2,000 images.
+    fn matched(&self, sha: &str, after: i64) -> bool {
+        self.runtime.block_on(async {
+            let pending: bool = self
+                .poller
+                .query_one(
+                    "SELECT NOT EXISTS (SELECT 1 FROM rescans WHERE advisory_db = $1 AND seq > $2)
+                         OR EXISTS (SELECT 1 FROM rescan_batches AS b JOIN rescans AS r
+                                    ON r.id = b.rescan WHERE r.advisory_db = $1)",
+                    &[&sha, &after],
+                )
+                .await
+                .expect("poll the rescan")
+                .get(0);
+            if pending {
+                return false;
+            }
+            let matched: i64 = self
+                .poller
+                .query_one(
+                    "SELECT count(*) FROM images WHERE advisory_db = $1",
+                    &[&sha],
+                )
+                .await
+                .expect("count the images matched")
+                .get(0);
+            usize::try_from(matched).is_ok_and(|n| n == self.images)
+        })
     }
 
     /// `processes` services; the time until every image is matched against
@@ -418,16 +486,41 @@ impl Bench {
             // Whatever the store holds now: nothing is planned at start.
             self.current.borrow().clone().expect("a current database")
         };
+        if let Some(dir) = std::env::var_os("TRAWL_BENCH_DUMP") {
+            let n = self.dumps.get();
+            self.dumps.set(n + 1);
+            let file = Path::new(&dir).join(format!("{n}.dump"));
+            let out = Command::new("pg_dump")
+                .args(["-Fc", "-h", "127.0.0.1", "-p", &self.pg.port().to_string()])
+                .args(["-U", postgres::SUPERUSER, "-d", &self.db_name, "-f"])
+                .arg(&file)
+                .output()
+                .expect("run pg_dump");
+            assert!(
+                out.status.success(),
+                "pg_dump: {}",
+                String::from_utf8_lossy(&out.stderr)
+            );
+            eprintln!("dumped the store before \"{what}\" to {}", file.display());
+        }
         let log_from = self
             .profile
             .as_ref()
             .map(|log| std::fs::metadata(log).map_or(0, |m| m.len()));
+        let tables_before = self.profile.as_ref().map(|_| self.table_stats());
+        let newest = self.newest_rescan();
+        let pg_cpu_at_start = self.pg_cpu();
         let t0 = Instant::now();
         let services: Vec<Service> = (0..processes).map(|_| self.spawn(&current, None)).collect();
         let cpu_before = if at_start {
             Duration::ZERO
         } else {
             services.iter().map(Service::cpu).sum()
+        };
+        let pg_cpu_before = if at_start {
+            pg_cpu_at_start
+        } else {
+            self.pg_cpu()
         };
         let t0 = if at_start {
             t0
@@ -444,7 +537,7 @@ impl Bench {
         };
         let deadline = Instant::now() + Duration::from_secs(4 * 3600);
         loop {
-            if self.matched(&sha) == self.images {
+            if self.matched(&sha, newest) {
                 break;
             }
             assert!(Instant::now() < deadline, "the rescan did not finish");
@@ -455,9 +548,27 @@ impl Bench {
         for s in services {
             s.stop();
         }
+        let pg_cpu = self.pg_cpu().saturating_sub(pg_cpu_before);
         *self.current.borrow_mut() = Some(db.to_path_buf());
         if let (Some(log), Some(from)) = (&self.profile, log_from) {
             statement_profile(log, from);
+        }
+        if let Some(before) = tables_before {
+            let after = self.table_stats();
+            eprintln!(
+                "    {:<16} {:>10} {:>10} {:>10} {:>10}",
+                "table", "inserted", "updated", "HOT", "deleted"
+            );
+            for (table, a) in &after {
+                let b = before.get(table).copied().unwrap_or_default();
+                eprintln!(
+                    "    {table:<16} {:>10} {:>10} {:>10} {:>10}",
+                    a[0] - b[0],
+                    a[1] - b[1],
+                    a[2] - b[2],
+                    a[3] - b[3]
+                );
+            }
         }
         let changed = self
             .pg
@@ -470,7 +581,7 @@ impl Bench {
             .expect("a count");
         eprintln!(
             "{what}, {processes} process(es): {elapsed:.1?}, {changed} images' findings changed, \
-             services' CPU {cpu:.1?}"
+             services' CPU {cpu:.1?}, PostgreSQL's CPU {pg_cpu:.1?}"
         );
         Rescan {
             what,
@@ -478,7 +589,59 @@ impl Bench {
             changed,
             elapsed,
             cpu,
+            pg_cpu,
         }
+    }
+
+    /// CPU time (user and system) of every process of the cluster so far:
+    /// the postmaster's own and its children's that ended (which it
+    /// waited for), and the living children's (backends, background
+    /// workers), from `/proc`.
+    fn pg_cpu(&self) -> Duration {
+        let pid = self.postmaster;
+        let mut ticks = proc_ticks(pid).map_or(0, |(_, t)| t);
+        for entry in std::fs::read_dir("/proc").into_iter().flatten().flatten() {
+            let Some(child) = entry
+                .file_name()
+                .to_str()
+                .and_then(|n| n.parse::<u32>().ok())
+            else {
+                continue;
+            };
+            if let Some((parent, t)) = proc_ticks(child)
+                && parent == pid
+            {
+                ticks += t;
+            }
+        }
+        Duration::from_millis(ticks * 10)
+    }
+
+    /// Rows inserted, updated, updated HOT and deleted so far, per table
+    /// the rescans write.
+    fn table_stats(&self) -> BTreeMap<String, [i64; 4]> {
+        self.pg
+            .psql(
+                &self.db_name,
+                "SELECT relname || ' ' || n_tup_ins || ' ' || n_tup_upd || ' ' || n_tup_hot_upd
+                        || ' ' || n_tup_del
+                 FROM pg_stat_user_tables
+                 WHERE relname IN ('images', 'summary_counts', 'summary_counts_ranked',
+                                   'summary_counts_rest', 'summary_deltas', 'findings_own',
+                                   'image_packages', 'package_findings', 'package_targets')
+                 ORDER BY relname",
+            )
+            .lines()
+            .filter_map(|line| {
+                let mut words = line.split(' ');
+                let table = words.next()?.to_string();
+                let mut n = [0i64; 4];
+                for v in &mut n {
+                    *v = words.next()?.parse().ok()?;
+                }
+                Some((table, n))
+            })
+            .collect()
     }
 }
 
@@ -745,6 +908,20 @@ fn child() {
             let _ = stopped.await;
         }))
         .expect("the service runs");
+}
+
+/// The parent's pid and the CPU ticks (user, system, and those of ended
+/// children waited for) of process `pid`, from `/proc/PID/stat`.
+fn proc_ticks(pid: u32) -> Option<(u32, u64)> {
+    let stat = std::fs::read_to_string(format!("/proc/{pid}/stat")).ok()?;
+    // After the command name's closing parenthesis: state, ppid, …; utime,
+    // stime, cutime and cstime are the 12th to 15th fields from there.
+    let fields: Vec<&str> = stat.rsplit_once(')')?.1.split_whitespace().collect();
+    let parent = fields.get(1)?.parse().ok()?;
+    let ticks = (11..15)
+        .map(|i| fields.get(i)?.parse::<u64>().ok())
+        .sum::<Option<u64>>()?;
+    Some((parent, ticks))
 }
 
 /// Sums the statement durations the server logged after byte `from` of

@@ -87,6 +87,61 @@ fn report(rng: &mut Rng) -> Report {
     .expect("a report")
 }
 
+/// A report of the first `n` of a fixed list of findings (so that two
+/// differ by a few keys of their counts).
+fn fixed_report(n: usize) -> Report {
+    let findings: Vec<_> = (0..n)
+        .map(|i| {
+            let fixed = i % 2 == 0;
+            json!({
+                "id": format!("CVE-2098-{i:04}"), "aliases": [],
+                "package": PACKAGES[i % PACKAGES.len()], "installed_version": "1.0-1",
+                "source_name": "src", "source_version": "1.0-1",
+                "fixed_version": fixed.then_some("1.0-2"),
+                "fix_state": if fixed { "fixed" } else { "unfixed" },
+                "severity": SEVERITIES[i % SEVERITIES.len()], "severity_source": "CVSS_V3",
+                "ecosystem": "Debian:12", "layer": null, "remediation": "upgrade"
+            })
+        })
+        .collect();
+    serde_json::from_value(json!({
+        "schema_version": 1, "source": "registry:r/x@sha256:aa",
+        "image": {"manifest_digest": null, "layers": [], "diff_ids": []},
+        "os": null, "verdict": if n == 0 { "healthy" } else { "unhealthy" },
+        "verdict_reason": "test", "ecosystem": "Debian:12",
+        "summary": {"packages": 2, "findings": n, "fixable": 0,
+                    "suppressed": 0, "by_severity": {}, "by_fix_state": {}},
+        "remediation": [], "packages": [],
+        "findings": findings, "suppressed": [], "warnings": [],
+    }))
+    .expect("a report")
+}
+
+/// Rescans every scanned image against target `db`, each with `report`.
+async fn rescan_with(store: &Store, owner: &str, db: u64, report: &Report) {
+    let target = target(db);
+    assert!(matches!(
+        store.plan_rescan(&target, 0, 3, false).await.unwrap(),
+        RescanPlan::Planned { .. }
+    ));
+    while let Some(batch) = store
+        .claim_rescan(owner, &target, now_ms(), now_ms() + 60_000)
+        .await
+        .unwrap()
+    {
+        let results = batch
+            .digests
+            .iter()
+            .map(|d| Rematched {
+                digest: d.clone(),
+                previous_sha256: None,
+                result: MatchResult::new(report, &target).unwrap(),
+            })
+            .collect();
+        store.finish_rescan(&batch, results, now()).await.unwrap();
+    }
+}
+
 fn target(n: u64) -> MatchTarget {
     MatchTarget {
         advisory_db: format!("db{n}"),
@@ -445,6 +500,146 @@ async fn concurrent_postgres_writers_lose_nothing() {
     assert_counts(&second, "after two writers, folded").await;
     // Every image's aggregate is exact too.
     assert_image_counts(&db, "after two writers");
+}
+
+/// PostgreSQL's version 11: a rescan says how each image's `counts`
+/// changes (`counts_change`) and the trigger takes the deltas from it; a
+/// store migrated from version 10 (with its counters, deltas and images)
+/// gains the column, and the counters stay exact. A change that is missing,
+/// stale or wrong is not believed: the two documents are compared whole.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn postgres_counts_change_is_checked() {
+    let (location, db, _dir) = location(Backend::Postgres, "change");
+    let db = db.unwrap();
+    {
+        let store = open(&location).await;
+        let mut rng = Rng(101);
+        let mut target_n = 0;
+        for _ in 0..30 {
+            step(&store, &mut rng, 8, "tester", &mut target_n).await;
+        }
+        assert_counts(&store, "before").await;
+    }
+    // Back to version 10: no column (version 11's trigger is replaced when
+    // the store opens again, before anything is written).
+    psql(
+        &db,
+        "ALTER TABLE images DROP COLUMN counts_change;
+         DELETE FROM trawl_watch_migrations WHERE version = 11;",
+    );
+    let store = open(&location).await;
+    assert_counts(&store, "after version 11").await;
+    let mut rng = Rng(102);
+    let mut target_n = 200;
+    let mut rescans = 0;
+    for i in 0..40 {
+        let what = step(&store, &mut rng, 8, "tester", &mut target_n).await;
+        rescans += usize::from(what.starts_with("rescan"));
+        assert_counts(&store, &format!("after version 11, step {i}: {what}")).await;
+    }
+    assert!(rescans > 0, "some step rescanned");
+    // Rescans that change a few keys of every image's counts say how (and
+    // the trigger takes it: the counters stay exact); the random ones
+    // above change most keys, and leave it to the documents.
+    rescan_with(&store, "tester", 900, &fixed_report(5)).await;
+    assert_counts(&store, "rescanned with five findings").await;
+    rescan_with(&store, "tester", 901, &fixed_report(6)).await;
+    assert_counts(&store, "rescanned with one finding more").await;
+    let told = psql(
+        &db,
+        "SELECT count(*) FROM images
+         WHERE counts_change->'now' = '{\"s5|unfixed\": 1, \"plibssl3\": 2}'",
+    );
+    assert_ne!(told, "0", "rescans wrote counts_change");
+    // An image takes other counts and back, each time with a change that does not hold (stale:
+    // the column left as it was; empty; not a document; none; its new
+    // counts right but its old ones wrong, or left out), and with one that
+    // holds. The counters must follow the documents.
+    let a = psql(
+        &db,
+        "SELECT min(digest) FROM images WHERE counts <> '{}' AND counts_change IS NOT NULL",
+    );
+    let b = r#"'{"s5|fixed": 3, "s1|unfixed": 1, "pbash": 2, "pzlib1g": 2}'::jsonb"#;
+    let a_counts = psql(
+        &db,
+        &format!("SELECT counts FROM images WHERE digest = '{a}'"),
+    );
+    // Image `a` takes the counts `counts` (SQL), with the change `change`.
+    let set = |counts: &str, change: &str| {
+        format!(
+            "UPDATE images AS i SET counts = n.counts, counts_change = {change}
+             FROM (SELECT {counts} AS counts) AS n WHERE i.digest = '{a}';"
+        )
+    };
+    // The change from `i.counts` to `n.counts`, its old counts `was`.
+    let change = |was: &str| {
+        format!(
+            "jsonb_build_object(
+                 'was', (SELECT jsonb_object_agg(k, {was})
+                         FROM jsonb_object_keys(i.counts || n.counts) AS k
+                         WHERE i.counts->k IS DISTINCT FROM n.counts->k),
+                 'now', (SELECT jsonb_object_agg(k, n.counts->k)
+                         FROM jsonb_object_keys(i.counts || n.counts) AS k
+                         WHERE i.counts->k IS DISTINCT FROM n.counts->k))"
+        )
+    };
+    let holds = change("i.counts->k");
+    for (i, claim) in [
+        "i.counts_change".to_string(),
+        "'{\"was\": {}, \"now\": {}}'".to_string(),
+        "'[1, 2]'".to_string(),
+        "NULL".to_string(),
+        change("to_jsonb(coalesce((i.counts->>k)::integer, 0) + 1000)"),
+        format!("jsonb_set({holds}, '{{was}}', '{{}}')"),
+        holds.clone(),
+    ]
+    .iter()
+    .enumerate()
+    {
+        psql(
+            &db,
+            &format!(
+                "{}{}",
+                set(b, claim),
+                set(&format!("'{a_counts}'::jsonb"), claim)
+            ),
+        );
+        assert_counts(
+            &store,
+            &format!("counts moved and back, change {i}: {claim}"),
+        )
+        .await;
+    }
+    assert_eq!(psql(&db, "SELECT summary_fold()"), "t");
+    assert_counts(&store, "folded").await;
+    assert_image_counts(&db, "after the changes");
+    // The counters by kind, the bulk in a partition without an index on
+    // the counts (updated in place); the fold leaves no row at zero.
+    assert_eq!(
+        psql(
+            &db,
+            "SELECT string_agg(c.relname || ':' || pg_get_expr(c.relpartbound, c.oid), ' '
+                               ORDER BY c.relname)
+             FROM pg_inherits AS i JOIN pg_class AS c ON c.oid = i.inhrelid
+             WHERE i.inhparent = 'summary_counts'::regclass"
+        ),
+        "summary_counts_ranked:FOR VALUES IN ('P', 'r') summary_counts_rest:DEFAULT"
+    );
+    assert_eq!(
+        psql(
+            &db,
+            "SELECT string_agg(indexname, ' ' ORDER BY indexname) FROM pg_indexes
+             WHERE tablename = 'summary_counts_rest'"
+        ),
+        "summary_counts_rest_pkey"
+    );
+    assert_eq!(
+        psql(
+            &db,
+            "SELECT count(*) FROM summary_counts WHERE images = 0 AND findings = 0"
+        ),
+        "0"
+    );
 }
 
 /// PostgreSQL: every image's `counts` is the aggregate of its finding

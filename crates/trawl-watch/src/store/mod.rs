@@ -1025,12 +1025,51 @@ impl FindingCounts {
     /// reads it with one `jsonb_each`, and no name collides with a key.
     pub fn json(&self) -> String {
         let mut object = serde_json::Map::with_capacity(self.by_key.len() + self.by_package.len());
-        for (prefix, map) in [("s", &self.by_key), ("p", &self.by_package)] {
-            for (name, n) in map {
-                object.insert(format!("{prefix}{name}"), serde_json::Value::from(*n));
-            }
+        for (key, n) in self.flat() {
+            object.insert(key, serde_json::Value::from(n));
         }
         serde_json::Value::Object(object).to_string()
+    }
+
+    /// The keys and counts of [`FindingCounts::json`].
+    fn flat(&self) -> BTreeMap<String, i64> {
+        let mut flat = BTreeMap::new();
+        for (prefix, map) in [("s", &self.by_key), ("p", &self.by_package)] {
+            for (name, n) in map {
+                flat.insert(format!("{prefix}{name}"), *n);
+            }
+        }
+        flat
+    }
+
+    /// How `images.counts` changes from `old` (as stored: its JSON) to
+    /// these counts, as PostgreSQL's `images.counts_change` takes it: the
+    /// keys whose count differs, with their count before (`was`) and after
+    /// (`now`), `null` for none (`{"was": {"plibc6": 2, "s4|fixed": null},
+    /// "now": {"plibc6": 3, "s4|fixed": 1}}`). The database checks it
+    /// against both documents and turns it into counter deltas; `None`
+    /// when `old` is not a document of counts, or when more than half the
+    /// keys of the larger document change (the database then compares the
+    /// two documents itself: a change of most keys is no cheaper to take
+    /// than the documents, and written beside them it made a full
+    /// replacement's rows big enough to be compressed or moved out of line,
+    /// its `UPDATE images` 5.4 -> 6.7 s at 10,000 images).
+    pub fn change_from(&self, old: &str) -> Option<String> {
+        let old: BTreeMap<String, i64> = serde_json::from_str(old).ok()?;
+        let new = self.flat();
+        let mut was = serde_json::Map::new();
+        let mut now = serde_json::Map::new();
+        for key in old.keys().chain(new.keys()) {
+            let (before, after) = (old.get(key), new.get(key));
+            if before != after && !was.contains_key(key) {
+                was.insert(key.clone(), before.copied().into());
+                now.insert(key.clone(), after.copied().into());
+            }
+        }
+        if 2 * was.len() > old.len().max(new.len()) {
+            return None;
+        }
+        Some(serde_json::json!({ "was": was, "now": now }).to_string())
     }
 }
 
@@ -2163,5 +2202,36 @@ mod tests {
         let none = FindingCounts::of(&rows[4..]);
         assert_eq!(none, FindingCounts::default());
         assert_eq!(none.json(), "{}");
+        // The change from stored counts: every key whose count differs,
+        // before and after (null: none).
+        let change = |old: &str, new: &FindingCounts| -> Option<serde_json::Value> {
+            new.change_from(old)
+                .map(|c| serde_json::from_str(&c).unwrap())
+        };
+        let old = r#"{"s5|fixed": 1, "s2|will_not_fix": 1, "s2|unfixed": 1, "plibssl3": 3,
+                      "pzlib1g": 2, "pbash": 1}"#;
+        assert_eq!(
+            change(old, &counts),
+            Some(serde_json::json!({
+                "was": {"s5|fixed": 1, "pzlib1g": 2},
+                "now": {"s5|fixed": 2, "pzlib1g": null}
+            }))
+        );
+        // More than half the keys change: the documents are compared.
+        assert_eq!(
+            change(r#"{"s5|fixed": 1, "plibssl3": 3, "pzlib1g": 2}"#, &counts),
+            None
+        );
+        assert_eq!(change("{}", &counts), None);
+        assert_eq!(
+            change(&counts.json(), &counts),
+            Some(serde_json::json!({"was": {}, "now": {}}))
+        );
+        assert_eq!(
+            change("{}", &none),
+            Some(serde_json::json!({"was": {}, "now": {}}))
+        );
+        assert_eq!(change("[1]", &counts), None);
+        assert_eq!(change(r#"{"s5|fixed": "1"}"#, &counts), None);
     }
 }

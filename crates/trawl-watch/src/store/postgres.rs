@@ -77,6 +77,7 @@ fn migrations() -> Vec<(i64, String)> {
         (8, NORMALIZED_FINDINGS_8.to_string()),
         (9, super::counters::postgres_fold_migration()),
         (10, LINKS_BY_PACKAGE_AND_DIGEST_10.to_string()),
+        (11, super::counters::postgres_counts_change_migration()),
     ]
 }
 
@@ -1047,12 +1048,17 @@ impl PgStore {
             place.entry(r.digest.as_str()).or_insert(i);
         }
         let mut was_own: HashMap<String, bool> = HashMap::with_capacity(all.len());
+        // Their `counts` now, read under the lock: the UPDATE below says
+        // how each changes (`counts_change`), so that the counters' trigger
+        // checks the change rather than comparing both documents whole.
+        let mut old_counts: HashMap<String, String> = HashMap::with_capacity(all.len());
         // Images whose stored links are not the layout's (none, or written
         // by another version): linked anew when normalized.
         let mut relink: HashSet<&str> = HashSet::new();
         for row in query(
             &tx,
-            "SELECT digest, own, links FROM images WHERE digest = ANY($1) AND inventory IS NOT NULL
+            "SELECT digest, own, links, counts::text FROM images
+             WHERE digest = ANY($1) AND inventory IS NOT NULL
              AND (advisory_db IS DISTINCT FROM $2 OR policy IS DISTINCT FROM $3)
              ORDER BY digest FOR NO KEY UPDATE",
             &[&all, db, policy],
@@ -1061,6 +1067,7 @@ impl PgStore {
         {
             let digest: &str = row.try_get(0)?;
             let links: Option<&[u8]> = row.try_get(2)?;
+            old_counts.insert(digest.to_string(), row.try_get(3)?);
             if let Some(&i) = place.get(digest)
                 && let Some(layout) = &layouts[i]
                 && links != Some(layout.links_sha256.as_slice())
@@ -1141,8 +1148,14 @@ impl PgStore {
             // The aggregate the summary's counters take (`images.counts`):
             // its triggers turn old → new counts into deltas.
             let mut counts: Vec<String> = Vec::with_capacity(changed.len());
+            let mut changes: Vec<Option<String>> = Vec::with_capacity(changed.len());
             for (r, o) in &changed {
                 counts.push(r.result.counts.json());
+                changes.push(
+                    old_counts
+                        .get(&r.digest)
+                        .and_then(|old| r.result.counts.change_from(old)),
+                );
                 let values = [
                     r.digest.as_str(),
                     r.result.verdict.as_str(),
@@ -1168,7 +1181,7 @@ impl PgStore {
                 &tx,
                 "UPDATE images AS i SET verdict = u.verdict, verdict_reason = u.reason,
                  summary = u.summary, report_sha256 = u.sha, counts = u.counts::jsonb,
-                 report = coalesce(i.report, u.report),
+                 counts_change = u.change::jsonb, report = coalesce(i.report, u.report),
                  report_db = CASE WHEN i.report IS NULL AND u.report IS NOT NULL
                                   THEN $7 ELSE i.report_db END,
                  report_policy = CASE WHEN i.report IS NULL AND u.report IS NOT NULL
@@ -1176,14 +1189,14 @@ impl PgStore {
                  advisory_db = $7, policy = $8, rescans = rescans + 1, last_matched = $9,
                  own = u.own, target = CASE WHEN u.own THEN NULL ELSE $11::bigint END
                  FROM unnest($1::text[], $2::text[], $3::text[], $4::text[], $5::text[],
-                             $6::text[], $10::text[], $12::bool[])
-                     AS u(digest, verdict, reason, summary, sha, report, counts, own)
+                             $6::text[], $10::text[], $12::bool[], $13::text[])
+                     AS u(digest, verdict, reason, summary, sha, report, counts, own, change)
                  WHERE i.digest = u.digest AND i.inventory IS NOT NULL
                  AND (i.advisory_db IS DISTINCT FROM $7 OR i.policy IS DISTINCT FROM $8)
                  RETURNING i.digest",
                 &[
                     digests, verdicts, reasons, summaries, hashes, &reports, db, policy, &now,
-                    &counts, &target_id, &own,
+                    &counts, &target_id, &own, &changes,
                 ],
             )
             .await?;

@@ -83,9 +83,9 @@ pub async fn serve(
 }
 
 /// PostgreSQL: takes a store back to before the summary's counters
-/// (migrations 5, 6, 7 and 9: their functions, types, tables, index and
-/// column, and their rows in the migrations table), so a test can see them
-/// back-filled.
+/// (migrations 5, 6, 7, 9 and 11: their functions, types, tables, index
+/// and columns, and their rows in the migrations table), so a test can see
+/// them back-filled.
 pub const PG_WITHOUT_COUNTERS: &str = "
     DO $$ DECLARE f record; BEGIN
         FOR f IN SELECT oid::regprocedure AS p FROM pg_proc
@@ -97,20 +97,21 @@ pub const PG_WITHOUT_COUNTERS: &str = "
     DROP TABLE summary_counts, summary_deltas;
     DROP TABLE IF EXISTS summary_images, summary_packages;
     DROP INDEX tags_by_repository;
-    ALTER TABLE images DROP COLUMN IF EXISTS counts;
-    DELETE FROM trawl_watch_migrations WHERE version IN (5, 6, 7, 9);
+    ALTER TABLE images DROP COLUMN IF EXISTS counts, DROP COLUMN IF EXISTS counts_change;
+    DELETE FROM trawl_watch_migrations WHERE version IN (5, 6, 7, 9, 11);
 ";
 
 /// SQL that takes a PostgreSQL store back from the normalized layout of
 /// version 8 (findings once per package) to one `findings` table, for the
 /// tests that write rows as an older version did. Versions 9 (the fold
-/// rewritten) and 10 (an index of the links) are forgotten too, so that the
-/// store migrates from 8 on (it applies the versions above its highest).
+/// rewritten), 10 (an index of the links) and 11 (the counts' change)
+/// are forgotten too, so that the store migrates from 8 on (it applies the
+/// versions above its highest; 9 and 11 apply again over themselves).
 #[allow(dead_code)]
 pub const PG_WITHOUT_NORMALIZED: &str = "
     DROP VIEW findings, findings_normalized;
     DROP TABLE package_findings, package_targets, image_packages, match_targets;
     ALTER TABLE findings_own RENAME TO findings;
     ALTER TABLE images DROP COLUMN own, DROP COLUMN target, DROP COLUMN links;
-    DELETE FROM trawl_watch_migrations WHERE version IN (8, 9, 10);
+    DELETE FROM trawl_watch_migrations WHERE version IN (8, 9, 10, 11);
 ";
