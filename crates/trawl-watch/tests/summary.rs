@@ -642,6 +642,31 @@ async fn postgres_counts_change_is_checked() {
     );
 }
 
+/// PostgreSQL: a rescan's last batch folds the rescan's deltas and
+/// vacuums their table (a summary reads it whole, dead rows included), and
+/// the counters stay exact.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn postgres_rescan_end_folds_and_vacuums_the_deltas() {
+    let (location, db, _dir) = location(Backend::Postgres, "vacuum");
+    let db = db.unwrap();
+    let store = open(&location).await;
+    let mut rng = Rng(11);
+    let mut target_n = 0;
+    while psql(&db, "SELECT count(*) FROM images WHERE verdict IS NOT NULL") == "0" {
+        step(&store, &mut rng, 8, "tester", &mut target_n).await;
+    }
+    let vacuums = "SELECT vacuum_count FROM pg_stat_user_tables WHERE relname = 'summary_deltas'";
+    let before: u64 = psql(&db, vacuums).parse().unwrap();
+    rescan_with(&store, "tester", 900, &fixed_report(5)).await;
+    assert_eq!(psql(&db, "SELECT count(*) FROM summary_deltas"), "0");
+    let after: u64 = psql(&db, vacuums).parse().unwrap();
+    assert!(
+        after > before,
+        "summary_deltas vacuumed ({before} -> {after})"
+    );
+    assert_counts(&store, "after the rescan").await;
+}
+
 /// PostgreSQL: every image's `counts` is the aggregate of its finding
 /// rows that count (per severity|fix_state and per package).
 fn assert_image_counts(db: &str, context: &str) {

@@ -1340,6 +1340,20 @@ impl PgStore {
                 .batch_execute("ANALYZE images, package_targets, package_findings, match_targets")
                 .await?;
             debug!(rescan, "statistics refreshed at the rescan's end");
+            // The rescan's deltas folded, and the table they went through
+            // vacuumed: a summary reads `summary_deltas` whole, dead rows
+            // included, until autovacuum comes by (up to a minute later).
+            // After a day's update of 10,000 images the summary took
+            // 51/59 ms p50/p99 so. Best effort: the rescan is written.
+            // (Two statements: VACUUM runs outside any transaction, a
+            // string of several statements is one.)
+            let vacuumed = match client.batch_execute("SELECT summary_fold()").await {
+                Ok(()) => client.batch_execute("VACUUM summary_deltas").await,
+                Err(e) => Err(e),
+            };
+            if let Err(e) = vacuumed {
+                warn!(rescan, error = %e, "the counters' deltas were not vacuumed at the rescan's end");
+            }
         }
         Ok(usize::try_from(written).unwrap_or(usize::MAX))
     }
