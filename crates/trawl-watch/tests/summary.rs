@@ -119,27 +119,8 @@ fn fixed_report(n: usize) -> Report {
 
 /// Rescans every scanned image against target `db`, each with `report`.
 async fn rescan_with(store: &Store, owner: &str, db: u64, report: &Report) {
-    let target = target(db);
-    assert!(matches!(
-        store.plan_rescan(&target, 0, 3, false).await.unwrap(),
-        RescanPlan::Planned { .. }
-    ));
-    while let Some(batch) = store
-        .claim_rescan(owner, &target, now_ms(), now_ms() + 60_000)
-        .await
-        .unwrap()
-    {
-        let results = batch
-            .digests
-            .iter()
-            .map(|d| Rematched {
-                digest: d.clone(),
-                previous_sha256: None,
-                result: MatchResult::new(report, &target).unwrap(),
-            })
-            .collect();
-        store.finish_rescan(&batch, results, now()).await.unwrap();
-    }
+    let planned = rescan_each(store, owner, db, || report.clone()).await;
+    assert!(planned.is_some(), "a rescan against db{db} was planned");
 }
 
 fn target(n: u64) -> MatchTarget {
@@ -284,10 +265,24 @@ async fn scan_all(store: &Store, rng: &mut Rng, owner: &str) {
 
 /// Rescans every scanned image against a new target, with new reports.
 async fn rescan(store: &Store, rng: &mut Rng, owner: &str, db: u64) -> usize {
+    rescan_each(store, owner, db, || report(rng))
+        .await
+        .unwrap_or(0)
+}
+
+/// Rescans every scanned image against target `db`, each with the next
+/// of `reports`: how many were written, or None when no rescan was
+/// planned (nothing to rescan, or db already planned).
+async fn rescan_each(
+    store: &Store,
+    owner: &str,
+    db: u64,
+    mut reports: impl FnMut() -> Report,
+) -> Option<usize> {
     let target = target(db);
     match store.plan_rescan(&target, 0, 3, false).await.unwrap() {
         RescanPlan::Planned { .. } => {}
-        _ => return 0,
+        _ => return None,
     }
     let mut written = 0;
     while let Some(batch) = store
@@ -301,12 +296,12 @@ async fn rescan(store: &Store, rng: &mut Rng, owner: &str, db: u64) -> usize {
             .map(|d| Rematched {
                 digest: d.clone(),
                 previous_sha256: None,
-                result: MatchResult::new(&report(rng), &target).unwrap(),
+                result: MatchResult::new(&reports(), &target).unwrap(),
             })
             .collect();
         written += store.finish_rescan(&batch, results, now()).await.unwrap();
     }
-    written
+    Some(written)
 }
 
 /// A fresh store and, on PostgreSQL, its database's name (for `psql`).
@@ -423,15 +418,7 @@ async fn a_migrated_store_is_backfilled(backend: Backend) {
 async fn postgres_version_7_backfills_image_counts() {
     let (location, db, _dir) = location(Backend::Postgres, "counts7");
     let db = db.unwrap();
-    {
-        let store = open(&location).await;
-        let mut rng = Rng(71);
-        let mut target_n = 0;
-        for _ in 0..40 {
-            step(&store, &mut rng, 8, "tester", &mut target_n).await;
-        }
-        assert_counts(&store, "before").await;
-    }
+    random_history(&location, 71, 40).await;
     // Back to version 6 as far as version 7 can tell: no column, no
     // triggers on images (its deltas stay: version 6 left them); and
     // without version 8's layout (these images' rows are all their own).
@@ -511,15 +498,7 @@ async fn concurrent_postgres_writers_lose_nothing() {
 async fn postgres_counts_change_is_checked() {
     let (location, db, _dir) = location(Backend::Postgres, "change");
     let db = db.unwrap();
-    {
-        let store = open(&location).await;
-        let mut rng = Rng(101);
-        let mut target_n = 0;
-        for _ in 0..30 {
-            step(&store, &mut rng, 8, "tester", &mut target_n).await;
-        }
-        assert_counts(&store, "before").await;
-    }
+    random_history(&location, 101, 30).await;
     // Back to version 10: no column (version 11's trigger is replaced when
     // the store opens again, before anything is written).
     psql(
@@ -665,6 +644,18 @@ async fn postgres_rescan_end_folds_and_vacuums_the_deltas() {
         "summary_deltas vacuumed ({before} -> {after})"
     );
     assert_counts(&store, "after the rescan").await;
+}
+
+/// A store at `location` after `steps` random steps (8 images), its
+/// counters checked, then closed (a test then takes its schema back).
+async fn random_history(location: &StoreLocation, seed: u64, steps: usize) {
+    let store = open(location).await;
+    let mut rng = Rng(seed);
+    let mut target_n = 0;
+    for _ in 0..steps {
+        step(&store, &mut rng, 8, "tester", &mut target_n).await;
+    }
+    assert_counts(&store, "before").await;
 }
 
 /// PostgreSQL: every image's `counts` is the aggregate of its finding

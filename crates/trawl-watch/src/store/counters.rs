@@ -949,6 +949,26 @@ CREATE TRIGGER summary_images_update AFTER UPDATE ON images
     )
 }
 
+/// The fold's sums (versions 9 and 11): the deltas taken (`moved`),
+/// summed per counter row (`sums`), and the totals of every prefix above
+/// their repositories (`above`, each repository's prefixes worked out
+/// once; `totals`).
+const FOLD_SUMS: &str = "    WITH moved AS (DELETE FROM summary_deltas
+                   RETURNING kind, repository, key, images, findings),
+    sums AS (SELECT kind, repository, key, sum(images) AS images, sum(findings) AS findings
+             FROM moved GROUP BY kind, repository, key
+             HAVING sum(images) <> 0 OR sum(findings) <> 0),
+    above AS MATERIALIZED (
+        SELECT r.repository, a.prefix COLLATE \"C\" AS prefix
+        FROM (SELECT DISTINCT repository FROM sums WHERE kind IN ('v', 's', 'p')) AS r
+        CROSS JOIN LATERAL summary_prefixes(r.repository) AS a(prefix)),
+    totals AS (SELECT s.kind || '+' AS kind, a.prefix AS repository, s.key,
+                      sum(s.images) AS images, sum(s.findings) AS findings
+               FROM sums AS s JOIN above AS a ON a.repository = s.repository
+               WHERE s.kind IN ('v', 's', 'p')
+               GROUP BY 1, 2, 3
+               HAVING sum(s.images) <> 0 OR sum(s.findings) <> 0)";
+
 /// What PostgreSQL's version 9 changes: the fold (as version 6's, with the
 /// same sums) finds the prefixes of each repository once, not once per
 /// counter row of it, and runs without JIT. Measured on 2,000
@@ -972,21 +992,7 @@ BEGIN
     IF NOT pg_try_advisory_xact_lock({fold_lock}) THEN
         RETURN false;
     END IF;
-    WITH moved AS (DELETE FROM summary_deltas
-                   RETURNING kind, repository, key, images, findings),
-    sums AS (SELECT kind, repository, key, sum(images) AS images, sum(findings) AS findings
-             FROM moved GROUP BY kind, repository, key
-             HAVING sum(images) <> 0 OR sum(findings) <> 0),
-    above AS MATERIALIZED (
-        SELECT r.repository, a.prefix COLLATE \"C\" AS prefix
-        FROM (SELECT DISTINCT repository FROM sums WHERE kind IN ('v', 's', 'p')) AS r
-        CROSS JOIN LATERAL summary_prefixes(r.repository) AS a(prefix)),
-    totals AS (SELECT s.kind || '+' AS kind, a.prefix AS repository, s.key,
-                      sum(s.images) AS images, sum(s.findings) AS findings
-               FROM sums AS s JOIN above AS a ON a.repository = s.repository
-               WHERE s.kind IN ('v', 's', 'p')
-               GROUP BY 1, 2, 3
-               HAVING sum(s.images) <> 0 OR sum(s.findings) <> 0)
+{sums}
     INSERT INTO summary_counts AS c (kind, repository, key, images, findings)
     SELECT kind, repository, key, images, findings
     FROM (SELECT * FROM sums UNION ALL SELECT * FROM totals) AS x
@@ -998,6 +1004,7 @@ BEGIN
 END $$;
 ",
         fold_lock = FOLD_LOCK,
+        sums = FOLD_SUMS,
     )
 }
 
@@ -1173,21 +1180,7 @@ BEGIN
     IF NOT pg_try_advisory_xact_lock({fold_lock}) THEN
         RETURN false;
     END IF;
-    WITH moved AS (DELETE FROM summary_deltas
-                   RETURNING kind, repository, key, images, findings),
-    sums AS (SELECT kind, repository, key, sum(images) AS images, sum(findings) AS findings
-             FROM moved GROUP BY kind, repository, key
-             HAVING sum(images) <> 0 OR sum(findings) <> 0),
-    above AS MATERIALIZED (
-        SELECT r.repository, a.prefix COLLATE \"C\" AS prefix
-        FROM (SELECT DISTINCT repository FROM sums WHERE kind IN ('v', 's', 'p')) AS r
-        CROSS JOIN LATERAL summary_prefixes(r.repository) AS a(prefix)),
-    totals AS (SELECT s.kind || '+' AS kind, a.prefix AS repository, s.key,
-                      sum(s.images) AS images, sum(s.findings) AS findings
-               FROM sums AS s JOIN above AS a ON a.repository = s.repository
-               WHERE s.kind IN ('v', 's', 'p')
-               GROUP BY 1, 2, 3
-               HAVING sum(s.images) <> 0 OR sum(s.findings) <> 0),
+{sums},
     up AS (INSERT INTO summary_counts AS c (kind, repository, key, images, findings)
            SELECT kind, repository, key, images, findings
            FROM (SELECT * FROM sums UNION ALL SELECT * FROM totals) AS x
@@ -1208,6 +1201,7 @@ BEGIN
 END $$;
 ",
         fold_lock = FOLD_LOCK,
+        sums = FOLD_SUMS,
     )
 }
 
