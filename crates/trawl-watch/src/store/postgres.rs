@@ -78,8 +78,51 @@ fn migrations() -> Vec<(i64, String)> {
         (9, super::counters::postgres_fold_migration()),
         (10, LINKS_BY_PACKAGE_AND_DIGEST_10.to_string()),
         (11, super::counters::postgres_counts_change_migration()),
+        (
+            12,
+            format!(
+                "{IMAGE_STORAGE_12}{}",
+                super::counters::postgres_deltas_migration()
+            ),
+        ),
     ]
 }
+
+/// How `images` is stored, for the rescan that updates every row of it and
+/// reads every inventory (storage settings only: no row changes shape);
+/// with the deltas' table and fold of
+/// [`postgres_deltas_migration`](super::counters::postgres_deltas_migration).
+///
+/// - Half of each page is left free (`fillfactor` 50) for the next version
+///   of its rows. A row is about 1.3 kB without its out-of-line inventory
+///   and report (six to a page), so a rescan that rewrites them all found
+///   no room beside them: 80% of its updates were not HOT, and each put
+///   three index entries (the digest, `last_pushed`, `last_pulled`) and a
+///   page elsewhere in the WAL. None of the columns a rescan changes is
+///   indexed, so with room every update can be HOT.
+/// - The large values (inventory, report, summary, counts and their
+///   change) are compressed with LZ4 instead of pglz, when the server has
+///   it (Debian's and most builds do; a server without it keeps pglz). A
+///   rescan decompresses every image's inventory (~35 kB of JSON) and
+///   compresses each new `counts`; pglz was 8% of the server's CPU in a
+///   day's update. Values written before keep their compression until
+///   they are written again.
+///
+/// Both take effect for rows written from now on; `VACUUM FULL images`
+/// rewrites an existing table at once (it locks it while it runs).
+const IMAGE_STORAGE_12: &str = "
+ALTER TABLE images SET (fillfactor = 50);
+DO $$
+BEGIN
+    ALTER TABLE images ALTER COLUMN inventory SET COMPRESSION lz4,
+        ALTER COLUMN report SET COMPRESSION lz4,
+        ALTER COLUMN summary SET COMPRESSION lz4,
+        ALTER COLUMN counts SET COMPRESSION lz4,
+        ALTER COLUMN counts_change SET COMPRESSION lz4;
+EXCEPTION WHEN feature_not_supported THEN
+    RAISE NOTICE 'this server has no LZ4: images keep pglz';
+END $$;
+";
 
 /// The normalized layout (the `layout` module): findings stored once per
 /// (match target, package), images linked to their packages. Cheap on a
