@@ -2720,3 +2720,59 @@ async fn write_events(
     .await?;
     Ok(())
 }
+
+/// The test cluster of the crate's tests (a real server per test process);
+/// included here so that a test reads a setting on the store's own pooled
+/// connection, which no public call shows.
+#[cfg(test)]
+#[allow(dead_code)]
+#[path = "../../tests/support/postgres.rs"]
+mod cluster;
+
+#[cfg(test)]
+mod tests {
+    use super::super::{Backend, Store, StoreLocation};
+    use super::cluster;
+
+    /// The values of `settings` on a connection of the pool of a store
+    /// opened on `url` (the one the migration ran on).
+    async fn settings(url: &str, settings: &[&str]) -> Vec<String> {
+        let location: StoreLocation = url.parse().expect("a PostgreSQL URL");
+        let store = Store::open(&location).await.expect("the store opens");
+        let Backend::Postgres(pg) = &store.backend else {
+            panic!("{url} opened as SQLite");
+        };
+        let client = pg.client().await.expect("a pooled connection");
+        let mut values = Vec::new();
+        for setting in settings {
+            let row = client
+                .query_one("SELECT current_setting($1)", &[setting])
+                .await
+                .expect("a setting");
+            values.push(row.get(0));
+        }
+        values
+    }
+
+    /// The store's statements run without parallel workers
+    /// ([`super::NO_PARALLEL_WORKERS`]), unless the URL's `options` (given
+    /// after, so they win) set them.
+    #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+    async fn no_parallel_workers_unless_the_url_sets_them() {
+        const WORKERS: &str = "max_parallel_workers_per_gather";
+        let cluster = cluster::Postgres::get();
+        let url = cluster.database("workers");
+        let db = url.rsplit('/').next().expect("a database name");
+        // The server's default, seen by a connection of its own: what the
+        // store's setting is compared with.
+        assert_eq!(cluster.psql(db, &format!("SHOW {WORKERS}")), "2");
+        assert_eq!(settings(&url, &[WORKERS]).await, ["0"]);
+        // tokio-postgres percent-decodes the URL's parameters: the options
+        // are `-c max_parallel_workers_per_gather=3`.
+        let given = format!("{url}?options=-c%20{WORKERS}%3D3");
+        assert_eq!(settings(&given, &[WORKERS]).await, ["3"]);
+        // Other options of the URL are kept beside the store's.
+        let other = format!("{url}?options=-c%20work_mem%3D7MB");
+        assert_eq!(settings(&other, &[WORKERS, "work_mem"]).await, ["0", "7MB"]);
+    }
+}
