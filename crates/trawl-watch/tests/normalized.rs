@@ -221,6 +221,20 @@ async fn scan_all(store: &Store, reports: &[Report], target: &MatchTarget) {
     }
 }
 
+/// The targets that have package rows stored, by name.
+const TARGETS_WITH_ROWS: &str =
+    "SELECT string_agg(DISTINCT t.advisory_db, ',' ORDER BY t.advisory_db)
+    FROM package_findings pf JOIN match_targets t ON t.id = pf.target";
+
+/// Plans the rescan of `target`, asserting that it takes the `images`
+/// images in one batch.
+async fn plan_one_batch(store: &Store, target: &MatchTarget, images: usize) {
+    assert_eq!(
+        store.plan_rescan(target, 0, 100, false).await.unwrap(),
+        RescanPlan::Planned { images, batches: 1 }
+    );
+}
+
 /// Plans the rescan of `target` and stores `reports` as its results.
 async fn rescan_all(store: &Store, reports: &[Report], target: &MatchTarget) {
     let plan = store.plan_rescan(target, 0, 3, false).await.unwrap();
@@ -429,9 +443,7 @@ async fn shared_packages_are_stored_once_and_answer_as_in_own_mode() {
 
     // Collected when a rescan ends: the targets no image is on any more
     // (db1, db2).
-    let targets = "SELECT string_agg(DISTINCT t.advisory_db, ',' ORDER BY t.advisory_db)
-                   FROM package_findings pf JOIN match_targets t ON t.id = pf.target";
-    assert_eq!(psql(&loc, targets), "db3");
+    assert_eq!(psql(&loc, TARGETS_WITH_ROWS), "db3");
     // And when a rescan is planned: the rows a scan wrote for a target
     // (a process with an older database) whose image was deleted since;
     // not db3 (the images') nor db4 (planned).
@@ -465,7 +477,7 @@ async fn shared_packages_are_stored_once_and_answer_as_in_own_mode() {
             .await
             .unwrap()
     );
-    assert_eq!(psql(&loc, targets), "db0,db3");
+    assert_eq!(psql(&loc, TARGETS_WITH_ROWS), "db0,db3");
     normalized
         .apply(
             vec![Recorded::Delete(Deletion {
@@ -477,18 +489,9 @@ async fn shared_packages_are_stored_once_and_answer_as_in_own_mode() {
         )
         .await
         .unwrap();
-    assert_eq!(psql(&loc, targets), "db0,db3");
-    assert_eq!(
-        normalized
-            .plan_rescan(&target("db4"), 0, 100, false)
-            .await
-            .unwrap(),
-        RescanPlan::Planned {
-            images: IMAGES,
-            batches: 1
-        }
-    );
-    assert_eq!(psql(&loc, targets), "db3");
+    assert_eq!(psql(&loc, TARGETS_WITH_ROWS), "db0,db3");
+    plan_one_batch(&normalized, &target("db4"), IMAGES).await;
+    assert_eq!(psql(&loc, TARGETS_WITH_ROWS), "db3");
     assert_eq!(
         psql(
             &loc,
@@ -779,13 +782,7 @@ async fn a_deadlock_after_a_rescan_batch_commits_keeps_its_count() {
     let reports = base_reports(IMAGES);
     let (t1, t2) = (target("db1"), target("db2"));
     scan_all(&store, &reports, &t1).await;
-    assert_eq!(
-        store.plan_rescan(&t2, 0, 100, false).await.unwrap(),
-        RescanPlan::Planned {
-            images: IMAGES,
-            batches: 1
-        }
-    );
+    plan_one_batch(&store, &t2, IMAGES).await;
     let batch = store
         .claim_rescan(OWNER, &t2, 5_000, 65_000)
         .await
@@ -869,17 +866,6 @@ async fn a_deadlock_after_a_rescan_batch_commits_keeps_its_count() {
     );
     // db1's rows: collected by the retry if the other session had let the
     // planning lock go by then, else by the next plan.
-    let targets = "SELECT string_agg(DISTINCT t.advisory_db, ',' ORDER BY t.advisory_db)
-                   FROM package_findings pf JOIN match_targets t ON t.id = pf.target";
-    assert_eq!(
-        store
-            .plan_rescan(&target("db3"), 0, 100, false)
-            .await
-            .unwrap(),
-        RescanPlan::Planned {
-            images: IMAGES,
-            batches: 1
-        }
-    );
-    assert_eq!(psql(&loc, targets), "db2");
+    plan_one_batch(&store, &target("db3"), IMAGES).await;
+    assert_eq!(psql(&loc, TARGETS_WITH_ROWS), "db2");
 }
