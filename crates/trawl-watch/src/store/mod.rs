@@ -1519,7 +1519,10 @@ impl Store {
     /// the finding rows that changed (compared by key). The report is
     /// written only to an image stored without one (no previous hash); the
     /// others keep theirs as a stale cache ([`StoredReport`]). Returns the images
-    /// written (each counted as one rescan).
+    /// written (each counted as one rescan). On PostgreSQL, what follows
+    /// the batch's commit (statistics and, after a rescan's last batch,
+    /// collecting the old targets' package rows) is logged when it fails,
+    /// not returned: the images are written, and the count says so.
     pub async fn finish_rescan(
         &self,
         batch: &RescanBatch,
