@@ -4,7 +4,7 @@
 //! alone, a changed feed is downloaded again and rebuilt.
 
 use std::collections::HashMap;
-use std::io::{BufRead, BufReader, Read, Write};
+use std::io::{Read, Write};
 use std::net::TcpListener;
 use std::path::{Path, PathBuf};
 use std::sync::{Arc, Mutex};
@@ -13,6 +13,9 @@ use trawl_advisory::fetch::{
     FeedLimit, FeedLimits, FeedMirror, FeedSources, FetchError, FetchOutcome,
 };
 use trawl_advisory::{AdvisoryDb, AdvisoryStore, PackageQuery};
+
+#[path = "support/http.rs"]
+mod http;
 
 fn shared() -> PathBuf {
     Path::new(env!("CARGO_MANIFEST_DIR")).join("../../../shared/fixtures")
@@ -53,22 +56,9 @@ impl Server {
         std::thread::spawn(move || {
             for stream in listener.incoming() {
                 let Ok(mut stream) = stream else { continue };
-                let mut reader = BufReader::new(stream.try_clone().unwrap());
-                let mut line = String::new();
-                if reader.read_line(&mut line).is_err() {
+                let Some(http::Request { path, headers }) = http::read_request(&stream) else {
                     continue;
-                }
-                let path = line.split_whitespace().nth(1).unwrap_or("").to_owned();
-                let mut headers = HashMap::new();
-                loop {
-                    let mut header = String::new();
-                    if reader.read_line(&mut header).unwrap_or(0) == 0 || header == "\r\n" {
-                        break;
-                    }
-                    if let Some((name, value)) = header.trim_end().split_once(':') {
-                        headers.insert(name.to_ascii_lowercase(), value.trim().to_owned());
-                    }
-                }
+                };
                 let resources = res.lock().unwrap();
                 let (status, extra, body): (u16, String, &[u8]) = match resources.get(&path) {
                     None => (404, String::new(), b"not found"),
@@ -95,19 +85,7 @@ impl Server {
                         }
                     }
                 };
-                let reason = match status {
-                    200 => "OK",
-                    304 => "Not Modified",
-                    _ => "Not Found",
-                };
-                let head = format!(
-                    "HTTP/1.1 {status} {reason}\r\n{extra}Content-Length: {}\r\nConnection: close\r\n\r\n",
-                    if status == 304 { 0 } else { body.len() }
-                );
-                let _ = stream.write_all(head.as_bytes());
-                if status != 304 {
-                    let _ = stream.write_all(body);
-                }
+                http::write_reply(&mut stream, status, &extra, body);
                 reqs.lock().unwrap().push(Request {
                     path,
                     headers,

@@ -96,7 +96,7 @@ fn serve() -> (String, Log) {
                 headers: String::new(),
                 body: Vec::new(),
             },
-            Some(_) if request.if_none_match.as_deref() == Some(etag.as_str()) => Reply {
+            Some(_) if request.header("if-none-match") == Some(etag.as_str()) => Reply {
                 status: 304,
                 headers: format!("ETag: {etag}\r\n"),
                 body: Vec::new(),

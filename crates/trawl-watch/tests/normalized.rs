@@ -15,7 +15,7 @@ use support::{Backend, fresh, open};
 use trawl::Report;
 use trawl_watch::events::{Deleted, Deletion, ImageEvent, Kind, Recorded};
 use trawl_watch::store::{
-    FindingQuery, FindingRow, MatchResult, MatchTarget, Rematched, RescanPlan, Scope,
+    FindingQuery, FindingRow, MatchResult, MatchTarget, Rematched, RescanBatch, RescanPlan, Scope,
 };
 use trawl_watch::{Store, StoreLocation};
 
@@ -171,6 +171,16 @@ fn image(n: usize, extra: &[F]) -> (Vec<P>, Vec<F>) {
     (packages, findings)
 }
 
+/// The reports of images `0..images` ([`image`], no extra findings).
+fn base_reports(images: usize) -> Vec<Report> {
+    (0..images)
+        .map(|n| {
+            let (p, f) = image(n, &[]);
+            report(&p, &f)
+        })
+        .collect()
+}
+
 /// The name of a PostgreSQL location's database.
 fn db_name(location: &StoreLocation) -> String {
     location.to_string().rsplit('/').next().unwrap().to_string()
@@ -211,6 +221,20 @@ async fn scan_all(store: &Store, reports: &[Report], target: &MatchTarget) {
     }
 }
 
+/// The targets that have package rows stored, by name.
+const TARGETS_WITH_ROWS: &str =
+    "SELECT string_agg(DISTINCT t.advisory_db, ',' ORDER BY t.advisory_db)
+    FROM package_findings pf JOIN match_targets t ON t.id = pf.target";
+
+/// Plans the rescan of `target`, asserting that it takes the `images`
+/// images in one batch.
+async fn plan_one_batch(store: &Store, target: &MatchTarget, images: usize) {
+    assert_eq!(
+        store.plan_rescan(target, 0, 100, false).await.unwrap(),
+        RescanPlan::Planned { images, batches: 1 }
+    );
+}
+
 /// Plans the rescan of `target` and stores `reports` as its results.
 async fn rescan_all(store: &Store, reports: &[Report], target: &MatchTarget) {
     let plan = store.plan_rescan(target, 0, 3, false).await.unwrap();
@@ -220,22 +244,33 @@ async fn rescan_all(store: &Store, reports: &[Report], target: &MatchTarget) {
         .await
         .unwrap()
     {
-        let inventories = store.inventories(&batch.digests).await.unwrap();
-        let results: Vec<Rematched> = inventories
-            .into_iter()
-            .map(|stored| {
-                let n = (0..reports.len())
-                    .find(|n| digest(*n) == stored.digest)
-                    .unwrap();
-                Rematched {
-                    digest: stored.digest,
-                    previous_sha256: stored.report_sha256,
-                    result: MatchResult::from_report(reports[n].clone(), target, false).unwrap(),
-                }
-            })
-            .collect();
+        let results = rematched(store, &batch, reports, target).await;
         store.finish_rescan(&batch, results, 10).await.unwrap();
     }
+}
+
+/// The results of `batch`'s images: `reports` (by image number) against
+/// `target`.
+async fn rematched(
+    store: &Store,
+    batch: &RescanBatch,
+    reports: &[Report],
+    target: &MatchTarget,
+) -> Vec<Rematched> {
+    let inventories = store.inventories(&batch.digests).await.unwrap();
+    inventories
+        .into_iter()
+        .map(|stored| {
+            let n = (0..reports.len())
+                .find(|n| digest(*n) == stored.digest)
+                .unwrap();
+            Rematched {
+                digest: stored.digest,
+                previous_sha256: stored.report_sha256,
+                result: MatchResult::from_report(reports[n].clone(), target, false).unwrap(),
+            }
+        })
+        .collect()
 }
 
 /// What the stores answer about the registry, to compare.
@@ -320,12 +355,7 @@ async fn three_stores() -> (
 async fn shared_packages_are_stored_once_and_answer_as_in_own_mode() {
     const IMAGES: usize = 6;
     let ((loc, normalized), (own_loc, own), sqlite, _dir) = three_stores().await;
-    let reports: Vec<Report> = (0..IMAGES)
-        .map(|n| {
-            let (p, f) = image(n, &[]);
-            report(&p, &f)
-        })
-        .collect();
+    let reports = base_reports(IMAGES);
     let stripped: Vec<Report> = reports.iter().cloned().map(without_packages).collect();
     let t1 = target("db1");
     scan_all(&normalized, &reports, &t1).await;
@@ -413,9 +443,7 @@ async fn shared_packages_are_stored_once_and_answer_as_in_own_mode() {
 
     // Collected when a rescan ends: the targets no image is on any more
     // (db1, db2).
-    let targets = "SELECT string_agg(DISTINCT t.advisory_db, ',' ORDER BY t.advisory_db)
-                   FROM package_findings pf JOIN match_targets t ON t.id = pf.target";
-    assert_eq!(psql(&loc, targets), "db3");
+    assert_eq!(psql(&loc, TARGETS_WITH_ROWS), "db3");
     // And when a rescan is planned: the rows a scan wrote for a target
     // (a process with an older database) whose image was deleted since;
     // not db3 (the images') nor db4 (planned).
@@ -449,7 +477,7 @@ async fn shared_packages_are_stored_once_and_answer_as_in_own_mode() {
             .await
             .unwrap()
     );
-    assert_eq!(psql(&loc, targets), "db0,db3");
+    assert_eq!(psql(&loc, TARGETS_WITH_ROWS), "db0,db3");
     normalized
         .apply(
             vec![Recorded::Delete(Deletion {
@@ -461,18 +489,9 @@ async fn shared_packages_are_stored_once_and_answer_as_in_own_mode() {
         )
         .await
         .unwrap();
-    assert_eq!(psql(&loc, targets), "db0,db3");
-    assert_eq!(
-        normalized
-            .plan_rescan(&target("db4"), 0, 100, false)
-            .await
-            .unwrap(),
-        RescanPlan::Planned {
-            images: IMAGES,
-            batches: 1
-        }
-    );
-    assert_eq!(psql(&loc, targets), "db3");
+    assert_eq!(psql(&loc, TARGETS_WITH_ROWS), "db0,db3");
+    plan_one_batch(&normalized, &target("db4"), IMAGES).await;
+    assert_eq!(psql(&loc, TARGETS_WITH_ROWS), "db3");
     assert_eq!(
         psql(
             &loc,
@@ -598,12 +617,7 @@ async fn an_image_repeating_a_key_stays_in_own_mode() {
 async fn a_store_of_version_7_is_migrated_and_normalized_by_its_rescan() {
     const IMAGES: usize = 3;
     let ((loc, store), _, sqlite, _dir) = three_stores().await;
-    let reports: Vec<Report> = (0..IMAGES)
-        .map(|n| {
-            let (p, f) = image(n, &[]);
-            report(&p, &f)
-        })
-        .collect();
+    let reports = base_reports(IMAGES);
     let t1 = target("db1");
     // Written in own mode, then taken back to version 6's one table.
     let stripped: Vec<Report> = reports.iter().cloned().map(without_packages).collect();
@@ -693,12 +707,7 @@ async fn racing_writers_share_the_package_rows() {
     const IMAGES: usize = 8;
     let ((loc, first), _, sqlite, _dir) = three_stores().await;
     let second = open(&loc).await;
-    let reports: Vec<Report> = (0..IMAGES)
-        .map(|n| {
-            let (p, f) = image(n, &[]);
-            report(&p, &f)
-        })
-        .collect();
+    let reports = base_reports(IMAGES);
     let events: Vec<Recorded> = (0..IMAGES)
         .map(|n| {
             Recorded::Image(ImageEvent {
@@ -742,4 +751,121 @@ async fn racing_writers_share_the_package_rows() {
         answers(&first, IMAGES).await,
         answers(&sqlite, IMAGES).await
     );
+}
+
+/// A deadlock in what follows a rescan batch's commit (here the collection
+/// of the old target's package rows after the rescan's last batch) is
+/// retried on its own, and the batch's images are reported written. It
+/// used to run the batch's write again, which found its batch gone and
+/// reported 0 images written although all 4 were.
+///
+/// The deadlock is a real one, made by a second session: it locks the old
+/// target's package rows, waits until the store's collection waits for
+/// them (holding the planning lock by then), and asks for that lock.
+/// PostgreSQL aborts the store's transaction, not the other: the store's
+/// sessions check for a deadlock after 5 s of waiting (the database's
+/// `deadlock_timeout`, set before they connect), the other session after an
+/// hour, and its request comes within the 5 s (it is made as soon as a poll
+/// of `pg_stat_activity` sees the store's session wait). A check that finds
+/// no cycle is not made again, so the margin is what keeps this test from
+/// hanging on a loaded machine; it then fails after a minute instead.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_deadlock_after_a_rescan_batch_commits_keeps_its_count() {
+    const IMAGES: usize = 4;
+    let (loc, _) = fresh(Backend::Postgres, "deadlock");
+    let db = db_name(&loc);
+    psql(
+        &loc,
+        &format!("ALTER DATABASE {db} SET deadlock_timeout = '5s'"),
+    );
+    let store = open(&loc).await;
+    let reports = base_reports(IMAGES);
+    let (t1, t2) = (target("db1"), target("db2"));
+    scan_all(&store, &reports, &t1).await;
+    plan_one_batch(&store, &t2, IMAGES).await;
+    let batch = store
+        .claim_rescan(OWNER, &t2, 5_000, 65_000)
+        .await
+        .unwrap()
+        .unwrap();
+    let results = rematched(&store, &batch, &reports, &t2).await;
+
+    let url = Postgres::get().url(&db);
+    let connect = || async {
+        let (client, connection) = tokio_postgres::connect(&url, tokio_postgres::NoTls)
+            .await
+            .unwrap();
+        tokio::spawn(connection);
+        client
+    };
+    let (other, watcher) = (connect().await, connect().await);
+    let other_pid: i32 = other
+        .query_one("SELECT pg_backend_pid()", &[])
+        .await
+        .unwrap()
+        .get(0);
+    other
+        .batch_execute("BEGIN; SET LOCAL deadlock_timeout = '1h'")
+        .await
+        .unwrap();
+    let locked = other
+        .query(
+            "SELECT 1 FROM package_findings pf JOIN match_targets t ON t.id = pf.target
+             WHERE t.advisory_db = 'db1' FOR UPDATE OF pf",
+            &[],
+        )
+        .await
+        .unwrap();
+    assert_eq!(locked.len(), 3, "db1's package rows");
+    let deadlock = async {
+        // The store's collection, waiting for the locked rows (each poll
+        // its own transaction: `pg_stat_activity` is read afresh).
+        let mut waiting = None;
+        for _ in 0..6_000 {
+            waiting = watcher
+                .query_opt(
+                    "SELECT pid FROM pg_stat_activity
+                     WHERE $1 = ANY(pg_blocking_pids(pid))
+                     AND query LIKE 'DELETE FROM package_findings%'",
+                    &[&other_pid],
+                )
+                .await
+                .unwrap()
+                .map(|r| r.get::<_, i32>(0));
+            if waiting.is_some() {
+                break;
+            }
+            tokio::time::sleep(std::time::Duration::from_millis(10)).await;
+        }
+        let waiting = waiting.expect("the collection waits for the locked rows within a minute");
+        // The lock it holds (the planning lock), asked for: a cycle.
+        let key: i64 = watcher
+            .query_one(
+                "SELECT (classid::bigint << 32) | objid::bigint FROM pg_locks
+                 WHERE pid = $1 AND locktype = 'advisory' AND granted",
+                &[&waiting],
+            )
+            .await
+            .unwrap()
+            .get(0);
+        // Granted once PostgreSQL aborted the store's transaction.
+        other
+            .execute("SELECT pg_advisory_xact_lock($1)", &[&key])
+            .await
+            .unwrap();
+        other.batch_execute("COMMIT").await.unwrap();
+    };
+    let (written, ()) = tokio::join!(store.finish_rescan(&batch, results, 10), deadlock);
+    assert_eq!(written.unwrap(), IMAGES);
+    assert_eq!(
+        psql(
+            &loc,
+            "SELECT count(*) FROM images WHERE advisory_db = 'db2' AND rescans = 1"
+        ),
+        IMAGES.to_string()
+    );
+    // db1's rows: collected by the retry if the other session had let the
+    // planning lock go by then, else by the next plan.
+    plan_one_batch(&store, &target("db3"), IMAGES).await;
+    assert_eq!(psql(&loc, TARGETS_WITH_ROWS), "db2");
 }

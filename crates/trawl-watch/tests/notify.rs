@@ -19,7 +19,7 @@ use axum::http::{HeaderMap, StatusCode};
 use serde_json::{Value, json};
 use support::{Backend, fresh};
 use trawl_watch::notify::verify;
-use trawl_watch::{Config, HttpLimits, NotifyTarget, Service, WatchedRegistry};
+use trawl_watch::{Config, HttpLimits, NotifyTarget, Service};
 
 const SECRET: &[u8] = b"receiver-secret";
 const REGISTRY: &str = "127.0.0.1:1";
@@ -76,20 +76,7 @@ fn config(
     store: &trawl_watch::StoreLocation,
     targets: Vec<NotifyTarget>,
 ) -> Config {
-    let advisory = dir.join("advisory.db");
-    if !advisory.exists() {
-        trawl::advisory::StoreBuilder::new()
-            .write(&advisory)
-            .unwrap();
-    }
-    let mut config = Config::new(
-        &advisory,
-        dir.join("data"),
-        "api-token",
-        "webhook-token",
-        vec![WatchedRegistry::new(REGISTRY)],
-    );
-    config.workers = 1;
+    let mut config = support::config(dir, "api-token", REGISTRY);
     config.store = store.clone();
     config.notify.targets = targets;
     config.notify.first_retry = Duration::from_millis(100);

@@ -3,7 +3,6 @@
 
 #![allow(dead_code)] // each test binary uses its own part
 
-use std::io::{BufRead, BufReader, Write};
 use std::net::TcpListener;
 use std::path::{Path, PathBuf};
 use std::process::Command;
@@ -42,13 +41,10 @@ pub fn debian() -> String {
     format!("oci-dir:{}:bookworm", images().join("debian/oci").display())
 }
 
-/// A request as the server saw it.
-pub struct Request {
-    /// The path asked for.
-    pub path: String,
-    /// Its `If-None-Match` header.
-    pub if_none_match: Option<String>,
-}
+#[path = "../../../trawl-advisory/tests/support/http.rs"]
+mod http;
+
+pub use http::Request;
 
 /// An answer: status code, extra header lines (each ending in `\r\n`), body.
 pub struct Reply {
@@ -73,47 +69,11 @@ pub fn serve(answer: impl Fn(&Request) -> Reply + Send + 'static) -> (String, Lo
     std::thread::spawn(move || {
         for stream in listener.incoming() {
             let Ok(mut stream) = stream else { continue };
-            let mut reader = BufReader::new(stream.try_clone().unwrap());
-            let mut line = String::new();
-            if reader.read_line(&mut line).is_err() {
+            let Some(request) = http::read_request(&stream) else {
                 continue;
-            }
-            let mut if_none_match = None;
-            loop {
-                let mut header = String::new();
-                if reader.read_line(&mut header).unwrap_or(0) == 0 || header == "\r\n" {
-                    break;
-                }
-                if let Some((name, value)) = header.split_once(':')
-                    && name.eq_ignore_ascii_case("if-none-match")
-                {
-                    if_none_match = Some(value.trim().to_owned());
-                }
-            }
-            let request = Request {
-                path: line.split_whitespace().nth(1).unwrap_or("").to_owned(),
-                if_none_match,
             };
             let reply = answer(&request);
-            let reason = match reply.status {
-                200 => "OK",
-                304 => "Not Modified",
-                404 => "Not Found",
-                _ => "Status",
-            };
-            let length = if reply.status == 304 {
-                String::new()
-            } else {
-                format!("Content-Length: {}\r\n", reply.body.len())
-            };
-            let _ = write!(
-                stream,
-                "HTTP/1.1 {} {reason}\r\n{}{length}Connection: close\r\n\r\n",
-                reply.status, reply.headers
-            );
-            if reply.status != 304 {
-                let _ = stream.write_all(&reply.body);
-            }
+            http::write_reply(&mut stream, reply.status, &reply.headers, &reply.body);
             seen.lock().unwrap().push((request.path, reply.status));
         }
     });

@@ -1639,7 +1639,10 @@ impl Store {
     /// the finding rows that changed (compared by key). The report is
     /// written only to an image stored without one (no previous hash); the
     /// others keep theirs as a stale cache ([`StoredReport`]). Returns the images
-    /// written (each counted as one rescan).
+    /// written (each counted as one rescan). On PostgreSQL, what follows
+    /// the batch's commit (statistics and, after a rescan's last batch,
+    /// collecting the old targets' package rows) is logged when it fails,
+    /// not returned: the images are written, and the count says so.
     pub async fn finish_rescan(
         &self,
         batch: &RescanBatch,
@@ -1652,10 +1655,38 @@ impl Store {
                 sqlite!(s, |s| s.finish_rescan(&batch, &results, now, &notify))
             }
             Backend::Postgres(p) => {
-                send(retried(|| {
+                // The batch's write, run again whole on a deadlock (what an
+                // aborted transaction wrote is gone).
+                let written = send(retried(|| {
                     p.finish_rescan(batch, &results, now, &self.notify)
                 }))
-                .await
+                .await?;
+                let Some(written) = written else {
+                    return Ok(0);
+                };
+                // What follows the commit, retried on its own: run again
+                // with the write, a deadlock here had the write find its
+                // batch gone and report 0 images written although all were.
+                // Its failure is logged, not returned: the images are
+                // stored and the batch is gone (no process stores it
+                // again), so an error would only have the service report
+                // the batch as not stored and drop its count, while what
+                // was not done is housekeeping done later anyway: the old
+                // targets' package rows are collected by the next plan, the
+                // statistics by autovacuum's analyses; the counters' deltas
+                // are read with the counts until a later commit folds them
+                // (the summary stays exact) and autovacuum vacuums them.
+                if let Err(e) =
+                    send(retried(|| p.after_rescan_batch(&batch.target, &written))).await
+                {
+                    tracing::warn!(
+                        batch = batch.id,
+                        images = written.written,
+                        error = %e,
+                        "rescan batch stored; what follows its commit failed"
+                    );
+                }
+                Ok(written.written)
             }
         }
     }
@@ -2016,9 +2047,6 @@ impl Store {
     }
 }
 
-/// A PostgreSQL call's future, boxed and checked to be `Send` here, where
-/// its lifetimes are plain (the compiler cannot prove it through the
-/// service's task spawns otherwise).
 /// How many times a PostgreSQL write is tried when the server aborts it
 /// to break a deadlock ([`retried`]).
 const DEADLOCK_ATTEMPTS: u32 = 5;
@@ -2034,7 +2062,10 @@ const DEADLOCK_ATTEMPTS: u32 = 5;
 /// for its lease to run out, and tests writing from two processes failed
 /// about once in 15 runs under load. The writes are safe to run again:
 /// what an aborted transaction did is gone, and what a committed one did
-/// before it (a rescan's package claims) is idempotent.
+/// before it (a rescan's package claims) is idempotent. What follows a
+/// write's last commit must not be in it: run again, the write would find
+/// its work gone and report it undone (a rescan batch's housekeeping is
+/// retried apart, see [`Store::finish_rescan`]).
 async fn retried<T, F>(mut write: impl FnMut() -> F) -> Result<T, StoreError>
 where
     F: std::future::Future<Output = Result<T, StoreError>>,
@@ -2055,6 +2086,9 @@ where
     }
 }
 
+/// A PostgreSQL call's future, boxed and checked to be `Send` here, where
+/// its lifetimes are plain (the compiler cannot prove it through the
+/// service's task spawns otherwise).
 fn send<'a, T>(
     future: impl std::future::Future<Output = T> + Send + 'a,
 ) -> std::pin::Pin<Box<dyn std::future::Future<Output = T> + Send + 'a>> {

@@ -429,6 +429,19 @@ pub(super) struct PgStore {
     claims: Arc<tokio::sync::Mutex<()>>,
 }
 
+/// A rescan batch written and committed ([`PgStore::finish_rescan`]), and
+/// what is left to do after the commit ([`PgStore::after_rescan_batch`]).
+#[derive(Debug)]
+pub(super) struct BatchWritten {
+    /// The images written (each counted as one rescan).
+    pub(super) written: usize,
+    /// The rescan the batch was of.
+    rescan: i64,
+    /// Whether images were linked to their packages anew (the normalized
+    /// tables' statistics may be due).
+    linked_anew: bool,
+}
+
 /// The server options every connection of the store starts with (see
 /// [`PgStore::open`]).
 const NO_PARALLEL_WORKERS: &str = "-c max_parallel_workers_per_gather=0";
@@ -997,13 +1010,20 @@ impl PgStore {
             .collect())
     }
 
+    /// Writes a rescan batch in one transaction (after the package rows'
+    /// claims, in one of their own): `None` when nothing was written (the
+    /// claim no longer held it, or its target was superseded), else what
+    /// was written and what [`PgStore::after_rescan_batch`] is to do once
+    /// it committed. Safe to run again whole when PostgreSQL aborted it to
+    /// break a deadlock: the aborted transaction stored nothing, and the
+    /// claims committed before it are idempotent.
     pub(super) async fn finish_rescan(
         &self,
         batch: &RescanBatch,
         results: &[Rematched],
         now: i64,
         notify: &[String],
-    ) -> Result<usize, StoreError> {
+    ) -> Result<Option<BatchWritten>, StoreError> {
         // How each image's findings would be stored normalized, and the
         // package rows of the target they need, written first (a short
         // transaction of their own). Package keys and row hashes are
@@ -1044,7 +1064,7 @@ impl PgStore {
         .await?
         .map(|r| r.get(0));
         let Some(rescan) = held else {
-            return Ok(0);
+            return Ok(None);
         };
         if newest_rescan_of(&tx, &batch.target).await? != Some(rescan) {
             execute(
@@ -1054,7 +1074,7 @@ impl PgStore {
             )
             .await?;
             tx.commit().await?;
-            return Ok(0);
+            return Ok(None);
         }
         let (db, policy) = (&batch.target.advisory_db, &batch.target.policy);
         // Which images are stored normalized: those whose every package has
@@ -1347,10 +1367,34 @@ impl PgStore {
             == 1;
         if !still_held {
             tx.rollback().await?;
-            return Ok(0);
+            return Ok(None);
         }
         tx.commit().await?;
-        if !linked_anew.is_empty() {
+        Ok(Some(BatchWritten {
+            written: usize::try_from(written).unwrap_or(usize::MAX),
+            rescan,
+            linked_anew: !linked_anew.is_empty(),
+        }))
+    }
+
+    /// What follows a rescan batch's commit ([`PgStore::finish_rescan`]),
+    /// in transactions and statements of its own: the statistics refreshed
+    /// when images were linked anew and, after the rescan's last batch, the
+    /// package rows of the targets the images were on before collected,
+    /// the statistics refreshed and the counters' deltas folded and
+    /// vacuumed. Every step is safe to run again (each looks at what is
+    /// stored now), so a deadlock here is retried on its own
+    /// ([`super::Store::finish_rescan`]). (When it was part of the batch's
+    /// write, a deadlock here ran the write again, which found its batch
+    /// gone and reported no image written although all were.)
+    pub(super) async fn after_rescan_batch(
+        &self,
+        target: &MatchTarget,
+        batch: &BatchWritten,
+    ) -> Result<(), StoreError> {
+        let rescan = batch.rescan;
+        let mut client = self.client().await?;
+        if batch.linked_anew {
             analyze_when_grown(&client).await?;
         }
         // The rescan's last batch: the package rows of the targets the
@@ -1368,9 +1412,9 @@ impl PgStore {
             && query_one(&tx, "SELECT pg_try_advisory_xact_lock($1)", &[&PLAN_LOCK])
                 .await?
                 .get::<_, bool>(0)
-            && newest_rescan_of(&tx, &batch.target).await? == Some(rescan)
+            && newest_rescan_of(&tx, target).await? == Some(rescan)
         {
-            collect_package_rows(&tx, &batch.target).await?;
+            collect_package_rows(&tx, target).await?;
         }
         tx.commit().await?;
         if last {
@@ -1398,7 +1442,7 @@ impl PgStore {
                 warn!(rescan, error = %e, "the counters' deltas were not vacuumed at the rescan's end");
             }
         }
-        Ok(usize::try_from(written).unwrap_or(usize::MAX))
+        Ok(())
     }
 
     /// Claims the package keys of `images` under `target` and writes the
@@ -2718,4 +2762,60 @@ async fn write_events(
     )
     .await?;
     Ok(())
+}
+
+/// The test cluster of the crate's tests (a real server per test process);
+/// included here so that a test reads a setting on the store's own pooled
+/// connection, which no public call shows.
+#[cfg(test)]
+#[allow(dead_code)]
+#[path = "../../tests/support/postgres.rs"]
+mod cluster;
+
+#[cfg(test)]
+mod tests {
+    use super::super::{Backend, Store, StoreLocation};
+    use super::cluster;
+
+    /// The values of `settings` on a connection of the pool of a store
+    /// opened on `url` (the one the migration ran on).
+    async fn settings(url: &str, settings: &[&str]) -> Vec<String> {
+        let location: StoreLocation = url.parse().expect("a PostgreSQL URL");
+        let store = Store::open(&location).await.expect("the store opens");
+        let Backend::Postgres(pg) = &store.backend else {
+            panic!("{url} opened as SQLite");
+        };
+        let client = pg.client().await.expect("a pooled connection");
+        let mut values = Vec::new();
+        for setting in settings {
+            let row = client
+                .query_one("SELECT current_setting($1)", &[setting])
+                .await
+                .expect("a setting");
+            values.push(row.get(0));
+        }
+        values
+    }
+
+    /// The store's statements run without parallel workers
+    /// ([`super::NO_PARALLEL_WORKERS`]), unless the URL's `options` (given
+    /// after, so they win) set them.
+    #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+    async fn no_parallel_workers_unless_the_url_sets_them() {
+        const WORKERS: &str = "max_parallel_workers_per_gather";
+        let cluster = cluster::Postgres::get();
+        let url = cluster.database("workers");
+        let db = url.rsplit('/').next().expect("a database name");
+        // The server's default, seen by a connection of its own: what the
+        // store's setting is compared with.
+        assert_eq!(cluster.psql(db, &format!("SHOW {WORKERS}")), "2");
+        assert_eq!(settings(&url, &[WORKERS]).await, ["0"]);
+        // tokio-postgres percent-decodes the URL's parameters: the options
+        // are `-c max_parallel_workers_per_gather=3`.
+        let given = format!("{url}?options=-c%20{WORKERS}%3D3");
+        assert_eq!(settings(&given, &[WORKERS]).await, ["3"]);
+        // Other options of the URL are kept beside the store's.
+        let other = format!("{url}?options=-c%20work_mem%3D7MB");
+        assert_eq!(settings(&other, &[WORKERS, "work_mem"]).await, ["0", "7MB"]);
+    }
 }

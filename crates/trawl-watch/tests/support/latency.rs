@@ -3,7 +3,7 @@
 
 use std::time::{Duration, Instant};
 
-use trawl_watch::{Config, ScopedToken, WatchedRegistry};
+use trawl_watch::{Config, ScopedToken};
 
 /// How many times each request is asked.
 pub const ROUNDS: usize = 200;
@@ -12,18 +12,7 @@ pub const ROUNDS: usize = 200;
 /// database in `dir`, its data in `dir/data`, one worker, the `all-token`
 /// and a `team-7-token` limited to `team-7`.
 pub fn config(dir: &std::path::Path) -> Config {
-    let advisory = dir.join("advisory.db");
-    trawl::advisory::StoreBuilder::new()
-        .write(&advisory)
-        .unwrap();
-    let mut config = Config::new(
-        &advisory,
-        dir.join("data"),
-        "all-token",
-        "webhook-token",
-        vec![WatchedRegistry::new("127.0.0.1:5000")],
-    );
-    config.workers = 1;
+    let mut config = crate::support::config(dir, "all-token", "127.0.0.1:5000");
     config.scoped_tokens = vec![ScopedToken::new("team-7-token", ["team-7"]).unwrap()];
     config
 }

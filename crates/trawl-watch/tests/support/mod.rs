@@ -59,6 +59,28 @@ pub async fn open(location: &StoreLocation) -> Store {
     Store::open(location).await.expect("the store opens")
 }
 
+/// A service's configuration for a test: an empty advisory database in
+/// `dir` (written on first use), its data in `dir/data`, the API token
+/// `api_token`, the webhook token `webhook-token`, `registry` watched, one
+/// worker; the caller sets the rest.
+pub fn config(dir: &std::path::Path, api_token: &str, registry: &str) -> trawl_watch::Config {
+    let advisory = dir.join("advisory.db");
+    if !advisory.exists() {
+        trawl::advisory::StoreBuilder::new()
+            .write(&advisory)
+            .expect("an empty advisory database");
+    }
+    let mut config = trawl_watch::Config::new(
+        &advisory,
+        dir.join("data"),
+        api_token,
+        "webhook-token",
+        vec![trawl_watch::WatchedRegistry::new(registry)],
+    );
+    config.workers = 1;
+    config
+}
+
 /// Serves `service`'s API on a loopback port: its address, the stop
 /// signal and the server's task.
 pub async fn serve(

@@ -1,6 +1,7 @@
 //! A real PostgreSQL server for tests and benches: Debian's `postgresql`
 //! package, a fresh cluster per test process in a temporary directory, on a
-//! free loopback port.
+//! free loopback port. (`#[path]`-included by the facade's benches and by
+//! the store's unit tests in `src/store/postgres.rs` too.)
 //!
 //! `initdb` and `pg_ctl` refuse to run as root, so under root they run as
 //! the package's `postgres` user (`runuser`), which is given the temporary
