@@ -302,6 +302,10 @@ fn process_args(
         "2s".into(),
         "--rescan-batch".into(),
         "8".into(),
+        // Two batches at once in each process: the exactly-once rescan
+        // below holds across both processes' four rescanners.
+        "--rescan-concurrency".into(),
+        "2".into(),
     ]
     .to_vec()
 }

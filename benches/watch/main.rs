@@ -34,7 +34,8 @@
 //! kind, from the server's log; the rows written per table and how many
 //! updates were HOT), `TRAWL_BENCH_DUMP` (a directory: the store is
 //! `pg_dump`ed there before each rescan, `N.dump`, to replay its
-//! statements by hand), `TRAWL_BENCH_IMAGES`, `TRAWL_BENCH_BATCH` (`--rescan-batch`,
+//! statements by hand), `TRAWL_BENCH_IMAGES`, `TRAWL_BENCH_RESCAN_CONCURRENCY`
+//! (`--rescan-concurrency`, default 1), `TRAWL_BENCH_BATCH` (`--rescan-batch`,
 //! default 256), `TRAWL_BENCH_ROUNDS` (requests per endpoint, default 200,
 //! each endpoint at most 60 s), `TRAWL_TEST_IMAGES` (the built test
 //! images). The databases are built once into `target/bench-data/`.
@@ -205,7 +206,11 @@ fn main() {
     ];
 
     let findings = pg.psql(&db_name, "SELECT count(*) FROM findings");
-    eprintln!("\n{images} images, {findings} finding rows, --rescan-batch {batch}");
+    eprintln!(
+        "\n{images} images, {findings} finding rows, --rescan-batch {batch}, \
+         --rescan-concurrency {}",
+        env_usize("TRAWL_BENCH_RESCAN_CONCURRENCY", 1)
+    );
     let layout = pg.psql(
         &db_name,
         "SELECT (SELECT count(*) FROM images WHERE own) || ' images in own mode, '
@@ -883,6 +888,7 @@ fn child() {
     );
     config.store = var("TB_STORE").parse().expect("a store URL");
     config.rescan_batch = var("TB_BATCH").parse().expect("a batch size");
+    config.rescan_concurrency = env_usize("TRAWL_BENCH_RESCAN_CONCURRENCY", 1);
     config.db_poll_interval = Duration::from_millis(100);
     config.policy = PolicyFiles::default();
     config.workers = 2;

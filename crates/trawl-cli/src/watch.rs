@@ -10,7 +10,7 @@
 //!     [--registry-auth HOST[:PORT]=USER:PASSWORD_FILE]... \
 //!     [--listen 127.0.0.1:8780] [--ca-file PEM] [--insecure-registry HOST[:PORT]]... \
 //!     [--platform OS/ARCH[/VARIANT]] [--workers N] [--max-pending N] \
-//!     [--rescan-window 30d] [--rescan-batch 256] [--job-lease 30s] \
+//!     [--rescan-window 30d] [--rescan-batch 256] [--rescan-concurrency 1] [--job-lease 30s] \
 //!     [--cache-max-size 1G] [--idle-timeout 60s] \
 //!     [--header-timeout 10s] [--request-timeout 30s] [--max-connections 512] \
 //!     [--notify URL=SECRET_FILE]... [--notify-timeout 10s] [--notify-give-up-after 24h] \
@@ -219,6 +219,11 @@ pub struct WatchArgs {
     /// Images per rescan batch: the unit processes claim.
     #[arg(long, value_name = "N", default_value_t = 256, value_parser = at_least_one)]
     rescan_batch: usize,
+    /// Rescan batches this process works on at once (2: one matched while
+    /// another is read or written; faster for a process alone, not when
+    /// there are as many processes as cores).
+    #[arg(long, value_name = "N", default_value_t = 1, value_parser = at_least_one)]
+    rescan_concurrency: usize,
     /// How long a scan or rescan batch stays claimed by a process that stops
     /// renewing it (renewed every third of it while it runs).
     #[arg(long, value_name = "DURATION", default_value = "30s", value_parser = positive_duration)]
@@ -373,6 +378,7 @@ pub fn run(args: WatchArgs) -> Result<(), Box<dyn std::error::Error>> {
     config.max_pending = args.max_pending;
     config.rescan_window = args.rescan_window;
     config.rescan_batch = args.rescan_batch;
+    config.rescan_concurrency = args.rescan_concurrency;
     config.job_lease = args.job_lease;
     config.policy = args.policy.files();
     config.cache_max_bytes = args.cache_max_size;

@@ -159,6 +159,9 @@ pub(crate) struct Shared {
     pub(crate) work: Notify,
     /// Woken when a rescan is planned.
     rescans: Notify,
+    /// One rescan batch matched at a time ([`rematch`] spreads a batch
+    /// over every core); the others meanwhile read or write theirs.
+    matching: tokio::sync::Semaphore,
     /// Woken when events may have been written into the outbox.
     outbox: Notify,
 }
@@ -308,6 +311,7 @@ impl Service {
             owner,
             work: Notify::new(),
             rescans: Notify::new(),
+            matching: tokio::sync::Semaphore::new(1),
             outbox: Notify::new(),
             config,
         });
@@ -319,7 +323,9 @@ impl Service {
             policy_seen,
             stop_rx.clone(),
         ));
-        tasks.spawn(rescanner(shared.clone(), stop_rx.clone()));
+        for _ in 0..shared.config.rescan_concurrency.max(1) {
+            tasks.spawn(rescanner(shared.clone(), stop_rx.clone()));
+        }
         for _ in 0..shared.config.workers.max(1) {
             tasks.spawn(worker(shared.clone(), stop_rx.clone()));
         }
@@ -761,7 +767,9 @@ async fn plan(shared: &Shared, matcher: &Matcher, at_start: bool) {
             if images > 0 {
                 info!(images, batches, "rescan planned");
             }
-            shared.rescans.notify_one();
+            // Every rescanner waiting: each has enabled its wake-up before
+            // it last looked for a batch, so none misses these.
+            shared.rescans.notify_waiters();
         }
         Ok(RescanPlan::Superseded) => warn!(
             advisory_db = %matcher.target.advisory_db,
@@ -939,6 +947,9 @@ async fn rescan_batch(
     let work = async {
         let stored = shared.store.inventories(&batch.digests).await?;
         let target = batch.target.clone();
+        // Never closed: an error here cannot happen, and would only mean
+        // matching without waiting.
+        let _matching = shared.matching.acquire().await.ok();
         let rematched = tokio::task::spawn_blocking(move || rematch(&scanner, stored, &target))
             .await
             .map_err(|_| ServiceError::Lost)??;

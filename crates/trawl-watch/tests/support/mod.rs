@@ -62,7 +62,7 @@ pub async fn open(location: &StoreLocation) -> Store {
 /// A service's configuration for a test: an empty advisory database in
 /// `dir` (written on first use), its data in `dir/data`, the API token
 /// `api_token`, the webhook token `webhook-token`, `registry` watched, one
-/// worker; the caller sets the rest.
+/// worker, two rescan batches at once; the caller sets the rest.
 pub fn config(dir: &std::path::Path, api_token: &str, registry: &str) -> trawl_watch::Config {
     let advisory = dir.join("advisory.db");
     if !advisory.exists() {
@@ -78,6 +78,7 @@ pub fn config(dir: &std::path::Path, api_token: &str, registry: &str) -> trawl_w
         vec![trawl_watch::WatchedRegistry::new(registry)],
     );
     config.workers = 1;
+    config.rescan_concurrency = 2;
     config
 }
 
