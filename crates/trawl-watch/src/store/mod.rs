@@ -1032,7 +1032,7 @@ impl FindingCounts {
             if i > 0 {
                 out.push(b',');
             }
-            write_entry(&mut out, &mut key, prefix, name, Some(n));
+            write_entry(&mut out, &mut key, Some(prefix), name, Some(n));
         }
         out.push(b'}');
         // Only JSON was written, from strings and numbers.
@@ -1123,7 +1123,7 @@ impl FindingCounts {
                     out.push(b',');
                 }
                 let n = if side == 0 { *before } else { *after };
-                write_entry(&mut out, &mut key, ' ', k, n);
+                write_entry(&mut out, &mut key, None, k, n);
             }
         }
         out.extend_from_slice(b"}}");
@@ -1131,10 +1131,17 @@ impl FindingCounts {
     }
 }
 
-/// Writes `"<prefix><name>":<n or null>` (`prefix` `' '`: none).
-fn write_entry(out: &mut Vec<u8>, key: &mut String, prefix: char, name: &str, n: Option<i64>) {
+/// Writes `"<prefix><name>":<n or null>`, `key` the buffer the name is
+/// put together in.
+fn write_entry(
+    out: &mut Vec<u8>,
+    key: &mut String,
+    prefix: Option<char>,
+    name: &str,
+    n: Option<i64>,
+) {
     key.clear();
-    if prefix != ' ' {
+    if let Some(prefix) = prefix {
         key.push(prefix);
     }
     key.push_str(name);
@@ -1142,7 +1149,10 @@ fn write_entry(out: &mut Vec<u8>, key: &mut String, prefix: char, name: &str, n:
     let _ = serde_json::to_writer(&mut *out, key.as_str());
     out.push(b':');
     match n {
-        Some(n) => out.extend_from_slice(n.to_string().as_bytes()),
+        // Into a vector: cannot fail.
+        Some(n) => {
+            let _ = std::io::Write::write_fmt(out, format_args!("{n}"));
+        }
         None => out.extend_from_slice(b"null"),
     }
 }
