@@ -35,7 +35,7 @@
 //! updates were HOT), `TRAWL_BENCH_DUMP` (a directory: the store is
 //! `pg_dump`ed there before each rescan, `N.dump`, to replay its
 //! statements by hand), `TRAWL_BENCH_IMAGES`, `TRAWL_BENCH_RESCAN_CONCURRENCY`
-//! (`--rescan-concurrency`, default 1), `TRAWL_BENCH_BATCH` (`--rescan-batch`,
+//! (`--rescan-concurrency`, default 2 as `trawl watch`'s), `TRAWL_BENCH_BATCH` (`--rescan-batch`,
 //! default 256), `TRAWL_BENCH_ROUNDS` (requests per endpoint, default 200,
 //! each endpoint at most 60 s), `TRAWL_TEST_IMAGES` (the built test
 //! images). The databases are built once into `target/bench-data/`.
@@ -63,6 +63,11 @@ use rescan::Edition;
 use trawl::advisory::AdvisoryStore;
 use trawl::{ImageSource, Scanned, Scanner};
 use trawl_watch::{HttpLimits, PolicyFiles, WatchedRegistry};
+
+/// The `trawl` binary's allocator, so that the service processes started
+/// from this program allocate as `trawl watch` does.
+#[global_allocator]
+static ALLOCATOR: mimalloc::MiMalloc = mimalloc::MiMalloc;
 
 const API_TOKEN: &str = "bench-api-token";
 const WEBHOOK_TOKEN: &str = "bench-webhook-token";
@@ -209,7 +214,7 @@ fn main() {
     eprintln!(
         "\n{images} images, {findings} finding rows, --rescan-batch {batch}, \
          --rescan-concurrency {}",
-        env_usize("TRAWL_BENCH_RESCAN_CONCURRENCY", 1)
+        env_usize("TRAWL_BENCH_RESCAN_CONCURRENCY", 2)
     );
     let layout = pg.psql(
         &db_name,
@@ -888,7 +893,7 @@ fn child() {
     );
     config.store = var("TB_STORE").parse().expect("a store URL");
     config.rescan_batch = var("TB_BATCH").parse().expect("a batch size");
-    config.rescan_concurrency = env_usize("TRAWL_BENCH_RESCAN_CONCURRENCY", 1);
+    config.rescan_concurrency = env_usize("TRAWL_BENCH_RESCAN_CONCURRENCY", 2);
     config.db_poll_interval = Duration::from_millis(100);
     config.policy = PolicyFiles::default();
     config.workers = 2;

@@ -31,6 +31,17 @@ use std::process::ExitCode;
 
 use clap::{CommandFactory, FromArgMatches, Parser, Subcommand};
 
+/// mimalloc rather than the C library's allocator. `trawl watch` keeps
+/// two rescan batches in memory at once (`--rescan-concurrency 2`), each
+/// built on the matching threads and freed on others; glibc's allocator
+/// then fragments, and its `malloc` walks long free lists: measured on the
+/// watch bench (10,000 images, 2 processes), the first match against a
+/// new database cost the services 27–35 s of CPU with glibc against 18 s
+/// with mimalloc (14–15 s either way with one batch at a time), and a
+/// day's update 5–10% less with mimalloc.
+#[global_allocator]
+static ALLOCATOR: mimalloc::MiMalloc = mimalloc::MiMalloc;
+
 /// Find known vulnerabilities in container images, build and ship the
 /// advisory database, and watch a registry.
 #[derive(Debug, Parser)]

@@ -219,10 +219,9 @@ pub struct WatchArgs {
     /// Images per rescan batch: the unit processes claim.
     #[arg(long, value_name = "N", default_value_t = 256, value_parser = at_least_one)]
     rescan_batch: usize,
-    /// Rescan batches this process works on at once (2: one matched while
-    /// another is read or written; faster for a process alone, not when
-    /// there are as many processes as cores).
-    #[arg(long, value_name = "N", default_value_t = 1, value_parser = at_least_one)]
+    /// Rescan batches this process works on at once (one is matched while
+    /// another is read or written; 1: one after the other).
+    #[arg(long, value_name = "N", default_value_t = 2, value_parser = at_least_one)]
     rescan_concurrency: usize,
     /// How long a scan or rescan batch stays claimed by a process that stops
     /// renewing it (renewed every third of it while it runs).

@@ -198,9 +198,12 @@ pub struct Config {
     /// one batch is matched here (one at a time: matching a batch takes
     /// every core) while another's inventories are read or its results
     /// written by the store, so that neither waits for the other: a
-    /// process alone rescans about 1.5 times as fast. With as many
-    /// processes as cores it costs more CPU than it saves waiting (the
-    /// README's "rescan at 100,000 images" has the figures).
+    /// process alone rescans about 1.5 times as fast. Two batches' results
+    /// in memory at once, allocated on the matching threads and freed on
+    /// others, fragment glibc's allocator: its first match of a registry
+    /// then costs the process about twice the CPU. The `trawl` binary
+    /// uses mimalloc and 2 (the README's "rescan at 100,000 images" has
+    /// the figures); an embedder on glibc's allocator is better off with 1.
     pub rescan_concurrency: usize,
     /// How often the advisory database and policy files are checked for
     /// changes, and other processes' rescan batches looked for (default 1 s).
