@@ -629,7 +629,7 @@ async fn a_store_of_version_7_is_migrated_and_normalized_by_its_rescan() {
     let store = open(&loc).await;
     assert_eq!(
         psql(&loc, "SELECT max(version) FROM trawl_watch_migrations"),
-        "12"
+        "13"
     );
     assert_eq!(
         psql(&loc, "SELECT count(*) FROM images WHERE own"),

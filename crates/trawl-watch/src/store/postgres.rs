@@ -85,6 +85,7 @@ fn migrations() -> Vec<(i64, String)> {
                 super::counters::postgres_deltas_migration()
             ),
         ),
+        (13, super::counters::postgres_update_trigger_migration()),
     ]
 }
 

@@ -106,8 +106,8 @@ pub async fn serve(
 }
 
 /// PostgreSQL: takes a store back to before the summary's counters
-/// (migrations 5, 6, 7, 9 and 11: their functions, types, tables, index
-/// and columns, and their rows in the migrations table; 12, storage
+/// (migrations 5, 6, 7, 9, 11 and 13: their functions, types, tables,
+/// index and columns, and their rows in the migrations table; 12, storage
 /// settings only, is forgotten so that it applies again after 11), so a
 /// test can see them back-filled.
 pub const PG_WITHOUT_COUNTERS: &str = "
@@ -122,21 +122,21 @@ pub const PG_WITHOUT_COUNTERS: &str = "
     DROP TABLE IF EXISTS summary_images, summary_packages;
     DROP INDEX tags_by_repository;
     ALTER TABLE images DROP COLUMN IF EXISTS counts, DROP COLUMN IF EXISTS counts_change;
-    DELETE FROM trawl_watch_migrations WHERE version IN (5, 6, 7, 9, 11, 12);
+    DELETE FROM trawl_watch_migrations WHERE version IN (5, 6, 7, 9, 11, 12, 13);
 ";
 
 /// SQL that takes a PostgreSQL store back from the normalized layout of
 /// version 8 (findings once per package) to one `findings` table, for the
 /// tests that write rows as an older version did. Versions 9 (the fold
-/// rewritten), 10 (an index of the links), 11 (the counts' change) and 12
-/// (storage settings) are forgotten too, so that the store migrates from 8
-/// on (it applies the versions above its highest; 9, 11 and 12 apply again
-/// over themselves).
+/// rewritten), 10 (an index of the links), 11 (the counts' change), 12
+/// (storage settings) and 13 (the update trigger rewritten) are forgotten
+/// too, so that the store migrates from 8 on (it applies the versions
+/// above its highest; 9, 11, 12 and 13 apply again over themselves).
 #[allow(dead_code)]
 pub const PG_WITHOUT_NORMALIZED: &str = "
     DROP VIEW findings, findings_normalized;
     DROP TABLE package_findings, package_targets, image_packages, match_targets;
     ALTER TABLE findings_own RENAME TO findings;
     ALTER TABLE images DROP COLUMN own, DROP COLUMN target, DROP COLUMN links;
-    DELETE FROM trawl_watch_migrations WHERE version IN (8, 9, 10, 11, 12);
+    DELETE FROM trawl_watch_migrations WHERE version IN (8, 9, 10, 11, 12, 13);
 ";
