@@ -36,8 +36,8 @@ use clap::{CommandFactory, FromArgMatches, Parser, Subcommand};
 /// built on the matching threads and freed on others; glibc's allocator
 /// then fragments, and its `malloc` walks long free lists: measured on the
 /// watch bench (10,000 images, 2 processes), the first match against a
-/// new database cost the services 27–35 s of CPU with glibc against
-/// 12–18 s with mimalloc (14–15 s either way with one batch at a time).
+/// new database cost the services 28–36 s of CPU with glibc against
+/// 12–18 s with mimalloc (11–15 s either way with one batch at a time).
 /// mimalloc v2 without transparent huge pages keeps a scan's peak RSS
 /// within 2 MiB of glibc's (v3 held 40 MiB more).
 #[global_allocator]
